@@ -1,0 +1,52 @@
+# Shoal: build, check, test and demo. `make test` is all a new user needs (Debian 12, as root).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The protoc plugins from mypy-protobuf live in the venv's bin.
+GEN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) scripts/gen_proto.py
+PYTEST_ARGS ?=
+
+.PHONY: venv proto proto-check lint typecheck check test demo demo-stop
+
+venv: $(STAMP)
+
+# Reinstalls only when the venv is missing or pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml
+	@if [ ! -x $(PY) ]; then \
+	  rm -rf $(VENV); \
+	  if ! python3 -m venv $(VENV); then \
+	    echo "python3 -m venv failed: installing python3-venv"; rm -rf $(VENV); \
+	    scripts/deps.sh python3-venv && python3 -m venv $(VENV); \
+	  fi; \
+	fi
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	@touch $@
+
+proto: venv
+	$(GEN)
+
+proto-check: venv
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	{ out=$$($(GEN) "$$tmp" 2>&1) || { echo "$$out" >&2; exit 1; }; } && \
+	if ! diff -r -q -x __pycache__ "$$tmp" common/api >/dev/null; then \
+	  echo "generated code is stale: run make proto" >&2; exit 1; \
+	fi
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+check: lint typecheck proto-check
+
+test: venv
+	scripts/with-engine.sh $(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo:
+	scripts/demo.sh
+
+demo-stop:
+	scripts/demo-stop.sh

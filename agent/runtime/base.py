@@ -1,0 +1,79 @@
+"""The ContainerRuntime protocol: everything the agent needs from an engine, nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+# The labels every Shoal container carries; the agent keeps no database and rebuilds from these.
+NODE_LABEL = "shoal.node.id"
+SERVICE_ID_LABEL = "shoal.service.id"
+SERVICE_NAME_LABEL = "shoal.service.name"
+TASK_LABEL = "shoal.task.id"
+SLOT_LABEL = "shoal.task.slot"
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    version: str
+    nano_cpus: int
+    memory_bytes: int
+    os: str
+    arch: str
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    name: str
+    image: str
+    args: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    task_id: str
+    running: bool
+    exit_code: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ContainerEvent:
+    """Something happened to a container of ours; the worker re-inspects it."""
+
+    container_id: str
+    task_id: str
+    action: str
+
+
+class ContainerRuntime(Protocol):
+    async def info(self) -> EngineInfo: ...
+
+    async def containers(self, node_id: str) -> list[ContainerInfo]:
+        """Every container, running or not, labelled with node_id."""
+        ...
+
+    async def inspect(self, container_id: str) -> ContainerInfo | None: ...
+
+    async def ensure_image(self, image: str) -> None:
+        """Pull image when the engine lacks it (docker's --pull missing)."""
+        ...
+
+    async def run(self, spec: RunSpec) -> str:
+        """Create and start a container; its ID."""
+        ...
+
+    async def stop(self, container_id: str, grace_seconds: float) -> None: ...
+
+    async def remove(self, container_id: str) -> None: ...
+
+    def events(self, node_id: str, since: int) -> AsyncIterator[ContainerEvent]:
+        """Lifecycle events of node_id's containers from since (Unix time) on, until the engine
+        goes away (then it raises Unavailable)."""
+        ...
+
+    async def close(self) -> None: ...

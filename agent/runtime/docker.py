@@ -1,0 +1,212 @@
+"""The docker-py adapter. docker-py blocks, so every call runs on a worker thread, a bounded
+number at a time; docker's errors are translated here and nowhere else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from agent.runtime.base import (
+    NODE_LABEL,
+    TASK_LABEL,
+    ContainerEvent,
+    ContainerInfo,
+    EngineInfo,
+    RunSpec,
+)
+from common.errors import InvalidArgument, NotFound, ShoalError, Unavailable
+
+R = TypeVar("R")
+
+# docker-py's connection pool holds 10; more threads than that would only queue inside it.
+MAX_CONCURRENT_CALLS = 8
+_WATCHED_ACTIONS = {"start", "die", "destroy"}
+
+
+def translate(exc: Exception) -> ShoalError:
+    if isinstance(exc, ShoalError):
+        return exc
+    if isinstance(exc, docker.errors.NotFound):
+        return NotFound(_explain(exc))
+    if isinstance(exc, docker.errors.APIError):
+        if exc.is_client_error():
+            return InvalidArgument(_explain(exc))
+        return Unavailable(_explain(exc))
+    if isinstance(exc, requests.exceptions.ConnectionError | docker.errors.DockerException):
+        return Unavailable(f"docker engine unreachable: {exc}")
+    raise exc
+
+
+def _explain(exc: docker.errors.APIError) -> str:
+    explanation = exc.explanation
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode(errors="replace")
+    return str(explanation or exc)
+
+
+def _container_info(attrs: dict[str, Any]) -> ContainerInfo:
+    state = attrs.get("State", {})
+    labels = attrs.get("Config", {}).get("Labels") or {}
+    return ContainerInfo(
+        id=attrs["Id"],
+        task_id=labels.get(TASK_LABEL, ""),
+        running=bool(state.get("Running")),
+        exit_code=int(state.get("ExitCode", 0)),
+        error=state.get("Error", ""),
+    )
+
+
+class DockerRuntime:
+    def __init__(self, base_url: str | None) -> None:
+        self._base_url = base_url
+        self._limit = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
+        self._api: docker.APIClient | None = None
+
+    def _connect(self) -> docker.APIClient:
+        if self._api is None:
+            self._api = docker.APIClient(
+                base_url=self._base_url or None, version="auto", timeout=60
+            )
+        return self._api
+
+    async def _call(self, fn: Callable[[docker.APIClient], R]) -> R:
+        async with self._limit:
+            try:
+                return await asyncio.to_thread(lambda: fn(self._connect()))
+            except Exception as exc:
+                raise translate(exc) from exc
+
+    async def info(self) -> EngineInfo:
+        info = await self._call(lambda api: api.info())
+        return EngineInfo(
+            version=info.get("ServerVersion", ""),
+            nano_cpus=int(info.get("NCPU", 0)) * 1_000_000_000,
+            memory_bytes=int(info.get("MemTotal", 0)),
+            os=info.get("OSType", ""),
+            arch=info.get("Architecture", ""),
+        )
+
+    async def containers(self, node_id: str) -> list[ContainerInfo]:
+        def listing(api: docker.APIClient) -> list[ContainerInfo]:
+            found = api.containers(all=True, filters={"label": f"{NODE_LABEL}={node_id}"})
+            result = []
+            for summary in found:
+                with contextlib.suppress(docker.errors.NotFound):
+                    result.append(_container_info(api.inspect_container(summary["Id"])))
+            return result
+
+        return await self._call(listing)
+
+    async def inspect(self, container_id: str) -> ContainerInfo | None:
+        try:
+            return await self._call(
+                lambda api: _container_info(api.inspect_container(container_id))
+            )
+        except NotFound:
+            return None
+
+    async def ensure_image(self, image: str) -> None:
+        try:
+            await self._call(lambda api: api.inspect_image(image))  # type: ignore[no-untyped-call]
+        except NotFound:
+            repository, tag = _split_reference(image)
+            await self._call(lambda api: _pull(api, repository, tag))
+
+    async def run(self, spec: RunSpec) -> str:
+        def create_and_start(api: docker.APIClient) -> str:
+            created = api.create_container(
+                image=spec.image,
+                command=list(spec.args) or None,
+                environment=list(spec.env),
+                labels=spec.labels,
+                name=spec.name,
+                detach=True,
+            )
+            container_id: str = created["Id"]
+            try:
+                api.start(container_id)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    api.remove_container(container_id, force=True)
+                raise
+            return container_id
+
+        return await self._call(create_and_start)
+
+    async def stop(self, container_id: str, grace_seconds: float) -> None:
+        # The HTTP timeout must outlast the grace period, or docker-py gives up mid-stop.
+        await self._call(lambda api: api.stop(container_id, timeout=int(grace_seconds)))
+
+    async def remove(self, container_id: str) -> None:
+        with contextlib.suppress(NotFound):
+            await self._call(lambda api: api.remove_container(container_id, force=True))
+
+    async def events(self, node_id: str, since: int) -> AsyncIterator[ContainerEvent]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[ContainerEvent | Exception | None] = asyncio.Queue()
+        filters = {"type": "container", "label": [f"{NODE_LABEL}={node_id}"]}
+        # A client of its own: the stream holds its connection for as long as it runs.
+        api = docker.APIClient(base_url=self._base_url or None, version="auto")
+        try:
+            stream = await asyncio.to_thread(api.events, since=since, decode=True, filters=filters)
+        except Exception as exc:
+            api.close()
+            raise translate(exc) from exc
+
+        def pump() -> None:
+            try:
+                for raw in stream:
+                    action = str(raw.get("Action", "")).split(":")[0]
+                    if action not in _WATCHED_ACTIONS:
+                        continue
+                    actor = raw.get("Actor", {})
+                    labels = actor.get("Attributes", {})
+                    event = ContainerEvent(actor.get("ID", ""), labels.get(TASK_LABEL, ""), action)
+                    loop.call_soon_threadsafe(queue.put_nowait, event)
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+            except Exception as exc:
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+
+        thread = threading.Thread(target=pump, name="docker-events", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    raise Unavailable("the docker engine closed its event stream")
+                if isinstance(item, Exception):
+                    raise translate(item) from item
+                yield item
+        finally:
+            # Closing the stream's response makes the blocked read in pump() return.
+            with contextlib.suppress(Exception):
+                stream.close()
+            api.close()
+
+    async def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+
+
+def _pull(api: docker.APIClient, repository: str, tag: str | None) -> None:
+    # The engine reports some pull failures inside the progress stream, not as an HTTP error.
+    for line in api.pull(repository, tag=tag, stream=True, decode=True):
+        if isinstance(line, dict) and line.get("error"):
+            raise NotFound(str(line["error"]))
+
+
+def _split_reference(image: str) -> tuple[str, str | None]:
+    """'repo:tag' -> (repo, tag); a ':' before the last '/' belongs to a registry's port."""
+    if "@" in image:
+        return image, None
+    name, sep, tag = image.rpartition(":")
+    if sep and "/" not in tag:
+        return name, tag
+    return image, "latest"

@@ -1,0 +1,119 @@
+"""An in-memory engine for unit tests and hollow nodes in scale benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from agent.runtime.base import (
+    NODE_LABEL,
+    TASK_LABEL,
+    ContainerEvent,
+    ContainerInfo,
+    EngineInfo,
+    RunSpec,
+)
+from common.errors import NotFound
+from common.ids import new_id
+
+
+@dataclass
+class FakeContainer:
+    id: str
+    spec: RunSpec
+    running: bool = True
+    exit_code: int = 0
+
+
+@dataclass
+class FakeRuntime:
+    images: set[str] = field(default_factory=lambda: {"local/busybox:latest"})
+    # Images a pull would find; any other missing image fails to pull.
+    pullable: set[str] = field(default_factory=set)
+    containers_by_id: dict[str, FakeContainer] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._subscribers: list[asyncio.Queue[ContainerEvent]] = []
+
+    async def info(self) -> EngineInfo:
+        return EngineInfo(
+            version="fake-1.0",
+            nano_cpus=2_000_000_000,
+            memory_bytes=1 << 30,
+            os="linux",
+            arch="x86_64",
+        )
+
+    def _info(self, c: FakeContainer) -> ContainerInfo:
+        return ContainerInfo(c.id, c.spec.labels.get(TASK_LABEL, ""), c.running, c.exit_code)
+
+    async def containers(self, node_id: str) -> list[ContainerInfo]:
+        return [
+            self._info(c)
+            for c in self.containers_by_id.values()
+            if c.spec.labels.get(NODE_LABEL) == node_id
+        ]
+
+    async def inspect(self, container_id: str) -> ContainerInfo | None:
+        c = self.containers_by_id.get(container_id)
+        return None if c is None else self._info(c)
+
+    async def ensure_image(self, image: str) -> None:
+        if image in self.images:
+            return
+        self.calls.append(f"pull {image}")
+        if image not in self.pullable:
+            raise NotFound(f"pull access denied for {image}, repository does not exist")
+        self.images.add(image)
+
+    async def run(self, spec: RunSpec) -> str:
+        if spec.image not in self.images:
+            raise NotFound(f"No such image: {spec.image}")
+        c = FakeContainer(id=new_id() + new_id(), spec=spec)
+        self.containers_by_id[c.id] = c
+        self.calls.append(f"run {spec.name}")
+        self._emit(c, "start")
+        return c.id
+
+    def exit(self, container_id: str, code: int) -> None:
+        """Make a container exit on its own, as a crashing process would."""
+        c = self.containers_by_id[container_id]
+        c.running, c.exit_code = False, code
+        self._emit(c, "die")
+
+    async def stop(self, container_id: str, grace_seconds: float) -> None:
+        c = self.containers_by_id.get(container_id)
+        if c is None:
+            raise NotFound(f"No such container: {container_id}")
+        self.calls.append(f"stop {c.spec.name}")
+        if c.running:
+            c.running, c.exit_code = False, 137
+            self._emit(c, "die")
+
+    async def remove(self, container_id: str) -> None:
+        c = self.containers_by_id.pop(container_id, None)
+        if c is not None:
+            self.calls.append(f"remove {c.spec.name}")
+            self._emit(c, "destroy")
+
+    def _emit(self, c: FakeContainer, action: str) -> None:
+        event = ContainerEvent(c.id, c.spec.labels.get(TASK_LABEL, ""), action)
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+
+    async def events(self, node_id: str, since: int) -> AsyncIterator[ContainerEvent]:
+        queue: asyncio.Queue[ContainerEvent] = asyncio.Queue()
+        self._subscribers.append(queue)
+        try:
+            while True:
+                event = await queue.get()
+                c = self.containers_by_id.get(event.container_id)
+                if c is None or c.spec.labels.get(NODE_LABEL) == node_id:
+                    yield event
+        finally:
+            self._subscribers.remove(queue)
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,124 @@
+"""The Control API as the client uses it: a deadline on every call, domain types out, ShoalError
+on failure. The one module of the client where protobuf messages appear."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeVar
+
+import grpc
+
+from common import convert
+from common.api import control_pb2 as api
+from common.api import types_pb2 as pb
+from common.api.control_pb2_grpc import ControlStub
+from common.errors import Unavailable
+from common.grpc_errors import from_rpc_error
+from common.model import Node, NodeRole, Service, ServiceSpec, Task
+
+DEADLINE = 10.0
+"""Seconds any one call may take, so no command can hang on a manager that stopped answering."""
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+
+
+@dataclass(frozen=True)
+class ServiceSummary:
+    service: Service
+    running: int
+    desired: int
+
+
+@dataclass(frozen=True)
+class TaskListing:
+    tasks: list[Task]
+    nodes: dict[str, Node]
+
+
+@dataclass(frozen=True)
+class NodeListing:
+    nodes: list[Node]
+    self_id: str
+
+
+@dataclass(frozen=True, repr=False)
+class JoinDetails:
+    token: str
+    manager_addr: str
+
+    def __repr__(self) -> str:
+        return f"JoinDetails(<redacted>, manager_addr={self.manager_addr!r})"
+
+
+class Client:
+    def __init__(self, channel: grpc.Channel, target: str, deadline: float = DEADLINE) -> None:
+        self._stub = ControlStub(channel)
+        self._target = target
+        self._deadline = deadline
+
+    def create_service(self, spec: ServiceSpec) -> Service:
+        request = api.CreateServiceRequest(spec=convert.spec_to_pb(spec))
+        return convert.service_from_pb(self._call(self._stub.CreateService, request).service)
+
+    def update_service(self, service: Service, spec: ServiceSpec) -> Service:
+        """Replace the spec of `service` as read; Conflict if it was written since."""
+        request = api.UpdateServiceRequest(
+            service_id=service.id, version=service.meta.version, spec=convert.spec_to_pb(spec)
+        )
+        return convert.service_from_pb(self._call(self._stub.UpdateService, request).service)
+
+    def get_service(self, ref: str) -> Service:
+        request = api.GetServiceRequest(ref=ref)
+        return convert.service_from_pb(self._call(self._stub.GetService, request).service)
+
+    def list_services(self) -> list[ServiceSummary]:
+        response = self._call(self._stub.ListServices, api.ListServicesRequest())
+        return [
+            ServiceSummary(
+                service=convert.service_from_pb(view.service),
+                running=view.running_tasks,
+                desired=view.desired_tasks,
+            )
+            for view in response.services
+        ]
+
+    def remove_service(self, ref: str) -> str:
+        """Returns the ID of the removed service."""
+        return self._call(self._stub.RemoveService, api.RemoveServiceRequest(ref=ref)).id
+
+    def list_tasks(self, service_ref: str) -> TaskListing:
+        request = api.ListTasksRequest(service_ref=service_ref)
+        response = self._call(self._stub.ListTasks, request)
+        nodes = (convert.node_from_pb(node) for node in response.nodes)
+        return TaskListing(
+            tasks=[convert.task_from_pb(task) for task in response.tasks],
+            nodes={node.id: node for node in nodes},
+        )
+
+    def list_nodes(self) -> NodeListing:
+        response = self._call(self._stub.ListNodes, api.ListNodesRequest())
+        return NodeListing(
+            nodes=[convert.node_from_pb(node) for node in response.nodes],
+            self_id=response.self_node_id,
+        )
+
+    def join_token(self, role: NodeRole) -> JoinDetails:
+        request = api.GetJoinTokenRequest(role=pb.NodeRole.ValueType(role))
+        response = self._call(self._stub.GetJoinToken, request)
+        return JoinDetails(token=response.token, manager_addr=response.manager_addr)
+
+    def _call(
+        self, method: grpc.UnaryUnaryMultiCallable[Request, Response], request: Request
+    ) -> Response:
+        try:
+            return method(request, timeout=self._deadline)
+        except grpc.RpcError as exc:
+            error = from_rpc_error(exc)
+            if isinstance(error, Unavailable):
+                # The transport's own details ("failed to connect to all addresses ...") say
+                # little to a user; what they need is which address was tried.
+                raise Unavailable(
+                    f"cannot reach the manager at {self._target} (is manager serve running?)"
+                ) from exc
+            raise error from exc

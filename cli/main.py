@@ -1,0 +1,49 @@
+"""`shoal`: parse the command line, run one command against the manager, map failures to exit codes.
+
+Exit codes follow docker's: 0 when the command did what was asked, 1 otherwise, 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+
+from cli import join_token, node, output, service
+from cli.client import Client
+from cli.connection import DEFAULT_HOST, HOST_ENV, open_channel
+from common.cli_args import Parser
+from common.errors import ShoalError
+
+Command = Callable[[argparse.Namespace, Client], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="shoal", description="Manage a Shoal cluster.")
+    parser.add_argument(
+        "-H",
+        "--host",
+        default=os.environ.get(HOST_ENV, DEFAULT_HOST),
+        help=f"Manager address as HOST:PORT (default: ${HOST_ENV} or {DEFAULT_HOST})",
+    )
+    groups = parser.add_subparsers(metavar="COMMAND", required=True)
+    service.register(groups.add_parser("service", help="Manage services"))
+    node.register(groups.add_parser("node", help="Manage nodes"))
+    join_token.register(groups.add_parser("join-token", help="Show how to join a node"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns its exit code. Usage errors and --help exit through SystemExit."""
+    args = build_parser().parse_args(argv)
+    run: Command = args.run
+    host: str = args.host
+    try:
+        with open_channel(host) as channel:
+            return run(args, Client(channel, host))
+    except ShoalError as exc:
+        output.error(exc)
+        return 1
+    except KeyboardInterrupt:
+        # The user stopped waiting; a traceback would only bury the prompt.
+        return 130

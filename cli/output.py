@@ -1,0 +1,44 @@
+"""What the client writes besides tables: JSON for scripts, one-line errors for people."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+SHORT_ID = 12
+"""How much of an ID docker shows in a table: plenty to tell objects apart and to type."""
+
+
+def short_id(object_id: str) -> str:
+    return object_id[:SHORT_ID]
+
+
+def add_listing_options(parser: argparse.ArgumentParser) -> None:
+    """The `-q` and `--format` flags every docker listing command has."""
+    parser.add_argument("-q", "--quiet", action="store_true", help="Only display IDs")
+    parser.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="Output as a table (default) or as one JSON object per line",
+    )
+
+
+def json_lines(records: Iterable[Mapping[str, object]]) -> None:
+    for record in records:
+        print(json.dumps(record, ensure_ascii=False))
+
+
+def json_document(value: object) -> None:
+    print(json.dumps(value, indent=4, ensure_ascii=False))
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def error(message: object) -> None:
+    print(f"Error: {message}", file=sys.stderr)

@@ -1,0 +1,257 @@
+"""`shoal service ...`: create, inspect, ls, ps, rm, scale."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import TypeVar
+
+from cli import output, table, tasks
+from cli.client import Client, ServiceSummary
+from common.errors import Conflict, InvalidArgument, ShoalError, Unavailable
+from common.ids import ALPHABET
+from common.model import ContainerSpec, Service, ServiceMode, ServiceSpec, now
+
+SCALE_ATTEMPTS = 3
+"""Reads and writes a scale makes when other clients keep updating the same service meanwhile."""
+
+LS_HEADER = ("ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS")
+
+T = TypeVar("T")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(metavar="COMMAND", required=True)
+
+    create = commands.add_parser(
+        "create",
+        help="Create a new service",
+        usage="%(prog)s [OPTIONS] IMAGE [COMMAND] [ARG...]",
+    )
+    create.add_argument("--name", help="Service name (default: the image's name and a suffix)")
+    create.add_argument("--replicas", type=_replicas, default=1, help="Number of tasks")
+    create.add_argument(
+        "-e",
+        "--env",
+        action="append",
+        type=_env,
+        default=[],
+        metavar="KEY=VALUE",
+        help="Set environment variables",
+    )
+    create.add_argument(
+        "-l",
+        "--label",
+        action="append",
+        type=_label,
+        default=[],
+        metavar="KEY[=VALUE]",
+        help="Service labels",
+    )
+    create.add_argument("image", metavar="IMAGE")
+    # Everything after IMAGE belongs to the container, even words that look like our flags.
+    # argparse counts a REMAINDER positional as required, yet a service needs no command.
+    create.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS).required = False
+    create.set_defaults(run=_create)
+
+    inspect = commands.add_parser("inspect", help="Display detailed information on services")
+    inspect.add_argument("services", nargs="+", metavar="SERVICE")
+    inspect.set_defaults(run=_inspect)
+
+    ls = commands.add_parser("ls", help="List services")
+    output.add_listing_options(ls)
+    ls.set_defaults(run=_ls)
+
+    ps = commands.add_parser("ps", help="List the tasks of a service")
+    output.add_listing_options(ps)
+    ps.add_argument("--no-trunc", action="store_true", help="Do not truncate output")
+    ps.add_argument("service", metavar="SERVICE")
+    ps.set_defaults(run=_ps)
+
+    rm = commands.add_parser("rm", help="Remove services")
+    rm.add_argument("services", nargs="+", metavar="SERVICE")
+    rm.set_defaults(run=_rm)
+
+    scale = commands.add_parser("scale", help="Scale replicated services")
+    scale.add_argument("targets", nargs="+", type=_scale_target, metavar="SERVICE=REPLICAS")
+    scale.set_defaults(run=_scale)
+
+
+def _create(args: argparse.Namespace, client: Client) -> int:
+    image: str = args.image
+    spec = ServiceSpec(
+        name=_generated_name(image) if args.name is None else args.name,
+        container=ContainerSpec(image=image, args=tuple(args.args), env=tuple(args.env)),
+        labels=dict(args.label),
+        replicas=args.replicas,
+    )
+    print(client.create_service(spec).id)
+    return 0
+
+
+def _inspect(args: argparse.Namespace, client: Client) -> int:
+    services = [client.get_service(ref) for ref in args.services]
+    output.json_document([_document(service) for service in services])
+    return 0
+
+
+def _ls(args: argparse.Namespace, client: Client) -> int:
+    summaries = sorted(client.list_services(), key=lambda summary: summary.service.spec.name)
+    if args.quiet:
+        for summary in summaries:
+            print(summary.service.id)
+    elif args.format == "json":
+        output.json_lines(_ls_record(summary) for summary in summaries)
+    else:
+        rows = [list(_ls_record(summary).values()) for summary in summaries]
+        print(table.render(LS_HEADER, rows))
+    return 0
+
+
+def _ps(args: argparse.Namespace, client: Client) -> int:
+    records = tasks.records(client.list_tasks(args.service), trunc=not args.no_trunc, now=now())
+    if args.quiet:
+        for record in records:
+            print(record["ID"])
+    elif args.format == "json":
+        output.json_lines(records)
+    else:
+        print(table.render(tasks.HEADER, tasks.rows(records)))
+    return 0
+
+
+def _rm(args: argparse.Namespace, client: Client) -> int:
+    def remove(ref: str) -> None:
+        client.remove_service(ref)
+        print(ref)
+
+    return _each(args.services, remove)
+
+
+def _scale(args: argparse.Namespace, client: Client) -> int:
+    def scale(target: tuple[str, int]) -> None:
+        ref, replicas = target
+        _set_replicas(client, ref, replicas)
+        print(f"{ref} scaled to {replicas}")
+
+    return _each(args.targets, scale)
+
+
+def _set_replicas(client: Client, ref: str, replicas: int) -> None:
+    for attempt in range(1, SCALE_ATTEMPTS + 1):
+        service = client.get_service(ref)
+        if service.spec.mode is not ServiceMode.REPLICATED:
+            raise InvalidArgument(f"{ref}: scale can only be used with replicated mode")
+        try:
+            client.update_service(service, replace(service.spec, replicas=replicas))
+        except Conflict:
+            if attempt == SCALE_ATTEMPTS:
+                raise
+        else:
+            return
+
+
+def _each(items: Iterable[T], action: Callable[[T], None]) -> int:
+    """Like docker's commands that take several objects: an item that fails is reported and the
+    rest still run; the exit code says whether any failed."""
+    status = 0
+    for item in items:
+        try:
+            action(item)
+        except Unavailable:
+            raise  # every remaining item would fail the same way
+        except ShoalError as exc:
+            output.error(exc)
+            status = 1
+    return status
+
+
+def _ls_record(summary: ServiceSummary) -> dict[str, str]:
+    service = summary.service
+    return {
+        "ID": output.short_id(service.id),
+        "Name": service.spec.name,
+        "Mode": service.spec.mode.name.lower(),
+        "Replicas": f"{summary.running}/{summary.desired}",
+        "Image": service.spec.container.image,
+        "Ports": "",
+    }
+
+
+def _document(service: Service) -> dict[str, object]:
+    """`service inspect` output, shaped like docker's so the same jq filters work."""
+    document: dict[str, object] = {
+        "ID": service.id,
+        "Version": {"Index": service.meta.version},
+        "CreatedAt": output.rfc3339(service.meta.created_at),
+        "UpdatedAt": output.rfc3339(service.meta.updated_at),
+        "Spec": _spec_document(service.spec),
+    }
+    if service.previous_spec is not None:
+        document["PreviousSpec"] = _spec_document(service.previous_spec)
+    return document
+
+
+def _spec_document(spec: ServiceSpec) -> dict[str, object]:
+    mode: dict[str, object] = (
+        {"Replicated": {"Replicas": spec.replicas}}
+        if spec.mode is ServiceMode.REPLICATED
+        else {"Global": {}}
+    )
+    return {
+        "Name": spec.name,
+        "Labels": spec.labels,
+        "TaskTemplate": {
+            "ContainerSpec": {
+                "Image": spec.container.image,
+                "Args": list(spec.container.args),
+                "Env": list(spec.container.env),
+                "Labels": spec.container.labels,
+            }
+        },
+        "Mode": mode,
+    }
+
+
+def _generated_name(image: str) -> str:
+    """Docker names a service when the user doesn't; `<image name>-<6 base36 chars>` says which
+    image it runs, e.g. `registry:5000/team/web:1.2@sha256:...` -> `web-k3x9q2`."""
+    repository = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    suffix = "".join(secrets.choice(ALPHABET) for _ in range(6))
+    return f"{repository.split(':', 1)[0]}-{suffix}"
+
+
+def _replicas(text: str) -> int:
+    if not _is_count(text):
+        raise argparse.ArgumentTypeError(f"invalid replicas {text!r}: expected a count (0 or more)")
+    return int(text)
+
+
+def _env(text: str) -> str:
+    key, sep, _ = text.partition("=")
+    if not key or not sep:
+        raise argparse.ArgumentTypeError(f"invalid env {text!r}: expected KEY=VALUE")
+    return text
+
+
+def _label(text: str) -> tuple[str, str]:
+    key, _, value = text.partition("=")
+    if not key:
+        raise argparse.ArgumentTypeError(f"invalid label {text!r}: expected KEY[=VALUE]")
+    return key, value
+
+
+def _scale_target(text: str) -> tuple[str, int]:
+    ref, sep, count = text.partition("=")
+    if not ref or not sep or not _is_count(count):
+        raise argparse.ArgumentTypeError(
+            f"invalid scale specifier {text!r}: expected SERVICE=REPLICAS, REPLICAS 0 or more"
+        )
+    return ref, int(count)
+
+
+def _is_count(text: str) -> bool:
+    # isdigit() alone would also accept digits int() rejects, such as "²".
+    return text.isascii() and text.isdigit()

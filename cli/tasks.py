@@ -1,0 +1,81 @@
+"""How `service ps` lays out tasks: slot by slot, each slot's history newest first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from cli import humanize, output
+from cli.client import TaskListing
+from common.model import Task
+
+HEADER = ("ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS")
+ERROR_WIDTH = 30
+
+
+def ordered(tasks: Iterable[Task]) -> list[Task]:
+    newest_first = sorted(tasks, key=lambda task: task.meta.created_at, reverse=True)
+    # sorted() is stable, so each slot keeps its history newest first.
+    return sorted(newest_first, key=lambda task: (task.service_name, task.slot, slot_name(task)))
+
+
+def slot_name(task: Task) -> str:
+    # A global service's tasks have no slot (0); like docker, they are named for their node.
+    return task.name if task.slot else f"{task.service_name}.{task.node_id}"
+
+
+def records(listing: TaskListing, *, trunc: bool, now: datetime) -> list[dict[str, str]]:
+    """One record per task in display order, keyed like docker's `--format json`."""
+    return [
+        {
+            "ID": output.short_id(task.id) if trunc else task.id,
+            "Name": slot_name(task),
+            "Image": task.spec.image,
+            "Node": _node_name(listing, task.node_id),
+            "DesiredState": task.desired_state.name.capitalize(),
+            "CurrentState": _current_state(task, now),
+            "Error": _error(task.status.err, trunc),
+            "Ports": "",
+        }
+        for task in ordered(listing.tasks)
+    ]
+
+
+def rows(task_records: Iterable[dict[str, str]]) -> list[list[str]]:
+    """Table rows for `records`: a task that repeats the slot above it is indented as `\\_`."""
+    result = []
+    previous = None
+    for record in task_records:
+        name = record["Name"]
+        result.append(
+            [
+                record["ID"],
+                f" \\_ {name}" if name == previous else name,
+                record["Image"],
+                record["Node"],
+                record["DesiredState"],
+                record["CurrentState"],
+                record["Error"],
+                record["Ports"],
+            ]
+        )
+        previous = name
+    return result
+
+
+def _node_name(listing: TaskListing, node_id: str) -> str:
+    node = listing.nodes.get(node_id)
+    if node is not None and node.description.hostname:
+        return node.description.hostname
+    return node_id
+
+
+def _current_state(task: Task, now: datetime) -> str:
+    since = humanize.duration(now - task.status.timestamp).lower()
+    return f"{task.status.state.name.capitalize()} {since} ago"
+
+
+def _error(err: str, trunc: bool) -> str:
+    if trunc and len(err) > ERROR_WIDTH:
+        err = err[: ERROR_WIDTH - 1] + "…"
+    return f'"{err}"' if err else ""

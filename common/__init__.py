@@ -1,0 +1,1 @@
+"""What the Shoal daemons and the client share."""

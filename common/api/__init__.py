@@ -1,0 +1,1 @@
+"""Generated gRPC and protobuf modules; `make proto` writes them."""

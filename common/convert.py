@@ -1,0 +1,204 @@
+"""pb2 <-> domain: the only module where protobuf messages and domain types meet."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from common import model as m
+from common.api import types_pb2 as pb
+
+
+def _ts_to_pb(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def _ts_from_pb(ts: Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def meta_to_pb(meta: m.Meta) -> pb.Meta:
+    return pb.Meta(
+        version=meta.version,
+        created_at=_ts_to_pb(meta.created_at),
+        updated_at=_ts_to_pb(meta.updated_at),
+    )
+
+
+def meta_from_pb(msg: pb.Meta) -> m.Meta:
+    return m.Meta(
+        version=msg.version,
+        created_at=_ts_from_pb(msg.created_at),
+        updated_at=_ts_from_pb(msg.updated_at),
+    )
+
+
+def description_to_pb(d: m.NodeDescription) -> pb.NodeDescription:
+    return pb.NodeDescription(
+        hostname=d.hostname,
+        engine_version=d.engine_version,
+        resources=pb.Resources(
+            nano_cpus=d.resources.nano_cpus, memory_bytes=d.resources.memory_bytes
+        ),
+        os=d.os,
+        arch=d.arch,
+    )
+
+
+def description_from_pb(msg: pb.NodeDescription) -> m.NodeDescription:
+    return m.NodeDescription(
+        hostname=msg.hostname,
+        engine_version=msg.engine_version,
+        resources=m.Resources(
+            nano_cpus=msg.resources.nano_cpus, memory_bytes=msg.resources.memory_bytes
+        ),
+        os=msg.os,
+        arch=msg.arch,
+    )
+
+
+def node_to_pb(n: m.Node) -> pb.Node:
+    return pb.Node(
+        id=n.id,
+        meta=meta_to_pb(n.meta),
+        role=pb.NodeRole.ValueType(n.role),
+        availability=pb.NodeAvailability.ValueType(n.availability),
+        state=pb.NodeState.ValueType(n.state),
+        message=n.message,
+        description=description_to_pb(n.description),
+        addr=n.addr,
+        labels=n.labels,
+    )
+
+
+def node_from_pb(msg: pb.Node) -> m.Node:
+    return m.Node(
+        id=msg.id,
+        meta=meta_from_pb(msg.meta),
+        role=m.NodeRole(msg.role),
+        availability=m.Availability(msg.availability),
+        state=m.NodeState(msg.state),
+        message=msg.message,
+        description=description_from_pb(msg.description),
+        addr=msg.addr,
+        labels=dict(msg.labels),
+    )
+
+
+def container_to_pb(c: m.ContainerSpec) -> pb.ContainerSpec:
+    return pb.ContainerSpec(image=c.image, args=c.args, env=c.env, labels=c.labels)
+
+
+def container_from_pb(msg: pb.ContainerSpec) -> m.ContainerSpec:
+    return m.ContainerSpec(
+        image=msg.image, args=tuple(msg.args), env=tuple(msg.env), labels=dict(msg.labels)
+    )
+
+
+def spec_to_pb(s: m.ServiceSpec) -> pb.ServiceSpec:
+    return pb.ServiceSpec(
+        name=s.name,
+        labels=s.labels,
+        container=container_to_pb(s.container),
+        mode=pb.ServiceMode.ValueType(s.mode),
+        replicas=s.replicas,
+    )
+
+
+def spec_from_pb(msg: pb.ServiceSpec) -> m.ServiceSpec:
+    return m.ServiceSpec(
+        name=msg.name,
+        labels=dict(msg.labels),
+        container=container_from_pb(msg.container),
+        mode=m.ServiceMode(msg.mode),
+        replicas=msg.replicas,
+    )
+
+
+def service_to_pb(s: m.Service) -> pb.Service:
+    msg = pb.Service(id=s.id, meta=meta_to_pb(s.meta), spec=spec_to_pb(s.spec))
+    if s.previous_spec is not None:
+        msg.previous_spec.CopyFrom(spec_to_pb(s.previous_spec))
+    return msg
+
+
+def service_from_pb(msg: pb.Service) -> m.Service:
+    return m.Service(
+        id=msg.id,
+        meta=meta_from_pb(msg.meta),
+        spec=spec_from_pb(msg.spec),
+        previous_spec=spec_from_pb(msg.previous_spec) if msg.HasField("previous_spec") else None,
+    )
+
+
+def status_to_pb(s: m.TaskStatus) -> pb.TaskStatus:
+    return pb.TaskStatus(
+        state=pb.TaskState.ValueType(s.state),
+        timestamp=_ts_to_pb(s.timestamp),
+        message=s.message,
+        err=s.err,
+        container_id=s.container_id,
+        exit_code=s.exit_code,
+    )
+
+
+def status_from_pb(msg: pb.TaskStatus) -> m.TaskStatus:
+    return m.TaskStatus(
+        state=m.TaskState(msg.state),
+        timestamp=_ts_from_pb(msg.timestamp),
+        message=msg.message,
+        err=msg.err,
+        container_id=msg.container_id,
+        exit_code=msg.exit_code,
+    )
+
+
+def task_to_pb(t: m.Task) -> pb.Task:
+    return pb.Task(
+        id=t.id,
+        meta=meta_to_pb(t.meta),
+        service_id=t.service_id,
+        service_name=t.service_name,
+        slot=t.slot,
+        node_id=t.node_id,
+        spec=container_to_pb(t.spec),
+        desired_state=pb.TaskState.ValueType(t.desired_state),
+        status=status_to_pb(t.status),
+    )
+
+
+def task_from_pb(msg: pb.Task) -> m.Task:
+    return m.Task(
+        id=msg.id,
+        meta=meta_from_pb(msg.meta),
+        service_id=msg.service_id,
+        service_name=msg.service_name,
+        slot=msg.slot,
+        node_id=msg.node_id,
+        spec=container_from_pb(msg.spec),
+        desired_state=m.TaskState(msg.desired_state),
+        status=status_from_pb(msg.status),
+    )
+
+
+def cluster_to_pb(c: m.Cluster) -> pb.Cluster:
+    return pb.Cluster(
+        id=c.id,
+        meta=meta_to_pb(c.meta),
+        digest=c.digest,
+        worker_secret=c.worker_secret,
+        manager_secret=c.manager_secret,
+    )
+
+
+def cluster_from_pb(msg: pb.Cluster) -> m.Cluster:
+    return m.Cluster(
+        id=msg.id,
+        meta=meta_from_pb(msg.meta),
+        digest=msg.digest,
+        worker_secret=msg.worker_secret,
+        manager_secret=msg.manager_secret,
+    )

@@ -1,0 +1,31 @@
+"""The one error hierarchy: domain code raises these; only the gRPC edges map them to codes."""
+
+from __future__ import annotations
+
+
+class ShoalError(Exception):
+    """Root of every error Shoal raises on purpose. The message is one line, fit for a user."""
+
+
+class NotFound(ShoalError):
+    pass
+
+
+class InvalidArgument(ShoalError):
+    pass
+
+
+class Conflict(ShoalError):
+    """The object changed since it was read, or the request clashes with one that exists."""
+
+
+class Unauthenticated(ShoalError):
+    pass
+
+
+class PermissionDenied(ShoalError):
+    pass
+
+
+class Unavailable(ShoalError):
+    """A peer (manager, engine) did not answer; retrying later may succeed."""

@@ -1,0 +1,81 @@
+"""The single mapping between ShoalError subclasses and gRPC status codes, used at both edges."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+import grpc
+
+from common.errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ShoalError,
+    Unauthenticated,
+    Unavailable,
+)
+
+_TO_CODE: dict[type[ShoalError], grpc.StatusCode] = {
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    Conflict: grpc.StatusCode.ABORTED,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+_FROM_CODE: dict[grpc.StatusCode, type[ShoalError]] = {v: k for k, v in _TO_CODE.items()}
+_FROM_CODE[grpc.StatusCode.ALREADY_EXISTS] = Conflict
+_FROM_CODE[grpc.StatusCode.FAILED_PRECONDITION] = Conflict
+_FROM_CODE[grpc.StatusCode.DEADLINE_EXCEEDED] = Unavailable
+
+
+def code_for(error: ShoalError) -> grpc.StatusCode:
+    for cls in type(error).__mro__:
+        if cls in _TO_CODE:
+            return _TO_CODE[cls]
+    return grpc.StatusCode.UNKNOWN
+
+
+def from_rpc_error(error: grpc.RpcError) -> ShoalError:
+    """Turn a failed call into the ShoalError the server raised (or the transport's failure)."""
+    code: grpc.StatusCode = error.code()
+    details: str | None = error.details()
+    return _FROM_CODE.get(code, ShoalError)(details or code.name.lower())
+
+
+H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
+
+
+def unary_errors(handler: H) -> H:
+    """Decorate a unary grpc.aio servicer method: a ShoalError aborts the call with its status."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            return await handler(self, request, context)
+        except ShoalError as exc:
+            await context.abort(code_for(exc), str(exc))
+
+    return cast(H, wrapper)
+
+
+S = TypeVar("S", bound=Callable[..., AsyncIterator[Any]])
+
+
+def stream_errors(handler: S) -> S:
+    """The same as unary_errors, for a servicer method that yields its responses."""
+
+    @functools.wraps(handler)
+    async def wrapper(
+        self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        try:
+            async for item in handler(self, request, context):
+                yield item
+        except ShoalError as exc:
+            await context.abort(code_for(exc), str(exc))
+
+    return cast(S, wrapper)

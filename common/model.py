@@ -1,0 +1,162 @@
+"""Domain types. Plain frozen dataclasses, independent of protobuf (common.convert maps them)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+class NodeRole(enum.IntEnum):
+    WORKER = 0
+    MANAGER = 1
+
+
+class Availability(enum.IntEnum):
+    ACTIVE = 0
+    PAUSE = 1
+    DRAIN = 2
+
+
+class NodeState(enum.IntEnum):
+    UNKNOWN = 0
+    DOWN = 1
+    READY = 2
+    DISCONNECTED = 3
+
+
+class ServiceMode(enum.IntEnum):
+    REPLICATED = 0
+    GLOBAL = 1
+
+
+class TaskState(enum.IntEnum):
+    """Ordered: an observed state only ever moves to a higher value."""
+
+    NEW = 0
+    PENDING = 1
+    ASSIGNED = 2
+    ACCEPTED = 3
+    PREPARING = 4
+    STARTING = 5
+    RUNNING = 6
+    COMPLETE = 7
+    FAILED = 8
+    SHUTDOWN = 9
+    REJECTED = 10
+    ORPHANED = 11
+
+    @property
+    def terminal(self) -> bool:
+        return self >= TaskState.COMPLETE
+
+
+@dataclass(frozen=True)
+class Meta:
+    """Store bookkeeping: version 0 means never stored; each write increments it."""
+
+    version: int = 0
+    created_at: datetime = EPOCH
+    updated_at: datetime = EPOCH
+
+
+@dataclass(frozen=True)
+class Resources:
+    nano_cpus: int = 0
+    memory_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class NodeDescription:
+    hostname: str = ""
+    engine_version: str = ""
+    resources: Resources = Resources()
+    os: str = ""
+    arch: str = ""
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    meta: Meta = Meta()
+    role: NodeRole = NodeRole.WORKER
+    availability: Availability = Availability.ACTIVE
+    state: NodeState = NodeState.UNKNOWN
+    message: str = ""
+    description: NodeDescription = NodeDescription()
+    addr: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    image: str
+    args: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    container: ContainerSpec
+    labels: dict[str, str] = field(default_factory=dict)
+    mode: ServiceMode = ServiceMode.REPLICATED
+    replicas: int = 1
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    spec: ServiceSpec
+    meta: Meta = Meta()
+    previous_spec: ServiceSpec | None = None
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    state: TaskState = TaskState.NEW
+    timestamp: datetime = EPOCH
+    message: str = ""
+    err: str = ""
+    container_id: str = ""
+    exit_code: int = 0
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    service_id: str
+    service_name: str
+    slot: int
+    spec: ContainerSpec
+    meta: Meta = Meta()
+    node_id: str = ""
+    desired_state: TaskState = TaskState.RUNNING
+    status: TaskStatus = TaskStatus()
+
+    @property
+    def name(self) -> str:
+        return f"{self.service_name}.{self.slot}"
+
+
+@dataclass(frozen=True, repr=False)
+class Cluster:
+    id: str
+    digest: str
+    worker_secret: str
+    manager_secret: str
+    meta: Meta = Meta()
+
+    def __repr__(self) -> str:
+        return f"Cluster(id={self.id!r}, <secrets redacted>)"
+
+
+StoredObject = Node | Service | Task | Cluster

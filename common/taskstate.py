@@ -1,0 +1,32 @@
+"""The task state machine: observed states only move forward."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from common.model import Task, TaskState, TaskStatus
+
+
+def advance(task: Task, status: TaskStatus) -> Task | None:
+    """Apply an observed status to a task; None when it would move the state backwards or nowhere.
+
+    A repeat of the current state is accepted only when it brings new facts (a container ID, an
+    error), since an agent that adopted a container after a restart reports what it found.
+    """
+    current = task.status
+    if status.state < current.state:
+        return None
+    if current.state.terminal and status.state != current.state:
+        return None
+    if status.state == current.state and (
+        status.container_id == current.container_id
+        and status.err == current.err
+        and status.message == current.message
+    ):
+        return None
+    return replace(task, status=status)
+
+
+def is_live(task: Task) -> bool:
+    """Wanted running and not yet finished: it occupies its slot."""
+    return task.desired_state == TaskState.RUNNING and not task.status.state.terminal

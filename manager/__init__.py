@@ -1,0 +1,1 @@
+"""The manager daemon: cluster state, orchestration, scheduling and the agents' sessions."""

@@ -1,0 +1,184 @@
+"""The Control API servicer: validate, then read or write the store; nothing else."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import structlog
+
+from common import convert, tokens
+from common.api import control_pb2 as pb
+from common.api import control_pb2_grpc
+from common.errors import Conflict, InvalidArgument, NotFound
+from common.grpc_errors import unary_errors
+from common.ids import new_id
+from common.model import Cluster, Node, NodeRole, Service, ServiceMode, ServiceSpec, Task, TaskState
+from common.taskstate import is_live
+from manager.store import Delete, Op, Put, ReadView, StateStore
+
+log = structlog.get_logger("control")
+
+# Docker's rule for service names: they become DNS labels and container name prefixes.
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+
+
+def validate_spec(spec: ServiceSpec) -> None:
+    if not _NAME.match(spec.name):
+        raise InvalidArgument(
+            f"invalid service name {spec.name!r}: use 1-63 letters, digits, '_', '.' or '-',"
+            " starting with a letter or digit"
+        )
+    if not spec.container.image.strip():
+        raise InvalidArgument("a service needs an image")
+    if spec.mode != ServiceMode.REPLICATED:
+        raise InvalidArgument("only replicated services are supported so far")
+    for entry in spec.container.env:
+        if "=" not in entry or entry.startswith("="):
+            raise InvalidArgument(f"invalid environment entry {entry!r}: expected KEY=VALUE")
+
+
+def resolve_service(view: ReadView, ref: str) -> Service:
+    """A service by full ID, then by name, then by unambiguous ID prefix (docker's order)."""
+    if not ref:
+        raise InvalidArgument("no service given")
+    found = view.get(Service, ref)
+    if found is not None:
+        return found
+    services = view.objects(Service)
+    by_name = [s for s in services if s.spec.name == ref]
+    if by_name:
+        return by_name[0]
+    by_prefix = [s for s in services if s.id.startswith(ref)]
+    if len(by_prefix) == 1:
+        return by_prefix[0]
+    if len(by_prefix) > 1:
+        raise InvalidArgument(f"service {ref} is ambiguous ({len(by_prefix)} matches)")
+    raise NotFound(f"no such service: {ref}")
+
+
+class Control(control_pb2_grpc.ControlServicer):
+    def __init__(self, store: StateStore, manager_addr: str, self_node_id: str) -> None:
+        self._store = store
+        self._manager_addr = manager_addr
+        self._self_node_id = self_node_id
+
+    @unary_errors
+    async def CreateService(
+        self, request: pb.CreateServiceRequest, context: Any
+    ) -> pb.ServiceResponse:
+        spec = convert.spec_from_pb(request.spec)
+        validate_spec(spec)
+        service = Service(id=new_id(), spec=spec)
+
+        def plan(view: ReadView) -> Sequence[Op]:
+            if any(s.spec.name == spec.name for s in view.objects(Service)):
+                raise Conflict(f"service {spec.name} already exists")
+            return [Put(service)]
+
+        (stored,) = await self._store.transact(plan)
+        log.info("service created", service_id=service.id, name=spec.name)
+        assert isinstance(stored, Service)
+        return pb.ServiceResponse(service=convert.service_to_pb(stored))
+
+    @unary_errors
+    async def UpdateService(
+        self, request: pb.UpdateServiceRequest, context: Any
+    ) -> pb.ServiceResponse:
+        spec = convert.spec_from_pb(request.spec)
+        validate_spec(spec)
+
+        def plan(view: ReadView) -> Sequence[Op]:
+            current = view.get(Service, request.service_id)
+            if current is None:
+                raise NotFound(f"no such service: {request.service_id}")
+            if current.meta.version != request.version:
+                raise Conflict(
+                    f"service {current.spec.name} was changed by someone else; read it and retry"
+                )
+            if spec.name != current.spec.name:
+                raise InvalidArgument("a service cannot be renamed")
+            if spec.mode != current.spec.mode:
+                raise InvalidArgument("a service's mode cannot be changed")
+            return [Put(replace(current, spec=spec, previous_spec=current.spec))]
+
+        (stored,) = await self._store.transact(plan)
+        assert isinstance(stored, Service)
+        log.info("service updated", service_id=stored.id, replicas=spec.replicas)
+        return pb.ServiceResponse(service=convert.service_to_pb(stored))
+
+    @unary_errors
+    async def GetService(self, request: pb.GetServiceRequest, context: Any) -> pb.ServiceResponse:
+        service = resolve_service(self._store, request.ref)
+        return pb.ServiceResponse(service=convert.service_to_pb(service))
+
+    @unary_errors
+    async def ListServices(
+        self, request: pb.ListServicesRequest, context: Any
+    ) -> pb.ListServicesResponse:
+        views = []
+        for service in sorted(self._store.objects(Service), key=lambda s: s.spec.name):
+            tasks = self._store.tasks_of_service(service.id)
+            running = sum(
+                1
+                for t in tasks
+                if t.desired_state == TaskState.RUNNING and t.status.state == TaskState.RUNNING
+            )
+            views.append(
+                pb.ServiceView(
+                    service=convert.service_to_pb(service),
+                    running_tasks=running,
+                    desired_tasks=service.spec.replicas,
+                )
+            )
+        return pb.ListServicesResponse(services=views)
+
+    @unary_errors
+    async def RemoveService(
+        self, request: pb.RemoveServiceRequest, context: Any
+    ) -> pb.RemoveServiceResponse:
+        def plan(view: ReadView) -> Sequence[Op]:
+            return [Delete(resolve_service(view, request.ref))]
+
+        (removed,) = await self._store.transact(plan)
+        log.info("service removed", service_id=removed.id)
+        return pb.RemoveServiceResponse(id=removed.id)
+
+    @unary_errors
+    async def ListTasks(self, request: pb.ListTasksRequest, context: Any) -> pb.ListTasksResponse:
+        if request.service_ref:
+            service = resolve_service(self._store, request.service_ref)
+            tasks = self._store.tasks_of_service(service.id)
+        else:
+            tasks = self._store.objects(Task)
+        tasks.sort(
+            key=lambda t: (t.service_name, t.slot, not is_live(t), -t.meta.created_at.timestamp())
+        )
+        node_ids = {t.node_id for t in tasks}
+        nodes = [n for n in self._store.objects(Node) if n.id in node_ids]
+        return pb.ListTasksResponse(
+            tasks=[convert.task_to_pb(t) for t in tasks],
+            nodes=[convert.node_to_pb(n) for n in nodes],
+        )
+
+    @unary_errors
+    async def ListNodes(self, request: pb.ListNodesRequest, context: Any) -> pb.ListNodesResponse:
+        nodes = sorted(self._store.objects(Node), key=lambda n: (n.description.hostname, n.id))
+        return pb.ListNodesResponse(
+            nodes=[convert.node_to_pb(n) for n in nodes], self_node_id=self._self_node_id
+        )
+
+    @unary_errors
+    async def GetJoinToken(
+        self, request: pb.GetJoinTokenRequest, context: Any
+    ) -> pb.GetJoinTokenResponse:
+        clusters = self._store.objects(Cluster)
+        if not clusters:
+            raise NotFound("the cluster is not initialized")
+        cluster = clusters[0]
+        role = NodeRole(request.role)
+        secret = cluster.manager_secret if role == NodeRole.MANAGER else cluster.worker_secret
+        token = tokens.JoinToken(digest=cluster.digest, secret=secret)
+        return pb.GetJoinTokenResponse(token=str(token), manager_addr=self._manager_addr)

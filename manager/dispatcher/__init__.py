@@ -1,0 +1,5 @@
+"""Agent sessions: join, heartbeats, assignments down, task status up."""
+
+from manager.dispatcher.service import Dispatcher
+
+__all__ = ["Dispatcher"]

@@ -1,0 +1,213 @@
+"""The Dispatcher gRPC service: agents join here and hold one session stream each."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from typing import Any
+
+import grpc
+import structlog
+
+from common import convert, tokens
+from common.api import dispatcher_pb2 as pb
+from common.api import dispatcher_pb2_grpc
+from common.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from common.grpc_errors import code_for, unary_errors
+from common.ids import new_id
+from common.model import Cluster, Node, NodeRole, NodeState, Task
+from manager.dispatcher.liveness import MISSED_BEATS, Liveness
+from manager.dispatcher.outbox import Outbox
+from manager.dispatcher.status import StatusIntake
+from manager.store import Action, Event, Op, Put, ReadView, StateStore
+
+log = structlog.get_logger("dispatcher")
+
+Context = grpc.aio.ServicerContext[pb.AgentMessage, pb.ManagerMessage]
+
+
+def peer_host(peer: str) -> str:
+    """'ipv4:10.0.0.5:4242' or 'ipv6:[::1]:4242' -> the address part."""
+    _, _, rest = peer.partition(":")
+    host, _, _ = rest.rpartition(":")
+    return host.strip("[]")
+
+
+def _assignment_changed(event: Event) -> bool:
+    """Whether the agent must hear of it: status changes came from the agent itself."""
+    old, new = event.old, event.obj
+    if event.action is not Action.UPDATE or not isinstance(old, Task) or not isinstance(new, Task):
+        return True
+    return (old.desired_state, old.spec, old.node_id) != (new.desired_state, new.spec, new.node_id)
+
+
+class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
+    def __init__(self, store: StateStore, heartbeat_period: float) -> None:
+        self._store = store
+        self._liveness = Liveness(store, heartbeat_period)
+        self._status = StatusIntake(store)
+        self._outboxes: dict[str, Outbox] = {}
+        self._sessions: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        """The dispatcher's background work; runs until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._liveness.run())
+            group.create_task(self._status.run())
+            group.create_task(self._route_assignments())
+
+    async def _route_assignments(self) -> None:
+        watch = self._store.watch()
+        try:
+            while True:
+                for event in await watch.next_batch():
+                    if not isinstance(event.obj, Task) or not _assignment_changed(event):
+                        continue
+                    task = event.obj
+                    old = event.old if isinstance(event.old, Task) else None
+                    if old is not None and old.node_id and old.node_id != task.node_id:
+                        self._deliver(old.node_id, event.revision, task.id, None)
+                    if task.node_id:
+                        deleted = event.action is Action.DELETE
+                        self._deliver(
+                            task.node_id, event.revision, task.id, None if deleted else task
+                        )
+        finally:
+            watch.close()
+
+    def _deliver(self, node_id: str, revision: int, task_id: str, task: Task | None) -> None:
+        outbox = self._outboxes.get(node_id)
+        if outbox is not None:
+            outbox.put(revision, task_id, task)
+
+    # -- Join ---------------------------------------------------------------------------------
+
+    @unary_errors
+    async def Join(self, request: pb.JoinRequest, context: Any) -> pb.JoinResponse:
+        token = tokens.parse(request.token)
+        cluster = _the_cluster(self._store)
+        if token.digest != cluster.digest:
+            raise Unauthenticated("the join token belongs to another cluster")
+        if tokens.secret_matches(token.secret, cluster.manager_secret):
+            raise PermissionDenied(
+                "joining as a manager is not supported yet: use the worker token"
+            )
+        if not tokens.secret_matches(token.secret, cluster.worker_secret):
+            raise Unauthenticated("invalid join token")
+        description = convert.description_from_pb(request.description)
+        if not description.hostname:
+            raise InvalidArgument("the joining node sent no hostname")
+        node = Node(
+            id=new_id(),
+            role=NodeRole.WORKER,
+            state=NodeState.UNKNOWN,
+            description=description,
+            addr=peer_host(context.peer()),
+        )
+        await self._store.commit([Put(node)])
+        log.info("node joined", node_id=node.id, hostname=description.hostname)
+        return pb.JoinResponse(node_id=node.id, cluster_id=cluster.id)
+
+    # -- Session ------------------------------------------------------------------------------
+
+    async def Session(
+        self, request_iterator: AsyncIterator[pb.AgentMessage], context: Context
+    ) -> AsyncIterator[pb.ManagerMessage]:
+        messages = aiter(request_iterator)
+        first: pb.AgentMessage | None = None
+        with contextlib.suppress(TimeoutError, StopAsyncIteration):
+            first = await asyncio.wait_for(anext(messages), MISSED_BEATS * self._liveness.period)
+        if first is None or first.WhichOneof("kind") != "hello":
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a session starts with hello")
+            return
+        node_id = first.hello.node_id
+        bound = log.bind(node_id=node_id)
+        try:
+            await self._open(node_id, first.hello, peer_host(context.peer()))
+        except NotFound as exc:
+            await context.abort(code_for(exc), str(exc))
+
+        previous = self._sessions.get(node_id)
+        if previous is not None:
+            previous.cancel()
+        this = asyncio.current_task()
+        assert this is not None
+        self._sessions[node_id] = this
+        # The snapshot and the outbox are taken with no await between them: no event is lost.
+        outbox = Outbox(self._store.revision)
+        self._outboxes[node_id] = outbox
+        full = [convert.task_to_pb(t) for t in self._store.tasks_on_node(node_id)]
+        self._liveness.connected(node_id)
+        bound.info("session opened", tasks=len(full))
+        reader = asyncio.create_task(self._read(node_id, messages))
+        down = False
+        try:
+            period_ms = round(self._liveness.period * 1000)
+            yield pb.ManagerMessage(settings=pb.Settings(heartbeat_period_ms=period_ms))
+            yield pb.ManagerMessage(assignments=pb.Assignments(full=True, tasks=full))
+            while True:
+                take = asyncio.create_task(outbox.take())
+                await asyncio.wait([reader, take], return_when=asyncio.FIRST_COMPLETED)
+                if reader.done():
+                    take.cancel()
+                    down = reader.result()
+                    break
+                changes = take.result()
+                yield pb.ManagerMessage(
+                    assignments=pb.Assignments(
+                        tasks=[convert.task_to_pb(t) for t in changes.values() if t is not None],
+                        removed=[tid for tid, t in changes.items() if t is None],
+                    )
+                )
+        finally:
+            reader.cancel()
+            if self._sessions.get(node_id) is this:
+                del self._sessions[node_id]
+                del self._outboxes[node_id]
+                self._liveness.disconnected(node_id, down=down)
+                state, why = (
+                    (NodeState.DOWN, "heartbeat failure")
+                    if down
+                    else (NodeState.DISCONNECTED, "session closed")
+                )
+                await self._liveness.set_state(node_id, state, why)
+                bound.info("session closed", state=state.name)
+
+    async def _open(self, node_id: str, hello: pb.Hello, addr: str) -> None:
+        description = convert.description_from_pb(hello.description)
+
+        def plan(view: ReadView) -> Sequence[Op]:
+            node = view.get(Node, node_id)
+            if node is None:
+                raise NotFound(f"node {node_id} is not part of this cluster: join it again")
+            ready = replace(
+                node, state=NodeState.READY, message="", description=description, addr=addr
+            )
+            return [] if ready == node else [Put(ready)]
+
+        await self._store.transact(plan)
+
+    async def _read(self, node_id: str, messages: AsyncIterator[pb.AgentMessage]) -> bool:
+        """Take the agent's messages; True when it fell silent (heartbeat failure)."""
+        timeout = MISSED_BEATS * self._liveness.period
+        while True:
+            try:
+                msg = await asyncio.wait_for(anext(messages), timeout)
+            except TimeoutError:
+                return True
+            except (StopAsyncIteration, grpc.aio.AioRpcError):
+                return False
+            if msg.WhichOneof("kind") == "status":
+                updates = [
+                    (u.task_id, convert.status_from_pb(u.status)) for u in msg.status.updates
+                ]
+                self._status.submit(node_id, updates)
+
+
+def _the_cluster(view: ReadView) -> Cluster:
+    clusters = view.objects(Cluster)
+    if not clusters:
+        raise NotFound("the cluster is not initialized")
+    return clusters[0]

@@ -1,0 +1,69 @@
+"""`manager serve`: the manager daemon's command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+
+from common import log
+from common.cli_args import Parser, fail
+from common.errors import ShoalError
+from common.model import Availability
+from common.netaddr import default_address
+from manager.server import DEFAULT_PORT, ManagerConfig, serve
+
+DEFAULT_STATE_DIR = "/var/lib/shoal/manager"
+
+
+def _seconds(text: str) -> float:
+    value = float(text.removesuffix("s"))
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="manager", description="The Shoal manager daemon.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    serve_cmd = commands.add_parser("serve", help="create or resume the cluster and serve it")
+    serve_cmd.add_argument(
+        "--listen", default=f"0.0.0.0:{DEFAULT_PORT}", help="ADDR:PORT to listen on"
+    )
+    serve_cmd.add_argument(
+        "--advertise", help="address agents and clients reach (default: the default-route address)"
+    )
+    serve_cmd.add_argument("--state-dir", type=Path, default=Path(DEFAULT_STATE_DIR))
+    serve_cmd.add_argument(
+        "--docker-host", default=os.environ.get("DOCKER_HOST"), help="engine for this node's tasks"
+    )
+    serve_cmd.add_argument(
+        "--availability",
+        choices=[a.name.lower() for a in Availability],
+        help="this node's availability (drain keeps tasks off the manager's host)",
+    )
+    serve_cmd.add_argument("--hostname", default="", help="this node's name (default: the host's)")
+    serve_cmd.add_argument(
+        "--heartbeat-period", type=_seconds, default=1.0, help="seconds between agent heartbeats"
+    )
+    serve_cmd.add_argument("--log-level", choices=log.LEVELS, default="info")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    log.setup(args.log_level)
+    config = ManagerConfig(
+        listen=args.listen,
+        advertise=args.advertise or default_address(),
+        state_dir=args.state_dir,
+        docker_host=args.docker_host,
+        heartbeat_period=args.heartbeat_period,
+        availability=Availability[args.availability.upper()] if args.availability else None,
+        hostname=args.hostname,
+    )
+    try:
+        asyncio.run(serve(config))
+    except* ShoalError as group:
+        fail("; ".join(str(e) for e in group.exceptions))

@@ -1,0 +1,107 @@
+"""Keeps every service's tasks matching its spec, reacting to store events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import structlog
+
+from common.model import Node, Service, Task, TaskState, now
+from common.taskstate import is_live
+from manager.orchestrator.replicated import SlotPlan, reconcile_removed, reconcile_service
+from manager.orchestrator.restart import RestartSupervisor
+from manager.store import Delete, Event, Op, Put, ReadView, StateStore
+
+log = structlog.get_logger("orchestrator")
+
+
+class Orchestrator:
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+        self._restarts = RestartSupervisor()
+
+    async def run(self) -> None:
+        watch = self._store.watch()
+        try:
+            dirty = {s.id for s in self._store.objects(Service)}
+            dirty |= {t.service_id for t in self._store.objects(Task)}
+            while True:
+                if dirty:
+                    await self._reconcile(dirty)
+                dirty = set()
+                wake = self._restarts.next_release(now())
+                timeout = (wake - now()).total_seconds() if wake else None
+                try:
+                    events = await asyncio.wait_for(watch.next_batch(), timeout)
+                except TimeoutError:
+                    dirty = {s.id for s in self._store.objects(Service)}
+                    continue
+                dirty = _affected_services(events)
+        finally:
+            watch.close()
+
+    async def _reconcile(self, service_ids: set[str]) -> None:
+        def plan(view: ReadView) -> Sequence[Op]:
+            ops: list[Op] = []
+            known_nodes = {n.id for n in view.objects(Node)}
+            node_load = Counter(t.node_id for t in view.objects(Task) if is_live(t))
+            for service_id in sorted(service_ids):
+                service = view.get(Service, service_id)
+                tasks = view.tasks_of_service(service_id)
+                if service is None:
+                    self._restarts.forget_service(service_id)
+                    slot_plan = reconcile_removed(tasks, known_nodes)
+                else:
+                    slot_plan = self._plan_service(service, tasks, node_load)
+                ops.extend(_ops(slot_plan))
+                self._restarts.forget_tasks({t.id for t in slot_plan.delete})
+            return ops
+
+        stored = await self._store.transact(plan)
+        if stored:
+            log.debug("reconciled", services=len(service_ids), writes=len(stored))
+
+    def _plan_service(self, service: Service, tasks: list[Task], load: Counter[str]) -> SlotPlan:
+        at = now()
+        for task in tasks:
+            if task.desired_state == TaskState.RUNNING and task.status.state.terminal:
+                self._restarts.exited(task, at)
+                log.info(
+                    "task exited",
+                    service_id=service.id,
+                    task_id=task.id,
+                    state=task.status.state.name,
+                    exit_code=task.status.exit_code,
+                )
+        held = self._restarts.held_slots(service.id, at)
+        return reconcile_service(service, tasks, load, held, at)
+
+
+def _ops(plan: SlotPlan) -> Iterable[Op]:
+    deleted = {t.id for t in plan.delete}
+    for task in plan.shutdown:
+        if task.id not in deleted:
+            yield Put(task)
+    for task in plan.create:
+        yield Put(task)
+    for task in plan.delete:
+        yield Delete(task)
+
+
+def _affected_services(events: list[Event]) -> set[str]:
+    dirty: set[str] = set()
+    for event in events:
+        obj = event.obj
+        if isinstance(obj, Service):
+            dirty.add(obj.id)
+        elif isinstance(obj, Task):
+            old = event.old
+            if (
+                not isinstance(old, Task)
+                or old.status.state != obj.status.state
+                or old.desired_state != obj.desired_state
+            ):
+                dirty.add(obj.service_id)
+    return dirty

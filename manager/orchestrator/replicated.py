@@ -1,0 +1,141 @@
+"""What a replicated service's tasks should become, as a pure function of the current state.
+
+Slots are numbered from 1; a replacement takes the slot of the task it replaces, and scaling up
+fills the lowest free slots first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from common.ids import new_id
+from common.model import Service, Task, TaskState, TaskStatus
+from common.taskstate import is_live
+
+HISTORY_PER_SLOT = 5
+
+
+@dataclass
+class SlotPlan:
+    shutdown: list[Task] = field(default_factory=list)
+    create: list[Task] = field(default_factory=list)
+    delete: list[Task] = field(default_factory=list)
+    # Tasks that ended while wanted running: the restart supervisor decides when their slot refills.
+    exited: list[Task] = field(default_factory=list)
+
+
+def new_task(service: Service, slot: int, at: datetime) -> Task:
+    return Task(
+        id=new_id(),
+        service_id=service.id,
+        service_name=service.spec.name,
+        slot=slot,
+        spec=service.spec.container,
+        desired_state=TaskState.RUNNING,
+        status=TaskStatus(state=TaskState.PENDING, timestamp=at, message="pending task scheduling"),
+    )
+
+
+def _stop(task: Task) -> Task:
+    if task.status.state < TaskState.ASSIGNED:
+        # No agent has it, so no agent will report it stopped: it ends here.
+        status = replace(
+            task.status, state=TaskState.SHUTDOWN, message="removed before it was placed"
+        )
+        return replace(task, desired_state=TaskState.SHUTDOWN, status=status)
+    return replace(task, desired_state=TaskState.SHUTDOWN)
+
+
+def reconcile_service(
+    service: Service,
+    tasks: Iterable[Task],
+    node_load: Mapping[str, int],
+    held_slots: set[int],
+    at: datetime,
+) -> SlotPlan:
+    """Plan the writes that bring service's tasks to its spec.
+
+    node_load counts every live task per node (for choosing which replicas to remove when scaling
+    down); held_slots are slots whose restart is being delayed: they stay reserved, unfilled.
+    """
+    plan = SlotPlan()
+    tasks = list(tasks)
+    live = [t for t in tasks if is_live(t)]
+    for task in tasks:
+        if task.desired_state == TaskState.RUNNING and task.status.state.terminal:
+            plan.exited.append(task)
+            plan.shutdown.append(_stop(task))
+
+    excess = len(live) - service.spec.replicas
+    if excess > 0:
+        for task in _pick_for_removal(live, node_load, excess):
+            plan.shutdown.append(_stop(task))
+            live.remove(task)
+    elif excess < 0:
+        used = {t.slot for t in live}
+        slot = 0
+        for _ in range(-excess):
+            slot += 1
+            while slot in used:
+                slot += 1
+            if slot not in held_slots:
+                plan.create.append(new_task(service, slot, at))
+
+    plan.delete = _trim_history(tasks, {t.id for t in plan.shutdown})
+    return plan
+
+
+def _pick_for_removal(live: list[Task], node_load: Mapping[str, int], count: int) -> list[Task]:
+    """Unassigned tasks first, then from the nodes with most of this service, then most overall."""
+    per_node = Counter(t.node_id for t in live if t.node_id)
+    chosen: list[Task] = []
+    candidates = list(live)
+    for _ in range(count):
+        victim = max(
+            candidates,
+            key=lambda t: (
+                not t.node_id,
+                per_node[t.node_id],
+                node_load.get(t.node_id, 0),
+                t.slot,
+            ),
+        )
+        candidates.remove(victim)
+        chosen.append(victim)
+        if victim.node_id:
+            per_node[victim.node_id] -= 1
+    return chosen
+
+
+def _trim_history(tasks: list[Task], stopping: set[str]) -> list[Task]:
+    """Old tasks beyond the history limit of their slot, once they are finished for good."""
+    by_slot: dict[int, list[Task]] = {}
+    for task in tasks:
+        by_slot.setdefault(task.slot, []).append(task)
+    doomed: list[Task] = []
+    for slot_tasks in by_slot.values():
+        slot_tasks.sort(key=lambda t: t.meta.created_at, reverse=True)
+        for task in slot_tasks[HISTORY_PER_SLOT:]:
+            finished = task.desired_state != TaskState.RUNNING or task.id in stopping
+            if finished and task.status.state.terminal:
+                doomed.append(task)
+    return doomed
+
+
+def reconcile_removed(tasks: Iterable[Task], known_nodes: set[str]) -> SlotPlan:
+    """A deleted service: stop what runs, forget what has stopped or never reached a node."""
+    plan = SlotPlan()
+    for task in tasks:
+        gone = (
+            task.status.state.terminal
+            or task.status.state < TaskState.ASSIGNED
+            or task.node_id not in known_nodes
+        )
+        if gone:
+            plan.delete.append(task)
+        elif task.desired_state == TaskState.RUNNING:
+            plan.shutdown.append(_stop(task))
+    return plan

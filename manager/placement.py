@@ -1,0 +1,80 @@
+"""Feeds pending tasks and the nodes to the pure scheduler, and writes its decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import structlog
+
+from common.model import Node, Task, TaskState, TaskStatus, now
+from common.taskstate import is_live
+from manager.scheduler import NodeInfo, schedule
+from manager.store import Event, Op, Put, ReadView, StateStore
+
+log = structlog.get_logger("placement")
+
+
+def _is_pending(task: Task) -> bool:
+    return task.desired_state == TaskState.RUNNING and task.status.state == TaskState.PENDING
+
+
+class Placement:
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    async def run(self) -> None:
+        watch = self._store.watch()
+        try:
+            pending = {t.id for t in self._store.objects(Task) if _is_pending(t)}
+            while True:
+                if pending:
+                    await self._place(pending)
+                events = await watch.next_batch()
+                if _worth_a_pass(events):
+                    pending = {t.id for t in self._store.objects(Task) if _is_pending(t)}
+                else:
+                    pending = set()
+        finally:
+            watch.close()
+
+    async def _place(self, task_ids: set[str]) -> None:
+        def plan(view: ReadView) -> Sequence[Op]:
+            tasks = [t for tid in sorted(task_ids) if (t := view.get(Task, tid)) and _is_pending(t)]
+            if not tasks:
+                return []
+            tasks.sort(key=lambda t: (t.meta.created_at, t.service_id, t.slot))
+            infos = [
+                NodeInfo.build(n, (t for t in view.tasks_on_node(n.id) if is_live(t)))
+                for n in view.objects(Node)
+            ]
+            decision = schedule(tasks, infos)
+            at = now()
+            ops: list[Op] = []
+            for task in tasks:
+                node_id = decision.placements.get(task.id)
+                if node_id is not None:
+                    status = TaskStatus(state=TaskState.ASSIGNED, timestamp=at, message="assigned")
+                    ops.append(Put(replace(task, node_id=node_id, status=status)))
+                    continue
+                reason = decision.reasons[task.id]
+                if task.status.err != reason:
+                    status = replace(task.status, err=reason, timestamp=at)
+                    ops.append(Put(replace(task, status=status)))
+            return ops
+
+        stored = await self._store.transact(plan)
+        placed = sum(1 for o in stored if isinstance(o, Task) and o.node_id)
+        if stored:
+            log.debug("placement pass", placed=placed, unplaced=len(stored) - placed)
+
+
+def _worth_a_pass(events: list[Event]) -> bool:
+    """New pending tasks, or any change to nodes (room may have appeared)."""
+    for event in events:
+        obj = event.obj
+        if isinstance(obj, Node):
+            return True
+        if isinstance(obj, Task) and _is_pending(obj) and not obj.status.err:
+            return True
+    return False

@@ -1,0 +1,98 @@
+"""The StateStore contract, independent of where the objects are kept."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from common.model import Cluster, Node, Service, StoredObject, Task
+
+T = TypeVar("T", Node, Service, Task, Cluster)
+
+
+@dataclass(frozen=True)
+class Put:
+    """Create (meta.version 0) or replace the object; its meta.version must be the stored one."""
+
+    obj: StoredObject
+
+
+@dataclass(frozen=True)
+class Delete:
+    obj: StoredObject
+
+
+Op = Put | Delete
+
+
+class Action(enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Event:
+    revision: int
+    action: Action
+    obj: StoredObject
+    old: StoredObject | None
+
+
+class ReadView(Protocol):
+    """Reads from memory: cheap, synchronous, and consistent between two awaits."""
+
+    @property
+    def revision(self) -> int: ...
+
+    def get(self, kind: type[T], obj_id: str) -> T | None: ...
+
+    def objects(self, kind: type[T]) -> list[T]: ...
+
+    def tasks_of_service(self, service_id: str) -> list[Task]: ...
+
+    def tasks_on_node(self, node_id: str) -> list[Task]: ...
+
+
+class Watch:
+    """A subscriber's queue of events, in revision order."""
+
+    def __init__(self, on_close: Callable[[Watch], None]) -> None:
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._on_close = on_close
+
+    def push(self, event: Event) -> None:
+        self._queue.put_nowait(event)
+
+    async def next_batch(self) -> list[Event]:
+        """Wait for one event, then take every event already queued behind it."""
+        batch = [await self._queue.get()]
+        while not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    def close(self) -> None:
+        self._on_close(self)
+
+
+class StateStore(ReadView, Protocol):
+    async def transact(self, plan: Callable[[ReadView], Sequence[Op]]) -> list[StoredObject]:
+        """Run plan against the current state and commit what it returns, atomically.
+
+        plan runs with every other writer excluded, so reads it makes cannot go stale before the
+        commit. The commit is on disk when this returns. Returns the objects as stored.
+        """
+        ...
+
+    async def commit(self, ops: Sequence[Op]) -> list[StoredObject]:
+        """transact() for ops computed elsewhere: a stale version fails with Conflict."""
+        ...
+
+    def watch(self, since: int | None = None) -> Watch:
+        """Events after revision since (default: from now on)."""
+        ...
+
+    async def close(self) -> None: ...

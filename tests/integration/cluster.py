@@ -1,0 +1,181 @@
+"""A real cluster for integration tests: `manager serve` and agents as processes on one engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import docker
+
+BIN = Path(sys.executable).parent
+HEARTBEAT = 0.5
+# Every wait in these tests is bounded; the figures are generous, not performance goals.
+DEADLINE = 30.0
+T = TypeVar("T")
+# A container that stops at once on SIGTERM (a plain `sleep` as PID 1 ignores it for 10 s).
+SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
+
+
+def wait_for(check: Callable[[], T | None], what: str, timeout: float = DEADLINE) -> T:
+    """Poll check until it returns something truthy; fail naming what never happened."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+
+@dataclass
+class Daemon:
+    name: str
+    argv: list[str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, env: dict[str, str]) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=DEADLINE)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@dataclass
+class Cluster:
+    root: Path
+    port: int
+    engine: docker.APIClient
+    manager: Daemon = field(init=False)
+    agents: list[Daemon] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.manager = Daemon(
+            "manager",
+            [
+                str(BIN / "manager"),
+                "serve",
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--advertise",
+                "127.0.0.1",
+                "--state-dir",
+                str(self.root / "manager"),
+                "--hostname",
+                "it-manager",
+                "--heartbeat-period",
+                str(HEARTBEAT),
+            ],
+            self.root / "manager.log",
+        )
+
+    @property
+    def addr(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "SHOAL_HOST": self.addr}
+
+    def shoal(self, *args: str, timeout: float = DEADLINE) -> Result:
+        done = subprocess.run(
+            [str(BIN / "shoal"), *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+        )
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def ok(self, *args: str) -> Result:
+        result = self.shoal(*args)
+        assert result.code == 0, f"shoal {' '.join(args)} failed: {result.err}"
+        return result
+
+    def start_manager(self) -> None:
+        self.manager.start(self.env)
+        wait_for(lambda: self.shoal("node", "ls", timeout=5).code == 0, "the manager to answer")
+
+    def add_agent(self, index: int) -> Daemon:
+        token = self.ok("join-token", "worker", "-q").out.strip()
+        agent = Daemon(
+            f"agent-{index}",
+            [
+                str(BIN / "agent"),
+                "join",
+                token,
+                self.addr,
+                "--state-dir",
+                str(self.root / f"agent-{index}"),
+                "--hostname",
+                f"it-agent-{index}",
+            ],
+            self.root / f"agent-{index}.log",
+        )
+        agent.start(self.env)
+        self.agents.append(agent)
+        return agent
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return self.ok("node", "ls", "--format", "json").json_lines()
+
+    def all_ready(self, count: int) -> bool:
+        nodes = self.nodes()
+        return len(nodes) == count and all(n["Status"] == "Ready" for n in nodes)
+
+    def tasks(self, service: str) -> list[dict[str, Any]]:
+        return self.ok("service", "ps", service, "--no-trunc", "--format", "json").json_lines()
+
+    def containers(self, service: str, *, running: bool = True) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.engine.containers(
+            all=not running, filters={"label": f"shoal.service.name={service}"}
+        )
+        return found
+
+    def running(self, service: str, count: int) -> list[dict[str, Any]] | None:
+        found = self.containers(service)
+        return found if len(found) == count else None
+
+    def stop(self) -> None:
+        for daemon in [*self.agents, self.manager]:
+            daemon.kill()
+        for c in self.engine.containers(all=True, filters={"label": "shoal.task.id"}):
+            self.engine.remove_container(c["Id"], force=True)

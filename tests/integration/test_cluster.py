@@ -1,0 +1,173 @@
+"""A manager and two agents on a real engine: services become labelled containers and stay so."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from tests.integration.cluster import SLEEPER, Cluster, Daemon, wait_for
+
+LABELS = (
+    "shoal.node.id",
+    "shoal.service.id",
+    "shoal.service.name",
+    "shoal.task.id",
+    "shoal.task.slot",
+)
+
+
+def _create(cluster: Cluster, name: str, replicas: int, *command: str) -> str:
+    argv = [
+        "service",
+        "create",
+        "--name",
+        name,
+        "--replicas",
+        str(replicas),
+        "local/busybox:latest",
+    ]
+    return cluster.ok(*argv, *(command or SLEEPER)).out.strip()
+
+
+def _remove(cluster: Cluster, name: str) -> None:
+    cluster.ok("service", "rm", name)
+    wait_for(lambda: not cluster.containers(name, running=False), f"{name}'s containers to go")
+
+
+def _slots(containers: list[dict[str, object]]) -> dict[str, str]:
+    """slot -> container ID."""
+    result = {}
+    for c in containers:
+        labels = c["Labels"]
+        assert isinstance(labels, dict)
+        result[labels["shoal.task.slot"]] = str(c["Id"])
+    return result
+
+
+class TestServiceLifecycle:
+    def test_create_runs_labelled_containers_spread_over_nodes(self, cluster: Cluster) -> None:
+        """3 replicas become 3 running containers, one per node, each with the Shoal labels."""
+        service_id = _create(cluster, "web", 3)
+        running = wait_for(lambda: cluster.running("web", 3), "3 running containers")
+        node_ids = {n["ID"] for n in cluster.nodes()}
+        assert {c["Labels"]["shoal.node.id"] for c in running} == node_ids
+        assert sorted(c["Labels"]["shoal.task.slot"] for c in running) == ["1", "2", "3"]
+        for c in running:
+            assert all(key in c["Labels"] for key in LABELS)
+            assert c["Labels"]["shoal.service.id"] == service_id
+            assert c["Labels"]["shoal.service.name"] == "web"
+        listing = cluster.ok("service", "ls", "--format", "json").json_lines()
+        assert [(s["Name"], s["Replicas"]) for s in listing] == [("web", "3/3")]
+        _remove(cluster, "web")
+
+    def test_scale_up_then_down(self, cluster: Cluster) -> None:
+        """scale to 5 runs 5 containers; scale to 1 leaves exactly one running."""
+        _create(cluster, "scaled", 2)
+        wait_for(lambda: cluster.running("scaled", 2), "2 running")
+        assert cluster.ok("service", "scale", "scaled=5").out.strip() == "scaled scaled to 5"
+        running = wait_for(lambda: cluster.running("scaled", 5), "5 running")
+        assert sorted(c["Labels"]["shoal.task.slot"] for c in running) == ["1", "2", "3", "4", "5"]
+        cluster.ok("service", "scale", "scaled=1")
+        wait_for(lambda: cluster.running("scaled", 1), "1 running")
+        listing = cluster.ok("service", "ls", "--format", "json").json_lines()
+        assert [s["Replicas"] for s in listing if s["Name"] == "scaled"] == ["1/1"]
+        _remove(cluster, "scaled")
+
+    def test_rm_removes_every_container(self, cluster: Cluster) -> None:
+        """service rm stops and removes every container of the service, running or exited."""
+        _create(cluster, "doomed", 3)
+        wait_for(lambda: cluster.running("doomed", 3), "3 running")
+        assert cluster.ok("service", "rm", "doomed").out.strip() == "doomed"
+        wait_for(lambda: not cluster.containers("doomed", running=False), "no container left")
+        assert cluster.shoal("service", "ps", "doomed").code == 1
+
+    def test_killed_container_is_replaced_in_its_slot(self, cluster: Cluster) -> None:
+        """A container killed behind Shoal's back is replaced by a new task in the same slot."""
+        _create(cluster, "phoenix", 2)
+        before = _slots(wait_for(lambda: cluster.running("phoenix", 2), "2 running"))
+        cluster.engine.kill(before["2"])
+
+        def replaced() -> dict[str, str] | None:
+            now = _slots(cluster.containers("phoenix"))
+            return now if len(now) == 2 and now["2"] != before["2"] else None
+
+        after = wait_for(replaced, "slot 2 to run a new container")
+        assert after["1"] == before["1"]
+        tasks = cluster.tasks("phoenix")
+        slot2 = [t for t in tasks if t["Name"] == "phoenix.2"]
+        assert [t["DesiredState"] for t in slot2] == ["Running", "Shutdown"]
+        assert "non-zero exit (137)" in slot2[1]["Error"]
+        _remove(cluster, "phoenix")
+
+    def test_container_that_exits_is_reported_and_replaced(self, cluster: Cluster) -> None:
+        """A task whose process exits 3 shows as Failed with its exit code, and comes back."""
+        _create(cluster, "crasher", 1, "sh", "-c", "exit 3")
+
+        def failed_twice() -> list[dict[str, object]] | None:
+            failed = [
+                t for t in cluster.tasks("crasher") if str(t["CurrentState"]).startswith("Failed")
+            ]
+            return failed if len(failed) >= 2 else None
+
+        failed = wait_for(failed_twice, "two failed tasks in slot 1")
+        assert all(t["Name"] == "crasher.1" for t in failed)
+        assert "task: non-zero exit (3)" in str(failed[0]["Error"])
+        _remove(cluster, "crasher")
+
+
+def _status(cluster: Cluster, hostname: str) -> str:
+    return next(str(n["Status"]) for n in cluster.nodes() if n["Hostname"] == hostname)
+
+
+class TestRestarts:
+    def test_restarted_agent_adopts_its_containers(self, cluster: Cluster) -> None:
+        """A killed agent resumed by `agent run` adopts its containers: no duplicate, no restart."""
+        _create(cluster, "steady", 3)
+        before = sorted(
+            c["Id"] for c in wait_for(lambda: cluster.running("steady", 3), "3 running")
+        )
+        agent = cluster.agents[0]
+        agent.kill(signal.SIGKILL)
+        wait_for(lambda: _status(cluster, "it-agent-1") != "Ready", "the manager to see it gone")
+        resumed = Daemon(agent.name, [*agent.argv[:1], "run", *agent.argv[4:]], agent.log)
+        resumed.start(cluster.env)
+        cluster.agents[0] = resumed
+        wait_for(lambda: cluster.all_ready(3), "all nodes ready again")
+        assert sorted(c["Id"] for c in cluster.containers("steady", running=False)) == before
+        _remove(cluster, "steady")
+
+    def test_manager_killed_and_restarted_keeps_everything(self, cluster: Cluster) -> None:
+        """kill -9 of the manager, then a restart: services, nodes and containers all remain."""
+        _create(cluster, "durable", 3)
+        before = sorted(
+            c["Id"] for c in wait_for(lambda: cluster.running("durable", 3), "3 running")
+        )
+        nodes_before = sorted(n["ID"] for n in cluster.nodes())
+        cluster.manager.kill(signal.SIGKILL)
+        assert cluster.shoal("service", "ls").code == 1
+        cluster.start_manager()
+        assert [
+            s["Name"] for s in cluster.ok("service", "ls", "--format", "json").json_lines()
+        ] == ["durable"]
+        wait_for(lambda: cluster.all_ready(3), "every agent to reconnect")
+        assert sorted(n["ID"] for n in cluster.nodes()) == nodes_before
+        assert sorted(c["Id"] for c in cluster.containers("durable", running=False)) == before
+        _remove(cluster, "durable")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["service", "ps", "ghost"],
+        ["service", "inspect", "ghost"],
+        ["service", "rm", "ghost"],
+        ["service", "scale", "ghost=2"],
+    ],
+)
+def test_unknown_service_is_one_line_exit_1(cluster: Cluster, argv: list[str]) -> None:
+    """A service that doesn't exist: one line on stderr, exit code 1."""
+    result = cluster.shoal(*argv)
+    assert result.code == 1
+    assert result.err.strip().count("\n") == 0
+    assert "ghost" in result.err

@@ -1,0 +1,656 @@
+"""The `shoal` commands end to end: cli.main.main against a real gRPC server that runs an
+in-memory fake of the Control service."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+import grpc
+import pytest
+
+from cli import service as service_command
+from cli.client import Client
+from cli.main import main
+from common import convert
+from common import model as m
+from common.api import control_pb2 as api
+from common.api import control_pb2_grpc
+from common.errors import Unavailable
+from common.ids import new_id
+
+WEB_ID = "a1b2c3d4e5f6g7h8i9j0k1l2m"
+MONITOR_ID = "z9y8x7w6v5u4t3s2r1q0p9o8n"
+MANAGER_NODE = "node1manager0000000000000"
+WORKER_NODE = "node2worker00000000000000"
+
+
+class FakeControl(control_pb2_grpc.ControlServicer):
+    """The Control contract in memory: refs by ID, name or ID prefix, NOT_FOUND for unknown ones,
+    versioned compare-and-swap updates. Records what the client asked for."""
+
+    def __init__(self) -> None:
+        self.address = ""
+        self.services: dict[str, m.Service] = {}
+        self.counts: dict[str, tuple[int, int]] = {}
+        self.tasks: list[m.Task] = []
+        self.nodes: list[m.Node] = []
+        self.self_node_id = ""
+        self.calls: list[str] = []
+        self.updates: list[api.UpdateServiceRequest] = []
+        self.roles: list[m.NodeRole] = []
+        # Writes another client makes right after each of our next reads.
+        self.interlopers = 0
+        self.slow = False
+        self.release = threading.Event()
+
+    def CreateService(
+        self, request: api.CreateServiceRequest, context: grpc.ServicerContext
+    ) -> api.ServiceResponse:
+        self.calls.append("CreateService")
+        service = m.Service(
+            id=new_id(), spec=convert.spec_from_pb(request.spec), meta=m.Meta(version=1)
+        )
+        self.services[service.id] = service
+        return api.ServiceResponse(service=convert.service_to_pb(service))
+
+    def UpdateService(
+        self, request: api.UpdateServiceRequest, context: grpc.ServicerContext
+    ) -> api.ServiceResponse:
+        self.calls.append("UpdateService")
+        self.updates.append(request)
+        current = self._resolve(request.service_id, context)
+        if request.version != current.meta.version:
+            context.abort(grpc.StatusCode.ABORTED, "service changed since it was read")
+        updated = replace(
+            current,
+            spec=convert.spec_from_pb(request.spec),
+            previous_spec=current.spec,
+            meta=replace(current.meta, version=current.meta.version + 1),
+        )
+        self.services[updated.id] = updated
+        return api.ServiceResponse(service=convert.service_to_pb(updated))
+
+    def GetService(
+        self, request: api.GetServiceRequest, context: grpc.ServicerContext
+    ) -> api.ServiceResponse:
+        self.calls.append("GetService")
+        found = self._resolve(request.ref, context)
+        if self.interlopers:
+            self.interlopers -= 1
+            self.services[found.id] = replace(
+                found, meta=replace(found.meta, version=found.meta.version + 1)
+            )
+        return api.ServiceResponse(service=convert.service_to_pb(found))
+
+    def ListServices(
+        self, request: api.ListServicesRequest, context: grpc.ServicerContext
+    ) -> api.ListServicesResponse:
+        self.calls.append("ListServices")
+        return api.ListServicesResponse(
+            services=[
+                api.ServiceView(
+                    service=convert.service_to_pb(found),
+                    running_tasks=self.counts[found.id][0],
+                    desired_tasks=self.counts[found.id][1],
+                )
+                for found in self.services.values()
+            ]
+        )
+
+    def RemoveService(
+        self, request: api.RemoveServiceRequest, context: grpc.ServicerContext
+    ) -> api.RemoveServiceResponse:
+        self.calls.append("RemoveService")
+        found = self._resolve(request.ref, context)
+        del self.services[found.id]
+        return api.RemoveServiceResponse(id=found.id)
+
+    def ListTasks(
+        self, request: api.ListTasksRequest, context: grpc.ServicerContext
+    ) -> api.ListTasksResponse:
+        self.calls.append("ListTasks")
+        found = self._resolve(request.service_ref, context)
+        return api.ListTasksResponse(
+            tasks=[convert.task_to_pb(t) for t in self.tasks if t.service_id == found.id],
+            nodes=[convert.node_to_pb(n) for n in self.nodes],
+        )
+
+    def ListNodes(
+        self, request: api.ListNodesRequest, context: grpc.ServicerContext
+    ) -> api.ListNodesResponse:
+        self.calls.append("ListNodes")
+        if self.slow:
+            self.release.wait(10)
+        return api.ListNodesResponse(
+            nodes=[convert.node_to_pb(n) for n in self.nodes], self_node_id=self.self_node_id
+        )
+
+    def GetJoinToken(
+        self, request: api.GetJoinTokenRequest, context: grpc.ServicerContext
+    ) -> api.GetJoinTokenResponse:
+        self.calls.append("GetJoinToken")
+        role = m.NodeRole(request.role)
+        self.roles.append(role)
+        token = f"SHOAL-1-{role.name.lower()}"
+        return api.GetJoinTokenResponse(token=token, manager_addr="10.0.0.1:7462")
+
+    def _resolve(self, ref: str, context: grpc.ServicerContext) -> m.Service:
+        if ref in self.services:
+            return self.services[ref]
+        matches = [s for s in self.services.values() if s.spec.name == ref] or [
+            s for s in self.services.values() if s.id.startswith(ref)
+        ]
+        if len(matches) != 1:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no such service: {ref}")
+        return matches[0]
+
+
+def seed(fake: FakeControl) -> None:
+    """Two services (web: replicated, 3 slots with history; monitor: global) on two nodes."""
+    now = m.now()
+
+    def ago(delta: timedelta) -> m.Meta:
+        return m.Meta(version=1, created_at=now - delta, updated_at=now - delta)
+
+    web = m.Service(
+        id=WEB_ID,
+        spec=m.ServiceSpec(
+            name="web",
+            container=m.ContainerSpec(image="nginx:1.25", args=("nginx", "-g", "daemon off;")),
+            labels={"tier": "front"},
+            replicas=3,
+        ),
+        meta=m.Meta(version=7, created_at=now - timedelta(days=1), updated_at=now),
+        previous_spec=m.ServiceSpec(name="web", container=m.ContainerSpec(image="nginx:1.24")),
+    )
+    monitor = m.Service(
+        id=MONITOR_ID,
+        spec=m.ServiceSpec(
+            name="monitor",
+            container=m.ContainerSpec(image="prom/node-exporter"),
+            mode=m.ServiceMode.GLOBAL,
+        ),
+        meta=m.Meta(version=2),
+    )
+    fake.services = {web.id: web, monitor.id: monitor}
+    fake.counts = {web.id: (2, 3), monitor.id: (2, 2)}
+
+    def web_task(
+        task_id: str, slot: int, age: timedelta, node_id: str, state: m.TaskState, err: str = ""
+    ) -> m.Task:
+        desired = m.TaskState.RUNNING if state <= m.TaskState.RUNNING else m.TaskState.SHUTDOWN
+        return m.Task(
+            id=task_id,
+            service_id=WEB_ID,
+            service_name="web",
+            slot=slot,
+            spec=web.spec.container,
+            meta=ago(age),
+            node_id=node_id,
+            desired_state=desired,
+            status=m.TaskStatus(state=state, timestamp=now - age, err=err),
+        )
+
+    fake.tasks = [
+        web_task("task1old0000000000000000a", 1, timedelta(minutes=40.5), WORKER_NODE,
+                 m.TaskState.FAILED, "task: non-zero exit (137): killed by the kernel"),
+        web_task("task1new0000000000000000b", 1, timedelta(minutes=3.5), MANAGER_NODE,
+                 m.TaskState.RUNNING),
+        web_task("task2000000000000000000cc", 2, timedelta(minutes=3.5), "vanished",
+                 m.TaskState.RUNNING),
+        web_task("task3000000000000000000dd", 3, timedelta(minutes=3.5), "",
+                 m.TaskState.PENDING),
+    ]  # fmt: skip
+    fake.nodes = [
+        m.Node(
+            id=WORKER_NODE,
+            role=m.NodeRole.WORKER,
+            availability=m.Availability.DRAIN,
+            state=m.NodeState.DOWN,
+            description=m.NodeDescription(hostname="worker-1", engine_version="27.3.1"),
+        ),
+        m.Node(
+            id=MANAGER_NODE,
+            role=m.NodeRole.MANAGER,
+            availability=m.Availability.ACTIVE,
+            state=m.NodeState.READY,
+            description=m.NodeDescription(hostname="manager-1", engine_version="28.0.0"),
+        ),
+    ]
+    fake.self_node_id = MANAGER_NODE
+
+
+@pytest.fixture
+def control() -> Iterator[FakeControl]:
+    fake = FakeControl()
+    seed(fake)
+    server = grpc.server(ThreadPoolExecutor(max_workers=4))
+    control_pb2_grpc.add_ControlServicer_to_server(fake, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    fake.address = f"127.0.0.1:{port}"
+    yield fake
+    fake.release.set()
+    server.stop(None)
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.out.splitlines()
+
+
+class Shoal:
+    """Runs `shoal --host <fake> ARGS...` in-process and captures what it printed."""
+
+    def __init__(self, address: str, capsys: pytest.CaptureFixture[str]) -> None:
+        self._address = address
+        self._capsys = capsys
+
+    def __call__(self, *argv: str) -> Result:
+        return self.bare("--host", self._address, *argv)
+
+    def bare(self, *argv: str) -> Result:
+        code: int | str | None
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:  # usage errors leave through argparse
+            code = exc.code
+        assert isinstance(code, int)
+        captured = self._capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+
+@pytest.fixture
+def shoal(control: FakeControl, capsys: pytest.CaptureFixture[str]) -> Shoal:
+    return Shoal(control.address, capsys)
+
+
+def one_error_line(result: Result) -> str:
+    """The failure was reported as exactly one line on stderr with exit code 1."""
+    assert result.code == 1
+    [line] = result.err.splitlines()
+    return line
+
+
+class TestServiceCreate:
+    def test_sends_the_spec_and_prints_the_new_id(self, shoal: Shoal, control: FakeControl) -> None:
+        """Name, replicas, env, labels and image reach the server; the new ID is printed."""
+        result = shoal(
+            "service", "create", "--name", "api", "--replicas", "4", "-e", "A=1",
+            "--env", "B=x=y", "-l", "team=core", "--label", "canary", "redis:7",
+        )  # fmt: skip
+        assert result.code == 0
+        [created] = [s for s in control.services.values() if s.spec.name == "api"]
+        assert result.out == f"{created.id}\n"
+        assert created.spec == m.ServiceSpec(
+            name="api",
+            container=m.ContainerSpec(image="redis:7", env=("A=1", "B=x=y")),
+            labels={"team": "core", "canary": ""},
+            replicas=4,
+        )
+
+    def test_words_after_the_image_are_the_command_verbatim(
+        self, shoal: Shoal, control: FakeControl
+    ) -> None:
+        """Everything after IMAGE, including words that look like shoal flags, is the command."""
+        result = shoal(
+            "service", "create", "--name", "job", "busybox",
+            "sh", "-c", "echo hi", "--name", "other", "--replicas", "-1", "-e", "X",
+        )  # fmt: skip
+        assert result.code == 0
+        [created] = [s for s in control.services.values() if s.spec.name == "job"]
+        assert created.spec.container.args == (
+            "sh", "-c", "echo hi", "--name", "other", "--replicas", "-1", "-e", "X",
+        )  # fmt: skip
+        assert created.spec.replicas == 1
+
+    def test_name_defaults_to_the_image_name_and_a_random_suffix(
+        self, shoal: Shoal, control: FakeControl
+    ) -> None:
+        """Without --name the service is named `<image name>-<6 base36 chars>`."""
+        result = shoal("service", "create", "registry.local:5000/team/web-app:1.2@sha256:ab")
+        assert result.code == 0
+        [created] = [s for s in control.services.values() if s.id == result.out.strip()]
+        assert re.fullmatch(r"web-app-[0-9a-z]{6}", created.spec.name)
+
+    @pytest.mark.parametrize(
+        ("argv", "message"),
+        [
+            (("--replicas", "-1"), "invalid replicas '-1'"),
+            (("--replicas", "two"), "invalid replicas 'two'"),
+            (("-e", "NOVALUE"), "invalid env 'NOVALUE': expected KEY=VALUE"),
+            (("-e", "=x"), "invalid env '=x': expected KEY=VALUE"),
+            (("-l", "=x"), "invalid label '=x'"),
+        ],
+    )
+    def test_bad_flags_are_refused_before_anything_is_sent(
+        self, shoal: Shoal, control: FakeControl, argv: tuple[str, ...], message: str
+    ) -> None:
+        """A malformed flag value is a usage error: one line, a hint, exit 1, no call made."""
+        result = shoal("service", "create", *argv, "nginx")
+        assert result.code == 1
+        (line,) = result.err.splitlines()
+        assert line.startswith("shoal: error: argument ")
+        assert message in line
+        assert line.endswith("(see 'shoal service create --help')")
+        assert control.calls == []
+
+    def test_image_is_required(self, shoal: Shoal, control: FakeControl) -> None:
+        """Without an IMAGE the usage error names only IMAGE (the command may be empty)."""
+        result = shoal("service", "create", "--name", "x")
+        assert result.code == 1
+        assert result.err.splitlines() == [
+            "shoal: error: the following arguments are required: IMAGE"
+            " (see 'shoal service create --help')"
+        ]
+        assert control.calls == []
+
+
+class TestServiceLs:
+    def test_table(self, shoal: Shoal) -> None:
+        """Docker's columns, sorted by name: ID cut to 12, mode, running/desired, image."""
+        result = shoal("service", "ls")
+        assert result.code == 0
+        assert result.lines == [
+            "ID             NAME      MODE         REPLICAS   IMAGE                PORTS",
+            f"{MONITOR_ID[:12]}   monitor   global       2/2        prom/node-exporter",
+            f"{WEB_ID[:12]}   web       replicated   2/3        nginx:1.25",
+        ]
+
+    def test_quiet_prints_full_ids(self, shoal: Shoal) -> None:
+        """`-q` prints each service's full ID and nothing else."""
+        assert shoal("service", "ls", "-q").lines == [MONITOR_ID, WEB_ID]
+
+    def test_json_lines(self, shoal: Shoal) -> None:
+        """`--format json` prints one JSON object per service with docker's keys."""
+        records = [json.loads(line) for line in shoal("service", "ls", "--format", "json").lines]
+        assert records[1] == {
+            "ID": WEB_ID[:12],
+            "Name": "web",
+            "Mode": "replicated",
+            "Replicas": "2/3",
+            "Image": "nginx:1.25",
+            "Ports": "",
+        }
+        assert [r["Name"] for r in records] == ["monitor", "web"]
+
+
+class TestServicePs:
+    def test_table_groups_each_slots_history(self, shoal: Shoal) -> None:
+        """Slots in order, each newest first with older tasks as ` \\_ web.N`; NODE is the
+        hostname, else the node ID, else empty; errors are quoted and cut to 30 characters."""
+        result = shoal("service", "ps", "web")
+        assert result.code == 0
+        assert result.lines == [
+            "ID             NAME        IMAGE        NODE        DESIRED STATE   "
+            "CURRENT STATE           ERROR                              PORTS",
+            "task1new0000   web.1       nginx:1.25   manager-1   Running         "
+            "Running 3 minutes ago",
+            "task1old0000    \\_ web.1   nginx:1.25   worker-1    Shutdown        "
+            'Failed 40 minutes ago   "task: non-zero exit (137): ki…"',
+            "task20000000   web.2       nginx:1.25   vanished    Running         "
+            "Running 3 minutes ago",
+            "task30000000   web.3       nginx:1.25               Running         "
+            "Pending 3 minutes ago",
+        ]
+
+    def test_no_trunc(self, shoal: Shoal) -> None:
+        """`--no-trunc` shows full task IDs and whole errors."""
+        result = shoal("service", "ps", "--no-trunc", "web")
+        assert "task1old0000000000000000a" in result.lines[2]
+        assert '"task: non-zero exit (137): killed by the kernel"' in result.lines[2]
+
+    def test_quiet(self, shoal: Shoal) -> None:
+        """`-q` prints only the (truncated) task IDs, in table order."""
+        assert shoal("service", "ps", "-q", "web").lines == [
+            "task1new0000", "task1old0000", "task20000000", "task30000000",
+        ]  # fmt: skip
+
+    def test_json_lines_use_plain_names(self, shoal: Shoal) -> None:
+        """`--format json` gives one object per task; names are not indented (as docker)."""
+        lines = shoal("service", "ps", "--format", "json", "web").lines
+        records = [json.loads(line) for line in lines]
+        assert [r["Name"] for r in records] == ["web.1", "web.1", "web.2", "web.3"]
+        assert records[1]["CurrentState"] == "Failed 40 minutes ago"
+        assert set(records[0]) == {
+            "ID", "Name", "Image", "Node", "DesiredState", "CurrentState", "Error", "Ports",
+        }  # fmt: skip
+
+    def test_unknown_service(self, shoal: Shoal) -> None:
+        """An unknown service fails with the server's message on one line."""
+        result = shoal("service", "ps", "nope")
+        assert one_error_line(result) == "Error: no such service: nope"
+        assert result.out == ""
+
+
+class TestServiceInspect:
+    def test_document(self, shoal: Shoal) -> None:
+        """A JSON array with docker's layout: ID, Version.Index, RFC 3339 times, Spec with Mode
+        and TaskTemplate.ContainerSpec, and PreviousSpec once the service was updated."""
+        result = shoal("service", "inspect", "web", MONITOR_ID[:5])
+        assert result.code == 0
+        web, monitor = json.loads(result.out)
+        assert web["ID"] == WEB_ID
+        assert web["Version"] == {"Index": 7}
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", web["CreatedAt"])
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", web["UpdatedAt"])
+        assert web["Spec"] == {
+            "Name": "web",
+            "Labels": {"tier": "front"},
+            "TaskTemplate": {
+                "ContainerSpec": {
+                    "Image": "nginx:1.25",
+                    "Args": ["nginx", "-g", "daemon off;"],
+                    "Env": [],
+                    "Labels": {},
+                }
+            },
+            "Mode": {"Replicated": {"Replicas": 3}},
+        }
+        assert web["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "nginx:1.24"
+        assert monitor["Spec"]["Mode"] == {"Global": {}}
+        assert "PreviousSpec" not in monitor
+
+    def test_unknown_service(self, shoal: Shoal) -> None:
+        """Any unknown service fails the command with one line and prints no JSON."""
+        result = shoal("service", "inspect", "web", "nope")
+        assert one_error_line(result) == "Error: no such service: nope"
+        assert result.out == ""
+
+
+class TestServiceRm:
+    def test_removes_each_and_prints_its_ref(self, shoal: Shoal, control: FakeControl) -> None:
+        """Each removed service is printed as the user named it."""
+        result = shoal("service", "rm", "web", MONITOR_ID)
+        assert (result.code, result.lines) == (0, ["web", MONITOR_ID])
+        assert control.services == {}
+
+    def test_unknown_one_is_reported_and_the_rest_removed(
+        self, shoal: Shoal, control: FakeControl
+    ) -> None:
+        """An unknown service gets an error line; the others are still removed; exit 1."""
+        result = shoal("service", "rm", "web", "nope", "monitor")
+        assert one_error_line(result) == "Error: no such service: nope"
+        assert result.lines == ["web", "monitor"]
+        assert control.services == {}
+
+
+class TestServiceScale:
+    def test_sends_the_replicas_with_the_version_read(
+        self, shoal: Shoal, control: FakeControl
+    ) -> None:
+        """The update carries the version just read and the whole spec with the new count."""
+        result = shoal("service", "scale", "web=5")
+        assert (result.code, result.out) == (0, "web scaled to 5\n")
+        [update] = control.updates
+        assert (update.service_id, update.version, update.spec.replicas) == (WEB_ID, 7, 5)
+        assert update.spec.container.image == "nginx:1.25"
+        assert control.services[WEB_ID].spec.replicas == 5
+
+    def test_retries_when_another_client_wrote_in_between(
+        self, shoal: Shoal, control: FakeControl
+    ) -> None:
+        """A stale version (ABORTED) makes scale read again and retry with the new version."""
+        control.interlopers = 2
+        result = shoal("service", "scale", "web=0")
+        assert (result.code, result.out) == (0, "web scaled to 0\n")
+        assert [u.version for u in control.updates] == [7, 8, 9]
+        assert control.services[WEB_ID].spec.replicas == 0
+
+    def test_gives_up_after_a_few_conflicts(self, shoal: Shoal, control: FakeControl) -> None:
+        """When every attempt is beaten by another writer, scale fails with one line."""
+        control.interlopers = service_command.SCALE_ATTEMPTS
+        result = shoal("service", "scale", "web=5")
+        assert one_error_line(result) == "Error: service changed since it was read"
+        assert len(control.updates) == service_command.SCALE_ATTEMPTS
+        assert control.services[WEB_ID].spec.replicas == 3
+
+    @pytest.mark.parametrize("target", ["web", "web=", "=3", "web=-1", "web=x", "web=1.5"])
+    def test_bad_specifier_sends_nothing(
+        self, shoal: Shoal, control: FakeControl, target: str
+    ) -> None:
+        """A malformed SERVICE=REPLICAS fails the whole command before any call is made."""
+        result = shoal("service", "scale", "monitor=1", target)
+        assert result.code == 1
+        assert f"invalid scale specifier {target!r}" in result.err.splitlines()[0]
+        assert control.calls == []
+
+    def test_global_service_cannot_be_scaled(self, shoal: Shoal, control: FakeControl) -> None:
+        """Scaling a global service is refused; the other services are still scaled."""
+        result = shoal("service", "scale", "monitor=3", "web=1")
+        line = one_error_line(result)
+        assert line == "Error: monitor: scale can only be used with replicated mode"
+        assert result.out == "web scaled to 1\n"
+        assert [u.service_id for u in control.updates] == [WEB_ID]
+
+    def test_unknown_service(self, shoal: Shoal, control: FakeControl) -> None:
+        """An unknown service is reported and nothing is updated."""
+        result = shoal("service", "scale", "nope=2")
+        assert one_error_line(result) == "Error: no such service: nope"
+        assert control.updates == []
+
+
+class TestNodeLs:
+    def test_table(self, shoal: Shoal) -> None:
+        """Full node IDs, ` *` on the node the manager runs on, states and availability
+        capitalised, `Leader` for the manager; sorted by hostname."""
+        result = shoal("node", "ls")
+        assert result.code == 0
+        assert result.lines == [
+            "ID                            HOSTNAME    STATUS   AVAILABILITY   MANAGER STATUS   "
+            "ENGINE VERSION",
+            f"{MANAGER_NODE} *   manager-1   Ready    Active         Leader           28.0.0",
+            f"{WORKER_NODE}     worker-1    Down     Drain                           27.3.1",
+        ]
+
+    def test_quiet(self, shoal: Shoal) -> None:
+        """`-q` prints the node IDs alone, without the ` *` marker."""
+        assert shoal("node", "ls", "-q").lines == [MANAGER_NODE, WORKER_NODE]
+
+    def test_json_lines(self, shoal: Shoal) -> None:
+        """`--format json` keeps the ID clean and says which node answered in `Self`."""
+        lines = shoal("node", "ls", "--format", "json").lines
+        manager, worker = (json.loads(line) for line in lines)
+        assert manager == {
+            "ID": MANAGER_NODE,
+            "Self": True,
+            "Hostname": "manager-1",
+            "Status": "Ready",
+            "Availability": "Active",
+            "ManagerStatus": "Leader",
+            "EngineVersion": "28.0.0",
+        }
+        assert (worker["Self"], worker["ManagerStatus"]) == (False, "")
+
+
+class TestJoinToken:
+    @pytest.mark.parametrize("role", ["worker", "manager"])
+    def test_instructions(self, shoal: Shoal, control: FakeControl, role: str) -> None:
+        """Without -q, the command to run on the new node, with its token and the manager."""
+        result = shoal("join-token", role)
+        assert result.code == 0
+        assert result.out == (
+            f"To add a {role} to this cluster, run the following command:\n\n"
+            f"    agent join SHOAL-1-{role} 10.0.0.1:7462\n"
+        )
+        assert control.roles == [m.NodeRole[role.upper()]]
+
+    def test_quiet(self, shoal: Shoal) -> None:
+        """`-q` prints the token alone."""
+        assert shoal("join-token", "-q", "worker").out == "SHOAL-1-worker\n"
+
+    def test_role_is_required_and_checked(self, shoal: Shoal, control: FakeControl) -> None:
+        """An unknown role is a usage error; nothing is asked of the server."""
+        result = shoal("join-token", "admin")
+        assert result.code == 1
+        assert "invalid choice: 'admin'" in result.err.splitlines()[0]
+        assert control.calls == []
+
+
+class TestFailures:
+    def test_unreachable_manager(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A closed port fails quickly with one line naming the address tried."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            address = f"127.0.0.1:{probe.getsockname()[1]}"
+        started = time.monotonic()
+        result = Shoal(address, capsys)("service", "ls")
+        assert time.monotonic() - started < 5
+        assert one_error_line(result) == (
+            f"Error: cannot reach the manager at {address} (is manager serve running?)"
+        )
+        assert result.out == ""
+
+    def test_deadline(self, control: FakeControl) -> None:
+        """A manager that accepts the call but never answers fails it at the deadline."""
+        control.slow = True
+        with grpc.insecure_channel(control.address) as channel:
+            client = Client(channel, control.address, deadline=0.2)
+            started = time.monotonic()
+            with pytest.raises(Unavailable, match=r"cannot reach the manager at 127\.0\.0\.1:"):
+                client.list_nodes()
+        assert time.monotonic() - started < 5
+
+    def test_interrupt(self, shoal: Shoal, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Ctrl-C during a call exits with 130 and no traceback."""
+
+        def interrupted(self: Client) -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(Client, "list_nodes", interrupted)
+        result = shoal("node", "ls")
+        assert (result.code, result.out, result.err) == (130, "", "")
+
+    def test_usage_error_is_one_line_and_a_hint(self, shoal: Shoal) -> None:
+        """A missing subcommand gives `shoal: error: ...` and where to find help; exit 1."""
+        result = shoal("service")
+        assert result.code == 1
+        assert result.err.splitlines() == [
+            "shoal: error: the following arguments are required: COMMAND"
+            " (see 'shoal service --help')"
+        ]
+
+    def test_host_from_the_environment(
+        self,
+        control: FakeControl,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Without --host, SHOAL_HOST names the manager."""
+        monkeypatch.setenv("SHOAL_HOST", control.address)
+        result = Shoal("unused", capsys).bare("service", "ls", "-q")
+        assert result.lines == [MONITOR_ID, WEB_ID]

@@ -1,0 +1,218 @@
+"""common.convert: domain -> protobuf -> domain gives back an equal object."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from common import convert
+from common.api import types_pb2 as pb
+from common.model import (
+    EPOCH,
+    Availability,
+    Cluster,
+    ContainerSpec,
+    Meta,
+    Node,
+    NodeDescription,
+    NodeRole,
+    NodeState,
+    Resources,
+    Service,
+    ServiceMode,
+    ServiceSpec,
+    Task,
+    TaskState,
+    TaskStatus,
+)
+
+CREATED = datetime(2030, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+UPDATED = CREATED + timedelta(minutes=3, microseconds=1)
+META = Meta(version=42, created_at=CREATED, updated_at=UPDATED)
+
+
+def wire(message: pb.Node | pb.Service | pb.Task | pb.Cluster) -> bytes:
+    """Serialize, as the store and the network do, so the round trip crosses real bytes."""
+    return message.SerializeToString()
+
+
+def spec(name: str = "web", replicas: int = 3) -> ServiceSpec:
+    return ServiceSpec(
+        name=name,
+        container=ContainerSpec(
+            image="nginx:1.25",
+            args=("nginx", "-g", "daemon off;"),
+            env=("A=1", "B=two words"),
+            labels={"tier": "front"},
+        ),
+        labels={"team": "blue", "empty": ""},
+        mode=ServiceMode.GLOBAL,
+        replicas=replicas,
+    )
+
+
+class TestNode:
+    def test_round_trip_all_fields(self) -> None:
+        """A node with every field set, non-default enums included, survives the round trip."""
+        node = Node(
+            id="n1",
+            meta=META,
+            role=NodeRole.MANAGER,
+            availability=Availability.DRAIN,
+            state=NodeState.DISCONNECTED,
+            message="heartbeat missed",
+            description=NodeDescription(
+                hostname="host-a",
+                engine_version="27.1.0",
+                resources=Resources(nano_cpus=4_000_000_000, memory_bytes=8 << 30),
+                os="linux",
+                arch="aarch64",
+            ),
+            addr="10.0.0.5",
+            labels={"zone": "a", "ssd": "true"},
+        )
+        msg = pb.Node.FromString(wire(convert.node_to_pb(node)))
+        back = convert.node_from_pb(msg)
+        assert back == node
+        assert type(back.role) is NodeRole
+        assert type(back.availability) is Availability
+        assert type(back.state) is NodeState
+
+    def test_round_trip_defaults(self) -> None:
+        """A node with only an ID comes back equal, with EPOCH timestamps and empty labels."""
+        node = Node(id="n2")
+        assert convert.node_from_pb(pb.Node.FromString(wire(convert.node_to_pb(node)))) == node
+
+    @pytest.mark.parametrize("availability", list(Availability))
+    def test_every_availability(self, availability: Availability) -> None:
+        """Each availability maps to itself."""
+        node = Node(id="n", availability=availability)
+        assert convert.node_from_pb(convert.node_to_pb(node)).availability is availability
+
+    @pytest.mark.parametrize("state", list(NodeState))
+    def test_every_node_state(self, state: NodeState) -> None:
+        """Each node state maps to itself."""
+        node = Node(id="n", state=state)
+        assert convert.node_from_pb(convert.node_to_pb(node)).state is state
+
+
+class TestService:
+    def test_round_trip_without_previous_spec(self) -> None:
+        """A service with no previous spec comes back equal, previous_spec still None."""
+        service = Service(id="s1", spec=spec(), meta=META)
+        msg = pb.Service.FromString(wire(convert.service_to_pb(service)))
+        assert not msg.HasField("previous_spec")
+        back = convert.service_from_pb(msg)
+        assert back == service
+        assert back.previous_spec is None
+
+    def test_round_trip_with_previous_spec(self) -> None:
+        """A service keeps its previous spec (for rollback) through the round trip."""
+        service = Service(id="s1", spec=spec(replicas=5), meta=META, previous_spec=spec())
+        back = convert.service_from_pb(pb.Service.FromString(wire(convert.service_to_pb(service))))
+        assert back == service
+        assert back.previous_spec == spec()
+
+    def test_previous_spec_with_default_fields_is_kept(self) -> None:
+        """A previous spec whose fields are all defaults is still a previous spec, not None."""
+        minimal = ServiceSpec(name="", container=ContainerSpec(image=""), replicas=0)
+        service = Service(id="s1", spec=spec(), previous_spec=minimal)
+        back = convert.service_from_pb(pb.Service.FromString(wire(convert.service_to_pb(service))))
+        assert back.previous_spec == minimal
+
+    def test_tuples_stay_tuples(self) -> None:
+        """args and env come back as tuples (the domain type), not protobuf containers."""
+        back = convert.service_from_pb(convert.service_to_pb(Service(id="s", spec=spec())))
+        assert type(back.spec.container.args) is tuple
+        assert type(back.spec.container.env) is tuple
+        assert type(back.spec.labels) is dict
+        assert type(back.spec.mode) is ServiceMode
+
+
+class TestTask:
+    def test_round_trip_all_fields(self) -> None:
+        """A task with every field set and non-default enums survives the round trip."""
+        task = Task(
+            id="t1",
+            service_id="s1",
+            service_name="web",
+            slot=7,
+            spec=spec().container,
+            meta=META,
+            node_id="n1",
+            desired_state=TaskState.SHUTDOWN,
+            status=TaskStatus(
+                state=TaskState.FAILED,
+                timestamp=UPDATED,
+                message="started",
+                err="task: non-zero exit (3)",
+                container_id="c" * 64,
+                exit_code=3,
+            ),
+        )
+        back = convert.task_from_pb(pb.Task.FromString(wire(convert.task_to_pb(task))))
+        assert back == task
+        assert type(back.desired_state) is TaskState
+        assert type(back.status.state) is TaskState
+
+    def test_negative_exit_code(self) -> None:
+        """A negative exit code (a signal on some engines) is kept."""
+        task = Task(
+            id="t", service_id="s", service_name="w", slot=1, spec=ContainerSpec(image="i"),
+            status=TaskStatus(state=TaskState.FAILED, exit_code=-1),
+        )  # fmt: skip
+        assert convert.task_from_pb(convert.task_to_pb(task)).status.exit_code == -1
+
+    @pytest.mark.parametrize("state", list(TaskState))
+    def test_every_task_state(self, state: TaskState) -> None:
+        """Each task state maps to itself, both as observed and as desired state."""
+        task = Task(
+            id="t", service_id="s", service_name="w", slot=1, spec=ContainerSpec(image="i"),
+            desired_state=state, status=TaskStatus(state=state),
+        )  # fmt: skip
+        back = convert.task_from_pb(convert.task_to_pb(task))
+        assert back.status.state is state
+        assert back.desired_state is state
+
+
+class TestCluster:
+    def test_round_trip(self) -> None:
+        """A cluster's ID, digest, secrets and meta survive the round trip."""
+        cluster = Cluster(
+            id="c1", digest="d" * 50, worker_secret="w" * 25, manager_secret="m" * 25, meta=META
+        )
+        back = convert.cluster_from_pb(pb.Cluster.FromString(wire(convert.cluster_to_pb(cluster))))
+        assert back == cluster
+
+
+class TestTimestamps:
+    def test_utc_with_microseconds_is_preserved(self) -> None:
+        """A status timestamp comes back equal, timezone-aware, in UTC, to the microsecond."""
+        status = TaskStatus(state=TaskState.RUNNING, timestamp=CREATED)
+        back = convert.status_from_pb(convert.status_to_pb(status))
+        assert back.timestamp == CREATED
+        assert back.timestamp.tzinfo is not None
+        assert back.timestamp.utcoffset() == timedelta(0)
+        assert back.timestamp.microsecond == 123456
+
+    def test_other_zone_comes_back_as_the_same_instant_in_utc(self) -> None:
+        """A timestamp in another zone is the same instant after the trip, expressed in UTC."""
+        local = datetime(2030, 5, 6, 9, 0, tzinfo=timezone(timedelta(hours=2)))
+        back = convert.status_from_pb(convert.status_to_pb(TaskStatus(timestamp=local)))
+        assert back.timestamp == local
+        assert back.timestamp.utcoffset() == timedelta(0)
+        assert back.timestamp.hour == 7
+
+    def test_epoch_default(self) -> None:
+        """The default timestamp (EPOCH) comes back as EPOCH, timezone-aware."""
+        back = convert.status_from_pb(convert.status_to_pb(TaskStatus()))
+        assert back.timestamp == EPOCH
+        assert back.timestamp.tzinfo is not None
+
+    def test_meta_timestamps(self) -> None:
+        """Meta's created and updated times and version survive the round trip, aware in UTC."""
+        back = convert.meta_from_pb(convert.meta_to_pb(META))
+        assert back == META
+        assert back.created_at.utcoffset() == timedelta(0)
+        assert back.updated_at.utcoffset() == timedelta(0)
