@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 GEN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) scripts/gen_proto.py
 PYTEST_ARGS ?=
 
-.PHONY: venv proto proto-check lint typecheck check test demo demo-stop
+.PHONY: venv proto proto-check lint typecheck check test bench demo demo-stop
 
 venv: $(STAMP)
 
@@ -44,6 +44,9 @@ check: lint typecheck proto-check
 
 test: venv
 	scripts/with-engine.sh $(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: venv
+	scripts/with-engine.sh $(PY) -m bench.create_replicas $(BENCH_ARGS)
 
 demo:
 	scripts/demo.sh

@@ -100,7 +100,9 @@ class Agent:
                     await self.worker.resync()
                 async for event in self._runtime.events(self.node_id, since):
                     backoff.reset()
-                    await self.worker.container_changed(event.container_id, event.task_id)
+                    await self.worker.container_changed(
+                        event.container_id, event.task_id, event.action
+                    )
             except ShoalError as exc:
                 self._log.warning("engine event stream lost", error=str(exc))
             resync = True

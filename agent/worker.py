@@ -74,6 +74,7 @@ class Worker:
         self._reported: dict[str, TaskStatus] = {}
         self._have_assignments = False
         self._busy: set[str] = set()
+        self._drivers: set[asyncio.Task[None]] = set()
         self._dirty: set[str] = set()
         self._log = log.bind(node_id=node_id)
 
@@ -104,10 +105,13 @@ class Worker:
         for task_id in changed:
             self.kick(task_id)
 
-    async def container_changed(self, container_id: str, task_id: str) -> None:
+    async def container_changed(self, container_id: str, task_id: str, action: str) -> None:
         """An engine event: refresh what we know of the container, then reconcile its task."""
         if not task_id:
             return
+        known = self._containers.get(task_id)
+        if action == "start" and known is not None and known.id == container_id and known.running:
+            return  # our own start, already accounted for
         info = await self._runtime.inspect(container_id)
         if info is None:
             self._containers.pop(task_id, None)
@@ -128,7 +132,10 @@ class Worker:
             self._dirty.add(task_id)
             return
         self._busy.add(task_id)
-        asyncio.get_running_loop().create_task(self._drive(task_id))
+        driver = asyncio.get_running_loop().create_task(self._drive(task_id))
+        # The loop keeps only weak references to tasks; this set keeps drivers alive.
+        self._drivers.add(driver)
+        driver.add_done_callback(self._drivers.discard)
 
     async def _drive(self, task_id: str) -> None:
         try:
@@ -138,6 +145,9 @@ class Worker:
                     await self._reconcile(task_id)
                 except ShoalError as exc:
                     self._log.warning("reconcile failed", task_id=task_id, error=str(exc))
+                except Exception:
+                    # A bug, not an engine answer: say so loudly, and keep the other tasks going.
+                    self._log.exception("reconcile crashed", task_id=task_id)
                 if task_id not in self._dirty:
                     return
         finally:

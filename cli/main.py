@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable, Sequence
 
 from cli import join_token, node, output, service
@@ -47,3 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         # The user stopped waiting; a traceback would only bury the prompt.
         return 130
+    except BrokenPipeError:
+        # The reader went away (`shoal node ls | head`): end quietly with SIGPIPE's status, and
+        # point stdout at /dev/null so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -8,6 +8,8 @@ ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def base36(value: int, width: int) -> str:
+    if value < 0:
+        raise ValueError("base36 takes a non-negative number")
     digits = []
     while value:
         value, rest = divmod(value, 36)

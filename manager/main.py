@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 from pathlib import Path
 
+from agent.runtime.docker import DockerRuntime
 from common import log
 from common.cli_args import Parser, fail
 from common.errors import ShoalError
@@ -51,6 +53,18 @@ def build_parser() -> Parser:
     return parser
 
 
+async def _run(config: ManagerConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runtime = DockerRuntime(config.docker_host)
+    try:
+        await serve(config, runtime, stop)
+    finally:
+        await runtime.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     log.setup(args.log_level)
@@ -64,6 +78,6 @@ def main(argv: list[str] | None = None) -> None:
         hostname=args.hostname,
     )
     try:
-        asyncio.run(serve(config))
+        asyncio.run(_run(config))
     except* ShoalError as group:
         fail("; ".join(str(e) for e in group.exceptions))

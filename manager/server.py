@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import structlog
 
-from agent.runtime.docker import DockerRuntime
+from agent.runtime.base import ContainerRuntime
 from agent.session import Agent
 from common import tokens
 from common.api import control_pb2_grpc, dispatcher_pb2_grpc
@@ -58,7 +58,21 @@ def _local_target(listen_host: str, port: int) -> str:
     return join_host_port(listen_host, port)
 
 
-async def serve(config: ManagerConfig, ready: asyncio.Event | None = None) -> None:
+@dataclass(frozen=True)
+class Started:
+    """What a caller learns once the manager serves: the bound port and its own node."""
+
+    port: int
+    node_id: str
+
+
+async def serve(
+    config: ManagerConfig,
+    runtime: ContainerRuntime,
+    stop: asyncio.Event,
+    started: Callable[[Started], None] | None = None,
+) -> None:
+    """Serve until stop is set. runtime runs this host's own tasks; the caller closes it."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
     config.state_dir.chmod(0o700)
     listen_host, port = split_host_port(config.listen, DEFAULT_PORT)
@@ -82,15 +96,12 @@ async def serve(config: ManagerConfig, ready: asyncio.Event | None = None) -> No
         except RuntimeError as exc:
             raise Unavailable(f"cannot listen on {listen_addr}: {exc}") from None
         await server.start()
-        _announce(boot.created, boot.node_id, boot.cluster, advertise_addr)
-        log.info("manager listening", port=bound, advertise=advertise_addr, node_id=boot.node_id)
-        runtime = DockerRuntime(config.docker_host)
-        local = Agent(boot.node_id, _local_target(listen_host, bound), runtime, hostname)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
         try:
+            _announce(boot.created, boot.node_id, boot.cluster, advertise_addr)
+            log.info(
+                "manager listening", port=bound, advertise=advertise_addr, node_id=boot.node_id
+            )
+            local = Agent(boot.node_id, _local_target(listen_host, bound), runtime, hostname)
             async with asyncio.TaskGroup() as group:
                 loops = [
                     group.create_task(dispatcher.run()),
@@ -98,18 +109,15 @@ async def serve(config: ManagerConfig, ready: asyncio.Event | None = None) -> No
                     group.create_task(Placement(store).run()),
                     group.create_task(local.run()),
                 ]
-                if ready is not None:
-                    ready.set()
+                if started is not None:
+                    started(Started(port=bound, node_id=boot.node_id))
                 await stop.wait()
                 log.info("manager stopping")
                 for task in loops:
                     task.cancel()
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
             # Containers keep running: a stopped manager is not a reason to stop workloads.
             await server.stop(grace=1)
-            await runtime.close()
     finally:
         with contextlib.suppress(Exception):
             await store.close()

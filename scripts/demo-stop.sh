@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 demo=$root/.demo
 bin=$root/.venv/bin
-export SHOAL_HOST=127.0.0.1:7462 SHOAL_CONFIG=$demo/manager/admin
+export SHOAL_HOST=127.0.0.1:7462
 [ -d "$demo" ] || { echo "No demo to stop."; exit 0; }
 
 ours() {

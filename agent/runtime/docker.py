@@ -25,8 +25,8 @@ from common.errors import InvalidArgument, NotFound, ShoalError, Unavailable
 
 R = TypeVar("R")
 
-# docker-py's connection pool holds 10; more threads than that would only queue inside it.
-MAX_CONCURRENT_CALLS = 8
+# Calls in flight at once; the connection pool is sized to match so none queues inside it.
+MAX_CONCURRENT_CALLS = 16
 _WATCHED_ACTIONS = {"start", "die", "destroy"}
 
 
@@ -68,6 +68,9 @@ class DockerRuntime:
         self._base_url = base_url
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
         self._api: docker.APIClient | None = None
+        # Images seen present: a task start then costs no inspect round trip. A stale entry
+        # (image removed meanwhile) surfaces as a create error, which run() repairs.
+        self._present: set[str] = set()
 
     def _connect(self) -> docker.APIClient:
         if self._api is None:
@@ -113,13 +116,26 @@ class DockerRuntime:
             return None
 
     async def ensure_image(self, image: str) -> None:
+        if image in self._present:
+            return
         try:
             await self._call(lambda api: api.inspect_image(image))  # type: ignore[no-untyped-call]
         except NotFound:
             repository, tag = _split_reference(image)
             await self._call(lambda api: _pull(api, repository, tag))
+        self._present.add(image)
 
     async def run(self, spec: RunSpec) -> str:
+        try:
+            return await self._create_and_start(spec)
+        except NotFound:
+            if spec.image not in self._present:
+                raise
+            self._present.discard(spec.image)
+            await self.ensure_image(spec.image)
+            return await self._create_and_start(spec)
+
+    async def _create_and_start(self, spec: RunSpec) -> str:
         def create_and_start(api: docker.APIClient) -> str:
             created = api.create_container(
                 image=spec.image,

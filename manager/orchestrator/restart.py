@@ -1,7 +1,8 @@
 """When a slot whose task ended may get its next task: at once the first time, then backing off.
 
 Delays follow DESIGN.md: the first restart is immediate, then 1 s doubling up to 30 s while the
-slot keeps failing; a task that ran for a minute or more resets the count. The record is kept in
+slot keeps failing; a task that lived a minute or more (from its creation to its exit, as the
+task records no separate start time) resets the count. The record is kept in
 memory: after a manager restart a failing slot starts again from an immediate restart.
 """
 
@@ -15,6 +16,11 @@ from common.model import Task
 FIRST_STEP = timedelta(seconds=1)
 MAX_DELAY = timedelta(seconds=30)
 RESET_AFTER = timedelta(seconds=60)
+
+
+def _steps(failures: int) -> int:
+    # Capped before exponentiation: a slot failing all night must not overflow timedelta.
+    return min(failures - 2, MAX_DELAY // FIRST_STEP)
 
 
 @dataclass
@@ -37,7 +43,9 @@ class RestartSupervisor:
         ran = task.status.timestamp - task.meta.created_at
         record = self._slots.get(key)
         failures = 1 if record is None or ran >= RESET_AFTER else record.failures + 1
-        delay = timedelta(0) if failures == 1 else min(MAX_DELAY, FIRST_STEP * 2 ** (failures - 2))
+        delay = (
+            timedelta(0) if failures == 1 else min(MAX_DELAY, FIRST_STEP * 2 ** _steps(failures))
+        )
         self._slots[key] = _SlotRecord(failures, at + delay)
 
     def held_slots(self, service_id: str, at: datetime) -> set[int]:

@@ -96,11 +96,18 @@ class SqliteStore:
         self._lock = asyncio.Lock()
         self._watches: set[Watch] = set()
         self._history: deque[Event] = deque(maxlen=HISTORY)
+        # The newest revision that has lost an event to the history limit: a watch cannot
+        # resume from before it without missing part of a revision.
+        self._forgotten = 0
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
         store = cls(path)
-        await asyncio.get_running_loop().run_in_executor(store._io, store._load)
+        try:
+            await asyncio.get_running_loop().run_in_executor(store._io, store._load)
+        except BaseException:
+            await store.close()
+            raise
         return store
 
     # -- reads --------------------------------------------------------------------------------
@@ -141,6 +148,8 @@ class SqliteStore:
                 self._apply(event.action, event.obj)
                 stored.append(event.obj)
                 event = replace(event, revision=revision)
+                if len(self._history) == self._history.maxlen:
+                    self._forgotten = self._history[0].revision
                 self._history.append(event)
                 for watch in self._watches:
                     watch.push(event)
@@ -195,7 +204,11 @@ class SqliteStore:
     def watch(self, since: int | None = None) -> Watch:
         watch = Watch(self._watches.discard)
         if since is not None and since < self._revision:
-            if not self._history or self._history[0].revision > since + 1:
+            if (
+                since < self._forgotten
+                or not self._history
+                or self._history[0].revision > since + 1
+            ):
                 raise Conflict(f"revision {since} is no longer in the store's history")
             for event in self._history:
                 if event.revision > since:

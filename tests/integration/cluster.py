@@ -84,6 +84,7 @@ class Cluster:
     root: Path
     port: int
     engine: docker.APIClient
+    manager_args: list[str] = field(default_factory=list)
     manager: Daemon = field(init=False)
     agents: list[Daemon] = field(default_factory=list)
 

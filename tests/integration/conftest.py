@@ -18,7 +18,7 @@ def engine() -> Iterator[docker.APIClient]:
         client.ping()
     except Exception as exc:
         pytest.fail(f"integration tests need a Docker engine at DOCKER_HOST: {exc}")
-    client.inspect_image("local/busybox:latest")
+    client.inspect_image("local/busybox:latest")  # type: ignore[no-untyped-call]
     yield client
     client.close()
 

@@ -147,3 +147,19 @@ class TestAgentJoin:
             assert token not in agent.log_text()
         finally:
             agent.kill(signal.SIGKILL)
+
+
+def test_closed_pipe_ends_quietly(cluster: Cluster) -> None:
+    """`shoal node ls | head -0`: the reader has gone; no traceback, SIGPIPE's exit status."""
+    proc = subprocess.Popen(
+        [str(BIN / "shoal"), "node", "ls"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cluster.env,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=30) == 141
+    assert err == ""

@@ -159,18 +159,27 @@ class TestTask:
     def test_negative_exit_code(self) -> None:
         """A negative exit code (a signal on some engines) is kept."""
         task = Task(
-            id="t", service_id="s", service_name="w", slot=1, spec=ContainerSpec(image="i"),
+            id="t",
+            service_id="s",
+            service_name="w",
+            slot=1,
+            spec=ContainerSpec(image="i"),
             status=TaskStatus(state=TaskState.FAILED, exit_code=-1),
-        )  # fmt: skip
+        )
         assert convert.task_from_pb(convert.task_to_pb(task)).status.exit_code == -1
 
     @pytest.mark.parametrize("state", list(TaskState))
     def test_every_task_state(self, state: TaskState) -> None:
         """Each task state maps to itself, both as observed and as desired state."""
         task = Task(
-            id="t", service_id="s", service_name="w", slot=1, spec=ContainerSpec(image="i"),
-            desired_state=state, status=TaskStatus(state=state),
-        )  # fmt: skip
+            id="t",
+            service_id="s",
+            service_name="w",
+            slot=1,
+            spec=ContainerSpec(image="i"),
+            desired_state=state,
+            status=TaskStatus(state=state),
+        )
         back = convert.task_from_pb(convert.task_to_pb(task))
         assert back.status.state is state
         assert back.desired_state is state

@@ -43,7 +43,7 @@ class TestFormat:
         assert tokens.parse(f"  {GOOD}\n") == tokens.parse(GOOD)
 
     def test_digest_of_is_50_base36_and_deterministic(self) -> None:
-        """digest_of gives 50 base36 characters, the same for the same bytes, different otherwise."""
+        """digest_of gives 50 base36 characters: the same for the same bytes, else different."""
         first = tokens.digest_of(b"ca")
         assert len(first) == tokens.DIGEST_LEN
         assert BASE36.match(first)

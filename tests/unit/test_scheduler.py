@@ -1,0 +1,178 @@
+"""manager.scheduler: where pending tasks go, and why a task cannot go anywhere."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from common.model import Availability, Node, NodeState, Task
+from manager.scheduler import NodeInfo, schedule
+from tests.unit.builders import node, task
+
+
+def pending(count: int, service_id: str = "svc1", prefix: str = "t") -> list[Task]:
+    return [task(f"{prefix}{i}", i, service_id=service_id) for i in range(1, count + 1)]
+
+
+def infos(*nodes: Node, load: dict[str, dict[str, int]] | None = None) -> list[NodeInfo]:
+    """NodeInfos for nodes; load gives per node the live task count per service."""
+    load = load or {}
+    return [NodeInfo(n, Counter(load.get(n.id, {}))) for n in nodes]
+
+
+class TestSpreading:
+    def test_replicas_spread_evenly(self) -> None:
+        """Six replicas over three empty nodes: two each."""
+        decision = schedule(pending(6), infos(node("a"), node("b"), node("c")))
+        assert decision.reasons == {}
+        assert Counter(decision.placements.values()) == {"a": 2, "b": 2, "c": 2}
+
+    def test_uneven_count_differs_by_at_most_one(self) -> None:
+        """Seven replicas over three nodes: 3/2/2, the extra one on the lowest node ID."""
+        decision = schedule(pending(7), infos(node("c"), node("a"), node("b")))
+        assert Counter(decision.placements.values()) == {"a": 3, "b": 2, "c": 2}
+
+    def test_deterministic_order_by_node_id(self) -> None:
+        """With equal load, tasks go to nodes in node-ID order, whatever order the nodes come in."""
+        decision = schedule(pending(3), infos(node("n3"), node("n1"), node("n2")))
+        assert decision.placements == {"t1": "n1", "t2": "n2", "t3": "n3"}
+
+    def test_same_input_same_output(self) -> None:
+        """Scheduling the same input twice gives the same placements."""
+        first = schedule(pending(10), infos(node("x"), node("y"), node("z")))
+        second = schedule(pending(10), infos(node("x"), node("y"), node("z")))
+        assert first == second
+
+    def test_fewest_tasks_of_the_service_wins_over_total_load(self) -> None:
+        """A node busy with other services still wins when it has fewer of this service."""
+        nodes = infos(
+            node("a"),
+            node("b"),
+            load={"a": {"svc1": 1}, "b": {"other": 5}},
+        )
+        decision = schedule(pending(1), nodes)
+        assert decision.placements == {"t1": "b"}
+
+    def test_then_fewest_tasks_overall(self) -> None:
+        """With equal counts of the service, the node with fewer tasks overall wins."""
+        nodes = infos(
+            node("a"),
+            node("b"),
+            load={"a": {"svc1": 1, "other": 3}, "b": {"svc1": 1, "other": 1}},
+        )
+        decision = schedule(pending(1), nodes)
+        assert decision.placements == {"t1": "b"}
+
+    def test_then_node_id(self) -> None:
+        """With equal counts of the service and overall, the lowest node ID wins."""
+        nodes = infos(
+            node("b"),
+            node("a"),
+            load={"a": {"other": 2}, "b": {"other": 2}},
+        )
+        assert schedule(pending(1), nodes).placements == {"t1": "a"}
+
+    def test_placements_count_for_the_next_task_in_the_batch(self) -> None:
+        """A node that just got a task is less attractive to the next one in the same batch."""
+        nodes = infos(node("a"), node("b"), load={"b": {"svc1": 1}})
+        decision = schedule(pending(3), nodes)
+        # t1 fills a up to b; t2 then ties and goes to a by ID; t3 goes to b.
+        assert decision.placements == {"t1": "a", "t2": "a", "t3": "b"}
+
+    def test_placements_of_one_service_count_overall_for_another(self) -> None:
+        """A task of another service placed earlier in the batch counts in a node's total load."""
+        batch = [task("x1", 1, service_id="svcX"), task("y1", 1, service_id="svcY")]
+        decision = schedule(batch, infos(node("a"), node("b")))
+        assert decision.placements == {"x1": "a", "y1": "b"}
+
+    def test_other_services_do_not_block_spreading(self) -> None:
+        """Two services of three replicas over three nodes: each service one task per node."""
+        batch = pending(3, "svcA", "a") + pending(3, "svcB", "b")
+        decision = schedule(batch, infos(node("n1"), node("n2"), node("n3")))
+        for prefix in ("a", "b"):
+            placed = [n for t, n in decision.placements.items() if t.startswith(prefix)]
+            assert sorted(placed) == ["n1", "n2", "n3"]
+
+    def test_node_info_total(self) -> None:
+        """NodeInfo.build counts a node's live tasks per service, and total sums them."""
+        info = NodeInfo.build(
+            node("a"),
+            [task("1", service_id="s1"), task("2", service_id="s1"), task("3", service_id="s2")],
+        )
+        assert info.tasks_by_service == Counter({"s1": 2, "s2": 1})
+        assert info.total == 3
+
+
+class TestExclusion:
+    def test_not_ready_nodes_get_nothing(self) -> None:
+        """Only READY nodes receive tasks."""
+        nodes = infos(
+            node("down", state=NodeState.DOWN),
+            node("unknown", state=NodeState.UNKNOWN),
+            node("disconnected", state=NodeState.DISCONNECTED),
+            node("ready"),
+        )
+        decision = schedule(pending(4), nodes)
+        assert set(decision.placements.values()) == {"ready"}
+        assert len(decision.placements) == 4
+
+    def test_paused_and_drained_nodes_get_nothing(self) -> None:
+        """Only ACTIVE nodes receive new tasks; PAUSE and DRAIN are skipped."""
+        nodes = infos(
+            node("paused", availability=Availability.PAUSE),
+            node("drained", availability=Availability.DRAIN),
+            node("active"),
+        )
+        decision = schedule(pending(3), nodes)
+        assert set(decision.placements.values()) == {"active"}
+
+    def test_reason_counts_nodes_per_filter(self) -> None:
+        """The reason counts, per filter, the nodes it excluded, in filter order."""
+        nodes = infos(
+            node("paused", availability=Availability.PAUSE),
+            node("down", state=NodeState.DOWN),
+            node("drained", availability=Availability.DRAIN),
+        )
+        decision = schedule(pending(1), nodes)
+        assert decision.placements == {}
+        assert decision.reasons == {
+            "t1": "no suitable node (1 node not ready; 2 nodes not available for new tasks)"
+        }
+
+    def test_singular_and_plural(self) -> None:
+        """One node is 'node', several are 'nodes'."""
+        one = schedule(pending(1), infos(node("a", state=NodeState.DOWN)))
+        assert one.reasons["t1"] == "no suitable node (1 node not ready)"
+        two = schedule(
+            pending(1),
+            infos(
+                node("a", availability=Availability.DRAIN),
+                node("b", availability=Availability.PAUSE),
+            ),
+        )
+        assert two.reasons["t1"] == "no suitable node (2 nodes not available for new tasks)"
+
+    def test_a_node_failing_several_filters_counts_once(self) -> None:
+        """A node both down and drained is counted by the first filter it fails only."""
+        nodes = infos(node("a", state=NodeState.DOWN, availability=Availability.DRAIN))
+        assert schedule(pending(1), nodes).reasons["t1"] == "no suitable node (1 node not ready)"
+
+    def test_empty_cluster(self) -> None:
+        """With no nodes at all, every task says so."""
+        decision = schedule(pending(2), [])
+        assert decision.placements == {}
+        assert decision.reasons == {
+            "t1": "no suitable node (no nodes in the cluster)",
+            "t2": "no suitable node (no nodes in the cluster)",
+        }
+
+    def test_no_reason_for_placed_tasks(self) -> None:
+        """Every task is either placed or has a reason, never both."""
+        decision = schedule(pending(3), infos(node("a")))
+        assert set(decision.placements) == {"t1", "t2", "t3"}
+        assert decision.reasons == {}
+
+    def test_nothing_pending(self) -> None:
+        """No pending tasks: an empty decision."""
+        decision = schedule([], infos(node("a")))
+        assert decision.placements == {}
+        assert decision.reasons == {}
