@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,20 +19,19 @@ def _one_line_error(result_err: str) -> str:
 
 
 def _state(cluster: Cluster) -> str:
-    return cluster.ok("service", "inspect", *_names(cluster)).out if _names(cluster) else ""
-
-
-def _names(cluster: Cluster) -> list[str]:
-    return [s["Name"] for s in cluster.ok("service", "ls", "--format", "json").json_lines()]
+    """Every stored service, as `service inspect` shows it."""
+    names = [s["Name"] for s in cluster.ok("service", "ls", "--format", "json").json_lines()]
+    return cluster.ok("service", "inspect", *names).out if names else ""
 
 
 @pytest.fixture
-def kept(cluster: Cluster) -> str:
-    """A service that bad calls must leave untouched; returns the stored state before them."""
+def kept(cluster: Cluster) -> Iterator[str]:
+    """A service that bad calls must leave untouched; yields the stored state before them."""
     cluster.ok(
         "service", "create", "--name", "kept", "--replicas", "1", "local/busybox:latest", *SLEEPER
     )
-    return _state(cluster)
+    yield _state(cluster)
+    cluster.ok("service", "rm", "kept")
 
 
 class TestServiceCommands:
@@ -44,7 +45,6 @@ class TestServiceCommands:
         assert _state(cluster) == kept
         assert cluster.shoal("service", "scale", "kept=-2").code == 1
         assert _state(cluster) == kept
-        cluster.ok("service", "rm", "kept")
 
     def test_duplicate_name(self, cluster: Cluster, kept: str) -> None:
         """A second service with a taken name is refused; the first is unchanged."""
@@ -54,7 +54,6 @@ class TestServiceCommands:
         assert result.code == 1
         assert "already exists" in _one_line_error(result.err)
         assert _state(cluster) == kept
-        cluster.ok("service", "rm", "kept")
 
     def test_unpullable_image_is_rejected_with_the_engine_error(self, cluster: Cluster) -> None:
         """An image no registry has: the task is Rejected and ps shows the engine's pull error."""
@@ -100,7 +99,7 @@ class TestAgentJoin:
         assert "malformed join token" in _one_line_error(done.stderr)
         assert len(cluster.nodes()) == nodes
 
-    def test_wrong_token(self, cluster: Cluster, tmp_path: object) -> None:
+    def test_wrong_token(self, cluster: Cluster, tmp_path: Path) -> None:
         """A well-formed token with the wrong secret is refused without echoing the token."""
         token = cluster.ok("join-token", "worker", "-q").out.strip()
         digest = token.split("-")[2]
@@ -113,19 +112,16 @@ class TestAgentJoin:
             env=cluster.env,
         )
         assert done.returncode == 1
-        line = _one_line_error(
-            done.stderr.split("\n")[-2] if done.stderr.count("\n") > 1 else done.stderr
-        )
-        assert "invalid join token" in line
+        assert "invalid join token" in _one_line_error(done.stderr)
         assert wrong not in done.stderr
         assert token.split("-")[3] not in done.stderr
 
     def test_unreachable_manager_is_retried_not_fatal(
-        self, cluster: Cluster, tmp_path: object
+        self, cluster: Cluster, tmp_path: Path
     ) -> None:
         """agent join against a closed port keeps retrying and says so in its log."""
         token = cluster.ok("join-token", "worker", "-q").out.strip()
-        log = __import__("pathlib").Path(f"{tmp_path}/agent.log")
+        log = tmp_path / "agent.log"
         agent = Daemon(
             "stray",
             [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 
 import pytest
@@ -60,6 +61,24 @@ class TestServiceLifecycle:
         listing = cluster.ok("service", "ls", "--format", "json").json_lines()
         assert [(s["Name"], s["Replicas"]) for s in listing] == [("web", "3/3")]
         _remove(cluster, "web")
+
+    def test_logs_are_json_lines_with_the_ids_they_concern(self, cluster: Cluster) -> None:
+        """Daemon logs are JSON lines; a task's lines carry its node, service and task IDs."""
+        service_id = _create(cluster, "logged", 3)
+        wait_for(lambda: cluster.running("logged", 3), "3 running")
+        records = [
+            json.loads(line)
+            for line in cluster.agents[0].log_text().splitlines()
+            if line.startswith("{")
+        ]
+        ours = [r for r in records if r.get("service_id") == service_id]
+        assert ours, "no log line about the service's task"
+        node_id = next(n["ID"] for n in cluster.nodes() if n["Hostname"] == "it-agent-1")
+        for record in ours:
+            assert record["node_id"] == node_id
+            assert record["task_id"]
+            assert record["level"] in {"debug", "info", "warning", "error"}
+        _remove(cluster, "logged")
 
     def test_scale_up_then_down(self, cluster: Cluster) -> None:
         """scale to 5 runs 5 containers; scale to 1 leaves exactly one running."""
@@ -144,6 +163,7 @@ class TestRestarts:
             c["Id"] for c in wait_for(lambda: cluster.running("durable", 3), "3 running")
         )
         nodes_before = sorted(n["ID"] for n in cluster.nodes())
+        tokens_before = [cluster.ok("join-token", r, "-q").out for r in ("worker", "manager")]
         cluster.manager.kill(signal.SIGKILL)
         assert cluster.shoal("service", "ls").code == 1
         cluster.start_manager()
@@ -152,6 +172,9 @@ class TestRestarts:
         ] == ["durable"]
         wait_for(lambda: cluster.all_ready(3), "every agent to reconnect")
         assert sorted(n["ID"] for n in cluster.nodes()) == nodes_before
+        assert [
+            cluster.ok("join-token", r, "-q").out for r in ("worker", "manager")
+        ] == tokens_before
         assert sorted(c["Id"] for c in cluster.containers("durable", running=False)) == before
         _remove(cluster, "durable")
 

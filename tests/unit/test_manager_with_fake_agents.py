@@ -24,7 +24,7 @@ from common import convert
 from common.api import control_pb2 as pb
 from common.api import control_pb2_grpc
 from common.errors import Unauthenticated
-from common.model import ContainerSpec, NodeDescription, NodeState, ServiceSpec
+from common.model import Availability, ContainerSpec, NodeDescription, NodeState, ServiceSpec
 from manager.server import ManagerConfig, Started, serve
 
 PERIOD = 0.3
@@ -49,6 +49,7 @@ class Harness:
     task: asyncio.Task[None] | None = None
     agents: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     channel: grpc.aio.Channel | None = None
+    availability: Availability | None = None
 
     async def start(self) -> None:
         self.stop = asyncio.Event()
@@ -60,6 +61,7 @@ class Harness:
             docker_host=None,
             heartbeat_period=PERIOD,
             hostname="mgr",
+            availability=self.availability,
         )
         self.task = asyncio.create_task(
             serve(config, self.manager_runtime, self.stop, started.set_result)
@@ -139,6 +141,22 @@ async def test_replicas_spread_over_the_manager_and_two_agents(harness: Harness)
     assert [len(running(rt)) for rt in everyone] == [2, 2, 2]
     for name, rt in engines.items():
         assert {c.spec.labels[NODE_LABEL] for c in rt.containers_by_id.values()} == {ids[name]}
+
+
+async def test_drained_manager_runs_no_task(tmp_path: Path) -> None:
+    """manager serve --availability drain: every replica lands on the agents."""
+    h = Harness(tmp_path / "manager", availability=Availability.DRAIN)
+    await h.start()
+    try:
+        rt = FakeRuntime()
+        await h.join("a1", rt)
+        await _wait_state(h, "a1", NodeState.READY)
+        await _wait_state(h, "mgr", NodeState.READY)
+        await h.create("web", 3)
+        await eventually(lambda: len(running(rt)) == 3, "3 containers on the agent")
+        assert not h.manager_runtime.containers_by_id
+    finally:
+        await h.halt()
 
 
 async def test_wrong_secret_is_refused(harness: Harness) -> None:
