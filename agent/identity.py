@@ -1,13 +1,18 @@
-"""The node's identity on disk: what lets an agent resume without a token."""
+"""The node's identity on disk: what lets an agent resume without a token.
+
+identity.json names the node, its cluster and its manager; beside it ca.pem, cert.pem and key.pem
+(key 0600, directory 0700) are the node's credentials, renewed in place.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from common import pki
 from common.errors import InvalidArgument
+from common.tls import Bundle
 
 FILE = "identity.json"
 
@@ -29,16 +34,10 @@ def load(state_dir: Path) -> Identity | None:
             node_id=data["node_id"], cluster_id=data["cluster_id"], manager=data["manager"]
         )
     except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidArgument(f"unreadable node identity in {path}: {exc}") from exc
+        raise InvalidArgument(f"unreadable node identity in {path}: {exc}") from None
 
 
-def save(state_dir: Path, identity: Identity) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    state_dir.chmod(0o700)
-    tmp = state_dir / (FILE + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(asdict(identity), out)
-        out.flush()
-        os.fsync(out.fileno())
-    tmp.replace(state_dir / FILE)
+def save(state_dir: Path, identity: Identity, bundle: Bundle) -> None:
+    """Credentials first, identity last: an identity file means the node is complete."""
+    bundle.save(state_dir)
+    pki.write_private(state_dir / FILE, json.dumps(asdict(identity)).encode())

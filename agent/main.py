@@ -7,25 +7,21 @@ import os
 import socket
 from pathlib import Path
 
-import grpc
 import structlog
 
 from agent import identity
-from agent.backoff import Backoff
+from agent.join import join
 from agent.runtime.docker import DockerRuntime
-from agent.session import CHANNEL_OPTIONS, Agent
-from common import convert, log, tokens
-from common.api import dispatcher_pb2 as pb
-from common.api import dispatcher_pb2_grpc
+from agent.session import Agent
+from common import log, tokens
 from common.cli_args import Parser, fail
-from common.errors import ShoalError, Unavailable
-from common.grpc_errors import from_rpc_error
+from common.errors import ShoalError
 from common.model import NodeDescription
 from common.netaddr import join_host_port, split_host_port
+from common.ports import DEFAULT_PORT, join_addr
+from common.tls import Bundle
 
 DEFAULT_STATE_DIR = "/var/lib/shoal/agent"
-DEFAULT_PORT = 7462
-JOIN_DEADLINE = 5.0
 
 logger = structlog.get_logger("agent")
 
@@ -33,11 +29,15 @@ logger = structlog.get_logger("agent")
 def build_parser() -> Parser:
     parser = Parser(prog="agent", description="The Shoal worker agent.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    join = commands.add_parser("join", help="join a cluster (or resume the node in --state-dir)")
-    join.add_argument("token", help="the worker join token from `shoal join-token worker`")
-    join.add_argument("addr", help="the manager's ADDR:PORT")
+    join_cmd = commands.add_parser(
+        "join", help="join a cluster (or resume the node in --state-dir)"
+    )
+    join_cmd.add_argument("token", help="the worker join token from `shoal join-token worker`")
+    join_cmd.add_argument(
+        "addr", help="the manager's ADDR:PORT (joining uses the port above it, PORT+1)"
+    )
     run = commands.add_parser("run", help="resume the node kept in --state-dir, without a token")
-    for sub in (join, run):
+    for sub in (join_cmd, run):
         sub.add_argument("--state-dir", type=Path, default=Path(DEFAULT_STATE_DIR))
         sub.add_argument("--docker-host", default=os.environ.get("DOCKER_HOST"))
         sub.add_argument("--hostname", default="", help="this node's name (default: the host's)")
@@ -45,45 +45,26 @@ def build_parser() -> Parser:
     return parser
 
 
-async def join_cluster(token: str, manager: str, description: NodeDescription) -> pb.JoinResponse:
-    """Join, retrying while the manager is unreachable; a refusal is final."""
-    backoff = Backoff(0.1, 2.0)
-    request = pb.JoinRequest(token=token, description=convert.description_to_pb(description))
-    while True:
-        async with grpc.aio.insecure_channel(manager, options=CHANNEL_OPTIONS) as channel:
-            stub = dispatcher_pb2_grpc.DispatcherStub(channel)
-            try:
-                response: pb.JoinResponse = await stub.Join(request, timeout=JOIN_DEADLINE)
-                return response
-            except grpc.aio.AioRpcError as exc:
-                error = from_rpc_error(exc)
-                if not isinstance(error, Unavailable):
-                    raise error from None
-                logger.warning("manager unreachable, retrying", manager=manager, error=str(error))
-        await asyncio.sleep(backoff.next_delay())
-
-
 async def run_agent(
     state_dir: Path, docker_host: str | None, hostname: str, token: str | None, addr: str | None
 ) -> None:
     known = identity.load(state_dir)
+    if known is None:
+        if token is None or addr is None:
+            raise ShoalError(f"no node identity in {state_dir}: run `agent join TOKEN ADDR` first")
+        tokens.parse(token)
+        manager = join_host_port(*split_host_port(addr, DEFAULT_PORT))
+        joined, bundle = await join(token, join_addr(manager), NodeDescription(hostname=hostname))
+        known = identity.Identity(joined.node_id, joined.cluster_id, manager)
+        identity.save(state_dir, known, bundle)
+        print(f"This node joined a cluster as a worker ({known.node_id}).", flush=True)
+    else:
+        logger.info("resuming node", node_id=known.node_id, manager=known.manager)
+        bundle = Bundle.load(state_dir)
+    structlog.contextvars.bind_contextvars(node_id=known.node_id)
     runtime = DockerRuntime(docker_host)
     try:
-        if known is None:
-            if token is None or addr is None:
-                raise ShoalError(
-                    f"no node identity in {state_dir}: run `agent join TOKEN ADDR` first"
-                )
-            tokens.parse(token)
-            manager = join_host_port(*split_host_port(addr, DEFAULT_PORT))
-            joined = await join_cluster(token, manager, NodeDescription(hostname=hostname))
-            known = identity.Identity(joined.node_id, joined.cluster_id, manager)
-            identity.save(state_dir, known)
-            print(f"This node joined a cluster as a worker ({known.node_id}).", flush=True)
-        else:
-            logger.info("resuming node", node_id=known.node_id, manager=known.manager)
-        structlog.contextvars.bind_contextvars(node_id=known.node_id)
-        await Agent(known.node_id, known.manager, runtime, hostname).run()
+        await Agent(known.node_id, known.manager, runtime, hostname, bundle, state_dir).run()
     finally:
         await runtime.close()
 

@@ -7,8 +7,10 @@ away, and reports made meanwhile are sent once a session is back.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import structlog
@@ -16,12 +18,13 @@ import structlog
 from agent.backoff import Backoff
 from agent.runtime.base import ContainerRuntime
 from agent.worker import Worker
-from common import convert
-from common.api import dispatcher_pb2 as pb
+from common import convert, pki
+from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.errors import ShoalError
 from common.grpc_errors import from_rpc_error
-from common.model import NodeDescription, Resources, TaskStatus
+from common.model import NodeDescription, Resources, TaskStatus, now
+from common.tls import Bundle
 
 log = structlog.get_logger("agent")
 
@@ -45,10 +48,18 @@ CHANNEL_OPTIONS = [
 
 class Agent:
     def __init__(
-        self, node_id: str, manager: str, runtime: ContainerRuntime, hostname: str
+        self,
+        node_id: str,
+        manager: str,
+        runtime: ContainerRuntime,
+        hostname: str,
+        bundle: Bundle,
+        state_dir: Path,
     ) -> None:
         self.node_id = node_id
         self.manager = manager
+        self._bundle = bundle
+        self._state_dir = state_dir
         self._runtime = runtime
         self._hostname = hostname
         self._period = 1.0
@@ -65,9 +76,63 @@ class Agent:
     async def run(self) -> None:
         """Run until cancelled; raises ShoalError when the manager refuses this node for good."""
         await self._load_engine()
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._follow_engine())
-            await self._hold_sessions()
+        fatal: ShoalError | None = None
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._follow_engine())
+                group.create_task(self._keep_certificate_fresh())
+                await self._hold_sessions()
+        except* ShoalError as failed:
+            # The reason itself, not a group of one: callers report it as one line.
+            first = failed.exceptions[0]
+            assert isinstance(first, ShoalError)
+            fatal = first
+        if fatal is not None:
+            raise fatal
+
+    def _channel(self) -> grpc.aio.Channel:
+        return grpc.aio.secure_channel(
+            self.manager, self._bundle.channel_credentials(), options=CHANNEL_OPTIONS
+        )
+
+    async def _keep_certificate_fresh(self) -> None:
+        """Renew at a random point between 50 and 80 % of the certificate's life.
+
+        The random point spreads the renewals of nodes that joined together. A renewal changes
+        nothing that runs: the session in progress keeps its connection, and the next one
+        presents the new certificate.
+        """
+        backoff = Backoff(1.0, 30.0)
+        while True:
+            cert = pki.load_cert(self._bundle.cert_pem)
+            due = pki.point_in_life(cert, random.uniform(0.5, 0.8))
+            await asyncio.sleep(max(0.0, (due - now()).total_seconds()))
+            while True:
+                try:
+                    await self._renew()
+                    backoff.reset()
+                    break
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() in _FATAL:
+                        raise from_rpc_error(exc) from None
+                    self._log.warning("certificate renewal failed", error=exc.details())
+                await asyncio.sleep(backoff.next_delay())
+
+    async def _renew(self) -> None:
+        key = pki.new_key()
+        request = dpb.RenewRequest(csr_pem=pki.new_csr(key))
+        async with self._channel() as channel:
+            answer = await dispatcher_pb2_grpc.DispatcherStub(channel).Renew(request, timeout=10)
+        cert = pki.load_cert(answer.cert_pem)
+        ca = pki.load_cert(self._bundle.ca_pem)
+        if not pki.issued_by(cert, ca) or not pki.matches_key(cert, key):
+            raise ShoalError("the manager renewed with a certificate that does not verify")
+        bundle = Bundle(
+            ca_pem=self._bundle.ca_pem, cert_pem=answer.cert_pem, key_pem=pki.key_pem(key)
+        )
+        bundle.save(self._state_dir)
+        self._bundle = bundle
+        self._log.info("certificate renewed", expires=cert.not_valid_after_utc.isoformat())
 
     async def _load_engine(self) -> None:
         backoff = Backoff(0.1, 2.0)
@@ -125,7 +190,7 @@ class Agent:
 
     async def _session(self, backoff: Backoff) -> None:
         description = await self._describe()
-        async with grpc.aio.insecure_channel(self.manager, options=CHANNEL_OPTIONS) as channel:
+        async with self._channel() as channel:
             stub = dispatcher_pb2_grpc.DispatcherStub(channel)
             call = stub.Session(self._outgoing(description))
             async for msg in call:
@@ -141,19 +206,19 @@ class Agent:
                         self._log.info("session established", tasks=len(tasks))
                         self.connected.set()
 
-    async def _outgoing(self, description: NodeDescription) -> AsyncIterator[pb.AgentMessage]:
-        hello = pb.Hello(node_id=self.node_id, description=convert.description_to_pb(description))
-        yield pb.AgentMessage(hello=hello)
+    async def _outgoing(self, description: NodeDescription) -> AsyncIterator[dpb.AgentMessage]:
+        hello = dpb.Hello(description=convert.description_to_pb(description))
+        yield dpb.AgentMessage(hello=hello)
         while True:
             try:
                 await asyncio.wait_for(self._pending_ready.wait(), self._period)
             except TimeoutError:
-                yield pb.AgentMessage(heartbeat=pb.Heartbeat())
+                yield dpb.AgentMessage(heartbeat=dpb.Heartbeat())
                 continue
             self._pending_ready.clear()
             batch, self._pending = self._pending, {}
             updates = [
-                pb.TaskStatusUpdate(task_id=tid, status=convert.status_to_pb(s))
+                dpb.TaskStatusUpdate(task_id=tid, status=convert.status_to_pb(s))
                 for tid, s in batch.items()
             ]
-            yield pb.AgentMessage(status=pb.StatusBatch(updates=updates))
+            yield dpb.AgentMessage(status=dpb.StatusBatch(updates=updates))

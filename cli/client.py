@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import grpc
 
+from cli.connection import Endpoint
 from common import convert
 from common.api import control_pb2 as api
 from common.api import types_pb2 as pb
@@ -52,9 +53,11 @@ class JoinDetails:
 
 
 class Client:
-    def __init__(self, channel: grpc.Channel, target: str, deadline: float = DEADLINE) -> None:
+    def __init__(
+        self, channel: grpc.Channel, endpoint: Endpoint, deadline: float = DEADLINE
+    ) -> None:
         self._stub = ControlStub(channel)
-        self._target = target
+        self._endpoint = endpoint
         self._deadline = deadline
 
     def create_service(self, spec: ServiceSpec) -> Service:
@@ -103,8 +106,14 @@ class Client:
             self_id=response.self_node_id,
         )
 
-    def join_token(self, role: NodeRole) -> JoinDetails:
-        request = api.GetJoinTokenRequest(role=pb.NodeRole.ValueType(role))
+    def remove_node(self, ref: str, *, force: bool) -> str:
+        """Returns the ID of the removed node."""
+        request = api.RemoveNodeRequest(ref=ref, force=force)
+        return self._call(self._stub.RemoveNode, request).id
+
+    def join_token(self, role: NodeRole, *, rotate: bool) -> JoinDetails:
+        """With rotate, the role's token is replaced first and the new one returned."""
+        request = api.GetJoinTokenRequest(role=pb.NodeRole.ValueType(role), rotate=rotate)
         response = self._call(self._stub.GetJoinToken, request)
         return JoinDetails(token=response.token, manager_addr=response.manager_addr)
 
@@ -117,8 +126,6 @@ class Client:
             error = from_rpc_error(exc)
             if isinstance(error, Unavailable):
                 # The transport's own details ("failed to connect to all addresses ...") say
-                # little to a user; what they need is which address was tried.
-                raise Unavailable(
-                    f"cannot reach the manager at {self._target} (is manager serve running?)"
-                ) from exc
+                # little to a user; what they need is which address and bundle were tried.
+                raise self._endpoint.unavailable(str(error)) from exc
             raise error from exc

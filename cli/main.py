@@ -12,7 +12,16 @@ from collections.abc import Callable, Sequence
 
 from cli import join_token, node, output, service
 from cli.client import Client
-from cli.connection import DEFAULT_HOST, HOST_ENV, open_channel
+from cli.connection import (
+    CONFIG_ENV,
+    DEFAULT_HOST,
+    HOST_ENV,
+    MANAGER_ADMIN_DIR,
+    USER_CONFIG,
+    Endpoint,
+    find_config,
+    open_channel,
+)
 from common.cli_args import Parser
 from common.errors import ShoalError
 
@@ -27,6 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get(HOST_ENV, DEFAULT_HOST),
         help=f"Manager address as HOST:PORT (default: ${HOST_ENV} or {DEFAULT_HOST})",
     )
+    parser.add_argument(
+        "--config",
+        metavar="DIR",
+        help=(
+            f"Directory holding the client certificate bundle (default: ${CONFIG_ENV},"
+            f" else {USER_CONFIG}, else {MANAGER_ADMIN_DIR})"
+        ),
+    )
     groups = parser.add_subparsers(metavar="COMMAND", required=True)
     service.register(groups.add_parser("service", help="Manage services"))
     node.register(groups.add_parser("node", help="Manage nodes"))
@@ -38,10 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns its exit code. Usage errors and --help exit through SystemExit."""
     args = build_parser().parse_args(argv)
     run: Command = args.run
-    host: str = args.host
     try:
-        with open_channel(host) as channel:
-            return run(args, Client(channel, host))
+        endpoint = Endpoint(args.host, find_config(args.config))
+        with open_channel(endpoint) as channel:
+            return run(args, Client(channel, endpoint))
     except ShoalError as exc:
         output.error(exc)
         return 1

@@ -1,10 +1,10 @@
-"""`shoal node ...`: ls."""
+"""`shoal node ...`: ls, rm."""
 
 from __future__ import annotations
 
 import argparse
 
-from cli import output, table
+from cli import batch, output, table
 from cli.client import Client, NodeListing
 from common.model import Node, NodeRole
 
@@ -16,6 +16,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     ls = commands.add_parser("ls", help="List nodes in the cluster")
     output.add_listing_options(ls)
     ls.set_defaults(run=_ls)
+
+    rm = commands.add_parser("rm", help="Remove one or more nodes from the cluster")
+    rm.add_argument(
+        "-f", "--force", action="store_true", help="Force-remove a node from the cluster"
+    )
+    rm.add_argument("nodes", nargs="+", metavar="NODE")
+    rm.set_defaults(run=_rm)
 
 
 def _ls(args: argparse.Namespace, client: Client) -> int:
@@ -29,6 +36,14 @@ def _ls(args: argparse.Namespace, client: Client) -> int:
     else:
         print(table.render(HEADER, [_row(node, listing) for node in nodes]))
     return 0
+
+
+def _rm(args: argparse.Namespace, client: Client) -> int:
+    def remove(ref: str) -> None:
+        client.remove_node(ref, force=args.force)
+        print(ref)
+
+    return batch.each(args.nodes, remove)
 
 
 def _record(node: Node, listing: NodeListing) -> dict[str, object]:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import secrets
-from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import TypeVar
 
-from cli import output, table, tasks
+from cli import batch, output, table, tasks
 from cli.client import Client, ServiceSummary
-from common.errors import Conflict, InvalidArgument, ShoalError, Unavailable
+from common.errors import Conflict, InvalidArgument
 from common.ids import ALPHABET
 from common.model import ContainerSpec, Service, ServiceMode, ServiceSpec, now
 
@@ -18,8 +16,6 @@ SCALE_ATTEMPTS = 3
 """Reads and writes a scale makes when other clients keep updating the same service meanwhile."""
 
 LS_HEADER = ("ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS")
-
-T = TypeVar("T")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -127,7 +123,7 @@ def _rm(args: argparse.Namespace, client: Client) -> int:
         client.remove_service(ref)
         print(ref)
 
-    return _each(args.services, remove)
+    return batch.each(args.services, remove)
 
 
 def _scale(args: argparse.Namespace, client: Client) -> int:
@@ -136,7 +132,7 @@ def _scale(args: argparse.Namespace, client: Client) -> int:
         _set_replicas(client, ref, replicas)
         print(f"{ref} scaled to {replicas}")
 
-    return _each(args.targets, scale)
+    return batch.each(args.targets, scale)
 
 
 def _set_replicas(client: Client, ref: str, replicas: int) -> None:
@@ -151,21 +147,6 @@ def _set_replicas(client: Client, ref: str, replicas: int) -> None:
                 raise
         else:
             return
-
-
-def _each(items: Iterable[T], action: Callable[[T], None]) -> int:
-    """Like docker's commands that take several objects: an item that fails is reported and the
-    rest still run; the exit code says whether any failed."""
-    status = 0
-    for item in items:
-        try:
-            action(item)
-        except Unavailable:
-            raise  # every remaining item would fail the same way
-        except ShoalError as exc:
-            output.error(exc)
-            status = 1
-    return status
 
 
 def _ls_record(summary: ServiceSummary) -> dict[str, str]:

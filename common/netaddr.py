@@ -58,3 +58,10 @@ def split_host_port(addr: str, default_port: int) -> tuple[str, int]:
 
 def join_host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def peer_host(peer: str) -> str:
+    """gRPC's peer string, 'ipv4:10.0.0.5:4242' or 'ipv6:[::1]:4242' -> the address part."""
+    _, _, rest = peer.partition(":")
+    host, _, _ = rest.rpartition(":")
+    return host.strip("[]")

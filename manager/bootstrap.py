@@ -4,32 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 
 from agent import identity
-from common import tokens
+from common import pki, tokens
 from common.ids import new_id
 from common.model import Availability, Cluster, Node, NodeDescription, NodeRole, NodeState
+from common.tls import Bundle
+from manager.ca import ADMIN_LIFETIME, ClusterCA, bundle_needs_renewal
 from manager.store import Op, Put, ReadView, StateStore
 
-AGENT_DIR = "node"
+CA_DIR = "ca"
+NODE_DIR = "node"
+ADMIN_DIR = "admin"
 
 
 @dataclass(frozen=True)
 class Bootstrap:
     cluster: Cluster
+    ca: ClusterCA
     node_id: str
+    node_bundle: Bundle
     created: bool
-
-
-def new_cluster() -> Cluster:
-    """Until the cluster has a CA, its digest is a random value that names it."""
-    return Cluster(
-        id=new_id(),
-        digest=tokens.digest_of(tokens.new_secret().encode()),
-        worker_secret=tokens.new_secret(),
-        manager_secret=tokens.new_secret(),
-    )
 
 
 async def bootstrap(
@@ -38,29 +35,40 @@ async def bootstrap(
     manager_addr: str,
     hostname: str,
     availability: Availability | None,
+    cert_lifetime: timedelta,
 ) -> Bootstrap:
-    """Create the cluster and this manager's own node on first start; resume them afterwards.
+    """Create the cluster, its CA and this manager's own node on first start; resume them after.
 
     On every start the nodes' states are reset to UNKNOWN: nobody has a session with this new
     process yet, and what the last process saw may be long out of date.
     """
-    existing = identity.load(state_dir / AGENT_DIR)
-    created = not store.objects(Cluster)
-    cluster = new_cluster() if created else store.objects(Cluster)[0]
+    clusters = store.objects(Cluster)
+    created = not clusters
+    cluster_id = clusters[0].id if clusters else new_id()
+    ca = ClusterCA.load_or_create(state_dir / CA_DIR, cluster_id)
+    if created:
+        cluster = Cluster(
+            id=cluster_id,
+            digest=ca.digest,
+            worker_secret=tokens.new_secret(),
+            manager_secret=tokens.new_secret(),
+        )
+    else:
+        # A state dir from before the cluster had a CA names itself by a random digest.
+        cluster = replace(clusters[0], digest=ca.digest)
+    existing = identity.load(state_dir / NODE_DIR)
     node_id = existing.node_id if existing and not created else new_id()
 
     def plan(view: ReadView) -> Sequence[Op]:
         ops: list[Op] = []
-        if created:
+        if created or cluster != clusters[0]:
             ops.append(Put(cluster))
-        own = view.get(Node, node_id)
-        if own is None:
-            own = Node(
-                id=node_id,
-                role=NodeRole.MANAGER,
-                description=NodeDescription(hostname=hostname),
-                addr=manager_addr,
-            )
+        own = view.get(Node, node_id) or Node(
+            id=node_id,
+            role=NodeRole.MANAGER,
+            description=NodeDescription(hostname=hostname),
+            addr=manager_addr,
+        )
         if availability is not None:
             own = replace(own, availability=availability)
         own = replace(own, state=NodeState.UNKNOWN, message="waiting for the node's session")
@@ -71,9 +79,19 @@ async def bootstrap(
         return ops
 
     await store.transact(plan)
-    if existing is None or created:
-        identity.save(
-            state_dir / AGENT_DIR,
-            identity.Identity(node_id=node_id, cluster_id=cluster.id, manager=manager_addr),
+    stored = store.objects(Cluster)[0]
+
+    admin_dir = state_dir / ADMIN_DIR
+    if bundle_needs_renewal(admin_dir, ca):
+        ca.issue_with_key("admin", pki.ROLE_ADMIN, cluster_id, ADMIN_LIFETIME).bundle(ca).save(
+            admin_dir
         )
-    return Bootstrap(cluster=cluster, node_id=node_id, created=created)
+    node_dir = state_dir / NODE_DIR
+    if existing is None or created or bundle_needs_renewal(node_dir, ca):
+        issued = ca.issue_with_key(node_id, pki.ROLE_MANAGER, cluster_id, cert_lifetime)
+        identity.save(
+            node_dir, identity.Identity(node_id, cluster_id, manager_addr), issued.bundle(ca)
+        )
+    return Bootstrap(
+        cluster=stored, ca=ca, node_id=node_id, node_bundle=Bundle.load(node_dir), created=created
+    )

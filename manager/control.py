@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import structlog
 
@@ -15,8 +16,19 @@ from common.api import control_pb2_grpc
 from common.errors import Conflict, InvalidArgument, NotFound
 from common.grpc_errors import unary_errors
 from common.ids import new_id
-from common.model import Cluster, Node, NodeRole, Service, ServiceMode, ServiceSpec, Task, TaskState
+from common.model import (
+    Cluster,
+    Node,
+    NodeRole,
+    NodeState,
+    Service,
+    ServiceMode,
+    ServiceSpec,
+    Task,
+    TaskState,
+)
 from common.taskstate import is_live
+from manager.auth import Authenticator
 from manager.store import Delete, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("control")
@@ -59,13 +71,50 @@ def resolve_service(view: ReadView, ref: str) -> Service:
     raise NotFound(f"no such service: {ref}")
 
 
+H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
+
+
+def admin_only(handler: H) -> H:
+    """Refuse the call unless its certificate is the admin's or a manager node's."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Control, request: Any, context: Any) -> Any:
+        self._auth.admin(context)
+        return await handler(self, request, context)
+
+    return cast(H, wrapper)
+
+
+def resolve_node(view: ReadView, ref: str) -> Node:
+    """A node by full ID, then by hostname, then by unambiguous ID prefix."""
+    if not ref:
+        raise InvalidArgument("no node given")
+    found = view.get(Node, ref)
+    if found is not None:
+        return found
+    nodes = view.objects(Node)
+    for candidates in (
+        [n for n in nodes if n.description.hostname == ref],
+        [n for n in nodes if n.id.startswith(ref)],
+    ):
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            raise InvalidArgument(f"node {ref} is ambiguous ({len(candidates)} matches)")
+    raise NotFound(f"no such node: {ref}")
+
+
 class Control(control_pb2_grpc.ControlServicer):
-    def __init__(self, store: StateStore, manager_addr: str, self_node_id: str) -> None:
+    def __init__(
+        self, store: StateStore, manager_addr: str, self_node_id: str, cluster_id: str
+    ) -> None:
         self._store = store
         self._manager_addr = manager_addr
         self._self_node_id = self_node_id
+        self._auth = Authenticator(store, cluster_id)
 
     @unary_errors
+    @admin_only
     async def CreateService(
         self, request: pb.CreateServiceRequest, context: Any
     ) -> pb.ServiceResponse:
@@ -84,6 +133,7 @@ class Control(control_pb2_grpc.ControlServicer):
         return pb.ServiceResponse(service=convert.service_to_pb(stored))
 
     @unary_errors
+    @admin_only
     async def UpdateService(
         self, request: pb.UpdateServiceRequest, context: Any
     ) -> pb.ServiceResponse:
@@ -110,11 +160,13 @@ class Control(control_pb2_grpc.ControlServicer):
         return pb.ServiceResponse(service=convert.service_to_pb(stored))
 
     @unary_errors
+    @admin_only
     async def GetService(self, request: pb.GetServiceRequest, context: Any) -> pb.ServiceResponse:
         service = resolve_service(self._store, request.ref)
         return pb.ServiceResponse(service=convert.service_to_pb(service))
 
     @unary_errors
+    @admin_only
     async def ListServices(
         self, request: pb.ListServicesRequest, context: Any
     ) -> pb.ListServicesResponse:
@@ -136,6 +188,7 @@ class Control(control_pb2_grpc.ControlServicer):
         return pb.ListServicesResponse(services=views)
 
     @unary_errors
+    @admin_only
     async def RemoveService(
         self, request: pb.RemoveServiceRequest, context: Any
     ) -> pb.RemoveServiceResponse:
@@ -147,6 +200,7 @@ class Control(control_pb2_grpc.ControlServicer):
         return pb.RemoveServiceResponse(id=removed.id)
 
     @unary_errors
+    @admin_only
     async def ListTasks(self, request: pb.ListTasksRequest, context: Any) -> pb.ListTasksResponse:
         if request.service_ref:
             service = resolve_service(self._store, request.service_ref)
@@ -164,6 +218,7 @@ class Control(control_pb2_grpc.ControlServicer):
         )
 
     @unary_errors
+    @admin_only
     async def ListNodes(self, request: pb.ListNodesRequest, context: Any) -> pb.ListNodesResponse:
         nodes = sorted(self._store.objects(Node), key=lambda n: (n.description.hostname, n.id))
         return pb.ListNodesResponse(
@@ -171,14 +226,45 @@ class Control(control_pb2_grpc.ControlServicer):
         )
 
     @unary_errors
+    @admin_only
+    async def RemoveNode(
+        self, request: pb.RemoveNodeRequest, context: Any
+    ) -> pb.RemoveNodeResponse:
+        def plan(view: ReadView) -> Sequence[Op]:
+            node = resolve_node(view, request.ref)
+            if node.id == self._self_node_id:
+                raise Conflict("the manager's own node cannot be removed")
+            if node.state != NodeState.DOWN and not request.force:
+                raise Conflict(
+                    f"node {node.description.hostname or node.id} is not down:"
+                    " stop its agent first, or use --force to remove it anyway"
+                )
+            return [Delete(node)]
+
+        (removed,) = await self._store.transact(plan)
+        log.info("node removed", node_id=removed.id, forced=request.force)
+        return pb.RemoveNodeResponse(id=removed.id)
+
+    @unary_errors
+    @admin_only
     async def GetJoinToken(
         self, request: pb.GetJoinTokenRequest, context: Any
     ) -> pb.GetJoinTokenResponse:
-        clusters = self._store.objects(Cluster)
-        if not clusters:
-            raise NotFound("the cluster is not initialized")
-        cluster = clusters[0]
         role = NodeRole(request.role)
+
+        def plan(view: ReadView) -> Sequence[Op]:
+            cluster = view.objects(Cluster)[0]
+            if not request.rotate:
+                return []
+            secret = tokens.new_secret()
+            if role == NodeRole.MANAGER:
+                return [Put(replace(cluster, manager_secret=secret))]
+            return [Put(replace(cluster, worker_secret=secret))]
+
+        await self._store.transact(plan)
+        if request.rotate:
+            log.info("join token rotated", role=role.name.lower())
+        cluster = self._store.objects(Cluster)[0]
         secret = cluster.manager_secret if role == NodeRole.MANAGER else cluster.worker_secret
         token = tokens.JoinToken(digest=cluster.digest, secret=secret)
         return pb.GetJoinTokenResponse(token=str(token), manager_addr=self._manager_addr)

@@ -6,24 +6,26 @@ import argparse
 import asyncio
 import os
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 from agent.runtime.docker import DockerRuntime
-from common import log
+from common import durations, log
 from common.cli_args import Parser, fail
 from common.errors import ShoalError
 from common.model import Availability
 from common.netaddr import default_address
-from manager.server import DEFAULT_PORT, ManagerConfig, serve
+from common.ports import DEFAULT_PORT
+from manager.server import ManagerConfig, serve
 
 DEFAULT_STATE_DIR = "/var/lib/shoal/manager"
 
 
-def _seconds(text: str) -> float:
-    value = float(text.removesuffix("s"))
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
+def _duration(text: str) -> timedelta:
+    try:
+        return durations.parse(text)
+    except ShoalError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> Parser:
@@ -47,7 +49,16 @@ def build_parser() -> Parser:
     )
     serve_cmd.add_argument("--hostname", default="", help="this node's name (default: the host's)")
     serve_cmd.add_argument(
-        "--heartbeat-period", type=_seconds, default=1.0, help="seconds between agent heartbeats"
+        "--heartbeat-period",
+        type=_duration,
+        default=timedelta(seconds=1),
+        help="time between agent heartbeats (default 1s); a node is down after 3 missed",
+    )
+    serve_cmd.add_argument(
+        "--cert-expiry",
+        type=_duration,
+        default=timedelta(days=90),
+        help="lifetime of node certificates (default 90d); they renew at 50-80 %% of it",
     )
     serve_cmd.add_argument("--log-level", choices=log.LEVELS, default="info")
     return parser
@@ -73,7 +84,8 @@ def main(argv: list[str] | None = None) -> None:
         advertise=args.advertise or default_address(),
         state_dir=args.state_dir,
         docker_host=args.docker_host,
-        heartbeat_period=args.heartbeat_period,
+        heartbeat_period=args.heartbeat_period.total_seconds(),
+        cert_lifetime=args.cert_expiry,
         availability=Availability[args.availability.upper()] if args.availability else None,
         hostname=args.hostname,
     )

@@ -7,6 +7,7 @@ import contextlib
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -15,21 +16,24 @@ import structlog
 from agent.runtime.base import ContainerRuntime
 from agent.session import Agent
 from common import tokens
-from common.api import control_pb2_grpc, dispatcher_pb2_grpc
+from common.api import control_pb2_grpc, dispatcher_pb2_grpc, join_pb2_grpc
 from common.errors import Unavailable
 from common.model import Availability, Cluster
 from common.netaddr import join_host_port, split_host_port
-from manager.bootstrap import bootstrap
+from common.ports import DEFAULT_PORT
+from manager.bootstrap import NODE_DIR, bootstrap
 from manager.control import Control
 from manager.dispatcher import Dispatcher
+from manager.join import JoinService
 from manager.orchestrator.loop import Orchestrator
 from manager.placement import Placement
+from manager.serving import ServingCertificate
 from manager.store import SqliteStore
 
 log = structlog.get_logger("manager")
 
-DEFAULT_PORT = 7462
 STATE_FILE = "state.db"
+TLS_DIR = "tls"
 # Agents hold one stream each and ping it; without these the server would refuse the pings.
 SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
@@ -47,6 +51,7 @@ class ManagerConfig:
     heartbeat_period: float = 1.0
     availability: Availability | None = None
     hostname: str = ""
+    cert_lifetime: timedelta = timedelta(days=90)
 
 
 def _local_target(listen_host: str, port: int) -> str:
@@ -66,47 +71,94 @@ class Started:
     node_id: str
 
 
+def _bind(server: grpc.aio.Server, addr: str, credentials: grpc.ServerCredentials | None) -> int:
+    try:
+        if credentials is None:
+            return server.add_insecure_port(addr)
+        return server.add_secure_port(addr, credentials)
+    except RuntimeError as exc:
+        raise Unavailable(f"cannot listen on {addr}: {exc}") from None
+
+
+def _server_names(advertise_host: str, listen_host: str, hostname: str) -> list[str]:
+    names = [advertise_host, hostname, "localhost", "127.0.0.1", "::1"]
+    if listen_host not in ("", "0.0.0.0", "::"):
+        names.append(listen_host)
+    return list(dict.fromkeys(names))
+
+
 async def serve(
     config: ManagerConfig,
     runtime: ContainerRuntime,
     stop: asyncio.Event,
     started: Callable[[Started], None] | None = None,
 ) -> None:
-    """Serve until stop is set. runtime runs this host's own tasks; the caller closes it."""
+    """Serve until stop is set. runtime runs this host's own tasks; the caller closes it.
+
+    Two ports: PORT requires a client certificate of the cluster for every call; PORT+1 serves
+    only the two calls a joining node makes before it has one.
+    """
     config.state_dir.mkdir(parents=True, exist_ok=True)
     config.state_dir.chmod(0o700)
     listen_host, port = split_host_port(config.listen, DEFAULT_PORT)
-    advertise_addr = join_host_port(*split_host_port(config.advertise, port))
+    advertise_host, _ = split_host_port(config.advertise, port)
     hostname = config.hostname or socket.gethostname()
     store = await SqliteStore.open(config.state_dir / STATE_FILE)
     try:
+        advertise_addr = join_host_port(advertise_host, port)
         boot = await bootstrap(
-            store, config.state_dir, advertise_addr, hostname, config.availability
+            store,
+            config.state_dir,
+            advertise_addr,
+            hostname,
+            config.availability,
+            config.cert_lifetime,
         )
         structlog.contextvars.bind_contextvars(cluster_id=boot.cluster.id)
-        server = grpc.aio.server(options=SERVER_OPTIONS)
-        dispatcher = Dispatcher(store, config.heartbeat_period)
-        dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)
-        control_pb2_grpc.add_ControlServicer_to_server(
-            Control(store, advertise_addr, boot.node_id), server
+        serving = ServingCertificate(
+            boot.ca,
+            config.state_dir / TLS_DIR,
+            boot.node_id,
+            boot.cluster.id,
+            _server_names(advertise_host, listen_host, hostname),
+            config.cert_lifetime,
         )
-        listen_addr = join_host_port(listen_host or "0.0.0.0", port)
-        try:
-            bound = server.add_insecure_port(listen_addr)
-        except RuntimeError as exc:
-            raise Unavailable(f"cannot listen on {listen_addr}: {exc}") from None
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        dispatcher = Dispatcher(
+            store, config.heartbeat_period, boot.ca, boot.cluster.id, config.cert_lifetime
+        )
+        dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)
+        control = Control(store, advertise_addr, boot.node_id, boot.cluster.id)
+        control_pb2_grpc.add_ControlServicer_to_server(control, server)
+        host = listen_host or "0.0.0.0"
+        bound = _bind(server, join_host_port(host, port), serving.credentials())
+        joins = grpc.aio.server()
+        join_pb2_grpc.add_JoinServicer_to_server(
+            JoinService(store, boot.ca, config.cert_lifetime), joins
+        )
+        _bind(joins, join_host_port(host, bound + 1), None)
         await server.start()
+        await joins.start()
         try:
+            advertise_addr = join_host_port(advertise_host, bound)
             _announce(boot.created, boot.node_id, boot.cluster, advertise_addr)
             log.info(
                 "manager listening", port=bound, advertise=advertise_addr, node_id=boot.node_id
             )
-            local = Agent(boot.node_id, _local_target(listen_host, bound), runtime, hostname)
+            local = Agent(
+                boot.node_id,
+                _local_target(listen_host, bound),
+                runtime,
+                hostname,
+                boot.node_bundle,
+                config.state_dir / NODE_DIR,
+            )
             async with asyncio.TaskGroup() as group:
                 loops = [
                     group.create_task(dispatcher.run()),
                     group.create_task(Orchestrator(store).run()),
                     group.create_task(Placement(store).run()),
+                    group.create_task(serving.run()),
                     group.create_task(local.run()),
                 ]
                 if started is not None:
@@ -117,6 +169,7 @@ async def serve(
                     task.cancel()
         finally:
             # Containers keep running: a stopped manager is not a reason to stop workloads.
+            await joins.stop(grace=1)
             await server.stop(grace=1)
     finally:
         with contextlib.suppress(Exception):

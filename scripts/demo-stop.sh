@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 demo=$root/.demo
 bin=$root/.venv/bin
-export SHOAL_HOST=127.0.0.1:7462
+# The client bundle `manager serve` writes; the client finds it through SHOAL_CONFIG.
+export SHOAL_HOST=127.0.0.1:7462 SHOAL_CONFIG=$demo/manager/admin
 [ -d "$demo" ] || { echo "No demo to stop."; exit 0; }
 
 ours() {

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 demo=$root/.demo
 bin=$root/.venv/bin
-export SHOAL_HOST=127.0.0.1:7462
+# The client bundle `manager serve` writes; the client finds it through SHOAL_CONFIG.
+export SHOAL_HOST=127.0.0.1:7462 SHOAL_CONFIG=$demo/manager/admin
 not_running='new|pending|assigned|accepted|preparing|starting|complete|failed|shutdown|rejected|orphaned|remove'
 
 # The pid in pid file $1, if that process is still one of ours (pids of a dead demo get reused).
@@ -91,4 +92,4 @@ echo "== Service demo: 3 replicas"
   fail "shoal service create failed" "$demo/manager.log"
 wait_for 60 "3 tasks of service demo to be Running" "$demo/manager.log" tasks_running
 show
-printf "\nThe demo runs. Try: SHOAL_HOST=127.0.0.1:7462 .venv/bin/shoal service ls\nStop everything with: make demo-stop\n"
+printf "\nThe demo runs. Try: SHOAL_CONFIG=.demo/manager/admin .venv/bin/shoal service ls\nStop everything with: make demo-stop\n"

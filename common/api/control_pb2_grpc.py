@@ -70,6 +70,11 @@ class ControlStub:
                 request_serializer=shoal_dot_v1_dot_control__pb2.ListNodesRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_control__pb2.ListNodesResponse.FromString,
                 _registered_method=True)
+        self.RemoveNode = channel.unary_unary(
+                '/shoal.v1.Control/RemoveNode',
+                request_serializer=shoal_dot_v1_dot_control__pb2.RemoveNodeRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.RemoveNodeResponse.FromString,
+                _registered_method=True)
         self.GetJoinToken = channel.unary_unary(
                 '/shoal.v1.Control/GetJoinToken',
                 request_serializer=shoal_dot_v1_dot_control__pb2.GetJoinTokenRequest.SerializeToString,
@@ -122,6 +127,12 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RemoveNode(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetJoinToken(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -165,6 +176,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.ListNodes,
                     request_deserializer=shoal_dot_v1_dot_control__pb2.ListNodesRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_control__pb2.ListNodesResponse.SerializeToString,
+            ),
+            'RemoveNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveNode,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.RemoveNodeRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.RemoveNodeResponse.SerializeToString,
             ),
             'GetJoinToken': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJoinToken,
@@ -361,6 +377,33 @@ class Control:
             '/shoal.v1.Control/ListNodes',
             shoal_dot_v1_dot_control__pb2.ListNodesRequest.SerializeToString,
             shoal_dot_v1_dot_control__pb2.ListNodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/RemoveNode',
+            shoal_dot_v1_dot_control__pb2.RemoveNodeRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.RemoveNodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

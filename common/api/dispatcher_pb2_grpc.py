@@ -27,7 +27,8 @@ if _version_not_supported:
 
 
 class DispatcherStub:
-    """Missing associated documentation comment in .proto file."""
+    """Every call needs a node certificate; the node is the one the certificate names.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -35,26 +36,21 @@ class DispatcherStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Join = channel.unary_unary(
-                '/shoal.v1.Dispatcher/Join',
-                request_serializer=shoal_dot_v1_dot_dispatcher__pb2.JoinRequest.SerializeToString,
-                response_deserializer=shoal_dot_v1_dot_dispatcher__pb2.JoinResponse.FromString,
-                _registered_method=True)
         self.Session = channel.stream_stream(
                 '/shoal.v1.Dispatcher/Session',
                 request_serializer=shoal_dot_v1_dot_dispatcher__pb2.AgentMessage.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_dispatcher__pb2.ManagerMessage.FromString,
                 _registered_method=True)
+        self.Renew = channel.unary_unary(
+                '/shoal.v1.Dispatcher/Renew',
+                request_serializer=shoal_dot_v1_dot_dispatcher__pb2.RenewRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_dispatcher__pb2.RenewResponse.FromString,
+                _registered_method=True)
 
 
 class DispatcherServicer:
-    """Missing associated documentation comment in .proto file."""
-
-    def Join(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+    """Every call needs a node certificate; the node is the one the certificate names.
+    """
 
     def Session(self, request_iterator, context):
         """One long-lived stream per agent: hello, heartbeats and task status up; assignments down.
@@ -63,18 +59,25 @@ class DispatcherServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Renew(self, request, context):
+        """A fresh certificate for the caller's new key, with the same identity.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DispatcherServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Join': grpc.unary_unary_rpc_method_handler(
-                    servicer.Join,
-                    request_deserializer=shoal_dot_v1_dot_dispatcher__pb2.JoinRequest.FromString,
-                    response_serializer=shoal_dot_v1_dot_dispatcher__pb2.JoinResponse.SerializeToString,
-            ),
             'Session': grpc.stream_stream_rpc_method_handler(
                     servicer.Session,
                     request_deserializer=shoal_dot_v1_dot_dispatcher__pb2.AgentMessage.FromString,
                     response_serializer=shoal_dot_v1_dot_dispatcher__pb2.ManagerMessage.SerializeToString,
+            ),
+            'Renew': grpc.unary_unary_rpc_method_handler(
+                    servicer.Renew,
+                    request_deserializer=shoal_dot_v1_dot_dispatcher__pb2.RenewRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_dispatcher__pb2.RenewResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -85,34 +88,8 @@ def add_DispatcherServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Dispatcher:
-    """Missing associated documentation comment in .proto file."""
-
-    @staticmethod
-    def Join(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/shoal.v1.Dispatcher/Join',
-            shoal_dot_v1_dot_dispatcher__pb2.JoinRequest.SerializeToString,
-            shoal_dot_v1_dot_dispatcher__pb2.JoinResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
+    """Every call needs a node certificate; the node is the one the certificate names.
+    """
 
     @staticmethod
     def Session(request_iterator,
@@ -131,6 +108,33 @@ class Dispatcher:
             '/shoal.v1.Dispatcher/Session',
             shoal_dot_v1_dot_dispatcher__pb2.AgentMessage.SerializeToString,
             shoal_dot_v1_dot_dispatcher__pb2.ManagerMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Renew(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Dispatcher/Renew',
+            shoal_dot_v1_dot_dispatcher__pb2.RenewRequest.SerializeToString,
+            shoal_dot_v1_dot_dispatcher__pb2.RenewResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -28,28 +28,29 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class DispatcherStub:
+    """Every call needs a node certificate; the node is the one the certificate names."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> DispatcherAsyncStub: ...
-    Join: _grpc.UnaryUnaryMultiCallable[_dispatcher_pb2.JoinRequest, _dispatcher_pb2.JoinResponse]
     Session: _grpc.StreamStreamMultiCallable[_dispatcher_pb2.AgentMessage, _dispatcher_pb2.ManagerMessage]
     """One long-lived stream per agent: hello, heartbeats and task status up; assignments down."""
+    Renew: _grpc.UnaryUnaryMultiCallable[_dispatcher_pb2.RenewRequest, _dispatcher_pb2.RenewResponse]
+    """A fresh certificate for the caller's new key, with the same identity."""
 
 @_typing.type_check_only
 class DispatcherAsyncStub(DispatcherStub):
+    """Every call needs a node certificate; the node is the one the certificate names."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
-    Join: _aio.UnaryUnaryMultiCallable[_dispatcher_pb2.JoinRequest, _dispatcher_pb2.JoinResponse]  # type: ignore[assignment]
     Session: _aio.StreamStreamMultiCallable[_dispatcher_pb2.AgentMessage, _dispatcher_pb2.ManagerMessage]  # type: ignore[assignment]
     """One long-lived stream per agent: hello, heartbeats and task status up; assignments down."""
+    Renew: _aio.UnaryUnaryMultiCallable[_dispatcher_pb2.RenewRequest, _dispatcher_pb2.RenewResponse]  # type: ignore[assignment]
+    """A fresh certificate for the caller's new key, with the same identity."""
 
 class DispatcherServicer(metaclass=_abc_1.ABCMeta):
-    @_abc_1.abstractmethod
-    def Join(
-        self,
-        request: _dispatcher_pb2.JoinRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_dispatcher_pb2.JoinResponse, _abc.Awaitable[_dispatcher_pb2.JoinResponse]]: ...
+    """Every call needs a node certificate; the node is the one the certificate names."""
 
     @_abc_1.abstractmethod
     def Session(
@@ -58,5 +59,13 @@ class DispatcherServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_dispatcher_pb2.ManagerMessage], _abc.AsyncIterator[_dispatcher_pb2.ManagerMessage]]:
         """One long-lived stream per agent: hello, heartbeats and task status up; assignments down."""
+
+    @_abc_1.abstractmethod
+    def Renew(
+        self,
+        request: _dispatcher_pb2.RenewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dispatcher_pb2.RenewResponse, _abc.Awaitable[_dispatcher_pb2.RenewResponse]]:
+        """A fresh certificate for the caller's new key, with the same identity."""
 
 def add_DispatcherServicer_to_server(servicer: DispatcherServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

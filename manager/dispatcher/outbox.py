@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from common.errors import ShoalError
 from common.model import Task
 
 # How long a first change waits for others, so a burst reaches the agent as one message.
@@ -16,6 +17,12 @@ class Outbox:
         self.start_revision = start_revision
         self._changes: dict[str, Task | None] = {}
         self._ready = asyncio.Event()
+        self._closed: ShoalError | None = None
+
+    def close(self, reason: ShoalError) -> None:
+        """End the session this outbox feeds: its next take() raises reason."""
+        self._closed = reason
+        self._ready.set()
 
     def put(self, revision: int, task_id: str, task: Task | None) -> None:
         if revision <= self.start_revision:
@@ -25,7 +32,10 @@ class Outbox:
 
     async def take(self) -> dict[str, Task | None]:
         await self._ready.wait()
-        await asyncio.sleep(BATCH_WINDOW)
+        if self._closed is None:
+            await asyncio.sleep(BATCH_WINDOW)
+        if self._closed is not None:
+            raise self._closed
         self._ready.clear()
         changes, self._changes = self._changes, {}
         return changes

@@ -1,4 +1,4 @@
-"""The Dispatcher gRPC service: agents join here and hold one session stream each."""
+"""The Dispatcher gRPC service: each node holds one session stream and renews its certificate."""
 
 from __future__ import annotations
 
@@ -6,18 +6,21 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import grpc
 import structlog
 
-from common import convert, tokens
+from common import convert, pki
 from common.api import dispatcher_pb2 as pb
 from common.api import dispatcher_pb2_grpc
-from common.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from common.errors import Conflict, NotFound, PermissionDenied, ShoalError
 from common.grpc_errors import code_for, unary_errors
-from common.ids import new_id
-from common.model import Cluster, Node, NodeRole, NodeState, Task
+from common.model import Node, NodeRole, NodeState, Task
+from common.netaddr import peer_host
+from manager.auth import Authenticator
+from manager.ca import ClusterCA
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
 from manager.dispatcher.outbox import Outbox
 from manager.dispatcher.status import StatusIntake
@@ -26,13 +29,6 @@ from manager.store import Action, Event, Op, Put, ReadView, StateStore
 log = structlog.get_logger("dispatcher")
 
 Context = grpc.aio.ServicerContext[pb.AgentMessage, pb.ManagerMessage]
-
-
-def peer_host(peer: str) -> str:
-    """'ipv4:10.0.0.5:4242' or 'ipv6:[::1]:4242' -> the address part."""
-    _, _, rest = peer.partition(":")
-    host, _, _ = rest.rpartition(":")
-    return host.strip("[]")
 
 
 def _assignment_changed(event: Event) -> bool:
@@ -44,12 +40,22 @@ def _assignment_changed(event: Event) -> bool:
 
 
 class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
-    def __init__(self, store: StateStore, heartbeat_period: float) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        heartbeat_period: float,
+        ca: ClusterCA,
+        cluster_id: str,
+        cert_lifetime: timedelta,
+    ) -> None:
         self._store = store
+        self._ca = ca
+        self._cluster_id = cluster_id
+        self._cert_lifetime = cert_lifetime
+        self._auth = Authenticator(store, cluster_id)
         self._liveness = Liveness(store, heartbeat_period)
         self._status = StatusIntake(store)
         self._outboxes: dict[str, Outbox] = {}
-        self._sessions: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
         """The dispatcher's background work; runs until cancelled."""
@@ -63,6 +69,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         try:
             while True:
                 for event in await watch.next_batch():
+                    if isinstance(event.obj, Node) and event.action is Action.DELETE:
+                        self._close_session(event.obj.id)
+                        continue
                     if not isinstance(event.obj, Task) or not _assignment_changed(event):
                         continue
                     task = event.obj
@@ -77,38 +86,27 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         finally:
             watch.close()
 
+    def _close_session(self, node_id: str) -> None:
+        outbox = self._outboxes.get(node_id)
+        if outbox is not None:
+            log.info("closing the session of a removed node", node_id=node_id)
+            outbox.close(PermissionDenied(f"node {node_id} was removed from the cluster"))
+
     def _deliver(self, node_id: str, revision: int, task_id: str, task: Task | None) -> None:
         outbox = self._outboxes.get(node_id)
         if outbox is not None:
             outbox.put(revision, task_id, task)
 
-    # -- Join ---------------------------------------------------------------------------------
+    # -- Renew --------------------------------------------------------------------------------
 
     @unary_errors
-    async def Join(self, request: pb.JoinRequest, context: Any) -> pb.JoinResponse:
-        token = tokens.parse(request.token)
-        cluster = _the_cluster(self._store)
-        if token.digest != cluster.digest:
-            raise Unauthenticated("the join token belongs to another cluster")
-        if tokens.secret_matches(token.secret, cluster.manager_secret):
-            raise PermissionDenied(
-                "joining as a manager is not supported yet: use the worker token"
-            )
-        if not tokens.secret_matches(token.secret, cluster.worker_secret):
-            raise Unauthenticated("invalid join token")
-        description = convert.description_from_pb(request.description)
-        if not description.hostname:
-            raise InvalidArgument("the joining node sent no hostname")
-        node = Node(
-            id=new_id(),
-            role=NodeRole.WORKER,
-            state=NodeState.UNKNOWN,
-            description=description,
-            addr=peer_host(context.peer()),
-        )
-        await self._store.commit([Put(node)])
-        log.info("node joined", node_id=node.id, hostname=description.hostname)
-        return pb.JoinResponse(node_id=node.id, cluster_id=cluster.id)
+    async def Renew(self, request: pb.RenewRequest, context: Any) -> pb.RenewResponse:
+        node = self._auth.node(context)
+        public_key = pki.public_key_of_csr(request.csr_pem)
+        role = pki.ROLE_MANAGER if node.role == NodeRole.MANAGER else pki.ROLE_WORKER
+        cert = self._ca.issue(public_key, node.id, role, self._cluster_id, self._cert_lifetime)
+        log.info("certificate renewed", node_id=node.id)
+        return pb.RenewResponse(cert_pem=pki.cert_pem(cert))
 
     # -- Session ------------------------------------------------------------------------------
 
@@ -122,19 +120,17 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         if first is None or first.WhichOneof("kind") != "hello":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a session starts with hello")
             return
-        node_id = first.hello.node_id
-        bound = log.bind(node_id=node_id)
         try:
+            node_id = self._auth.node(context).id
             await self._open(node_id, first.hello, peer_host(context.peer()))
-        except NotFound as exc:
+        except ShoalError as exc:
             await context.abort(code_for(exc), str(exc))
+            return
+        bound = log.bind(node_id=node_id)
 
-        previous = self._sessions.get(node_id)
+        previous = self._outboxes.get(node_id)
         if previous is not None:
-            previous.cancel()
-        this = asyncio.current_task()
-        assert this is not None
-        self._sessions[node_id] = this
+            previous.close(Conflict("replaced by a newer session of the same node"))
         # The snapshot and the outbox are taken with no await between them: no event is lost.
         outbox = Outbox(self._store.revision)
         self._outboxes[node_id] = outbox
@@ -154,7 +150,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     take.cancel()
                     down = reader.result()
                     break
-                changes = take.result()
+                try:
+                    changes = take.result()
+                except ShoalError as exc:
+                    await context.abort(code_for(exc), str(exc))
                 yield pb.ManagerMessage(
                     assignments=pb.Assignments(
                         tasks=[convert.task_to_pb(t) for t in changes.values() if t is not None],
@@ -163,8 +162,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 )
         finally:
             reader.cancel()
-            if self._sessions.get(node_id) is this:
-                del self._sessions[node_id]
+            if self._outboxes.get(node_id) is outbox:
                 del self._outboxes[node_id]
                 self._liveness.disconnected(node_id, down=down)
                 state, why = (
@@ -197,17 +195,13 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 msg = await asyncio.wait_for(anext(messages), timeout)
             except TimeoutError:
                 return True
-            except (StopAsyncIteration, grpc.aio.AioRpcError):
+            except StopAsyncIteration:
+                return False
+            except Exception:
+                # The stream ended under us (reset, or aborted by this side): not a silence.
                 return False
             if msg.WhichOneof("kind") == "status":
                 updates = [
                     (u.task_id, convert.status_from_pb(u.status)) for u in msg.status.updates
                 ]
                 self._status.submit(node_id, updates)
-
-
-def _the_cluster(view: ReadView) -> Cluster:
-    clusters = view.objects(Cluster)
-    if not clusters:
-        raise NotFound("the cluster is not initialized")
-    return clusters[0]

@@ -12,7 +12,7 @@ from common.model import Node, Service, Task, TaskState, now
 from common.taskstate import is_live
 from manager.orchestrator.replicated import SlotPlan, reconcile_removed, reconcile_service
 from manager.orchestrator.restart import RestartSupervisor
-from manager.store import Delete, Event, Op, Put, ReadView, StateStore
+from manager.store import Action, Delete, Event, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("orchestrator")
 
@@ -38,7 +38,7 @@ class Orchestrator:
                 except TimeoutError:
                     dirty = {s.id for s in self._store.objects(Service)}
                     continue
-                dirty = _affected_services(events)
+                dirty = self._affected_services(events)
         finally:
             watch.close()
 
@@ -54,7 +54,7 @@ class Orchestrator:
                     self._restarts.forget_service(service_id)
                     slot_plan = reconcile_removed(tasks, known_nodes)
                 else:
-                    slot_plan = self._plan_service(service, tasks, node_load)
+                    slot_plan = self._plan_service(service, tasks, node_load, known_nodes)
                 ops.extend(_ops(slot_plan))
                 self._restarts.forget_tasks({t.id for t in slot_plan.delete})
             return ops
@@ -63,7 +63,9 @@ class Orchestrator:
         if stored:
             log.debug("reconciled", services=len(service_ids), writes=len(stored))
 
-    def _plan_service(self, service: Service, tasks: list[Task], load: Counter[str]) -> SlotPlan:
+    def _plan_service(
+        self, service: Service, tasks: list[Task], load: Counter[str], known_nodes: set[str]
+    ) -> SlotPlan:
         at = now()
         for task in tasks:
             if task.desired_state == TaskState.RUNNING and task.status.state.terminal:
@@ -76,7 +78,25 @@ class Orchestrator:
                     exit_code=task.status.exit_code,
                 )
         held = self._restarts.held_slots(service.id, at)
-        return reconcile_service(service, tasks, load, held, at)
+        return reconcile_service(service, tasks, load, held, at, known_nodes)
+
+    def _affected_services(self, events: list[Event]) -> set[str]:
+        dirty: set[str] = set()
+        for event in events:
+            obj = event.obj
+            if isinstance(obj, Service):
+                dirty.add(obj.id)
+            elif isinstance(obj, Node) and event.action is Action.DELETE:
+                dirty |= {t.service_id for t in self._store.tasks_on_node(obj.id)}
+            elif isinstance(obj, Task):
+                old = event.old
+                if (
+                    not isinstance(old, Task)
+                    or old.status.state != obj.status.state
+                    or old.desired_state != obj.desired_state
+                ):
+                    dirty.add(obj.service_id)
+        return dirty
 
 
 def _ops(plan: SlotPlan) -> Iterable[Op]:
@@ -88,20 +108,3 @@ def _ops(plan: SlotPlan) -> Iterable[Op]:
         yield Put(task)
     for task in plan.delete:
         yield Delete(task)
-
-
-def _affected_services(events: list[Event]) -> set[str]:
-    dirty: set[str] = set()
-    for event in events:
-        obj = event.obj
-        if isinstance(obj, Service):
-            dirty.add(obj.id)
-        elif isinstance(obj, Task):
-            old = event.old
-            if (
-                not isinstance(old, Task)
-                or old.status.state != obj.status.state
-                or old.desired_state != obj.desired_state
-            ):
-                dirty.add(obj.service_id)
-    return dirty

@@ -39,6 +39,15 @@ def new_task(service: Service, slot: int, at: datetime) -> Task:
     )
 
 
+def _node_gone(task: Task, known_nodes: set[str]) -> bool:
+    return bool(task.node_id) and task.node_id not in known_nodes and not task.status.state.terminal
+
+
+def _orphan(task: Task, at: datetime) -> Task:
+    status = TaskStatus(state=TaskState.ORPHANED, timestamp=at, err="its node left the cluster")
+    return replace(task, status=status)
+
+
 def _stop(task: Task) -> Task:
     if task.status.state < TaskState.ASSIGNED:
         # No agent has it, so no agent will report it stopped: it ends here.
@@ -55,14 +64,19 @@ def reconcile_service(
     node_load: Mapping[str, int],
     held_slots: set[int],
     at: datetime,
+    known_nodes: set[str] | None = None,
 ) -> SlotPlan:
     """Plan the writes that bring service's tasks to its spec.
 
     node_load counts every live task per node (for choosing which replicas to remove when scaling
     down); held_slots are slots whose restart is being delayed: they stay reserved, unfilled.
+    With known_nodes, a task on a node that is no longer in the cluster is orphaned and replaced.
     """
     plan = SlotPlan()
-    tasks = list(tasks)
+    tasks = [
+        _orphan(t, at) if known_nodes is not None and _node_gone(t, known_nodes) else t
+        for t in tasks
+    ]
     live = [t for t in tasks if is_live(t)]
     for task in tasks:
         if task.desired_state == TaskState.RUNNING and task.status.state.terminal:

@@ -38,10 +38,17 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float = DEADLINE
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port that is free, with the one above it free too (the manager's join port)."""
+    for _ in range(100):
+        with socket.socket() as sock, socket.socket() as above:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+            try:
+                above.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no pair of free ports on loopback")
 
 
 @dataclass
@@ -61,10 +68,15 @@ class Daemon:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def out(self) -> Path:
+        """What the daemon prints for its user (the join command), apart from its log."""
+        return self.log.with_suffix(".out")
+
     def start(self, env: dict[str, str]) -> None:
-        with self.log.open("ab") as out:
+        with self.log.open("ab") as err, self.out.open("ab") as out:
             self.proc = subprocess.Popen(
-                self.argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                self.argv, stdout=out, stderr=err, env=env, start_new_session=True
             )
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
@@ -114,7 +126,11 @@ class Cluster:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "SHOAL_HOST": self.addr}
+        return {
+            **os.environ,
+            "SHOAL_HOST": self.addr,
+            "SHOAL_CONFIG": str(self.root / "manager" / "admin"),
+        }
 
     def shoal(self, *args: str, timeout: float = DEADLINE) -> Result:
         done = subprocess.run(

@@ -1,30 +1,37 @@
-"""The `shoal` commands end to end: cli.main.main against a real gRPC server that runs an
-in-memory fake of the Control service."""
+"""The `shoal` commands end to end: cli.main.main against a real gRPC server, with mutual TLS,
+that runs an in-memory fake of the Control service."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from pathlib import Path
 
 import grpc
 import pytest
 
+from cli import connection
 from cli import service as service_command
 from cli.client import Client
+from cli.connection import Endpoint
 from cli.main import main
-from common import convert
+from common import convert, pki, tls
 from common import model as m
 from common.api import control_pb2 as api
 from common.api import control_pb2_grpc
 from common.errors import Unavailable
 from common.ids import new_id
+from common.tls import Bundle
+from manager.ca import ClusterCA
 
 WEB_ID = "a1b2c3d4e5f6g7h8i9j0k1l2m"
 MONITOR_ID = "z9y8x7w6v5u4t3s2r1q0p9o8n"
@@ -32,9 +39,14 @@ MANAGER_NODE = "node1manager0000000000000"
 WORKER_NODE = "node2worker00000000000000"
 
 
+CLUSTER_ID = "cluster1"
+LIFETIME = timedelta(days=1)
+
+
 class FakeControl(control_pb2_grpc.ControlServicer):
-    """The Control contract in memory: refs by ID, name or ID prefix, NOT_FOUND for unknown ones,
-    versioned compare-and-swap updates. Records what the client asked for."""
+    """The Control contract in memory: admin certificates only, refs by ID, name or ID prefix,
+    NOT_FOUND for unknown ones, versioned compare-and-swap updates, nodes removed only when down
+    or forced. Records what the client asked for."""
 
     def __init__(self) -> None:
         self.address = ""
@@ -45,7 +57,9 @@ class FakeControl(control_pb2_grpc.ControlServicer):
         self.self_node_id = ""
         self.calls: list[str] = []
         self.updates: list[api.UpdateServiceRequest] = []
-        self.roles: list[m.NodeRole] = []
+        self.token_requests: list[tuple[m.NodeRole, bool]] = []
+        self.rotations: dict[m.NodeRole, int] = {}
+        self.node_removals: list[tuple[str, bool]] = []
         # Writes another client makes right after each of our next reads.
         self.interlopers = 0
         self.slow = False
@@ -54,7 +68,7 @@ class FakeControl(control_pb2_grpc.ControlServicer):
     def CreateService(
         self, request: api.CreateServiceRequest, context: grpc.ServicerContext
     ) -> api.ServiceResponse:
-        self.calls.append("CreateService")
+        self._enter("CreateService", context)
         service = m.Service(
             id=new_id(), spec=convert.spec_from_pb(request.spec), meta=m.Meta(version=1)
         )
@@ -64,7 +78,7 @@ class FakeControl(control_pb2_grpc.ControlServicer):
     def UpdateService(
         self, request: api.UpdateServiceRequest, context: grpc.ServicerContext
     ) -> api.ServiceResponse:
-        self.calls.append("UpdateService")
+        self._enter("UpdateService", context)
         self.updates.append(request)
         current = self._resolve(request.service_id, context)
         if request.version != current.meta.version:
@@ -81,7 +95,7 @@ class FakeControl(control_pb2_grpc.ControlServicer):
     def GetService(
         self, request: api.GetServiceRequest, context: grpc.ServicerContext
     ) -> api.ServiceResponse:
-        self.calls.append("GetService")
+        self._enter("GetService", context)
         found = self._resolve(request.ref, context)
         if self.interlopers:
             self.interlopers -= 1
@@ -93,7 +107,7 @@ class FakeControl(control_pb2_grpc.ControlServicer):
     def ListServices(
         self, request: api.ListServicesRequest, context: grpc.ServicerContext
     ) -> api.ListServicesResponse:
-        self.calls.append("ListServices")
+        self._enter("ListServices", context)
         return api.ListServicesResponse(
             services=[
                 api.ServiceView(
@@ -108,7 +122,7 @@ class FakeControl(control_pb2_grpc.ControlServicer):
     def RemoveService(
         self, request: api.RemoveServiceRequest, context: grpc.ServicerContext
     ) -> api.RemoveServiceResponse:
-        self.calls.append("RemoveService")
+        self._enter("RemoveService", context)
         found = self._resolve(request.ref, context)
         del self.services[found.id]
         return api.RemoveServiceResponse(id=found.id)
@@ -116,7 +130,7 @@ class FakeControl(control_pb2_grpc.ControlServicer):
     def ListTasks(
         self, request: api.ListTasksRequest, context: grpc.ServicerContext
     ) -> api.ListTasksResponse:
-        self.calls.append("ListTasks")
+        self._enter("ListTasks", context)
         found = self._resolve(request.service_ref, context)
         return api.ListTasksResponse(
             tasks=[convert.task_to_pb(t) for t in self.tasks if t.service_id == found.id],
@@ -126,21 +140,52 @@ class FakeControl(control_pb2_grpc.ControlServicer):
     def ListNodes(
         self, request: api.ListNodesRequest, context: grpc.ServicerContext
     ) -> api.ListNodesResponse:
-        self.calls.append("ListNodes")
+        self._enter("ListNodes", context)
         if self.slow:
             self.release.wait(10)
         return api.ListNodesResponse(
             nodes=[convert.node_to_pb(n) for n in self.nodes], self_node_id=self.self_node_id
         )
 
+    def RemoveNode(
+        self, request: api.RemoveNodeRequest, context: grpc.ServicerContext
+    ) -> api.RemoveNodeResponse:
+        self._enter("RemoveNode", context)
+        self.node_removals.append((request.ref, request.force))
+        matches = [
+            n
+            for n in self.nodes
+            if request.ref in (n.id, n.description.hostname) or n.id.startswith(request.ref)
+        ]
+        if len(matches) != 1:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no such node: {request.ref}")
+        [found] = matches
+        if found.state is not m.NodeState.DOWN and not request.force:
+            context.abort(grpc.StatusCode.ABORTED, f"node {request.ref} is not down")
+        self.nodes.remove(found)
+        return api.RemoveNodeResponse(id=found.id)
+
     def GetJoinToken(
         self, request: api.GetJoinTokenRequest, context: grpc.ServicerContext
     ) -> api.GetJoinTokenResponse:
-        self.calls.append("GetJoinToken")
+        self._enter("GetJoinToken", context)
         role = m.NodeRole(request.role)
-        self.roles.append(role)
+        self.token_requests.append((role, request.rotate))
+        if request.rotate:
+            self.rotations[role] = self.rotations.get(role, 0) + 1
         token = f"SHOAL-1-{role.name.lower()}"
+        if role in self.rotations:
+            token += f"-{self.rotations[role]}"
         return api.GetJoinTokenResponse(token=token, manager_addr="10.0.0.1:7462")
+
+    def _enter(self, method: str, context: grpc.ServicerContext) -> None:
+        role = tls.peer_subject(context).role
+        if role != pki.ROLE_ADMIN:
+            context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"a {role} certificate cannot use the control API",
+            )
+        self.calls.append(method)
 
     def _resolve(self, ref: str, context: grpc.ServicerContext) -> m.Service:
         if ref in self.services:
@@ -228,18 +273,91 @@ def seed(fake: FakeControl) -> None:
     fake.self_node_id = MANAGER_NODE
 
 
-@pytest.fixture
-def control() -> Iterator[FakeControl]:
-    fake = FakeControl()
-    seed(fake)
+@dataclass(frozen=True)
+class Certificates:
+    """Bundle directories, made once per session: ECDSA keys are cheap, but not free."""
+
+    server: Bundle
+    admin: Path
+    worker: Path
+    foreign: Path
+    """An admin bundle of another cluster, with that cluster's CA."""
+    stranger: Path
+    """This cluster's CA, but a certificate and key another cluster's CA issued."""
+    localhost_only: Bundle
+    """A server bundle that names localhost but not 127.0.0.1."""
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    root = tmp_path_factory.mktemp("pki")
+    ca = ClusterCA.load_or_create(root / "ca", CLUSTER_ID)
+    other = ClusterCA.load_or_create(root / "other-ca", "cluster2")
+
+    def bundle(issuer: ClusterCA, role: str, hosts: list[str] | None = None) -> Bundle:
+        return issuer.issue_with_key(role, role, CLUSTER_ID, LIFETIME, hosts=hosts).bundle(issuer)
+
+    def saved(name: str, saving: Bundle) -> Path:
+        saving.save(root / name)
+        return root / name
+
+    foreign = bundle(other, pki.ROLE_ADMIN)
+    return Certificates(
+        server=bundle(ca, pki.ROLE_MANAGER, ["localhost", "127.0.0.1"]),
+        admin=saved("admin", bundle(ca, pki.ROLE_ADMIN)),
+        worker=saved("worker", bundle(ca, pki.ROLE_WORKER)),
+        foreign=saved("foreign", foreign),
+        stranger=saved("stranger", replace(foreign, ca_pem=ca.pem)),
+        localhost_only=bundle(ca, pki.ROLE_MANAGER, ["localhost"]),
+    )
+
+
+@dataclass(frozen=True)
+class Places:
+    """Where the client looks for a bundle when no directory is named, all under tmp_path."""
+
+    home_config: Path
+    manager_admin: Path
+
+
+@pytest.fixture(autouse=True)
+def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Places:
+    """Keeps the test run's own environment, home and /var/lib out of every test."""
+    monkeypatch.delenv(connection.CONFIG_ENV, raising=False)
+    monkeypatch.delenv(connection.HOST_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(connection, "MANAGER_ADMIN_DIR", tmp_path / "manager-admin")
+    return Places(
+        home_config=tmp_path / "home" / ".shoal", manager_admin=tmp_path / "manager-admin"
+    )
+
+
+@contextmanager
+def serving(fake: FakeControl, server_bundle: Bundle) -> Iterator[None]:
+    """The fake on a free port of 127.0.0.1, demanding a client certificate from the CA."""
     server = grpc.server(ThreadPoolExecutor(max_workers=4))
     control_pb2_grpc.add_ControlServicer_to_server(fake, server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    credentials = grpc.ssl_server_credentials(
+        [(server_bundle.key_pem, server_bundle.cert_pem)],
+        root_certificates=server_bundle.ca_pem,
+        require_client_auth=True,
+    )
+    port = server.add_secure_port("127.0.0.1:0", credentials)
     server.start()
     fake.address = f"127.0.0.1:{port}"
-    yield fake
-    fake.release.set()
-    server.stop(None)
+    try:
+        yield
+    finally:
+        fake.release.set()
+        server.stop(None)
+
+
+@pytest.fixture
+def control(certificates: Certificates) -> Iterator[FakeControl]:
+    fake = FakeControl()
+    seed(fake)
+    with serving(fake, certificates.server):
+        yield fake
 
 
 @dataclass(frozen=True)
@@ -254,19 +372,21 @@ class Result:
 
 
 class Shoal:
-    """Runs `shoal --host <fake> ARGS...` in-process and captures what it printed."""
+    """Runs `shoal [--host HOST] [--config DIR] ARGS...` in-process and captures what it
+    printed."""
 
-    def __init__(self, address: str, capsys: pytest.CaptureFixture[str]) -> None:
-        self._address = address
+    def __init__(
+        self, capsys: pytest.CaptureFixture[str], host: str = "", config: Path | None = None
+    ) -> None:
         self._capsys = capsys
+        self._flags = ["--host", host] if host else []
+        if config is not None:
+            self._flags += ["--config", str(config)]
 
     def __call__(self, *argv: str) -> Result:
-        return self.bare("--host", self._address, *argv)
-
-    def bare(self, *argv: str) -> Result:
         code: int | str | None
         try:
-            code = main(list(argv))
+            code = main([*self._flags, *argv])
         except SystemExit as exc:  # usage errors leave through argparse
             code = exc.code
         assert isinstance(code, int)
@@ -275,8 +395,10 @@ class Shoal:
 
 
 @pytest.fixture
-def shoal(control: FakeControl, capsys: pytest.CaptureFixture[str]) -> Shoal:
-    return Shoal(control.address, capsys)
+def shoal(
+    control: FakeControl, certificates: Certificates, capsys: pytest.CaptureFixture[str]
+) -> Shoal:
+    return Shoal(capsys, control.address, certificates.admin)
 
 
 def one_error_line(result: Result) -> str:
@@ -577,6 +699,38 @@ class TestNodeLs:
         assert (worker["Self"], worker["ManagerStatus"]) == (False, "")
 
 
+class TestNodeRm:
+    def test_removes_each_and_prints_its_ref(self, shoal: Shoal, control: FakeControl) -> None:
+        """Each removed node is printed as the user named it; --force is not sent unasked."""
+        result = shoal("node", "rm", "worker-1")
+        assert (result.code, result.out, result.err) == (0, "worker-1\n", "")
+        assert control.node_removals == [("worker-1", False)]
+        assert [n.id for n in control.nodes] == [MANAGER_NODE]
+
+    @pytest.mark.parametrize("flag", ["-f", "--force"])
+    def test_force_is_passed_through(self, shoal: Shoal, control: FakeControl, flag: str) -> None:
+        """-f/--force reaches the server with each node, so a node that is up can be removed."""
+        result = shoal("node", "rm", flag, "manager-1", WORKER_NODE[:8])
+        assert (result.code, result.lines) == (0, ["manager-1", WORKER_NODE[:8]])
+        assert control.node_removals == [("manager-1", True), (WORKER_NODE[:8], True)]
+        assert control.nodes == []
+
+    def test_refusal_is_the_servers_message(self, shoal: Shoal, control: FakeControl) -> None:
+        """A node the server will not remove without --force fails with the server's words."""
+        result = shoal("node", "rm", "manager-1")
+        assert one_error_line(result) == "Error: node manager-1 is not down"
+        assert len(control.nodes) == 2
+
+    def test_unknown_one_is_reported_and_the_rest_removed(
+        self, shoal: Shoal, control: FakeControl
+    ) -> None:
+        """An unknown node gets an error line on stderr; the others are still removed; exit 1."""
+        result = shoal("node", "rm", "--force", "worker-1", "nope", MANAGER_NODE)
+        assert one_error_line(result) == "Error: no such node: nope"
+        assert result.lines == ["worker-1", MANAGER_NODE]
+        assert control.nodes == []
+
+
 class TestJoinToken:
     @pytest.mark.parametrize("role", ["worker", "manager"])
     def test_instructions(self, shoal: Shoal, control: FakeControl, role: str) -> None:
@@ -587,11 +741,31 @@ class TestJoinToken:
             f"To add a {role} to this cluster, run the following command:\n\n"
             f"    agent join SHOAL-1-{role} 10.0.0.1:7462\n"
         )
-        assert control.roles == [m.NodeRole[role.upper()]]
+        assert control.token_requests == [(m.NodeRole[role.upper()], False)]
 
     def test_quiet(self, shoal: Shoal) -> None:
         """`-q` prints the token alone."""
         assert shoal("join-token", "-q", "worker").out == "SHOAL-1-worker\n"
+
+    @pytest.mark.parametrize("role", ["worker", "manager"])
+    def test_rotate(self, shoal: Shoal, control: FakeControl, role: str) -> None:
+        """--rotate asks the server to rotate, says so as docker does, then shows the new token."""
+        result = shoal("join-token", "--rotate", role)
+        assert result.code == 0
+        assert result.out == (
+            f"Successfully rotated {role} join token.\n\n"
+            f"To add a {role} to this cluster, run the following command:\n\n"
+            f"    agent join SHOAL-1-{role}-1 10.0.0.1:7462\n"
+        )
+        assert control.token_requests == [(m.NodeRole[role.upper()], True)]
+
+    def test_quiet_rotate_prints_only_the_new_token(
+        self, shoal: Shoal, control: FakeControl
+    ) -> None:
+        """`-q --rotate` rotates and prints the new token alone."""
+        result = shoal("join-token", "-q", "--rotate", "manager")
+        assert (result.code, result.out) == (0, "SHOAL-1-manager-1\n")
+        assert control.token_requests == [(m.NodeRole.MANAGER, True)]
 
     def test_role_is_required_and_checked(self, shoal: Shoal, control: FakeControl) -> None:
         """An unknown role is a usage error; nothing is asked of the server."""
@@ -601,25 +775,210 @@ class TestJoinToken:
         assert control.calls == []
 
 
+def place(bundle: Path, directory: Path) -> Path:
+    shutil.copytree(bundle, directory)
+    return directory
+
+
+def partial(directory: Path, source: Path) -> Path:
+    """A directory with the CA certificate alone, as after an interrupted copy."""
+    directory.mkdir(parents=True)
+    shutil.copy(source / tls.CA_FILE, directory)
+    return directory
+
+
+class TestBundleSearch:
+    """Which bundle directory the client presents. The bundle that should lose is always one
+    from another cluster, so picking it would fail the TLS handshake."""
+
+    @pytest.mark.parametrize(
+        ("flag", "env", "home", "manager"),
+        [
+            ("admin", "foreign", "foreign", "foreign"),
+            (None, "admin", "foreign", "foreign"),
+            (None, None, "admin", "foreign"),
+            (None, None, None, "admin"),
+            (None, None, "partial", "admin"),
+        ],
+        ids=[
+            "--config beats $SHOAL_CONFIG",
+            "$SHOAL_CONFIG beats ~/.shoal",
+            "~/.shoal beats the manager's",
+            "the manager's admin dir last",
+            "an incomplete ~/.shoal is passed over",
+        ],
+    )
+    def test_order(
+        self,
+        control: FakeControl,
+        certificates: Certificates,
+        places: Places,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+        flag: str | None,
+        env: str | None,
+        home: str | None,
+        manager: str | None,
+    ) -> None:
+        """--config, then $SHOAL_CONFIG, then ~/.shoal, then the manager's admin directory: the
+        first complete one is used."""
+        bundles = {"admin": certificates.admin, "foreign": certificates.foreign}
+
+        def fill(choice: str | None, directory: Path) -> Path:
+            if choice == "partial":
+                return partial(directory, certificates.admin)
+            if choice is not None:
+                place(bundles[choice], directory)
+            return directory
+
+        config = None if flag is None else fill(flag, tmp_path / "flag")
+        if env is not None:
+            monkeypatch.setenv(connection.CONFIG_ENV, str(fill(env, tmp_path / "env")))
+        fill(home, places.home_config)
+        fill(manager, places.manager_admin)
+        result = Shoal(capsys, control.address, config)("service", "ls", "-q")
+        assert (result.code, result.lines, result.err) == (0, [MONITOR_ID, WEB_ID], "")
+
+    @pytest.mark.parametrize("source", ["--config", "$SHOAL_CONFIG"])
+    def test_a_named_directory_must_be_complete(
+        self,
+        control: FakeControl,
+        certificates: Certificates,
+        places: Places,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+        source: str,
+    ) -> None:
+        """An incomplete directory given by --config or $SHOAL_CONFIG is an error naming it,
+        even when ~/.shoal holds a good bundle; nothing is sent."""
+        named = partial(tmp_path / "named", certificates.admin)
+        place(certificates.admin, places.home_config)
+        if source == "--config":
+            shoal = Shoal(capsys, control.address, named)
+        else:
+            monkeypatch.setenv(connection.CONFIG_ENV, str(named))
+            shoal = Shoal(capsys, control.address)
+        result = shoal("node", "ls")
+        assert one_error_line(result) == (
+            f"Error: no complete certificate bundle (ca.pem, cert.pem, key.pem) in {named},"
+            f" given by {source}"
+        )
+        assert control.calls == []
+
+    def test_none_anywhere(
+        self, control: FakeControl, places: Places, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """With no bundle anywhere: one line that names the places searched and how to get a
+        bundle; nothing is sent."""
+        result = Shoal(capsys, control.address)("node", "ls")
+        assert one_error_line(result) == (
+            f"Error: no certificate bundle in {places.home_config} or {places.manager_admin}:"
+            f" copy <manager state dir>/admin/ (default {places.manager_admin}) from the manager"
+            " host to ~/.shoal, or pass --config DIR"
+        )
+        assert control.calls == []
+
+    def test_unreadable_directory(
+        self,
+        control: FakeControl,
+        certificates: Certificates,
+        places: Places,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A directory on the search path the user may not read (the manager's, as a plain
+        user) is one line naming it, not a traceback."""
+        place(certificates.admin, places.manager_admin)
+        present = Bundle.present
+
+        def denied(directory: Path) -> bool:
+            # What a plain user meets in root's 0700 state dir; tests run as root, so the
+            # refusal is made here rather than by file modes.
+            if directory == places.manager_admin:
+                raise PermissionError(13, "Permission denied", str(directory))
+            return present(directory)
+
+        monkeypatch.setattr(Bundle, "present", staticmethod(denied))
+        result = Shoal(capsys, control.address)("node", "ls")
+        assert one_error_line(result) == (
+            f"Error: cannot read the certificate bundle in {places.manager_admin}:"
+            " permission denied"
+        )
+
+
+class TestTls:
+    def test_bundle_from_another_cluster(
+        self, control: FakeControl, certificates: Certificates, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A bundle whose CA did not sign the manager's certificate fails the handshake: one
+        line that says so and names the bundle, without any of its contents."""
+        result = Shoal(capsys, control.address, certificates.foreign)("node", "ls")
+        assert one_error_line(result) == (
+            f"Error: TLS handshake with the manager at {control.address} failed:"
+            f" is the bundle in {certificates.foreign} from this cluster?"
+        )
+        assert "BEGIN" not in result.err
+        assert control.calls == []
+
+    def test_certificate_refused_by_the_manager(
+        self, control: FakeControl, certificates: Certificates, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A client certificate the manager's CA did not issue is refused (after the handshake,
+        under TLS 1.3); it gets the same message as a wrong CA."""
+        result = Shoal(capsys, control.address, certificates.stranger)("node", "ls")
+        assert one_error_line(result) == (
+            f"Error: TLS handshake with the manager at {control.address} failed:"
+            f" is the bundle in {certificates.stranger} from this cluster?"
+        )
+        assert control.calls == []
+
+    def test_address_the_certificate_does_not_name(
+        self, certificates: Certificates, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Calling the manager at an address its certificate does not name says so, and how to
+        call it instead."""
+        fake = FakeControl()
+        with serving(fake, certificates.localhost_only):
+            result = Shoal(capsys, fake.address, certificates.admin)("node", "ls")
+        assert one_error_line(result) == (
+            f"Error: the manager's certificate does not name {fake.address}:"
+            " use -H with the address or hostname the manager advertises"
+        )
+        assert fake.calls == []
+
+    def test_worker_certificate_gets_the_servers_refusal(
+        self, control: FakeControl, certificates: Certificates, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """PERMISSION_DENIED from the manager is shown in its own words, on one line."""
+        result = Shoal(capsys, control.address, certificates.worker)("node", "ls")
+        assert one_error_line(result) == ("Error: a worker certificate cannot use the control API")
+        assert control.calls == []
+
+
 class TestFailures:
-    def test_unreachable_manager(self, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_unreachable_manager(
+        self, certificates: Certificates, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """A closed port fails quickly with one line naming the address tried."""
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             address = f"127.0.0.1:{probe.getsockname()[1]}"
         started = time.monotonic()
-        result = Shoal(address, capsys)("service", "ls")
+        result = Shoal(capsys, address, certificates.admin)("service", "ls")
         assert time.monotonic() - started < 5
         assert one_error_line(result) == (
             f"Error: cannot reach the manager at {address} (is manager serve running?)"
         )
         assert result.out == ""
 
-    def test_deadline(self, control: FakeControl) -> None:
+    def test_deadline(self, control: FakeControl, certificates: Certificates) -> None:
         """A manager that accepts the call but never answers fails it at the deadline."""
         control.slow = True
-        with grpc.insecure_channel(control.address) as channel:
-            client = Client(channel, control.address, deadline=0.2)
+        endpoint = Endpoint(control.address, certificates.admin)
+        with connection.open_channel(endpoint) as channel:
+            client = Client(channel, endpoint, deadline=0.2)
             started = time.monotonic()
             with pytest.raises(Unavailable, match=r"cannot reach the manager at 127\.0\.0\.1:"):
                 client.list_nodes()
@@ -647,10 +1006,11 @@ class TestFailures:
     def test_host_from_the_environment(
         self,
         control: FakeControl,
+        certificates: Certificates,
         capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """Without --host, SHOAL_HOST names the manager."""
         monkeypatch.setenv("SHOAL_HOST", control.address)
-        result = Shoal("unused", capsys).bare("service", "ls", "-q")
+        result = Shoal(capsys, config=certificates.admin)("service", "ls", "-q")
         assert result.lines == [MONITOR_ID, WEB_ID]

@@ -1,0 +1,46 @@
+"""Who may call what: every authenticated call names its caller by the certificate it presented,
+and that name is checked against the store on every call, so a removed node is refused at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common import pki
+from common.errors import PermissionDenied, Unauthenticated
+from common.model import Node
+from common.tls import peer_subject
+from manager.store import ReadView
+
+
+class Authenticator:
+    def __init__(self, store: ReadView, cluster_id: str) -> None:
+        self._store = store
+        self._cluster_id = cluster_id
+
+    def _subject(self, context: Any) -> pki.Subject:
+        subject = peer_subject(context)
+        if subject.cluster_id != self._cluster_id:
+            raise Unauthenticated("the certificate belongs to another cluster")
+        return subject
+
+    def node(self, context: Any) -> Node:
+        """The node calling: a worker or manager certificate whose node still exists."""
+        subject = self._subject(context)
+        if subject.role not in (pki.ROLE_WORKER, pki.ROLE_MANAGER):
+            raise PermissionDenied(f"a {subject.role} certificate cannot act as a node")
+        node = self._store.get(Node, subject.node_id)
+        if node is None:
+            raise PermissionDenied(
+                f"node {subject.node_id} was removed from the cluster: join it again with a token"
+            )
+        return node
+
+    def admin(self, context: Any) -> pki.Subject:
+        """The control API is for the admin bundle and for manager nodes, not for workers."""
+        subject = self._subject(context)
+        if subject.role == pki.ROLE_ADMIN:
+            return subject
+        if subject.role == pki.ROLE_MANAGER:
+            self.node(context)
+            return subject
+        raise PermissionDenied("a worker certificate cannot use the control API")

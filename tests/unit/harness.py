@@ -1,0 +1,133 @@
+"""A manager served in-process over real gRPC (mTLS) with in-memory engines, for fast tests of
+the session and trust protocols. tests/integration runs the same paths as processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+
+from agent.join import join
+from agent.runtime.base import SLOT_LABEL
+from agent.runtime.fake import FakeRuntime
+from agent.session import Agent
+from common import convert
+from common.api import control_pb2 as pb
+from common.api import control_pb2_grpc
+from common.model import Availability, ContainerSpec, NodeDescription, NodeState, ServiceSpec
+from common.ports import join_addr
+from common.tls import Bundle
+from manager.server import ManagerConfig, Started, serve
+
+PERIOD = 0.3
+
+
+async def eventually(check: Callable[[], object], what: str, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Harness:
+    state_dir: Path
+    manager_runtime: FakeRuntime = field(default_factory=FakeRuntime)
+    port: int = 0
+    node_id: str = ""
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    agents: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    channel: grpc.aio.Channel | None = None
+    availability: Availability | None = None
+    cert_lifetime: timedelta = timedelta(days=90)
+
+    async def start(self) -> None:
+        self.stop = asyncio.Event()
+        started: asyncio.Future[Started] = asyncio.get_running_loop().create_future()
+        config = ManagerConfig(
+            listen=f"127.0.0.1:{self.port}",
+            advertise="127.0.0.1",
+            state_dir=self.state_dir,
+            docker_host=None,
+            heartbeat_period=PERIOD,
+            hostname="mgr",
+            availability=self.availability,
+            cert_lifetime=self.cert_lifetime,
+        )
+        self.task = asyncio.create_task(
+            serve(config, self.manager_runtime, self.stop, started.set_result)
+        )
+        info = await asyncio.wait_for(started, 10)
+        self.port, self.node_id = info.port, info.node_id
+        admin = Bundle.load(self.state_dir / "admin")
+        self.channel = grpc.aio.secure_channel(self.addr, admin.channel_credentials())
+
+    async def halt(self) -> None:
+        for task in self.agents.values():
+            task.cancel()
+        self.stop.set()
+        if self.task is not None:
+            await self.task
+        if self.channel is not None:
+            await self.channel.close()
+
+    @property
+    def addr(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def control(self) -> control_pb2_grpc.ControlAsyncStub:
+        assert self.channel is not None
+        return control_pb2_grpc.ControlStub(self.channel)
+
+    async def join(self, hostname: str, runtime: FakeRuntime) -> str:
+        token = (await self.control.GetJoinToken(pb.GetJoinTokenRequest())).token
+        joined, bundle = await join(token, join_addr(self.addr), NodeDescription(hostname=hostname))
+        bundle.save(self.state_dir.parent / hostname)
+        self.run_agent(joined.node_id, hostname, runtime)
+        return joined.node_id
+
+    def run_agent(self, node_id: str, hostname: str, runtime: FakeRuntime) -> None:
+        state = self.state_dir.parent / hostname
+        agent = Agent(node_id, self.addr, runtime, hostname, Bundle.load(state), state)
+        self.agents[node_id] = asyncio.create_task(agent.run())
+
+    async def drop_agent(self, node_id: str) -> None:
+        task = self.agents.pop(node_id)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def node_states(self) -> dict[str, NodeState]:
+        nodes = (await self.control.ListNodes(pb.ListNodesRequest())).nodes
+        return {n.description.hostname: NodeState(n.state) for n in nodes}
+
+    async def create(self, name: str, replicas: int) -> None:
+        spec = ServiceSpec(
+            name=name, replicas=replicas, container=ContainerSpec(image="local/busybox:latest")
+        )
+        await self.control.CreateService(pb.CreateServiceRequest(spec=convert.spec_to_pb(spec)))
+
+
+def running(runtime: FakeRuntime) -> list[str]:
+    return sorted(c.spec.labels[SLOT_LABEL] for c in runtime.containers_by_id.values() if c.running)
+
+
+async def wait_state(h: Harness, hostname: str, state: NodeState, within: float = 10) -> None:
+    deadline = time.monotonic() + within
+    seen: dict[str, NodeState] = {}
+    while time.monotonic() < deadline:
+        seen = await h.node_states()
+        if seen.get(hostname) == state:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{hostname} never became {state.name}: {seen}")
