@@ -43,6 +43,9 @@ CHANNEL_OPTIONS = [
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
+    # Also the connect timeout (20 s by default): a connect begun while the link was down would
+    # otherwise hold the node away that long after the link came back.
+    ("grpc.min_reconnect_backoff_ms", 1000),
 ]
 
 
@@ -64,6 +67,8 @@ class Agent:
         self._hostname = hostname
         self._period = 1.0
         self._pending: dict[str, TaskStatus] = {}
+        # Why the engine does not answer, while it does not: the node reports itself not ready.
+        self._engine_error = ""
         self._pending_ready = asyncio.Event()
         self.worker = Worker(node_id, runtime, self._queue_report)
         self.connected = asyncio.Event()
@@ -163,6 +168,7 @@ class Agent:
             try:
                 if resync:
                     await self.worker.resync()
+                    self._engine_state("")
                 async for event in self._runtime.events(self.node_id, since):
                     backoff.reset()
                     await self.worker.container_changed(
@@ -170,8 +176,23 @@ class Agent:
                     )
             except ShoalError as exc:
                 self._log.warning("engine event stream lost", error=str(exc))
+                try:
+                    await self._runtime.info()
+                except ShoalError as down:
+                    self._engine_state(str(down) or "the engine does not answer")
             resync = True
             await asyncio.sleep(backoff.next_delay())
+
+    def _engine_state(self, error: str) -> None:
+        if error == self._engine_error:
+            return
+        self._engine_error = error
+        if error:
+            self._log.error("docker engine not answering: node not ready", error=error)
+        else:
+            self._log.info("docker engine answering again")
+        # Say so now, not at the next heartbeat.
+        self._pending_ready.set()
 
     async def _hold_sessions(self) -> None:
         backoff = Backoff(0.1, 2.0)
@@ -213,9 +234,12 @@ class Agent:
             try:
                 await asyncio.wait_for(self._pending_ready.wait(), self._period)
             except TimeoutError:
-                yield dpb.AgentMessage(heartbeat=dpb.Heartbeat())
+                yield dpb.AgentMessage(heartbeat=dpb.Heartbeat(engine_error=self._engine_error))
                 continue
             self._pending_ready.clear()
+            if not self._pending:
+                yield dpb.AgentMessage(heartbeat=dpb.Heartbeat(engine_error=self._engine_error))
+                continue
             batch, self._pending = self._pending, {}
             updates = [
                 dpb.TaskStatusUpdate(task_id=tid, status=convert.status_to_pb(s))

@@ -80,14 +80,21 @@ Global___Hello: _TypeAlias = Hello  # noqa: Y015
 
 @_typing.final
 class Heartbeat(_message.Message):
+    """Sent every heartbeat period, and at once when the engine's state changes."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
+    ENGINE_ERROR_FIELD_NUMBER: _builtins.int
+    engine_error: _builtins.str
+    """Set while the node's container engine does not answer: the node is not ready."""
     def __init__(
         self,
+        *,
+        engine_error: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["engine_error", b"engine_error"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -17,7 +17,7 @@ from common.api import dispatcher_pb2 as pb
 from common.api import dispatcher_pb2_grpc
 from common.errors import Conflict, NotFound, PermissionDenied, ShoalError
 from common.grpc_errors import code_for, unary_errors
-from common.model import Node, NodeRole, NodeState, Task
+from common.model import Node, NodeRole, NodeState, Task, TaskState
 from common.netaddr import peer_host
 from manager.auth import Authenticator
 from manager.ca import ClusterCA
@@ -31,10 +31,18 @@ log = structlog.get_logger("dispatcher")
 Context = grpc.aio.ServicerContext[pb.AgentMessage, pb.ManagerMessage]
 
 
+def _assigned(task: Task) -> bool:
+    """An orphaned task was given up on and replaced elsewhere: its node must drop its container
+    when it comes back, so the task is no longer among the node's assignments."""
+    return task.status.state != TaskState.ORPHANED
+
+
 def _assignment_changed(event: Event) -> bool:
     """Whether the agent must hear of it: status changes came from the agent itself."""
     old, new = event.old, event.obj
     if event.action is not Action.UPDATE or not isinstance(old, Task) or not isinstance(new, Task):
+        return True
+    if _assigned(old) != _assigned(new):
         return True
     return (old.desired_state, old.spec, old.node_id) != (new.desired_state, new.spec, new.node_id)
 
@@ -79,7 +87,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     if old is not None and old.node_id and old.node_id != task.node_id:
                         self._deliver(old.node_id, event.revision, task.id, None)
                     if task.node_id:
-                        deleted = event.action is Action.DELETE
+                        deleted = event.action is Action.DELETE or not _assigned(task)
                         self._deliver(
                             task.node_id, event.revision, task.id, None if deleted else task
                         )
@@ -134,7 +142,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         # The snapshot and the outbox are taken with no await between them: no event is lost.
         outbox = Outbox(self._store.revision)
         self._outboxes[node_id] = outbox
-        full = [convert.task_to_pb(t) for t in self._store.tasks_on_node(node_id)]
+        full = [convert.task_to_pb(t) for t in self._store.tasks_on_node(node_id) if _assigned(t)]
         self._liveness.connected(node_id)
         bound.info("session opened", tasks=len(full))
         reader = asyncio.create_task(self._read(node_id, messages))
@@ -190,6 +198,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     async def _read(self, node_id: str, messages: AsyncIterator[pb.AgentMessage]) -> bool:
         """Take the agent's messages; True when it fell silent (heartbeat failure)."""
         timeout = MISSED_BEATS * self._liveness.period
+        engine_error = ""
         while True:
             try:
                 msg = await asyncio.wait_for(anext(messages), timeout)
@@ -200,6 +209,14 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             except Exception:
                 # The stream ended under us (reset, or aborted by this side): not a silence.
                 return False
+            if msg.WhichOneof("kind") == "heartbeat" and msg.heartbeat.engine_error != engine_error:
+                engine_error = msg.heartbeat.engine_error
+                if engine_error:
+                    await self._liveness.set_state(
+                        node_id, NodeState.DOWN, f"docker engine not answering: {engine_error}"
+                    )
+                else:
+                    await self._liveness.set_state(node_id, NodeState.READY, "")
             if msg.WhichOneof("kind") == "status":
                 updates = [
                     (u.task_id, convert.status_from_pb(u.status)) for u in msg.status.updates

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 import structlog
 
-from common.model import Node, Service, Task, TaskState, now
+from common.model import Node, NodeState, Service, Task, TaskState, now
 from common.taskstate import is_live
 from manager.orchestrator.replicated import SlotPlan, reconcile_removed, reconcile_service
 from manager.orchestrator.restart import RestartSupervisor
@@ -45,7 +45,13 @@ class Orchestrator:
     async def _reconcile(self, service_ids: set[str]) -> None:
         def plan(view: ReadView) -> Sequence[Op]:
             ops: list[Op] = []
-            known_nodes = {n.id for n in view.objects(Node)}
+            nodes = view.objects(Node)
+            known_nodes = {n.id for n in nodes}
+            lost = {
+                n.id: f"node {n.description.hostname} is down"
+                for n in nodes
+                if n.state == NodeState.DOWN
+            }
             node_load = Counter(t.node_id for t in view.objects(Task) if is_live(t))
             for service_id in sorted(service_ids):
                 service = view.get(Service, service_id)
@@ -54,7 +60,12 @@ class Orchestrator:
                     self._restarts.forget_service(service_id)
                     slot_plan = reconcile_removed(tasks, known_nodes)
                 else:
-                    slot_plan = self._plan_service(service, tasks, node_load, known_nodes)
+                    removed = {
+                        t.node_id: "its node left the cluster"
+                        for t in tasks
+                        if t.node_id and t.node_id not in known_nodes
+                    }
+                    slot_plan = self._plan_service(service, tasks, node_load, lost | removed)
                 ops.extend(_ops(slot_plan))
                 self._restarts.forget_tasks({t.id for t in slot_plan.delete})
             return ops
@@ -64,7 +75,7 @@ class Orchestrator:
             log.debug("reconciled", services=len(service_ids), writes=len(stored))
 
     def _plan_service(
-        self, service: Service, tasks: list[Task], load: Counter[str], known_nodes: set[str]
+        self, service: Service, tasks: list[Task], load: Counter[str], lost: dict[str, str]
     ) -> SlotPlan:
         at = now()
         for task in tasks:
@@ -78,7 +89,7 @@ class Orchestrator:
                     exit_code=task.status.exit_code,
                 )
         held = self._restarts.held_slots(service.id, at)
-        return reconcile_service(service, tasks, load, held, at, known_nodes)
+        return reconcile_service(service, tasks, load, held, at, lost)
 
     def _affected_services(self, events: list[Event]) -> set[str]:
         dirty: set[str] = set()
@@ -86,7 +97,7 @@ class Orchestrator:
             obj = event.obj
             if isinstance(obj, Service):
                 dirty.add(obj.id)
-            elif isinstance(obj, Node) and event.action is Action.DELETE:
+            elif isinstance(obj, Node) and _lost(event):
                 dirty |= {t.service_id for t in self._store.tasks_on_node(obj.id)}
             elif isinstance(obj, Task):
                 old = event.old
@@ -97,6 +108,18 @@ class Orchestrator:
                 ):
                     dirty.add(obj.service_id)
         return dirty
+
+
+def _lost(event: Event) -> bool:
+    """A node removed, or newly down: its tasks must move."""
+    if event.action is Action.DELETE:
+        return True
+    old = event.old
+    return (
+        isinstance(old, Node)
+        and isinstance(event.obj, Node)
+        and (old.state != event.obj.state and event.obj.state == NodeState.DOWN)
+    )
 
 
 def _ops(plan: SlotPlan) -> Iterable[Op]:

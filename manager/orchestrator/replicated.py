@@ -39,12 +39,8 @@ def new_task(service: Service, slot: int, at: datetime) -> Task:
     )
 
 
-def _node_gone(task: Task, known_nodes: set[str]) -> bool:
-    return bool(task.node_id) and task.node_id not in known_nodes and not task.status.state.terminal
-
-
-def _orphan(task: Task, at: datetime) -> Task:
-    status = TaskStatus(state=TaskState.ORPHANED, timestamp=at, err="its node left the cluster")
+def _orphan(task: Task, at: datetime, why: str) -> Task:
+    status = TaskStatus(state=TaskState.ORPHANED, timestamp=at, err=why)
     return replace(task, status=status)
 
 
@@ -64,17 +60,19 @@ def reconcile_service(
     node_load: Mapping[str, int],
     held_slots: set[int],
     at: datetime,
-    known_nodes: set[str] | None = None,
+    lost_nodes: Mapping[str, str] | None = None,
 ) -> SlotPlan:
     """Plan the writes that bring service's tasks to its spec.
 
     node_load counts every live task per node (for choosing which replicas to remove when scaling
     down); held_slots are slots whose restart is being delayed: they stay reserved, unfilled.
-    With known_nodes, a task on a node that is no longer in the cluster is orphaned and replaced.
+    lost_nodes maps the nodes that are down or gone to why: their unfinished tasks are orphaned,
+    and replaced in the same slots.
     """
     plan = SlotPlan()
+    lost = lost_nodes or {}
     tasks = [
-        _orphan(t, at) if known_nodes is not None and _node_gone(t, known_nodes) else t
+        _orphan(t, at, lost[t.node_id]) if t.node_id in lost and not t.status.state.terminal else t
         for t in tasks
     ]
     live = [t for t in tasks if is_live(t)]
