@@ -1,19 +1,20 @@
-"""`shoal service ...`: create, inspect, ls, ps, rm, scale."""
+"""`shoal service ...`: create, inspect, ls, ps, rm, scale, update."""
 
 from __future__ import annotations
 
 import argparse
 import secrets
+from collections.abc import Callable
 from dataclasses import replace
 
-from cli import batch, output, table, tasks
+from cli import batch, output, restart_flags, table, tasks
 from cli.client import Client, ServiceSummary
 from common.errors import Conflict, InvalidArgument
 from common.ids import ALPHABET
-from common.model import ContainerSpec, Service, ServiceMode, ServiceSpec, now
+from common.model import ContainerSpec, RestartPolicy, Service, ServiceMode, ServiceSpec, now
 
-SCALE_ATTEMPTS = 3
-"""Reads and writes a scale makes when other clients keep updating the same service meanwhile."""
+UPDATE_ATTEMPTS = 3
+"""Reads and writes an update makes when other clients keep writing the same service meanwhile."""
 
 LS_HEADER = ("ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS")
 
@@ -46,6 +47,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="KEY[=VALUE]",
         help="Service labels",
     )
+    restart_flags.add(create)
     create.add_argument("image", metavar="IMAGE")
     # Everything after IMAGE belongs to the container, even words that look like our flags.
     # argparse counts a REMAINDER positional as required, yet a service needs no command.
@@ -74,6 +76,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("targets", nargs="+", type=_scale_target, metavar="SERVICE=REPLICAS")
     scale.set_defaults(run=_scale)
 
+    update = commands.add_parser("update", help="Update a service")
+    update.add_argument("--replicas", type=_replicas, help="Number of tasks")
+    restart_flags.add(update)
+    update.add_argument("service", metavar="SERVICE")
+    update.set_defaults(run=_update)
+
 
 def _create(args: argparse.Namespace, client: Client) -> int:
     image: str = args.image
@@ -82,6 +90,7 @@ def _create(args: argparse.Namespace, client: Client) -> int:
         container=ContainerSpec(image=image, args=tuple(args.args), env=tuple(args.env)),
         labels=dict(args.label),
         replicas=args.replicas,
+        restart=restart_flags.apply(RestartPolicy(), args),
     )
     print(client.create_service(spec).id)
     return 0
@@ -136,14 +145,32 @@ def _scale(args: argparse.Namespace, client: Client) -> int:
 
 
 def _set_replicas(client: Client, ref: str, replicas: int) -> None:
-    for attempt in range(1, SCALE_ATTEMPTS + 1):
-        service = client.get_service(ref)
+    def change(service: Service) -> ServiceSpec:
         if service.spec.mode is not ServiceMode.REPLICATED:
             raise InvalidArgument(f"{ref}: scale can only be used with replicated mode")
+        return replace(service.spec, replicas=replicas)
+
+    _change_spec(client, ref, change)
+
+
+def _update(args: argparse.Namespace, client: Client) -> int:
+    def change(service: Service) -> ServiceSpec:
+        spec = replace(service.spec, restart=restart_flags.apply(service.spec.restart, args))
+        return spec if args.replicas is None else replace(spec, replicas=args.replicas)
+
+    _change_spec(client, args.service, change)
+    print(args.service)
+    return 0
+
+
+def _change_spec(client: Client, ref: str, change: Callable[[Service], ServiceSpec]) -> None:
+    """Read, change, write back: a compare-and-swap, retried while others write in between."""
+    for attempt in range(1, UPDATE_ATTEMPTS + 1):
+        service = client.get_service(ref)
         try:
-            client.update_service(service, replace(service.spec, replicas=replicas))
+            client.update_service(service, change(service))
         except Conflict:
-            if attempt == SCALE_ATTEMPTS:
+            if attempt == UPDATE_ATTEMPTS:
                 raise
         else:
             return
@@ -190,7 +217,8 @@ def _spec_document(spec: ServiceSpec) -> dict[str, object]:
                 "Args": list(spec.container.args),
                 "Env": list(spec.container.env),
                 "Labels": spec.container.labels,
-            }
+            },
+            "RestartPolicy": restart_flags.document(spec.restart),
         },
         "Mode": mode,
     }

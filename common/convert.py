@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common import model as m
@@ -18,6 +19,32 @@ def _ts_to_pb(value: datetime) -> Timestamp:
 
 def _ts_from_pb(ts: Timestamp) -> datetime:
     return ts.ToDatetime(tzinfo=UTC)
+
+
+def _duration_to_pb(value: timedelta) -> Duration:
+    d = Duration()
+    d.FromTimedelta(value)
+    return d
+
+
+def restart_to_pb(r: m.RestartPolicy) -> pb.RestartPolicy:
+    msg = pb.RestartPolicy(
+        condition=pb.RestartCondition.ValueType(r.condition), max_attempts=r.max_attempts
+    )
+    if r.delay is not None:
+        msg.delay.CopyFrom(_duration_to_pb(r.delay))
+    if r.window is not None:
+        msg.window.CopyFrom(_duration_to_pb(r.window))
+    return msg
+
+
+def restart_from_pb(msg: pb.RestartPolicy) -> m.RestartPolicy:
+    return m.RestartPolicy(
+        condition=m.RestartCondition(msg.condition),
+        delay=msg.delay.ToTimedelta() if msg.HasField("delay") else None,
+        max_attempts=msg.max_attempts,
+        window=msg.window.ToTimedelta() if msg.HasField("window") else None,
+    )
 
 
 def meta_to_pb(meta: m.Meta) -> pb.Meta:
@@ -105,6 +132,7 @@ def spec_to_pb(s: m.ServiceSpec) -> pb.ServiceSpec:
         container=container_to_pb(s.container),
         mode=pb.ServiceMode.ValueType(s.mode),
         replicas=s.replicas,
+        restart=restart_to_pb(s.restart),
     )
 
 
@@ -115,6 +143,7 @@ def spec_from_pb(msg: pb.ServiceSpec) -> m.ServiceSpec:
         container=container_from_pb(msg.container),
         mode=m.ServiceMode(msg.mode),
         replicas=msg.replicas,
+        restart=restart_from_pb(msg.restart),
     )
 
 
@@ -167,6 +196,9 @@ def task_to_pb(t: m.Task) -> pb.Task:
         spec=container_to_pb(t.spec),
         desired_state=pb.TaskState.ValueType(t.desired_state),
         status=status_to_pb(t.status),
+        restart_streak=t.restart_streak,
+        restart_times=[_ts_to_pb(at) for at in t.restart_times],
+        finished=t.finished,
     )
 
 
@@ -181,6 +213,9 @@ def task_from_pb(msg: pb.Task) -> m.Task:
         spec=container_from_pb(msg.spec),
         desired_state=m.TaskState(msg.desired_state),
         status=status_from_pb(msg.status),
+        restart_streak=msg.restart_streak,
+        restart_times=tuple(_ts_from_pb(at) for at in msg.restart_times),
+        finished=msg.finished,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def now() -> datetime:
@@ -103,6 +103,23 @@ class ContainerSpec:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+class RestartCondition(enum.IntEnum):
+    ANY = 0
+    ON_FAILURE = 1
+    NONE = 2
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When a task that ended gets a replacement. delay None: the default first step (1 s);
+    max_attempts 0: no limit; window None: restarts count forever."""
+
+    condition: RestartCondition = RestartCondition.ANY
+    delay: timedelta | None = None
+    max_attempts: int = 0
+    window: timedelta | None = None
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
@@ -110,6 +127,7 @@ class ServiceSpec:
     labels: dict[str, str] = field(default_factory=dict)
     mode: ServiceMode = ServiceMode.REPLICATED
     replicas: int = 1
+    restart: RestartPolicy = RestartPolicy()
 
 
 @dataclass(frozen=True)
@@ -141,6 +159,9 @@ class Task:
     node_id: str = ""
     desired_state: TaskState = TaskState.RUNNING
     status: TaskStatus = TaskStatus()
+    restart_streak: int = 0
+    restart_times: tuple[datetime, ...] = ()
+    finished: bool = False
 
     @property
     def name(self) -> str:

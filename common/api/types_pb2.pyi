@@ -8,6 +8,7 @@ same messages, so fields are only ever added, never renumbered.
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -88,6 +89,23 @@ class ServiceMode(_ServiceMode, metaclass=_ServiceModeEnumTypeWrapper): ...
 SERVICE_MODE_REPLICATED: ServiceMode.ValueType  # 0
 SERVICE_MODE_GLOBAL: ServiceMode.ValueType  # 1
 Global___ServiceMode: _TypeAlias = ServiceMode  # noqa: Y015
+
+class _RestartCondition:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RestartConditionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RestartCondition.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RESTART_CONDITION_ANY: _RestartCondition.ValueType  # 0
+    RESTART_CONDITION_ON_FAILURE: _RestartCondition.ValueType  # 1
+    RESTART_CONDITION_NONE: _RestartCondition.ValueType  # 2
+
+class RestartCondition(_RestartCondition, metaclass=_RestartConditionEnumTypeWrapper): ...
+
+RESTART_CONDITION_ANY: RestartCondition.ValueType  # 0
+RESTART_CONDITION_ON_FAILURE: RestartCondition.ValueType  # 1
+RESTART_CONDITION_NONE: RestartCondition.ValueType  # 2
+Global___RestartCondition: _TypeAlias = RestartCondition  # noqa: Y015
 
 class _TaskState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -323,6 +341,41 @@ class ContainerSpec(_message.Message):
 Global___ContainerSpec: _TypeAlias = ContainerSpec  # noqa: Y015
 
 @_typing.final
+class RestartPolicy(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONDITION_FIELD_NUMBER: _builtins.int
+    DELAY_FIELD_NUMBER: _builtins.int
+    MAX_ATTEMPTS_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    condition: Global___RestartCondition.ValueType
+    max_attempts: _builtins.int
+    """Restarts allowed within window before giving up; 0: no limit."""
+    @_builtins.property
+    def delay(self) -> _duration_pb2.Duration:
+        """The first step of the backoff between restarts; unset: 1 s."""
+
+    @_builtins.property
+    def window(self) -> _duration_pb2.Duration:
+        """How far back restarts count towards max_attempts; unset: forever."""
+
+    def __init__(
+        self,
+        *,
+        condition: Global___RestartCondition.ValueType = ...,
+        delay: _duration_pb2.Duration | None = ...,
+        max_attempts: _builtins.int = ...,
+        window: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["delay", b"delay", "window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "delay", b"delay", "max_attempts", b"max_attempts", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RestartPolicy: _TypeAlias = RestartPolicy  # noqa: Y015
+
+@_typing.final
 class ServiceSpec(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -351,6 +404,7 @@ class ServiceSpec(_message.Message):
     CONTAINER_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
     REPLICAS_FIELD_NUMBER: _builtins.int
+    RESTART_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     mode: Global___ServiceMode.ValueType
     replicas: _builtins.int
@@ -358,6 +412,8 @@ class ServiceSpec(_message.Message):
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
     def container(self) -> Global___ContainerSpec: ...
+    @_builtins.property
+    def restart(self) -> Global___RestartPolicy: ...
     def __init__(
         self,
         *,
@@ -366,10 +422,11 @@ class ServiceSpec(_message.Message):
         container: Global___ContainerSpec | None = ...,
         mode: Global___ServiceMode.ValueType = ...,
         replicas: _builtins.int = ...,
+        restart: Global___RestartPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "restart", b"restart"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "labels", b"labels", "mode", b"mode", "name", b"name", "replicas", b"replicas"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "labels", b"labels", "mode", b"mode", "name", b"name", "replicas", b"replicas", "restart", b"restart"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -456,18 +513,29 @@ class Task(_message.Message):
     SPEC_FIELD_NUMBER: _builtins.int
     DESIRED_STATE_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    RESTART_STREAK_FIELD_NUMBER: _builtins.int
+    RESTART_TIMES_FIELD_NUMBER: _builtins.int
+    FINISHED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     service_id: _builtins.str
     service_name: _builtins.str
     slot: _builtins.int
     node_id: _builtins.str
     desired_state: Global___TaskState.ValueType
+    restart_streak: _builtins.int
+    """Restarts of this slot in a row (for the backoff), and when each restart within the
+    policy's window happened (for max_attempts). A replacement carries them on.
+    """
+    finished: _builtins.bool
+    """It ended, and its restart policy keeps it ended: its slot counts as filled."""
     @_builtins.property
     def meta(self) -> Global___Meta: ...
     @_builtins.property
     def spec(self) -> Global___ContainerSpec: ...
     @_builtins.property
     def status(self) -> Global___TaskStatus: ...
+    @_builtins.property
+    def restart_times(self) -> _containers.RepeatedCompositeFieldContainer[_timestamp_pb2.Timestamp]: ...
     def __init__(
         self,
         *,
@@ -480,10 +548,13 @@ class Task(_message.Message):
         spec: Global___ContainerSpec | None = ...,
         desired_state: Global___TaskState.ValueType = ...,
         status: Global___TaskStatus | None = ...,
+        restart_streak: _builtins.int = ...,
+        restart_times: _abc.Iterable[_timestamp_pb2.Timestamp] | None = ...,
+        finished: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["desired_state", b"desired_state", "id", b"id", "meta", b"meta", "node_id", b"node_id", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["desired_state", b"desired_state", "finished", b"finished", "id", b"id", "meta", b"meta", "node_id", b"node_id", "restart_streak", b"restart_streak", "restart_times", b"restart_times", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 import structlog
 
-from common.model import Node, NodeState, Service, Task, TaskState, now
+from common.model import Node, NodeState, Service, Task, now
 from common.taskstate import is_live
 from manager.orchestrator.replicated import SlotPlan, reconcile_removed, reconcile_service
 from manager.orchestrator.restart import RestartSupervisor
@@ -78,18 +78,25 @@ class Orchestrator:
         self, service: Service, tasks: list[Task], load: Counter[str], lost: dict[str, str]
     ) -> SlotPlan:
         at = now()
-        for task in tasks:
-            if task.desired_state == TaskState.RUNNING and task.status.state.terminal:
-                self._restarts.exited(task, at)
-                log.info(
-                    "task exited",
-                    service_id=service.id,
-                    task_id=task.id,
-                    state=task.status.state.name,
-                    exit_code=task.status.exit_code,
-                )
         held = self._restarts.held_slots(service.id, at)
-        return reconcile_service(service, tasks, load, held, at, lost)
+        plan = reconcile_service(service, tasks, load, held, at, lost)
+        for task, decision in plan.exited:
+            if not decision.restart:
+                continue
+            self._restarts.exited(task, decision.delay, at)
+            log.info(
+                "task exited",
+                service_id=service.id,
+                task_id=task.id,
+                state=task.status.state.name,
+                exit_code=task.status.exit_code,
+                restart_in=decision.delay.total_seconds(),
+            )
+        # Holds made just now apply at once: the slots they name get no task this round.
+        newly_held = self._restarts.held_slots(service.id, at) - held
+        if newly_held:
+            plan.create = [t for t in plan.create if t.slot not in newly_held]
+        return plan
 
     def _affected_services(self, events: list[Event]) -> set[str]:
         dirty: set[str] = set()

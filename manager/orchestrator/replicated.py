@@ -14,6 +14,7 @@ from datetime import datetime
 from common.ids import new_id
 from common.model import Service, Task, TaskState, TaskStatus
 from common.taskstate import is_live
+from manager.orchestrator.restart import Decision, decide
 
 HISTORY_PER_SLOT = 5
 
@@ -23,11 +24,12 @@ class SlotPlan:
     shutdown: list[Task] = field(default_factory=list)
     create: list[Task] = field(default_factory=list)
     delete: list[Task] = field(default_factory=list)
-    # Tasks that ended while wanted running: the restart supervisor decides when their slot refills.
-    exited: list[Task] = field(default_factory=list)
+    # Tasks that ended while wanted running, with what their restart policy says.
+    exited: list[tuple[Task, Decision]] = field(default_factory=list)
 
 
-def new_task(service: Service, slot: int, at: datetime) -> Task:
+def new_task(service: Service, slot: int, at: datetime, after: Decision | None = None) -> Task:
+    """A task for slot; after: the restart decision about the task it replaces, if any."""
     return Task(
         id=new_id(),
         service_id=service.id,
@@ -36,6 +38,8 @@ def new_task(service: Service, slot: int, at: datetime) -> Task:
         spec=service.spec.container,
         desired_state=TaskState.RUNNING,
         status=TaskStatus(state=TaskState.PENDING, timestamp=at, message="pending task scheduling"),
+        restart_streak=after.streak if after else 0,
+        restart_times=after.times if after else (),
     )
 
 
@@ -71,6 +75,7 @@ def reconcile_service(
     """
     plan = SlotPlan()
     lost = lost_nodes or {}
+    policy = service.spec.restart
     tasks = [
         _orphan(t, at, lost[t.node_id]) if t.node_id in lost and not t.status.state.terminal else t
         for t in tasks
@@ -78,26 +83,56 @@ def reconcile_service(
     live = [t for t in tasks if is_live(t)]
     for task in tasks:
         if task.desired_state == TaskState.RUNNING and task.status.state.terminal:
-            plan.exited.append(task)
-            plan.shutdown.append(_stop(task))
+            decision = decide(task, policy)
+            plan.exited.append((task, decision))
+            stopped = _stop(task)
+            if not decision.restart:
+                stopped = replace(stopped, finished=True)
+            if decision.reason:
+                why = (
+                    f"{decision.reason}: {task.status.err}" if task.status.err else decision.reason
+                )
+                stopped = replace(stopped, status=replace(stopped.status, err=why))
+            plan.shutdown.append(stopped)
 
-    excess = len(live) - service.spec.replicas
+    stopping = {t.id: t for t in plan.shutdown}
+    latest = _latest_per_slot([stopping.get(t.id, t) for t in tasks])
+    # Slots whose task ended and, by the policy, stays ended: they count as filled.
+    finished = sorted((t for t in latest.values() if t.finished), key=lambda t: -t.slot)
+    excess = len(live) + len(finished) - service.spec.replicas
+    # Scaling down forgets finished slots first, highest first: nothing runs there to stop.
+    while excess > 0 and finished:
+        done = finished.pop(0)
+        plan.shutdown = [t for t in plan.shutdown if t.id != done.id]
+        plan.shutdown.append(replace(done, finished=False))
+        excess -= 1
     if excess > 0:
         for task in _pick_for_removal(live, node_load, excess):
             plan.shutdown.append(_stop(task))
             live.remove(task)
     elif excess < 0:
-        used = {t.slot for t in live}
+        used = {t.slot for t in live} | {t.slot for t in finished}
         slot = 0
         for _ in range(-excess):
             slot += 1
             while slot in used:
                 slot += 1
-            if slot not in held_slots:
-                plan.create.append(new_task(service, slot, at))
+            if slot in held_slots:
+                continue
+            before = latest.get(slot)
+            after = decide(before, policy) if before and before.status.state.terminal else None
+            plan.create.append(new_task(service, slot, at, after))
 
     plan.delete = _trim_history(tasks, {t.id for t in plan.shutdown})
     return plan
+
+
+def _latest_per_slot(tasks: list[Task]) -> dict[int, Task]:
+    latest: dict[int, Task] = {}
+    for task in tasks:
+        if task.slot not in latest or task.meta.created_at > latest[task.slot].meta.created_at:
+            latest[task.slot] = task
+    return latest
 
 
 def _pick_for_removal(live: list[Task], node_load: Mapping[str, int], count: int) -> list[Task]:

@@ -1,9 +1,11 @@
-"""When a slot whose task ended may get its next task: at once the first time, then backing off.
+"""Whether and when a task that ended gets a replacement in its slot.
 
-Delays follow DESIGN.md: the first restart is immediate, then 1 s doubling up to 30 s while the
-slot keeps failing; a task that lived a minute or more (from its creation to its exit, as the
-task records no separate start time) resets the count. The record is kept in
-memory: after a manager restart a failing slot starts again from an immediate restart.
+Backoff (DESIGN.md): the first restart is immediate, then the policy's delay (1 s by default)
+doubling up to 30 s while the slot keeps failing; a task that lived a minute or more (from its
+creation to its exit: the task records no separate start time) starts the count again.
+max_attempts and window keep docker's meaning: at most that many restarts within the window.
+The decision is a pure function of the ended task, which carries its slot's restart record;
+only the waiting is kept in memory, so after a manager restart a waiting slot restarts at once.
 """
 
 from __future__ import annotations
@@ -11,57 +13,85 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from common.model import Task
+from common.model import RestartCondition, RestartPolicy, Task, TaskState
 
 FIRST_STEP = timedelta(seconds=1)
 MAX_DELAY = timedelta(seconds=30)
 RESET_AFTER = timedelta(seconds=60)
+# States a task reaches on its own; SHUTDOWN and ORPHANED are the manager's doing.
+ENDED_BY_ITSELF = {TaskState.COMPLETE, TaskState.FAILED, TaskState.REJECTED}
 
 
-def _steps(failures: int) -> int:
+@dataclass(frozen=True)
+class Decision:
+    restart: bool
+    delay: timedelta = timedelta(0)
+    streak: int = 0
+    times: tuple[datetime, ...] = ()
+    # Why not, for `service ps` when the policy gives up.
+    reason: str = ""
+
+
+def decide(task: Task, policy: RestartPolicy) -> Decision:
+    """What to do about task, which ended at task.status.timestamp."""
+    state = task.status.state
+    if state in ENDED_BY_ITSELF and policy.condition == RestartCondition.NONE:
+        return Decision(False)
+    if state == TaskState.COMPLETE and policy.condition == RestartCondition.ON_FAILURE:
+        return Decision(False)
+    if state not in ENDED_BY_ITSELF:
+        # Stopped or orphaned by the manager: replaced at once, and it is no failure of the task.
+        return Decision(True, timedelta(0), task.restart_streak, task.restart_times)
+    ended = task.status.timestamp
+    recent = tuple(
+        at for at in task.restart_times if policy.window is None or at >= ended - policy.window
+    )
+    if policy.max_attempts and len(recent) >= policy.max_attempts:
+        return Decision(False, reason=f"gave up after {len(recent)} restarts (max attempts)")
+    ran = ended - task.meta.created_at
+    streak = 0 if ran >= RESET_AFTER else task.restart_streak
+    # Only the last max_attempts restarts can ever matter.
+    kept = (*recent, ended)[-policy.max_attempts :] if policy.max_attempts else ()
+    return Decision(True, _delay(streak, policy), streak + 1, kept)
+
+
+def _delay(streak: int, policy: RestartPolicy) -> timedelta:
+    if streak == 0:
+        return timedelta(0)
+    step = policy.delay if policy.delay is not None else FIRST_STEP
+    cap = max(MAX_DELAY, step)
+    if step <= timedelta(0):
+        return timedelta(0)
     # Capped before exponentiation: a slot failing all night must not overflow timedelta.
-    return min(failures - 2, MAX_DELAY // FIRST_STEP)
-
-
-@dataclass
-class _SlotRecord:
-    failures: int
-    not_before: datetime
+    doublings = min(streak - 1, int(cap / step).bit_length())
+    return min(cap, step * (1 << doublings))
 
 
 class RestartSupervisor:
+    """The slots waiting out a backoff delay, in memory."""
+
     def __init__(self) -> None:
-        self._slots: dict[tuple[str, int], _SlotRecord] = {}
+        self._until: dict[tuple[str, int], datetime] = {}
         self._seen: set[str] = set()
 
-    def exited(self, task: Task, at: datetime) -> None:
-        """Record that task ended while wanted running (seen at at); repeats count once."""
+    def exited(self, task: Task, delay: timedelta, at: datetime) -> None:
+        """Hold task's slot for delay from at; repeated calls for one task count once."""
         if task.id in self._seen:
             return
         self._seen.add(task.id)
-        key = (task.service_id, task.slot)
-        ran = task.status.timestamp - task.meta.created_at
-        record = self._slots.get(key)
-        failures = 1 if record is None or ran >= RESET_AFTER else record.failures + 1
-        delay = (
-            timedelta(0) if failures == 1 else min(MAX_DELAY, FIRST_STEP * 2 ** _steps(failures))
-        )
-        self._slots[key] = _SlotRecord(failures, at + delay)
+        self._until[(task.service_id, task.slot)] = at + delay
 
     def held_slots(self, service_id: str, at: datetime) -> set[int]:
         return {
-            slot
-            for (sid, slot), record in self._slots.items()
-            if sid == service_id and record.not_before > at
+            slot for (sid, slot), until in self._until.items() if sid == service_id and until > at
         }
 
     def next_release(self, at: datetime) -> datetime | None:
-        pending = [r.not_before for r in self._slots.values() if r.not_before > at]
-        return min(pending, default=None)
+        return min((u for u in self._until.values() if u > at), default=None)
 
     def forget_service(self, service_id: str) -> None:
-        for key in [k for k in self._slots if k[0] == service_id]:
-            del self._slots[key]
+        for key in [k for k in self._until if k[0] == service_id]:
+            del self._until[key]
 
     def forget_tasks(self, task_ids: set[str]) -> None:
         self._seen -= task_ids

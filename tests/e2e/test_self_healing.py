@@ -6,6 +6,9 @@ measured figures come from bench/, not from here.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -157,3 +160,70 @@ class TestContainersAndManager:
         assert len(now_running) == 20
         lab.shoal("service", "rm", "burst")
         wait_for(lambda: not any(lab.running("burst").values()), "burst's containers to go", 60)
+
+
+def test_after_a_manager_start_nodes_get_a_grace(lab: Lab, service: str) -> None:
+    """Restarted with h3's agent gone, the manager shows h3 Unknown and moves nothing for 6
+    heartbeat periods; after that h3 is Down and its replicas move."""
+    h3 = lab.hosts[2]
+    lab.kill_daemon(h3)
+    lab.kill_daemon(lab.manager)
+    started = time.monotonic()
+    lab.start_manager()
+    assert lab.nodes()["h3"]["Status"] == "Unknown"
+
+    def moved() -> float | None:
+        tasks = lab.json_lines("service", "ps", service)
+        gone = any(t["Node"] == "h3" and t["DesiredState"] == "Shutdown" for t in tasks)
+        return time.monotonic() if gone else None
+
+    moved_at = wait_for(moved, "h3's replicas to move", 15)
+    assert moved_at - started >= 6 * 0.5
+    assert lab.nodes()["h3"]["Status"] == "Down"
+    wait_for(lambda: _running_elsewhere(lab, service, h3) == 6, "6 replicas on h1 and h2", 10)
+
+
+def test_no_false_alarm_under_load(lab: Lab) -> None:
+    """200 tasks on 3 hosts and both cores kept busy for 30 s: no node is marked down and no
+    task is restarted."""
+    create = lab.shoal(
+        "service",
+        "create",
+        "--name",
+        "crowd",
+        "--replicas",
+        "200",
+        "local/busybox:latest",
+        *SLEEPER,
+    )
+    assert create.returncode == 0, create.stderr
+    try:
+        wait_for(lambda: sum(_spread(lab, "crowd").values()) == 200, "200 running", 180)
+        before = {cid for ids in lab.running("crowd").values() for cid in ids}
+        down_lines = lab.manager.log.read_text().count('"state": "DOWN"')
+        hogs = [
+            subprocess.Popen([sys.executable, "-c", HOG, "30"]) for _ in range(os.cpu_count() or 2)
+        ]
+        try:
+            while any(h.poll() is None for h in hogs):
+                assert lab.ready_nodes() == lab.size, lab.nodes()
+                time.sleep(0.5)
+        finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
+        assert lab.manager.log.read_text().count('"state": "DOWN"') == down_lines
+        tasks = lab.json_lines("service", "ps", "crowd")
+        assert len(tasks) == 200
+        assert {cid for ids in lab.running("crowd").values() for cid in ids} == before
+    finally:
+        lab.shoal("service", "rm", "crowd")
+        wait_for(lambda: not any(lab.running("crowd").values()), "crowd's containers to go", 180)
+
+
+# Spins until the deadline given in seconds: a bounded load, gone by itself if forgotten.
+HOG = (
+    "import sys, time\n"
+    "end = time.monotonic() + float(sys.argv[1])\n"
+    "while time.monotonic() < end: pass"
+)

@@ -194,3 +194,53 @@ def test_unknown_service_is_one_line_exit_1(cluster: Cluster, argv: list[str]) -
     assert result.code == 1
     assert result.err.strip().count("\n") == 0
     assert "ghost" in result.err
+
+
+class TestRestartPolicy:
+    def _settled(self, cluster: Cluster, name: str) -> list[dict[str, object]] | None:
+        """The tasks, once every one that ended has been handled (desired Shutdown)."""
+        tasks = cluster.tasks(name)
+        ended = [
+            t
+            for t in tasks
+            if not str(t["CurrentState"]).startswith(
+                ("Running", "Pending", "Assigned", "Preparing", "Starting")
+            )
+        ]
+        if not ended or any(t["DesiredState"] != "Shutdown" for t in ended):
+            return None
+        return tasks
+
+    def test_condition_none_runs_once(self, cluster: Cluster) -> None:
+        """--restart-condition none: a task that fails is not replaced."""
+        argv = ["service", "create", "--name", "once", "--restart-condition", "none"]
+        cluster.ok(*argv, "local/busybox:latest", "sh", "-c", "exit 1")
+        tasks = wait_for(lambda: self._settled(cluster, "once"), "the failure to be handled")
+        assert [str(t["CurrentState"]).split()[0] for t in tasks] == ["Failed"]
+        _remove(cluster, "once")
+
+    def test_on_failure_leaves_a_clean_exit_alone(self, cluster: Cluster) -> None:
+        """--restart-condition on-failure: exit 0 completes the slot for good."""
+        argv = ["service", "create", "--name", "clean", "--restart-condition", "on-failure"]
+        cluster.ok(*argv, "local/busybox:latest", "true")
+        tasks = wait_for(lambda: self._settled(cluster, "clean"), "the exit to be handled")
+        assert [str(t["CurrentState"]).split()[0] for t in tasks] == ["Complete"]
+        _remove(cluster, "clean")
+
+    def test_max_attempts_gives_up_and_says_why(self, cluster: Cluster) -> None:
+        """--restart-max-attempts 2: the first run and two restarts, then ps says it gave up."""
+        argv = ["service", "create", "--name", "quitter", "--restart-max-attempts", "2"]
+        cluster.ok(*argv, "--restart-delay", "100ms", "local/busybox:latest", "sh", "-c", "exit 1")
+
+        def gave_up() -> list[dict[str, object]] | None:
+            tasks = cluster.tasks("quitter")
+            return (
+                tasks if any("gave up after 2 restarts" in str(t["Error"]) for t in tasks) else None
+            )
+
+        tasks = wait_for(gave_up, "the policy to give up")
+        assert len(tasks) == 3
+        assert all(t["DesiredState"] == "Shutdown" for t in tasks)
+        listing = cluster.ok("service", "ls", "--format", "json").json_lines()
+        assert [s["Replicas"] for s in listing if s["Name"] == "quitter"] == ["0/1"]
+        _remove(cluster, "quitter")

@@ -562,7 +562,8 @@ class TestServicePs:
 class TestServiceInspect:
     def test_document(self, shoal: Shoal) -> None:
         """A JSON array with docker's layout: ID, Version.Index, RFC 3339 times, Spec with Mode
-        and TaskTemplate.ContainerSpec, and PreviousSpec once the service was updated."""
+        and TaskTemplate.ContainerSpec and RestartPolicy, and PreviousSpec once the service was
+        updated."""
         result = shoal("service", "inspect", "web", MONITOR_ID[:5])
         assert result.code == 0
         web, monitor = json.loads(result.out)
@@ -579,7 +580,8 @@ class TestServiceInspect:
                     "Args": ["nginx", "-g", "daemon off;"],
                     "Env": [],
                     "Labels": {},
-                }
+                },
+                "RestartPolicy": {"Condition": "any", "MaxAttempts": 0},
             },
             "Mode": {"Replicated": {"Replicas": 3}},
         }
@@ -635,10 +637,10 @@ class TestServiceScale:
 
     def test_gives_up_after_a_few_conflicts(self, shoal: Shoal, control: FakeControl) -> None:
         """When every attempt is beaten by another writer, scale fails with one line."""
-        control.interlopers = service_command.SCALE_ATTEMPTS
+        control.interlopers = service_command.UPDATE_ATTEMPTS
         result = shoal("service", "scale", "web=5")
         assert one_error_line(result) == "Error: service changed since it was read"
-        assert len(control.updates) == service_command.SCALE_ATTEMPTS
+        assert len(control.updates) == service_command.UPDATE_ATTEMPTS
         assert control.services[WEB_ID].spec.replicas == 3
 
     @pytest.mark.parametrize("target", ["web", "web=", "=3", "web=-1", "web=x", "web=1.5"])
@@ -664,6 +666,62 @@ class TestServiceScale:
         result = shoal("service", "scale", "nope=2")
         assert one_error_line(result) == "Error: no such service: nope"
         assert control.updates == []
+
+
+class TestRestartFlags:
+    def test_create_sends_the_policy(self, shoal: Shoal, control: FakeControl) -> None:
+        """--restart-* flags on create become the service's restart policy."""
+        result = shoal(
+            "service", "create", "--name", "job", "--restart-condition", "on-failure",
+            "--restart-delay", "2s", "--restart-max-attempts", "3", "--restart-window", "1m",
+            "busybox",
+        )  # fmt: skip
+        assert result.code == 0
+        [created] = [s for s in control.services.values() if s.spec.name == "job"]
+        assert created.spec.restart == m.RestartPolicy(
+            m.RestartCondition.ON_FAILURE, timedelta(seconds=2), 3, timedelta(minutes=1)
+        )
+
+    def test_create_defaults(self, shoal: Shoal, control: FakeControl) -> None:
+        """Without flags the policy is the default one: any, no limit, unbounded window."""
+        assert shoal("service", "create", "--name", "job", "busybox").code == 0
+        [created] = [s for s in control.services.values() if s.spec.name == "job"]
+        assert created.spec.restart == m.RestartPolicy()
+
+    def test_update_changes_only_what_is_given(self, shoal: Shoal, control: FakeControl) -> None:
+        """service update --restart-condition none keeps the rest of the spec as it was."""
+        result = shoal("service", "update", "--restart-condition", "none", "web")
+        assert (result.code, result.out) == (0, "web\n")
+        [update] = control.updates
+        assert update.version == 7
+        spec = control.services[WEB_ID].spec
+        assert spec.restart.condition == m.RestartCondition.NONE
+        assert spec.replicas == 3
+        assert spec.container.image == "nginx:1.25"
+
+    def test_update_replicas(self, shoal: Shoal, control: FakeControl) -> None:
+        """service update --replicas is scale by another name."""
+        assert shoal("service", "update", "--replicas", "1", "web").code == 0
+        assert control.services[WEB_ID].spec.replicas == 1
+
+    @pytest.mark.parametrize(
+        ("flag", "value"),
+        [
+            ("--restart-condition", "sometimes"),
+            ("--restart-delay", "soon"),
+            ("--restart-delay", "0s"),
+            ("--restart-max-attempts", "-1"),
+            ("--restart-window", "5x"),
+        ],
+    )
+    def test_bad_values_send_nothing(
+        self, shoal: Shoal, control: FakeControl, flag: str, value: str
+    ) -> None:
+        """A malformed restart flag is a one-line usage error, exit 1, and no call."""
+        result = shoal("service", "update", flag, value, "web")
+        assert result.code == 1
+        assert len(result.err.splitlines()) == 1
+        assert control.calls == []
 
 
 class TestNodeLs:

@@ -1,176 +1,302 @@
-"""manager.orchestrator.restart: when a slot whose task ended may get its next task."""
+"""manager.orchestrator.restart: whether and when an ended task's slot gets its next task."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from common.model import Task, TaskState
-from manager.orchestrator.restart import MAX_DELAY, RestartSupervisor
-from tests.unit.builders import at, task
+import pytest
 
-SVC = "svc1"
+from common.model import RestartCondition, RestartPolicy, Task, TaskState
+from manager.orchestrator.restart import MAX_DELAY, RestartSupervisor, decide
+from tests.unit.builders import SERVICE_ID, at, task
+
+DEFAULT = RestartPolicy()
+SELF_ENDED = [TaskState.COMPLETE, TaskState.FAILED, TaskState.REJECTED]
+MANAGER_ENDED = [TaskState.SHUTDOWN, TaskState.ORPHANED]
 
 
-def failed(task_id: str, slot: int = 1, *, created: float, ended: float) -> Task:
-    """A task of SVC created at `created` seconds and failed at `ended` seconds after T0."""
-    return task(
+def seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+def ended(
+    state: TaskState = TaskState.FAILED,
+    *,
+    streak: int = 0,
+    times: tuple[datetime, ...] = (),
+    created: float = 0,
+    end: float = 1,
+    task_id: str = "t1",
+    slot: int = 1,
+    service_id: str = SERVICE_ID,
+) -> Task:
+    """A task created at `created` and ended in `state` at `end` (seconds after T0), carrying
+    its slot's restart record."""
+    base = task(
         task_id,
         slot,
-        service_id=SVC,
+        service_id=service_id,
         node_id="n1",
-        state=TaskState.FAILED,
+        state=state,
         created=at(created),
-        status_at=at(ended),
+        status_at=at(end),
     )
+    return replace(base, restart_streak=streak, restart_times=times)
 
 
-def hold(sup: RestartSupervisor, slot: int, seen: datetime) -> timedelta:
-    """How long after `seen` the slot is released (0 when it is not held at all)."""
-    release = sup.next_release(seen)
-    if slot not in sup.held_slots(SVC, seen):
-        return timedelta(0)
-    assert release is not None
-    return release - seen
+class TestDefaultPolicy:
+    @pytest.mark.parametrize("state", SELF_ENDED + MANAGER_ENDED)
+    def test_a_task_that_ends_is_restarted(self, state: TaskState) -> None:
+        """Under the default policy (condition ANY), every way of ending leads to a restart."""
+        assert decide(ended(state), DEFAULT).restart
 
+    def test_first_restart_is_immediate(self) -> None:
+        """A slot with no restart streak restarts at once."""
+        decision = decide(ended(streak=0), DEFAULT)
+        assert decision.restart
+        assert decision.delay == timedelta(0)
+        assert decision.reason == ""
 
-def crash_loop(sup: RestartSupervisor, count: int, *, slot: int = 1) -> list[timedelta]:
-    """count quick failures in a row (each ran 1 s), each restarted as soon as it was allowed.
+    @pytest.mark.parametrize(
+        ("streak", "delay"),
+        [(1, 1), (2, 2), (3, 4), (4, 8), (5, 16), (6, 30), (7, 30), (50, 30)],
+    )
+    def test_quick_failures_double_the_delay_up_to_30_s(self, streak: int, delay: float) -> None:
+        """Each quick failure in a row doubles the delay from 1 s, capped at 30 s."""
+        assert decide(ended(streak=streak), DEFAULT).delay == seconds(delay)
 
-    Returns the hold imposed after each failure.
-    """
-    holds: list[timedelta] = []
-    clock = 0.0
-    for i in range(count):
-        ended = clock + 1
-        sup.exited(failed(f"t{slot}-{i}", slot, created=clock, ended=ended), at(ended))
-        held = hold(sup, slot, at(ended))
-        holds.append(held)
-        clock = ended + held.total_seconds()
-    return holds
+    @pytest.mark.parametrize("streak", [10_000, 2**62])
+    def test_huge_streak_does_not_overflow(self, streak: int) -> None:
+        """A slot failing all night still gets the 30 s cap, and deciding it never raises."""
+        decision = decide(ended(streak=streak), DEFAULT)
+        assert decision.delay == MAX_DELAY
+        assert decision.streak == streak + 1
 
+    def test_decision_carries_the_slots_record_forward(self) -> None:
+        """The decision's streak is the task's plus one; its times are the task's plus its end."""
+        prior = (at(-30), at(-10))
+        decision = decide(
+            ended(streak=2, times=prior, created=0, end=5), RestartPolicy(max_attempts=5)
+        )
+        assert decision.streak == 3
+        assert decision.times == (at(-30), at(-10), at(5))
 
-class TestBackoff:
-    def test_first_exit_is_not_held(self) -> None:
-        """The first exit of a slot restarts at once."""
-        sup = RestartSupervisor()
-        sup.exited(failed("t1", created=0, ended=1), at(1))
-        assert sup.held_slots(SVC, at(1)) == set()
-        assert sup.next_release(at(1)) is None
+    def test_times_are_kept_only_as_far_as_max_attempts_needs(self) -> None:
+        """With no limit no time is kept; with a limit of 2 only the last two."""
+        prior = (at(-30), at(-20), at(-10))
+        assert decide(ended(times=prior, end=5), DEFAULT).times == ()
+        assert decide(ended(times=(at(-10),), end=5), RestartPolicy(max_attempts=2)).times == (
+            at(-10),
+            at(5),
+        )
 
-    def test_quick_failures_double_the_hold(self) -> None:
-        """Consecutive quick failures hold the slot 0, 1, 2, 4, 8, 16 s, then 30 s at most."""
-        holds = crash_loop(RestartSupervisor(), 9)
-        assert [h.total_seconds() for h in holds] == [0, 1, 2, 4, 8, 16, 30, 30, 30]
+    def test_a_restart_the_manager_caused_is_not_counted(self) -> None:
+        """An orphaned or stopped task is replaced at once, and neither its streak nor its
+        restart times grow: losing a node is no failure of the task."""
+        for state in (TaskState.ORPHANED, TaskState.SHUTDOWN):
+            decision = decide(
+                ended(state=state, streak=3, times=(at(1),)), RestartPolicy(max_attempts=2)
+            )
+            assert (decision.restart, decision.delay) == (True, timedelta(0))
+            assert (decision.streak, decision.times) == (3, (at(1),))
 
-    def test_hold_is_capped_however_long_the_crash_loop(self) -> None:
-        """A slot crash-looping for hours is held 30 s at most, and supervising it never raises."""
-        holds = crash_loop(RestartSupervisor(), 300)
-        assert max(holds) == MAX_DELAY
-        assert holds[-1] == MAX_DELAY
-
-    def test_slot_is_held_until_release_then_free(self) -> None:
-        """A held slot is held up to its release time and free from then on."""
-        sup = RestartSupervisor()
-        sup.exited(failed("t1", created=0, ended=1), at(1))
-        sup.exited(failed("t2", created=1, ended=2), at(2))
-        assert sup.held_slots(SVC, at(2)) == {1}
-        assert sup.held_slots(SVC, at(2.999)) == {1}
-        assert sup.held_slots(SVC, at(3)) == set()
-        assert sup.next_release(at(3)) is None
-
-    def test_a_long_run_resets_the_count(self) -> None:
-        """A task that ran 60 s or more before failing starts the slot's back-off again."""
-        sup = RestartSupervisor()
-        crash_loop(sup, 5)  # the slot is now on an 8 s hold
-        sup.exited(failed("long", created=1000, ended=1060), at(1060))
-        assert sup.held_slots(SVC, at(1060)) == set()
-        # ... and the next quick failure is the second in a row again: 1 s.
-        sup.exited(failed("next", created=1060, ended=1061), at(1061))
-        assert hold(sup, 1, at(1061)) == timedelta(seconds=1)
+    def test_a_long_run_resets_the_streak(self) -> None:
+        """A task that lived 60 s restarts at once, and its slot's streak starts again at 1."""
+        decision = decide(ended(streak=5, created=100, end=160), DEFAULT)
+        assert decision.restart
+        assert decision.delay == timedelta(0)
+        assert decision.streak == 1
 
     def test_just_under_a_minute_does_not_reset(self) -> None:
-        """A task that ran 59 s is still a quick failure."""
+        """A task that lived 59.999 s is still a quick failure: the streak goes on."""
+        decision = decide(ended(streak=5, created=100, end=159.999), DEFAULT)
+        assert decision.delay == seconds(16)
+        assert decision.streak == 6
+
+    def test_a_reset_keeps_the_restart_times(self) -> None:
+        """Resetting the streak does not forget the restart times (max_attempts still sees them)."""
+        policy = RestartPolicy(max_attempts=5)
+        decision = decide(ended(streak=5, times=(at(10),), created=100, end=200), policy)
+        assert decision.times == (at(10), at(200))
+
+
+class TestPolicyDelay:
+    @pytest.mark.parametrize(
+        ("streak", "delay"), [(0, 0), (1, 3), (2, 6), (3, 12), (4, 24), (5, 30), (9, 30)]
+    )
+    def test_delay_sets_the_first_step(self, streak: int, delay: float) -> None:
+        """A delay of 3 s gives steps of 3, 6, 12, 24 s, then the 30 s cap; the first is at once."""
+        policy = RestartPolicy(delay=seconds(3))
+        assert decide(ended(streak=streak), policy).delay == seconds(delay)
+
+    @pytest.mark.parametrize("streak", [1, 2, 3, 10_000])
+    def test_delay_above_the_cap_is_the_cap(self, streak: int) -> None:
+        """A delay longer than 30 s is used as it is, every time: the cap is max(30 s, delay)."""
+        policy = RestartPolicy(delay=seconds(45))
+        assert decide(ended(streak=streak), policy).delay == seconds(45)
+
+    @pytest.mark.parametrize("streak", [1, 5, 10_000])
+    def test_zero_delay_always_restarts_at_once(self, streak: int) -> None:
+        """A delay of 0 means no backoff at all."""
+        policy = RestartPolicy(delay=timedelta(0))
+        decision = decide(ended(streak=streak), policy)
+        assert decision.delay == timedelta(0)
+        assert decision.streak == streak + 1
+
+
+class TestCondition:
+    @pytest.mark.parametrize("state", SELF_ENDED)
+    def test_none_does_not_restart_what_ended_by_itself(self, state: TaskState) -> None:
+        """Condition NONE: a task that completed, failed or was rejected stays ended."""
+        policy = RestartPolicy(condition=RestartCondition.NONE)
+        assert not decide(ended(state), policy).restart
+
+    @pytest.mark.parametrize("state", MANAGER_ENDED)
+    def test_none_still_restarts_what_the_manager_ended(self, state: TaskState) -> None:
+        """Condition NONE: an orphaned or shut-down task is replaced, as the manager ended it."""
+        policy = RestartPolicy(condition=RestartCondition.NONE)
+        assert decide(ended(state), policy).restart
+
+    def test_on_failure_does_not_restart_a_completed_task(self) -> None:
+        """Condition ON_FAILURE: a task that exited 0 stays ended."""
+        policy = RestartPolicy(condition=RestartCondition.ON_FAILURE)
+        assert not decide(ended(TaskState.COMPLETE), policy).restart
+
+    @pytest.mark.parametrize("state", [TaskState.FAILED, TaskState.REJECTED, *MANAGER_ENDED])
+    def test_on_failure_restarts_everything_else(self, state: TaskState) -> None:
+        """Condition ON_FAILURE: failed, rejected, orphaned and shut-down tasks are restarted."""
+        policy = RestartPolicy(condition=RestartCondition.ON_FAILURE)
+        assert decide(ended(state), policy).restart
+
+
+class TestMaxAttempts:
+    def test_gives_up_at_the_limit(self) -> None:
+        """A slot already restarted max_attempts times is not restarted again, and says why."""
+        times = (at(1), at(2), at(3))
+        decision = decide(ended(times=times, end=4), RestartPolicy(max_attempts=3))
+        assert not decision.restart
+        assert "gave up after 3 restarts" in decision.reason
+
+    def test_restarts_below_the_limit(self) -> None:
+        """One restart short of the limit, the slot is restarted and the new restart recorded."""
+        times = (at(1), at(2))
+        decision = decide(ended(times=times, end=4), RestartPolicy(max_attempts=3))
+        assert decision.restart
+        assert decision.times == (at(1), at(2), at(4))
+
+    def test_zero_means_no_limit(self) -> None:
+        """max_attempts 0: however many restarts came before, the slot restarts."""
+        times = tuple(at(i) for i in range(100))
+        assert decide(ended(times=times, end=200), RestartPolicy(max_attempts=0)).restart
+
+    def test_restarts_outside_the_window_do_not_count(self) -> None:
+        """Restarts older than the window before the task's end are dropped from the count."""
+        policy = RestartPolicy(max_attempts=3, window=seconds(60))
+        times = (at(0), at(10), at(50))
+        decision = decide(ended(times=times, created=90, end=100), policy)
+        assert decision.restart
+        assert decision.times == (at(50), at(100))
+
+    def test_a_restart_at_the_window_edge_counts(self) -> None:
+        """A restart exactly `window` before the end is still inside the window."""
+        policy = RestartPolicy(max_attempts=3, window=seconds(60))
+        times = (at(40), at(45), at(50))
+        assert not decide(ended(times=times, created=90, end=100), policy).restart
+
+    def test_without_a_window_every_restart_counts(self) -> None:
+        """Without a window, restarts long ago still count toward max_attempts."""
+        policy = RestartPolicy(max_attempts=3)
+        times = (at(0), at(10), at(50))
+        decision = decide(ended(times=times, created=990, end=1000), policy)
+        assert not decision.restart
+        assert "gave up after 3 restarts" in decision.reason
+
+    @pytest.mark.parametrize("state", MANAGER_ENDED)
+    def test_the_manager_ending_a_task_is_not_limited(self, state: TaskState) -> None:
+        """An orphaned or shut-down task is replaced even when the limit is reached."""
+        times = (at(1), at(2), at(3))
+        decision = decide(ended(state, times=times, end=4), RestartPolicy(max_attempts=3))
+        assert decision.restart
+
+
+class TestSupervisor:
+    def test_holds_the_slot_for_the_delay(self) -> None:
+        """exited(task, delay, at) holds the task's slot from at until at + delay, then frees it."""
         sup = RestartSupervisor()
-        sup.exited(failed("t1", created=0, ended=1), at(1))
-        sup.exited(failed("t2", created=1, ended=60), at(60))
-        assert hold(sup, 1, at(60)) == timedelta(seconds=1)
+        sup.exited(ended(slot=2), seconds(4), at(10))
+        assert sup.held_slots(SERVICE_ID, at(10)) == {2}
+        assert sup.held_slots(SERVICE_ID, at(13.999)) == {2}
+        assert sup.held_slots(SERVICE_ID, at(14)) == set()
+        assert sup.next_release(at(10)) == at(14)
 
-    def test_same_task_reported_twice_counts_once(self) -> None:
-        """Seeing the same exited task again (a later pass) does not add a failure."""
+    def test_zero_delay_holds_nothing(self) -> None:
+        """A restart without delay holds no slot and sets nothing to wake for."""
         sup = RestartSupervisor()
-        first = failed("t1", created=0, ended=1)
-        second = failed("t2", created=1, ended=2)
-        sup.exited(first, at(1))
-        sup.exited(second, at(2))
-        sup.exited(second, at(2.5))
-        sup.exited(first, at(2.5))
-        assert sup.next_release(at(2)) == at(3)
-        sup.exited(failed("t3", created=3, ended=4), at(4))
-        assert hold(sup, 1, at(4)) == timedelta(seconds=2)
+        sup.exited(ended(), timedelta(0), at(10))
+        assert sup.held_slots(SERVICE_ID, at(10)) == set()
+        assert sup.next_release(at(10)) is None
 
-    def test_slots_are_independent(self) -> None:
-        """Failures in one slot do not hold another slot of the same service."""
+    def test_same_task_twice_counts_once(self) -> None:
+        """Seeing the same exited task again (a later pass) does not extend its hold."""
         sup = RestartSupervisor()
-        crash_loop(sup, 3, slot=1)
-        sup.exited(failed("other", 2, created=0, ended=1), at(1))
-        assert 2 not in sup.held_slots(SVC, at(1))
+        dead = ended()
+        sup.exited(dead, seconds(5), at(0))
+        sup.exited(dead, seconds(5), at(3))
+        sup.exited(dead, seconds(30), at(4))
+        assert sup.next_release(at(0)) == at(5)
+        assert sup.held_slots(SERVICE_ID, at(5)) == set()
 
-    def test_services_are_independent(self) -> None:
-        """A held slot of one service says nothing about the same slot of another."""
+    def test_slots_and_services_are_independent(self) -> None:
+        """A hold names one slot of one service: other slots and services are free."""
         sup = RestartSupervisor()
-        crash_loop(sup, 3)
-        assert sup.held_slots("other-service", at(0)) == set()
+        sup.exited(ended(slot=1), seconds(5), at(0))
+        assert sup.held_slots(SERVICE_ID, at(1)) == {1}
+        assert sup.held_slots("other", at(1)) == set()
 
-
-class TestNextRelease:
-    def test_nothing_held(self) -> None:
-        """With nothing recorded, there is no next release."""
-        assert RestartSupervisor().next_release(at(0)) is None
-
-    def test_earliest_of_several(self) -> None:
-        """next_release is the earliest release still in the future, across slots."""
+    def test_nothing_recorded_nothing_to_release(self) -> None:
+        """A fresh supervisor holds nothing and has no next release."""
         sup = RestartSupervisor()
-        # Slot 1: second quick failure seen at 2 s -> held until 3 s.
-        sup.exited(failed("a1", 1, created=0, ended=1), at(1))
-        sup.exited(failed("b1", 1, created=1, ended=2), at(2))
-        # Slot 2: third quick failure seen at 3 s -> held 2 s, until 5 s.
-        sup.exited(failed("a2", 2, created=0, ended=1), at(1))
-        sup.exited(failed("b2", 2, created=1, ended=2), at(2))
-        sup.exited(failed("c2", 2, created=2, ended=3), at(3))
-        assert sup.next_release(at(2.5)) == at(3)
-        assert sup.next_release(at(3)) == at(5)
-        assert sup.held_slots(SVC, at(3)) == {2}
-        assert sup.next_release(at(5)) is None
-
-    def test_past_releases_are_ignored(self) -> None:
-        """Releases already passed are not reported."""
-        sup = RestartSupervisor()
-        crash_loop(sup, 2)
-        assert sup.next_release(at(10_000)) is None
-
-
-class TestForget:
-    def test_forget_service_drops_its_holds(self) -> None:
-        """After forget_service, the service has no held slots and nothing to wake for."""
-        sup = RestartSupervisor()
-        crash_loop(sup, 4)
-        assert sup.held_slots(SVC, at(0)) == {1}
-        sup.forget_service(SVC)
-        assert sup.held_slots(SVC, at(0)) == set()
+        assert sup.held_slots(SERVICE_ID, at(0)) == set()
         assert sup.next_release(at(0)) is None
 
-    def test_forget_service_keeps_other_services(self) -> None:
-        """forget_service leaves other services' holds alone."""
+    def test_next_release_is_the_earliest_still_ahead(self) -> None:
+        """next_release is the earliest release after the given time; passed ones are ignored."""
         sup = RestartSupervisor()
-        sup.exited(task("x1", 1, service_id="other", state=TaskState.FAILED), at(0))
-        sup.exited(task("x2", 1, service_id="other", state=TaskState.FAILED, created=at(0)), at(0))
-        sup.forget_service(SVC)
-        assert sup.held_slots("other", at(0)) == {1}
+        sup.exited(ended(task_id="a", slot=1), seconds(5), at(0))
+        sup.exited(ended(task_id="b", slot=2), seconds(8), at(0))
+        sup.exited(ended(task_id="c", slot=1, service_id="other"), seconds(12), at(0))
+        assert sup.next_release(at(0)) == at(5)
+        assert sup.next_release(at(5)) == at(8)
+        assert sup.next_release(at(8)) == at(12)
+        assert sup.next_release(at(12)) is None
 
-    def test_forgotten_service_starts_from_scratch(self) -> None:
-        """A slot failing after forget_service is a first exit again: not held."""
+    def test_forget_service_drops_only_its_holds(self) -> None:
+        """forget_service frees that service's slots and leaves other services' holds alone."""
         sup = RestartSupervisor()
-        crash_loop(sup, 4)
-        sup.forget_service(SVC)
-        sup.exited(failed("fresh", created=500, ended=501), at(501))
-        assert sup.held_slots(SVC, at(501)) == set()
+        sup.exited(ended(task_id="a"), seconds(5), at(0))
+        sup.exited(ended(task_id="b", service_id="other"), seconds(10), at(0))
+        sup.forget_service(SERVICE_ID)
+        assert sup.held_slots(SERVICE_ID, at(1)) == set()
+        assert sup.held_slots("other", at(1)) == {1}
+        assert sup.next_release(at(1)) == at(10)
+
+    def test_forget_tasks_lets_a_task_be_recorded_again(self) -> None:
+        """After forget_tasks, the same task's exit holds its slot anew."""
+        sup = RestartSupervisor()
+        dead = ended()
+        sup.exited(dead, seconds(1), at(0))
+        sup.forget_tasks({dead.id})
+        sup.exited(dead, seconds(10), at(5))
+        assert sup.held_slots(SERVICE_ID, at(14)) == {1}
+        assert sup.next_release(at(5)) == at(15)
+
+    def test_forget_tasks_leaves_other_tasks_recorded(self) -> None:
+        """forget_tasks only forgets the tasks it names."""
+        sup = RestartSupervisor()
+        first, second = ended(task_id="a"), ended(task_id="b", slot=2)
+        sup.exited(first, seconds(1), at(0))
+        sup.exited(second, seconds(1), at(0))
+        sup.forget_tasks({first.id})
+        sup.exited(second, seconds(10), at(5))
+        assert sup.held_slots(SERVICE_ID, at(5)) == set()
