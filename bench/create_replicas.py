@@ -31,6 +31,7 @@ import grpc
 from common import convert
 from common.api import control_pb2, control_pb2_grpc
 from common.model import ContainerSpec, ServiceSpec
+from common.tls import Bundle
 from tests.integration.cluster import BIN, SLEEPER, Cluster, free_port, wait_for
 
 IMAGE = "local/busybox:latest"
@@ -89,7 +90,8 @@ def shoal(cluster: Cluster, n: int) -> float:
         name=name, replicas=n, container=ContainerSpec(image=IMAGE, args=tuple(SLEEPER))
     )
     counter = StartCounter(cluster.engine, f"shoal.service.name={name}", n)
-    with grpc.insecure_channel(cluster.addr) as channel:
+    admin = Bundle.load(cluster.root / "manager" / "admin")
+    with grpc.secure_channel(cluster.addr, admin.channel_credentials()) as channel:
         stub = control_pb2_grpc.ControlStub(channel)
         stub.ListNodes(control_pb2.ListNodesRequest())  # connect before the clock starts
         began = time.perf_counter()
