@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 import grpc
@@ -60,22 +60,3 @@ def unary_errors(handler: H) -> H:
             await context.abort(code_for(exc), str(exc))
 
     return cast(H, wrapper)
-
-
-S = TypeVar("S", bound=Callable[..., AsyncIterator[Any]])
-
-
-def stream_errors(handler: S) -> S:
-    """The same as unary_errors, for a servicer method that yields its responses."""
-
-    @functools.wraps(handler)
-    async def wrapper(
-        self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[Any]:
-        try:
-            async for item in handler(self, request, context):
-                yield item
-        except ShoalError as exc:
-            await context.abort(code_for(exc), str(exc))
-
-    return cast(S, wrapper)

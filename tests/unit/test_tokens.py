@@ -120,16 +120,3 @@ class TestSecrets:
         """A fresh secret makes a token that parses."""
         secret = tokens.new_secret()
         assert tokens.parse(f"SHOAL-1-{DIGEST}-{secret}").secret == secret
-
-    def test_secret_matches_equal(self) -> None:
-        """Equal secrets match."""
-        assert tokens.secret_matches(SECRET, SECRET)
-
-    @pytest.mark.parametrize(
-        "given",
-        ["", SECRET[:-1], SECRET + "a", SECRET.upper(), "a" + SECRET[1:]],
-        ids=["empty", "prefix", "longer", "upper-case", "one character off"],
-    )
-    def test_secret_matches_refuses_others(self, given: str) -> None:
-        """Any other string, including a prefix or a case variant, does not match."""
-        assert not tokens.secret_matches(given, SECRET)
