@@ -238,6 +238,8 @@ def main() -> None:
         assert cluster.manager.proc is not None
         assert cluster.agents[0].proc is not None
         pids = {"manager": cluster.manager.proc.pid, "agent (30 tasks)": cluster.agents[0].proc.pid}
+        held = [t for t in cluster.tasks("idle") if t["Node"] == "it-agent-1"]
+        print(f"the agent holds {len(held)} running tasks; the manager is drained")
         shares = idle_share(pids, args.idle_seconds)
         for label, pid in pids.items():
             print(f"idle {label}: {shares[label]:.2f} % of a core, {rss_mb(pid):.1f} MB resident")

@@ -116,6 +116,7 @@ class Cluster:
                 "it-manager",
                 "--heartbeat-period",
                 str(HEARTBEAT),
+                *self.manager_args,
             ],
             self.root / "manager.log",
         )
