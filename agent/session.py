@@ -69,6 +69,7 @@ class Agent:
         self._pending: dict[str, TaskStatus] = {}
         # Why the engine does not answer, while it does not: the node reports itself not ready.
         self._engine_error = ""
+        self._description = NodeDescription(hostname=hostname)
         self._pending_ready = asyncio.Event()
         self.worker = Worker(node_id, runtime, self._queue_report)
         self.connected = asyncio.Event()
@@ -121,6 +122,8 @@ class Agent:
                     if exc.code() in _FATAL:
                         raise from_rpc_error(exc) from None
                     self._log.warning("certificate renewal failed", error=exc.details())
+                except ShoalError as exc:
+                    self._log.warning("certificate renewal failed", error=str(exc))
                 await asyncio.sleep(backoff.next_delay())
 
     async def _renew(self) -> None:
@@ -145,19 +148,25 @@ class Agent:
             try:
                 await self.worker.load()
                 return
-            except ShoalError as exc:
+            except Exception as exc:
                 self._log.warning("engine not answering", error=str(exc))
                 await asyncio.sleep(backoff.next_delay())
 
     async def _describe(self) -> NodeDescription:
-        info = await self._runtime.info()
-        return NodeDescription(
+        """What the node is, as the engine says; the last answer while the engine is away."""
+        try:
+            info = await self._runtime.info()
+        except ShoalError as exc:
+            self._engine_state(str(exc) or "the engine does not answer")
+            return self._description
+        self._description = NodeDescription(
             hostname=self._hostname,
             engine_version=info.version,
             resources=Resources(nano_cpus=info.nano_cpus, memory_bytes=info.memory_bytes),
             os=info.os,
             arch=info.arch,
         )
+        return self._description
 
     async def _follow_engine(self) -> None:
         backoff = Backoff(0.1, 2.0)
@@ -174,11 +183,12 @@ class Agent:
                     await self.worker.container_changed(
                         event.container_id, event.task_id, event.action
                     )
-            except ShoalError as exc:
+            except Exception as exc:
+                # Whatever the engine or its client throws, the agent must outlive it.
                 self._log.warning("engine event stream lost", error=str(exc))
                 try:
                     await self._runtime.info()
-                except ShoalError as down:
+                except Exception as down:
                     self._engine_state(str(down) or "the engine does not answer")
             resync = True
             await asyncio.sleep(backoff.next_delay())

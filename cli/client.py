@@ -90,8 +90,9 @@ class Client:
         """Returns the ID of the removed service."""
         return self._call(self._stub.RemoveService, api.RemoveServiceRequest(ref=ref)).id
 
-    def list_tasks(self, service_ref: str) -> TaskListing:
-        request = api.ListTasksRequest(service_ref=service_ref)
+    def list_tasks(self, service_ref: str = "", node_ref: str = "") -> TaskListing:
+        """Tasks of a service, on a node, or both; an empty ref does not narrow the list."""
+        request = api.ListTasksRequest(service_ref=service_ref, node_ref=node_ref)
         response = self._call(self._stub.ListTasks, request)
         nodes = (convert.node_from_pb(node) for node in response.nodes)
         return TaskListing(
@@ -105,6 +106,21 @@ class Client:
             nodes=[convert.node_from_pb(node) for node in response.nodes],
             self_id=response.self_node_id,
         )
+
+    def get_node(self, ref: str) -> Node:
+        request = api.GetNodeRequest(ref=ref)
+        return convert.node_from_pb(self._call(self._stub.GetNode, request).node)
+
+    def update_node(self, node: Node) -> Node:
+        """Write the operator's part of `node` (availability, labels) over the stored one, as a
+        whole; Conflict if the node was written since it was read."""
+        request = api.UpdateNodeRequest(
+            node_id=node.id,
+            version=node.meta.version,
+            availability=pb.NodeAvailability.ValueType(node.availability),
+            labels=node.labels,
+        )
+        return convert.node_from_pb(self._call(self._stub.UpdateNode, request).node)
 
     def remove_node(self, ref: str, *, force: bool) -> str:
         """Returns the ID of the removed node."""

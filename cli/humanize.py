@@ -1,4 +1,5 @@
-"""Durations as people read them, with the same thresholds as docker (go-units HumanDuration)."""
+"""Durations and sizes as people read them, the way docker writes them (go-units HumanDuration
+and BytesSize)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,15 @@ def duration(elapsed: timedelta) -> str:
     if hours < 24 * 365 * 2:
         return f"{hours // (24 * 30)} months"
     return f"{seconds // (3600 * 24 * 365)} years"
+
+
+BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
+def bytes_size(size: float) -> str:
+    """Four significant digits and a binary unit, without a space: "512MiB", "7.704GiB"."""
+    unit = 0
+    while size >= 1024 and unit < len(BINARY_UNITS) - 1:
+        size /= 1024
+        unit += 1
+    return f"{size:.4g}{BINARY_UNITS[unit]}"

@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns its exit code. Usage errors and --help exit through SystemExit."""
     args = build_parser().parse_args(argv)
+    # A usage rule the flags alone cannot state ("at least one of ...") fails here, before a
+    # bundle is looked for or a call made.
+    check: Callable[[argparse.Namespace], None] | None = getattr(args, "check", None)
+    if check is not None:
+        check(args)
     run: Command = args.run
     try:
         endpoint = Endpoint(args.host, find_config(args.config))

@@ -1,21 +1,49 @@
-"""`shoal node ...`: ls, rm."""
+"""`shoal node ...`: inspect, ls, ps, rm, update."""
 
 from __future__ import annotations
 
 import argparse
+import functools
+from dataclasses import replace
 
-from cli import batch, output, table
+from cli import batch, cas, humanize, labels, output, table, tasks
 from cli.client import Client, NodeListing
-from common.model import Node, NodeRole
+from common.errors import NotFound
+from common.model import Availability, Node, NodeRole, now
 
 HEADER = ("ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION")
+
+SELF = "self"
+"""Docker's name, in `inspect` and `ps`, for the node the answering manager runs on."""
+
+PRETTY_COLUMN = 24
+"""Where `inspect --pretty` starts each value: where docker's tabs put them on a terminal."""
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(metavar="COMMAND", required=True)
+    inspect = commands.add_parser("inspect", help="Display detailed information on nodes")
+    inspect.add_argument(
+        "--pretty", action="store_true", help="Print the information in a human friendly format"
+    )
+    inspect.add_argument("nodes", nargs="+", metavar="self|NODE")
+    inspect.set_defaults(run=_inspect)
+
     ls = commands.add_parser("ls", help="List nodes in the cluster")
     output.add_listing_options(ls)
     ls.set_defaults(run=_ls)
+
+    ps = commands.add_parser("ps", help="List tasks running on one or more nodes")
+    output.add_listing_options(ps)
+    ps.add_argument("--no-trunc", action="store_true", help="Do not truncate output")
+    ps.add_argument(
+        "nodes",
+        nargs="*",
+        default=[SELF],
+        metavar="NODE",
+        help=f"Nodes to list the tasks of (default: {SELF}, the node of the manager answering)",
+    )
+    ps.set_defaults(run=_ps)
 
     rm = commands.add_parser("rm", help="Remove one or more nodes from the cluster")
     rm.add_argument(
@@ -23,6 +51,36 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     rm.add_argument("nodes", nargs="+", metavar="NODE")
     rm.set_defaults(run=_rm)
+
+    update = commands.add_parser("update", help="Update a node")
+    update.add_argument(
+        "--availability",
+        choices=[availability.name.lower() for availability in Availability],
+        help='Availability of the node ("active", "pause", "drain")',
+    )
+    update.add_argument(
+        "--label-add",
+        action="append",
+        type=labels.parse,
+        default=[],
+        metavar="KEY[=VALUE]",
+        help="Add or update a node label",
+    )
+    update.add_argument(
+        "--label-rm", action="append", default=[], metavar="KEY", help="Remove a node label"
+    )
+    update.add_argument("node", metavar="NODE")
+    update.set_defaults(run=_update, check=functools.partial(_require_a_change, update))
+
+
+def _inspect(args: argparse.Namespace, client: Client) -> int:
+    # Every node is read before anything is printed: an unknown one fails the whole command.
+    nodes = [client.get_node(_resolve(client, ref)) for ref in args.nodes]
+    if args.pretty:
+        print("\n\n".join("\n".join(_pretty(node)) for node in nodes))
+    else:
+        output.json_document([_document(node) for node in nodes])
+    return 0
 
 
 def _ls(args: argparse.Namespace, client: Client) -> int:
@@ -38,12 +96,70 @@ def _ls(args: argparse.Namespace, client: Client) -> int:
     return 0
 
 
+def _ps(args: argparse.Namespace, client: Client) -> int:
+    """Each node's tasks in turn, each laid out as `service ps` lays out a service's."""
+    per_node: list[list[dict[str, str]]] = []
+    moment = now()
+
+    def collect(ref: str) -> None:
+        listing = client.list_tasks(node_ref=_resolve(client, ref))
+        per_node.append(tasks.records(listing, trunc=not args.no_trunc, now=moment))
+
+    status = batch.each(args.nodes, collect)
+    records = [record for node_records in per_node for record in node_records]
+    if status and not records:
+        return status  # like docker: no empty table under the errors
+    if args.quiet:
+        for record in records:
+            print(record["ID"])
+    elif args.format == "json":
+        output.json_lines(records)
+    else:
+        rows = [row for node_records in per_node for row in tasks.rows(node_records)]
+        print(table.render(tasks.HEADER, rows))
+    return status
+
+
 def _rm(args: argparse.Namespace, client: Client) -> int:
     def remove(ref: str) -> None:
         client.remove_node(ref, force=args.force)
         print(ref)
 
     return batch.each(args.nodes, remove)
+
+
+def _update(args: argparse.Namespace, client: Client) -> int:
+    def change(node: Node) -> Node:
+        # As docker: labels are added first, then removed; removing a missing one is an error.
+        new_labels = node.labels | dict(args.label_add)
+        for key in args.label_rm:
+            if key not in new_labels:
+                raise NotFound(f"key {key} doesn't exist in node's labels")
+            del new_labels[key]
+        availability = (
+            node.availability
+            if args.availability is None
+            else Availability[args.availability.upper()]
+        )
+        return replace(node, availability=availability, labels=new_labels)
+
+    cas.update(lambda: client.get_node(args.node), lambda node: client.update_node(change(node)))
+    print(args.node)
+    return 0
+
+
+def _require_a_change(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.availability is None and not args.label_add and not args.label_rm:
+        parser.error("nothing to update: give --availability, --label-add or --label-rm")
+
+
+def _resolve(client: Client, ref: str) -> str:
+    if ref != SELF:
+        return ref
+    self_id = client.list_nodes().self_id
+    if not self_id:
+        raise NotFound("the manager that answered runs on no node: name the node instead of self")
+    return self_id
 
 
 def _record(node: Node, listing: NodeListing) -> dict[str, object]:
@@ -73,3 +189,68 @@ def _row(node: Node, listing: NodeListing) -> list[str]:
 def _manager_status(node: Node) -> str:
     # With a single manager there is no election yet: every manager is the leader.
     return "Leader" if node.role is NodeRole.MANAGER else ""
+
+
+def _document(node: Node) -> dict[str, object]:
+    """`node inspect` output, shaped like docker's so the same jq filters work."""
+    description = node.description
+    return {
+        "ID": node.id,
+        "Version": {"Index": node.meta.version},
+        "CreatedAt": output.rfc3339(node.meta.created_at),
+        "UpdatedAt": output.rfc3339(node.meta.updated_at),
+        "Spec": {
+            "Labels": dict(sorted(node.labels.items())),
+            "Role": node.role.name.lower(),
+            "Availability": node.availability.name.lower(),
+        },
+        "Description": {
+            "Hostname": description.hostname,
+            "Platform": {"Architecture": description.arch, "OS": description.os},
+            "Resources": {
+                "NanoCPUs": description.resources.nano_cpus,
+                "MemoryBytes": description.resources.memory_bytes,
+            },
+            "Engine": {"EngineVersion": description.engine_version},
+        },
+        "Status": {"State": node.state.name.lower(), "Message": node.message, "Addr": node.addr},
+    }
+
+
+def _pretty(node: Node) -> list[str]:
+    """`node inspect --pretty`: docker's layout, the sections it would leave empty left out."""
+    description = node.description
+    resources = description.resources
+    lines = [_field("ID:", node.id)]
+    if node.labels:
+        lines.append("Labels:")
+        lines += [
+            f" - {key}={value}" if value else f" - {key}"
+            for key, value in sorted(node.labels.items())
+        ]
+    lines += [
+        _field("Hostname:", description.hostname),
+        _field("Joined at:", output.go_time(node.meta.created_at)),
+        "Status:",
+        _field(" State:", node.state.name.capitalize()),
+    ]
+    if node.message:
+        lines.append(_field(" Message:", node.message[:1].upper() + node.message[1:]))
+    lines.append(_field(" Availability:", node.availability.name.capitalize()))
+    if node.addr:
+        lines.append(_field(" Address:", node.addr))
+    memory = humanize.bytes_size(resources.memory_bytes) if resources.memory_bytes else ""
+    lines += [
+        "Platform:",
+        _field(" Operating System:", description.os),
+        _field(" Architecture:", description.arch),
+        "Resources:",
+        _field(" CPUs:", str(resources.nano_cpus // 10**9)),
+        _field(" Memory:", memory),
+        _field("Engine Version:", description.engine_version),
+    ]
+    return lines
+
+
+def _field(name: str, value: str) -> str:
+    return f"{name:<{PRETTY_COLUMN}}{value}".rstrip()

@@ -40,5 +40,13 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def go_time(moment: datetime) -> str:
+    """A time as Go prints it, which docker's human layouts show: `2024-05-16 22:52:44.99 +0000
+    UTC`."""
+    moment = moment.astimezone(UTC)
+    fraction = f".{moment.microsecond:06d}".rstrip("0") if moment.microsecond else ""
+    return f"{moment:%Y-%m-%d %H:%M:%S}{fraction} +0000 UTC"
+
+
 def error(message: object) -> None:
     print(f"Error: {message}", file=sys.stderr)

@@ -7,14 +7,11 @@ import secrets
 from collections.abc import Callable
 from dataclasses import replace
 
-from cli import batch, output, restart_flags, table, tasks
+from cli import batch, cas, labels, output, restart_flags, table, tasks
 from cli.client import Client, ServiceSummary
-from common.errors import Conflict, InvalidArgument
+from common.errors import InvalidArgument
 from common.ids import ALPHABET
 from common.model import ContainerSpec, RestartPolicy, Service, ServiceMode, ServiceSpec, now
-
-UPDATE_ATTEMPTS = 3
-"""Reads and writes an update makes when other clients keep writing the same service meanwhile."""
 
 LS_HEADER = ("ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS")
 
@@ -42,7 +39,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "-l",
         "--label",
         action="append",
-        type=_label,
+        type=labels.parse,
         default=[],
         metavar="KEY[=VALUE]",
         help="Service labels",
@@ -164,16 +161,11 @@ def _update(args: argparse.Namespace, client: Client) -> int:
 
 
 def _change_spec(client: Client, ref: str, change: Callable[[Service], ServiceSpec]) -> None:
-    """Read, change, write back: a compare-and-swap, retried while others write in between."""
-    for attempt in range(1, UPDATE_ATTEMPTS + 1):
-        service = client.get_service(ref)
-        try:
-            client.update_service(service, change(service))
-        except Conflict:
-            if attempt == UPDATE_ATTEMPTS:
-                raise
-        else:
-            return
+    """Replace the spec of the service `ref` names with `change` of it, as read."""
+    cas.update(
+        lambda: client.get_service(ref),
+        lambda service: client.update_service(service, change(service)),
+    )
 
 
 def _ls_record(summary: ServiceSummary) -> dict[str, str]:
@@ -243,13 +235,6 @@ def _env(text: str) -> str:
     if not key or not sep:
         raise argparse.ArgumentTypeError(f"invalid env {text!r}: expected KEY=VALUE")
     return text
-
-
-def _label(text: str) -> tuple[str, str]:
-    key, _, value = text.partition("=")
-    if not key:
-        raise argparse.ArgumentTypeError(f"invalid label {text!r}: expected KEY[=VALUE]")
-    return key, value
 
 
 def _scale_target(text: str) -> tuple[str, int]:

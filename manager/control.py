@@ -6,6 +6,7 @@ import functools
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 import structlog
@@ -17,6 +18,7 @@ from common.errors import Conflict, InvalidArgument, NotFound
 from common.grpc_errors import unary_errors
 from common.ids import new_id
 from common.model import (
+    Availability,
     Cluster,
     Node,
     NodeRole,
@@ -33,6 +35,10 @@ from manager.store import Delete, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("control")
 
+# Bounds that keep one typo from making a transaction or a timer the manager cannot handle.
+MAX_REPLICAS = 100_000
+MAX_RESTART_DURATION = timedelta(days=365)
+
 # Docker's rule for service names: they become DNS labels and container name prefixes.
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 
@@ -47,6 +53,12 @@ def validate_spec(spec: ServiceSpec) -> None:
         raise InvalidArgument("a service needs an image")
     if spec.mode != ServiceMode.REPLICATED:
         raise InvalidArgument("only replicated services are supported so far")
+    if spec.replicas > MAX_REPLICAS:
+        raise InvalidArgument(f"replicas {spec.replicas} is more than {MAX_REPLICAS}")
+    restart = spec.restart
+    for flag, value in (("delay", restart.delay), ("window", restart.window)):
+        if value is not None and not timedelta(0) <= value <= MAX_RESTART_DURATION:
+            raise InvalidArgument(f"restart {flag} must be between 0 and 365 days")
     for entry in spec.container.env:
         if "=" not in entry or entry.startswith("="):
             raise InvalidArgument(f"invalid environment entry {entry!r}: expected KEY=VALUE")
@@ -207,6 +219,9 @@ class Control(control_pb2_grpc.ControlServicer):
             tasks = self._store.tasks_of_service(service.id)
         else:
             tasks = self._store.objects(Task)
+        if request.node_ref:
+            node = resolve_node(self._store, request.node_ref)
+            tasks = [t for t in tasks if t.node_id == node.id]
         tasks.sort(
             key=lambda t: (t.service_name, t.slot, not is_live(t), -t.meta.created_at.timestamp())
         )
@@ -224,6 +239,32 @@ class Control(control_pb2_grpc.ControlServicer):
         return pb.ListNodesResponse(
             nodes=[convert.node_to_pb(n) for n in nodes], self_node_id=self._self_node_id
         )
+
+    @unary_errors
+    @admin_only
+    async def GetNode(self, request: pb.GetNodeRequest, context: Any) -> pb.NodeResponse:
+        return pb.NodeResponse(node=convert.node_to_pb(resolve_node(self._store, request.ref)))
+
+    @unary_errors
+    @admin_only
+    async def UpdateNode(self, request: pb.UpdateNodeRequest, context: Any) -> pb.NodeResponse:
+        availability = Availability(request.availability)
+        labels = dict(request.labels)
+
+        def plan(view: ReadView) -> Sequence[Op]:
+            node = view.get(Node, request.node_id)
+            if node is None:
+                raise NotFound(f"no such node: {request.node_id}")
+            if node.meta.version != request.version:
+                raise Conflict(
+                    f"node {node.description.hostname} was changed meanwhile; read it and retry"
+                )
+            return [Put(replace(node, availability=availability, labels=labels))]
+
+        (stored,) = await self._store.transact(plan)
+        assert isinstance(stored, Node)
+        log.info("node updated", node_id=stored.id, availability=availability.name.lower())
+        return pb.NodeResponse(node=convert.node_to_pb(stored))
 
     @unary_errors
     @admin_only

@@ -177,12 +177,18 @@ async def serve(
 
 
 def _announce(created: bool, node_id: str, cluster: Cluster, advertise: str) -> None:
+    """Like `docker swarm init`; the join command only at creation, since a daemon's stdout
+    usually ends up in a journal, and tokens stay out of logs."""
+    if not created:
+        print(
+            f"Cluster resumed: current node ({node_id}) is a manager.\n"
+            "To add a worker, run `shoal join-token worker` for the join command.",
+            flush=True,
+        )
+        return
     token = tokens.JoinToken(digest=cluster.digest, secret=cluster.worker_secret)
-    if created:
-        print(f"Cluster initialized: current node ({node_id}) is now a manager.\n", flush=True)
-    else:
-        print(f"Cluster resumed: current node ({node_id}) is a manager.\n", flush=True)
     print(
+        f"Cluster initialized: current node ({node_id}) is now a manager.\n\n"
         "To add a worker to this cluster, run the following command:\n\n"
         f"    agent join {token} {advertise}\n",
         flush=True,

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import docker
 import docker.errors
 import requests.exceptions
+import urllib3.exceptions
 
 from agent.runtime.base import (
     NODE_LABEL,
@@ -39,8 +40,10 @@ def translate(exc: Exception) -> ShoalError:
         if exc.is_client_error():
             return InvalidArgument(_explain(exc))
         return Unavailable(_explain(exc))
-    if isinstance(exc, requests.exceptions.ConnectionError | docker.errors.DockerException):
+    if isinstance(exc, requests.exceptions.RequestException | docker.errors.DockerException):
         return Unavailable(f"docker engine unreachable: {exc}")
+    if isinstance(exc, OSError | urllib3.exceptions.HTTPError):
+        return Unavailable(f"docker engine connection failed: {exc}")
     raise exc
 
 
@@ -168,12 +171,20 @@ class DockerRuntime:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[ContainerEvent | Exception | None] = asyncio.Queue()
         filters = {"type": "container", "label": [f"{NODE_LABEL}={node_id}"]}
-        # A client of its own: the stream holds its connection for as long as it runs.
-        api = docker.APIClient(base_url=self._base_url or None, version="auto")
+
+        def subscribe() -> tuple[docker.APIClient, Any]:
+            # A client of its own: the stream holds its connection for as long as it runs.
+            # Made on a thread: with version="auto" the constructor already asks the engine.
+            api = docker.APIClient(base_url=self._base_url or None, version="auto")
+            try:
+                return api, api.events(since=since, decode=True, filters=filters)
+            except Exception:
+                api.close()
+                raise
+
         try:
-            stream = await asyncio.to_thread(api.events, since=since, decode=True, filters=filters)
+            api, stream = await asyncio.to_thread(subscribe)
         except Exception as exc:
-            api.close()
             raise translate(exc) from exc
 
         def pump() -> None:

@@ -14,7 +14,7 @@ from agent.runtime.base import (
     EngineInfo,
     RunSpec,
 )
-from common.errors import NotFound
+from common.errors import NotFound, Unavailable
 from common.ids import new_id
 
 
@@ -33,11 +33,24 @@ class FakeRuntime:
     pullable: set[str] = field(default_factory=set)
     containers_by_id: dict[str, FakeContainer] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    # While set, every call fails as an engine that stopped answering does.
+    down: bool = False
 
     def __post_init__(self) -> None:
-        self._subscribers: list[asyncio.Queue[ContainerEvent]] = []
+        self._subscribers: list[asyncio.Queue[ContainerEvent | None]] = []
+
+    def _answer(self) -> None:
+        if self.down:
+            raise Unavailable("docker engine unreachable: connection refused")
+
+    def stop_engine(self) -> None:
+        """The engine goes away: calls fail and event streams end, as with a killed dockerd."""
+        self.down = True
+        for queue in self._subscribers:
+            queue.put_nowait(None)
 
     async def info(self) -> EngineInfo:
+        self._answer()
         return EngineInfo(
             version="fake-1.0",
             nano_cpus=2_000_000_000,
@@ -50,6 +63,7 @@ class FakeRuntime:
         return ContainerInfo(c.id, c.spec.labels.get(TASK_LABEL, ""), c.running, c.exit_code)
 
     async def containers(self, node_id: str) -> list[ContainerInfo]:
+        self._answer()
         return [
             self._info(c)
             for c in self.containers_by_id.values()
@@ -57,10 +71,12 @@ class FakeRuntime:
         ]
 
     async def inspect(self, container_id: str) -> ContainerInfo | None:
+        self._answer()
         c = self.containers_by_id.get(container_id)
         return None if c is None else self._info(c)
 
     async def ensure_image(self, image: str) -> None:
+        self._answer()
         if image in self.images:
             return
         self.calls.append(f"pull {image}")
@@ -69,6 +85,7 @@ class FakeRuntime:
         self.images.add(image)
 
     async def run(self, spec: RunSpec) -> str:
+        self._answer()
         if spec.image not in self.images:
             raise NotFound(f"No such image: {spec.image}")
         c = FakeContainer(id=new_id() + new_id(), spec=spec)
@@ -84,6 +101,7 @@ class FakeRuntime:
         self._emit(c, "die")
 
     async def stop(self, container_id: str, grace_seconds: float) -> None:
+        self._answer()
         c = self.containers_by_id.get(container_id)
         if c is None:
             raise NotFound(f"No such container: {container_id}")
@@ -93,6 +111,7 @@ class FakeRuntime:
             self._emit(c, "die")
 
     async def remove(self, container_id: str) -> None:
+        self._answer()
         c = self.containers_by_id.pop(container_id, None)
         if c is not None:
             self.calls.append(f"remove {c.spec.name}")
@@ -104,11 +123,14 @@ class FakeRuntime:
             queue.put_nowait(event)
 
     async def events(self, node_id: str, since: int) -> AsyncIterator[ContainerEvent]:
-        queue: asyncio.Queue[ContainerEvent] = asyncio.Queue()
+        self._answer()
+        queue: asyncio.Queue[ContainerEvent | None] = asyncio.Queue()
         self._subscribers.append(queue)
         try:
             while True:
                 event = await queue.get()
+                if event is None:
+                    raise Unavailable("docker engine closed its event stream")
                 c = self.containers_by_id.get(event.container_id)
                 if c is None or c.spec.labels.get(NODE_LABEL) == node_id:
                     yield event

@@ -26,13 +26,15 @@ _sym_db = _symbol_database.Default()
 from common.api import types_pb2 as shoal_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16shoal/v1/control.proto\x12\x08shoal.v1\x1a\x14shoal/v1/types.proto\";\n\x14\x43reateServiceRequest\x12#\n\x04spec\x18\x01 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\"`\n\x14UpdateServiceRequest\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12#\n\x04spec\x18\x03 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\" \n\x11GetServiceRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\"5\n\x0fServiceResponse\x12\"\n\x07service\x18\x01 \x01(\x0b\x32\x11.shoal.v1.Service\"\x15\n\x13ListServicesRequest\"_\n\x0bServiceView\x12\"\n\x07service\x18\x01 \x01(\x0b\x32\x11.shoal.v1.Service\x12\x15\n\rrunning_tasks\x18\x02 \x01(\x04\x12\x15\n\rdesired_tasks\x18\x03 \x01(\x04\"?\n\x14ListServicesResponse\x12\'\n\x08services\x18\x01 \x03(\x0b\x32\x15.shoal.v1.ServiceView\"#\n\x14RemoveServiceRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\"#\n\x15RemoveServiceResponse\x12\n\n\x02id\x18\x01 \x01(\t\"\'\n\x10ListTasksRequest\x12\x13\n\x0bservice_ref\x18\x01 \x01(\t\"Q\n\x11ListTasksResponse\x12\x1d\n\x05tasks\x18\x01 \x03(\x0b\x32\x0e.shoal.v1.Task\x12\x1d\n\x05nodes\x18\x02 \x03(\x0b\x32\x0e.shoal.v1.Node\"\x12\n\x10ListNodesRequest\"H\n\x11ListNodesResponse\x12\x1d\n\x05nodes\x18\x01 \x03(\x0b\x32\x0e.shoal.v1.Node\x12\x14\n\x0cself_node_id\x18\x02 \x01(\t\"/\n\x11RemoveNodeRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\" \n\x12RemoveNodeResponse\x12\n\n\x02id\x18\x01 \x01(\t\"G\n\x13GetJoinTokenRequest\x12 \n\x04role\x18\x01 \x01(\x0e\x32\x12.shoal.v1.NodeRole\x12\x0e\n\x06rotate\x18\x02 \x01(\x08\";\n\x14GetJoinTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x0cmanager_addr\x18\x02 \x01(\t2\xac\x05\n\x07\x43ontrol\x12J\n\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x19.shoal.v1.ServiceResponse\x12J\n\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x19.shoal.v1.ServiceResponse\x12\x44\n\nGetService\x12\x1b.shoal.v1.GetServiceRequest\x1a\x19.shoal.v1.ServiceResponse\x12M\n\x0cListServices\x12\x1d.shoal.v1.ListServicesRequest\x1a\x1e.shoal.v1.ListServicesResponse\x12P\n\rRemoveService\x12\x1e.shoal.v1.RemoveServiceRequest\x1a\x1f.shoal.v1.RemoveServiceResponse\x12\x44\n\tListTasks\x12\x1a.shoal.v1.ListTasksRequest\x1a\x1b.shoal.v1.ListTasksResponse\x12\x44\n\tListNodes\x12\x1a.shoal.v1.ListNodesRequest\x1a\x1b.shoal.v1.ListNodesResponse\x12G\n\nRemoveNode\x12\x1b.shoal.v1.RemoveNodeRequest\x1a\x1c.shoal.v1.RemoveNodeResponse\x12M\n\x0cGetJoinToken\x12\x1d.shoal.v1.GetJoinTokenRequest\x1a\x1e.shoal.v1.GetJoinTokenResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16shoal/v1/control.proto\x12\x08shoal.v1\x1a\x14shoal/v1/types.proto\";\n\x14\x43reateServiceRequest\x12#\n\x04spec\x18\x01 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\"`\n\x14UpdateServiceRequest\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12#\n\x04spec\x18\x03 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\" \n\x11GetServiceRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\"5\n\x0fServiceResponse\x12\"\n\x07service\x18\x01 \x01(\x0b\x32\x11.shoal.v1.Service\"\x15\n\x13ListServicesRequest\"_\n\x0bServiceView\x12\"\n\x07service\x18\x01 \x01(\x0b\x32\x11.shoal.v1.Service\x12\x15\n\rrunning_tasks\x18\x02 \x01(\x04\x12\x15\n\rdesired_tasks\x18\x03 \x01(\x04\"?\n\x14ListServicesResponse\x12\'\n\x08services\x18\x01 \x03(\x0b\x32\x15.shoal.v1.ServiceView\"#\n\x14RemoveServiceRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\"#\n\x15RemoveServiceResponse\x12\n\n\x02id\x18\x01 \x01(\t\"9\n\x10ListTasksRequest\x12\x13\n\x0bservice_ref\x18\x01 \x01(\t\x12\x10\n\x08node_ref\x18\x02 \x01(\t\"Q\n\x11ListTasksResponse\x12\x1d\n\x05tasks\x18\x01 \x03(\x0b\x32\x0e.shoal.v1.Task\x12\x1d\n\x05nodes\x18\x02 \x03(\x0b\x32\x0e.shoal.v1.Node\"\x12\n\x10ListNodesRequest\"H\n\x11ListNodesResponse\x12\x1d\n\x05nodes\x18\x01 \x03(\x0b\x32\x0e.shoal.v1.Node\x12\x14\n\x0cself_node_id\x18\x02 \x01(\t\"\x1d\n\x0eGetNodeRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\",\n\x0cNodeResponse\x12\x1c\n\x04node\x18\x01 \x01(\x0b\x32\x0e.shoal.v1.Node\"\xcf\x01\n\x11UpdateNodeRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x30\n\x0c\x61vailability\x18\x03 \x01(\x0e\x32\x1a.shoal.v1.NodeAvailability\x12\x37\n\x06labels\x18\x04 \x03(\x0b\x32\'.shoal.v1.UpdateNodeRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"/\n\x11RemoveNodeRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\" \n\x12RemoveNodeResponse\x12\n\n\x02id\x18\x01 \x01(\t\"G\n\x13GetJoinTokenRequest\x12 \n\x04role\x18\x01 \x01(\x0e\x32\x12.shoal.v1.NodeRole\x12\x0e\n\x06rotate\x18\x02 \x01(\x08\";\n\x14GetJoinTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x0cmanager_addr\x18\x02 \x01(\t2\xac\x06\n\x07\x43ontrol\x12J\n\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x19.shoal.v1.ServiceResponse\x12J\n\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x19.shoal.v1.ServiceResponse\x12\x44\n\nGetService\x12\x1b.shoal.v1.GetServiceRequest\x1a\x19.shoal.v1.ServiceResponse\x12M\n\x0cListServices\x12\x1d.shoal.v1.ListServicesRequest\x1a\x1e.shoal.v1.ListServicesResponse\x12P\n\rRemoveService\x12\x1e.shoal.v1.RemoveServiceRequest\x1a\x1f.shoal.v1.RemoveServiceResponse\x12\x44\n\tListTasks\x12\x1a.shoal.v1.ListTasksRequest\x1a\x1b.shoal.v1.ListTasksResponse\x12\x44\n\tListNodes\x12\x1a.shoal.v1.ListNodesRequest\x1a\x1b.shoal.v1.ListNodesResponse\x12;\n\x07GetNode\x12\x18.shoal.v1.GetNodeRequest\x1a\x16.shoal.v1.NodeResponse\x12\x41\n\nUpdateNode\x12\x1b.shoal.v1.UpdateNodeRequest\x1a\x16.shoal.v1.NodeResponse\x12G\n\nRemoveNode\x12\x1b.shoal.v1.RemoveNodeRequest\x1a\x1c.shoal.v1.RemoveNodeResponse\x12M\n\x0cGetJoinToken\x12\x1d.shoal.v1.GetJoinTokenRequest\x1a\x1e.shoal.v1.GetJoinTokenResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'common.api.control_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_UPDATENODEREQUEST_LABELSENTRY']._loaded_options = None
+  _globals['_UPDATENODEREQUEST_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_CREATESERVICEREQUEST']._serialized_start=58
   _globals['_CREATESERVICEREQUEST']._serialized_end=117
   _globals['_UPDATESERVICEREQUEST']._serialized_start=119
@@ -52,21 +54,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REMOVESERVICERESPONSE']._serialized_start=528
   _globals['_REMOVESERVICERESPONSE']._serialized_end=563
   _globals['_LISTTASKSREQUEST']._serialized_start=565
-  _globals['_LISTTASKSREQUEST']._serialized_end=604
-  _globals['_LISTTASKSRESPONSE']._serialized_start=606
-  _globals['_LISTTASKSRESPONSE']._serialized_end=687
-  _globals['_LISTNODESREQUEST']._serialized_start=689
-  _globals['_LISTNODESREQUEST']._serialized_end=707
-  _globals['_LISTNODESRESPONSE']._serialized_start=709
-  _globals['_LISTNODESRESPONSE']._serialized_end=781
-  _globals['_REMOVENODEREQUEST']._serialized_start=783
-  _globals['_REMOVENODEREQUEST']._serialized_end=830
-  _globals['_REMOVENODERESPONSE']._serialized_start=832
-  _globals['_REMOVENODERESPONSE']._serialized_end=864
-  _globals['_GETJOINTOKENREQUEST']._serialized_start=866
-  _globals['_GETJOINTOKENREQUEST']._serialized_end=937
-  _globals['_GETJOINTOKENRESPONSE']._serialized_start=939
-  _globals['_GETJOINTOKENRESPONSE']._serialized_end=998
-  _globals['_CONTROL']._serialized_start=1001
-  _globals['_CONTROL']._serialized_end=1685
+  _globals['_LISTTASKSREQUEST']._serialized_end=622
+  _globals['_LISTTASKSRESPONSE']._serialized_start=624
+  _globals['_LISTTASKSRESPONSE']._serialized_end=705
+  _globals['_LISTNODESREQUEST']._serialized_start=707
+  _globals['_LISTNODESREQUEST']._serialized_end=725
+  _globals['_LISTNODESRESPONSE']._serialized_start=727
+  _globals['_LISTNODESRESPONSE']._serialized_end=799
+  _globals['_GETNODEREQUEST']._serialized_start=801
+  _globals['_GETNODEREQUEST']._serialized_end=830
+  _globals['_NODERESPONSE']._serialized_start=832
+  _globals['_NODERESPONSE']._serialized_end=876
+  _globals['_UPDATENODEREQUEST']._serialized_start=879
+  _globals['_UPDATENODEREQUEST']._serialized_end=1086
+  _globals['_UPDATENODEREQUEST_LABELSENTRY']._serialized_start=1041
+  _globals['_UPDATENODEREQUEST_LABELSENTRY']._serialized_end=1086
+  _globals['_REMOVENODEREQUEST']._serialized_start=1088
+  _globals['_REMOVENODEREQUEST']._serialized_end=1135
+  _globals['_REMOVENODERESPONSE']._serialized_start=1137
+  _globals['_REMOVENODERESPONSE']._serialized_end=1169
+  _globals['_GETJOINTOKENREQUEST']._serialized_start=1171
+  _globals['_GETJOINTOKENREQUEST']._serialized_end=1242
+  _globals['_GETJOINTOKENRESPONSE']._serialized_start=1244
+  _globals['_GETJOINTOKENRESPONSE']._serialized_end=1303
+  _globals['_CONTROL']._serialized_start=1306
+  _globals['_CONTROL']._serialized_end=2118
 # @@protoc_insertion_point(module_scope)

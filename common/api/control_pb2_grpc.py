@@ -70,6 +70,16 @@ class ControlStub:
                 request_serializer=shoal_dot_v1_dot_control__pb2.ListNodesRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_control__pb2.ListNodesResponse.FromString,
                 _registered_method=True)
+        self.GetNode = channel.unary_unary(
+                '/shoal.v1.Control/GetNode',
+                request_serializer=shoal_dot_v1_dot_control__pb2.GetNodeRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.NodeResponse.FromString,
+                _registered_method=True)
+        self.UpdateNode = channel.unary_unary(
+                '/shoal.v1.Control/UpdateNode',
+                request_serializer=shoal_dot_v1_dot_control__pb2.UpdateNodeRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.NodeResponse.FromString,
+                _registered_method=True)
         self.RemoveNode = channel.unary_unary(
                 '/shoal.v1.Control/RemoveNode',
                 request_serializer=shoal_dot_v1_dot_control__pb2.RemoveNodeRequest.SerializeToString,
@@ -127,6 +137,18 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetNode(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateNode(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RemoveNode(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -176,6 +198,16 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.ListNodes,
                     request_deserializer=shoal_dot_v1_dot_control__pb2.ListNodesRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_control__pb2.ListNodesResponse.SerializeToString,
+            ),
+            'GetNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNode,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.GetNodeRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.NodeResponse.SerializeToString,
+            ),
+            'UpdateNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateNode,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.UpdateNodeRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.NodeResponse.SerializeToString,
             ),
             'RemoveNode': grpc.unary_unary_rpc_method_handler(
                     servicer.RemoveNode,
@@ -377,6 +409,60 @@ class Control:
             '/shoal.v1.Control/ListNodes',
             shoal_dot_v1_dot_control__pb2.ListNodesRequest.SerializeToString,
             shoal_dot_v1_dot_control__pb2.ListNodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/GetNode',
+            shoal_dot_v1_dot_control__pb2.GetNodeRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.NodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/UpdateNode',
+            shoal_dot_v1_dot_control__pb2.UpdateNodeRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.NodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

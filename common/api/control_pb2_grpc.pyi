@@ -39,6 +39,8 @@ class ControlStub:
     RemoveService: _grpc.UnaryUnaryMultiCallable[_control_pb2.RemoveServiceRequest, _control_pb2.RemoveServiceResponse]
     ListTasks: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListTasksRequest, _control_pb2.ListTasksResponse]
     ListNodes: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListNodesRequest, _control_pb2.ListNodesResponse]
+    GetNode: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetNodeRequest, _control_pb2.NodeResponse]
+    UpdateNode: _grpc.UnaryUnaryMultiCallable[_control_pb2.UpdateNodeRequest, _control_pb2.NodeResponse]
     RemoveNode: _grpc.UnaryUnaryMultiCallable[_control_pb2.RemoveNodeRequest, _control_pb2.RemoveNodeResponse]
     GetJoinToken: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetJoinTokenRequest, _control_pb2.GetJoinTokenResponse]
 
@@ -52,6 +54,8 @@ class ControlAsyncStub(ControlStub):
     RemoveService: _aio.UnaryUnaryMultiCallable[_control_pb2.RemoveServiceRequest, _control_pb2.RemoveServiceResponse]  # type: ignore[assignment]
     ListTasks: _aio.UnaryUnaryMultiCallable[_control_pb2.ListTasksRequest, _control_pb2.ListTasksResponse]  # type: ignore[assignment]
     ListNodes: _aio.UnaryUnaryMultiCallable[_control_pb2.ListNodesRequest, _control_pb2.ListNodesResponse]  # type: ignore[assignment]
+    GetNode: _aio.UnaryUnaryMultiCallable[_control_pb2.GetNodeRequest, _control_pb2.NodeResponse]  # type: ignore[assignment]
+    UpdateNode: _aio.UnaryUnaryMultiCallable[_control_pb2.UpdateNodeRequest, _control_pb2.NodeResponse]  # type: ignore[assignment]
     RemoveNode: _aio.UnaryUnaryMultiCallable[_control_pb2.RemoveNodeRequest, _control_pb2.RemoveNodeResponse]  # type: ignore[assignment]
     GetJoinToken: _aio.UnaryUnaryMultiCallable[_control_pb2.GetJoinTokenRequest, _control_pb2.GetJoinTokenResponse]  # type: ignore[assignment]
 
@@ -104,6 +108,20 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
         request: _control_pb2.ListNodesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.ListNodesResponse, _abc.Awaitable[_control_pb2.ListNodesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetNode(
+        self,
+        request: _control_pb2.GetNodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.NodeResponse, _abc.Awaitable[_control_pb2.NodeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateNode(
+        self,
+        request: _control_pb2.UpdateNodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.NodeResponse, _abc.Awaitable[_control_pb2.NodeResponse]]: ...
 
     @_abc_1.abstractmethod
     def RemoveNode(

@@ -38,10 +38,15 @@ class Liveness:
         if not down:
             self._disconnected_at[node_id] = time.monotonic()
 
-    async def set_state(self, node_id: str, state: NodeState, message: str) -> None:
+    async def set_state(
+        self, node_id: str, state: NodeState, message: str, *, unless_connected: bool = False
+    ) -> None:
         def plan(view: ReadView) -> Sequence[Op]:
             node = view.get(Node, node_id)
             if node is None or (node.state == state and node.message == message):
+                return []
+            # A sweep decided on a node without a session; one may have opened meanwhile.
+            if unless_connected and node_id in self._connected:
                 return []
             return [Put(replace(node, state=state, message=message))]
 
@@ -55,9 +60,17 @@ class Liveness:
             now = time.monotonic()
             limit = now - MISSED_BEATS * self.period
             for node_id in [n for n, t in self._disconnected_at.items() if t < limit]:
-                del self._disconnected_at[node_id]
-                await self.set_state(node_id, NodeState.DOWN, "no session for 3 heartbeat periods")
+                # A session may have opened, and removed the entry, during an earlier await.
+                if self._disconnected_at.pop(node_id, None) is not None:
+                    await self.set_state(
+                        node_id,
+                        NodeState.DOWN,
+                        "no session for 3 heartbeat periods",
+                        unless_connected=True,
+                    )
             if now - self._started > STARTUP_GRACE_BEATS * self.period:
                 for node in self._store.objects(Node):
                     if node.state == NodeState.UNKNOWN and node.id not in self._connected:
-                        await self.set_state(node.id, NodeState.DOWN, "did not reconnect")
+                        await self.set_state(
+                            node.id, NodeState.DOWN, "did not reconnect", unless_connected=True
+                        )

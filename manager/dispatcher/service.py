@@ -130,20 +130,28 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             return
         try:
             node_id = self._auth.node(context).id
-            await self._open(node_id, first.hello, peer_host(context.peer()))
         except ShoalError as exc:
             await context.abort(code_for(exc), str(exc))
             return
         bound = log.bind(node_id=node_id)
-
         previous = self._outboxes.get(node_id)
         if previous is not None:
             previous.close(Conflict("replaced by a newer session of the same node"))
         # The snapshot and the outbox are taken with no await between them: no event is lost.
+        # Registered before the first await, so an older session ending now finds itself
+        # replaced and leaves the node's state to this one.
         outbox = Outbox(self._store.revision)
         self._outboxes[node_id] = outbox
         full = [convert.task_to_pb(t) for t in self._store.tasks_on_node(node_id) if _assigned(t)]
         self._liveness.connected(node_id)
+        try:
+            await self._open(node_id, first.hello, peer_host(context.peer()))
+        except ShoalError as exc:
+            if self._outboxes.get(node_id) is outbox:
+                del self._outboxes[node_id]
+                self._liveness.disconnected(node_id, down=False)
+            await context.abort(code_for(exc), str(exc))
+            return
         bound.info("session opened", tasks=len(full))
         reader = asyncio.create_task(self._read(node_id, messages))
         down = False

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 import structlog
 
-from common.model import Node, NodeState, Service, Task, now
+from common.model import Availability, Node, NodeState, Service, Task, now
 from common.taskstate import is_live
 from manager.orchestrator.replicated import SlotPlan, reconcile_removed, reconcile_service
 from manager.orchestrator.restart import RestartSupervisor
@@ -47,6 +47,7 @@ class Orchestrator:
             ops: list[Op] = []
             nodes = view.objects(Node)
             known_nodes = {n.id for n in nodes}
+            draining = frozenset(n.id for n in nodes if n.availability == Availability.DRAIN)
             lost = {
                 n.id: f"node {n.description.hostname} is down"
                 for n in nodes
@@ -65,7 +66,9 @@ class Orchestrator:
                         for t in tasks
                         if t.node_id and t.node_id not in known_nodes
                     }
-                    slot_plan = self._plan_service(service, tasks, node_load, lost | removed)
+                    slot_plan = self._plan_service(
+                        service, tasks, node_load, lost | removed, draining
+                    )
                 ops.extend(_ops(slot_plan))
                 self._restarts.forget_tasks({t.id for t in slot_plan.delete})
             return ops
@@ -75,11 +78,16 @@ class Orchestrator:
             log.debug("reconciled", services=len(service_ids), writes=len(stored))
 
     def _plan_service(
-        self, service: Service, tasks: list[Task], load: Counter[str], lost: dict[str, str]
+        self,
+        service: Service,
+        tasks: list[Task],
+        load: Counter[str],
+        lost: dict[str, str],
+        draining: frozenset[str],
     ) -> SlotPlan:
         at = now()
         held = self._restarts.held_slots(service.id, at)
-        plan = reconcile_service(service, tasks, load, held, at, lost)
+        plan = reconcile_service(service, tasks, load, held, at, lost, draining)
         for task, decision in plan.exited:
             if not decision.restart:
                 continue
@@ -104,7 +112,7 @@ class Orchestrator:
             obj = event.obj
             if isinstance(obj, Service):
                 dirty.add(obj.id)
-            elif isinstance(obj, Node) and _lost(event):
+            elif isinstance(obj, Node) and _moves_tasks(event):
                 dirty |= {t.service_id for t in self._store.tasks_on_node(obj.id)}
             elif isinstance(obj, Task):
                 old = event.old
@@ -117,16 +125,16 @@ class Orchestrator:
         return dirty
 
 
-def _lost(event: Event) -> bool:
-    """A node removed, or newly down: its tasks must move."""
+def _moves_tasks(event: Event) -> bool:
+    """A node removed, newly down, or newly draining: its tasks must move."""
     if event.action is Action.DELETE:
         return True
-    old = event.old
-    return (
-        isinstance(old, Node)
-        and isinstance(event.obj, Node)
-        and (old.state != event.obj.state and event.obj.state == NodeState.DOWN)
-    )
+    old, new = event.old, event.obj
+    if not isinstance(old, Node) or not isinstance(new, Node):
+        return False
+    down = old.state != new.state and new.state == NodeState.DOWN
+    drained = old.availability != new.availability and new.availability == Availability.DRAIN
+    return down or drained
 
 
 def _ops(plan: SlotPlan) -> Iterable[Op]:

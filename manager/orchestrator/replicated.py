@@ -65,13 +65,14 @@ def reconcile_service(
     held_slots: set[int],
     at: datetime,
     lost_nodes: Mapping[str, str] | None = None,
+    draining: frozenset[str] = frozenset(),
 ) -> SlotPlan:
     """Plan the writes that bring service's tasks to its spec.
 
     node_load counts every live task per node (for choosing which replicas to remove when scaling
     down); held_slots are slots whose restart is being delayed: they stay reserved, unfilled.
     lost_nodes maps the nodes that are down or gone to why: their unfinished tasks are orphaned,
-    and replaced in the same slots.
+    and replaced in the same slots. Tasks on draining nodes are stopped and replaced elsewhere.
     """
     plan = SlotPlan()
     lost = lost_nodes or {}
@@ -81,6 +82,9 @@ def reconcile_service(
         for t in tasks
     ]
     live = [t for t in tasks if is_live(t)]
+    for task in [t for t in live if t.node_id in draining]:
+        plan.shutdown.append(_stop(task))
+        live.remove(task)
     for task in tasks:
         if task.desired_state == TaskState.RUNNING and task.status.state.terminal:
             decision = decide(task, policy)

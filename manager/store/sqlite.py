@@ -134,6 +134,11 @@ class SqliteStore:
         return await self.transact(lambda _view: ops)
 
     async def transact(self, plan: Callable[[ReadView], Sequence[Op]]) -> list[StoredObject]:
+        # Shielded: a caller cancelled mid-commit (a client's deadline) must not leave the disk
+        # ahead of memory and the watchers; the commit runs to its end either way.
+        return await asyncio.shield(asyncio.ensure_future(self._transact(plan)))
+
+    async def _transact(self, plan: Callable[[ReadView], Sequence[Op]]) -> list[StoredObject]:
         async with self._lock:
             ops = plan(self)
             if not ops:

@@ -175,6 +175,10 @@ class TestRestarts:
         assert [
             cluster.ok("join-token", r, "-q").out for r in ("worker", "manager")
         ] == tokens_before
+        # The join command is printed at creation only, not again on every start.
+        printed = cluster.manager.out.read_text()
+        assert "Cluster resumed" in printed
+        assert printed.count(tokens_before[0].strip()) == 1
         assert sorted(c["Id"] for c in cluster.containers("durable", running=False)) == before
         _remove(cluster, "durable")
 
@@ -244,3 +248,37 @@ class TestRestartPolicy:
         listing = cluster.ok("service", "ls", "--format", "json").json_lines()
         assert [s["Replicas"] for s in listing if s["Name"] == "quitter"] == ["0/1"]
         _remove(cluster, "quitter")
+
+
+def test_drain_a_node_and_bring_it_back(cluster: Cluster) -> None:
+    """node update --availability drain moves an agent's replicas away; node inspect and node ps
+    show it; active again, it takes new work; labels are added and removed."""
+    _create(cluster, "movers", 3)
+    wait_for(lambda: cluster.running("movers", 3), "3 running")
+    node_id = next(n["ID"] for n in cluster.nodes() if n["Hostname"] == "it-agent-2")
+    assert (
+        cluster.ok("node", "update", "--availability", "drain", "it-agent-2").out.strip()
+        == "it-agent-2"
+    )
+
+    def moved() -> bool:
+        on_it = [c for c in cluster.containers("movers") if c["Labels"]["shoal.node.id"] == node_id]
+        return not on_it and len(cluster.containers("movers")) == 3
+
+    wait_for(moved, "it-agent-2 emptied, 3 still running")
+    [doc] = json.loads(cluster.ok("node", "inspect", "it-agent-2").out)
+    assert doc["Spec"]["Availability"] == "drain"
+    shut = [
+        t
+        for t in cluster.ok("node", "ps", "it-agent-2", "--format", "json").json_lines()
+        if t["Name"].startswith("movers")
+    ]
+    assert shut
+    assert all(t["DesiredState"] == "Shutdown" for t in shut)
+    cluster.ok("node", "update", "--availability", "active", "--label-add", "zone=b", "it-agent-2")
+    [doc] = json.loads(cluster.ok("node", "inspect", "it-agent-2").out)
+    assert (doc["Spec"]["Availability"], doc["Spec"]["Labels"]) == ("active", {"zone": "b"})
+    cluster.ok("node", "update", "--label-rm", "zone", "it-agent-2")
+    [doc] = json.loads(cluster.ok("node", "inspect", "it-agent-2").out)
+    assert doc["Spec"]["Labels"] == {}
+    _remove(cluster, "movers")

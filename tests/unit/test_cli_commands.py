@@ -13,14 +13,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 import pytest
 
-from cli import connection
-from cli import service as service_command
+from cli import cas, connection
 from cli.client import Client
 from cli.connection import Endpoint
 from cli.main import main
@@ -37,6 +36,9 @@ WEB_ID = "a1b2c3d4e5f6g7h8i9j0k1l2m"
 MONITOR_ID = "z9y8x7w6v5u4t3s2r1q0p9o8n"
 MANAGER_NODE = "node1manager0000000000000"
 WORKER_NODE = "node2worker00000000000000"
+MONITOR_ON_MANAGER = "taskmon1000000000000000ee"
+MONITOR_ON_WORKER = "taskmon2000000000000000ff"
+JOINED = datetime(2024, 5, 16, 22, 52, 44, 991066, tzinfo=UTC)
 
 
 CLUSTER_ID = "cluster1"
@@ -45,8 +47,9 @@ LIFETIME = timedelta(days=1)
 
 class FakeControl(control_pb2_grpc.ControlServicer):
     """The Control contract in memory: admin certificates only, refs by ID, name or ID prefix,
-    NOT_FOUND for unknown ones, versioned compare-and-swap updates, nodes removed only when down
-    or forced. Records what the client asked for."""
+    NOT_FOUND for unknown ones, versioned compare-and-swap updates of services and nodes, tasks
+    filtered by service and node, nodes removed only when down or forced. Records what the
+    client asked for."""
 
     def __init__(self) -> None:
         self.address = ""
@@ -57,6 +60,7 @@ class FakeControl(control_pb2_grpc.ControlServicer):
         self.self_node_id = ""
         self.calls: list[str] = []
         self.updates: list[api.UpdateServiceRequest] = []
+        self.node_updates: list[api.UpdateNodeRequest] = []
         self.token_requests: list[tuple[m.NodeRole, bool]] = []
         self.rotations: dict[m.NodeRole, int] = {}
         self.node_removals: list[tuple[str, bool]] = []
@@ -131,9 +135,15 @@ class FakeControl(control_pb2_grpc.ControlServicer):
         self, request: api.ListTasksRequest, context: grpc.ServicerContext
     ) -> api.ListTasksResponse:
         self._enter("ListTasks", context)
-        found = self._resolve(request.service_ref, context)
+        listed = self.tasks
+        if request.service_ref:
+            found = self._resolve(request.service_ref, context)
+            listed = [t for t in listed if t.service_id == found.id]
+        if request.node_ref:
+            node = self._resolve_node(request.node_ref, context)
+            listed = [t for t in listed if t.node_id == node.id]
         return api.ListTasksResponse(
-            tasks=[convert.task_to_pb(t) for t in self.tasks if t.service_id == found.id],
+            tasks=[convert.task_to_pb(t) for t in listed],
             nodes=[convert.node_to_pb(n) for n in self.nodes],
         )
 
@@ -147,19 +157,46 @@ class FakeControl(control_pb2_grpc.ControlServicer):
             nodes=[convert.node_to_pb(n) for n in self.nodes], self_node_id=self.self_node_id
         )
 
+    def GetNode(
+        self, request: api.GetNodeRequest, context: grpc.ServicerContext
+    ) -> api.NodeResponse:
+        self._enter("GetNode", context)
+        found = self._resolve_node(request.ref, context)
+        if self.interlopers:
+            self.interlopers -= 1
+            self._store_node(
+                replace(found, meta=replace(found.meta, version=found.meta.version + 1))
+            )
+        return api.NodeResponse(node=convert.node_to_pb(found))
+
+    def UpdateNode(
+        self, request: api.UpdateNodeRequest, context: grpc.ServicerContext
+    ) -> api.NodeResponse:
+        self._enter("UpdateNode", context)
+        self.node_updates.append(request)
+        current = next((n for n in self.nodes if n.id == request.node_id), None)
+        if current is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no such node: {request.node_id}")
+        if request.version != current.meta.version:
+            context.abort(
+                grpc.StatusCode.ABORTED,
+                f"node {current.description.hostname} was changed meanwhile; read it and retry",
+            )
+        updated = replace(
+            current,
+            availability=m.Availability(request.availability),
+            labels=dict(request.labels),
+            meta=replace(current.meta, version=current.meta.version + 1),
+        )
+        self._store_node(updated)
+        return api.NodeResponse(node=convert.node_to_pb(updated))
+
     def RemoveNode(
         self, request: api.RemoveNodeRequest, context: grpc.ServicerContext
     ) -> api.RemoveNodeResponse:
         self._enter("RemoveNode", context)
         self.node_removals.append((request.ref, request.force))
-        matches = [
-            n
-            for n in self.nodes
-            if request.ref in (n.id, n.description.hostname) or n.id.startswith(request.ref)
-        ]
-        if len(matches) != 1:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"no such node: {request.ref}")
-        [found] = matches
+        found = self._resolve_node(request.ref, context)
         if found.state is not m.NodeState.DOWN and not request.force:
             context.abort(grpc.StatusCode.ABORTED, f"node {request.ref} is not down")
         self.nodes.remove(found)
@@ -197,9 +234,22 @@ class FakeControl(control_pb2_grpc.ControlServicer):
             context.abort(grpc.StatusCode.NOT_FOUND, f"no such service: {ref}")
         return matches[0]
 
+    def _resolve_node(self, ref: str, context: grpc.ServicerContext) -> m.Node:
+        matches = [
+            n for n in self.nodes if ref in (n.id, n.description.hostname) or n.id.startswith(ref)
+        ]
+        if len(matches) != 1:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no such node: {ref}")
+        return matches[0]
+
+    def _store_node(self, node: m.Node) -> None:
+        self.nodes = [node if n.id == node.id else n for n in self.nodes]
+
 
 def seed(fake: FakeControl) -> None:
-    """Two services (web: replicated, 3 slots with history; monitor: global) on two nodes."""
+    """Two services (web: replicated, 3 slots with history; monitor: global, one task on each
+    node) on two nodes (manager-1, the one that answers, with labels and resources; worker-1,
+    down, without)."""
     now = m.now()
 
     def ago(delta: timedelta) -> m.Meta:
@@ -244,6 +294,18 @@ def seed(fake: FakeControl) -> None:
             status=m.TaskStatus(state=state, timestamp=now - age, err=err),
         )
 
+    def monitor_task(task_id: str, node_id: str) -> m.Task:
+        return m.Task(
+            id=task_id,
+            service_id=MONITOR_ID,
+            service_name="monitor",
+            slot=0,
+            spec=monitor.spec.container,
+            meta=ago(timedelta(hours=2)),
+            node_id=node_id,
+            status=m.TaskStatus(state=m.TaskState.RUNNING, timestamp=now - timedelta(hours=2)),
+        )
+
     fake.tasks = [
         web_task("task1old0000000000000000a", 1, timedelta(minutes=40.5), WORKER_NODE,
                  m.TaskState.FAILED, "task: non-zero exit (137): killed by the kernel"),
@@ -253,21 +315,34 @@ def seed(fake: FakeControl) -> None:
                  m.TaskState.RUNNING),
         web_task("task3000000000000000000dd", 3, timedelta(minutes=3.5), "",
                  m.TaskState.PENDING),
+        monitor_task(MONITOR_ON_MANAGER, MANAGER_NODE),
+        monitor_task(MONITOR_ON_WORKER, WORKER_NODE),
     ]  # fmt: skip
     fake.nodes = [
         m.Node(
             id=WORKER_NODE,
+            meta=m.Meta(version=4, created_at=JOINED, updated_at=JOINED),
             role=m.NodeRole.WORKER,
             availability=m.Availability.DRAIN,
             state=m.NodeState.DOWN,
+            message="heartbeat failure",
             description=m.NodeDescription(hostname="worker-1", engine_version="27.3.1"),
         ),
         m.Node(
             id=MANAGER_NODE,
+            meta=m.Meta(version=12, created_at=JOINED, updated_at=now),
             role=m.NodeRole.MANAGER,
             availability=m.Availability.ACTIVE,
             state=m.NodeState.READY,
-            description=m.NodeDescription(hostname="manager-1", engine_version="28.0.0"),
+            description=m.NodeDescription(
+                hostname="manager-1",
+                engine_version="28.0.0",
+                resources=m.Resources(nano_cpus=4_000_000_000, memory_bytes=8_271_880_192),
+                os="linux",
+                arch="x86_64",
+            ),
+            addr="10.0.0.1",
+            labels={"zone": "eu-1", "ssd": ""},
         ),
     ]
     fake.self_node_id = MANAGER_NODE
@@ -637,10 +712,10 @@ class TestServiceScale:
 
     def test_gives_up_after_a_few_conflicts(self, shoal: Shoal, control: FakeControl) -> None:
         """When every attempt is beaten by another writer, scale fails with one line."""
-        control.interlopers = service_command.UPDATE_ATTEMPTS
+        control.interlopers = cas.ATTEMPTS
         result = shoal("service", "scale", "web=5")
         assert one_error_line(result) == "Error: service changed since it was read"
-        assert len(control.updates) == service_command.UPDATE_ATTEMPTS
+        assert len(control.updates) == cas.ATTEMPTS
         assert control.services[WEB_ID].spec.replicas == 3
 
     @pytest.mark.parametrize("target", ["web", "web=", "=3", "web=-1", "web=x", "web=1.5"])
@@ -787,6 +862,263 @@ class TestNodeRm:
         assert one_error_line(result) == "Error: no such node: nope"
         assert result.lines == ["worker-1", MANAGER_NODE]
         assert control.nodes == []
+
+
+def pretty_field(name: str, value: str) -> str:
+    """A line of `node inspect --pretty`: the value where docker's tabs put it, at column 24."""
+    return f"{name:<24}{value}".rstrip()
+
+
+class TestNodeUpdate:
+    def test_availability_sends_the_version_read_and_keeps_labels(
+        self, shoal: Shoal, control: FakeControl
+    ) -> None:
+        """--availability sends the node's version as read and its labels unchanged (the
+        server replaces them as a whole); NODE is printed as given."""
+        result = shoal("node", "update", "--availability", "drain", "manager-1")
+        assert (result.code, result.out, result.err) == (0, "manager-1\n", "")
+        [update] = control.node_updates
+        assert (update.node_id, update.version) == (MANAGER_NODE, 12)
+        assert m.Availability(update.availability) is m.Availability.DRAIN
+        assert dict(update.labels) == {"zone": "eu-1", "ssd": ""}
+        [manager] = [n for n in control.nodes if n.id == MANAGER_NODE]
+        assert (manager.availability, manager.meta.version) == (m.Availability.DRAIN, 13)
+
+    def test_labels_are_added_then_removed(self, shoal: Shoal, control: FakeControl) -> None:
+        """--label-add sets KEY=VALUE (KEY alone: an empty value) and overwrites an existing
+        key; --label-rm removes, after the additions; the availability is kept."""
+        result = shoal(
+            "node", "update", "--label-add", "zone=eu-2", "--label-add", "gpu",
+            "--label-add", "tmp=1", "--label-rm", "tmp", "--label-rm", "ssd", MANAGER_NODE[:6],
+        )  # fmt: skip
+        assert (result.code, result.out) == (0, f"{MANAGER_NODE[:6]}\n")
+        [update] = control.node_updates
+        assert (update.node_id, update.version) == (MANAGER_NODE, 12)
+        assert dict(update.labels) == {"zone": "eu-2", "gpu": ""}
+        assert m.Availability(update.availability) is m.Availability.ACTIVE
+        [manager] = [n for n in control.nodes if n.id == MANAGER_NODE]
+        assert manager.labels == {"zone": "eu-2", "gpu": ""}
+
+    def test_removing_a_missing_label_is_an_error(self, shoal: Shoal, control: FakeControl) -> None:
+        """--label-rm of a key the node does not have fails as docker's does, on one line, and
+        nothing is written, not even the other changes asked for."""
+        result = shoal(
+            "node", "update", "--availability", "pause", "--label-rm", "zone",
+            "--label-rm", "nope", "manager-1",
+        )  # fmt: skip
+        assert one_error_line(result) == "Error: key nope doesn't exist in node's labels"
+        assert result.out == ""
+        assert control.node_updates == []
+        assert "UpdateNode" not in control.calls
+
+    def test_at_least_one_change_is_needed(self, shoal: Shoal, control: FakeControl) -> None:
+        """Without any flag there is nothing to update: a one-line usage error, no call."""
+        result = shoal("node", "update", "manager-1")
+        assert result.code == 1
+        assert result.err.splitlines() == [
+            "shoal: error: nothing to update: give --availability, --label-add or --label-rm"
+            " (see 'shoal node update --help')"
+        ]
+        assert control.calls == []
+
+    @pytest.mark.parametrize(
+        ("argv", "message"),
+        [
+            (("--availability", "paused"), "argument --availability: invalid choice: 'paused'"),
+            (("--label-add", "=x"), "argument --label-add: invalid label '=x'"),
+        ],
+    )
+    def test_bad_values_are_usage_errors(
+        self, shoal: Shoal, control: FakeControl, argv: tuple[str, ...], message: str
+    ) -> None:
+        """An availability other than active, pause or drain, or a label without a key, is a
+        one-line usage error; nothing is sent."""
+        result = shoal("node", "update", *argv, "manager-1")
+        assert result.code == 1
+        (line,) = result.err.splitlines()
+        assert line.startswith(f"shoal: error: {message}")
+        assert control.calls == []
+
+    def test_retries_when_another_client_wrote_in_between(
+        self, shoal: Shoal, control: FakeControl
+    ) -> None:
+        """A stale version (ABORTED) makes update read the node again and retry with the new
+        version."""
+        control.interlopers = 2
+        result = shoal("node", "update", "--availability", "pause", "manager-1")
+        assert (result.code, result.out) == (0, "manager-1\n")
+        assert [u.version for u in control.node_updates] == [12, 13, 14]
+        [manager] = [n for n in control.nodes if n.id == MANAGER_NODE]
+        assert manager.availability is m.Availability.PAUSE
+
+    def test_gives_up_after_a_few_conflicts(self, shoal: Shoal, control: FakeControl) -> None:
+        """When every attempt is beaten by another writer, update fails with the server's one
+        line and the node keeps its availability."""
+        control.interlopers = cas.ATTEMPTS
+        result = shoal("node", "update", "--availability", "pause", "manager-1")
+        assert one_error_line(result) == (
+            "Error: node manager-1 was changed meanwhile; read it and retry"
+        )
+        assert len(control.node_updates) == cas.ATTEMPTS
+        [manager] = [n for n in control.nodes if n.id == MANAGER_NODE]
+        assert manager.availability is m.Availability.ACTIVE
+
+    def test_unknown_node(self, shoal: Shoal, control: FakeControl) -> None:
+        """An unknown node fails with one line and nothing is written."""
+        result = shoal("node", "update", "--availability", "drain", "nope")
+        assert one_error_line(result) == "Error: no such node: nope"
+        assert (result.out, control.node_updates) == ("", [])
+
+
+class TestNodeInspect:
+    def test_document(self, shoal: Shoal) -> None:
+        """A JSON array with docker's layout: Version.Index, RFC 3339 times, Spec with sorted
+        Labels, lower-case Role and Availability, Description, Status with a lower-case
+        State."""
+        result = shoal("node", "inspect", "manager-1", WORKER_NODE[:5])
+        assert result.code == 0
+        manager, worker = json.loads(result.out)
+        assert set(manager) == {
+            "ID", "Version", "CreatedAt", "UpdatedAt", "Spec", "Description", "Status",
+        }  # fmt: skip
+        assert manager["ID"] == MANAGER_NODE
+        assert manager["Version"] == {"Index": 12}
+        assert manager["CreatedAt"] == "2024-05-16T22:52:44.991066Z"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", manager["UpdatedAt"])
+        assert manager["Spec"] == {
+            "Labels": {"ssd": "", "zone": "eu-1"},
+            "Role": "manager",
+            "Availability": "active",
+        }
+        assert list(manager["Spec"]["Labels"]) == ["ssd", "zone"]
+        assert manager["Description"] == {
+            "Hostname": "manager-1",
+            "Platform": {"Architecture": "x86_64", "OS": "linux"},
+            "Resources": {"NanoCPUs": 4_000_000_000, "MemoryBytes": 8_271_880_192},
+            "Engine": {"EngineVersion": "28.0.0"},
+        }
+        assert manager["Status"] == {"State": "ready", "Message": "", "Addr": "10.0.0.1"}
+        assert worker["ID"] == WORKER_NODE
+        assert (worker["Spec"]["Role"], worker["Spec"]["Availability"]) == ("worker", "drain")
+        assert worker["Spec"]["Labels"] == {}
+        assert worker["Status"] == {"State": "down", "Message": "heartbeat failure", "Addr": ""}
+
+    def test_self_is_the_node_of_the_manager_answering(self, shoal: Shoal) -> None:
+        """`self` names the node the answering manager runs on."""
+        result = shoal("node", "inspect", "self")
+        assert [node["ID"] for node in json.loads(result.out)] == [MANAGER_NODE]
+
+    def test_pretty(self, shoal: Shoal) -> None:
+        """--pretty: docker's human layout, values aligned at column 24; labels sorted, a bare
+        key for an empty value; the time as Go prints it; memory in binary units."""
+        result = shoal("node", "inspect", "--pretty", "manager-1")
+        assert result.code == 0
+        assert result.lines == [
+            pretty_field("ID:", MANAGER_NODE),
+            "Labels:",
+            " - ssd",
+            " - zone=eu-1",
+            pretty_field("Hostname:", "manager-1"),
+            pretty_field("Joined at:", "2024-05-16 22:52:44.991066 +0000 UTC"),
+            "Status:",
+            pretty_field(" State:", "Ready"),
+            pretty_field(" Availability:", "Active"),
+            pretty_field(" Address:", "10.0.0.1"),
+            "Platform:",
+            pretty_field(" Operating System:", "linux"),
+            pretty_field(" Architecture:", "x86_64"),
+            "Resources:",
+            pretty_field(" CPUs:", "4"),
+            pretty_field(" Memory:", "7.704GiB"),
+            pretty_field("Engine Version:", "28.0.0"),
+        ]
+        assert result.lines[0] == f"ID:                     {MANAGER_NODE}"
+
+    def test_pretty_leaves_out_what_is_unset(self, shoal: Shoal) -> None:
+        """Without labels or an address those lines are left out; a status message is shown;
+        several nodes are separated by a blank line."""
+        lines = shoal("node", "inspect", "--pretty", "manager-1", "worker-1").lines
+        blank = lines.index("")
+        assert lines[blank + 1 :] == [
+            pretty_field("ID:", WORKER_NODE),
+            pretty_field("Hostname:", "worker-1"),
+            pretty_field("Joined at:", "2024-05-16 22:52:44.991066 +0000 UTC"),
+            "Status:",
+            pretty_field(" State:", "Down"),
+            pretty_field(" Message:", "Heartbeat failure"),
+            pretty_field(" Availability:", "Drain"),
+            "Platform:",
+            " Operating System:",
+            " Architecture:",
+            "Resources:",
+            pretty_field(" CPUs:", "0"),
+            " Memory:",
+            pretty_field("Engine Version:", "27.3.1"),
+        ]
+
+    @pytest.mark.parametrize("pretty", [(), ("--pretty",)])
+    def test_unknown_node(self, shoal: Shoal, pretty: tuple[str, ...]) -> None:
+        """Any unknown node fails the command with one line and prints nothing."""
+        result = shoal("node", "inspect", *pretty, "manager-1", "nope")
+        assert one_error_line(result) == "Error: no such node: nope"
+        assert result.out == ""
+
+
+class TestNodePs:
+    def test_defaults_to_self(self, shoal: Shoal, control: FakeControl) -> None:
+        """Without NODE, the tasks of the node the answering manager runs on, with the columns
+        and order of `service ps`."""
+        result = shoal("node", "ps")
+        assert result.code == 0
+        assert result.lines == [
+            "ID             NAME                                IMAGE                NODE        "
+            "DESIRED STATE   CURRENT STATE           ERROR   PORTS",
+            f"taskmon10000   monitor.{MANAGER_NODE}   prom/node-exporter   manager-1   "
+            "Running         Running 2 hours ago",
+            "task1new0000   web.1                               nginx:1.25           manager-1   "
+            "Running         Running 3 minutes ago",
+        ]
+        assert control.calls == ["ListNodes", "ListTasks"]
+
+    def test_each_node_in_turn(self, shoal: Shoal) -> None:
+        """Several nodes: each node's tasks in turn, in the order given, under one header; a
+        slot seen on an earlier node is not indented as its history."""
+        result = shoal("node", "ps", "worker-1", "self")
+        assert result.code == 0
+        assert [line.split()[:2] for line in result.lines[1:]] == [
+            ["taskmon20000", f"monitor.{WORKER_NODE}"],
+            ["task1old0000", "web.1"],
+            ["taskmon10000", f"monitor.{MANAGER_NODE}"],
+            ["task1new0000", "web.1"],
+        ]
+        assert result.lines[2].endswith('Failed 40 minutes ago   "task: non-zero exit (137): ki…"')
+
+    def test_quiet_no_trunc_and_json(self, shoal: Shoal) -> None:
+        """-q prints the task IDs alone, in full with --no-trunc; --format json one object per
+        task with `service ps`'s keys."""
+        quiet = shoal("node", "ps", "-q", "--no-trunc", WORKER_NODE)
+        assert quiet.lines == [MONITOR_ON_WORKER, "task1old0000000000000000a"]
+        records = [json.loads(line) for line in shoal("node", "ps", "--format", "json").lines]
+        assert [(r["ID"], r["Name"], r["Node"]) for r in records] == [
+            ("taskmon10000", f"monitor.{MANAGER_NODE}", "manager-1"),
+            ("task1new0000", "web.1", "manager-1"),
+        ]
+        assert set(records[0]) == {
+            "ID", "Name", "Image", "Node", "DesiredState", "CurrentState", "Error", "Ports",
+        }  # fmt: skip
+
+    def test_unknown_node_is_reported_and_the_rest_listed(self, shoal: Shoal) -> None:
+        """An unknown node gets an error line; the other nodes' tasks are still listed; exit
+        1."""
+        result = shoal("node", "ps", "-q", "nope", "worker-1")
+        assert one_error_line(result) == "Error: no such node: nope"
+        assert result.lines == ["taskmon20000", "task1old0000"]
+
+    def test_only_unknown_nodes_print_no_table(self, shoal: Shoal) -> None:
+        """When no node could be listed there is no empty table, only the error."""
+        result = shoal("node", "ps", "nope")
+        assert one_error_line(result) == "Error: no such node: nope"
+        assert result.out == ""
 
 
 class TestJoinToken:

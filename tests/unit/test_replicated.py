@@ -467,3 +467,19 @@ class TestRestartPolicy:
         gone = task("gone", 2, node_id="n1", state=TaskState.FAILED, desired=TaskState.SHUTDOWN)
         plan = reconcile(with_restart(service(2), policy), [running("a", 1), gone])
         assert slots(plan.create) == [2]
+
+
+class TestDrain:
+    def test_tasks_on_a_draining_node_are_stopped_and_replaced(self) -> None:
+        """A draining node's live tasks get desired Shutdown and new tasks take their slots."""
+        tasks = [running("a", 1, "n1"), running("b", 2, "n2")]
+        plan = reconcile_service(service(2), tasks, {}, set(), at(0), None, frozenset({"n2"}))
+        assert [t.id for t in plan.shutdown] == ["b"]
+        assert plan.shutdown[0].desired_state == TaskState.SHUTDOWN
+        assert slots(plan.create) == [2]
+
+    def test_nothing_moves_when_no_node_drains(self) -> None:
+        """Without draining nodes a converged service is left as it is."""
+        tasks = [running("a", 1, "n1"), running("b", 2, "n2")]
+        plan = reconcile_service(service(2), tasks, {}, set(), at(0), None, frozenset())
+        assert (plan.shutdown, plan.create) == ([], [])

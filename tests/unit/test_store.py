@@ -547,3 +547,22 @@ class TestDurability:
         message = str(caught.value)
         assert str(newer) in message
         assert str(sqlite_store.SCHEMA_VERSION) in message
+
+
+class TestCancelledCaller:
+    async def test_a_commit_cancelled_midway_still_lands_everywhere(
+        self, store: SqliteStore, db_path: Path
+    ) -> None:
+        """A caller cancelled while its commit is on the way to disk (a client's deadline):
+        the commit completes, in memory and for watchers as on disk."""
+        watch = store.watch()
+        write = asyncio.ensure_future(store.commit([Put(fresh_node("n1"))]))
+        await asyncio.sleep(0)  # let it take the lock and hand the write to the disk thread
+        write.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await write
+        [event] = await next_events(watch, 1)
+        assert event.obj.id == "n1"
+        assert store.get(Node, "n1") is not None
+        assert store.revision == 1
+        assert on_disk(db_path) == {("node", "n1"): 1}
