@@ -32,7 +32,8 @@ from common import convert
 from common.api import control_pb2, control_pb2_grpc
 from common.model import ContainerSpec, ServiceSpec
 from common.tls import Bundle
-from tests.integration.cluster import BIN, SLEEPER, Cluster, free_port, wait_for
+from tests.integration.cluster import BIN, Cluster, free_port
+from tests.waiting import SLEEPER, wait_for
 
 IMAGE = "local/busybox:latest"
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.lab import Host, Lab, wait_for
+from tests.lab import Host, Lab
+from tests.waiting import SLEEPER, wait_for
 
 IMAGE = "local/busybox:latest"
-SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
 POLL = 0.02
 
 

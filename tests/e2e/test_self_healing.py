@@ -14,9 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.lab import Host, Lab, wait_for
-
-SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
+from tests.lab import Host, Lab
+from tests.waiting import SLEEPER, wait_for
 
 
 @pytest.fixture

@@ -8,33 +8,18 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import docker
+
+from tests.waiting import wait_for
 
 BIN = Path(sys.executable).parent
 HEARTBEAT = 0.5
 # Every wait in these tests is bounded; the figures are generous, not performance goals.
 DEADLINE = 30.0
-T = TypeVar("T")
-# A container that stops at once on SIGTERM (a plain `sleep` as PID 1 ignores it for 10 s).
-SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
-
-
-def wait_for(check: Callable[[], T | None], what: str, timeout: float = DEADLINE) -> T:
-    """Poll check until it returns something truthy; fail naming what never happened."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
 def free_port() -> int:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cluster import BIN, SLEEPER, Cluster, Daemon, free_port, wait_for
+from tests.integration.cluster import BIN, Cluster, Daemon, free_port
+from tests.waiting import SLEEPER, wait_for
 
 
 def _one_line_error(result_err: str) -> str:

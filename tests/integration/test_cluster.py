@@ -7,7 +7,8 @@ import signal
 
 import pytest
 
-from tests.integration.cluster import SLEEPER, Cluster, Daemon, wait_for
+from tests.integration.cluster import Cluster, Daemon
+from tests.waiting import SLEEPER, wait_for
 
 LABELS = (
     "shoal.node.id",

@@ -8,7 +8,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.integration.cluster import SLEEPER, Cluster, free_port, wait_for
+from tests.integration.cluster import Cluster, free_port
+from tests.waiting import SLEEPER, wait_for
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import stat
 import subprocess
 from pathlib import Path
 
-from tests.integration.cluster import BIN, Cluster, wait_for
+from tests.integration.cluster import BIN, Cluster
+from tests.waiting import wait_for
 
 
 def _status(cluster: Cluster, hostname: str) -> str | None:

@@ -71,6 +71,15 @@ class Harness:
         admin = Bundle.load(self.state_dir / "admin")
         self.channel = grpc.aio.secure_channel(self.addr, admin.channel_credentials())
 
+    async def restart(self) -> None:
+        """Stop the manager (its agents keep running) and start it again on its state dir."""
+        self.stop.set()
+        assert self.task is not None
+        await self.task
+        assert self.channel is not None
+        await self.channel.close()
+        await self.start()
+
     async def halt(self) -> None:
         for task in self.agents.values():
             task.cancel()

@@ -23,12 +23,7 @@ async def test_engine_outage_and_return(harness: Harness) -> None:
     await wait_state(harness, "a1", NodeState.DOWN)
     await eventually(lambda: len(running(harness.manager_runtime)) == 2, "both tasks on mgr")
 
-    harness.stop.set()
-    assert harness.task is not None
-    await harness.task
-    assert harness.channel is not None
-    await harness.channel.close()
-    await harness.start()
+    await harness.restart()
     await wait_state(harness, "mgr", NodeState.READY)
     await wait_state(harness, "a1", NodeState.DOWN)
 

@@ -95,12 +95,7 @@ async def test_manager_restart_keeps_nodes_and_agents_reconnect(harness: Harness
     await harness.create("web", 2)
     await eventually(lambda: len(running(rt)) == 1, "1 container on the agent")
     before = set(rt.containers_by_id)
-    harness.stop.set()
-    assert harness.task is not None
-    await harness.task
-    assert harness.channel is not None
-    await harness.channel.close()
-    await harness.start()
+    await harness.restart()
     await wait_state(harness, "a1", NodeState.READY)
     await wait_state(harness, "mgr", NodeState.READY)
     assert set(rt.containers_by_id) == before
