@@ -48,6 +48,8 @@ def run_spec(node_id: str, task: Task) -> RunSpec:
         args=task.spec.args,
         env=task.spec.env,
         labels=labels,
+        nano_cpus=task.spec.limits.nano_cpus,
+        memory_bytes=task.spec.limits.memory_bytes,
     )
 
 

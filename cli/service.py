@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import replace
 
-from cli import batch, cas, labels, output, restart_flags, table, tasks
+from cli import batch, cas, labels, output, placement_flags, restart_flags, table, tasks
 from cli.client import Client, ServiceSummary
 from common.errors import InvalidArgument
 from common.ids import ALPHABET
@@ -45,6 +45,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="Service labels",
     )
     restart_flags.add(create)
+    placement_flags.add(create, update=False)
     create.add_argument("image", metavar="IMAGE")
     # Everything after IMAGE belongs to the container, even words that look like our flags.
     # argparse counts a REMAINDER positional as required, yet a service needs no command.
@@ -76,6 +77,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     update = commands.add_parser("update", help="Update a service")
     update.add_argument("--replicas", type=_replicas, help="Number of tasks")
     restart_flags.add(update)
+    placement_flags.add(update, update=True)
     update.add_argument("service", metavar="SERVICE")
     update.set_defaults(run=_update)
 
@@ -89,6 +91,7 @@ def _create(args: argparse.Namespace, client: Client) -> int:
         replicas=args.replicas,
         restart=restart_flags.apply(RestartPolicy(), args),
     )
+    spec = placement_flags.apply(spec, args)
     print(client.create_service(spec).id)
     return 0
 
@@ -153,6 +156,7 @@ def _set_replicas(client: Client, ref: str, replicas: int) -> None:
 def _update(args: argparse.Namespace, client: Client) -> int:
     def change(service: Service) -> ServiceSpec:
         spec = replace(service.spec, restart=restart_flags.apply(service.spec.restart, args))
+        spec = placement_flags.apply(spec, args)
         return spec if args.replicas is None else replace(spec, replicas=args.replicas)
 
     _change_spec(client, args.service, change)
@@ -211,6 +215,7 @@ def _spec_document(spec: ServiceSpec) -> dict[str, object]:
                 "Labels": spec.container.labels,
             },
             "RestartPolicy": restart_flags.document(spec.restart),
+            **placement_flags.document(spec),
         },
         "Mode": mode,
     }

@@ -63,13 +63,19 @@ def meta_from_pb(msg: pb.Meta) -> m.Meta:
     )
 
 
+def resources_to_pb(r: m.Resources) -> pb.Resources:
+    return pb.Resources(nano_cpus=r.nano_cpus, memory_bytes=r.memory_bytes)
+
+
+def resources_from_pb(msg: pb.Resources) -> m.Resources:
+    return m.Resources(nano_cpus=msg.nano_cpus, memory_bytes=msg.memory_bytes)
+
+
 def description_to_pb(d: m.NodeDescription) -> pb.NodeDescription:
     return pb.NodeDescription(
         hostname=d.hostname,
         engine_version=d.engine_version,
-        resources=pb.Resources(
-            nano_cpus=d.resources.nano_cpus, memory_bytes=d.resources.memory_bytes
-        ),
+        resources=resources_to_pb(d.resources),
         os=d.os,
         arch=d.arch,
     )
@@ -79,9 +85,7 @@ def description_from_pb(msg: pb.NodeDescription) -> m.NodeDescription:
     return m.NodeDescription(
         hostname=msg.hostname,
         engine_version=msg.engine_version,
-        resources=m.Resources(
-            nano_cpus=msg.resources.nano_cpus, memory_bytes=msg.resources.memory_bytes
-        ),
+        resources=resources_from_pb(msg.resources),
         os=msg.os,
         arch=msg.arch,
     )
@@ -116,12 +120,18 @@ def node_from_pb(msg: pb.Node) -> m.Node:
 
 
 def container_to_pb(c: m.ContainerSpec) -> pb.ContainerSpec:
-    return pb.ContainerSpec(image=c.image, args=c.args, env=c.env, labels=c.labels)
+    return pb.ContainerSpec(
+        image=c.image, args=c.args, env=c.env, labels=c.labels, limits=resources_to_pb(c.limits)
+    )
 
 
 def container_from_pb(msg: pb.ContainerSpec) -> m.ContainerSpec:
     return m.ContainerSpec(
-        image=msg.image, args=tuple(msg.args), env=tuple(msg.env), labels=dict(msg.labels)
+        image=msg.image,
+        args=tuple(msg.args),
+        env=tuple(msg.env),
+        labels=dict(msg.labels),
+        limits=resources_from_pb(msg.limits),
     )
 
 
@@ -133,6 +143,11 @@ def spec_to_pb(s: m.ServiceSpec) -> pb.ServiceSpec:
         mode=pb.ServiceMode.ValueType(s.mode),
         replicas=s.replicas,
         restart=restart_to_pb(s.restart),
+        placement=pb.Placement(
+            constraints=s.placement.constraints,
+            max_replicas_per_node=s.placement.max_replicas_per_node,
+        ),
+        reservations=resources_to_pb(s.reservations),
     )
 
 
@@ -144,6 +159,11 @@ def spec_from_pb(msg: pb.ServiceSpec) -> m.ServiceSpec:
         mode=m.ServiceMode(msg.mode),
         replicas=msg.replicas,
         restart=restart_from_pb(msg.restart),
+        placement=m.Placement(
+            constraints=tuple(msg.placement.constraints),
+            max_replicas_per_node=msg.placement.max_replicas_per_node,
+        ),
+        reservations=resources_from_pb(msg.reservations),
     )
 
 
@@ -199,6 +219,7 @@ def task_to_pb(t: m.Task) -> pb.Task:
         restart_streak=t.restart_streak,
         restart_times=[_ts_to_pb(at) for at in t.restart_times],
         finished=t.finished,
+        reservations=resources_to_pb(t.reservations),
     )
 
 
@@ -216,6 +237,7 @@ def task_from_pb(msg: pb.Task) -> m.Task:
         restart_streak=msg.restart_streak,
         restart_times=tuple(_ts_from_pb(at) for at in msg.restart_times),
         finished=msg.finished,
+        reservations=resources_from_pb(msg.reservations),
     )
 
 

@@ -101,6 +101,13 @@ class ContainerSpec:
     args: tuple[str, ...] = ()
     env: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
+    limits: Resources = Resources()
+
+
+@dataclass(frozen=True)
+class Placement:
+    constraints: tuple[str, ...] = ()
+    max_replicas_per_node: int = 0
 
 
 class RestartCondition(enum.IntEnum):
@@ -128,6 +135,8 @@ class ServiceSpec:
     mode: ServiceMode = ServiceMode.REPLICATED
     replicas: int = 1
     restart: RestartPolicy = RestartPolicy()
+    placement: Placement = Placement()
+    reservations: Resources = Resources()
 
 
 @dataclass(frozen=True)
@@ -162,6 +171,7 @@ class Task:
     restart_streak: int = 0
     restart_times: tuple[datetime, ...] = ()
     finished: bool = False
+    reservations: Resources = Resources()
 
     @property
     def name(self) -> str:

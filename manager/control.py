@@ -14,6 +14,7 @@ import structlog
 from common import convert, tokens
 from common.api import control_pb2 as pb
 from common.api import control_pb2_grpc
+from common.constraints import parse as parse_constraint
 from common.errors import Conflict, InvalidArgument, NotFound
 from common.grpc_errors import unary_errors
 from common.ids import new_id
@@ -53,6 +54,16 @@ def validate_spec(spec: ServiceSpec) -> None:
         raise InvalidArgument("a service needs an image")
     if spec.mode != ServiceMode.REPLICATED:
         raise InvalidArgument("only replicated services are supported so far")
+    for constraint in spec.placement.constraints:
+        parse_constraint(constraint)
+    for what, amount in (
+        ("cpu reservation", spec.reservations.nano_cpus),
+        ("memory reservation", spec.reservations.memory_bytes),
+        ("cpu limit", spec.container.limits.nano_cpus),
+        ("memory limit", spec.container.limits.memory_bytes),
+    ):
+        if amount < 0:
+            raise InvalidArgument(f"the {what} cannot be negative")
     if spec.replicas > MAX_REPLICAS:
         raise InvalidArgument(f"replicas {spec.replicas} is more than {MAX_REPLICAS}")
     restart = spec.restart

@@ -7,9 +7,10 @@ from dataclasses import replace
 
 import structlog
 
-from common.model import Node, Task, TaskState, TaskStatus, now
+from common.constraints import parse as parse_constraint
+from common.model import Node, Service, Task, TaskState, TaskStatus, now
 from common.taskstate import is_live
-from manager.scheduler import NodeInfo, schedule
+from manager.scheduler import Demand, NodeInfo, schedule
 from manager.store import Event, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("placement")
@@ -48,7 +49,7 @@ class Placement:
                 NodeInfo.build(n, (t for t in view.tasks_on_node(n.id) if is_live(t)))
                 for n in view.objects(Node)
             ]
-            decision = schedule(tasks, infos)
+            decision = schedule(tasks, infos, _demands(view, tasks))
             at = now()
             ops: list[Op] = []
             for task in tasks:
@@ -69,12 +70,29 @@ class Placement:
             log.debug("placement pass", placed=placed, unplaced=len(stored) - placed)
 
 
+def _demands(view: ReadView, tasks: list[Task]) -> dict[str, Demand]:
+    demands: dict[str, Demand] = {}
+    for service_id in {t.service_id for t in tasks}:
+        service = view.get(Service, service_id)
+        if service is not None:
+            placement = service.spec.placement
+            demands[service_id] = Demand(
+                constraints=tuple(parse_constraint(c) for c in placement.constraints),
+                max_per_node=placement.max_replicas_per_node,
+            )
+    return demands
+
+
 def _worth_a_pass(events: list[Event]) -> bool:
-    """New pending tasks, or any change to nodes (room may have appeared)."""
+    """New pending tasks, any change to nodes, or a task that ended: room may have appeared."""
     for event in events:
         obj = event.obj
         if isinstance(obj, Node):
             return True
         if isinstance(obj, Task) and _is_pending(obj) and not obj.status.err:
+            return True
+        # A task that ended frees what it reserved on its node.
+        old = event.old
+        if isinstance(obj, Task) and isinstance(old, Task) and is_live(old) and not is_live(obj):
             return True
     return False

@@ -7,19 +7,21 @@ cannot be placed says why instead of sitting silently in PENDING.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from common.model import Availability, Node, NodeState, Task
+from common.constraints import Constraint
+from common.model import Availability, Node, NodeState, Resources, Task
 
 
 @dataclass
 class NodeInfo:
-    """A node as the scheduler sees it: the node and the live tasks it carries."""
+    """A node as the scheduler sees it: the node, the live tasks it carries and what they hold."""
 
     node: Node
     tasks_by_service: Counter[str] = field(default_factory=Counter)
+    reserved: Resources = field(default_factory=Resources)
 
     @property
     def total(self) -> int:
@@ -27,11 +29,32 @@ class NodeInfo:
 
     @classmethod
     def build(cls, node: Node, tasks: Iterable[Task]) -> NodeInfo:
-        return cls(node, Counter(t.service_id for t in tasks))
+        tasks = list(tasks)
+        reserved = Resources(
+            nano_cpus=sum(t.reservations.nano_cpus for t in tasks),
+            memory_bytes=sum(t.reservations.memory_bytes for t in tasks),
+        )
+        return cls(node, Counter(t.service_id for t in tasks), reserved)
+
+    def take(self, task: Task) -> None:
+        """Count task as placed here, for the placements after it in the same batch."""
+        self.tasks_by_service[task.service_id] += 1
+        self.reserved = Resources(
+            nano_cpus=self.reserved.nano_cpus + task.reservations.nano_cpus,
+            memory_bytes=self.reserved.memory_bytes + task.reservations.memory_bytes,
+        )
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What a task's service asks of a node beyond room for the task."""
+
+    constraints: tuple[Constraint, ...] = ()
+    max_per_node: int = 0
 
 
 class Filter(Protocol):
-    def check(self, task: Task, info: NodeInfo) -> bool: ...
+    def check(self, task: Task, info: NodeInfo, demand: Demand) -> bool: ...
 
     def explain(self, excluded: int) -> str: ...
 
@@ -41,7 +64,7 @@ def _nodes(count: int) -> str:
 
 
 class ReadyFilter:
-    def check(self, task: Task, info: NodeInfo) -> bool:
+    def check(self, task: Task, info: NodeInfo, demand: Demand) -> bool:
         return info.node.state == NodeState.READY
 
     def explain(self, excluded: int) -> str:
@@ -49,14 +72,68 @@ class ReadyFilter:
 
 
 class AvailabilityFilter:
-    def check(self, task: Task, info: NodeInfo) -> bool:
+    def check(self, task: Task, info: NodeInfo, demand: Demand) -> bool:
         return info.node.availability == Availability.ACTIVE
 
     def explain(self, excluded: int) -> str:
         return f"{_nodes(excluded)} not available for new tasks"
 
 
-DEFAULT_FILTERS: tuple[Filter, ...] = (ReadyFilter(), AvailabilityFilter())
+class ConstraintFilter:
+    """One filter per constraint, so the reason names the constraint that excluded nodes."""
+
+    def __init__(self, constraint: Constraint) -> None:
+        self.constraint = constraint
+
+    def check(self, task: Task, info: NodeInfo, demand: Demand) -> bool:
+        return self.constraint.matches(info.node)
+
+    def explain(self, excluded: int) -> str:
+        return f"constraint {self.constraint} excluded {_nodes(excluded)}"
+
+
+class MemoryFilter:
+    def check(self, task: Task, info: NodeInfo, demand: Demand) -> bool:
+        want = task.reservations.memory_bytes
+        have = info.node.description.resources.memory_bytes - info.reserved.memory_bytes
+        return want == 0 or want <= have
+
+    def explain(self, excluded: int) -> str:
+        return f"insufficient memory on {_nodes(excluded)}"
+
+
+class CpuFilter:
+    def check(self, task: Task, info: NodeInfo, demand: Demand) -> bool:
+        want = task.reservations.nano_cpus
+        have = info.node.description.resources.nano_cpus - info.reserved.nano_cpus
+        return want == 0 or want <= have
+
+    def explain(self, excluded: int) -> str:
+        return f"insufficient cpu on {_nodes(excluded)}"
+
+
+class MaxPerNodeFilter:
+    def check(self, task: Task, info: NodeInfo, demand: Demand) -> bool:
+        limit = demand.max_per_node
+        return limit == 0 or info.tasks_by_service[task.service_id] < limit
+
+    def explain(self, excluded: int) -> str:
+        return f"max replicas per node reached on {_nodes(excluded)}"
+
+
+DEFAULT_FILTERS: tuple[Filter, ...] = (
+    ReadyFilter(),
+    AvailabilityFilter(),
+    MemoryFilter(),
+    CpuFilter(),
+    MaxPerNodeFilter(),
+)
+
+
+def filters_for(demand: Demand) -> tuple[Filter, ...]:
+    """Readiness first, then the service's constraints, then room on the node."""
+    ready, available, *room = DEFAULT_FILTERS
+    return (ready, available, *(ConstraintFilter(c) for c in demand.constraints), *room)
 
 
 @dataclass(frozen=True)
@@ -75,21 +152,26 @@ def unplaceable_reason(counts: Counter[int], filters: Sequence[Filter], nodes: i
 def schedule(
     pending: Sequence[Task],
     nodes: Sequence[NodeInfo],
-    filters: Sequence[Filter] = DEFAULT_FILTERS,
+    demands: Mapping[str, Demand] | None = None,
 ) -> Decision:
     """Place each task on the eligible node with the fewest tasks of its service, then overall.
 
-    Tasks are placed in order and each placement counts for the next, so a batch spreads evenly.
-    Ties go to the node ID, which keeps the result deterministic.
+    demands gives, per service ID, its constraints and per-node limit. Tasks are placed in order
+    and each placement counts for the next, so a batch spreads evenly. Ties go to the node ID,
+    which keeps the result deterministic.
     """
     placements: dict[str, str] = {}
     reasons: dict[str, str] = {}
     for task in pending:
+        demand = (demands or {}).get(task.service_id, Demand())
+        filters = filters_for(demand)
         best: NodeInfo | None = None
         best_key: tuple[int, int, str] | None = None
         excluded: Counter[int] = Counter()
         for info in nodes:
-            failed = next((i for i, f in enumerate(filters) if not f.check(task, info)), None)
+            failed = next(
+                (i for i, f in enumerate(filters) if not f.check(task, info, demand)), None
+            )
             if failed is not None:
                 excluded[failed] += 1
                 continue
@@ -100,5 +182,5 @@ def schedule(
             reasons[task.id] = unplaceable_reason(excluded, filters, len(nodes))
             continue
         placements[task.id] = best.node.id
-        best.tasks_by_service[task.service_id] += 1
+        best.take(task)
     return Decision(placements, reasons)

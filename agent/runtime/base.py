@@ -30,6 +30,9 @@ class RunSpec:
     args: tuple[str, ...] = ()
     env: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
+    # Zero: no limit.
+    nano_cpus: int = 0
+    memory_bytes: int = 0
 
 
 @dataclass(frozen=True)

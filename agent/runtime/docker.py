@@ -147,6 +147,10 @@ class DockerRuntime:
                 labels=spec.labels,
                 name=spec.name,
                 detach=True,
+                # Zero means no limit to docker-py as to us.
+                host_config=api.create_host_config(
+                    nano_cpus=spec.nano_cpus or None, mem_limit=spec.memory_bytes or None
+                ),
             )
             container_id: str = created["Id"]
             try:

@@ -317,6 +317,7 @@ class ContainerSpec(_message.Message):
     ARGS_FIELD_NUMBER: _builtins.int
     ENV_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    LIMITS_FIELD_NUMBER: _builtins.int
     image: _builtins.str
     @_builtins.property
     def args(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
@@ -324,6 +325,10 @@ class ContainerSpec(_message.Message):
     def env(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def limits(self) -> Global___Resources:
+        """The container's own limits (--limit-cpu, --limit-memory); zero: none."""
+
     def __init__(
         self,
         *,
@@ -331,14 +336,41 @@ class ContainerSpec(_message.Message):
         args: _abc.Iterable[_builtins.str] | None = ...,
         env: _abc.Iterable[_builtins.str] | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        limits: Global___Resources | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "env", b"env", "image", b"image", "labels", b"labels"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "env", b"env", "image", b"image", "labels", b"labels", "limits", b"limits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ContainerSpec: _TypeAlias = ContainerSpec  # noqa: Y015
+
+@_typing.final
+class Placement(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSTRAINTS_FIELD_NUMBER: _builtins.int
+    MAX_REPLICAS_PER_NODE_FIELD_NUMBER: _builtins.int
+    max_replicas_per_node: _builtins.int
+    """At most this many tasks of the service on one node; zero: no limit."""
+    @_builtins.property
+    def constraints(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """node.id, node.hostname, node.role or node.labels.KEY, then == or !=, then a value."""
+
+    def __init__(
+        self,
+        *,
+        constraints: _abc.Iterable[_builtins.str] | None = ...,
+        max_replicas_per_node: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "max_replicas_per_node", b"max_replicas_per_node"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Placement: _TypeAlias = Placement  # noqa: Y015
 
 @_typing.final
 class RestartPolicy(_message.Message):
@@ -405,6 +437,8 @@ class ServiceSpec(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     REPLICAS_FIELD_NUMBER: _builtins.int
     RESTART_FIELD_NUMBER: _builtins.int
+    PLACEMENT_FIELD_NUMBER: _builtins.int
+    RESERVATIONS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     mode: Global___ServiceMode.ValueType
     replicas: _builtins.int
@@ -414,6 +448,12 @@ class ServiceSpec(_message.Message):
     def container(self) -> Global___ContainerSpec: ...
     @_builtins.property
     def restart(self) -> Global___RestartPolicy: ...
+    @_builtins.property
+    def placement(self) -> Global___Placement: ...
+    @_builtins.property
+    def reservations(self) -> Global___Resources:
+        """What each task needs free on a node to be placed there (--reserve-cpu, --reserve-memory)."""
+
     def __init__(
         self,
         *,
@@ -423,10 +463,12 @@ class ServiceSpec(_message.Message):
         mode: Global___ServiceMode.ValueType = ...,
         replicas: _builtins.int = ...,
         restart: Global___RestartPolicy | None = ...,
+        placement: Global___Placement | None = ...,
+        reservations: Global___Resources | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "restart", b"restart"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "placement", b"placement", "reservations", b"reservations", "restart", b"restart"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "labels", b"labels", "mode", b"mode", "name", b"name", "replicas", b"replicas", "restart", b"restart"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "labels", b"labels", "mode", b"mode", "name", b"name", "placement", b"placement", "replicas", b"replicas", "reservations", b"reservations", "restart", b"restart"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -516,6 +558,7 @@ class Task(_message.Message):
     RESTART_STREAK_FIELD_NUMBER: _builtins.int
     RESTART_TIMES_FIELD_NUMBER: _builtins.int
     FINISHED_FIELD_NUMBER: _builtins.int
+    RESERVATIONS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     service_id: _builtins.str
     service_name: _builtins.str
@@ -536,6 +579,10 @@ class Task(_message.Message):
     def status(self) -> Global___TaskStatus: ...
     @_builtins.property
     def restart_times(self) -> _containers.RepeatedCompositeFieldContainer[_timestamp_pb2.Timestamp]: ...
+    @_builtins.property
+    def reservations(self) -> Global___Resources:
+        """The service's reservations when the task was made: what it holds on its node."""
+
     def __init__(
         self,
         *,
@@ -551,10 +598,11 @@ class Task(_message.Message):
         restart_streak: _builtins.int = ...,
         restart_times: _abc.Iterable[_timestamp_pb2.Timestamp] | None = ...,
         finished: _builtins.bool = ...,
+        reservations: Global___Resources | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "spec", b"spec", "status", b"status"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "reservations", b"reservations", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["desired_state", b"desired_state", "finished", b"finished", "id", b"id", "meta", b"meta", "node_id", b"node_id", "restart_streak", b"restart_streak", "restart_times", b"restart_times", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["desired_state", b"desired_state", "finished", b"finished", "id", b"id", "meta", b"meta", "node_id", b"node_id", "reservations", b"reservations", "restart_streak", b"restart_streak", "restart_times", b"restart_times", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

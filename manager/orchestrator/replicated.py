@@ -40,6 +40,7 @@ def new_task(service: Service, slot: int, at: datetime, after: Decision | None =
         status=TaskStatus(state=TaskState.PENDING, timestamp=at, message="pending task scheduling"),
         restart_streak=after.streak if after else 0,
         restart_times=after.times if after else (),
+        reservations=service.spec.reservations,
     )
 
 

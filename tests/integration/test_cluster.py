@@ -283,3 +283,43 @@ def test_drain_a_node_and_bring_it_back(cluster: Cluster) -> None:
     [doc] = json.loads(cluster.ok("node", "inspect", "it-agent-2").out)
     assert doc["Spec"]["Labels"] == {}
     _remove(cluster, "movers")
+
+
+class TestPlacement:
+    def test_limits_reach_the_container(self, cluster: Cluster) -> None:
+        """--limit-memory and --limit-cpu become the container's own limits."""
+        argv = [
+            "service",
+            "create",
+            "--name",
+            "capped",
+            "--limit-memory",
+            "64m",
+            "--limit-cpu",
+            "0.5",
+        ]
+        cluster.ok(*argv, "local/busybox:latest", *SLEEPER)
+        [container] = wait_for(lambda: cluster.running("capped", 1), "1 running")
+        host = cluster.engine.inspect_container(container["Id"])["HostConfig"]
+        assert (host["Memory"], host["NanoCpus"]) == (64 << 20, 500_000_000)
+        _remove(cluster, "capped")
+
+    def test_an_unplaceable_task_says_why(self, cluster: Cluster) -> None:
+        """A reservation no node can meet leaves the task pending, and ps --no-trunc says why."""
+        cluster.ok(
+            "service",
+            "create",
+            "--name",
+            "greedy",
+            "--reserve-memory",
+            "100000g",
+            "local/busybox:latest",
+        )
+
+        def reason() -> str | None:
+            tasks = cluster.tasks("greedy")
+            return str(tasks[0]["Error"]) if tasks and tasks[0]["Error"] else None
+
+        assert "no suitable node (insufficient memory on 3 nodes)" in wait_for(reason, "a reason")
+        assert str(cluster.tasks("greedy")[0]["CurrentState"]).startswith("Pending")
+        cluster.ok("service", "rm", "greedy")

@@ -657,6 +657,11 @@ class TestServiceInspect:
                     "Labels": {},
                 },
                 "RestartPolicy": {"Condition": "any", "MaxAttempts": 0},
+                "Resources": {
+                    "Limits": {"NanoCPUs": 0, "MemoryBytes": 0},
+                    "Reservations": {"NanoCPUs": 0, "MemoryBytes": 0},
+                },
+                "Placement": {"Constraints": [], "MaxReplicas": 0},
             },
             "Mode": {"Replicated": {"Replicas": 3}},
         }
@@ -794,6 +799,50 @@ class TestRestartFlags:
     ) -> None:
         """A malformed restart flag is a one-line usage error, exit 1, and no call."""
         result = shoal("service", "update", flag, value, "web")
+        assert result.code == 1
+        assert len(result.err.splitlines()) == 1
+        assert control.calls == []
+
+
+class TestPlacementFlags:
+    def test_create_sends_constraints_reservations_and_limits(
+        self, shoal: Shoal, control: FakeControl
+    ) -> None:
+        """Placement and resource flags become the spec, in docker's units."""
+        result = shoal(
+            "service", "create", "--name", "db", "--constraint", "node.labels.zone==b",
+            "--constraint", "node.role!=manager", "--replicas-max-per-node", "1",
+            "--reserve-cpu", "0.5", "--reserve-memory", "512m", "--limit-cpu", "1.5",
+            "--limit-memory", "1g", "busybox",
+        )  # fmt: skip
+        assert result.code == 0
+        [created] = [s for s in control.services.values() if s.spec.name == "db"]
+        spec = created.spec
+        assert spec.placement == m.Placement(("node.labels.zone==b", "node.role!=manager"), 1)
+        assert spec.reservations == m.Resources(nano_cpus=500_000_000, memory_bytes=512 << 20)
+        assert spec.container.limits == m.Resources(nano_cpus=1_500_000_000, memory_bytes=1 << 30)
+
+    def test_update_adds_and_removes_constraints(self, shoal: Shoal, control: FakeControl) -> None:
+        """--constraint-add appends, --constraint-rm removes, the rest stays."""
+        assert shoal("service", "update", "--constraint-add", "node.labels.a==1", "web").code == 0
+        assert control.services[WEB_ID].spec.placement.constraints == ("node.labels.a==1",)
+        assert shoal("service", "update", "--constraint-rm", "node.labels.a==1", "web").code == 0
+        assert control.services[WEB_ID].spec.placement.constraints == ()
+
+    @pytest.mark.parametrize(
+        ("flag", "value"),
+        [
+            ("--constraint", "zone==b"),
+            ("--reserve-memory", "lots"),
+            ("--limit-cpu", "-1"),
+            ("--replicas-max-per-node", "x"),
+        ],
+    )
+    def test_bad_values_send_nothing(
+        self, shoal: Shoal, control: FakeControl, flag: str, value: str
+    ) -> None:
+        """A malformed placement flag is a one-line usage error, exit 1, and no call."""
+        result = shoal("service", "create", flag, value, "busybox")
         assert result.code == 1
         assert len(result.err.splitlines()) == 1
         assert control.calls == []

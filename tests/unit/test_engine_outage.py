@@ -3,12 +3,10 @@ on, also through a manager restart, and the node is ready again when the engine 
 
 from __future__ import annotations
 
-import asyncio
-
 from agent.runtime.fake import FakeRuntime
 from common.api import control_pb2 as pb
 from common.model import NodeState
-from tests.unit.harness import Harness, eventually, running, wait_state
+from tests.unit.harness import Harness, eventually, eventually_true, running, wait_state
 
 
 async def test_engine_outage_and_return(harness: Harness) -> None:
@@ -32,11 +30,7 @@ async def test_engine_outage_and_return(harness: Harness) -> None:
         return "docker engine not answering" in node.message
 
     # Down because its agent, reconnected, says its engine is away (not for missing the grace).
-    for _ in range(200):
-        if await says_engine():
-            break
-        await asyncio.sleep(0.02)
-    assert await says_engine()
+    await eventually_true(says_engine, "a1 to say its engine is away")
     assert not harness.agents[node_id].done()
 
     rt.down = False

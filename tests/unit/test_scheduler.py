@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
-from common.model import Availability, Node, NodeState, Task
-from manager.scheduler import NodeInfo, schedule
+from common.constraints import parse
+from common.model import Availability, Node, NodeDescription, NodeState, Resources, Task
+from manager.scheduler import Demand, NodeInfo, schedule
 from tests.unit.builders import node, task
 
 
@@ -176,3 +178,79 @@ class TestExclusion:
         decision = schedule([], infos(node("a")))
         assert decision.placements == {}
         assert decision.reasons == {}
+
+
+GiB = 1 << 30
+
+
+def sized(node_id: str, *, cpus: int = 2, memory: int = 4 * GiB, **labels: str) -> Node:
+    """A ready, active node with resources and labels."""
+    return replace(
+        node(node_id),
+        labels=labels,
+        description=NodeDescription(
+            hostname=f"host-{node_id}",
+            resources=Resources(nano_cpus=cpus * 10**9, memory_bytes=memory),
+        ),
+    )
+
+
+def wanting(count: int, *, memory: int = 0, cpus: float = 0) -> list[Task]:
+    reservations = Resources(nano_cpus=round(cpus * 10**9), memory_bytes=memory)
+    return [replace(t, reservations=reservations) for t in pending(count)]
+
+
+def demand(*constraints: str, max_per_node: int = 0) -> dict[str, Demand]:
+    return {"svc1": Demand(tuple(parse(c) for c in constraints), max_per_node)}
+
+
+class TestConstraints:
+    def test_only_matching_nodes_take_tasks(self) -> None:
+        """node.labels.zone==b keeps tasks on the nodes labelled zone=b."""
+        nodes = infos(sized("a", zone="a"), sized("b1", zone="b"), sized("b2", zone="b"))
+        decision = schedule(pending(4), nodes, demand("node.labels.zone==b"))
+        assert set(decision.placements.values()) == {"b1", "b2"}
+
+    def test_not_equal_and_hostname_and_role(self) -> None:
+        """!= excludes; node.hostname and node.role match the node's own fields."""
+        nodes = infos(sized("a"), sized("b"))
+        assert set(
+            schedule(pending(2), nodes, demand("node.hostname!=host-a")).placements.values()
+        ) == {"b"}
+        assert schedule(pending(1), nodes, demand("node.role==manager")).placements == {}
+
+    def test_the_reason_counts_nodes_per_filter(self) -> None:
+        """The reason names each constraint and resource that excluded nodes, and how many."""
+        nodes = infos(
+            sized("a", zone="a"), sized("b", zone="a"), sized("c", zone="a"),
+            sized("d", zone="b", memory=GiB), sized("e", zone="b", memory=GiB),
+        )  # fmt: skip
+        decision = schedule(wanting(1, memory=2 * GiB), nodes, demand("node.labels.zone==b"))
+        assert decision.reasons["t1"] == (
+            "no suitable node (constraint node.labels.zone==b excluded 3 nodes;"
+            " insufficient memory on 2 nodes)"
+        )
+
+
+class TestResources:
+    def test_reservations_fill_a_node(self) -> None:
+        """With 4 GiB per node and 1.5 GiB per task, a node takes two; the fifth task waits."""
+        decision = schedule(wanting(5, memory=3 * GiB // 2), infos(sized("a"), sized("b")))
+        assert sorted(Counter(decision.placements.values()).values()) == [2, 2]
+        assert decision.reasons["t5"] == "no suitable node (insufficient memory on 2 nodes)"
+
+    def test_what_live_tasks_hold_counts(self) -> None:
+        """A node whose live tasks reserve most of its CPUs takes no more than fits."""
+        busy = NodeInfo(sized("a", cpus=2), reserved=Resources(nano_cpus=15 * 10**8))
+        decision = schedule(wanting(1, cpus=1), [busy])
+        assert decision.reasons["t1"] == "no suitable node (insufficient cpu on 1 node)"
+
+
+class TestMaxPerNode:
+    def test_a_limit_of_one_per_node(self) -> None:
+        """--replicas-max-per-node 1 on 2 nodes: 2 placed, the third says why not."""
+        decision = schedule(pending(3), infos(sized("a"), sized("b")), demand(max_per_node=1))
+        assert sorted(decision.placements.values()) == ["a", "b"]
+        assert (
+            decision.reasons["t3"] == "no suitable node (max replicas per node reached on 2 nodes)"
+        )
