@@ -32,6 +32,15 @@ class ServiceSummary:
 
 
 @dataclass(frozen=True)
+class PlannedTask:
+    """Where a task of a planned service would run (node), or why it could not (reason)."""
+
+    slot: int
+    node: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class TaskListing:
     tasks: list[Task]
     nodes: dict[str, Node]
@@ -63,6 +72,14 @@ class Client:
     def create_service(self, spec: ServiceSpec) -> Service:
         request = api.CreateServiceRequest(spec=convert.spec_to_pb(spec))
         return convert.service_from_pb(self._call(self._stub.CreateService, request).service)
+
+    def plan_service(self, spec: ServiceSpec) -> list[PlannedTask]:
+        request = api.CreateServiceRequest(spec=convert.spec_to_pb(spec))
+        response = self._call(self._stub.PlanService, request)
+        return [
+            PlannedTask(slot=t.slot, node=t.hostname or t.node_id, reason=t.reason)
+            for t in response.tasks
+        ]
 
     def update_service(self, service: Service, spec: ServiceSpec) -> Service:
         """Replace the spec of `service` as read; Conflict if it was written since."""

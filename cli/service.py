@@ -8,10 +8,13 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from cli import batch, cas, labels, output, placement_flags, restart_flags, table, tasks
-from cli.client import Client, ServiceSummary
+from cli.client import Client, PlannedTask, ServiceSummary
 from common.errors import InvalidArgument
 from common.ids import ALPHABET
 from common.model import ContainerSpec, RestartPolicy, Service, ServiceMode, ServiceSpec, now
+
+PLAN_INCOMPLETE = 2
+"""Exit code of --dry-run when some task would not be placed."""
 
 LS_HEADER = ("ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS")
 
@@ -26,6 +29,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     create.add_argument("--name", help="Service name (default: the image's name and a suffix)")
     create.add_argument("--replicas", type=_replicas, default=1, help="Number of tasks")
+    create.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="Show where the tasks would go, or why not, and change nothing",
+    )
     create.add_argument(
         "-e",
         "--env",
@@ -92,8 +100,20 @@ def _create(args: argparse.Namespace, client: Client) -> int:
         restart=restart_flags.apply(RestartPolicy(), args),
     )
     spec = placement_flags.apply(spec, args)
+    if args.dry_run:
+        return _print_plan(spec, client.plan_service(spec))
     print(client.create_service(spec).id)
     return 0
+
+
+def _print_plan(spec: ServiceSpec, planned: list[PlannedTask]) -> int:
+    """Like `nomad job plan`: where each task would go, or why not; exit 2 if any would not."""
+    for task in planned:
+        where = f"would run on {task.node}" if task.node else task.reason
+        print(f"{spec.name}.{task.slot}: {where}")
+    unplaced = sum(1 for t in planned if not t.node)
+    print(f"{len(planned) - unplaced} of {len(planned)} tasks would be placed; nothing was changed")
+    return PLAN_INCOMPLETE if unplaced else 0
 
 
 def _inspect(args: argparse.Namespace, client: Client) -> int:

@@ -29,9 +29,13 @@ from common.model import (
     ServiceSpec,
     Task,
     TaskState,
+    now,
 )
 from common.taskstate import is_live
 from manager.auth import Authenticator
+from manager.orchestrator.replicated import new_task
+from manager.placement import node_infos
+from manager.scheduler import demand_of, schedule
 from manager.store import Delete, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("control")
@@ -127,6 +131,26 @@ def resolve_node(view: ReadView, ref: str) -> Node:
     raise NotFound(f"no such node: {ref}")
 
 
+def plan_placement(view: ReadView, spec: ServiceSpec) -> list[pb.PlannedTask]:
+    """What the scheduler would do with a new service of spec, on the cluster as it is now."""
+    service = Service(id=new_id(), spec=spec)
+    tasks = [new_task(service, slot, now()) for slot in range(1, spec.replicas + 1)]
+    decision = schedule(tasks, node_infos(view), {service.id: demand_of(spec.placement)})
+    hostnames = {n.id: n.description.hostname for n in view.objects(Node)}
+    planned = []
+    for task in tasks:
+        node_id = decision.placements.get(task.id, "")
+        planned.append(
+            pb.PlannedTask(
+                slot=task.slot,
+                node_id=node_id,
+                hostname=hostnames.get(node_id, ""),
+                reason=decision.reasons.get(task.id, ""),
+            )
+        )
+    return planned
+
+
 class Control(control_pb2_grpc.ControlServicer):
     def __init__(
         self, store: StateStore, manager_addr: str, self_node_id: str, cluster_id: str
@@ -154,6 +178,17 @@ class Control(control_pb2_grpc.ControlServicer):
         log.info("service created", service_id=service.id, name=spec.name)
         assert isinstance(stored, Service)
         return pb.ServiceResponse(service=convert.service_to_pb(stored))
+
+    @unary_errors
+    @admin_only
+    async def PlanService(
+        self, request: pb.CreateServiceRequest, context: Any
+    ) -> pb.PlanServiceResponse:
+        spec = convert.spec_from_pb(request.spec)
+        validate_spec(spec)
+        if any(s.spec.name == spec.name for s in self._store.objects(Service)):
+            raise Conflict(f"service {spec.name} already exists")
+        return pb.PlanServiceResponse(tasks=plan_placement(self._store, spec))
 
     @unary_errors
     @admin_only

@@ -7,10 +7,9 @@ from dataclasses import replace
 
 import structlog
 
-from common.constraints import parse as parse_constraint
 from common.model import Node, Service, Task, TaskState, TaskStatus, now
 from common.taskstate import is_live
-from manager.scheduler import Demand, NodeInfo, schedule
+from manager.scheduler import Demand, NodeInfo, demand_of, schedule
 from manager.store import Event, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("placement")
@@ -45,11 +44,7 @@ class Placement:
             if not tasks:
                 return []
             tasks.sort(key=lambda t: (t.meta.created_at, t.service_id, t.slot))
-            infos = [
-                NodeInfo.build(n, (t for t in view.tasks_on_node(n.id) if is_live(t)))
-                for n in view.objects(Node)
-            ]
-            decision = schedule(tasks, infos, _demands(view, tasks))
+            decision = schedule(tasks, node_infos(view), _demands(view, tasks))
             at = now()
             ops: list[Op] = []
             for task in tasks:
@@ -71,16 +66,16 @@ class Placement:
 
 
 def _demands(view: ReadView, tasks: list[Task]) -> dict[str, Demand]:
-    demands: dict[str, Demand] = {}
-    for service_id in {t.service_id for t in tasks}:
-        service = view.get(Service, service_id)
-        if service is not None:
-            placement = service.spec.placement
-            demands[service_id] = Demand(
-                constraints=tuple(parse_constraint(c) for c in placement.constraints),
-                max_per_node=placement.max_replicas_per_node,
-            )
-    return demands
+    services = (view.get(Service, sid) for sid in {t.service_id for t in tasks})
+    return {s.id: demand_of(s.spec.placement) for s in services if s is not None}
+
+
+def node_infos(view: ReadView) -> list[NodeInfo]:
+    """Every node with the live tasks it carries, as the scheduler wants them."""
+    return [
+        NodeInfo.build(n, (t for t in view.tasks_on_node(n.id) if is_live(t)))
+        for n in view.objects(Node)
+    ]
 
 
 def _worth_a_pass(events: list[Event]) -> bool:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from common.constraints import Constraint
-from common.model import Availability, Node, NodeState, Resources, Task
+from common.constraints import parse as parse_constraint
+from common.model import Availability, Node, NodeState, Placement, Resources, Task
 
 
 @dataclass
@@ -51,6 +52,13 @@ class Demand:
 
     constraints: tuple[Constraint, ...] = ()
     max_per_node: int = 0
+
+
+def demand_of(placement: Placement) -> Demand:
+    return Demand(
+        constraints=tuple(parse_constraint(c) for c in placement.constraints),
+        max_per_node=placement.max_replicas_per_node,
+    )
 
 
 class Filter(Protocol):

@@ -41,6 +41,55 @@ class CreateServiceRequest(_message.Message):
 Global___CreateServiceRequest: _TypeAlias = CreateServiceRequest  # noqa: Y015
 
 @_typing.final
+class PlannedTask(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SLOT_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    HOSTNAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    slot: _builtins.int
+    node_id: _builtins.str
+    hostname: _builtins.str
+    reason: _builtins.str
+    """Why no node would take it; empty when it would be placed."""
+    def __init__(
+        self,
+        *,
+        slot: _builtins.int = ...,
+        node_id: _builtins.str = ...,
+        hostname: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hostname", b"hostname", "node_id", b"node_id", "reason", b"reason", "slot", b"slot"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlannedTask: _TypeAlias = PlannedTask  # noqa: Y015
+
+@_typing.final
+class PlanServiceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlannedTask]: ...
+    def __init__(
+        self,
+        *,
+        tasks: _abc.Iterable[Global___PlannedTask] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tasks", b"tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanServiceResponse: _TypeAlias = PlanServiceResponse  # noqa: Y015
+
+@_typing.final
 class UpdateServiceRequest(_message.Message):
     """A compare-and-swap: version must be the one the client read, or the call fails with ABORTED."""
 

@@ -40,6 +40,11 @@ class ControlStub:
                 request_serializer=shoal_dot_v1_dot_control__pb2.CreateServiceRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_control__pb2.ServiceResponse.FromString,
                 _registered_method=True)
+        self.PlanService = channel.unary_unary(
+                '/shoal.v1.Control/PlanService',
+                request_serializer=shoal_dot_v1_dot_control__pb2.CreateServiceRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.PlanServiceResponse.FromString,
+                _registered_method=True)
         self.UpdateService = channel.unary_unary(
                 '/shoal.v1.Control/UpdateService',
                 request_serializer=shoal_dot_v1_dot_control__pb2.UpdateServiceRequest.SerializeToString,
@@ -97,6 +102,13 @@ class ControlServicer:
 
     def CreateService(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PlanService(self, request, context):
+        """Where a new service's tasks would go, or why not; nothing is stored.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -168,6 +180,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.CreateService,
                     request_deserializer=shoal_dot_v1_dot_control__pb2.CreateServiceRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_control__pb2.ServiceResponse.SerializeToString,
+            ),
+            'PlanService': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlanService,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.CreateServiceRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.PlanServiceResponse.SerializeToString,
             ),
             'UpdateService': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateService,
@@ -247,6 +264,33 @@ class Control:
             '/shoal.v1.Control/CreateService',
             shoal_dot_v1_dot_control__pb2.CreateServiceRequest.SerializeToString,
             shoal_dot_v1_dot_control__pb2.ServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlanService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/PlanService',
+            shoal_dot_v1_dot_control__pb2.CreateServiceRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.PlanServiceResponse.FromString,
             options,
             channel_credentials,
             insecure,

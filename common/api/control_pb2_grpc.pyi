@@ -33,6 +33,8 @@ class ControlStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ControlAsyncStub: ...
     CreateService: _grpc.UnaryUnaryMultiCallable[_control_pb2.CreateServiceRequest, _control_pb2.ServiceResponse]
+    PlanService: _grpc.UnaryUnaryMultiCallable[_control_pb2.CreateServiceRequest, _control_pb2.PlanServiceResponse]
+    """Where a new service's tasks would go, or why not; nothing is stored."""
     UpdateService: _grpc.UnaryUnaryMultiCallable[_control_pb2.UpdateServiceRequest, _control_pb2.ServiceResponse]
     GetService: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetServiceRequest, _control_pb2.ServiceResponse]
     ListServices: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListServicesRequest, _control_pb2.ListServicesResponse]
@@ -48,6 +50,8 @@ class ControlStub:
 class ControlAsyncStub(ControlStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateService: _aio.UnaryUnaryMultiCallable[_control_pb2.CreateServiceRequest, _control_pb2.ServiceResponse]  # type: ignore[assignment]
+    PlanService: _aio.UnaryUnaryMultiCallable[_control_pb2.CreateServiceRequest, _control_pb2.PlanServiceResponse]  # type: ignore[assignment]
+    """Where a new service's tasks would go, or why not; nothing is stored."""
     UpdateService: _aio.UnaryUnaryMultiCallable[_control_pb2.UpdateServiceRequest, _control_pb2.ServiceResponse]  # type: ignore[assignment]
     GetService: _aio.UnaryUnaryMultiCallable[_control_pb2.GetServiceRequest, _control_pb2.ServiceResponse]  # type: ignore[assignment]
     ListServices: _aio.UnaryUnaryMultiCallable[_control_pb2.ListServicesRequest, _control_pb2.ListServicesResponse]  # type: ignore[assignment]
@@ -66,6 +70,14 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
         request: _control_pb2.CreateServiceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.ServiceResponse, _abc.Awaitable[_control_pb2.ServiceResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def PlanService(
+        self,
+        request: _control_pb2.CreateServiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.PlanServiceResponse, _abc.Awaitable[_control_pb2.PlanServiceResponse]]:
+        """Where a new service's tasks would go, or why not; nothing is stored."""
 
     @_abc_1.abstractmethod
     def UpdateService(

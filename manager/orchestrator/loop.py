@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 
 import structlog
 
+from common.constraints import parse as parse_constraint
 from common.model import Availability, Node, NodeState, Service, Task, now
 from common.taskstate import is_live
 from manager.orchestrator.replicated import SlotPlan, reconcile_removed, reconcile_service
@@ -87,6 +88,16 @@ class Orchestrator:
     ) -> SlotPlan:
         at = now()
         held = self._restarts.held_slots(service.id, at)
+        constraints = [parse_constraint(c) for c in service.spec.placement.constraints]
+        if constraints:
+            # Nodes that stopped meeting the service's constraints give its tasks up, as drained.
+            unfit = {
+                t.node_id
+                for t in tasks
+                if (node := self._store.get(Node, t.node_id)) is not None
+                and not all(c.matches(node) for c in constraints)
+            }
+            draining = draining | unfit
         plan = reconcile_service(service, tasks, load, held, at, lost, draining)
         for task, decision in plan.exited:
             if not decision.restart:
@@ -126,7 +137,7 @@ class Orchestrator:
 
 
 def _moves_tasks(event: Event) -> bool:
-    """A node removed, newly down, or newly draining: its tasks must move."""
+    """A node removed, newly down, newly draining or relabelled: its tasks may have to move."""
     if event.action is Action.DELETE:
         return True
     old, new = event.old, event.obj
@@ -134,7 +145,8 @@ def _moves_tasks(event: Event) -> bool:
         return False
     down = old.state != new.state and new.state == NodeState.DOWN
     drained = old.availability != new.availability and new.availability == Availability.DRAIN
-    return down or drained
+    # Labels decide constraints: a node may no longer fit the services it runs.
+    return down or drained or old.labels != new.labels
 
 
 def _ops(plan: SlotPlan) -> Iterable[Op]:

@@ -323,3 +323,14 @@ class TestPlacement:
         assert "no suitable node (insufficient memory on 3 nodes)" in wait_for(reason, "a reason")
         assert str(cluster.tasks("greedy")[0]["CurrentState"]).startswith("Pending")
         cluster.ok("service", "rm", "greedy")
+
+
+def test_dry_run_exits_2_with_the_reason_and_creates_nothing(cluster: Cluster) -> None:
+    """service create --dry-run with an unmet constraint: the reason, exit 2, no service."""
+    result = cluster.shoal(
+        "service", "create", "--dry-run", "--name", "dry", "--constraint", "node.labels.none==x",
+        "local/busybox:latest",
+    )  # fmt: skip
+    assert result.code == 2
+    assert "dry.1: no suitable node (constraint node.labels.none==x excluded 3 nodes)" in result.out
+    assert cluster.shoal("service", "ps", "dry").code == 1

@@ -64,10 +64,23 @@ class FakeControl(control_pb2_grpc.ControlServicer):
         self.token_requests: list[tuple[m.NodeRole, bool]] = []
         self.rotations: dict[m.NodeRole, int] = {}
         self.node_removals: list[tuple[str, bool]] = []
+        # What PlanService answers: (slot, hostname, reason) per task.
+        self.plan: list[tuple[int, str, str]] = []
         # Writes another client makes right after each of our next reads.
         self.interlopers = 0
         self.slow = False
         self.release = threading.Event()
+
+    def PlanService(
+        self, request: api.CreateServiceRequest, context: grpc.ServicerContext
+    ) -> api.PlanServiceResponse:
+        self._enter("PlanService", context)
+        return api.PlanServiceResponse(
+            tasks=[
+                api.PlannedTask(slot=slot, node_id=host and f"id-{host}", hostname=host, reason=why)
+                for slot, host, why in self.plan
+            ]
+        )
 
     def CreateService(
         self, request: api.CreateServiceRequest, context: grpc.ServicerContext
@@ -846,6 +859,30 @@ class TestPlacementFlags:
         assert result.code == 1
         assert len(result.err.splitlines()) == 1
         assert control.calls == []
+
+
+class TestDryRun:
+    def test_all_placed(self, shoal: Shoal, control: FakeControl) -> None:
+        """--dry-run prints where each task would go, creates nothing, and exits 0."""
+        control.plan = [(1, "h1", ""), (2, "h2", "")]
+        result = shoal(
+            "service", "create", "--dry-run", "--name", "api", "--replicas", "2", "busybox"
+        )
+        assert result.code == 0
+        assert result.out.splitlines() == [
+            "api.1: would run on h1",
+            "api.2: would run on h2",
+            "2 of 2 tasks would be placed; nothing was changed",
+        ]
+        assert "CreateService" not in control.calls
+
+    def test_some_unplaceable(self, shoal: Shoal, control: FakeControl) -> None:
+        """A task no node would take shows its reason, and the exit code is 2."""
+        control.plan = [(1, "h1", ""), (2, "", "no suitable node (1 node not ready)")]
+        result = shoal("service", "create", "--dry-run", "--name", "api", "busybox")
+        assert result.code == 2
+        assert "api.2: no suitable node (1 node not ready)" in result.out.splitlines()
+        assert "CreateService" not in control.calls
 
 
 class TestNodeLs:
