@@ -12,7 +12,7 @@ from pathlib import Path
 
 from common import pki
 from common.errors import InvalidArgument
-from common.tls import Bundle
+from common.tls import CA_FILE, CERT_FILE, KEY_FILE, Bundle
 
 FILE = "identity.json"
 
@@ -41,3 +41,9 @@ def save(state_dir: Path, identity: Identity, bundle: Bundle) -> None:
     """Credentials first, identity last: an identity file means the node is complete."""
     bundle.save(state_dir)
     pki.write_private(state_dir / FILE, json.dumps(asdict(identity)).encode())
+
+
+def forget(state_dir: Path) -> None:
+    """The node left: without these files the directory holds no identity to resume."""
+    for name in (FILE, KEY_FILE, CERT_FILE, CA_FILE):
+        (state_dir / name).unlink(missing_ok=True)

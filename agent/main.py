@@ -7,6 +7,7 @@ import os
 import socket
 from pathlib import Path
 
+import grpc
 import structlog
 
 from agent import identity
@@ -14,6 +15,8 @@ from agent.join import join
 from agent.runtime.docker import DockerRuntime
 from agent.session import Agent
 from common import log, tokens
+from common.api import dispatcher_pb2 as dpb
+from common.api import dispatcher_pb2_grpc
 from common.cli_args import Parser, fail
 from common.errors import ShoalError
 from common.model import NodeDescription
@@ -22,6 +25,7 @@ from common.ports import DEFAULT_PORT, join_addr
 from common.tls import Bundle
 
 DEFAULT_STATE_DIR = "/var/lib/shoal/agent"
+LEAVE_DEADLINE = 10.0
 
 logger = structlog.get_logger("agent")
 
@@ -37,7 +41,13 @@ def build_parser() -> Parser:
         "addr", help="the manager's ADDR:PORT (joining uses the port above it, PORT+1)"
     )
     run = commands.add_parser("run", help="resume the node kept in --state-dir, without a token")
-    for sub in (join_cmd, run):
+    leave = commands.add_parser(
+        "leave", help="leave the cluster: the node is removed, its containers too"
+    )
+    leave.add_argument(
+        "--force", action="store_true", help="leave even if the manager cannot be told"
+    )
+    for sub in (join_cmd, run, leave):
         sub.add_argument("--state-dir", type=Path, default=Path(DEFAULT_STATE_DIR))
         sub.add_argument("--docker-host", default=os.environ.get("DOCKER_HOST"))
         sub.add_argument("--hostname", default="", help="this node's name (default: the host's)")
@@ -69,14 +79,45 @@ async def run_agent(
         await runtime.close()
 
 
+async def leave_cluster(state_dir: Path, docker_host: str | None, force: bool) -> None:
+    """Tell the manager, then remove this node's containers and its identity."""
+    known = identity.load(state_dir)
+    if known is None:
+        raise ShoalError(f"no node identity in {state_dir}: this host is not in a cluster")
+    bundle = Bundle.load(state_dir)
+    try:
+        async with grpc.aio.secure_channel(known.manager, bundle.channel_credentials()) as channel:
+            await dispatcher_pb2_grpc.DispatcherStub(channel).Leave(
+                dpb.LeaveRequest(), timeout=LEAVE_DEADLINE
+            )
+    except grpc.aio.AioRpcError as exc:
+        if not force:
+            raise ShoalError(
+                f"could not tell the manager at {known.manager} ({exc.details()}):"
+                " use --force to leave anyway"
+            ) from None
+    runtime = DockerRuntime(docker_host)
+    try:
+        for container in await runtime.containers(known.node_id):
+            await runtime.remove(container.id)
+    finally:
+        await runtime.close()
+    identity.forget(state_dir)
+    print("Node left the cluster.", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     log.setup(args.log_level)
     hostname = args.hostname or socket.gethostname()
     token = getattr(args, "token", None)
     addr = getattr(args, "addr", None)
+    if args.command == "leave":
+        work = leave_cluster(args.state_dir, args.docker_host, args.force)
+    else:
+        work = run_agent(args.state_dir, args.docker_host, hostname, token, addr)
     try:
-        asyncio.run(run_agent(args.state_dir, args.docker_host, hostname, token, addr))
+        asyncio.run(work)
     except* ShoalError as group:
         fail("; ".join(str(e) for e in group.exceptions))
     except* KeyboardInterrupt:

@@ -42,6 +42,16 @@ def constraint(text: str) -> str:
     return text.strip()
 
 
+def preference(text: str) -> str:
+    """`spread=node.labels.KEY`, docker's only kind of placement preference."""
+    kind, _, key = text.partition("=")
+    if kind != "spread" or not key.startswith("node.labels.") or key == "node.labels.":
+        raise argparse.ArgumentTypeError(
+            f"invalid placement preference {text!r}: expected spread=node.labels.KEY"
+        )
+    return key
+
+
 def count(text: str) -> int:
     if not (text.isascii() and text.isdigit()):
         raise argparse.ArgumentTypeError(f"invalid count {text!r}: expected 0 or more")
@@ -54,6 +64,8 @@ def add(parser: argparse.ArgumentParser, *, update: bool) -> None:
     if update:
         parser.add_argument("--constraint-add", action="append", type=constraint, default=[])
         parser.add_argument("--constraint-rm", action="append", default=[])
+        parser.add_argument("--placement-pref-add", action="append", type=preference, default=[])
+        parser.add_argument("--placement-pref-rm", action="append", type=preference, default=[])
     else:
         parser.add_argument(
             "--constraint",
@@ -61,6 +73,13 @@ def add(parser: argparse.ArgumentParser, *, update: bool) -> None:
             type=constraint,
             default=[],
             help="Placement constraint, e.g. node.labels.zone==b (repeatable, all must hold)",
+        )
+        parser.add_argument(
+            "--placement-pref",
+            action="append",
+            type=preference,
+            default=[],
+            help="Spread tasks over a label's values first: spread=node.labels.KEY",
         )
     parser.add_argument(
         "--replicas-max-per-node",
@@ -81,7 +100,14 @@ def apply(spec: ServiceSpec, args: argparse.Namespace) -> ServiceSpec:
             raise ShoalError(f"constraint {gone!r} is not set on the service")
         constraints.remove(gone)
     constraints += getattr(args, "constraint", []) + getattr(args, "constraint_add", [])
+    spread = list(spec.placement.spread)
+    for gone in getattr(args, "placement_pref_rm", []):
+        if gone not in spread:
+            raise ShoalError(f"placement preference spread={gone} is not set on the service")
+        spread.remove(gone)
+    spread += getattr(args, "placement_pref", []) + getattr(args, "placement_pref_add", [])
     placement = Placement(
+        spread=tuple(dict.fromkeys(spread)),
         constraints=tuple(dict.fromkeys(constraints)),
         max_replicas_per_node=spec.placement.max_replicas_per_node
         if args.replicas_max_per_node is None
@@ -122,6 +148,7 @@ def document(spec: ServiceSpec) -> dict[str, object]:
         },
         "Placement": {
             "Constraints": list(spec.placement.constraints),
+            "Preferences": [{"Spread": {"SpreadDescriptor": k}} for k in spec.placement.spread],
             "MaxReplicas": spec.placement.max_replicas_per_node,
         },
     }

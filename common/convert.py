@@ -146,6 +146,7 @@ def spec_to_pb(s: m.ServiceSpec) -> pb.ServiceSpec:
         placement=pb.Placement(
             constraints=s.placement.constraints,
             max_replicas_per_node=s.placement.max_replicas_per_node,
+            spread=s.placement.spread,
         ),
         reservations=resources_to_pb(s.reservations),
     )
@@ -162,6 +163,7 @@ def spec_from_pb(msg: pb.ServiceSpec) -> m.ServiceSpec:
         placement=m.Placement(
             constraints=tuple(msg.placement.constraints),
             max_replicas_per_node=msg.placement.max_replicas_per_node,
+            spread=tuple(msg.placement.spread),
         ),
         reservations=resources_from_pb(msg.reservations),
     )

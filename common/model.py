@@ -108,6 +108,8 @@ class ContainerSpec:
 class Placement:
     constraints: tuple[str, ...] = ()
     max_replicas_per_node: int = 0
+    # Label keys (node.labels.KEY) to spread over, outermost first.
+    spread: tuple[str, ...] = ()
 
 
 class RestartCondition(enum.IntEnum):

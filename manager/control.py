@@ -35,7 +35,7 @@ from common.taskstate import is_live
 from manager.auth import Authenticator
 from manager.orchestrator.replicated import new_task
 from manager.placement import node_infos
-from manager.scheduler import demand_of, schedule
+from manager.scheduler import SPREAD_PREFIX, demand_of, schedule
 from manager.store import Delete, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("control")
@@ -60,6 +60,11 @@ def validate_spec(spec: ServiceSpec) -> None:
         raise InvalidArgument("only replicated services are supported so far")
     for constraint in spec.placement.constraints:
         parse_constraint(constraint)
+    for key in spec.placement.spread:
+        if not key.startswith(SPREAD_PREFIX) or key == SPREAD_PREFIX:
+            raise InvalidArgument(
+                f"invalid placement preference {key!r}: expected spread=node.labels.KEY"
+            )
     for what, amount in (
         ("cpu reservation", spec.reservations.nano_cpus),
         ("memory reservation", spec.reservations.memory_bytes),

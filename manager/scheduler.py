@@ -52,12 +52,31 @@ class Demand:
 
     constraints: tuple[Constraint, ...] = ()
     max_per_node: int = 0
+    # Label keys to spread the service's tasks over, outermost first.
+    spread: tuple[str, ...] = ()
+
+
+SPREAD_PREFIX = "node.labels."
+
+
+def _spread_counts(
+    task: Task, nodes: Sequence[NodeInfo], keys: tuple[str, ...]
+) -> list[Counter[str]]:
+    """Per spread key, the service's tasks on each label value (a node without it: "")."""
+    counts: list[Counter[str]] = []
+    for key in keys:
+        per_value: Counter[str] = Counter()
+        for info in nodes:
+            per_value[info.node.labels.get(key, "")] += info.tasks_by_service[task.service_id]
+        counts.append(per_value)
+    return counts
 
 
 def demand_of(placement: Placement) -> Demand:
     return Demand(
         constraints=tuple(parse_constraint(c) for c in placement.constraints),
         max_per_node=placement.max_replicas_per_node,
+        spread=tuple(key.removeprefix(SPREAD_PREFIX) for key in placement.spread),
     )
 
 
@@ -162,19 +181,21 @@ def schedule(
     nodes: Sequence[NodeInfo],
     demands: Mapping[str, Demand] | None = None,
 ) -> Decision:
-    """Place each task on the eligible node with the fewest tasks of its service, then overall.
+    """Place each task on the eligible node whose label groups (spread preferences) hold the
+    fewest tasks of its service, then with the fewest tasks of its service, then overall.
 
-    demands gives, per service ID, its constraints and per-node limit. Tasks are placed in order
-    and each placement counts for the next, so a batch spreads evenly. Ties go to the node ID,
-    which keeps the result deterministic.
+    demands gives, per service ID, its constraints, per-node limit and spread. Tasks are placed
+    in order and each placement counts for the next, so a batch spreads evenly. Ties go to the
+    node ID, which keeps the result deterministic.
     """
     placements: dict[str, str] = {}
     reasons: dict[str, str] = {}
     for task in pending:
         demand = (demands or {}).get(task.service_id, Demand())
         filters = filters_for(demand)
+        spread = _spread_counts(task, nodes, demand.spread)
         best: NodeInfo | None = None
-        best_key: tuple[int, int, str] | None = None
+        best_key: tuple[object, ...] | None = None
         excluded: Counter[int] = Counter()
         for info in nodes:
             failed = next(
@@ -183,7 +204,10 @@ def schedule(
             if failed is not None:
                 excluded[failed] += 1
                 continue
-            key = (info.tasks_by_service[task.service_id], info.total, info.node.id)
+            groups = tuple(
+                c[info.node.labels.get(k, "")] for c, k in zip(spread, demand.spread, strict=True)
+            )
+            key = (*groups, info.tasks_by_service[task.service_id], info.total, info.node.id)
             if best_key is None or key < best_key:
                 best, best_key = info, key
         if best is None:

@@ -46,6 +46,11 @@ class DispatcherStub:
                 request_serializer=shoal_dot_v1_dot_dispatcher__pb2.RenewRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_dispatcher__pb2.RenewResponse.FromString,
                 _registered_method=True)
+        self.Leave = channel.unary_unary(
+                '/shoal.v1.Dispatcher/Leave',
+                request_serializer=shoal_dot_v1_dot_dispatcher__pb2.LeaveRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_dispatcher__pb2.LeaveResponse.FromString,
+                _registered_method=True)
 
 
 class DispatcherServicer:
@@ -66,6 +71,13 @@ class DispatcherServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Leave(self, request, context):
+        """The caller leaves the cluster: its node is removed and its tasks move elsewhere.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DispatcherServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +90,11 @@ def add_DispatcherServicer_to_server(servicer, server):
                     servicer.Renew,
                     request_deserializer=shoal_dot_v1_dot_dispatcher__pb2.RenewRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_dispatcher__pb2.RenewResponse.SerializeToString,
+            ),
+            'Leave': grpc.unary_unary_rpc_method_handler(
+                    servicer.Leave,
+                    request_deserializer=shoal_dot_v1_dot_dispatcher__pb2.LeaveRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_dispatcher__pb2.LeaveResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +152,33 @@ class Dispatcher:
             '/shoal.v1.Dispatcher/Renew',
             shoal_dot_v1_dot_dispatcher__pb2.RenewRequest.SerializeToString,
             shoal_dot_v1_dot_dispatcher__pb2.RenewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Leave(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Dispatcher/Leave',
+            shoal_dot_v1_dot_dispatcher__pb2.LeaveRequest.SerializeToString,
+            shoal_dot_v1_dot_dispatcher__pb2.LeaveResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -38,6 +38,8 @@ class DispatcherStub:
     """One long-lived stream per agent: hello, heartbeats and task status up; assignments down."""
     Renew: _grpc.UnaryUnaryMultiCallable[_dispatcher_pb2.RenewRequest, _dispatcher_pb2.RenewResponse]
     """A fresh certificate for the caller's new key, with the same identity."""
+    Leave: _grpc.UnaryUnaryMultiCallable[_dispatcher_pb2.LeaveRequest, _dispatcher_pb2.LeaveResponse]
+    """The caller leaves the cluster: its node is removed and its tasks move elsewhere."""
 
 @_typing.type_check_only
 class DispatcherAsyncStub(DispatcherStub):
@@ -48,6 +50,8 @@ class DispatcherAsyncStub(DispatcherStub):
     """One long-lived stream per agent: hello, heartbeats and task status up; assignments down."""
     Renew: _aio.UnaryUnaryMultiCallable[_dispatcher_pb2.RenewRequest, _dispatcher_pb2.RenewResponse]  # type: ignore[assignment]
     """A fresh certificate for the caller's new key, with the same identity."""
+    Leave: _aio.UnaryUnaryMultiCallable[_dispatcher_pb2.LeaveRequest, _dispatcher_pb2.LeaveResponse]  # type: ignore[assignment]
+    """The caller leaves the cluster: its node is removed and its tasks move elsewhere."""
 
 class DispatcherServicer(metaclass=_abc_1.ABCMeta):
     """Every call needs a node certificate; the node is the one the certificate names."""
@@ -67,5 +71,13 @@ class DispatcherServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_dispatcher_pb2.RenewResponse, _abc.Awaitable[_dispatcher_pb2.RenewResponse]]:
         """A fresh certificate for the caller's new key, with the same identity."""
+
+    @_abc_1.abstractmethod
+    def Leave(
+        self,
+        request: _dispatcher_pb2.LeaveRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dispatcher_pb2.LeaveResponse, _abc.Awaitable[_dispatcher_pb2.LeaveResponse]]:
+        """The caller leaves the cluster: its node is removed and its tasks move elsewhere."""
 
 def add_DispatcherServicer_to_server(servicer: DispatcherServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

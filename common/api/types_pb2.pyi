@@ -352,21 +352,27 @@ class Placement(_message.Message):
 
     CONSTRAINTS_FIELD_NUMBER: _builtins.int
     MAX_REPLICAS_PER_NODE_FIELD_NUMBER: _builtins.int
+    SPREAD_FIELD_NUMBER: _builtins.int
     max_replicas_per_node: _builtins.int
     """At most this many tasks of the service on one node; zero: no limit."""
     @_builtins.property
     def constraints(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """node.id, node.hostname, node.role or node.labels.KEY, then == or !=, then a value."""
 
+    @_builtins.property
+    def spread(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Spread preferences (--placement-pref spread=node.labels.KEY), outermost first."""
+
     def __init__(
         self,
         *,
         constraints: _abc.Iterable[_builtins.str] | None = ...,
         max_replicas_per_node: _builtins.int = ...,
+        spread: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "max_replicas_per_node", b"max_replicas_per_node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "max_replicas_per_node", b"max_replicas_per_node", "spread", b"spread"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

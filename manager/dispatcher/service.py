@@ -24,7 +24,7 @@ from manager.ca import ClusterCA
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
 from manager.dispatcher.outbox import Outbox
 from manager.dispatcher.status import StatusIntake
-from manager.store import Action, Event, Op, Put, ReadView, StateStore
+from manager.store import Action, Delete, Event, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("dispatcher")
 
@@ -115,6 +115,17 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         cert = self._ca.issue(public_key, node.id, role, self._cluster_id, self._cert_lifetime)
         log.info("certificate renewed", node_id=node.id)
         return pb.RenewResponse(cert_pem=pki.cert_pem(cert))
+
+    @unary_errors
+    async def Leave(self, request: pb.LeaveRequest, context: Any) -> pb.LeaveResponse:
+        node = self._auth.node(context)
+        if node.role == NodeRole.MANAGER:
+            raise PermissionDenied("the manager's own node cannot leave its cluster")
+        await self._store.transact(
+            lambda view: [Delete(current)] if (current := view.get(Node, node.id)) else []
+        )
+        log.info("node left", node_id=node.id)
+        return pb.LeaveResponse()
 
     # -- Session ------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from tests.integration.cluster import BIN, Cluster
-from tests.waiting import wait_for
+from tests.waiting import SLEEPER, wait_for
 
 
 def _status(cluster: Cluster, hostname: str) -> str | None:
@@ -94,3 +94,44 @@ def test_removed_node_must_join_again(cluster: Cluster) -> None:
     lines = [line for line in resumed.stderr.splitlines() if line.startswith("Error:")]
     assert len(lines) == 1
     assert "was removed from the cluster" in lines[0]
+
+
+def test_agent_leave_removes_the_node_and_its_containers(cluster: Cluster) -> None:
+    """agent leave on a host: the manager removes the node, the host's containers go, the
+    service runs its replicas elsewhere, and the agent daemon there stops with one line."""
+    # Its own number: an earlier test may have left a state dir under a lower one.
+    index = 90
+    agent = cluster.add_agent(index)
+    hostname = f"it-agent-{index}"
+    wait_for(lambda: _status(cluster, hostname) == "Ready", "the new agent ready")
+    node_id = next(n["ID"] for n in cluster.nodes() if n["Hostname"] == hostname)
+    cluster.ok(
+        "service",
+        "create",
+        "--name",
+        "leavers",
+        "--replicas",
+        "8",
+        "local/busybox:latest",
+        *SLEEPER,
+    )
+    wait_for(lambda: cluster.running("leavers", 8), "8 running")
+    state = cluster.root / f"agent-{index}"
+    done = subprocess.run(
+        [str(BIN / "agent"), "leave", "--state-dir", str(state)],
+        capture_output=True, text=True, timeout=60, env=cluster.env,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout.strip()) == (0, "Node left the cluster.")
+    assert hostname not in {n["Hostname"] for n in cluster.nodes()}
+    assert not (state / "identity.json").exists()
+
+    def settled() -> bool:
+        running = cluster.containers("leavers")
+        return len(running) == 8 and all(c["Labels"]["shoal.node.id"] != node_id for c in running)
+
+    wait_for(settled, "8 replicas on the other nodes")
+    assert agent.proc is not None
+    assert agent.proc.wait(timeout=30) == 1
+    cluster.agents.remove(agent)
+    cluster.ok("service", "rm", "leavers")
+    wait_for(lambda: not cluster.containers("leavers", running=False), "leavers gone")

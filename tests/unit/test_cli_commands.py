@@ -674,7 +674,7 @@ class TestServiceInspect:
                     "Limits": {"NanoCPUs": 0, "MemoryBytes": 0},
                     "Reservations": {"NanoCPUs": 0, "MemoryBytes": 0},
                 },
-                "Placement": {"Constraints": [], "MaxReplicas": 0},
+                "Placement": {"Constraints": [], "Preferences": [], "MaxReplicas": 0},
             },
             "Mode": {"Replicated": {"Replicas": 3}},
         }
@@ -1490,3 +1490,29 @@ class TestFailures:
         monkeypatch.setenv("SHOAL_HOST", control.address)
         result = Shoal(capsys, config=certificates.admin)("service", "ls", "-q")
         assert result.lines == [MONITOR_ID, WEB_ID]
+
+
+class TestPlacementPreferences:
+    def test_create_and_update_preferences(self, shoal: Shoal, control: FakeControl) -> None:
+        """--placement-pref spread=node.labels.zone is stored; update can remove and add."""
+        result = shoal(
+            "service", "create", "--name", "spread", "--placement-pref", "spread=node.labels.zone",
+            "busybox",
+        )  # fmt: skip
+        assert result.code == 0
+        [created] = [s for s in control.services.values() if s.spec.name == "spread"]
+        assert created.spec.placement.spread == ("node.labels.zone",)
+        assert (
+            shoal(
+                "service", "update", "--placement-pref-add", "spread=node.labels.rack", "web"
+            ).code
+            == 0
+        )
+        assert control.services[WEB_ID].spec.placement.spread == ("node.labels.rack",)
+
+    @pytest.mark.parametrize("value", ["binpack=node.labels.zone", "spread=zone", "spread="])
+    def test_bad_preference(self, shoal: Shoal, control: FakeControl, value: str) -> None:
+        """Only spread=node.labels.KEY is understood: anything else is a usage error."""
+        result = shoal("service", "create", "--placement-pref", value, "busybox")
+        assert result.code == 1
+        assert control.calls == []

@@ -254,3 +254,25 @@ class TestMaxPerNode:
         assert (
             decision.reasons["t3"] == "no suitable node (max replicas per node reached on 2 nodes)"
         )
+
+
+class TestSpread:
+    def test_spread_over_label_values_first(self) -> None:
+        """Zone a has 3 nodes and zone b one: 4 tasks spread over the zones (2 and 2), not over
+        the nodes (which would put 3 in zone a)."""
+        nodes = infos(
+            sized("a1", zone="a"),
+            sized("a2", zone="a"),
+            sized("a3", zone="a"),
+            sized("b1", zone="b"),
+        )
+        spread = {"svc1": Demand(spread=("zone",))}
+        decision = schedule(pending(4), nodes, spread)
+        per_zone = Counter("b" if n == "b1" else "a" for n in decision.placements.values())
+        assert per_zone == {"a": 2, "b": 2}
+
+    def test_nodes_without_the_label_form_a_group(self) -> None:
+        """A node with no value for the key counts as a group of its own."""
+        nodes = infos(sized("a1", zone="a"), sized("a2", zone="a"), sized("x"))
+        decision = schedule(pending(2), nodes, {"svc1": Demand(spread=("zone",))})
+        assert "x" in decision.placements.values()

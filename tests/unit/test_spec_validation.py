@@ -7,7 +7,14 @@ from datetime import timedelta
 import pytest
 
 from common.errors import InvalidArgument
-from common.model import ContainerSpec, RestartPolicy, ServiceMode, ServiceSpec
+from common.model import (
+    ContainerSpec,
+    Placement,
+    Resources,
+    RestartPolicy,
+    ServiceMode,
+    ServiceSpec,
+)
 from manager.control import validate_spec
 
 
@@ -34,6 +41,9 @@ def test_a_plain_spec_passes() -> None:
         (spec(restart=RestartPolicy(delay=timedelta(days=366))), "restart delay"),
         (spec(restart=RestartPolicy(window=timedelta(days=5_000_000))), "restart window"),
         (spec(restart=RestartPolicy(delay=timedelta(seconds=-1))), "restart delay"),
+        (spec(placement=Placement(constraints=("zone==b",))), "invalid constraint"),
+        (spec(placement=Placement(spread=("zone",))), "invalid placement preference"),
+        (spec(reservations=Resources(memory_bytes=-1)), "memory reservation"),
     ],
 )
 def test_refused(bad: ServiceSpec, message: str) -> None:
