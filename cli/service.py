@@ -11,7 +11,17 @@ from cli import batch, cas, labels, output, placement_flags, restart_flags, tabl
 from cli.client import Client, PlannedTask, ServiceSummary
 from common.errors import InvalidArgument
 from common.ids import ALPHABET
-from common.model import ContainerSpec, RestartPolicy, Service, ServiceMode, ServiceSpec, now
+from common.model import (
+    ContainerSpec,
+    RestartPolicy,
+    Service,
+    ServiceMode,
+    ServiceSpec,
+    Task,
+    TaskState,
+    now,
+)
+from common.taskstate import is_live
 
 PLAN_INCOMPLETE = 2
 """Exit code of --dry-run when some task would not be placed."""
@@ -28,7 +38,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         usage="%(prog)s [OPTIONS] IMAGE [COMMAND] [ARG...]",
     )
     create.add_argument("--name", help="Service name (default: the image's name and a suffix)")
-    create.add_argument("--replicas", type=_replicas, default=1, help="Number of tasks")
+    create.add_argument(
+        "--mode",
+        choices=("replicated", "global"),
+        default="replicated",
+        help="Service mode: replicated (a number of tasks) or global (one task on every node)",
+    )
+    create.add_argument("--replicas", type=_replicas, help="Number of tasks (default 1)")
     create.add_argument(
         "--dry-run",
         action="store_true",
@@ -92,11 +108,13 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _create(args: argparse.Namespace, client: Client) -> int:
     image: str = args.image
+    mode = ServiceMode.GLOBAL if args.mode == "global" else ServiceMode.REPLICATED
     spec = ServiceSpec(
         name=_generated_name(image) if args.name is None else args.name,
         container=ContainerSpec(image=image, args=tuple(args.args), env=tuple(args.env)),
         labels=dict(args.label),
-        replicas=args.replicas,
+        mode=mode,
+        replicas=_initial_replicas(mode, args.replicas),
         restart=restart_flags.apply(RestartPolicy(), args),
     )
     spec = placement_flags.apply(spec, args)
@@ -106,19 +124,31 @@ def _create(args: argparse.Namespace, client: Client) -> int:
     return 0
 
 
+def _initial_replicas(mode: ServiceMode, replicas: int | None) -> int:
+    if mode is ServiceMode.REPLICATED:
+        return 1 if replicas is None else replicas
+    if replicas is not None:
+        raise InvalidArgument("--replicas can only be used with replicated mode")
+    return 0
+
+
 def _print_plan(spec: ServiceSpec, planned: list[PlannedTask]) -> int:
     """Like `nomad job plan`: where each task would go, or why not; exit 2 if any would not."""
     for task in planned:
-        where = f"would run on {task.node}" if task.node else task.reason
-        print(f"{spec.name}.{task.slot}: {where}")
-    unplaced = sum(1 for t in planned if not t.node)
+        where = task.reason or f"would run on {task.node}"
+        name = f"{spec.name}.{task.slot}" if task.slot else f"{spec.name} on {task.node}"
+        print(f"{name}: {where}")
+    unplaced = sum(1 for t in planned if t.reason)
     print(f"{len(planned) - unplaced} of {len(planned)} tasks would be placed; nothing was changed")
     return PLAN_INCOMPLETE if unplaced else 0
 
 
 def _inspect(args: argparse.Namespace, client: Client) -> int:
-    services = [client.get_service(ref) for ref in args.services]
-    output.json_document([_document(service) for service in services])
+    documents = []
+    for ref in args.services:
+        service = client.get_service(ref)
+        documents.append(_document(service, client.list_tasks(service.id).tasks))
+    output.json_document(documents)
     return 0
 
 
@@ -204,18 +234,36 @@ def _ls_record(summary: ServiceSummary) -> dict[str, str]:
     }
 
 
-def _document(service: Service) -> dict[str, object]:
-    """`service inspect` output, shaped like docker's so the same jq filters work."""
+def _document(service: Service, service_tasks: list[Task]) -> dict[str, object]:
+    """`service inspect` output, shaped like docker's so the same jq filters work, with the
+    tasks still waiting for a node and why."""
     document: dict[str, object] = {
         "ID": service.id,
         "Version": {"Index": service.meta.version},
         "CreatedAt": output.rfc3339(service.meta.created_at),
         "UpdatedAt": output.rfc3339(service.meta.updated_at),
         "Spec": _spec_document(service.spec),
+        "ServiceStatus": _status_document(service, service_tasks),
     }
     if service.previous_spec is not None:
         document["PreviousSpec"] = _spec_document(service.previous_spec)
     return document
+
+
+def _status_document(service: Service, service_tasks: list[Task]) -> dict[str, object]:
+    live = [t for t in service_tasks if is_live(t)]
+    pending = [t for t in tasks.ordered(live) if t.status.state == TaskState.PENDING]
+    return {
+        "RunningTasks": sum(1 for t in live if t.status.state == TaskState.RUNNING),
+        # A global service wants a task on each node that can take one: those it has.
+        "DesiredTasks": service.spec.replicas
+        if service.spec.mode is ServiceMode.REPLICATED
+        else len(live),
+        "PendingTasks": [
+            {"ID": t.id, "Name": tasks.slot_name(t), "Reason": t.status.err or t.status.message}
+            for t in pending
+        ],
+    }
 
 
 def _spec_document(spec: ServiceSpec) -> dict[str, object]:

@@ -33,7 +33,8 @@ from common.model import (
 )
 from common.taskstate import is_live
 from manager.auth import Authenticator
-from manager.orchestrator.replicated import new_task
+from manager.orchestrator.global_service import reconcile_global
+from manager.orchestrator.slots import new_task
 from manager.placement import node_infos
 from manager.scheduler import SPREAD_PREFIX, demand_of, schedule
 from manager.store import Delete, Op, Put, ReadView, StateStore
@@ -56,8 +57,14 @@ def validate_spec(spec: ServiceSpec) -> None:
         )
     if not spec.container.image.strip():
         raise InvalidArgument("a service needs an image")
-    if spec.mode != ServiceMode.REPLICATED:
-        raise InvalidArgument("only replicated services are supported so far")
+    if spec.mode == ServiceMode.GLOBAL:
+        for flag, used in (
+            ("replicas", spec.replicas != 0),
+            ("replicas-max-per-node", spec.placement.max_replicas_per_node != 0),
+            ("placement-pref", bool(spec.placement.spread)),
+        ):
+            if used:
+                raise InvalidArgument(f"--{flag} can only be used with replicated mode")
     for constraint in spec.placement.constraints:
         parse_constraint(constraint)
     for key in spec.placement.spread:
@@ -139,12 +146,16 @@ def resolve_node(view: ReadView, ref: str) -> Node:
 def plan_placement(view: ReadView, spec: ServiceSpec) -> list[pb.PlannedTask]:
     """What the scheduler would do with a new service of spec, on the cluster as it is now."""
     service = Service(id=new_id(), spec=spec)
-    tasks = [new_task(service, slot, now()) for slot in range(1, spec.replicas + 1)]
+    if spec.mode == ServiceMode.GLOBAL:
+        tasks = reconcile_global(service, [], view.objects(Node), set(), now()).create
+    else:
+        tasks = [new_task(service, slot, now()) for slot in range(1, spec.replicas + 1)]
     decision = schedule(tasks, node_infos(view), {service.id: demand_of(spec.placement)})
     hostnames = {n.id: n.description.hostname for n in view.objects(Node)}
     planned = []
     for task in tasks:
-        node_id = decision.placements.get(task.id, "")
+        # A global service's task names its node even when it could not be placed there.
+        node_id = decision.placements.get(task.id, task.node_id)
         planned.append(
             pb.PlannedTask(
                 slot=task.slot,
@@ -241,11 +252,17 @@ class Control(control_pb2_grpc.ControlServicer):
                 for t in tasks
                 if t.desired_state == TaskState.RUNNING and t.status.state == TaskState.RUNNING
             )
+            # A global service wants what it has: a task on every node that can take one.
+            desired = (
+                sum(1 for t in tasks if is_live(t))
+                if service.spec.mode == ServiceMode.GLOBAL
+                else service.spec.replicas
+            )
             views.append(
                 pb.ServiceView(
                     service=convert.service_to_pb(service),
                     running_tasks=running,
-                    desired_tasks=service.spec.replicas,
+                    desired_tasks=desired,
                 )
             )
         return pb.ListServicesResponse(services=views)

@@ -35,6 +35,7 @@ class FakeRuntime:
     calls: list[str] = field(default_factory=list)
     # While set, every call fails as an engine that stopped answering does.
     down: bool = False
+    memory_bytes: int = 1 << 30
 
     def __post_init__(self) -> None:
         self._subscribers: list[asyncio.Queue[ContainerEvent | None]] = []
@@ -54,7 +55,7 @@ class FakeRuntime:
         return EngineInfo(
             version="fake-1.0",
             nano_cpus=2_000_000_000,
-            memory_bytes=1 << 30,
+            memory_bytes=self.memory_bytes,
             os="linux",
             arch="x86_64",
         )

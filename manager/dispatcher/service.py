@@ -32,9 +32,10 @@ Context = grpc.aio.ServicerContext[pb.AgentMessage, pb.ManagerMessage]
 
 
 def _assigned(task: Task) -> bool:
-    """An orphaned task was given up on and replaced elsewhere: its node must drop its container
+    """A pending task may name its node already (a global service's) yet wait for the scheduler.
+    An orphaned task was given up on and replaced elsewhere: its node must drop its container
     when it comes back, so the task is no longer among the node's assignments."""
-    return task.status.state != TaskState.ORPHANED
+    return TaskState.ASSIGNED <= task.status.state != TaskState.ORPHANED
 
 
 def _assignment_changed(event: Event) -> bool:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 import structlog
 
 from common.constraints import parse as parse_constraint
-from common.model import Availability, Node, NodeState, Service, Task, now
+from common.model import Availability, Node, NodeState, Service, ServiceMode, Task, now
 from common.taskstate import is_live
-from manager.orchestrator.replicated import SlotPlan, reconcile_removed, reconcile_service
-from manager.orchestrator.restart import RestartSupervisor
+from manager.orchestrator.global_service import reconcile_global
+from manager.orchestrator.replicated import reconcile_service
+from manager.orchestrator.restart import RestartSupervisor, SlotKey, slot_key
+from manager.orchestrator.slots import SlotPlan, reconcile_removed
 from manager.store import Action, Delete, Event, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("orchestrator")
@@ -68,7 +71,7 @@ class Orchestrator:
                         if t.node_id and t.node_id not in known_nodes
                     }
                     slot_plan = self._plan_service(
-                        service, tasks, node_load, lost | removed, draining
+                        service, tasks, nodes, node_load, lost | removed, draining
                     )
                 ops.extend(_ops(slot_plan))
                 self._restarts.forget_tasks({t.id for t in slot_plan.delete})
@@ -82,23 +85,17 @@ class Orchestrator:
         self,
         service: Service,
         tasks: list[Task],
+        nodes: list[Node],
         load: Counter[str],
         lost: dict[str, str],
         draining: frozenset[str],
     ) -> SlotPlan:
         at = now()
         held = self._restarts.held_slots(service.id, at)
-        constraints = [parse_constraint(c) for c in service.spec.placement.constraints]
-        if constraints:
-            # Nodes that stopped meeting the service's constraints give its tasks up, as drained.
-            unfit = {
-                t.node_id
-                for t in tasks
-                if (node := self._store.get(Node, t.node_id)) is not None
-                and not all(c.matches(node) for c in constraints)
-            }
-            draining = draining | unfit
-        plan = reconcile_service(service, tasks, load, held, at, lost, draining)
+        if service.spec.mode == ServiceMode.GLOBAL:
+            plan = reconcile_global(service, tasks, nodes, held, at, lost)
+        else:
+            plan = self._plan_replicated(service, tasks, load, held, at, lost, draining)
         for task, decision in plan.exited:
             if not decision.restart:
                 continue
@@ -114,8 +111,30 @@ class Orchestrator:
         # Holds made just now apply at once: the slots they name get no task this round.
         newly_held = self._restarts.held_slots(service.id, at) - held
         if newly_held:
-            plan.create = [t for t in plan.create if t.slot not in newly_held]
+            plan.create = [t for t in plan.create if slot_key(t) not in newly_held]
         return plan
+
+    def _plan_replicated(
+        self,
+        service: Service,
+        tasks: list[Task],
+        load: Counter[str],
+        held: set[SlotKey],
+        at: datetime,
+        lost: dict[str, str],
+        draining: frozenset[str],
+    ) -> SlotPlan:
+        constraints = [parse_constraint(c) for c in service.spec.placement.constraints]
+        if constraints:
+            # Nodes that stopped meeting the service's constraints give its tasks up, as drained.
+            unfit = {
+                t.node_id
+                for t in tasks
+                if (node := self._store.get(Node, t.node_id)) is not None
+                and not all(c.matches(node) for c in constraints)
+            }
+            draining = draining | unfit
+        return reconcile_service(service, tasks, load, held, at, lost, draining)
 
     def _affected_services(self, events: list[Event]) -> set[str]:
         dirty: set[str] = set()
@@ -123,8 +142,15 @@ class Orchestrator:
             obj = event.obj
             if isinstance(obj, Service):
                 dirty.add(obj.id)
-            elif isinstance(obj, Node) and _moves_tasks(event):
-                dirty |= {t.service_id for t in self._store.tasks_on_node(obj.id)}
+            elif isinstance(obj, Node):
+                if _moves_tasks(event):
+                    dirty |= {t.service_id for t in self._store.tasks_on_node(obj.id)}
+                if _changes_eligibility(event):
+                    dirty |= {
+                        s.id
+                        for s in self._store.objects(Service)
+                        if s.spec.mode == ServiceMode.GLOBAL
+                    }
             elif isinstance(obj, Task):
                 old = event.old
                 if (
@@ -147,6 +173,14 @@ def _moves_tasks(event: Event) -> bool:
     drained = old.availability != new.availability and new.availability == Availability.DRAIN
     # Labels decide constraints: a node may no longer fit the services it runs.
     return down or drained or old.labels != new.labels
+
+
+def _changes_eligibility(event: Event) -> bool:
+    """A node joined, left, or changed what decides whether it runs a global service's task."""
+    old, new = event.old, event.obj
+    if event.action is not Action.UPDATE or not isinstance(old, Node) or not isinstance(new, Node):
+        return True
+    return (old.state, old.availability, old.labels) != (new.state, new.availability, new.labels)
 
 
 def _ops(plan: SlotPlan) -> Iterable[Op]:

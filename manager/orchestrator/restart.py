@@ -22,6 +22,14 @@ RESET_AFTER = timedelta(seconds=60)
 ENDED_BY_ITSELF = {TaskState.COMPLETE, TaskState.FAILED, TaskState.REJECTED}
 
 
+# A replicated service's slot number, or for a global service the node its slot is on.
+SlotKey = int | str
+
+
+def slot_key(task: Task) -> SlotKey:
+    return task.slot or task.node_id
+
+
 @dataclass(frozen=True)
 class Decision:
     restart: bool
@@ -71,7 +79,7 @@ class RestartSupervisor:
     """The slots waiting out a backoff delay, in memory."""
 
     def __init__(self) -> None:
-        self._until: dict[tuple[str, int], datetime] = {}
+        self._until: dict[tuple[str, SlotKey], datetime] = {}
         self._seen: set[str] = set()
 
     def exited(self, task: Task, delay: timedelta, at: datetime) -> None:
@@ -79,9 +87,9 @@ class RestartSupervisor:
         if task.id in self._seen:
             return
         self._seen.add(task.id)
-        self._until[(task.service_id, task.slot)] = at + delay
+        self._until[(task.service_id, slot_key(task))] = at + delay
 
-    def held_slots(self, service_id: str, at: datetime) -> set[int]:
+    def held_slots(self, service_id: str, at: datetime) -> set[SlotKey]:
         return {
             slot for (sid, slot), until in self._until.items() if sid == service_id and until > at
         }

@@ -327,7 +327,7 @@ def seed(fake: FakeControl) -> None:
         web_task("task2000000000000000000cc", 2, timedelta(minutes=3.5), "vanished",
                  m.TaskState.RUNNING),
         web_task("task3000000000000000000dd", 3, timedelta(minutes=3.5), "",
-                 m.TaskState.PENDING),
+                 m.TaskState.PENDING, "no suitable node (insufficient memory on 2 nodes)"),
         monitor_task(MONITOR_ON_MANAGER, MANAGER_NODE),
         monitor_task(MONITOR_ON_WORKER, WORKER_NODE),
     ]  # fmt: skip
@@ -528,6 +528,21 @@ class TestServiceCreate:
         )  # fmt: skip
         assert created.spec.replicas == 1
 
+    def test_mode_global_sends_no_replica_count(self, shoal: Shoal, control: FakeControl) -> None:
+        """`--mode global` creates a global service, whose spec carries no replica count."""
+        result = shoal("service", "create", "--mode", "global", "--name", "agentd", "busybox")
+        assert result.code == 0
+        [created] = [s for s in control.services.values() if s.spec.name == "agentd"]
+        assert (created.spec.mode, created.spec.replicas) == (m.ServiceMode.GLOBAL, 0)
+
+    def test_replicas_with_mode_global_is_refused(self, shoal: Shoal, control: FakeControl) -> None:
+        """As in docker, --replicas only goes with replicated mode: one line, exit 1, nothing sent."""
+        before = dict(control.services)
+        result = shoal("service", "create", "--mode", "global", "--replicas", "2", "busybox")
+        assert one_error_line(result) == "Error: --replicas can only be used with replicated mode"
+        assert result.code == 1
+        assert control.services == before
+
     def test_name_defaults_to_the_image_name_and_a_random_suffix(
         self, shoal: Shoal, control: FakeControl
     ) -> None:
@@ -615,7 +630,7 @@ class TestServicePs:
             "task20000000   web.2       nginx:1.25   vanished    Running         "
             "Running 3 minutes ago",
             "task30000000   web.3       nginx:1.25               Running         "
-            "Pending 3 minutes ago",
+            'Pending 3 minutes ago   "no suitable node (insufficien…"',
         ]
 
     def test_no_trunc(self, shoal: Shoal) -> None:
@@ -681,6 +696,27 @@ class TestServiceInspect:
         assert web["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "nginx:1.24"
         assert monitor["Spec"]["Mode"] == {"Global": {}}
         assert "PreviousSpec" not in monitor
+
+    def test_status_names_the_pending_tasks_and_why(self, shoal: Shoal) -> None:
+        """ServiceStatus counts running and desired tasks and gives each pending task's reason in
+        full; a global service desires the tasks it has."""
+        web, monitor = json.loads(shoal("service", "inspect", "web", "monitor").out)
+        assert web["ServiceStatus"] == {
+            "RunningTasks": 2,
+            "DesiredTasks": 3,
+            "PendingTasks": [
+                {
+                    "ID": "task3000000000000000000dd",
+                    "Name": "web.3",
+                    "Reason": "no suitable node (insufficient memory on 2 nodes)",
+                }
+            ],
+        }
+        assert monitor["ServiceStatus"] == {
+            "RunningTasks": 2,
+            "DesiredTasks": 2,
+            "PendingTasks": [],
+        }
 
     def test_unknown_service(self, shoal: Shoal) -> None:
         """Any unknown service fails the command with one line and prints no JSON."""

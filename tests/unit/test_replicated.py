@@ -8,12 +8,8 @@ from dataclasses import replace
 import pytest
 
 from common.model import RestartCondition, RestartPolicy, Service, Task, TaskState
-from manager.orchestrator.replicated import (
-    HISTORY_PER_SLOT,
-    SlotPlan,
-    reconcile_removed,
-    reconcile_service,
-)
+from manager.orchestrator.replicated import reconcile_service
+from manager.orchestrator.slots import HISTORY_PER_SLOT, SlotPlan, reconcile_removed
 from tests.unit.builders import SERVICE_ID, SERVICE_NAME, at, service, task
 
 NOW = at(1000)

@@ -29,13 +29,35 @@ def test_a_plain_spec_passes() -> None:
     validate_spec(spec(replicas=3))
 
 
+def test_a_global_spec_passes() -> None:
+    """A global service with constraints and reservations is fine."""
+    validate_spec(
+        spec(
+            mode=ServiceMode.GLOBAL,
+            replicas=0,
+            placement=Placement(constraints=("node.role==worker",)),
+            reservations=Resources(memory_bytes=1 << 20),
+        )
+    )
+
+
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
         (spec(name="-web"), "invalid service name"),
         (spec(name="a" * 64), "invalid service name"),
         (spec(container=ContainerSpec(image=" ")), "needs an image"),
-        (spec(mode=ServiceMode.GLOBAL), "only replicated"),
+        (spec(mode=ServiceMode.GLOBAL, replicas=2), "--replicas can only"),
+        (
+            spec(mode=ServiceMode.GLOBAL, replicas=0, placement=Placement(max_replicas_per_node=1)),
+            "--replicas-max-per-node can only",
+        ),
+        (
+            spec(
+                mode=ServiceMode.GLOBAL, replicas=0, placement=Placement(spread=("node.labels.a",))
+            ),
+            "--placement-pref can only",
+        ),
         (spec(container=ContainerSpec(image="b", env=("NOEQUALS",))), "KEY=VALUE"),
         (spec(replicas=100_001), "more than 100000"),
         (spec(restart=RestartPolicy(delay=timedelta(days=366))), "restart delay"),
