@@ -536,7 +536,7 @@ class TestServiceCreate:
         assert (created.spec.mode, created.spec.replicas) == (m.ServiceMode.GLOBAL, 0)
 
     def test_replicas_with_mode_global_is_refused(self, shoal: Shoal, control: FakeControl) -> None:
-        """As in docker, --replicas only goes with replicated mode: one line, exit 1, nothing sent."""
+        """As in docker, --replicas goes only with replicated mode: one line, exit 1, no write."""
         before = dict(control.services)
         result = shoal("service", "create", "--mode", "global", "--replicas", "2", "busybox")
         assert one_error_line(result) == "Error: --replicas can only be used with replicated mode"

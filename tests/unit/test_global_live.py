@@ -5,7 +5,8 @@ from __future__ import annotations
 from agent.runtime.fake import FakeRuntime
 from common import convert
 from common.api import control_pb2 as pb
-from common.model import Availability, ContainerSpec, NodeState, Resources, ServiceMode, ServiceSpec
+from common.api import types_pb2
+from common.model import ContainerSpec, NodeState, Resources, ServiceMode, ServiceSpec
 from tests.unit.harness import Harness, eventually, eventually_true, running, wait_state
 
 IMAGE = "local/busybox:latest"
@@ -27,7 +28,7 @@ async def _drain(h: Harness, hostname: str) -> None:
         pb.UpdateNodeRequest(
             node_id=node.id,
             version=node.meta.version,
-            availability=Availability.DRAIN,
+            availability=types_pb2.NODE_AVAILABILITY_DRAIN,
             labels=dict(node.labels),
         )
     )
