@@ -75,11 +75,7 @@ class Client:
 
     def plan_service(self, spec: ServiceSpec) -> list[PlannedTask]:
         request = api.CreateServiceRequest(spec=convert.spec_to_pb(spec))
-        response = self._call(self._stub.PlanService, request)
-        return [
-            PlannedTask(slot=t.slot, node=t.hostname or t.node_id, reason=t.reason)
-            for t in response.tasks
-        ]
+        return _planned(self._call(self._stub.PlanService, request))
 
     def update_service(self, service: Service, spec: ServiceSpec) -> Service:
         """Replace the spec of `service` as read; Conflict if it was written since."""
@@ -87,6 +83,20 @@ class Client:
             service_id=service.id, version=service.meta.version, spec=convert.spec_to_pb(spec)
         )
         return convert.service_from_pb(self._call(self._stub.UpdateService, request).service)
+
+    def plan_service_update(self, service: Service, spec: ServiceSpec) -> list[PlannedTask]:
+        request = api.UpdateServiceRequest(
+            service_id=service.id, version=service.meta.version, spec=convert.spec_to_pb(spec)
+        )
+        return _planned(self._call(self._stub.PlanServiceUpdate, request))
+
+    def rollback_service(self, ref: str) -> Service:
+        request = api.RollbackServiceRequest(ref=ref)
+        return convert.service_from_pb(self._call(self._stub.RollbackService, request).service)
+
+    def rebalance_service(self, ref: str) -> Service:
+        request = api.RebalanceServiceRequest(ref=ref)
+        return convert.service_from_pb(self._call(self._stub.RebalanceService, request).service)
 
     def get_service(self, ref: str) -> Service:
         request = api.GetServiceRequest(ref=ref)
@@ -162,3 +172,10 @@ class Client:
                 # little to a user; what they need is which address and bundle were tried.
                 raise self._endpoint.unavailable(str(error)) from exc
             raise error from exc
+
+
+def _planned(response: api.PlanServiceResponse) -> list[PlannedTask]:
+    return [
+        PlannedTask(slot=t.slot, node=t.hostname or t.node_id, reason=t.reason)
+        for t in response.tasks
+    ]

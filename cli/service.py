@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import argparse
 import secrets
-from collections.abc import Callable
-from dataclasses import replace
 
-from cli import batch, cas, labels, output, placement_flags, restart_flags, table, tasks
-from cli.client import Client, PlannedTask, ServiceSummary
+from cli import (
+    batch,
+    labels,
+    output,
+    placement_flags,
+    plans,
+    progress,
+    restart_flags,
+    service_update,
+    table,
+    tasks,
+    update_flags,
+)
+from cli.client import Client, ServiceSummary
 from common.errors import InvalidArgument
 from common.ids import ALPHABET
 from common.model import (
@@ -23,13 +33,12 @@ from common.model import (
 )
 from common.taskstate import is_live
 
-PLAN_INCOMPLETE = 2
-"""Exit code of --dry-run when some task would not be placed."""
-
 LS_HEADER = ("ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
+    """create, inspect, ls, ps and rm here; the commands that change a running service (update,
+    rollback, scale, rebalance) are in cli.service_update."""
     commands = parser.add_subparsers(metavar="COMMAND", required=True)
 
     create = commands.add_parser(
@@ -44,7 +53,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         default="replicated",
         help="Service mode: replicated (a number of tasks) or global (one task on every node)",
     )
-    create.add_argument("--replicas", type=_replicas, help="Number of tasks (default 1)")
+    create.add_argument(
+        "--replicas", type=service_update.replicas, help="Number of tasks (default 1)"
+    )
     create.add_argument(
         "--dry-run",
         action="store_true",
@@ -70,6 +81,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     restart_flags.add(create)
     placement_flags.add(create, update=False)
+    update_flags.add(create)
+    service_update.add_wait_flags(create)
     create.add_argument("image", metavar="IMAGE")
     # Everything after IMAGE belongs to the container, even words that look like our flags.
     # argparse counts a REMAINDER positional as required, yet a service needs no command.
@@ -94,16 +107,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     rm.add_argument("services", nargs="+", metavar="SERVICE")
     rm.set_defaults(run=_rm)
 
-    scale = commands.add_parser("scale", help="Scale replicated services")
-    scale.add_argument("targets", nargs="+", type=_scale_target, metavar="SERVICE=REPLICAS")
-    scale.set_defaults(run=_scale)
-
-    update = commands.add_parser("update", help="Update a service")
-    update.add_argument("--replicas", type=_replicas, help="Number of tasks")
-    restart_flags.add(update)
-    placement_flags.add(update, update=True)
-    update.add_argument("service", metavar="SERVICE")
-    update.set_defaults(run=_update)
+    service_update.register(commands)
 
 
 def _create(args: argparse.Namespace, client: Client) -> int:
@@ -117,11 +121,12 @@ def _create(args: argparse.Namespace, client: Client) -> int:
         replicas=_initial_replicas(mode, args.replicas),
         restart=restart_flags.apply(RestartPolicy(), args),
     )
-    spec = placement_flags.apply(spec, args)
+    spec = update_flags.apply(placement_flags.apply(spec, args), args)
     if args.dry_run:
-        return _print_plan(spec, client.plan_service(spec))
-    print(client.create_service(spec).id)
-    return 0
+        return plans.show(spec, client.plan_service(spec))
+    service = client.create_service(spec)
+    print(service.id)
+    return service_update.follow(args, client, service, progress.Goal.CONVERGE)
 
 
 def _initial_replicas(mode: ServiceMode, replicas: int | None) -> int:
@@ -130,17 +135,6 @@ def _initial_replicas(mode: ServiceMode, replicas: int | None) -> int:
     if replicas is not None:
         raise InvalidArgument("--replicas can only be used with replicated mode")
     return 0
-
-
-def _print_plan(spec: ServiceSpec, planned: list[PlannedTask]) -> int:
-    """Like `nomad job plan`: where each task would go, or why not; exit 2 if any would not."""
-    for task in planned:
-        where = task.reason or f"would run on {task.node}"
-        name = f"{spec.name}.{task.slot}" if task.slot else f"{spec.name} on {task.node}"
-        print(f"{name}: {where}")
-    unplaced = sum(1 for t in planned if t.reason)
-    print(f"{len(planned) - unplaced} of {len(planned)} tasks would be placed; nothing was changed")
-    return PLAN_INCOMPLETE if unplaced else 0
 
 
 def _inspect(args: argparse.Namespace, client: Client) -> int:
@@ -183,43 +177,6 @@ def _rm(args: argparse.Namespace, client: Client) -> int:
         print(ref)
 
     return batch.each(args.services, remove)
-
-
-def _scale(args: argparse.Namespace, client: Client) -> int:
-    def scale(target: tuple[str, int]) -> None:
-        ref, replicas = target
-        _set_replicas(client, ref, replicas)
-        print(f"{ref} scaled to {replicas}")
-
-    return batch.each(args.targets, scale)
-
-
-def _set_replicas(client: Client, ref: str, replicas: int) -> None:
-    def change(service: Service) -> ServiceSpec:
-        if service.spec.mode is not ServiceMode.REPLICATED:
-            raise InvalidArgument(f"{ref}: scale can only be used with replicated mode")
-        return replace(service.spec, replicas=replicas)
-
-    _change_spec(client, ref, change)
-
-
-def _update(args: argparse.Namespace, client: Client) -> int:
-    def change(service: Service) -> ServiceSpec:
-        spec = replace(service.spec, restart=restart_flags.apply(service.spec.restart, args))
-        spec = placement_flags.apply(spec, args)
-        return spec if args.replicas is None else replace(spec, replicas=args.replicas)
-
-    _change_spec(client, args.service, change)
-    print(args.service)
-    return 0
-
-
-def _change_spec(client: Client, ref: str, change: Callable[[Service], ServiceSpec]) -> None:
-    """Replace the spec of the service `ref` names with `change` of it, as read."""
-    cas.update(
-        lambda: client.get_service(ref),
-        lambda service: client.update_service(service, change(service)),
-    )
 
 
 def _ls_record(summary: ServiceSummary) -> dict[str, str]:
@@ -284,8 +241,10 @@ def _spec_document(spec: ServiceSpec) -> dict[str, object]:
             },
             "RestartPolicy": restart_flags.document(spec.restart),
             **placement_flags.document(spec),
+            "ForceUpdate": spec.force_update,
         },
         "Mode": mode,
+        **update_flags.document(spec),
     }
 
 
@@ -297,28 +256,8 @@ def _generated_name(image: str) -> str:
     return f"{repository.split(':', 1)[0]}-{suffix}"
 
 
-def _replicas(text: str) -> int:
-    if not _is_count(text):
-        raise argparse.ArgumentTypeError(f"invalid replicas {text!r}: expected a count (0 or more)")
-    return int(text)
-
-
 def _env(text: str) -> str:
     key, sep, _ = text.partition("=")
     if not key or not sep:
         raise argparse.ArgumentTypeError(f"invalid env {text!r}: expected KEY=VALUE")
     return text
-
-
-def _scale_target(text: str) -> tuple[str, int]:
-    ref, sep, count = text.partition("=")
-    if not ref or not sep or not _is_count(count):
-        raise argparse.ArgumentTypeError(
-            f"invalid scale specifier {text!r}: expected SERVICE=REPLICAS, REPLICAS 0 or more"
-        )
-    return ref, int(count)
-
-
-def _is_count(text: str) -> bool:
-    # isdigit() alone would also accept digits int() rejects, such as "²".
-    return text.isascii() and text.isdigit()

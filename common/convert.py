@@ -135,6 +135,49 @@ def container_from_pb(msg: pb.ContainerSpec) -> m.ContainerSpec:
     )
 
 
+def update_config_to_pb(c: m.UpdateConfig) -> pb.UpdateConfig:
+    return pb.UpdateConfig(
+        parallelism=c.parallelism,
+        delay=_duration_to_pb(c.delay),
+        monitor=_duration_to_pb(c.monitor),
+        failure_action=pb.FailureAction.ValueType(c.failure_action),
+        max_failure_ratio=c.max_failure_ratio,
+        order=pb.UpdateOrder.ValueType(c.order),
+    )
+
+
+def update_config_from_pb(msg: pb.UpdateConfig) -> m.UpdateConfig:
+    # Specs stored before update configs existed carry none: they get the defaults.
+    if not msg.HasField("monitor"):
+        return m.UpdateConfig()
+    return m.UpdateConfig(
+        parallelism=msg.parallelism,
+        delay=msg.delay.ToTimedelta(),
+        monitor=msg.monitor.ToTimedelta(),
+        failure_action=m.FailureAction(msg.failure_action),
+        max_failure_ratio=msg.max_failure_ratio,
+        order=m.UpdateOrder(msg.order),
+    )
+
+
+def update_status_to_pb(u: m.UpdateStatus) -> pb.UpdateStatus:
+    return pb.UpdateStatus(
+        state=pb.UpdateState.ValueType(u.state),
+        started_at=_ts_to_pb(u.started_at),
+        completed_at=_ts_to_pb(u.completed_at),
+        message=u.message,
+    )
+
+
+def update_status_from_pb(msg: pb.UpdateStatus) -> m.UpdateStatus:
+    return m.UpdateStatus(
+        state=m.UpdateState(msg.state),
+        started_at=_ts_from_pb(msg.started_at),
+        completed_at=_ts_from_pb(msg.completed_at),
+        message=msg.message,
+    )
+
+
 def spec_to_pb(s: m.ServiceSpec) -> pb.ServiceSpec:
     return pb.ServiceSpec(
         name=s.name,
@@ -149,6 +192,9 @@ def spec_to_pb(s: m.ServiceSpec) -> pb.ServiceSpec:
             spread=s.placement.spread,
         ),
         reservations=resources_to_pb(s.reservations),
+        update=update_config_to_pb(s.update),
+        rollback=update_config_to_pb(s.rollback),
+        force_update=s.force_update,
     )
 
 
@@ -166,11 +212,19 @@ def spec_from_pb(msg: pb.ServiceSpec) -> m.ServiceSpec:
             spread=tuple(msg.placement.spread),
         ),
         reservations=resources_from_pb(msg.reservations),
+        update=update_config_from_pb(msg.update),
+        rollback=update_config_from_pb(msg.rollback),
+        force_update=msg.force_update,
     )
 
 
 def service_to_pb(s: m.Service) -> pb.Service:
-    msg = pb.Service(id=s.id, meta=meta_to_pb(s.meta), spec=spec_to_pb(s.spec))
+    msg = pb.Service(
+        id=s.id,
+        meta=meta_to_pb(s.meta),
+        spec=spec_to_pb(s.spec),
+        update_status=update_status_to_pb(s.update_status),
+    )
     if s.previous_spec is not None:
         msg.previous_spec.CopyFrom(spec_to_pb(s.previous_spec))
     return msg
@@ -182,6 +236,7 @@ def service_from_pb(msg: pb.Service) -> m.Service:
         meta=meta_from_pb(msg.meta),
         spec=spec_from_pb(msg.spec),
         previous_spec=spec_from_pb(msg.previous_spec) if msg.HasField("previous_spec") else None,
+        update_status=update_status_from_pb(msg.update_status),
     )
 
 
@@ -222,6 +277,7 @@ def task_to_pb(t: m.Task) -> pb.Task:
         restart_times=[_ts_to_pb(at) for at in t.restart_times],
         finished=t.finished,
         reservations=resources_to_pb(t.reservations),
+        force_update=t.force_update,
     )
 
 
@@ -240,6 +296,7 @@ def task_from_pb(msg: pb.Task) -> m.Task:
         restart_times=tuple(_ts_from_pb(at) for at in msg.restart_times),
         finished=msg.finished,
         reservations=resources_from_pb(msg.reservations),
+        force_update=msg.force_update,
     )
 
 

@@ -129,6 +129,29 @@ class RestartPolicy:
     window: timedelta | None = None
 
 
+class UpdateOrder(enum.IntEnum):
+    STOP_FIRST = 0
+    START_FIRST = 1
+
+
+class FailureAction(enum.IntEnum):
+    PAUSE = 0
+    CONTINUE = 1
+    ROLLBACK = 2
+
+
+@dataclass(frozen=True)
+class UpdateConfig:
+    """How a rolling update (or a rollback) replaces tasks. parallelism 0: all at once."""
+
+    parallelism: int = 1
+    delay: timedelta = timedelta(0)
+    monitor: timedelta = timedelta(seconds=5)
+    failure_action: FailureAction = FailureAction.PAUSE
+    max_failure_ratio: float = 0.0
+    order: UpdateOrder = UpdateOrder.STOP_FIRST
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
@@ -139,6 +162,38 @@ class ServiceSpec:
     restart: RestartPolicy = RestartPolicy()
     placement: Placement = Placement()
     reservations: Resources = Resources()
+    update: UpdateConfig = UpdateConfig()
+    rollback: UpdateConfig = UpdateConfig()
+    # Raised by `service update --force`: tasks made before it are replaced though unchanged.
+    force_update: int = 0
+
+
+class UpdateState(enum.IntEnum):
+    NONE = 0
+    UPDATING = 1
+    PAUSED = 2
+    COMPLETED = 3
+    ROLLBACK_STARTED = 4
+    ROLLBACK_PAUSED = 5
+    ROLLBACK_COMPLETED = 6
+    REBALANCING = 7
+    REBALANCED = 8
+    REBALANCE_PAUSED = 9
+
+    @property
+    def active(self) -> bool:
+        return self in (UpdateState.UPDATING, UpdateState.ROLLBACK_STARTED, UpdateState.REBALANCING)
+
+
+@dataclass(frozen=True)
+class UpdateStatus:
+    """Where the last update, rollback or rebalance of a service stands; stored, so a manager
+    restart resumes it."""
+
+    state: UpdateState = UpdateState.NONE
+    started_at: datetime = EPOCH
+    completed_at: datetime = EPOCH
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,6 +202,7 @@ class Service:
     spec: ServiceSpec
     meta: Meta = Meta()
     previous_spec: ServiceSpec | None = None
+    update_status: UpdateStatus = UpdateStatus()
 
 
 @dataclass(frozen=True)
@@ -174,6 +230,8 @@ class Task:
     restart_times: tuple[datetime, ...] = ()
     finished: bool = False
     reservations: Resources = Resources()
+    # The service's force_update when the task was made.
+    force_update: int = 0
 
     @property
     def name(self) -> str:

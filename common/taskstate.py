@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from common.model import Task, TaskState, TaskStatus
+from common.model import ServiceSpec, Task, TaskState, TaskStatus
 
 
 def advance(task: Task, status: TaskStatus) -> Task | None:
@@ -30,3 +30,12 @@ def advance(task: Task, status: TaskStatus) -> Task | None:
 def is_live(task: Task) -> bool:
     """Wanted running and not yet finished: it occupies its slot."""
     return task.desired_state == TaskState.RUNNING and not task.status.state.terminal
+
+
+def is_dirty(task: Task, spec: ServiceSpec) -> bool:
+    """Whether task was made from another spec than spec: a rolling update replaces it."""
+    return (
+        task.spec != spec.container
+        or task.reservations != spec.reservations
+        or task.force_update != spec.force_update
+    )

@@ -21,6 +21,7 @@ from common.ids import new_id
 from common.model import (
     Availability,
     Cluster,
+    FailureAction,
     Node,
     NodeRole,
     NodeState,
@@ -29,6 +30,9 @@ from common.model import (
     ServiceSpec,
     Task,
     TaskState,
+    UpdateConfig,
+    UpdateState,
+    UpdateStatus,
     now,
 )
 from common.taskstate import is_live
@@ -82,6 +86,10 @@ def validate_spec(spec: ServiceSpec) -> None:
             raise InvalidArgument(f"the {what} cannot be negative")
     if spec.replicas > MAX_REPLICAS:
         raise InvalidArgument(f"replicas {spec.replicas} is more than {MAX_REPLICAS}")
+    for which, config in (("update", spec.update), ("rollback", spec.rollback)):
+        _validate_update_config(which, config)
+    if spec.rollback.failure_action == FailureAction.ROLLBACK:
+        raise InvalidArgument("the rollback failure action must be pause or continue")
     restart = spec.restart
     for flag, value in (("delay", restart.delay), ("window", restart.window)):
         if value is not None and not timedelta(0) <= value <= MAX_RESTART_DURATION:
@@ -89,6 +97,27 @@ def validate_spec(spec: ServiceSpec) -> None:
     for entry in spec.container.env:
         if "=" not in entry or entry.startswith("="):
             raise InvalidArgument(f"invalid environment entry {entry!r}: expected KEY=VALUE")
+
+
+def _validate_update_config(which: str, config: UpdateConfig) -> None:
+    for flag, value in (("delay", config.delay), ("monitor", config.monitor)):
+        if not timedelta(0) <= value <= MAX_RESTART_DURATION:
+            raise InvalidArgument(f"{which} {flag} must be between 0 and 365 days")
+    if not 0 <= config.max_failure_ratio <= 1:
+        raise InvalidArgument(f"{which} max failure ratio must be between 0 and 1")
+    if config.parallelism > MAX_REPLICAS:
+        raise InvalidArgument(
+            f"{which} parallelism {config.parallelism} is more than {MAX_REPLICAS}"
+        )
+
+
+def replaces_tasks(old: ServiceSpec, new: ServiceSpec) -> bool:
+    """Whether going from old to new replaces the running tasks (a rolling update)."""
+    return (old.container, old.reservations, old.force_update) != (
+        new.container,
+        new.reservations,
+        new.force_update,
+    )
 
 
 def resolve_service(view: ReadView, ref: str) -> Service:
@@ -143,14 +172,16 @@ def resolve_node(view: ReadView, ref: str) -> Node:
     raise NotFound(f"no such node: {ref}")
 
 
-def plan_placement(view: ReadView, spec: ServiceSpec) -> list[pb.PlannedTask]:
-    """What the scheduler would do with a new service of spec, on the cluster as it is now."""
-    service = Service(id=new_id(), spec=spec)
+def plan_placement(view: ReadView, spec: ServiceSpec, service_id: str = "") -> list[pb.PlannedTask]:
+    """What the scheduler would do with a new service of spec, on the cluster as it is now; with
+    service_id, with that service's tasks all replaced by tasks of spec."""
+    service = Service(id=service_id or new_id(), spec=spec)
     if spec.mode == ServiceMode.GLOBAL:
         tasks = reconcile_global(service, [], view.objects(Node), set(), now()).create
     else:
         tasks = [new_task(service, slot, now()) for slot in range(1, spec.replicas + 1)]
-    decision = schedule(tasks, node_infos(view), {service.id: demand_of(spec.placement)})
+    nodes = node_infos(view, without_service=service_id)
+    decision = schedule(tasks, nodes, {service.id: demand_of(spec.placement)})
     hostnames = {n.id: n.description.hostname for n in view.objects(Node)}
     planned = []
     for task in tasks:
@@ -226,11 +257,83 @@ class Control(control_pb2_grpc.ControlServicer):
                 raise InvalidArgument("a service cannot be renamed")
             if spec.mode != current.spec.mode:
                 raise InvalidArgument("a service's mode cannot be changed")
-            return [Put(replace(current, spec=spec, previous_spec=current.spec))]
+            status = current.update_status
+            if replaces_tasks(current.spec, spec):
+                status = UpdateStatus(UpdateState.UPDATING, now(), message="update in progress")
+            elif status.state == UpdateState.REBALANCING:
+                raise Conflict(f"service {spec.name} is being rebalanced; wait for it to finish")
+            updated = replace(current, spec=spec, previous_spec=current.spec, update_status=status)
+            return [Put(updated)]
 
         (stored,) = await self._store.transact(plan)
         assert isinstance(stored, Service)
-        log.info("service updated", service_id=stored.id, replicas=spec.replicas)
+        log.info(
+            "service updated",
+            service_id=stored.id,
+            replicas=spec.replicas,
+            rolling=stored.update_status.state == UpdateState.UPDATING,
+        )
+        return pb.ServiceResponse(service=convert.service_to_pb(stored))
+
+    @unary_errors
+    @admin_only
+    async def PlanServiceUpdate(
+        self, request: pb.UpdateServiceRequest, context: Any
+    ) -> pb.PlanServiceResponse:
+        spec = convert.spec_from_pb(request.spec)
+        validate_spec(spec)
+        current = self._store.get(Service, request.service_id)
+        if current is None:
+            raise NotFound(f"no such service: {request.service_id}")
+        if (spec.name, spec.mode) != (current.spec.name, current.spec.mode):
+            raise InvalidArgument("a service cannot be renamed, nor its mode changed")
+        return pb.PlanServiceResponse(tasks=plan_placement(self._store, spec, current.id))
+
+    @unary_errors
+    @admin_only
+    async def RollbackService(
+        self, request: pb.RollbackServiceRequest, context: Any
+    ) -> pb.ServiceResponse:
+        def plan(view: ReadView) -> Sequence[Op]:
+            current = resolve_service(view, request.ref)
+            if current.previous_spec is None:
+                raise InvalidArgument(
+                    f"service {current.spec.name} has no previous spec to roll back to"
+                )
+            status = UpdateStatus(
+                UpdateState.ROLLBACK_STARTED, now(), message="manually requested rollback"
+            )
+            rolled = replace(
+                current,
+                spec=current.previous_spec,
+                previous_spec=current.spec,
+                update_status=status,
+            )
+            return [Put(rolled)]
+
+        (stored,) = await self._store.transact(plan)
+        assert isinstance(stored, Service)
+        log.info("service rollback", service_id=stored.id)
+        return pb.ServiceResponse(service=convert.service_to_pb(stored))
+
+    @unary_errors
+    @admin_only
+    async def RebalanceService(
+        self, request: pb.RebalanceServiceRequest, context: Any
+    ) -> pb.ServiceResponse:
+        def plan(view: ReadView) -> Sequence[Op]:
+            current = resolve_service(view, request.ref)
+            name = current.spec.name
+            if current.spec.mode != ServiceMode.REPLICATED:
+                raise InvalidArgument(f"service {name}: rebalance applies to replicated services")
+            if current.update_status.state in (UpdateState.UPDATING, UpdateState.ROLLBACK_STARTED):
+                raise Conflict(f"service {name} is being updated; wait for it to finish")
+            status = UpdateStatus(UpdateState.REBALANCING, now(), message="rebalance in progress")
+            return [Put(replace(current, update_status=status))]
+
+        (stored,) = await self._store.transact(plan)
+        assert isinstance(stored, Service)
+        log.info("service rebalance", service_id=stored.id)
         return pb.ServiceResponse(service=convert.service_to_pb(stored))
 
     @unary_errors

@@ -70,10 +70,14 @@ def _demands(view: ReadView, tasks: list[Task]) -> dict[str, Demand]:
     return {s.id: demand_of(s.spec.placement) for s in services if s is not None}
 
 
-def node_infos(view: ReadView) -> list[NodeInfo]:
-    """Every node with the live tasks it carries, as the scheduler wants them."""
+def node_infos(view: ReadView, without_service: str = "") -> list[NodeInfo]:
+    """Every node with the live tasks it carries, as the scheduler wants them; without_service
+    leaves one service's tasks out, as if they were gone (to plan their replacement)."""
     return [
-        NodeInfo.build(n, (t for t in view.tasks_on_node(n.id) if is_live(t)))
+        NodeInfo.build(
+            n,
+            (t for t in view.tasks_on_node(n.id) if is_live(t) and t.service_id != without_service),
+        )
         for n in view.objects(Node)
     ]
 

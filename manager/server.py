@@ -26,6 +26,7 @@ from manager.control import Control
 from manager.dispatcher import Dispatcher
 from manager.join import JoinService
 from manager.orchestrator.loop import Orchestrator
+from manager.orchestrator.updater import Updater
 from manager.placement import Placement
 from manager.serving import ServingCertificate
 from manager.store import SqliteStore
@@ -158,6 +159,7 @@ async def serve(
                     group.create_task(dispatcher.run()),
                     group.create_task(Orchestrator(store).run()),
                     group.create_task(Placement(store).run()),
+                    group.create_task(Updater(store).run()),
                     group.create_task(serving.run()),
                     group.create_task(local.run()),
                 ]

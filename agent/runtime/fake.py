@@ -36,6 +36,8 @@ class FakeRuntime:
     # While set, every call fails as an engine that stopped answering does.
     down: bool = False
     memory_bytes: int = 1 << 30
+    # Images whose containers exit with code 1 as soon as they start, as a broken release does.
+    crashing: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._subscribers: list[asyncio.Queue[ContainerEvent | None]] = []
@@ -93,6 +95,8 @@ class FakeRuntime:
         self.containers_by_id[c.id] = c
         self.calls.append(f"run {spec.name}")
         self._emit(c, "start")
+        if spec.image in self.crashing:
+            self.exit(c.id, 1)
         return c.id
 
     def exit(self, container_id: str, code: int) -> None:

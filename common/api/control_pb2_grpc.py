@@ -50,6 +50,21 @@ class ControlStub:
                 request_serializer=shoal_dot_v1_dot_control__pb2.UpdateServiceRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_control__pb2.ServiceResponse.FromString,
                 _registered_method=True)
+        self.PlanServiceUpdate = channel.unary_unary(
+                '/shoal.v1.Control/PlanServiceUpdate',
+                request_serializer=shoal_dot_v1_dot_control__pb2.UpdateServiceRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.PlanServiceResponse.FromString,
+                _registered_method=True)
+        self.RollbackService = channel.unary_unary(
+                '/shoal.v1.Control/RollbackService',
+                request_serializer=shoal_dot_v1_dot_control__pb2.RollbackServiceRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.ServiceResponse.FromString,
+                _registered_method=True)
+        self.RebalanceService = channel.unary_unary(
+                '/shoal.v1.Control/RebalanceService',
+                request_serializer=shoal_dot_v1_dot_control__pb2.RebalanceServiceRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.ServiceResponse.FromString,
+                _registered_method=True)
         self.GetService = channel.unary_unary(
                 '/shoal.v1.Control/GetService',
                 request_serializer=shoal_dot_v1_dot_control__pb2.GetServiceRequest.SerializeToString,
@@ -115,6 +130,27 @@ class ControlServicer:
 
     def UpdateService(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PlanServiceUpdate(self, request, context):
+        """Where the service's tasks would go once updated to the request's spec; nothing is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackService(self, request, context):
+        """Back to the previous spec, replacing tasks with the service's rollback config.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RebalanceService(self, request, context):
+        """Move the fewest tasks needed to even the service's spread out, one at a time.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -189,6 +225,21 @@ def add_ControlServicer_to_server(servicer, server):
             'UpdateService': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateService,
                     request_deserializer=shoal_dot_v1_dot_control__pb2.UpdateServiceRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.ServiceResponse.SerializeToString,
+            ),
+            'PlanServiceUpdate': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlanServiceUpdate,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.UpdateServiceRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.PlanServiceResponse.SerializeToString,
+            ),
+            'RollbackService': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackService,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.RollbackServiceRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.ServiceResponse.SerializeToString,
+            ),
+            'RebalanceService': grpc.unary_unary_rpc_method_handler(
+                    servicer.RebalanceService,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.RebalanceServiceRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_control__pb2.ServiceResponse.SerializeToString,
             ),
             'GetService': grpc.unary_unary_rpc_method_handler(
@@ -317,6 +368,87 @@ class Control:
             target,
             '/shoal.v1.Control/UpdateService',
             shoal_dot_v1_dot_control__pb2.UpdateServiceRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.ServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlanServiceUpdate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/PlanServiceUpdate',
+            shoal_dot_v1_dot_control__pb2.UpdateServiceRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.PlanServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/RollbackService',
+            shoal_dot_v1_dot_control__pb2.RollbackServiceRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.ServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RebalanceService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/RebalanceService',
+            shoal_dot_v1_dot_control__pb2.RebalanceServiceRequest.SerializeToString,
             shoal_dot_v1_dot_control__pb2.ServiceResponse.FromString,
             options,
             channel_credentials,

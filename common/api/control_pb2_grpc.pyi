@@ -36,6 +36,12 @@ class ControlStub:
     PlanService: _grpc.UnaryUnaryMultiCallable[_control_pb2.CreateServiceRequest, _control_pb2.PlanServiceResponse]
     """Where a new service's tasks would go, or why not; nothing is stored."""
     UpdateService: _grpc.UnaryUnaryMultiCallable[_control_pb2.UpdateServiceRequest, _control_pb2.ServiceResponse]
+    PlanServiceUpdate: _grpc.UnaryUnaryMultiCallable[_control_pb2.UpdateServiceRequest, _control_pb2.PlanServiceResponse]
+    """Where the service's tasks would go once updated to the request's spec; nothing is stored."""
+    RollbackService: _grpc.UnaryUnaryMultiCallable[_control_pb2.RollbackServiceRequest, _control_pb2.ServiceResponse]
+    """Back to the previous spec, replacing tasks with the service's rollback config."""
+    RebalanceService: _grpc.UnaryUnaryMultiCallable[_control_pb2.RebalanceServiceRequest, _control_pb2.ServiceResponse]
+    """Move the fewest tasks needed to even the service's spread out, one at a time."""
     GetService: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetServiceRequest, _control_pb2.ServiceResponse]
     ListServices: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListServicesRequest, _control_pb2.ListServicesResponse]
     RemoveService: _grpc.UnaryUnaryMultiCallable[_control_pb2.RemoveServiceRequest, _control_pb2.RemoveServiceResponse]
@@ -53,6 +59,12 @@ class ControlAsyncStub(ControlStub):
     PlanService: _aio.UnaryUnaryMultiCallable[_control_pb2.CreateServiceRequest, _control_pb2.PlanServiceResponse]  # type: ignore[assignment]
     """Where a new service's tasks would go, or why not; nothing is stored."""
     UpdateService: _aio.UnaryUnaryMultiCallable[_control_pb2.UpdateServiceRequest, _control_pb2.ServiceResponse]  # type: ignore[assignment]
+    PlanServiceUpdate: _aio.UnaryUnaryMultiCallable[_control_pb2.UpdateServiceRequest, _control_pb2.PlanServiceResponse]  # type: ignore[assignment]
+    """Where the service's tasks would go once updated to the request's spec; nothing is stored."""
+    RollbackService: _aio.UnaryUnaryMultiCallable[_control_pb2.RollbackServiceRequest, _control_pb2.ServiceResponse]  # type: ignore[assignment]
+    """Back to the previous spec, replacing tasks with the service's rollback config."""
+    RebalanceService: _aio.UnaryUnaryMultiCallable[_control_pb2.RebalanceServiceRequest, _control_pb2.ServiceResponse]  # type: ignore[assignment]
+    """Move the fewest tasks needed to even the service's spread out, one at a time."""
     GetService: _aio.UnaryUnaryMultiCallable[_control_pb2.GetServiceRequest, _control_pb2.ServiceResponse]  # type: ignore[assignment]
     ListServices: _aio.UnaryUnaryMultiCallable[_control_pb2.ListServicesRequest, _control_pb2.ListServicesResponse]  # type: ignore[assignment]
     RemoveService: _aio.UnaryUnaryMultiCallable[_control_pb2.RemoveServiceRequest, _control_pb2.RemoveServiceResponse]  # type: ignore[assignment]
@@ -85,6 +97,30 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
         request: _control_pb2.UpdateServiceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.ServiceResponse, _abc.Awaitable[_control_pb2.ServiceResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def PlanServiceUpdate(
+        self,
+        request: _control_pb2.UpdateServiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.PlanServiceResponse, _abc.Awaitable[_control_pb2.PlanServiceResponse]]:
+        """Where the service's tasks would go once updated to the request's spec; nothing is stored."""
+
+    @_abc_1.abstractmethod
+    def RollbackService(
+        self,
+        request: _control_pb2.RollbackServiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.ServiceResponse, _abc.Awaitable[_control_pb2.ServiceResponse]]:
+        """Back to the previous spec, replacing tasks with the service's rollback config."""
+
+    @_abc_1.abstractmethod
+    def RebalanceService(
+        self,
+        request: _control_pb2.RebalanceServiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.ServiceResponse, _abc.Awaitable[_control_pb2.ServiceResponse]]:
+        """Move the fewest tasks needed to even the service's spread out, one at a time."""
 
     @_abc_1.abstractmethod
     def GetService(

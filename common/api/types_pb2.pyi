@@ -107,6 +107,69 @@ RESTART_CONDITION_ON_FAILURE: RestartCondition.ValueType  # 1
 RESTART_CONDITION_NONE: RestartCondition.ValueType  # 2
 Global___RestartCondition: _TypeAlias = RestartCondition  # noqa: Y015
 
+class _UpdateOrder:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _UpdateOrderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UpdateOrder.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    UPDATE_ORDER_STOP_FIRST: _UpdateOrder.ValueType  # 0
+    UPDATE_ORDER_START_FIRST: _UpdateOrder.ValueType  # 1
+
+class UpdateOrder(_UpdateOrder, metaclass=_UpdateOrderEnumTypeWrapper): ...
+
+UPDATE_ORDER_STOP_FIRST: UpdateOrder.ValueType  # 0
+UPDATE_ORDER_START_FIRST: UpdateOrder.ValueType  # 1
+Global___UpdateOrder: _TypeAlias = UpdateOrder  # noqa: Y015
+
+class _FailureAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FailureActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FailureAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FAILURE_ACTION_PAUSE: _FailureAction.ValueType  # 0
+    FAILURE_ACTION_CONTINUE: _FailureAction.ValueType  # 1
+    FAILURE_ACTION_ROLLBACK: _FailureAction.ValueType  # 2
+
+class FailureAction(_FailureAction, metaclass=_FailureActionEnumTypeWrapper): ...
+
+FAILURE_ACTION_PAUSE: FailureAction.ValueType  # 0
+FAILURE_ACTION_CONTINUE: FailureAction.ValueType  # 1
+FAILURE_ACTION_ROLLBACK: FailureAction.ValueType  # 2
+Global___FailureAction: _TypeAlias = FailureAction  # noqa: Y015
+
+class _UpdateState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _UpdateStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UpdateState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    UPDATE_STATE_NONE: _UpdateState.ValueType  # 0
+    UPDATE_STATE_UPDATING: _UpdateState.ValueType  # 1
+    UPDATE_STATE_PAUSED: _UpdateState.ValueType  # 2
+    UPDATE_STATE_COMPLETED: _UpdateState.ValueType  # 3
+    UPDATE_STATE_ROLLBACK_STARTED: _UpdateState.ValueType  # 4
+    UPDATE_STATE_ROLLBACK_PAUSED: _UpdateState.ValueType  # 5
+    UPDATE_STATE_ROLLBACK_COMPLETED: _UpdateState.ValueType  # 6
+    UPDATE_STATE_REBALANCING: _UpdateState.ValueType  # 7
+    UPDATE_STATE_REBALANCED: _UpdateState.ValueType  # 8
+    UPDATE_STATE_REBALANCE_PAUSED: _UpdateState.ValueType  # 9
+
+class UpdateState(_UpdateState, metaclass=_UpdateStateEnumTypeWrapper): ...
+
+UPDATE_STATE_NONE: UpdateState.ValueType  # 0
+UPDATE_STATE_UPDATING: UpdateState.ValueType  # 1
+UPDATE_STATE_PAUSED: UpdateState.ValueType  # 2
+UPDATE_STATE_COMPLETED: UpdateState.ValueType  # 3
+UPDATE_STATE_ROLLBACK_STARTED: UpdateState.ValueType  # 4
+UPDATE_STATE_ROLLBACK_PAUSED: UpdateState.ValueType  # 5
+UPDATE_STATE_ROLLBACK_COMPLETED: UpdateState.ValueType  # 6
+UPDATE_STATE_REBALANCING: UpdateState.ValueType  # 7
+UPDATE_STATE_REBALANCED: UpdateState.ValueType  # 8
+UPDATE_STATE_REBALANCE_PAUSED: UpdateState.ValueType  # 9
+Global___UpdateState: _TypeAlias = UpdateState  # noqa: Y015
+
 class _TaskState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -445,9 +508,14 @@ class ServiceSpec(_message.Message):
     RESTART_FIELD_NUMBER: _builtins.int
     PLACEMENT_FIELD_NUMBER: _builtins.int
     RESERVATIONS_FIELD_NUMBER: _builtins.int
+    UPDATE_FIELD_NUMBER: _builtins.int
+    ROLLBACK_FIELD_NUMBER: _builtins.int
+    FORCE_UPDATE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     mode: Global___ServiceMode.ValueType
     replicas: _builtins.int
+    force_update: _builtins.int
+    """Raised by `service update --force`: tasks made before it are replaced though unchanged."""
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -460,6 +528,10 @@ class ServiceSpec(_message.Message):
     def reservations(self) -> Global___Resources:
         """What each task needs free on a node to be placed there (--reserve-cpu, --reserve-memory)."""
 
+    @_builtins.property
+    def update(self) -> Global___UpdateConfig: ...
+    @_builtins.property
+    def rollback(self) -> Global___UpdateConfig: ...
     def __init__(
         self,
         *,
@@ -471,14 +543,86 @@ class ServiceSpec(_message.Message):
         restart: Global___RestartPolicy | None = ...,
         placement: Global___Placement | None = ...,
         reservations: Global___Resources | None = ...,
+        update: Global___UpdateConfig | None = ...,
+        rollback: Global___UpdateConfig | None = ...,
+        force_update: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "placement", b"placement", "reservations", b"reservations", "restart", b"restart"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "placement", b"placement", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "labels", b"labels", "mode", b"mode", "name", b"name", "placement", b"placement", "replicas", b"replicas", "reservations", b"reservations", "restart", b"restart"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "force_update", b"force_update", "labels", b"labels", "mode", b"mode", "name", b"name", "placement", b"placement", "replicas", b"replicas", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ServiceSpec: _TypeAlias = ServiceSpec  # noqa: Y015
+
+@_typing.final
+class UpdateConfig(_message.Message):
+    """How a rolling update (or a rollback) replaces tasks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARALLELISM_FIELD_NUMBER: _builtins.int
+    DELAY_FIELD_NUMBER: _builtins.int
+    MONITOR_FIELD_NUMBER: _builtins.int
+    FAILURE_ACTION_FIELD_NUMBER: _builtins.int
+    MAX_FAILURE_RATIO_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
+    parallelism: _builtins.int
+    """Tasks replaced at once; zero: all."""
+    failure_action: Global___FailureAction.ValueType
+    max_failure_ratio: _builtins.float
+    order: Global___UpdateOrder.ValueType
+    @_builtins.property
+    def delay(self) -> _duration_pb2.Duration: ...
+    @_builtins.property
+    def monitor(self) -> _duration_pb2.Duration: ...
+    def __init__(
+        self,
+        *,
+        parallelism: _builtins.int = ...,
+        delay: _duration_pb2.Duration | None = ...,
+        monitor: _duration_pb2.Duration | None = ...,
+        failure_action: Global___FailureAction.ValueType = ...,
+        max_failure_ratio: _builtins.float = ...,
+        order: Global___UpdateOrder.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["delay", b"delay", "monitor", b"monitor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delay", b"delay", "failure_action", b"failure_action", "max_failure_ratio", b"max_failure_ratio", "monitor", b"monitor", "order", b"order", "parallelism", b"parallelism"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateConfig: _TypeAlias = UpdateConfig  # noqa: Y015
+
+@_typing.final
+class UpdateStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    state: Global___UpdateState.ValueType
+    message: _builtins.str
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def completed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        state: Global___UpdateState.ValueType = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        completed_at: _timestamp_pb2.Timestamp | None = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "message", b"message", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateStatus: _TypeAlias = UpdateStatus  # noqa: Y015
 
 @_typing.final
 class Service(_message.Message):
@@ -488,6 +632,7 @@ class Service(_message.Message):
     META_FIELD_NUMBER: _builtins.int
     SPEC_FIELD_NUMBER: _builtins.int
     PREVIOUS_SPEC_FIELD_NUMBER: _builtins.int
+    UPDATE_STATUS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     @_builtins.property
     def meta(self) -> Global___Meta: ...
@@ -497,6 +642,8 @@ class Service(_message.Message):
     def previous_spec(self) -> Global___ServiceSpec:
         """Set once the service has been updated; what `service rollback` returns to."""
 
+    @_builtins.property
+    def update_status(self) -> Global___UpdateStatus: ...
     def __init__(
         self,
         *,
@@ -504,10 +651,11 @@ class Service(_message.Message):
         meta: Global___Meta | None = ...,
         spec: Global___ServiceSpec | None = ...,
         previous_spec: Global___ServiceSpec | None = ...,
+        update_status: Global___UpdateStatus | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "previous_spec", b"previous_spec", "spec", b"spec"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "meta", b"meta", "previous_spec", b"previous_spec", "spec", b"spec"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "meta", b"meta", "previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -565,6 +713,7 @@ class Task(_message.Message):
     RESTART_TIMES_FIELD_NUMBER: _builtins.int
     FINISHED_FIELD_NUMBER: _builtins.int
     RESERVATIONS_FIELD_NUMBER: _builtins.int
+    FORCE_UPDATE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     service_id: _builtins.str
     service_name: _builtins.str
@@ -577,6 +726,8 @@ class Task(_message.Message):
     """
     finished: _builtins.bool
     """It ended, and its restart policy keeps it ended: its slot counts as filled."""
+    force_update: _builtins.int
+    """The service's force_update when the task was made."""
     @_builtins.property
     def meta(self) -> Global___Meta: ...
     @_builtins.property
@@ -605,10 +756,11 @@ class Task(_message.Message):
         restart_times: _abc.Iterable[_timestamp_pb2.Timestamp] | None = ...,
         finished: _builtins.bool = ...,
         reservations: Global___Resources | None = ...,
+        force_update: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "reservations", b"reservations", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["desired_state", b"desired_state", "finished", b"finished", "id", b"id", "meta", b"meta", "node_id", b"node_id", "reservations", b"reservations", "restart_streak", b"restart_streak", "restart_times", b"restart_times", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["desired_state", b"desired_state", "finished", b"finished", "force_update", b"force_update", "id", b"id", "meta", b"meta", "node_id", b"node_id", "reservations", b"reservations", "restart_streak", b"restart_streak", "restart_times", b"restart_times", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

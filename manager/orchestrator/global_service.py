@@ -24,6 +24,7 @@ from manager.orchestrator.slots import (
     replacement_decision,
     settle_exits,
     stop,
+    surplus,
     trim_history,
 )
 
@@ -54,11 +55,11 @@ def reconcile_global(
         )
 
     tasks = orphan_lost(tasks, lost, at)
-    live = sorted((t for t in tasks if is_live(t)), key=lambda t: t.meta.created_at, reverse=True)
+    live = [t for t in tasks if is_live(t)]
+    extra = {t.id for t in surplus(service, live)}
     kept: set[str] = set()
     for task in live:
-        # One task per node: an extra one (the newest is kept) would be a leftover of a race.
-        if task.node_id in kept or not may_keep(by_id.get(task.node_id)):
+        if task.id in extra or not may_keep(by_id.get(task.node_id)):
             plan.shutdown.append(stop(task))
         else:
             kept.add(task.node_id)

@@ -18,11 +18,13 @@ from manager.orchestrator.restart import SlotKey
 from manager.orchestrator.slots import (
     SlotPlan,
     latest_per_slot,
+    live_by_slot,
     new_task,
     orphan_lost,
     replacement_decision,
     settle_exits,
     stop,
+    surplus,
     trim_history,
 )
 
@@ -47,7 +49,8 @@ def reconcile_service(
     policy = service.spec.restart
     tasks = orphan_lost(tasks, lost_nodes or {}, at)
     live = [t for t in tasks if is_live(t)]
-    for task in [t for t in live if t.node_id in draining]:
+    leaving = {t.id for t in live if t.node_id in draining} | {t.id for t in surplus(service, live)}
+    for task in [t for t in live if t.id in leaving]:
         plan.shutdown.append(stop(task))
         live.remove(task)
     settle_exits(tasks, policy, plan)
@@ -56,7 +59,8 @@ def reconcile_service(
     latest = latest_per_slot([stopping.get(t.id, t) for t in tasks])
     # Slots whose task ended and, by the policy, stays ended: they count as filled.
     finished = sorted((t for t in latest.values() if t.finished), key=lambda t: -t.slot)
-    excess = len(live) + len(finished) - service.spec.replicas
+    occupied = live_by_slot(live)
+    excess = len(occupied) + len(finished) - service.spec.replicas
     # Scaling down forgets finished slots first, highest first: nothing runs there to stop.
     while excess > 0 and finished:
         done = finished.pop(0)
@@ -64,9 +68,9 @@ def reconcile_service(
         plan.shutdown.append(replace(done, finished=False))
         excess -= 1
     if excess > 0:
-        for task in _pick_for_removal(live, node_load, excess):
-            plan.shutdown.append(stop(task))
-            live.remove(task)
+        newest = [slot_tasks[0] for slot_tasks in occupied.values()]
+        for victim in _pick_for_removal(newest, node_load, excess):
+            plan.shutdown.extend(stop(t) for t in occupied[victim.slot])
     elif excess < 0:
         used = {t.slot for t in live} | {t.slot for t in finished}
         slot = 0

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from common.ids import new_id
 from common.model import RestartPolicy, Service, Task, TaskState, TaskStatus
+from common.taskstate import is_live
 from manager.orchestrator.restart import Decision, SlotKey, decide, slot_key
 
 HISTORY_PER_SLOT = 5
@@ -43,6 +44,7 @@ def new_task(
         restart_streak=after.streak if after else 0,
         restart_times=after.times if after else (),
         reservations=service.spec.reservations,
+        force_update=service.spec.force_update,
     )
 
 
@@ -81,6 +83,24 @@ def settle_exits(tasks: Iterable[Task], policy: RestartPolicy, plan: SlotPlan) -
             why = f"{decision.reason}: {task.status.err}" if task.status.err else decision.reason
             stopped = replace(stopped, status=replace(stopped.status, err=why))
         plan.shutdown.append(stopped)
+
+
+def live_by_slot(tasks: Iterable[Task]) -> dict[SlotKey, list[Task]]:
+    """Each slot's live tasks, newest first."""
+    by_slot: dict[SlotKey, list[Task]] = {}
+    for task in sorted(tasks, key=lambda t: t.meta.created_at, reverse=True):
+        if is_live(task):
+            by_slot.setdefault(slot_key(task), []).append(task)
+    return by_slot
+
+
+def surplus(service: Service, live: Iterable[Task]) -> list[Task]:
+    """Live tasks beyond the newest of their slot. A slot holds two only while an update or a
+    rebalance starts a new task before stopping the old; without one running, it is a leftover
+    (of a manager that stopped midway) and the newest stays."""
+    if service.update_status.state.active:
+        return []
+    return [t for tasks in live_by_slot(live).values() for t in tasks[1:]]
 
 
 def latest_per_slot(tasks: Iterable[Task]) -> dict[SlotKey, Task]:

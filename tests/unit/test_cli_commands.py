@@ -500,7 +500,7 @@ class TestServiceCreate:
     def test_sends_the_spec_and_prints_the_new_id(self, shoal: Shoal, control: FakeControl) -> None:
         """Name, replicas, env, labels and image reach the server; the new ID is printed."""
         result = shoal(
-            "service", "create", "--name", "api", "--replicas", "4", "-e", "A=1",
+            "service", "create", "-d", "--name", "api", "--replicas", "4", "-e", "A=1",
             "--env", "B=x=y", "-l", "team=core", "--label", "canary", "redis:7",
         )  # fmt: skip
         assert result.code == 0
@@ -518,7 +518,7 @@ class TestServiceCreate:
     ) -> None:
         """Everything after IMAGE, including words that look like shoal flags, is the command."""
         result = shoal(
-            "service", "create", "--name", "job", "busybox",
+            "service", "create", "-d", "--name", "job", "busybox",
             "sh", "-c", "echo hi", "--name", "other", "--replicas", "-1", "-e", "X",
         )  # fmt: skip
         assert result.code == 0
@@ -530,7 +530,7 @@ class TestServiceCreate:
 
     def test_mode_global_sends_no_replica_count(self, shoal: Shoal, control: FakeControl) -> None:
         """`--mode global` creates a global service, whose spec carries no replica count."""
-        result = shoal("service", "create", "--mode", "global", "--name", "agentd", "busybox")
+        result = shoal("service", "create", "-d", "--mode", "global", "--name", "agentd", "busybox")
         assert result.code == 0
         [created] = [s for s in control.services.values() if s.spec.name == "agentd"]
         assert (created.spec.mode, created.spec.replicas) == (m.ServiceMode.GLOBAL, 0)
@@ -538,7 +538,7 @@ class TestServiceCreate:
     def test_replicas_with_mode_global_is_refused(self, shoal: Shoal, control: FakeControl) -> None:
         """As in docker, --replicas goes only with replicated mode: one line, exit 1, no write."""
         before = dict(control.services)
-        result = shoal("service", "create", "--mode", "global", "--replicas", "2", "busybox")
+        result = shoal("service", "create", "-d", "--mode", "global", "--replicas", "2", "busybox")
         assert one_error_line(result) == "Error: --replicas can only be used with replicated mode"
         assert result.code == 1
         assert control.services == before
@@ -547,7 +547,7 @@ class TestServiceCreate:
         self, shoal: Shoal, control: FakeControl
     ) -> None:
         """Without --name the service is named `<image name>-<6 base36 chars>`."""
-        result = shoal("service", "create", "registry.local:5000/team/web-app:1.2@sha256:ab")
+        result = shoal("service", "create", "-d", "registry.local:5000/team/web-app:1.2@sha256:ab")
         assert result.code == 0
         [created] = [s for s in control.services.values() if s.id == result.out.strip()]
         assert re.fullmatch(r"web-app-[0-9a-z]{6}", created.spec.name)
@@ -566,7 +566,7 @@ class TestServiceCreate:
         self, shoal: Shoal, control: FakeControl, argv: tuple[str, ...], message: str
     ) -> None:
         """A malformed flag value is a usage error: one line, a hint, exit 1, no call made."""
-        result = shoal("service", "create", *argv, "nginx")
+        result = shoal("service", "create", "-d", *argv, "nginx")
         assert result.code == 1
         (line,) = result.err.splitlines()
         assert line.startswith("shoal: error: argument ")
@@ -576,7 +576,7 @@ class TestServiceCreate:
 
     def test_image_is_required(self, shoal: Shoal, control: FakeControl) -> None:
         """Without an IMAGE the usage error names only IMAGE (the command may be empty)."""
-        result = shoal("service", "create", "--name", "x")
+        result = shoal("service", "create", "-d", "--name", "x")
         assert result.code == 1
         assert result.err.splitlines() == [
             "shoal: error: the following arguments are required: IMAGE"
@@ -662,6 +662,16 @@ class TestServicePs:
         assert result.out == ""
 
 
+DEFAULT_UPDATE_CONFIG = {
+    "Parallelism": 1,
+    "Delay": 0,
+    "FailureAction": "pause",
+    "Monitor": 5_000_000_000,
+    "MaxFailureRatio": 0.0,
+    "Order": "stop-first",
+}
+
+
 class TestServiceInspect:
     def test_document(self, shoal: Shoal) -> None:
         """A JSON array with docker's layout: ID, Version.Index, RFC 3339 times, Spec with Mode
@@ -690,8 +700,11 @@ class TestServiceInspect:
                     "Reservations": {"NanoCPUs": 0, "MemoryBytes": 0},
                 },
                 "Placement": {"Constraints": [], "Preferences": [], "MaxReplicas": 0},
+                "ForceUpdate": 0,
             },
             "Mode": {"Replicated": {"Replicas": 3}},
+            "UpdateConfig": DEFAULT_UPDATE_CONFIG,
+            "RollbackConfig": DEFAULT_UPDATE_CONFIG,
         }
         assert web["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "nginx:1.24"
         assert monitor["Spec"]["Mode"] == {"Global": {}}
@@ -747,7 +760,7 @@ class TestServiceScale:
         self, shoal: Shoal, control: FakeControl
     ) -> None:
         """The update carries the version just read and the whole spec with the new count."""
-        result = shoal("service", "scale", "web=5")
+        result = shoal("service", "scale", "-d", "web=5")
         assert (result.code, result.out) == (0, "web scaled to 5\n")
         [update] = control.updates
         assert (update.service_id, update.version, update.spec.replicas) == (WEB_ID, 7, 5)
@@ -759,7 +772,7 @@ class TestServiceScale:
     ) -> None:
         """A stale version (ABORTED) makes scale read again and retry with the new version."""
         control.interlopers = 2
-        result = shoal("service", "scale", "web=0")
+        result = shoal("service", "scale", "-d", "web=0")
         assert (result.code, result.out) == (0, "web scaled to 0\n")
         assert [u.version for u in control.updates] == [7, 8, 9]
         assert control.services[WEB_ID].spec.replicas == 0
@@ -767,7 +780,7 @@ class TestServiceScale:
     def test_gives_up_after_a_few_conflicts(self, shoal: Shoal, control: FakeControl) -> None:
         """When every attempt is beaten by another writer, scale fails with one line."""
         control.interlopers = cas.ATTEMPTS
-        result = shoal("service", "scale", "web=5")
+        result = shoal("service", "scale", "-d", "web=5")
         assert one_error_line(result) == "Error: service changed since it was read"
         assert len(control.updates) == cas.ATTEMPTS
         assert control.services[WEB_ID].spec.replicas == 3
@@ -777,14 +790,14 @@ class TestServiceScale:
         self, shoal: Shoal, control: FakeControl, target: str
     ) -> None:
         """A malformed SERVICE=REPLICAS fails the whole command before any call is made."""
-        result = shoal("service", "scale", "monitor=1", target)
+        result = shoal("service", "scale", "-d", "monitor=1", target)
         assert result.code == 1
         assert f"invalid scale specifier {target!r}" in result.err.splitlines()[0]
         assert control.calls == []
 
     def test_global_service_cannot_be_scaled(self, shoal: Shoal, control: FakeControl) -> None:
         """Scaling a global service is refused; the other services are still scaled."""
-        result = shoal("service", "scale", "monitor=3", "web=1")
+        result = shoal("service", "scale", "-d", "monitor=3", "web=1")
         line = one_error_line(result)
         assert line == "Error: monitor: scale can only be used with replicated mode"
         assert result.out == "web scaled to 1\n"
@@ -792,7 +805,7 @@ class TestServiceScale:
 
     def test_unknown_service(self, shoal: Shoal, control: FakeControl) -> None:
         """An unknown service is reported and nothing is updated."""
-        result = shoal("service", "scale", "nope=2")
+        result = shoal("service", "scale", "-d", "nope=2")
         assert one_error_line(result) == "Error: no such service: nope"
         assert control.updates == []
 
@@ -801,7 +814,7 @@ class TestRestartFlags:
     def test_create_sends_the_policy(self, shoal: Shoal, control: FakeControl) -> None:
         """--restart-* flags on create become the service's restart policy."""
         result = shoal(
-            "service", "create", "--name", "job", "--restart-condition", "on-failure",
+            "service", "create", "-d", "--name", "job", "--restart-condition", "on-failure",
             "--restart-delay", "2s", "--restart-max-attempts", "3", "--restart-window", "1m",
             "busybox",
         )  # fmt: skip
@@ -813,13 +826,13 @@ class TestRestartFlags:
 
     def test_create_defaults(self, shoal: Shoal, control: FakeControl) -> None:
         """Without flags the policy is the default one: any, no limit, unbounded window."""
-        assert shoal("service", "create", "--name", "job", "busybox").code == 0
+        assert shoal("service", "create", "-d", "--name", "job", "busybox").code == 0
         [created] = [s for s in control.services.values() if s.spec.name == "job"]
         assert created.spec.restart == m.RestartPolicy()
 
     def test_update_changes_only_what_is_given(self, shoal: Shoal, control: FakeControl) -> None:
         """service update --restart-condition none keeps the rest of the spec as it was."""
-        result = shoal("service", "update", "--restart-condition", "none", "web")
+        result = shoal("service", "update", "-d", "--restart-condition", "none", "web")
         assert (result.code, result.out) == (0, "web\n")
         [update] = control.updates
         assert update.version == 7
@@ -830,7 +843,7 @@ class TestRestartFlags:
 
     def test_update_replicas(self, shoal: Shoal, control: FakeControl) -> None:
         """service update --replicas is scale by another name."""
-        assert shoal("service", "update", "--replicas", "1", "web").code == 0
+        assert shoal("service", "update", "-d", "--replicas", "1", "web").code == 0
         assert control.services[WEB_ID].spec.replicas == 1
 
     @pytest.mark.parametrize(
@@ -847,7 +860,7 @@ class TestRestartFlags:
         self, shoal: Shoal, control: FakeControl, flag: str, value: str
     ) -> None:
         """A malformed restart flag is a one-line usage error, exit 1, and no call."""
-        result = shoal("service", "update", flag, value, "web")
+        result = shoal("service", "update", "-d", flag, value, "web")
         assert result.code == 1
         assert len(result.err.splitlines()) == 1
         assert control.calls == []
@@ -859,7 +872,7 @@ class TestPlacementFlags:
     ) -> None:
         """Placement and resource flags become the spec, in docker's units."""
         result = shoal(
-            "service", "create", "--name", "db", "--constraint", "node.labels.zone==b",
+            "service", "create", "-d", "--name", "db", "--constraint", "node.labels.zone==b",
             "--constraint", "node.role!=manager", "--replicas-max-per-node", "1",
             "--reserve-cpu", "0.5", "--reserve-memory", "512m", "--limit-cpu", "1.5",
             "--limit-memory", "1g", "busybox",
@@ -873,9 +886,14 @@ class TestPlacementFlags:
 
     def test_update_adds_and_removes_constraints(self, shoal: Shoal, control: FakeControl) -> None:
         """--constraint-add appends, --constraint-rm removes, the rest stays."""
-        assert shoal("service", "update", "--constraint-add", "node.labels.a==1", "web").code == 0
+        assert (
+            shoal("service", "update", "-d", "--constraint-add", "node.labels.a==1", "web").code
+            == 0
+        )
         assert control.services[WEB_ID].spec.placement.constraints == ("node.labels.a==1",)
-        assert shoal("service", "update", "--constraint-rm", "node.labels.a==1", "web").code == 0
+        assert (
+            shoal("service", "update", "-d", "--constraint-rm", "node.labels.a==1", "web").code == 0
+        )
         assert control.services[WEB_ID].spec.placement.constraints == ()
 
     @pytest.mark.parametrize(
@@ -891,7 +909,7 @@ class TestPlacementFlags:
         self, shoal: Shoal, control: FakeControl, flag: str, value: str
     ) -> None:
         """A malformed placement flag is a one-line usage error, exit 1, and no call."""
-        result = shoal("service", "create", flag, value, "busybox")
+        result = shoal("service", "create", "-d", flag, value, "busybox")
         assert result.code == 1
         assert len(result.err.splitlines()) == 1
         assert control.calls == []
@@ -902,7 +920,7 @@ class TestDryRun:
         """--dry-run prints where each task would go, creates nothing, and exits 0."""
         control.plan = [(1, "h1", ""), (2, "h2", "")]
         result = shoal(
-            "service", "create", "--dry-run", "--name", "api", "--replicas", "2", "busybox"
+            "service", "create", "-d", "--dry-run", "--name", "api", "--replicas", "2", "busybox"
         )
         assert result.code == 0
         assert result.out.splitlines() == [
@@ -915,7 +933,7 @@ class TestDryRun:
     def test_some_unplaceable(self, shoal: Shoal, control: FakeControl) -> None:
         """A task no node would take shows its reason, and the exit code is 2."""
         control.plan = [(1, "h1", ""), (2, "", "no suitable node (1 node not ready)")]
-        result = shoal("service", "create", "--dry-run", "--name", "api", "busybox")
+        result = shoal("service", "create", "-d", "--dry-run", "--name", "api", "busybox")
         assert result.code == 2
         assert "api.2: no suitable node (1 node not ready)" in result.out.splitlines()
         assert "CreateService" not in control.calls
@@ -1532,7 +1550,7 @@ class TestPlacementPreferences:
     def test_create_and_update_preferences(self, shoal: Shoal, control: FakeControl) -> None:
         """--placement-pref spread=node.labels.zone is stored; update can remove and add."""
         result = shoal(
-            "service", "create", "--name", "spread", "--placement-pref", "spread=node.labels.zone",
+            "service", "create", "-d", "--name", "spread", "--placement-pref", "spread=node.labels.zone",
             "busybox",
         )  # fmt: skip
         assert result.code == 0
@@ -1540,7 +1558,7 @@ class TestPlacementPreferences:
         assert created.spec.placement.spread == ("node.labels.zone",)
         assert (
             shoal(
-                "service", "update", "--placement-pref-add", "spread=node.labels.rack", "web"
+                "service", "update", "-d", "--placement-pref-add", "spread=node.labels.rack", "web"
             ).code
             == 0
         )
@@ -1549,6 +1567,6 @@ class TestPlacementPreferences:
     @pytest.mark.parametrize("value", ["binpack=node.labels.zone", "spread=zone", "spread="])
     def test_bad_preference(self, shoal: Shoal, control: FakeControl, value: str) -> None:
         """Only spread=node.labels.KEY is understood: anything else is a usage error."""
-        result = shoal("service", "create", "--placement-pref", value, "busybox")
+        result = shoal("service", "create", "-d", "--placement-pref", value, "busybox")
         assert result.code == 1
         assert control.calls == []

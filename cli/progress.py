@@ -1,0 +1,181 @@
+"""Waiting for a service to converge, drawn as docker draws it, with an exit code that says how
+it ended: 0 converged, 2 tasks could not be placed or the wait timed out, 3 the update failed
+(paused or rolled back)."""
+
+from __future__ import annotations
+
+import enum
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TextIO
+
+from cli import humanize, tasks
+from cli.client import Client
+from common.model import Service, ServiceMode, Task, TaskState, UpdateState
+from common.taskstate import is_dirty, is_live
+
+CONVERGED = 0
+NOT_CONVERGED = 2
+UPDATE_FAILED = 3
+INTERRUPTED = 130
+
+POLL_SECONDS = 0.25
+# Beyond this many tasks only the overall line is drawn, as docker does.
+MAX_TASK_LINES = 20
+BAR_WIDTH = 50
+_STEPS = [TaskState.PENDING, TaskState.ASSIGNED, TaskState.PREPARING, TaskState.STARTING]
+
+
+class Goal(enum.Enum):
+    CONVERGE = "converge"
+    UPDATE = "update"
+    ROLLBACK = "rollback"
+    REBALANCE = "rebalance"
+
+
+# The end states of a service's job that mean the command failed, per goal.
+_FAILED = {
+    Goal.UPDATE: {UpdateState.PAUSED, UpdateState.ROLLBACK_COMPLETED, UpdateState.ROLLBACK_PAUSED},
+    Goal.ROLLBACK: {UpdateState.ROLLBACK_PAUSED},
+    Goal.REBALANCE: {UpdateState.REBALANCE_PAUSED},
+}
+
+
+@dataclass(frozen=True)
+class Progress:
+    lines: list[str]
+    converged: bool
+    # Why the first pending task cannot be placed, when one cannot.
+    pending_reason: str
+
+
+def measure(service: Service, service_tasks: list[Task]) -> Progress:
+    """How far service's tasks are from its spec: one entry per slot (per node for a global
+    service), done when the slot's newest live task runs the current spec."""
+    newest: dict[str, Task] = {}
+    for task in sorted(service_tasks, key=lambda t: t.meta.created_at):
+        if is_live(task):
+            newest[tasks.slot_name(task)] = task
+    if service.spec.mode is ServiceMode.REPLICATED:
+        wanted = [f"{service.spec.name}.{slot}" for slot in range(1, service.spec.replicas + 1)]
+    else:
+        wanted = sorted(newest)
+    done = [
+        name
+        for name in wanted
+        if (t := newest.get(name)) is not None
+        and t.status.state == TaskState.RUNNING
+        and not is_dirty(t, service.spec)
+    ]
+    extra = set(newest) - set(wanted)
+    lines = [f"overall progress: {len(done)} out of {len(wanted)} tasks"]
+    reasons = [t.status.err for t in newest.values() if t.status.state == TaskState.PENDING]
+    reason = next((r for r in reasons if r), "")
+    if len(wanted) <= MAX_TASK_LINES:
+        for index, name in enumerate(wanted, start=1):
+            label = f"{index}/{len(wanted)}"
+            if service.spec.mode is ServiceMode.GLOBAL:
+                label = name.rsplit(".", 1)[-1][:12]
+            lines.append(f"{label}: {_task_line(newest.get(name), service, name in done)}")
+    elif reason:
+        lines.append(f"pending: {reason}")
+    return Progress(lines, len(done) == len(wanted) and not extra, reason)
+
+
+def _task_line(task: Task | None, service: Service, done: bool) -> str:
+    if task is None:
+        return f"{'new':<9} {_bar(0)}"
+    if done:
+        return f"{'running':<9} {_bar(len(_STEPS) + 1)}"
+    state = task.status.state
+    if state == TaskState.PENDING and task.status.err:
+        return f"{'pending':<9} {task.status.err}"
+    step = sum(1 for s in _STEPS if state >= s)
+    if is_dirty(task, service.spec):
+        return f"{'updating':<9} {_bar(0)}"
+    return f"{state.name.lower():<9} {_bar(step)}"
+
+
+def _bar(step: int) -> str:
+    filled = BAR_WIDTH * step // (len(_STEPS) + 1)
+    if filled == 0:
+        return f"[>{' ' * (BAR_WIDTH - 1)}]"
+    return f"[{'=' * (filled - 1)}>{' ' * (BAR_WIDTH - filled)}]"
+
+
+class Screen:
+    """Redraws in place on a terminal; elsewhere (a pipe, a CI log) prints lines that changed."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._tty = out.isatty()
+        self._shown: list[str] = []
+
+    def draw(self, lines: list[str]) -> None:
+        if self._tty:
+            if self._shown:
+                self._out.write(f"\x1b[{len(self._shown)}A")
+            for line in lines:
+                self._out.write(f"\x1b[2K{line}\n")
+        else:
+            for index, line in enumerate(lines):
+                if index >= len(self._shown) or self._shown[index] != line:
+                    self._out.write(f"{line}\n")
+        self._shown = lines
+        self._out.flush()
+
+
+def wait(
+    client: Client,
+    service_id: str,
+    goal: Goal,
+    timeout: timedelta,
+    *,
+    quiet: bool = False,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Follow service_id until it converges (and its update, rollback or rebalance ended well),
+    its job fails, or timeout passes; Ctrl-C leaves the work to the manager."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    screen = Screen(out)
+    deadline = clock() + timeout.total_seconds()
+    name = service_id
+    try:
+        while True:
+            service = client.get_service(service_id)
+            name = service.spec.name
+            progress = measure(service, client.list_tasks(service.id).tasks)
+            if not quiet:
+                screen.draw(progress.lines)
+            status = service.update_status
+            job_over = goal is Goal.CONVERGE or not status.state.active
+            if job_over and status.state in _FAILED.get(goal, set()):
+                err.write(f"Error: {status.message}\n")
+                return UPDATE_FAILED
+            if job_over and progress.converged:
+                if not quiet:
+                    if goal is Goal.REBALANCE:
+                        out.write(f"{status.message}\n")
+                    out.write("verify: Service converged\n")
+                return CONVERGED
+            if clock() >= deadline:
+                why = f": {progress.pending_reason}" if progress.pending_reason else ""
+                err.write(
+                    f"Error: service {name} did not converge within"
+                    f" {humanize.duration(timeout)}{why}\n"
+                )
+                return NOT_CONVERGED
+            sleep(POLL_SECONDS)
+    except KeyboardInterrupt:
+        err.write(
+            "Operation continuing in background.\n"
+            f"Use `shoal service ps {name}` to check progress.\n"
+        )
+        return INTERRUPTED

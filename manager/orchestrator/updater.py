@@ -1,0 +1,362 @@
+"""Rolling updates, rollbacks and rebalances: one job per service, driven by its stored status.
+
+A job replaces the slots whose task was made from another spec (or, to rebalance, moves a task to
+a better node), a few at a time, and watches each new task through the monitor period. The stored
+update status says what is going on, so a manager that restarts resumes the job where the tasks
+stand. Two live tasks may share a slot while a job starts the new before stopping the old; the
+orchestrators leave such pairs to the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import structlog
+
+from common.model import (
+    FailureAction,
+    Service,
+    ServiceSpec,
+    Task,
+    TaskState,
+    UpdateConfig,
+    UpdateOrder,
+    UpdateState,
+    UpdateStatus,
+    now,
+)
+from common.taskstate import is_dirty, is_live
+from manager.orchestrator.rebalance import best_move
+from manager.orchestrator.restart import ENDED_BY_ITSELF, SlotKey, slot_key
+from manager.orchestrator.slots import live_by_slot, new_task, stop
+from manager.placement import node_infos
+from manager.scheduler import demand_of
+from manager.store import Op, Put, ReadView, StateStore, Watch
+
+log = structlog.get_logger("updater")
+
+# How often a job wakes with nothing happening, to see monitor periods out.
+TICK = 0.2
+
+
+class _Superseded(Exception):
+    """The service was removed or its spec changed: this job's work is no longer wanted."""
+
+
+@dataclass
+class _Job:
+    key: tuple[ServiceSpec, UpdateState]
+    task: asyncio.Task[None]
+
+
+class Updater:
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+        self._jobs: dict[str, _Job] = {}
+
+    async def run(self) -> None:
+        watch = self._store.watch()
+        try:
+            self._sync()
+            while True:
+                events = await watch.next_batch()
+                if any(isinstance(e.obj, Service) for e in events):
+                    self._sync()
+        finally:
+            watch.close()
+            for job in self._jobs.values():
+                job.task.cancel()
+            await asyncio.gather(*(j.task for j in self._jobs.values()), return_exceptions=True)
+
+    def _sync(self) -> None:
+        services = {s.id: s for s in self._store.objects(Service)}
+        for service_id, job in list(self._jobs.items()):
+            service = services.get(service_id)
+            if service is None or _key(service) != job.key:
+                job.task.cancel()
+                del self._jobs[service_id]
+        for service in services.values():
+            if service.update_status.state.active and service.id not in self._jobs:
+                work = _ServiceJob(self._store, service).run()
+                self._jobs[service.id] = _Job(_key(service), asyncio.create_task(work))
+
+
+def _key(service: Service) -> tuple[ServiceSpec, UpdateState]:
+    return service.spec, service.update_status.state
+
+
+def _start_in_slot(view: ReadView, service: Service, slot: int) -> list[Op]:
+    return [Put(new_task(service, slot, now()))]
+
+
+def _slot_order(key: SlotKey) -> tuple[int, str]:
+    return (key, "") if isinstance(key, int) else (0, key)
+
+
+class _ServiceJob:
+    def __init__(self, store: StateStore, service: Service) -> None:
+        self._store = store
+        self._service = service
+        self._log = log.bind(service_id=service.id)
+        # Task ID -> the monotonic time its monitor period ends.
+        self._monitored: dict[str, float] = {}
+        self._failures: list[Task] = []
+        # Slots given up on after their new task failed: not retried by this job.
+        self._skipped: set[SlotKey] = set()
+        self._watch: Watch | None = None
+
+    async def run(self) -> None:
+        self._watch = self._store.watch()
+        try:
+            state = self._service.update_status.state
+            if state == UpdateState.REBALANCING:
+                await self._rebalance()
+            else:
+                await self._roll(rollback=state == UpdateState.ROLLBACK_STARTED)
+        except _Superseded:
+            self._log.info("update superseded")
+        except Exception:
+            # A bug, not a cluster condition: say so loudly; the status stays as it was.
+            self._log.exception("update job crashed")
+        finally:
+            self._watch.close()
+
+    # -- reading the state ---------------------------------------------------------------------
+
+    def _current(self) -> Service:
+        service = self._store.get(Service, self._service.id)
+        if service is None or _key(service) != _key(self._service):
+            raise _Superseded
+        return service
+
+    def _dirty_slots(self, service: Service) -> list[SlotKey]:
+        slots = live_by_slot(self._store.tasks_of_service(service.id))
+        dirty = [
+            key
+            for key, tasks in slots.items()
+            if key not in self._skipped and any(is_dirty(t, service.spec) for t in tasks)
+        ]
+        return sorted(dirty, key=_slot_order)
+
+    async def _changes(self) -> None:
+        """Wait for the next store change, or a tick: monitor periods end without one."""
+        assert self._watch is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._watch.next_batch(), TICK)
+
+    def _check_monitored(self) -> None:
+        """Tasks that ended by themselves within their monitor period count as failures."""
+        clock = time.monotonic()
+        for task_id, until in list(self._monitored.items()):
+            task = self._store.get(Task, task_id)
+            if task is not None and task.status.state in ENDED_BY_ITSELF:
+                self._failures.append(task)
+                del self._monitored[task_id]
+            elif task is None or clock >= until:
+                del self._monitored[task_id]
+
+    # -- rolling update and rollback -----------------------------------------------------------
+
+    async def _roll(self, *, rollback: bool) -> None:
+        service = self._current()
+        spec = service.spec
+        config = (service.previous_spec or spec).rollback if rollback else spec.update
+        total = max(1, len(self._dirty_slots(service)))
+        self._log.info("update started", rollback=rollback, slots=total)
+        while True:
+            self._check_monitored()
+            if self._failed_too_often(config, total):
+                await self._on_failure(config, rollback)
+                return
+            slots = self._dirty_slots(self._current())
+            if not slots:
+                break
+            batch = slots[: config.parallelism or len(slots)]
+            await self._replace(batch, config)
+            if config.delay and self._dirty_slots(self._current()):
+                deadline = time.monotonic() + config.delay.total_seconds()
+                while time.monotonic() < deadline:
+                    await self._changes()
+        while self._monitored:
+            await self._changes()
+            self._current()
+            self._check_monitored()
+            if self._failed_too_often(config, total):
+                await self._on_failure(config, rollback)
+                return
+        if rollback:
+            cause = self._service.update_status.message
+            await self._finish(UpdateState.ROLLBACK_COMPLETED, f"{cause}; rollback completed")
+        else:
+            await self._finish(UpdateState.COMPLETED, "update completed")
+
+    def _failed_too_often(self, config: UpdateConfig, total: int) -> bool:
+        if not self._failures or config.failure_action == FailureAction.CONTINUE:
+            return False
+        return len(self._failures) / total > config.max_failure_ratio
+
+    async def _on_failure(self, config: UpdateConfig, rollback: bool) -> None:
+        task = self._failures[-1]
+        why = f"failure or early termination of task {task.id}"
+        if task.status.err:
+            why += f": {task.status.err}"
+        self._log.warning("update failed", task_id=task.id, rollback=rollback)
+        if rollback:
+            await self._finish(UpdateState.ROLLBACK_PAUSED, f"rollback paused due to {why}")
+        elif config.failure_action == FailureAction.ROLLBACK:
+            await self._start_rollback(f"update rolled back due to {why}")
+        else:
+            await self._finish(UpdateState.PAUSED, f"update paused due to {why}")
+
+    async def _replace(self, batch: Sequence[SlotKey], config: UpdateConfig) -> None:
+        """Replace the tasks of batch's slots and wait until each new task runs or fails."""
+        started = now()
+        if config.order == UpdateOrder.START_FIRST:
+            await self._transact(lambda view, svc: self._start_new(view, svc, batch))
+        else:
+            # The orchestrator fills each emptied slot with a task of the service's spec.
+            await self._transact(lambda view, svc: self._stop_dirty(view, svc, batch))
+        waiting = set(batch)
+        while waiting:
+            service = self._current()
+            slots = live_by_slot(self._store.tasks_of_service(service.id))
+            for key in list(waiting):
+                outcome = self._outcome(service, key, started)
+                if outcome is None:
+                    continue
+                waiting.discard(key)
+                if outcome.status.state == TaskState.RUNNING:
+                    self._monitored[outcome.id] = time.monotonic() + config.monitor.total_seconds()
+                    old = [t.id for t in slots.get(key, []) if is_dirty(t, service.spec)]
+                    await self._stop(old)
+                else:
+                    self._failures.append(outcome)
+                    self._skipped.add(key)
+            self._check_monitored()
+            if waiting:
+                await self._changes()
+
+    async def _stop(self, task_ids: Sequence[str]) -> None:
+        """Stop these tasks as stored now (agents bump their versions all the time)."""
+
+        def plan(view: ReadView, service: Service) -> list[Op]:
+            tasks = (view.get(Task, task_id) for task_id in task_ids)
+            return [Put(stop(t)) for t in tasks if t is not None and is_live(t)]
+
+        if task_ids:
+            await self._transact(plan)
+
+    def _outcome(self, service: Service, key: SlotKey, since: datetime) -> Task | None:
+        """The slot's new task once it runs or has failed; None while it gets there."""
+        fresh = [
+            t
+            for t in self._store.tasks_of_service(service.id)
+            if slot_key(t) == key and not is_dirty(t, service.spec) and t.meta.created_at >= since
+        ]
+        running = [t for t in fresh if t.status.state == TaskState.RUNNING]
+        if running:
+            return running[0]
+        failed = [t for t in fresh if t.status.state in ENDED_BY_ITSELF]
+        return failed[0] if failed else None
+
+    def _start_new(self, view: ReadView, service: Service, batch: Sequence[SlotKey]) -> list[Op]:
+        slots = live_by_slot(view.tasks_of_service(service.id))
+        ops: list[Op] = []
+        for key in batch:
+            if any(not is_dirty(t, service.spec) for t in slots.get(key, [])):
+                continue
+            if isinstance(key, str):
+                ops.append(Put(new_task(service, 0, now(), node_id=key)))
+            else:
+                ops.append(Put(new_task(service, key, now())))
+        return ops
+
+    def _stop_dirty(self, view: ReadView, service: Service, batch: Sequence[SlotKey]) -> list[Op]:
+        slots = live_by_slot(view.tasks_of_service(service.id))
+        return [
+            Put(stop(t)) for key in batch for t in slots.get(key, []) if is_dirty(t, service.spec)
+        ]
+
+    async def _start_rollback(self, message: str) -> None:
+        def plan(view: ReadView, service: Service) -> list[Op]:
+            if service.previous_spec is None:
+                status = replace(
+                    service.update_status,
+                    state=UpdateState.PAUSED,
+                    message=f"{message}, but there is no previous spec",
+                )
+                return [Put(replace(service, update_status=status))]
+            status = UpdateStatus(UpdateState.ROLLBACK_STARTED, now(), message=message)
+            rolled = replace(
+                service,
+                spec=service.previous_spec,
+                previous_spec=service.spec,
+                update_status=status,
+            )
+            return [Put(rolled)]
+
+        await self._transact(plan)
+
+    async def _finish(self, state: UpdateState, message: str) -> None:
+        def plan(view: ReadView, service: Service) -> list[Op]:
+            status = replace(
+                service.update_status, state=state, completed_at=now(), message=message
+            )
+            return [Put(replace(service, update_status=status))]
+
+        await self._transact(plan)
+        self._log.info("update ended", state=state.name, message=message)
+
+    async def _transact(self, plan: Callable[[ReadView, Service], list[Op]]) -> None:
+        """Run plan on the service as stored, unless the job was superseded meanwhile."""
+
+        def guarded(view: ReadView) -> list[Op]:
+            service = view.get(Service, self._service.id)
+            if service is None or _key(service) != _key(self._service):
+                raise _Superseded
+            return plan(view, service)
+
+        await self._store.transact(guarded)
+
+    # -- rebalance -----------------------------------------------------------------------------
+
+    async def _rebalance(self) -> None:
+        moved = 0
+        # Each move strictly evens the spread out, so this bound is never the reason to stop.
+        for _ in range(len(self._store.tasks_of_service(self._service.id)) + 1):
+            service = self._current()
+            tasks = self._store.tasks_of_service(service.id)
+            move = best_move(
+                service, tasks, node_infos(self._store), demand_of(service.spec.placement)
+            )
+            if move is None:
+                break
+            started = now()
+            self._log.info("moving task", task_id=move.id, node_id=move.node_id)
+            await self._transact(functools.partial(_start_in_slot, slot=move.slot))
+            outcome: Task | None = None
+            while outcome is None:
+                await self._changes()
+                outcome = self._moved(service, move, started)
+            if outcome.status.state != TaskState.RUNNING:
+                await self._finish(
+                    UpdateState.REBALANCE_PAUSED,
+                    f"rebalance paused after {moved} moves: the new task {outcome.id} failed:"
+                    f" {outcome.status.err or outcome.status.state.name.lower()}",
+                )
+                return
+            await self._stop([move.id])
+            moved += 1
+        await self._finish(UpdateState.REBALANCED, f"rebalance completed: {moved} tasks moved")
+
+    def _moved(self, service: Service, old: Task, since: datetime) -> Task | None:
+        self._current()
+        if self._store.get(Task, old.id) is None:
+            raise _Superseded
+        return self._outcome(service, old.slot, since)
