@@ -23,10 +23,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from common.api import logs_pb2 as shoal_dot_v1_dot_logs__pb2
 from common.api import types_pb2 as shoal_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16shoal/v1/control.proto\x12\x08shoal.v1\x1a\x14shoal/v1/types.proto\";\n\x14\x43reateServiceRequest\x12#\n\x04spec\x18\x01 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\"N\n\x0bPlannedTask\x12\x0c\n\x04slot\x18\x01 \x01(\x04\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\";\n\x13PlanServiceResponse\x12$\n\x05tasks\x18\x01 \x03(\x0b\x32\x15.shoal.v1.PlannedTask\"`\n\x14UpdateServiceRequest\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12#\n\x04spec\x18\x03 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\" \n\x11GetServiceRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\"5\n\x0fServiceResponse\x12\"\n\x07service\x18\x01 \x01(\x0b\x32\x11.shoal.v1.Service\"\x15\n\x13ListServicesRequest\"_\n\x0bServiceView\x12\"\n\x07service\x18\x01 \x01(\x0b\x32\x11.shoal.v1.Service\x12\x15\n\rrunning_tasks\x18\x02 \x01(\x04\x12\x15\n\rdesired_tasks\x18\x03 \x01(\x04\"?\n\x14ListServicesResponse\x12\'\n\x08services\x18\x01 \x03(\x0b\x32\x15.shoal.v1.ServiceView\"#\n\x14RemoveServiceRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\"#\n\x15RemoveServiceResponse\x12\n\n\x02id\x18\x01 \x01(\t\"9\n\x10ListTasksRequest\x12\x13\n\x0bservice_ref\x18\x01 \x01(\t\x12\x10\n\x08node_ref\x18\x02 \x01(\t\"Q\n\x11ListTasksResponse\x12\x1d\n\x05tasks\x18\x01 \x03(\x0b\x32\x0e.shoal.v1.Task\x12\x1d\n\x05nodes\x18\x02 \x03(\x0b\x32\x0e.shoal.v1.Node\"\x12\n\x10ListNodesRequest\"H\n\x11ListNodesResponse\x12\x1d\n\x05nodes\x18\x01 \x03(\x0b\x32\x0e.shoal.v1.Node\x12\x14\n\x0cself_node_id\x18\x02 \x01(\t\"\x1d\n\x0eGetNodeRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\",\n\x0cNodeResponse\x12\x1c\n\x04node\x18\x01 \x01(\x0b\x32\x0e.shoal.v1.Node\"\xcf\x01\n\x11UpdateNodeRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x30\n\x0c\x61vailability\x18\x03 \x01(\x0e\x32\x1a.shoal.v1.NodeAvailability\x12\x37\n\x06labels\x18\x04 \x03(\x0b\x32\'.shoal.v1.UpdateNodeRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"/\n\x11RemoveNodeRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\" \n\x12RemoveNodeResponse\x12\n\n\x02id\x18\x01 \x01(\t\"G\n\x13GetJoinTokenRequest\x12 \n\x04role\x18\x01 \x01(\x0e\x32\x12.shoal.v1.NodeRole\x12\x0e\n\x06rotate\x18\x02 \x01(\x08\";\n\x14GetJoinTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x0cmanager_addr\x18\x02 \x01(\t2\xfa\x06\n\x07\x43ontrol\x12J\n\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x19.shoal.v1.ServiceResponse\x12L\n\x0bPlanService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x1d.shoal.v1.PlanServiceResponse\x12J\n\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x19.shoal.v1.ServiceResponse\x12\x44\n\nGetService\x12\x1b.shoal.v1.GetServiceRequest\x1a\x19.shoal.v1.ServiceResponse\x12M\n\x0cListServices\x12\x1d.shoal.v1.ListServicesRequest\x1a\x1e.shoal.v1.ListServicesResponse\x12P\n\rRemoveService\x12\x1e.shoal.v1.RemoveServiceRequest\x1a\x1f.shoal.v1.RemoveServiceResponse\x12\x44\n\tListTasks\x12\x1a.shoal.v1.ListTasksRequest\x1a\x1b.shoal.v1.ListTasksResponse\x12\x44\n\tListNodes\x12\x1a.shoal.v1.ListNodesRequest\x1a\x1b.shoal.v1.ListNodesResponse\x12;\n\x07GetNode\x12\x18.shoal.v1.GetNodeRequest\x1a\x16.shoal.v1.NodeResponse\x12\x41\n\nUpdateNode\x12\x1b.shoal.v1.UpdateNodeRequest\x1a\x16.shoal.v1.NodeResponse\x12G\n\nRemoveNode\x12\x1b.shoal.v1.RemoveNodeRequest\x1a\x1c.shoal.v1.RemoveNodeResponse\x12M\n\x0cGetJoinToken\x12\x1d.shoal.v1.GetJoinTokenRequest\x1a\x1e.shoal.v1.GetJoinTokenResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16shoal/v1/control.proto\x12\x08shoal.v1\x1a\x13shoal/v1/logs.proto\x1a\x14shoal/v1/types.proto\";\n\x14\x43reateServiceRequest\x12#\n\x04spec\x18\x01 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\"N\n\x0bPlannedTask\x12\x0c\n\x04slot\x18\x01 \x01(\x04\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\";\n\x13PlanServiceResponse\x12$\n\x05tasks\x18\x01 \x03(\x0b\x32\x15.shoal.v1.PlannedTask\"`\n\x14UpdateServiceRequest\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12#\n\x04spec\x18\x03 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\" \n\x11GetServiceRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\"5\n\x0fServiceResponse\x12\"\n\x07service\x18\x01 \x01(\x0b\x32\x11.shoal.v1.Service\"\x15\n\x13ListServicesRequest\"_\n\x0bServiceView\x12\"\n\x07service\x18\x01 \x01(\x0b\x32\x11.shoal.v1.Service\x12\x15\n\rrunning_tasks\x18\x02 \x01(\x04\x12\x15\n\rdesired_tasks\x18\x03 \x01(\x04\"?\n\x14ListServicesResponse\x12\'\n\x08services\x18\x01 \x03(\x0b\x32\x15.shoal.v1.ServiceView\"#\n\x14RemoveServiceRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\"#\n\x15RemoveServiceResponse\x12\n\n\x02id\x18\x01 \x01(\t\"9\n\x10ListTasksRequest\x12\x13\n\x0bservice_ref\x18\x01 \x01(\t\x12\x10\n\x08node_ref\x18\x02 \x01(\t\"Q\n\x11ListTasksResponse\x12\x1d\n\x05tasks\x18\x01 \x03(\x0b\x32\x0e.shoal.v1.Task\x12\x1d\n\x05nodes\x18\x02 \x03(\x0b\x32\x0e.shoal.v1.Node\"\x12\n\x10ListNodesRequest\"H\n\x11ListNodesResponse\x12\x1d\n\x05nodes\x18\x01 \x03(\x0b\x32\x0e.shoal.v1.Node\x12\x14\n\x0cself_node_id\x18\x02 \x01(\t\"\x1d\n\x0eGetNodeRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\",\n\x0cNodeResponse\x12\x1c\n\x04node\x18\x01 \x01(\x0b\x32\x0e.shoal.v1.Node\"\xcf\x01\n\x11UpdateNodeRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x30\n\x0c\x61vailability\x18\x03 \x01(\x0e\x32\x1a.shoal.v1.NodeAvailability\x12\x37\n\x06labels\x18\x04 \x03(\x0b\x32\'.shoal.v1.UpdateNodeRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"/\n\x11RemoveNodeRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\" \n\x12RemoveNodeResponse\x12\n\n\x02id\x18\x01 \x01(\t\"G\n\x13GetJoinTokenRequest\x12 \n\x04role\x18\x01 \x01(\x0e\x32\x12.shoal.v1.NodeRole\x12\x0e\n\x06rotate\x18\x02 \x01(\x08\";\n\x14GetJoinTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x0cmanager_addr\x18\x02 \x01(\t2\xc7\x07\n\x07\x43ontrol\x12J\n\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x19.shoal.v1.ServiceResponse\x12L\n\x0bPlanService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x1d.shoal.v1.PlanServiceResponse\x12J\n\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x19.shoal.v1.ServiceResponse\x12\x44\n\nGetService\x12\x1b.shoal.v1.GetServiceRequest\x1a\x19.shoal.v1.ServiceResponse\x12M\n\x0cListServices\x12\x1d.shoal.v1.ListServicesRequest\x1a\x1e.shoal.v1.ListServicesResponse\x12P\n\rRemoveService\x12\x1e.shoal.v1.RemoveServiceRequest\x1a\x1f.shoal.v1.RemoveServiceResponse\x12\x44\n\tListTasks\x12\x1a.shoal.v1.ListTasksRequest\x1a\x1b.shoal.v1.ListTasksResponse\x12\x44\n\tListNodes\x12\x1a.shoal.v1.ListNodesRequest\x1a\x1b.shoal.v1.ListNodesResponse\x12;\n\x07GetNode\x12\x18.shoal.v1.GetNodeRequest\x1a\x16.shoal.v1.NodeResponse\x12\x41\n\nUpdateNode\x12\x1b.shoal.v1.UpdateNodeRequest\x1a\x16.shoal.v1.NodeResponse\x12G\n\nRemoveNode\x12\x1b.shoal.v1.RemoveNodeRequest\x1a\x1c.shoal.v1.RemoveNodeResponse\x12M\n\x0cGetJoinToken\x12\x1d.shoal.v1.GetJoinTokenRequest\x1a\x1e.shoal.v1.GetJoinTokenResponse\x12K\n\x0bServiceLogs\x12\x1c.shoal.v1.ServiceLogsRequest\x1a\x1c.shoal.v1.ServiceLogsMessage0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,52 +36,52 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_UPDATENODEREQUEST_LABELSENTRY']._loaded_options = None
   _globals['_UPDATENODEREQUEST_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_CREATESERVICEREQUEST']._serialized_start=58
-  _globals['_CREATESERVICEREQUEST']._serialized_end=117
-  _globals['_PLANNEDTASK']._serialized_start=119
-  _globals['_PLANNEDTASK']._serialized_end=197
-  _globals['_PLANSERVICERESPONSE']._serialized_start=199
-  _globals['_PLANSERVICERESPONSE']._serialized_end=258
-  _globals['_UPDATESERVICEREQUEST']._serialized_start=260
-  _globals['_UPDATESERVICEREQUEST']._serialized_end=356
-  _globals['_GETSERVICEREQUEST']._serialized_start=358
-  _globals['_GETSERVICEREQUEST']._serialized_end=390
-  _globals['_SERVICERESPONSE']._serialized_start=392
-  _globals['_SERVICERESPONSE']._serialized_end=445
-  _globals['_LISTSERVICESREQUEST']._serialized_start=447
-  _globals['_LISTSERVICESREQUEST']._serialized_end=468
-  _globals['_SERVICEVIEW']._serialized_start=470
-  _globals['_SERVICEVIEW']._serialized_end=565
-  _globals['_LISTSERVICESRESPONSE']._serialized_start=567
-  _globals['_LISTSERVICESRESPONSE']._serialized_end=630
-  _globals['_REMOVESERVICEREQUEST']._serialized_start=632
-  _globals['_REMOVESERVICEREQUEST']._serialized_end=667
-  _globals['_REMOVESERVICERESPONSE']._serialized_start=669
-  _globals['_REMOVESERVICERESPONSE']._serialized_end=704
-  _globals['_LISTTASKSREQUEST']._serialized_start=706
-  _globals['_LISTTASKSREQUEST']._serialized_end=763
-  _globals['_LISTTASKSRESPONSE']._serialized_start=765
-  _globals['_LISTTASKSRESPONSE']._serialized_end=846
-  _globals['_LISTNODESREQUEST']._serialized_start=848
-  _globals['_LISTNODESREQUEST']._serialized_end=866
-  _globals['_LISTNODESRESPONSE']._serialized_start=868
-  _globals['_LISTNODESRESPONSE']._serialized_end=940
-  _globals['_GETNODEREQUEST']._serialized_start=942
-  _globals['_GETNODEREQUEST']._serialized_end=971
-  _globals['_NODERESPONSE']._serialized_start=973
-  _globals['_NODERESPONSE']._serialized_end=1017
-  _globals['_UPDATENODEREQUEST']._serialized_start=1020
-  _globals['_UPDATENODEREQUEST']._serialized_end=1227
-  _globals['_UPDATENODEREQUEST_LABELSENTRY']._serialized_start=1182
-  _globals['_UPDATENODEREQUEST_LABELSENTRY']._serialized_end=1227
-  _globals['_REMOVENODEREQUEST']._serialized_start=1229
-  _globals['_REMOVENODEREQUEST']._serialized_end=1276
-  _globals['_REMOVENODERESPONSE']._serialized_start=1278
-  _globals['_REMOVENODERESPONSE']._serialized_end=1310
-  _globals['_GETJOINTOKENREQUEST']._serialized_start=1312
-  _globals['_GETJOINTOKENREQUEST']._serialized_end=1383
-  _globals['_GETJOINTOKENRESPONSE']._serialized_start=1385
-  _globals['_GETJOINTOKENRESPONSE']._serialized_end=1444
-  _globals['_CONTROL']._serialized_start=1447
-  _globals['_CONTROL']._serialized_end=2337
+  _globals['_CREATESERVICEREQUEST']._serialized_start=79
+  _globals['_CREATESERVICEREQUEST']._serialized_end=138
+  _globals['_PLANNEDTASK']._serialized_start=140
+  _globals['_PLANNEDTASK']._serialized_end=218
+  _globals['_PLANSERVICERESPONSE']._serialized_start=220
+  _globals['_PLANSERVICERESPONSE']._serialized_end=279
+  _globals['_UPDATESERVICEREQUEST']._serialized_start=281
+  _globals['_UPDATESERVICEREQUEST']._serialized_end=377
+  _globals['_GETSERVICEREQUEST']._serialized_start=379
+  _globals['_GETSERVICEREQUEST']._serialized_end=411
+  _globals['_SERVICERESPONSE']._serialized_start=413
+  _globals['_SERVICERESPONSE']._serialized_end=466
+  _globals['_LISTSERVICESREQUEST']._serialized_start=468
+  _globals['_LISTSERVICESREQUEST']._serialized_end=489
+  _globals['_SERVICEVIEW']._serialized_start=491
+  _globals['_SERVICEVIEW']._serialized_end=586
+  _globals['_LISTSERVICESRESPONSE']._serialized_start=588
+  _globals['_LISTSERVICESRESPONSE']._serialized_end=651
+  _globals['_REMOVESERVICEREQUEST']._serialized_start=653
+  _globals['_REMOVESERVICEREQUEST']._serialized_end=688
+  _globals['_REMOVESERVICERESPONSE']._serialized_start=690
+  _globals['_REMOVESERVICERESPONSE']._serialized_end=725
+  _globals['_LISTTASKSREQUEST']._serialized_start=727
+  _globals['_LISTTASKSREQUEST']._serialized_end=784
+  _globals['_LISTTASKSRESPONSE']._serialized_start=786
+  _globals['_LISTTASKSRESPONSE']._serialized_end=867
+  _globals['_LISTNODESREQUEST']._serialized_start=869
+  _globals['_LISTNODESREQUEST']._serialized_end=887
+  _globals['_LISTNODESRESPONSE']._serialized_start=889
+  _globals['_LISTNODESRESPONSE']._serialized_end=961
+  _globals['_GETNODEREQUEST']._serialized_start=963
+  _globals['_GETNODEREQUEST']._serialized_end=992
+  _globals['_NODERESPONSE']._serialized_start=994
+  _globals['_NODERESPONSE']._serialized_end=1038
+  _globals['_UPDATENODEREQUEST']._serialized_start=1041
+  _globals['_UPDATENODEREQUEST']._serialized_end=1248
+  _globals['_UPDATENODEREQUEST_LABELSENTRY']._serialized_start=1203
+  _globals['_UPDATENODEREQUEST_LABELSENTRY']._serialized_end=1248
+  _globals['_REMOVENODEREQUEST']._serialized_start=1250
+  _globals['_REMOVENODEREQUEST']._serialized_end=1297
+  _globals['_REMOVENODERESPONSE']._serialized_start=1299
+  _globals['_REMOVENODERESPONSE']._serialized_end=1331
+  _globals['_GETJOINTOKENREQUEST']._serialized_start=1333
+  _globals['_GETJOINTOKENREQUEST']._serialized_end=1404
+  _globals['_GETJOINTOKENRESPONSE']._serialized_start=1406
+  _globals['_GETJOINTOKENRESPONSE']._serialized_end=1465
+  _globals['_CONTROL']._serialized_start=1468
+  _globals['_CONTROL']._serialized_end=2435
 # @@protoc_insertion_point(module_scope)
