@@ -1,4 +1,4 @@
-"""`shoal service ...`: create, inspect, ls, ps, rm, scale, update."""
+"""`shoal service ...`: create, inspect, logs, ls, ps, rm, scale, update."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from cli import batch, cas, labels, output, placement_flags, restart_flags, table, tasks
+from cli import logs as service_logs
 from cli.client import Client, PlannedTask, ServiceSummary
 from common.errors import InvalidArgument
 from common.ids import ALPHABET
@@ -79,6 +80,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     inspect = commands.add_parser("inspect", help="Display detailed information on services")
     inspect.add_argument("services", nargs="+", metavar="SERVICE")
     inspect.set_defaults(run=_inspect)
+
+    service_logs.register(commands.add_parser("logs", help="Fetch the logs of a service or task"))
 
     ls = commands.add_parser("ls", help="List services")
     output.add_listing_options(ls)
