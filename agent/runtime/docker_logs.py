@@ -129,8 +129,9 @@ def _open(
         try:
             response.raise_for_status()
         except requests.exceptions.HTTPError as exc:
-            response.close()
-            docker.errors.create_api_error_from_http_exception(exc)
+            # Raises the APIError for the engine's message, which it reads from the body.
+            with contextlib.closing(response):
+                docker.errors.create_api_error_from_http_exception(exc)
         return api, CancellableStream(_frames(response), response)
     except Exception:
         api.close()
