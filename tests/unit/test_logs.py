@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import signal
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import grpc
 import pytest
@@ -21,7 +24,6 @@ from common.api import control_pb2 as pb
 from common.api import logs_pb2 as lpb
 from common.model import ContainerSpec, NodeState, Placement, ServiceSpec, TaskState
 from tests.unit.harness import Harness, eventually, eventually_true, wait_state
-
 
 # The daemons of the harness log to the same stdout, in the console layout.
 _DAEMON_LOG = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[")
@@ -304,3 +306,33 @@ class TestFollow:
         assert open_readers(cluster) == 3
         await follower.stop()
         await eventually(lambda: open_readers(cluster) == 0, "no log reader left")
+
+    async def test_ctrl_c_ends_the_command_cleanly(self, cluster: Cluster) -> None:
+        """`shoal service logs -f` as a process: SIGINT ends it with exit 0 and no traceback,
+        and the agents stop reading."""
+        running = await started(cluster, "sig", 2)
+        for engine, container in running.values():
+            engine.write_log(container.id, b"tick")
+        h = cluster.harness
+        proc = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "shoal"),
+            *("--host", h.addr, "--config", str(h.state_dir / "admin")),
+            *("service", "logs", "-f", "sig"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert proc.stdout is not None
+            for _ in running:
+                line = await asyncio.wait_for(proc.stdout.readline(), 10)
+                assert line.endswith(b"    | tick\n")
+            assert open_readers(cluster) == 2
+            proc.send_signal(signal.SIGINT)
+            _, err = await asyncio.wait_for(proc.communicate(), 10)
+            assert proc.returncode == 0, err
+            assert b"Traceback" not in err
+            await eventually(lambda: open_readers(cluster) == 0, "no log reader left")
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
