@@ -108,34 +108,42 @@ class _Upload:
         # The first message says the stream is open, even when nothing was written.
         yield lpb.PublishLogsMessage(subscription_id=self._id)
         while True:
+            item = await self._next()
+            if item is None:
+                yield lpb.PublishLogsMessage(subscription_id=self._id, close=True)
+                return
             message = lpb.PublishLogsMessage(subscription_id=self._id)
-            first = asyncio.create_task(self._queue.get())
-            done = asyncio.create_task(self._all_read.wait())
-            await asyncio.wait([first, done], return_when=asyncio.FIRST_COMPLETED)
-            done.cancel()
-            if not first.done():
-                first.cancel()
-                if self._queue.empty():
-                    message.close = True
-                    yield message
-                    return
-            else:
-                self._add(message, first.result())
-            size = 0
-            while not self._queue.empty() and len(message.lines) < BATCH_LINES:
-                if size > BATCH_BYTES:
-                    break
-                item = self._queue.get_nowait()
-                self._add(message, item)
-                size += len(item.data) if isinstance(item, lpb.LogLine) else 0
+            size = self._add(message, item)
+            while (
+                not self._queue.empty() and len(message.lines) < BATCH_LINES and size < BATCH_BYTES
+            ):
+                size += self._add(message, self._queue.get_nowait())
             yield message
 
+    async def _next(self) -> lpb.LogLine | str | None:
+        """The next line or error; None once every reader is done and all is sent (never when
+        following)."""
+        get = asyncio.create_task(self._queue.get())
+        end = asyncio.create_task(self._all_read.wait())
+        try:
+            await asyncio.wait([get, end], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            end.cancel()
+            if not get.done():
+                # Cancelled before it took anything: what is queued stays queued.
+                get.cancel()
+        if get.done() and not get.cancelled():
+            return get.result()
+        return None if self._queue.empty() else self._queue.get_nowait()
+
     @staticmethod
-    def _add(message: lpb.PublishLogsMessage, item: lpb.LogLine | str) -> None:
+    def _add(message: lpb.PublishLogsMessage, item: lpb.LogLine | str) -> int:
+        """Put item in message; its size in bytes."""
         if isinstance(item, str):
             message.errors.append(item)
-        else:
-            message.lines.append(item)
+            return len(item)
+        message.lines.append(item)
+        return len(item.data)
 
 
 class LogStreams:

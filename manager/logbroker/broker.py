@@ -46,8 +46,10 @@ class LogBroker:
         return queue
 
     def detach(self, node_id: str, queue: Outgoing) -> None:
-        if self._sessions.get(node_id) is queue:
-            del self._sessions[node_id]
+        # A session replaced by a newer one leaves the node's requests to that one.
+        if self._sessions.get(node_id) is not queue:
+            return
+        del self._sessions[node_id]
         for sub in list(self._subscriptions.values()):
             if sub.waits_for(node_id):
                 self._fail(sub, node_id, "its session closed")
@@ -80,6 +82,14 @@ class LogBroker:
                 sub.feed.end()
             if watch is not None:
                 follower = asyncio.create_task(self._follow_tasks(sub, watch))
+            log.info(
+                "log subscription opened",
+                subscription_id=sub.id,
+                service_id=service_id,
+                task_id=task_id or None,
+                follow=sub.follow,
+                nodes=len(nodes),
+            )
             while (message := await sub.feed.get()) is not None:
                 yield message
         finally:
@@ -120,6 +130,7 @@ class LogBroker:
                     self._ask(sub, obj.node_id, [request])
 
     def _close(self, sub: Subscription) -> None:
+        log.info("log subscription closed", subscription_id=sub.id)
         self._subscriptions.pop(sub.id, None)
         sub.close()
         cancel = dpb.ManagerMessage(cancel_logs=lpb.CancelLogs(subscription_id=sub.id))
