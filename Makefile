@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 GEN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) scripts/gen_proto.py
 PYTEST_ARGS ?=
 
-.PHONY: venv proto proto-check lint typecheck check test bench bench-heal demo demo-stop
+.PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal demo demo-stop
 
 venv: $(STAMP)
 
@@ -47,6 +47,10 @@ test: venv
 
 bench: venv
 	scripts/with-engine.sh $(PY) -m bench.create_replicas $(BENCH_ARGS)
+
+# The scheduler alone, no engine: 1,000 to 100,000 tasks on 1,000 nodes.
+bench-scheduler: venv
+	$(PY) -m bench.scheduler $(BENCH_ARGS)
 
 # In the multi-host lab (root): node loss and container kill, Shoal beside Docker Swarm.
 bench-heal: venv

@@ -16,6 +16,7 @@ import grpc
 import structlog
 
 from agent.backoff import Backoff
+from agent.logs import LogStreams
 from agent.runtime.base import ContainerRuntime
 from agent.worker import Worker
 from common import convert, pki
@@ -221,7 +222,7 @@ class Agent:
 
     async def _session(self, backoff: Backoff) -> None:
         description = await self._describe()
-        async with self._channel() as channel:
+        async with self._channel() as channel, LogStreams(self._runtime, channel) as logs:
             stub = dispatcher_pb2_grpc.DispatcherStub(channel)
             call = stub.Session(self._outgoing(description))
             async for msg in call:
@@ -236,6 +237,10 @@ class Agent:
                     if a.full:
                         self._log.info("session established", tasks=len(tasks))
                         self.connected.set()
+                elif kind == "subscribe_logs":
+                    logs.subscribe(msg.subscribe_logs)
+                elif kind == "cancel_logs":
+                    await logs.cancel(msg.cancel_logs.subscription_id)
 
     async def _outgoing(self, description: NodeDescription) -> AsyncIterator[dpb.AgentMessage]:
         hello = dpb.Hello(description=convert.description_to_pb(description))

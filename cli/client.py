@@ -3,6 +3,7 @@ on failure. The one module of the client where protobuf messages appear."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -11,9 +12,10 @@ import grpc
 from cli.connection import Endpoint
 from common import convert
 from common.api import control_pb2 as api
+from common.api import logs_pb2 as lpb
 from common.api import types_pb2 as pb
 from common.api.control_pb2_grpc import ControlStub
-from common.errors import Unavailable
+from common.errors import ShoalError, Unavailable
 from common.grpc_errors import from_rpc_error
 from common.model import Node, NodeRole, Service, ServiceSpec, Task
 
@@ -59,6 +61,61 @@ class JoinDetails:
 
     def __repr__(self) -> str:
         return f"JoinDetails(<redacted>, manager_addr={self.manager_addr!r})"
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    follow: bool = False
+    # The last lines per task; None: all.
+    tail: int | None = None
+    # Lines written at or after this time (ns since the epoch); 0: all.
+    since_ns: int = 0
+
+
+@dataclass(frozen=True)
+class LogSource:
+    task_id: str
+    service_name: str
+    slot: int
+    node_id: str
+    node_name: str
+
+
+@dataclass(frozen=True)
+class LogLine:
+    task_id: str
+    timestamp_ns: int
+    stderr: bool
+    data: bytes
+
+
+@dataclass(frozen=True)
+class LogBatch:
+    """Lines, the sources of the tasks they are the first of, and one sentence per node whose
+    lines could not be had."""
+
+    sources: list[LogSource]
+    lines: list[LogLine]
+    errors: list[tuple[str, str]]
+
+
+def _log_batch(message: lpb.ServiceLogsMessage) -> LogBatch:
+    return LogBatch(
+        sources=[
+            LogSource(s.task_id, s.service_name, s.slot, s.node_id, s.node_name)
+            for s in message.sources
+        ],
+        lines=[
+            LogLine(
+                line.task_id,
+                line.timestamp.ToNanoseconds(),
+                line.stream == lpb.LOG_STREAM_STDERR,
+                line.data,
+            )
+            for line in message.lines
+        ],
+        errors=[(e.node, e.message) for e in message.errors],
+    )
 
 
 class Client:
@@ -160,18 +217,39 @@ class Client:
         response = self._call(self._stub.GetJoinToken, request)
         return JoinDetails(token=response.token, manager_addr=response.manager_addr)
 
+    def service_logs(self, ref: str, options: LogOptions) -> Iterator[LogBatch]:
+        """The lines of a service's or task's containers; with follow, until the caller stops
+        reading. No deadline: how long the manager has lines to send is not known up front."""
+        request = lpb.ServiceLogsRequest(ref=ref, options=lpb.LogOptions(follow=options.follow))
+        if options.tail is not None:
+            request.options.tail = options.tail
+        if options.since_ns:
+            request.options.since.FromNanoseconds(options.since_ns)
+        call = self._stub.ServiceLogs(request)
+        try:
+            for message in call:
+                yield _log_batch(message)
+        except grpc.RpcError as exc:
+            raise self._error(exc) from exc
+        finally:
+            # Also when the caller stops early (Ctrl-C): the manager then stops the agents.
+            call.cancel()
+
     def _call(
         self, method: grpc.UnaryUnaryMultiCallable[Request, Response], request: Request
     ) -> Response:
         try:
             return method(request, timeout=self._deadline)
         except grpc.RpcError as exc:
-            error = from_rpc_error(exc)
-            if isinstance(error, Unavailable):
-                # The transport's own details ("failed to connect to all addresses ...") say
-                # little to a user; what they need is which address and bundle were tried.
-                raise self._endpoint.unavailable(str(error)) from exc
-            raise error from exc
+            raise self._error(exc) from exc
+
+    def _error(self, exc: grpc.RpcError) -> ShoalError:
+        error = from_rpc_error(exc)
+        if isinstance(error, Unavailable):
+            # The transport's own details ("failed to connect to all addresses ...") say
+            # little to a user; what they need is which address and bundle were tried.
+            return self._endpoint.unavailable(str(error))
+        return error
 
 
 def _planned(response: api.PlanServiceResponse) -> list[PlannedTask]:

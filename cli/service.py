@@ -1,4 +1,4 @@
-"""`shoal service ...`: create, inspect, ls, ps, rm, scale, update."""
+"""`shoal service ...`: create, inspect, logs, ls, ps, rm, scale, update."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from cli import (
     tasks,
     update_flags,
 )
+from cli import logs as service_logs
 from cli.client import Client, ServiceSummary
 from common.errors import InvalidArgument
 from common.ids import ALPHABET
@@ -92,6 +93,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     inspect = commands.add_parser("inspect", help="Display detailed information on services")
     inspect.add_argument("services", nargs="+", metavar="SERVICE")
     inspect.set_defaults(run=_inspect)
+
+    service_logs.register(commands.add_parser("logs", help="Fetch the logs of a service or task"))
 
     ls = commands.add_parser("ls", help="List services")
     output.add_listing_options(ls)

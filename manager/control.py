@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar, cast
@@ -14,9 +14,10 @@ import structlog
 from common import convert, tokens
 from common.api import control_pb2 as pb
 from common.api import control_pb2_grpc
+from common.api import logs_pb2 as lpb
 from common.constraints import parse as parse_constraint
-from common.errors import Conflict, InvalidArgument, NotFound
-from common.grpc_errors import unary_errors
+from common.errors import Conflict, InvalidArgument, NotFound, ShoalError
+from common.grpc_errors import code_for, unary_errors
 from common.ids import new_id
 from common.model import (
     Availability,
@@ -37,6 +38,7 @@ from common.model import (
 )
 from common.taskstate import is_live
 from manager.auth import Authenticator
+from manager.logbroker import LogBroker
 from manager.orchestrator.global_service import reconcile_global
 from manager.orchestrator.slots import new_task
 from manager.placement import node_infos
@@ -139,6 +141,19 @@ def resolve_service(view: ReadView, ref: str) -> Service:
     raise NotFound(f"no such service: {ref}")
 
 
+def resolve_task(view: ReadView, ref: str) -> Task:
+    """A task by full ID, then by unambiguous ID prefix."""
+    found = view.get(Task, ref)
+    if found is not None:
+        return found
+    by_prefix = [t for t in view.objects(Task) if t.id.startswith(ref)]
+    if len(by_prefix) > 1:
+        raise InvalidArgument(f"task {ref} is ambiguous ({len(by_prefix)} matches)")
+    if not by_prefix:
+        raise NotFound(f"no such service or task: {ref}")
+    return by_prefix[0]
+
+
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 
 
@@ -200,12 +215,18 @@ def plan_placement(view: ReadView, spec: ServiceSpec, service_id: str = "") -> l
 
 class Control(control_pb2_grpc.ControlServicer):
     def __init__(
-        self, store: StateStore, manager_addr: str, self_node_id: str, cluster_id: str
+        self,
+        store: StateStore,
+        manager_addr: str,
+        self_node_id: str,
+        cluster_id: str,
+        logs: LogBroker,
     ) -> None:
         self._store = store
         self._manager_addr = manager_addr
         self._self_node_id = self_node_id
         self._auth = Authenticator(store, cluster_id)
+        self._logs = logs
 
     @unary_errors
     @admin_only
@@ -480,3 +501,21 @@ class Control(control_pb2_grpc.ControlServicer):
         secret = cluster.manager_secret if role == NodeRole.MANAGER else cluster.worker_secret
         token = tokens.JoinToken(digest=cluster.digest, secret=secret)
         return pb.GetJoinTokenResponse(token=str(token), manager_addr=self._manager_addr)
+
+    async def ServiceLogs(
+        self, request: lpb.ServiceLogsRequest, context: Any
+    ) -> AsyncIterator[lpb.ServiceLogsMessage]:
+        try:
+            self._auth.admin(context)
+            if not request.ref:
+                raise InvalidArgument("no service or task given")
+            try:
+                service_id, task_id = resolve_service(self._store, request.ref).id, ""
+            except NotFound:
+                task = resolve_task(self._store, request.ref)
+                service_id, task_id = task.service_id, task.id
+        except ShoalError as exc:
+            await context.abort(code_for(exc), str(exc))
+            return
+        async for message in self._logs.subscribe(service_id, task_id, request.options):
+            yield message

@@ -129,7 +129,7 @@ async def serve(
             store, config.heartbeat_period, boot.ca, boot.cluster.id, config.cert_lifetime
         )
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)
-        control = Control(store, advertise_addr, boot.node_id, boot.cluster.id)
+        control = Control(store, advertise_addr, boot.node_id, boot.cluster.id, dispatcher.logs)
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
         host = listen_host or "0.0.0.0"
         bound = _bind(server, join_host_port(host, port), serving.credentials())

@@ -53,6 +53,16 @@ class ContainerEvent:
     action: str
 
 
+@dataclass(frozen=True)
+class LogEntry:
+    """One line a container wrote: when the engine stamped it (ns since the epoch), whether on
+    stderr, and the bytes without their line end."""
+
+    timestamp_ns: int
+    stderr: bool
+    data: bytes
+
+
 class ContainerRuntime(Protocol):
     async def info(self) -> EngineInfo: ...
 
@@ -77,6 +87,14 @@ class ContainerRuntime(Protocol):
     def events(self, node_id: str, since: int) -> AsyncIterator[ContainerEvent]:
         """Lifecycle events of node_id's containers from since (Unix time) on, until the engine
         goes away (then it raises Unavailable)."""
+        ...
+
+    def logs(
+        self, container_id: str, *, follow: bool, tail: int | None, since_ns: int
+    ) -> AsyncIterator[LogEntry]:
+        """The container's lines stamped at or after since_ns (0: all), only the last tail of
+        them (None: all); with follow, then those it writes until it stops. NotFound when the
+        container is gone."""
         ...
 
     async def close(self) -> None: ...

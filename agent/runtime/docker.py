@@ -20,8 +20,10 @@ from agent.runtime.base import (
     ContainerEvent,
     ContainerInfo,
     EngineInfo,
+    LogEntry,
     RunSpec,
 )
+from agent.runtime.docker_logs import read_logs
 from common.errors import InvalidArgument, NotFound, ShoalError, Unavailable
 
 R = TypeVar("R")
@@ -220,6 +222,18 @@ class DockerRuntime:
             with contextlib.suppress(Exception):
                 stream.close()
             api.close()
+
+    def logs(
+        self, container_id: str, *, follow: bool, tail: int | None, since_ns: int
+    ) -> AsyncIterator[LogEntry]:
+        return read_logs(
+            self._base_url,
+            container_id,
+            follow=follow,
+            tail=tail,
+            since_ns=since_ns,
+            translate=translate,
+        )
 
     async def close(self) -> None:
         if self._api is not None:

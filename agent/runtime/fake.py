@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -12,6 +13,7 @@ from agent.runtime.base import (
     ContainerEvent,
     ContainerInfo,
     EngineInfo,
+    LogEntry,
     RunSpec,
 )
 from common.errors import NotFound, Unavailable
@@ -38,9 +40,14 @@ class FakeRuntime:
     memory_bytes: int = 1 << 30
     # Images whose containers exit with code 1 as soon as they start, as a broken release does.
     crashing: set[str] = field(default_factory=set)
+    # What each container wrote, in order; write_log() adds to it.
+    log_lines: dict[str, list[LogEntry]] = field(default_factory=dict)
+    # Log streams open now: a cancelled reader must not linger.
+    log_readers: int = 0
 
     def __post_init__(self) -> None:
         self._subscribers: list[asyncio.Queue[ContainerEvent | None]] = []
+        self._log_written = asyncio.Event()
 
     def _answer(self) -> None:
         if self.down:
@@ -122,7 +129,45 @@ class FakeRuntime:
             self.calls.append(f"remove {c.spec.name}")
             self._emit(c, "destroy")
 
+    def write_log(self, container_id: str, text: bytes, *, stderr: bool = False) -> None:
+        """The container writes a line (text without its line end)."""
+        lines = self.log_lines.setdefault(container_id, [])
+        stamp = time.time_ns()
+        if lines:
+            # Real stamps rarely tie; these never do, so tests can tell lines apart by time.
+            stamp = max(stamp, lines[-1].timestamp_ns + 1)
+        lines.append(LogEntry(stamp, stderr, text))
+        self._wake_log_readers()
+
+    def _wake_log_readers(self) -> None:
+        self._log_written.set()
+        self._log_written = asyncio.Event()
+
+    async def logs(
+        self, container_id: str, *, follow: bool, tail: int | None, since_ns: int
+    ) -> AsyncIterator[LogEntry]:
+        self._answer()
+        if container_id not in self.containers_by_id:
+            raise NotFound(f"No such container: {container_id}")
+        lines = self.log_lines.setdefault(container_id, [])
+        start = next((i for i, e in enumerate(lines) if e.timestamp_ns >= since_ns), len(lines))
+        if tail is not None:
+            start = max(start, len(lines) - tail)
+        self.log_readers += 1
+        try:
+            while True:
+                while start < len(lines):
+                    start += 1
+                    yield lines[start - 1]
+                container = self.containers_by_id.get(container_id)
+                if not follow or container is None or not container.running:
+                    return
+                await self._log_written.wait()
+        finally:
+            self.log_readers -= 1
+
     def _emit(self, c: FakeContainer, action: str) -> None:
+        self._wake_log_readers()
         event = ContainerEvent(c.id, c.spec.labels.get(TASK_LABEL, ""), action)
         for queue in self._subscribers:
             queue.put_nowait(event)

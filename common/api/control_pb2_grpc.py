@@ -5,6 +5,7 @@ import grpc
 import warnings
 
 from common.api import control_pb2 as shoal_dot_v1_dot_control__pb2
+from common.api import logs_pb2 as shoal_dot_v1_dot_logs__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -110,6 +111,11 @@ class ControlStub:
                 request_serializer=shoal_dot_v1_dot_control__pb2.GetJoinTokenRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_control__pb2.GetJoinTokenResponse.FromString,
                 _registered_method=True)
+        self.ServiceLogs = channel.unary_stream(
+                '/shoal.v1.Control/ServiceLogs',
+                request_serializer=shoal_dot_v1_dot_logs__pb2.ServiceLogsRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_logs__pb2.ServiceLogsMessage.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -209,6 +215,13 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ServiceLogs(self, request, context):
+        """The lines of a service's or a task's containers, from every node that holds one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -286,6 +299,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.GetJoinToken,
                     request_deserializer=shoal_dot_v1_dot_control__pb2.GetJoinTokenRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_control__pb2.GetJoinTokenResponse.SerializeToString,
+            ),
+            'ServiceLogs': grpc.unary_stream_rpc_method_handler(
+                    servicer.ServiceLogs,
+                    request_deserializer=shoal_dot_v1_dot_logs__pb2.ServiceLogsRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_logs__pb2.ServiceLogsMessage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -693,6 +711,33 @@ class Control:
             '/shoal.v1.Control/GetJoinToken',
             shoal_dot_v1_dot_control__pb2.GetJoinTokenRequest.SerializeToString,
             shoal_dot_v1_dot_control__pb2.GetJoinTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ServiceLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/shoal.v1.Control/ServiceLogs',
+            shoal_dot_v1_dot_logs__pb2.ServiceLogsRequest.SerializeToString,
+            shoal_dot_v1_dot_logs__pb2.ServiceLogsMessage.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,6 +7,7 @@ Client <-> manager."""
 from collections import abc as _abc
 from grpc import aio as _aio
 from common.api import control_pb2 as _control_pb2
+from common.api import logs_pb2 as _logs_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -51,6 +52,8 @@ class ControlStub:
     UpdateNode: _grpc.UnaryUnaryMultiCallable[_control_pb2.UpdateNodeRequest, _control_pb2.NodeResponse]
     RemoveNode: _grpc.UnaryUnaryMultiCallable[_control_pb2.RemoveNodeRequest, _control_pb2.RemoveNodeResponse]
     GetJoinToken: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetJoinTokenRequest, _control_pb2.GetJoinTokenResponse]
+    ServiceLogs: _grpc.UnaryStreamMultiCallable[_logs_pb2.ServiceLogsRequest, _logs_pb2.ServiceLogsMessage]
+    """The lines of a service's or a task's containers, from every node that holds one."""
 
 @_typing.type_check_only
 class ControlAsyncStub(ControlStub):
@@ -74,6 +77,8 @@ class ControlAsyncStub(ControlStub):
     UpdateNode: _aio.UnaryUnaryMultiCallable[_control_pb2.UpdateNodeRequest, _control_pb2.NodeResponse]  # type: ignore[assignment]
     RemoveNode: _aio.UnaryUnaryMultiCallable[_control_pb2.RemoveNodeRequest, _control_pb2.RemoveNodeResponse]  # type: ignore[assignment]
     GetJoinToken: _aio.UnaryUnaryMultiCallable[_control_pb2.GetJoinTokenRequest, _control_pb2.GetJoinTokenResponse]  # type: ignore[assignment]
+    ServiceLogs: _aio.UnaryStreamMultiCallable[_logs_pb2.ServiceLogsRequest, _logs_pb2.ServiceLogsMessage]  # type: ignore[assignment]
+    """The lines of a service's or a task's containers, from every node that holds one."""
 
 class ControlServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -184,5 +189,13 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
         request: _control_pb2.GetJoinTokenRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.GetJoinTokenResponse, _abc.Awaitable[_control_pb2.GetJoinTokenResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ServiceLogs(
+        self,
+        request: _logs_pb2.ServiceLogsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_logs_pb2.ServiceLogsMessage], _abc.AsyncIterator[_logs_pb2.ServiceLogsMessage]]:
+        """The lines of a service's or a task's containers, from every node that holds one."""
 
 def add_ControlServicer_to_server(servicer: ControlServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -23,40 +23,41 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from common.api import logs_pb2 as shoal_dot_v1_dot_logs__pb2
 from common.api import types_pb2 as shoal_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shoal/v1/dispatcher.proto\x12\x08shoal.v1\x1a\x14shoal/v1/types.proto\"\x0e\n\x0cLeaveRequest\"\x0f\n\rLeaveResponse\"\x1f\n\x0cRenewRequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\x0c\"!\n\rRenewResponse\x12\x10\n\x08\x63\x65rt_pem\x18\x01 \x01(\x0c\"=\n\x05Hello\x12.\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x19.shoal.v1.NodeDescriptionJ\x04\x08\x01\x10\x02\"!\n\tHeartbeat\x12\x14\n\x0c\x65ngine_error\x18\x01 \x01(\t\"I\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0b\x32\x14.shoal.v1.TaskStatus\":\n\x0bStatusBatch\x12+\n\x07updates\x18\x01 \x03(\x0b\x32\x1a.shoal.v1.TaskStatusUpdate\"\x8b\x01\n\x0c\x41gentMessage\x12 \n\x05hello\x18\x01 \x01(\x0b\x32\x0f.shoal.v1.HelloH\x00\x12(\n\theartbeat\x18\x02 \x01(\x0b\x32\x13.shoal.v1.HeartbeatH\x00\x12\'\n\x06status\x18\x03 \x01(\x0b\x32\x15.shoal.v1.StatusBatchH\x00\x42\x06\n\x04kind\"\'\n\x08Settings\x12\x1b\n\x13heartbeat_period_ms\x18\x01 \x01(\r\"K\n\x0b\x41ssignments\x12\x0c\n\x04\x66ull\x18\x01 \x01(\x08\x12\x1d\n\x05tasks\x18\x02 \x03(\x0b\x32\x0e.shoal.v1.Task\x12\x0f\n\x07removed\x18\x03 \x03(\t\"n\n\x0eManagerMessage\x12&\n\x08settings\x18\x01 \x01(\x0b\x32\x12.shoal.v1.SettingsH\x00\x12,\n\x0b\x61ssignments\x18\x02 \x01(\x0b\x32\x15.shoal.v1.AssignmentsH\x00\x42\x06\n\x04kind2\xc1\x01\n\nDispatcher\x12?\n\x07Session\x12\x16.shoal.v1.AgentMessage\x1a\x18.shoal.v1.ManagerMessage(\x01\x30\x01\x12\x38\n\x05Renew\x12\x16.shoal.v1.RenewRequest\x1a\x17.shoal.v1.RenewResponse\x12\x38\n\x05Leave\x12\x16.shoal.v1.LeaveRequest\x1a\x17.shoal.v1.LeaveResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shoal/v1/dispatcher.proto\x12\x08shoal.v1\x1a\x13shoal/v1/logs.proto\x1a\x14shoal/v1/types.proto\"\x0e\n\x0cLeaveRequest\"\x0f\n\rLeaveResponse\"\x1f\n\x0cRenewRequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\x0c\"!\n\rRenewResponse\x12\x10\n\x08\x63\x65rt_pem\x18\x01 \x01(\x0c\"=\n\x05Hello\x12.\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x19.shoal.v1.NodeDescriptionJ\x04\x08\x01\x10\x02\"!\n\tHeartbeat\x12\x14\n\x0c\x65ngine_error\x18\x01 \x01(\t\"I\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0b\x32\x14.shoal.v1.TaskStatus\":\n\x0bStatusBatch\x12+\n\x07updates\x18\x01 \x03(\x0b\x32\x1a.shoal.v1.TaskStatusUpdate\"\x8b\x01\n\x0c\x41gentMessage\x12 \n\x05hello\x18\x01 \x01(\x0b\x32\x0f.shoal.v1.HelloH\x00\x12(\n\theartbeat\x18\x02 \x01(\x0b\x32\x13.shoal.v1.HeartbeatH\x00\x12\'\n\x06status\x18\x03 \x01(\x0b\x32\x15.shoal.v1.StatusBatchH\x00\x42\x06\n\x04kind\"\'\n\x08Settings\x12\x1b\n\x13heartbeat_period_ms\x18\x01 \x01(\r\"K\n\x0b\x41ssignments\x12\x0c\n\x04\x66ull\x18\x01 \x01(\x08\x12\x1d\n\x05tasks\x18\x02 \x03(\x0b\x32\x0e.shoal.v1.Task\x12\x0f\n\x07removed\x18\x03 \x03(\t\"\xce\x01\n\x0eManagerMessage\x12&\n\x08settings\x18\x01 \x01(\x0b\x32\x12.shoal.v1.SettingsH\x00\x12,\n\x0b\x61ssignments\x18\x02 \x01(\x0b\x32\x15.shoal.v1.AssignmentsH\x00\x12\x31\n\x0esubscribe_logs\x18\n \x01(\x0b\x32\x17.shoal.v1.SubscribeLogsH\x00\x12+\n\x0b\x63\x61ncel_logs\x18\x0b \x01(\x0b\x32\x14.shoal.v1.CancelLogsH\x00\x42\x06\n\x04kind2\x8f\x02\n\nDispatcher\x12?\n\x07Session\x12\x16.shoal.v1.AgentMessage\x1a\x18.shoal.v1.ManagerMessage(\x01\x30\x01\x12\x38\n\x05Renew\x12\x16.shoal.v1.RenewRequest\x1a\x17.shoal.v1.RenewResponse\x12\x38\n\x05Leave\x12\x16.shoal.v1.LeaveRequest\x1a\x17.shoal.v1.LeaveResponse\x12L\n\x0bPublishLogs\x12\x1c.shoal.v1.PublishLogsMessage\x1a\x1d.shoal.v1.PublishLogsResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'common.api.dispatcher_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LEAVEREQUEST']._serialized_start=61
-  _globals['_LEAVEREQUEST']._serialized_end=75
-  _globals['_LEAVERESPONSE']._serialized_start=77
-  _globals['_LEAVERESPONSE']._serialized_end=92
-  _globals['_RENEWREQUEST']._serialized_start=94
-  _globals['_RENEWREQUEST']._serialized_end=125
-  _globals['_RENEWRESPONSE']._serialized_start=127
-  _globals['_RENEWRESPONSE']._serialized_end=160
-  _globals['_HELLO']._serialized_start=162
-  _globals['_HELLO']._serialized_end=223
-  _globals['_HEARTBEAT']._serialized_start=225
-  _globals['_HEARTBEAT']._serialized_end=258
-  _globals['_TASKSTATUSUPDATE']._serialized_start=260
-  _globals['_TASKSTATUSUPDATE']._serialized_end=333
-  _globals['_STATUSBATCH']._serialized_start=335
-  _globals['_STATUSBATCH']._serialized_end=393
-  _globals['_AGENTMESSAGE']._serialized_start=396
-  _globals['_AGENTMESSAGE']._serialized_end=535
-  _globals['_SETTINGS']._serialized_start=537
-  _globals['_SETTINGS']._serialized_end=576
-  _globals['_ASSIGNMENTS']._serialized_start=578
-  _globals['_ASSIGNMENTS']._serialized_end=653
-  _globals['_MANAGERMESSAGE']._serialized_start=655
-  _globals['_MANAGERMESSAGE']._serialized_end=765
-  _globals['_DISPATCHER']._serialized_start=768
-  _globals['_DISPATCHER']._serialized_end=961
+  _globals['_LEAVEREQUEST']._serialized_start=82
+  _globals['_LEAVEREQUEST']._serialized_end=96
+  _globals['_LEAVERESPONSE']._serialized_start=98
+  _globals['_LEAVERESPONSE']._serialized_end=113
+  _globals['_RENEWREQUEST']._serialized_start=115
+  _globals['_RENEWREQUEST']._serialized_end=146
+  _globals['_RENEWRESPONSE']._serialized_start=148
+  _globals['_RENEWRESPONSE']._serialized_end=181
+  _globals['_HELLO']._serialized_start=183
+  _globals['_HELLO']._serialized_end=244
+  _globals['_HEARTBEAT']._serialized_start=246
+  _globals['_HEARTBEAT']._serialized_end=279
+  _globals['_TASKSTATUSUPDATE']._serialized_start=281
+  _globals['_TASKSTATUSUPDATE']._serialized_end=354
+  _globals['_STATUSBATCH']._serialized_start=356
+  _globals['_STATUSBATCH']._serialized_end=414
+  _globals['_AGENTMESSAGE']._serialized_start=417
+  _globals['_AGENTMESSAGE']._serialized_end=556
+  _globals['_SETTINGS']._serialized_start=558
+  _globals['_SETTINGS']._serialized_end=597
+  _globals['_ASSIGNMENTS']._serialized_start=599
+  _globals['_ASSIGNMENTS']._serialized_end=674
+  _globals['_MANAGERMESSAGE']._serialized_start=677
+  _globals['_MANAGERMESSAGE']._serialized_end=883
+  _globals['_DISPATCHER']._serialized_start=886
+  _globals['_DISPATCHER']._serialized_end=1157
 # @@protoc_insertion_point(module_scope)

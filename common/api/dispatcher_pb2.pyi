@@ -8,6 +8,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from common.api import logs_pb2 as _logs_pb2
 from common.api import types_pb2 as _types_pb2
 import builtins as _builtins
 import sys
@@ -257,21 +258,29 @@ class ManagerMessage(_message.Message):
 
     SETTINGS_FIELD_NUMBER: _builtins.int
     ASSIGNMENTS_FIELD_NUMBER: _builtins.int
+    SUBSCRIBE_LOGS_FIELD_NUMBER: _builtins.int
+    CANCEL_LOGS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def settings(self) -> Global___Settings: ...
     @_builtins.property
     def assignments(self) -> Global___Assignments: ...
+    @_builtins.property
+    def subscribe_logs(self) -> _logs_pb2.SubscribeLogs: ...
+    @_builtins.property
+    def cancel_logs(self) -> _logs_pb2.CancelLogs: ...
     def __init__(
         self,
         *,
         settings: Global___Settings | None = ...,
         assignments: Global___Assignments | None = ...,
+        subscribe_logs: _logs_pb2.SubscribeLogs | None = ...,
+        cancel_logs: _logs_pb2.CancelLogs | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "kind", b"kind", "settings", b"settings"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "kind", b"kind", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "kind", b"kind", "settings", b"settings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "kind", b"kind", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["settings", "assignments"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["settings", "assignments", "subscribe_logs", "cancel_logs"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 

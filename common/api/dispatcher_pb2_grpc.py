@@ -5,6 +5,7 @@ import grpc
 import warnings
 
 from common.api import dispatcher_pb2 as shoal_dot_v1_dot_dispatcher__pb2
+from common.api import logs_pb2 as shoal_dot_v1_dot_logs__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -51,6 +52,11 @@ class DispatcherStub:
                 request_serializer=shoal_dot_v1_dot_dispatcher__pb2.LeaveRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_dispatcher__pb2.LeaveResponse.FromString,
                 _registered_method=True)
+        self.PublishLogs = channel.stream_unary(
+                '/shoal.v1.Dispatcher/PublishLogs',
+                request_serializer=shoal_dot_v1_dot_logs__pb2.PublishLogsMessage.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_logs__pb2.PublishLogsResponse.FromString,
+                _registered_method=True)
 
 
 class DispatcherServicer:
@@ -78,6 +84,14 @@ class DispatcherServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishLogs(self, request_iterator, context):
+        """The lines of one log subscription the manager asked for on the session; a stream of their
+        own, so bulk log traffic never holds up heartbeats and status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DispatcherServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +109,11 @@ def add_DispatcherServicer_to_server(servicer, server):
                     servicer.Leave,
                     request_deserializer=shoal_dot_v1_dot_dispatcher__pb2.LeaveRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_dispatcher__pb2.LeaveResponse.SerializeToString,
+            ),
+            'PublishLogs': grpc.stream_unary_rpc_method_handler(
+                    servicer.PublishLogs,
+                    request_deserializer=shoal_dot_v1_dot_logs__pb2.PublishLogsMessage.FromString,
+                    response_serializer=shoal_dot_v1_dot_logs__pb2.PublishLogsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +198,33 @@ class Dispatcher:
             '/shoal.v1.Dispatcher/Leave',
             shoal_dot_v1_dot_dispatcher__pb2.LeaveRequest.SerializeToString,
             shoal_dot_v1_dot_dispatcher__pb2.LeaveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishLogs(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/shoal.v1.Dispatcher/PublishLogs',
+            shoal_dot_v1_dot_logs__pb2.PublishLogsMessage.SerializeToString,
+            shoal_dot_v1_dot_logs__pb2.PublishLogsResponse.FromString,
             options,
             channel_credentials,
             insecure,

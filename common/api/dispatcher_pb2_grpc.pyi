@@ -7,6 +7,7 @@ Agent <-> manager."""
 from collections import abc as _abc
 from grpc import aio as _aio
 from common.api import dispatcher_pb2 as _dispatcher_pb2
+from common.api import logs_pb2 as _logs_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -40,6 +41,10 @@ class DispatcherStub:
     """A fresh certificate for the caller's new key, with the same identity."""
     Leave: _grpc.UnaryUnaryMultiCallable[_dispatcher_pb2.LeaveRequest, _dispatcher_pb2.LeaveResponse]
     """The caller leaves the cluster: its node is removed and its tasks move elsewhere."""
+    PublishLogs: _grpc.StreamUnaryMultiCallable[_logs_pb2.PublishLogsMessage, _logs_pb2.PublishLogsResponse]
+    """The lines of one log subscription the manager asked for on the session; a stream of their
+    own, so bulk log traffic never holds up heartbeats and status.
+    """
 
 @_typing.type_check_only
 class DispatcherAsyncStub(DispatcherStub):
@@ -52,6 +57,10 @@ class DispatcherAsyncStub(DispatcherStub):
     """A fresh certificate for the caller's new key, with the same identity."""
     Leave: _aio.UnaryUnaryMultiCallable[_dispatcher_pb2.LeaveRequest, _dispatcher_pb2.LeaveResponse]  # type: ignore[assignment]
     """The caller leaves the cluster: its node is removed and its tasks move elsewhere."""
+    PublishLogs: _aio.StreamUnaryMultiCallable[_logs_pb2.PublishLogsMessage, _logs_pb2.PublishLogsResponse]  # type: ignore[assignment]
+    """The lines of one log subscription the manager asked for on the session; a stream of their
+    own, so bulk log traffic never holds up heartbeats and status.
+    """
 
 class DispatcherServicer(metaclass=_abc_1.ABCMeta):
     """Every call needs a node certificate; the node is the one the certificate names."""
@@ -79,5 +88,15 @@ class DispatcherServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_dispatcher_pb2.LeaveResponse, _abc.Awaitable[_dispatcher_pb2.LeaveResponse]]:
         """The caller leaves the cluster: its node is removed and its tasks move elsewhere."""
+
+    @_abc_1.abstractmethod
+    def PublishLogs(
+        self,
+        request_iterator: _MaybeAsyncIterator[_logs_pb2.PublishLogsMessage],
+        context: _ServicerContext,
+    ) -> _typing.Union[_logs_pb2.PublishLogsResponse, _abc.Awaitable[_logs_pb2.PublishLogsResponse]]:
+        """The lines of one log subscription the manager asked for on the session; a stream of their
+        own, so bulk log traffic never holds up heartbeats and status.
+        """
 
 def add_DispatcherServicer_to_server(servicer: DispatcherServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

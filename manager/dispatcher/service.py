@@ -15,6 +15,7 @@ import structlog
 from common import convert, pki
 from common.api import dispatcher_pb2 as pb
 from common.api import dispatcher_pb2_grpc
+from common.api import logs_pb2 as lpb
 from common.errors import Conflict, NotFound, PermissionDenied, ShoalError
 from common.grpc_errors import code_for, unary_errors
 from common.model import Node, NodeRole, NodeState, Task, TaskState
@@ -24,6 +25,7 @@ from manager.ca import ClusterCA
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
 from manager.dispatcher.outbox import Outbox
 from manager.dispatcher.status import StatusIntake
+from manager.logbroker import LogBroker
 from manager.store import Action, Delete, Event, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("dispatcher")
@@ -65,6 +67,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._liveness = Liveness(store, heartbeat_period)
         self._status = StatusIntake(store)
         self._outboxes: dict[str, Outbox] = {}
+        self.logs = LogBroker(store)
 
     async def run(self) -> None:
         """The dispatcher's background work; runs until cancelled."""
@@ -128,6 +131,15 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         log.info("node left", node_id=node.id)
         return pb.LeaveResponse()
 
+    async def PublishLogs(
+        self, request_iterator: AsyncIterator[lpb.PublishLogsMessage], context: Any
+    ) -> lpb.PublishLogsResponse:
+        try:
+            await self.logs.publish(self._auth.node(context).id, request_iterator)
+        except ShoalError as exc:
+            await context.abort(code_for(exc), str(exc))
+        return lpb.PublishLogsResponse()
+
     # -- Session ------------------------------------------------------------------------------
 
     async def Session(
@@ -154,6 +166,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         # replaced and leaves the node's state to this one.
         outbox = Outbox(self._store.revision)
         self._outboxes[node_id] = outbox
+        requests = self.logs.attach(node_id)
         full = [convert.task_to_pb(t) for t in self._store.tasks_on_node(node_id) if _assigned(t)]
         self._liveness.connected(node_id)
         try:
@@ -162,26 +175,35 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             if self._outboxes.get(node_id) is outbox:
                 del self._outboxes[node_id]
                 self._liveness.disconnected(node_id, down=False)
+            self.logs.detach(node_id, requests)
             await context.abort(code_for(exc), str(exc))
             return
         bound.info("session opened", tasks=len(full))
         reader = asyncio.create_task(self._read(node_id, messages))
         down = False
+        take: asyncio.Task[dict[str, Task | None]] | None = None
+        ask: asyncio.Task[pb.ManagerMessage] | None = None
         try:
             period_ms = round(self._liveness.period * 1000)
             yield pb.ManagerMessage(settings=pb.Settings(heartbeat_period_ms=period_ms))
             yield pb.ManagerMessage(assignments=pb.Assignments(full=True, tasks=full))
+            take = asyncio.create_task(outbox.take())
+            ask = asyncio.create_task(requests.get())
             while True:
-                take = asyncio.create_task(outbox.take())
-                await asyncio.wait([reader, take], return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait([reader, take, ask], return_when=asyncio.FIRST_COMPLETED)
                 if reader.done():
-                    take.cancel()
                     down = reader.result()
                     break
+                if ask.done():
+                    yield ask.result()
+                    ask = asyncio.create_task(requests.get())
+                if not take.done():
+                    continue
                 try:
                     changes = take.result()
                 except ShoalError as exc:
                     await context.abort(code_for(exc), str(exc))
+                take = asyncio.create_task(outbox.take())
                 yield pb.ManagerMessage(
                     assignments=pb.Assignments(
                         tasks=[convert.task_to_pb(t) for t in changes.values() if t is not None],
@@ -190,6 +212,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 )
         finally:
             reader.cancel()
+            for pending in (take, ask):
+                if pending is not None:
+                    pending.cancel()
+            self.logs.detach(node_id, requests)
             if self._outboxes.get(node_id) is outbox:
                 del self._outboxes[node_id]
                 self._liveness.disconnected(node_id, down=down)

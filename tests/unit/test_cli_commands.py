@@ -26,7 +26,7 @@ from cli.main import main
 from common import convert, pki, tls
 from common import model as m
 from common.api import control_pb2 as api
-from common.api import control_pb2_grpc
+from common.api import control_pb2_grpc, logs_pb2
 from common.errors import Unavailable
 from common.ids import new_id
 from common.tls import Bundle
@@ -91,6 +91,39 @@ class FakeControl(control_pb2_grpc.ControlServicer):
         )
         self.services[service.id] = service
         return api.ServiceResponse(service=convert.service_to_pb(service))
+
+    def PlanServiceUpdate(
+        self, request: api.UpdateServiceRequest, context: grpc.ServicerContext
+    ) -> api.PlanServiceResponse:
+        self._enter("PlanServiceUpdate", context)
+        self.updates.append(request)
+        return self.PlanService(api.CreateServiceRequest(spec=request.spec), context)
+
+    def RollbackService(
+        self, request: api.RollbackServiceRequest, context: grpc.ServicerContext
+    ) -> api.ServiceResponse:
+        self._enter("RollbackService", context)
+        current = self._resolve(request.ref, context)
+        if current.previous_spec is None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no previous spec")
+        rolled = replace(
+            current,
+            spec=current.previous_spec,
+            previous_spec=current.spec,
+            update_status=m.UpdateStatus(m.UpdateState.ROLLBACK_STARTED),
+            meta=replace(current.meta, version=current.meta.version + 1),
+        )
+        self.services[rolled.id] = rolled
+        return api.ServiceResponse(service=convert.service_to_pb(rolled))
+
+    def RebalanceService(
+        self, request: api.RebalanceServiceRequest, context: grpc.ServicerContext
+    ) -> api.ServiceResponse:
+        self._enter("RebalanceService", context)
+        current = self._resolve(request.ref, context)
+        rebalancing = replace(current, update_status=m.UpdateStatus(m.UpdateState.REBALANCING))
+        self.services[current.id] = rebalancing
+        return api.ServiceResponse(service=convert.service_to_pb(rebalancing))
 
     def UpdateService(
         self, request: api.UpdateServiceRequest, context: grpc.ServicerContext
@@ -227,6 +260,14 @@ class FakeControl(control_pb2_grpc.ControlServicer):
         if role in self.rotations:
             token += f"-{self.rotations[role]}"
         return api.GetJoinTokenResponse(token=token, manager_addr="10.0.0.1:7462")
+
+    def ServiceLogs(
+        self, request: logs_pb2.ServiceLogsRequest, context: grpc.ServicerContext
+    ) -> Iterator[logs_pb2.ServiceLogsMessage]:
+        """Logs go through the real manager in tests/unit/test_logs.py; here, none."""
+        self._enter("ServiceLogs", context)
+        self._resolve(request.ref, context)
+        yield from ()
 
     def _enter(self, method: str, context: grpc.ServicerContext) -> None:
         role = tls.peer_subject(context).role
@@ -1550,8 +1591,8 @@ class TestPlacementPreferences:
     def test_create_and_update_preferences(self, shoal: Shoal, control: FakeControl) -> None:
         """--placement-pref spread=node.labels.zone is stored; update can remove and add."""
         result = shoal(
-            "service", "create", "-d", "--name", "spread", "--placement-pref", "spread=node.labels.zone",
-            "busybox",
+            "service", "create", "-d", "--name", "spread",
+            "--placement-pref", "spread=node.labels.zone", "busybox",
         )  # fmt: skip
         assert result.code == 0
         [created] = [s for s in control.services.values() if s.spec.name == "spread"]

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import replace
 
 from common.constraints import parse
-from common.model import Availability, Node, NodeDescription, NodeState, Resources, Task
+from common.model import Availability, Node, NodeDescription, NodeState, Resources, Task, TaskState
 from manager.scheduler import Demand, NodeInfo, schedule
 from tests.unit.builders import node, task
 
@@ -276,3 +276,90 @@ class TestSpread:
         nodes = infos(sized("a1", zone="a"), sized("a2", zone="a"), sized("x"))
         decision = schedule(pending(2), nodes, {"svc1": Demand(spread=("zone",))})
         assert "x" in decision.placements.values()
+
+
+def pinned(task_id: str, node_id: str, *, memory: int = 0) -> Task:
+    """A pending task made for one node, as a global service's are."""
+    made = task(task_id, node_id=node_id, state=TaskState.PENDING)
+    return replace(made, reservations=Resources(memory_bytes=memory))
+
+
+class TestPinned:
+    def test_goes_to_its_node_even_when_others_are_emptier(self) -> None:
+        """The spread order does not apply: its node is the only candidate."""
+        nodes = infos(sized("a"), sized("b"), load={"b": {"svc1": 3, "other": 4}})
+        assert schedule([pinned("g1", "b")], nodes).placements == {"g1": "b"}
+
+    def test_its_node_not_fitting_is_counted_as_one_node(self) -> None:
+        """The filters judge its node alone; the others, with room to spare, are not counted."""
+        nodes = infos(sized("a"), sized("b", memory=GiB), sized("c"))
+        decision = schedule([pinned("g1", "b", memory=2 * GiB)], nodes)
+        assert decision.placements == {}
+        assert decision.reasons == {"g1": "no suitable node (insufficient memory on 1 node)"}
+
+    def test_constraints_and_readiness_still_apply(self) -> None:
+        """Every filter judges its node, and the reason names the one that failed."""
+        down = replace(sized("d", zone="a"), state=NodeState.DOWN)
+        nodes = infos(sized("a", zone="a"), sized("b", zone="b"), down)
+        decision = schedule(
+            [pinned("g1", "b"), pinned("g2", "d")], nodes, demand("node.labels.zone==a")
+        )
+        assert decision.reasons == {
+            "g1": "no suitable node (constraint node.labels.zone==a excluded 1 node)",
+            "g2": "no suitable node (1 node not ready)",
+        }
+
+    def test_a_node_not_in_the_cluster(self) -> None:
+        """Its node left (or never joined): the reason says so rather than counting nodes."""
+        decision = schedule([pinned("g1", "gone")], infos(sized("a")))
+        assert decision.reasons == {"g1": "no suitable node (its node is not in the cluster)"}
+        empty = schedule([pinned("g1", "gone")], [])
+        assert empty.reasons == {"g1": "no suitable node (its node is not in the cluster)"}
+
+    def test_counts_for_the_tasks_after_it(self) -> None:
+        """A pinned placement counts towards max-per-node and spread for later tasks."""
+        nodes = infos(sized("a1", zone="a"), sized("b1", zone="b"), sized("b2", zone="b"))
+        spread = {"svc1": Demand(spread=("zone",), max_per_node=1)}
+        decision = schedule([pinned("g1", "a1"), *pending(1), pinned("g2", "a1")], nodes, spread)
+        # Zone a already holds g1, so t1 goes to zone b; a1 is then full for g2.
+        assert decision.placements == {"g1": "a1", "t1": "b1"}
+        assert decision.reasons == {
+            "g2": "no suitable node (max replicas per node reached on 1 node)"
+        }
+
+
+class TestBatches:
+    def test_a_reason_reflects_placements_made_since_it_was_last_given(self) -> None:
+        """A node failing on cpu for svc1 fails on memory once another service took the memory:
+        a node is counted under the first filter it fails, as things stand at the task's turn."""
+        nodes = infos(sized("a", cpus=1))
+        hungry = Resources(nano_cpus=2 * 10**9, memory_bytes=GiB)
+        first, second = (replace(t, reservations=hungry) for t in pending(2))
+        other = replace(task("o1", service_id="svc2"), reservations=Resources(memory_bytes=4 * GiB))
+        decision = schedule([first, other, second], nodes)
+        assert decision.placements == {"o1": "a"}
+        assert decision.reasons == {
+            "t1": "no suitable node (insufficient cpu on 1 node)",
+            "t2": "no suitable node (insufficient memory on 1 node)",
+        }
+
+    def test_tasks_of_a_service_need_not_come_together(self) -> None:
+        """Interleaved services: each placement still counts for the next, whoever it was for."""
+        batch = [
+            t
+            for pair in zip(pending(3, "svcA", "a"), pending(3, "svcB", "b"), strict=True)
+            for t in pair
+        ]
+        decision = schedule(batch, infos(node("n1"), node("n2"), node("n3")))
+        assert decision.placements == {
+            "a1": "n1", "b1": "n2", "a2": "n3", "b2": "n1", "a3": "n2", "b3": "n3",
+        }  # fmt: skip
+
+    def test_same_service_with_other_reservations_shares_the_counts(self) -> None:
+        """Tasks of one service with different reservations (mid-update) still spread as one."""
+        small, big = Resources(memory_bytes=GiB), Resources(memory_bytes=2 * GiB)
+        batch = [
+            replace(t, reservations=r) for t, r in zip(pending(4), [small, big] * 2, strict=True)
+        ]
+        decision = schedule(batch, infos(sized("a"), sized("b")))
+        assert Counter(decision.placements.values()) == {"a": 2, "b": 2}
