@@ -73,13 +73,13 @@ def _demands(view: ReadView, tasks: list[Task]) -> dict[str, Demand]:
 def node_infos(view: ReadView, without_service: str = "") -> list[NodeInfo]:
     """Every node with the live tasks it carries, as the scheduler wants them; without_service
     leaves one service's tasks out, as if they were gone (to plan their replacement)."""
-    return [
-        NodeInfo.build(
-            n,
-            (t for t in view.tasks_on_node(n.id) if is_live(t) and t.service_id != without_service),
-        )
-        for n in view.objects(Node)
-    ]
+
+    def holds(task: Task) -> bool:
+        # A global service's pending task names its node before it holds anything there.
+        placed = task.status.state >= TaskState.ASSIGNED
+        return is_live(task) and placed and task.service_id != without_service
+
+    return [NodeInfo.build(n, filter(holds, view.tasks_on_node(n.id))) for n in view.objects(Node)]
 
 
 def _worth_a_pass(events: list[Event]) -> bool:

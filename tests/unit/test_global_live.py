@@ -98,3 +98,14 @@ async def test_plan_of_a_global_service_names_every_node(harness: Harness) -> No
         ("mgr", ""),
         ("small", "no suitable node (insufficient memory on 1 node)"),
     ]
+
+
+async def test_a_pending_task_does_not_hold_room_on_its_own_node(harness: Harness) -> None:
+    """A node with room for one task of the reservation runs it: the task pinned to it, while
+    pending, does not count against its own node."""
+    roomy = FakeRuntime(memory_bytes=600 << 20)
+    await harness.join("roomy", roomy)
+    await wait_state(harness, "roomy", NodeState.READY)
+    spec = global_spec(memory=512 << 20)
+    await harness.control.CreateService(pb.CreateServiceRequest(spec=convert.spec_to_pb(spec)))
+    await eventually(lambda: len(running(roomy)) == 1, "the task on the 600 MB node")
