@@ -27,7 +27,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14shoal/v1/types.proto\x12\x08shoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n\x04Meta\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\tResources\x12\x11\n\tnano_cpus\x18\x01 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x02 \x01(\x03\"}\n\x0fNodeDescription\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\x16\n\x0e\x65ngine_version\x18\x02 \x01(\t\x12&\n\tresources\x18\x03 \x01(\x0b\x32\x13.shoal.v1.Resources\x12\n\n\x02os\x18\x04 \x01(\t\x12\x0c\n\x04\x61rch\x18\x05 \x01(\t\"\xd2\x02\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12 \n\x04role\x18\x03 \x01(\x0e\x32\x12.shoal.v1.NodeRole\x12\x30\n\x0c\x61vailability\x18\x04 \x01(\x0e\x32\x1a.shoal.v1.NodeAvailability\x12\"\n\x05state\x18\x05 \x01(\x0e\x32\x13.shoal.v1.NodeState\x12\x0f\n\x07message\x18\x06 \x01(\t\x12.\n\x0b\x64\x65scription\x18\x07 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12\x0c\n\x04\x61\x64\x64r\x18\x08 \x01(\t\x12*\n\x06labels\x18\t \x03(\x0b\x32\x1a.shoal.v1.Node.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc2\x01\n\rContainerSpec\x12\r\n\x05image\x18\x01 \x01(\t\x12\x0c\n\x04\x61rgs\x18\x02 \x03(\t\x12\x0b\n\x03\x65nv\x18\x03 \x03(\t\x12\x33\n\x06labels\x18\x04 \x03(\x0b\x32#.shoal.v1.ContainerSpec.LabelsEntry\x12#\n\x06limits\x18\x05 \x01(\x0b\x32\x13.shoal.v1.Resources\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"O\n\tPlacement\x12\x13\n\x0b\x63onstraints\x18\x01 \x03(\t\x12\x1d\n\x15max_replicas_per_node\x18\x02 \x01(\x04\x12\x0e\n\x06spread\x18\x03 \x03(\t\"\xa9\x01\n\rRestartPolicy\x12-\n\tcondition\x18\x01 \x01(\x0e\x32\x1a.shoal.v1.RestartCondition\x12(\n\x05\x64\x65lay\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cmax_attempts\x18\x03 \x01(\r\x12)\n\x06window\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xdd\x02\n\x0bServiceSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x06labels\x18\x02 \x03(\x0b\x32!.shoal.v1.ServiceSpec.LabelsEntry\x12*\n\tcontainer\x18\x03 \x01(\x0b\x32\x17.shoal.v1.ContainerSpec\x12#\n\x04mode\x18\x04 \x01(\x0e\x32\x15.shoal.v1.ServiceMode\x12\x10\n\x08replicas\x18\x05 \x01(\x04\x12(\n\x07restart\x18\x06 \x01(\x0b\x32\x17.shoal.v1.RestartPolicy\x12&\n\tplacement\x18\x07 \x01(\x0b\x32\x13.shoal.v1.Placement\x12)\n\x0creservations\x18\x08 \x01(\x0b\x32\x13.shoal.v1.Resources\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x01\n\x07Service\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12#\n\x04spec\x18\x03 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\x12,\n\rprevious_spec\x18\x04 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\"\xa6\x01\n\nTaskStatus\x12\"\n\x05state\x18\x01 \x01(\x0e\x32\x13.shoal.v1.TaskState\x12-\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0b\n\x03\x65rr\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x05 \x01(\t\x12\x11\n\texit_code\x18\x06 \x01(\x05\"\xfa\x02\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x12\n\nservice_id\x18\x03 \x01(\t\x12\x14\n\x0cservice_name\x18\x04 \x01(\t\x12\x0c\n\x04slot\x18\x05 \x01(\x04\x12\x0f\n\x07node_id\x18\x06 \x01(\t\x12%\n\x04spec\x18\x07 \x01(\x0b\x32\x17.shoal.v1.ContainerSpec\x12*\n\rdesired_state\x18\x08 \x01(\x0e\x32\x13.shoal.v1.TaskState\x12$\n\x06status\x18\t \x01(\x0b\x32\x14.shoal.v1.TaskStatus\x12\x16\n\x0erestart_streak\x18\n \x01(\r\x12\x31\n\rrestart_times\x18\x0b \x03(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x66inished\x18\x0c \x01(\x08\x12)\n\x0creservations\x18\r \x01(\x0b\x32\x13.shoal.v1.Resources\"r\n\x07\x43luster\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\x12\x15\n\rworker_secret\x18\x04 \x01(\t\x12\x16\n\x0emanager_secret\x18\x05 \x01(\t*7\n\x08NodeRole\x12\x14\n\x10NODE_ROLE_WORKER\x10\x00\x12\x15\n\x11NODE_ROLE_MANAGER\x10\x01*j\n\x10NodeAvailability\x12\x1c\n\x18NODE_AVAILABILITY_ACTIVE\x10\x00\x12\x1b\n\x17NODE_AVAILABILITY_PAUSE\x10\x01\x12\x1b\n\x17NODE_AVAILABILITY_DRAIN\x10\x02*k\n\tNodeState\x12\x16\n\x12NODE_STATE_UNKNOWN\x10\x00\x12\x13\n\x0fNODE_STATE_DOWN\x10\x01\x12\x14\n\x10NODE_STATE_READY\x10\x02\x12\x1b\n\x17NODE_STATE_DISCONNECTED\x10\x03*C\n\x0bServiceMode\x12\x1b\n\x17SERVICE_MODE_REPLICATED\x10\x00\x12\x17\n\x13SERVICE_MODE_GLOBAL\x10\x01*k\n\x10RestartCondition\x12\x19\n\x15RESTART_CONDITION_ANY\x10\x00\x12 \n\x1cRESTART_CONDITION_ON_FAILURE\x10\x01\x12\x1a\n\x16RESTART_CONDITION_NONE\x10\x02*\xaf\x02\n\tTaskState\x12\x12\n\x0eTASK_STATE_NEW\x10\x00\x12\x16\n\x12TASK_STATE_PENDING\x10\x01\x12\x17\n\x13TASK_STATE_ASSIGNED\x10\x02\x12\x17\n\x13TASK_STATE_ACCEPTED\x10\x03\x12\x18\n\x14TASK_STATE_PREPARING\x10\x04\x12\x17\n\x13TASK_STATE_STARTING\x10\x05\x12\x16\n\x12TASK_STATE_RUNNING\x10\x06\x12\x17\n\x13TASK_STATE_COMPLETE\x10\x07\x12\x15\n\x11TASK_STATE_FAILED\x10\x08\x12\x17\n\x13TASK_STATE_SHUTDOWN\x10\t\x12\x17\n\x13TASK_STATE_REJECTED\x10\n\x12\x17\n\x13TASK_STATE_ORPHANED\x10\x0b\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14shoal/v1/types.proto\x12\x08shoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n\x04Meta\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\tResources\x12\x11\n\tnano_cpus\x18\x01 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x02 \x01(\x03\"}\n\x0fNodeDescription\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\x16\n\x0e\x65ngine_version\x18\x02 \x01(\t\x12&\n\tresources\x18\x03 \x01(\x0b\x32\x13.shoal.v1.Resources\x12\n\n\x02os\x18\x04 \x01(\t\x12\x0c\n\x04\x61rch\x18\x05 \x01(\t\"\xd2\x02\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12 \n\x04role\x18\x03 \x01(\x0e\x32\x12.shoal.v1.NodeRole\x12\x30\n\x0c\x61vailability\x18\x04 \x01(\x0e\x32\x1a.shoal.v1.NodeAvailability\x12\"\n\x05state\x18\x05 \x01(\x0e\x32\x13.shoal.v1.NodeState\x12\x0f\n\x07message\x18\x06 \x01(\t\x12.\n\x0b\x64\x65scription\x18\x07 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12\x0c\n\x04\x61\x64\x64r\x18\x08 \x01(\t\x12*\n\x06labels\x18\t \x03(\x0b\x32\x1a.shoal.v1.Node.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"]\n\x05Mount\x12!\n\x04type\x18\x01 \x01(\x0e\x32\x13.shoal.v1.MountType\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\x11\n\tread_only\x18\x04 \x01(\x08\"\xb6\x01\n\x0bHealthCheck\x12\x0c\n\x04test\x18\x01 \x03(\t\x12+\n\x08interval\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0f\n\x07retries\x18\x04 \x01(\r\x12/\n\x0cstart_period\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xc0\x03\n\rContainerSpec\x12\r\n\x05image\x18\x01 \x01(\t\x12\x0c\n\x04\x61rgs\x18\x02 \x03(\t\x12\x0b\n\x03\x65nv\x18\x03 \x03(\t\x12\x33\n\x06labels\x18\x04 \x03(\x0b\x32#.shoal.v1.ContainerSpec.LabelsEntry\x12#\n\x06limits\x18\x05 \x01(\x0b\x32\x13.shoal.v1.Resources\x12\x10\n\x08hostname\x18\x06 \x01(\t\x12\x12\n\nentrypoint\x18\x07 \x03(\t\x12\x0c\n\x04user\x18\x08 \x01(\t\x12\x0f\n\x07workdir\x18\t \x01(\t\x12\x1f\n\x06mounts\x18\n \x03(\x0b\x32\x0f.shoal.v1.Mount\x12\x34\n\x11stop_grace_period\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bstop_signal\x18\x0c \x01(\t\x12\x0c\n\x04init\x18\r \x01(\x08\x12\x11\n\tread_only\x18\x0e \x01(\x08\x12*\n\x0bhealthcheck\x18\x0f \x01(\x0b\x32\x15.shoal.v1.HealthCheck\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"O\n\tPlacement\x12\x13\n\x0b\x63onstraints\x18\x01 \x03(\t\x12\x1d\n\x15max_replicas_per_node\x18\x02 \x01(\x04\x12\x0e\n\x06spread\x18\x03 \x03(\t\"\xa9\x01\n\rRestartPolicy\x12-\n\tcondition\x18\x01 \x01(\x0e\x32\x1a.shoal.v1.RestartCondition\x12(\n\x05\x64\x65lay\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cmax_attempts\x18\x03 \x01(\r\x12)\n\x06window\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xdd\x02\n\x0bServiceSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x06labels\x18\x02 \x03(\x0b\x32!.shoal.v1.ServiceSpec.LabelsEntry\x12*\n\tcontainer\x18\x03 \x01(\x0b\x32\x17.shoal.v1.ContainerSpec\x12#\n\x04mode\x18\x04 \x01(\x0e\x32\x15.shoal.v1.ServiceMode\x12\x10\n\x08replicas\x18\x05 \x01(\x04\x12(\n\x07restart\x18\x06 \x01(\x0b\x32\x17.shoal.v1.RestartPolicy\x12&\n\tplacement\x18\x07 \x01(\x0b\x32\x13.shoal.v1.Placement\x12)\n\x0creservations\x18\x08 \x01(\x0b\x32\x13.shoal.v1.Resources\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x01\n\x07Service\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12#\n\x04spec\x18\x03 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\x12,\n\rprevious_spec\x18\x04 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\"\xa6\x01\n\nTaskStatus\x12\"\n\x05state\x18\x01 \x01(\x0e\x32\x13.shoal.v1.TaskState\x12-\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0b\n\x03\x65rr\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x05 \x01(\t\x12\x11\n\texit_code\x18\x06 \x01(\x05\"\xfa\x02\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x12\n\nservice_id\x18\x03 \x01(\t\x12\x14\n\x0cservice_name\x18\x04 \x01(\t\x12\x0c\n\x04slot\x18\x05 \x01(\x04\x12\x0f\n\x07node_id\x18\x06 \x01(\t\x12%\n\x04spec\x18\x07 \x01(\x0b\x32\x17.shoal.v1.ContainerSpec\x12*\n\rdesired_state\x18\x08 \x01(\x0e\x32\x13.shoal.v1.TaskState\x12$\n\x06status\x18\t \x01(\x0b\x32\x14.shoal.v1.TaskStatus\x12\x16\n\x0erestart_streak\x18\n \x01(\r\x12\x31\n\rrestart_times\x18\x0b \x03(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x66inished\x18\x0c \x01(\x08\x12)\n\x0creservations\x18\r \x01(\x0b\x32\x13.shoal.v1.Resources\"r\n\x07\x43luster\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\x12\x15\n\rworker_secret\x18\x04 \x01(\t\x12\x16\n\x0emanager_secret\x18\x05 \x01(\t*7\n\x08NodeRole\x12\x14\n\x10NODE_ROLE_WORKER\x10\x00\x12\x15\n\x11NODE_ROLE_MANAGER\x10\x01*j\n\x10NodeAvailability\x12\x1c\n\x18NODE_AVAILABILITY_ACTIVE\x10\x00\x12\x1b\n\x17NODE_AVAILABILITY_PAUSE\x10\x01\x12\x1b\n\x17NODE_AVAILABILITY_DRAIN\x10\x02*k\n\tNodeState\x12\x16\n\x12NODE_STATE_UNKNOWN\x10\x00\x12\x13\n\x0fNODE_STATE_DOWN\x10\x01\x12\x14\n\x10NODE_STATE_READY\x10\x02\x12\x1b\n\x17NODE_STATE_DISCONNECTED\x10\x03*C\n\x0bServiceMode\x12\x1b\n\x17SERVICE_MODE_REPLICATED\x10\x00\x12\x17\n\x13SERVICE_MODE_GLOBAL\x10\x01*M\n\tMountType\x12\x13\n\x0fMOUNT_TYPE_BIND\x10\x00\x12\x15\n\x11MOUNT_TYPE_VOLUME\x10\x01\x12\x14\n\x10MOUNT_TYPE_TMPFS\x10\x02*k\n\x10RestartCondition\x12\x19\n\x15RESTART_CONDITION_ANY\x10\x00\x12 \n\x1cRESTART_CONDITION_ON_FAILURE\x10\x01\x12\x1a\n\x16RESTART_CONDITION_NONE\x10\x02*\xaf\x02\n\tTaskState\x12\x12\n\x0eTASK_STATE_NEW\x10\x00\x12\x16\n\x12TASK_STATE_PENDING\x10\x01\x12\x17\n\x13TASK_STATE_ASSIGNED\x10\x02\x12\x17\n\x13TASK_STATE_ACCEPTED\x10\x03\x12\x18\n\x14TASK_STATE_PREPARING\x10\x04\x12\x17\n\x13TASK_STATE_STARTING\x10\x05\x12\x16\n\x12TASK_STATE_RUNNING\x10\x06\x12\x17\n\x13TASK_STATE_COMPLETE\x10\x07\x12\x15\n\x11TASK_STATE_FAILED\x10\x08\x12\x17\n\x13TASK_STATE_SHUTDOWN\x10\t\x12\x17\n\x13TASK_STATE_REJECTED\x10\n\x12\x17\n\x13TASK_STATE_ORPHANED\x10\x0b\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,18 +40,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONTAINERSPEC_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_SERVICESPEC_LABELSENTRY']._loaded_options = None
   _globals['_SERVICESPEC_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_NODEROLE']._serialized_start=2347
-  _globals['_NODEROLE']._serialized_end=2402
-  _globals['_NODEAVAILABILITY']._serialized_start=2404
-  _globals['_NODEAVAILABILITY']._serialized_end=2510
-  _globals['_NODESTATE']._serialized_start=2512
-  _globals['_NODESTATE']._serialized_end=2619
-  _globals['_SERVICEMODE']._serialized_start=2621
-  _globals['_SERVICEMODE']._serialized_end=2688
-  _globals['_RESTARTCONDITION']._serialized_start=2690
-  _globals['_RESTARTCONDITION']._serialized_end=2797
-  _globals['_TASKSTATE']._serialized_start=2800
-  _globals['_TASKSTATE']._serialized_end=3103
+  _globals['_NODEROLE']._serialized_start=2881
+  _globals['_NODEROLE']._serialized_end=2936
+  _globals['_NODEAVAILABILITY']._serialized_start=2938
+  _globals['_NODEAVAILABILITY']._serialized_end=3044
+  _globals['_NODESTATE']._serialized_start=3046
+  _globals['_NODESTATE']._serialized_end=3153
+  _globals['_SERVICEMODE']._serialized_start=3155
+  _globals['_SERVICEMODE']._serialized_end=3222
+  _globals['_MOUNTTYPE']._serialized_start=3224
+  _globals['_MOUNTTYPE']._serialized_end=3301
+  _globals['_RESTARTCONDITION']._serialized_start=3303
+  _globals['_RESTARTCONDITION']._serialized_end=3410
+  _globals['_TASKSTATE']._serialized_start=3413
+  _globals['_TASKSTATE']._serialized_end=3716
   _globals['_META']._serialized_start=99
   _globals['_META']._serialized_end=218
   _globals['_RESOURCES']._serialized_start=220
@@ -62,24 +64,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NODE']._serialized_end=740
   _globals['_NODE_LABELSENTRY']._serialized_start=695
   _globals['_NODE_LABELSENTRY']._serialized_end=740
-  _globals['_CONTAINERSPEC']._serialized_start=743
-  _globals['_CONTAINERSPEC']._serialized_end=937
+  _globals['_MOUNT']._serialized_start=742
+  _globals['_MOUNT']._serialized_end=835
+  _globals['_HEALTHCHECK']._serialized_start=838
+  _globals['_HEALTHCHECK']._serialized_end=1020
+  _globals['_CONTAINERSPEC']._serialized_start=1023
+  _globals['_CONTAINERSPEC']._serialized_end=1471
   _globals['_CONTAINERSPEC_LABELSENTRY']._serialized_start=695
   _globals['_CONTAINERSPEC_LABELSENTRY']._serialized_end=740
-  _globals['_PLACEMENT']._serialized_start=939
-  _globals['_PLACEMENT']._serialized_end=1018
-  _globals['_RESTARTPOLICY']._serialized_start=1021
-  _globals['_RESTARTPOLICY']._serialized_end=1190
-  _globals['_SERVICESPEC']._serialized_start=1193
-  _globals['_SERVICESPEC']._serialized_end=1542
+  _globals['_PLACEMENT']._serialized_start=1473
+  _globals['_PLACEMENT']._serialized_end=1552
+  _globals['_RESTARTPOLICY']._serialized_start=1555
+  _globals['_RESTARTPOLICY']._serialized_end=1724
+  _globals['_SERVICESPEC']._serialized_start=1727
+  _globals['_SERVICESPEC']._serialized_end=2076
   _globals['_SERVICESPEC_LABELSENTRY']._serialized_start=695
   _globals['_SERVICESPEC_LABELSENTRY']._serialized_end=740
-  _globals['_SERVICE']._serialized_start=1545
-  _globals['_SERVICE']._serialized_end=1679
-  _globals['_TASKSTATUS']._serialized_start=1682
-  _globals['_TASKSTATUS']._serialized_end=1848
-  _globals['_TASK']._serialized_start=1851
-  _globals['_TASK']._serialized_end=2229
-  _globals['_CLUSTER']._serialized_start=2231
-  _globals['_CLUSTER']._serialized_end=2345
+  _globals['_SERVICE']._serialized_start=2079
+  _globals['_SERVICE']._serialized_end=2213
+  _globals['_TASKSTATUS']._serialized_start=2216
+  _globals['_TASKSTATUS']._serialized_end=2382
+  _globals['_TASK']._serialized_start=2385
+  _globals['_TASK']._serialized_end=2763
+  _globals['_CLUSTER']._serialized_start=2765
+  _globals['_CLUSTER']._serialized_end=2879
 # @@protoc_insertion_point(module_scope)
