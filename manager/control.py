@@ -33,6 +33,7 @@ from common.model import (
 )
 from common.taskstate import is_live
 from manager.auth import Authenticator
+from manager.container_checks import validate_container
 from manager.orchestrator.global_service import reconcile_global
 from manager.orchestrator.slots import new_task
 from manager.placement import node_infos
@@ -89,6 +90,7 @@ def validate_spec(spec: ServiceSpec) -> None:
     for entry in spec.container.env:
         if "=" not in entry or entry.startswith("="):
             raise InvalidArgument(f"invalid environment entry {entry!r}: expected KEY=VALUE")
+    validate_container(spec.container)
 
 
 def resolve_service(view: ReadView, ref: str) -> Service:
