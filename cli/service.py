@@ -7,7 +7,17 @@ import secrets
 from collections.abc import Callable
 from dataclasses import replace
 
-from cli import batch, cas, labels, output, placement_flags, restart_flags, table, tasks
+from cli import (
+    batch,
+    cas,
+    container_flags,
+    labels,
+    output,
+    placement_flags,
+    restart_flags,
+    table,
+    tasks,
+)
 from cli.client import Client, PlannedTask, ServiceSummary
 from common.errors import InvalidArgument
 from common.ids import ALPHABET
@@ -70,6 +80,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     restart_flags.add(create)
     placement_flags.add(create, update=False)
+    container_flags.add(create, update=False)
     create.add_argument("image", metavar="IMAGE")
     # Everything after IMAGE belongs to the container, even words that look like our flags.
     # argparse counts a REMAINDER positional as required, yet a service needs no command.
@@ -102,6 +113,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     update.add_argument("--replicas", type=_replicas, help="Number of tasks")
     restart_flags.add(update)
     placement_flags.add(update, update=True)
+    container_flags.add(update, update=True)
     update.add_argument("service", metavar="SERVICE")
     update.set_defaults(run=_update)
 
@@ -111,7 +123,9 @@ def _create(args: argparse.Namespace, client: Client) -> int:
     mode = ServiceMode.GLOBAL if args.mode == "global" else ServiceMode.REPLICATED
     spec = ServiceSpec(
         name=_generated_name(image) if args.name is None else args.name,
-        container=ContainerSpec(image=image, args=tuple(args.args), env=tuple(args.env)),
+        container=container_flags.apply(
+            ContainerSpec(image=image, args=tuple(args.args), env=tuple(args.env)), args
+        ),
         labels=dict(args.label),
         mode=mode,
         replicas=_initial_replicas(mode, args.replicas),
@@ -207,6 +221,7 @@ def _update(args: argparse.Namespace, client: Client) -> int:
     def change(service: Service) -> ServiceSpec:
         spec = replace(service.spec, restart=restart_flags.apply(service.spec.restart, args))
         spec = placement_flags.apply(spec, args)
+        spec = replace(spec, container=container_flags.apply(spec.container, args))
         return spec if args.replicas is None else replace(spec, replicas=args.replicas)
 
     _change_spec(client, args.service, change)
@@ -276,12 +291,7 @@ def _spec_document(spec: ServiceSpec) -> dict[str, object]:
         "Name": spec.name,
         "Labels": spec.labels,
         "TaskTemplate": {
-            "ContainerSpec": {
-                "Image": spec.container.image,
-                "Args": list(spec.container.args),
-                "Env": list(spec.container.env),
-                "Labels": spec.container.labels,
-            },
+            "ContainerSpec": container_flags.document(spec.container),
             "RestartPolicy": restart_flags.document(spec.restart),
             **placement_flags.document(spec),
         },
