@@ -47,7 +47,12 @@ def _switch(parser: argparse.ArgumentParser, flag: str, help: str) -> None:
     spelled-out forms are option strings of their own: argparse matches them whole."""
     dest = flag.lstrip("-").replace("-", "_")
     parser.add_argument(
-        flag, f"{flag}=true", dest=dest, action="store_const", const=True, help=help
+        flag,
+        f"{flag}=true",
+        dest=dest,
+        action="store_const",
+        const=True,
+        help=f"{help} ({flag}=false: off)",
     )
     parser.add_argument(
         f"{flag}=false", dest=dest, action="store_const", const=False, help=argparse.SUPPRESS
