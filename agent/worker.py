@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import structlog
 
@@ -271,6 +272,8 @@ class Worker:
             self._report(task, exit_status(container))
         elif container.health == HEALTH_UNHEALTHY:
             await self._runtime.stop(container.id, stop_grace_seconds(task))
+            # Not stopped a second time when the task is shut down before the die event comes.
+            self._containers[task.id] = replace(container, running=False)
             self._report(
                 task,
                 TaskStatus(

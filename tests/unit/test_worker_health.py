@@ -190,3 +190,18 @@ class TestHealth:
         failed = await h.reported("t1", TaskState.FAILED)
         assert failed.err == "container unhealthy"
         assert not c.running
+
+    async def test_shutdown_after_unhealthy_does_not_stop_again(self) -> None:
+        """The manager shutting the failed task down before the die event comes stops nothing
+        twice and reports nothing more."""
+        h = Harness()
+        t = with_spec(assigned("t1"), healthcheck=CHECKED)
+        c = await starting(h, t)
+        await health(h, c, "t1", HEALTH_UNHEALTHY)
+        failed = await h.reported("t1", TaskState.FAILED)
+        h.worker.assign(
+            [replace(t, desired_state=TaskState.SHUTDOWN, status=failed)], [], full=False
+        )
+        await settle()
+        assert h.engine_calls("stop") == [f"stop {c.spec.name}"]
+        assert h.states("t1")[-1] == TaskState.FAILED
