@@ -10,6 +10,7 @@ from typing import Any
 from tests.integration.cluster import Cluster
 from tests.waiting import SLEEPER, wait_for
 
+# FROM scratch with busybox alone: no /tmp, so the health file lives at the root.
 IMAGE = "local/busybox:latest"
 # Fast checks: a verdict within a fraction of a second.
 FAST_HEALTH = ["--health-interval", "200ms", "--health-timeout", "1s"]
@@ -82,7 +83,7 @@ def test_a_health_check_holds_the_task_until_healthy(cluster: Cluster) -> None:
     """With --health-cmd the task is Starting while the check fails, and Running once it
     passes; the container is the same one throughout."""
     cluster.ok(
-        "service", "create", "--name", "patient", "--health-cmd", "test -f /tmp/ok",
+        "service", "create", "--name", "patient", "--health-cmd", "test -f /ok",
         *FAST_HEALTH, "--health-retries", "1000", IMAGE, *SLEEPER,
     )  # fmt: skip
     [container] = wait_for(lambda: cluster.running("patient", 1), "1 running container")
@@ -95,7 +96,7 @@ def test_a_health_check_holds_the_task_until_healthy(cluster: Cluster) -> None:
     assert _states(cluster, "patient") == ["Starting"]
     [doc] = json.loads(cluster.ok("service", "inspect", "patient").out)
     assert doc["ServiceStatus"]["RunningTasks"] == 0
-    _exec(cluster, container["Id"], "touch", "/tmp/ok")
+    _exec(cluster, container["Id"], "touch", "/ok")
     wait_for(lambda: _states(cluster, "patient") == ["Running"], "the task to run")
     [task] = cluster.tasks("patient")
     assert [c["Id"] for c in cluster.containers("patient")] == [container["Id"]]
