@@ -72,7 +72,7 @@ class Agent:
         self._engine_error = ""
         self._description = NodeDescription(hostname=hostname)
         self._pending_ready = asyncio.Event()
-        self.worker = Worker(node_id, runtime, self._queue_report)
+        self.worker = Worker(node_id, runtime, self._queue_report, hostname)
         self.connected = asyncio.Event()
         self._log = log.bind(node_id=node_id)
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import structlog
 
 from agent.runtime.base import (
+    HEALTH_STARTING,
+    HEALTH_UNHEALTHY,
     NODE_LABEL,
     SERVICE_ID_LABEL,
     SERVICE_NAME_LABEL,
@@ -21,17 +24,21 @@ from agent.runtime.base import (
     ContainerRuntime,
     RunSpec,
 )
+from common import templates
 from common.errors import ShoalError
-from common.model import Task, TaskState, TaskStatus, now
+from common.model import DEFAULT_STOP_GRACE, Task, TaskState, TaskStatus, now
 
 log = structlog.get_logger("worker")
-
-STOP_GRACE_SECONDS = 10.0
 
 Reporter = Callable[[str, TaskStatus], None]
 
 
-def run_spec(node_id: str, task: Task) -> RunSpec:
+def stop_grace_seconds(task: Task) -> float:
+    grace = task.spec.stop_grace_period
+    return (DEFAULT_STOP_GRACE if grace is None else grace).total_seconds()
+
+
+def run_spec(node_id: str, task: Task, node_hostname: str = "") -> RunSpec:
     labels = dict(task.spec.labels)
     labels.update(
         {
@@ -42,14 +49,37 @@ def run_spec(node_id: str, task: Task) -> RunSpec:
             SLOT_LABEL: str(task.slot),
         }
     )
+    name = f"{task.service_name}.{task.slot}.{task.id}"
+    spec = task.spec
+    hostname = templates.render(
+        spec.hostname,
+        {
+            "Service.ID": task.service_id,
+            "Service.Name": task.service_name,
+            "Node.ID": node_id,
+            "Node.Hostname": node_hostname,
+            "Task.ID": task.id,
+            "Task.Name": name,
+            "Task.Slot": str(task.slot),
+        },
+    )
     return RunSpec(
-        name=f"{task.service_name}.{task.slot}.{task.id}",
-        image=task.spec.image,
-        args=task.spec.args,
-        env=task.spec.env,
+        name=name,
+        image=spec.image,
+        args=spec.args,
+        env=spec.env,
         labels=labels,
-        nano_cpus=task.spec.limits.nano_cpus,
-        memory_bytes=task.spec.limits.memory_bytes,
+        nano_cpus=spec.limits.nano_cpus,
+        memory_bytes=spec.limits.memory_bytes,
+        hostname=hostname,
+        entrypoint=spec.entrypoint,
+        user=spec.user,
+        workdir=spec.workdir,
+        mounts=spec.mounts,
+        stop_signal=spec.stop_signal,
+        init=spec.init,
+        read_only=spec.read_only,
+        healthcheck=spec.healthcheck,
     )
 
 
@@ -67,8 +97,11 @@ def exit_status(info: ContainerInfo) -> TaskStatus:
 
 
 class Worker:
-    def __init__(self, node_id: str, runtime: ContainerRuntime, report: Reporter) -> None:
+    def __init__(
+        self, node_id: str, runtime: ContainerRuntime, report: Reporter, node_hostname: str = ""
+    ) -> None:
         self.node_id = node_id
+        self.node_hostname = node_hostname
         self._runtime = runtime
         self._report_up = report
         self._assigned: dict[str, Task] = {}
@@ -188,20 +221,24 @@ class Worker:
         else:
             await self._shut_down(task, container)
 
-    async def _keep_running(self, task: Task, container: ContainerInfo | None) -> None:
-        if container is not None:
-            if container.running:
-                self._report(
-                    task, TaskStatus(TaskState.RUNNING, now(), "started", container_id=container.id)
-                )
-            else:
-                self._report(task, exit_status(container))
-            return
+    def _known_state(self, task: Task) -> TaskState:
         reported = self._reported.get(task.id)
-        known = max(task.status.state, reported.state if reported else TaskState.NEW)
+        return max(task.status.state, reported.state if reported else TaskState.NEW)
+
+    async def _keep_running(self, task: Task, container: ContainerInfo | None) -> None:
+        known = self._known_state(task)
+        if container is not None:
+            # Once ended, the first reason given stands: a container stopped for being unhealthy
+            # dies next, and that death is not news.
+            if not known.terminal:
+                await self._follow(task, container)
+            return
         if known.terminal:
             return
-        if known >= TaskState.RUNNING:
+        reported = self._reported.get(task.id)
+        # A task waiting to be healthy has had a container while it was still STARTING.
+        had_one = bool(task.status.container_id or (reported and reported.container_id))
+        if known >= TaskState.RUNNING or had_one:
             self._report(
                 task, TaskStatus(TaskState.FAILED, now(), "lost", err="container disappeared")
             )
@@ -219,21 +256,47 @@ class Worker:
             return
         self._report(task, TaskStatus(TaskState.STARTING, now(), "starting"))
         try:
-            container_id = await self._runtime.run(run_spec(self.node_id, task))
+            started = await self._runtime.run(run_spec(self.node_id, task, self.node_hostname))
         except ShoalError as exc:
             self._report(
                 task, TaskStatus(TaskState.REJECTED, now(), "starting failed", err=str(exc))
             )
             return
-        # The container may already have exited; its die event will bring the truth.
-        self._containers.setdefault(task.id, ContainerInfo(container_id, task.id, running=True))
-        self._report(
-            task, TaskStatus(TaskState.RUNNING, now(), "started", container_id=container_id)
-        )
+        # An engine event about it may have come first, and knows better.
+        await self._follow(task, self._containers.setdefault(task.id, started))
+
+    async def _follow(self, task: Task, container: ContainerInfo) -> None:
+        """Report what the container of a task wanted running is doing. A task with a health
+        check runs only once healthy; an unhealthy container is stopped and its task failed."""
+        if not container.running:
+            self._report(task, exit_status(container))
+        elif container.health == HEALTH_UNHEALTHY:
+            await self._runtime.stop(container.id, stop_grace_seconds(task))
+            # Not stopped a second time when the task is shut down before the die event comes.
+            self._containers[task.id] = replace(container, running=False)
+            self._report(
+                task,
+                TaskStatus(
+                    TaskState.FAILED,
+                    now(),
+                    "unhealthy",
+                    err="container unhealthy",
+                    container_id=container.id,
+                ),
+            )
+        elif container.health == HEALTH_STARTING:
+            self._report(
+                task,
+                TaskStatus(TaskState.STARTING, now(), "starting", container_id=container.id),
+            )
+        else:
+            self._report(
+                task, TaskStatus(TaskState.RUNNING, now(), "started", container_id=container.id)
+            )
 
     async def _shut_down(self, task: Task, container: ContainerInfo | None) -> None:
         if container is not None and container.running:
-            await self._runtime.stop(container.id, STOP_GRACE_SECONDS)
+            await self._runtime.stop(container.id, stop_grace_seconds(task))
             self._containers[task.id] = ContainerInfo(
                 container.id, task.id, running=False, exit_code=137
             )

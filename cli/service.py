@@ -7,6 +7,7 @@ import secrets
 
 from cli import (
     batch,
+    container_flags,
     labels,
     output,
     placement_flags,
@@ -84,6 +85,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     placement_flags.add(create, update=False)
     update_flags.add(create)
     service_update.add_wait_flags(create)
+    container_flags.add(create, update=False)
     create.add_argument("image", metavar="IMAGE")
     # Everything after IMAGE belongs to the container, even words that look like our flags.
     # argparse counts a REMAINDER positional as required, yet a service needs no command.
@@ -118,7 +120,9 @@ def _create(args: argparse.Namespace, client: Client) -> int:
     mode = ServiceMode.GLOBAL if args.mode == "global" else ServiceMode.REPLICATED
     spec = ServiceSpec(
         name=_generated_name(image) if args.name is None else args.name,
-        container=ContainerSpec(image=image, args=tuple(args.args), env=tuple(args.env)),
+        container=container_flags.apply(
+            ContainerSpec(image=image, args=tuple(args.args), env=tuple(args.env)), args
+        ),
         labels=dict(args.label),
         mode=mode,
         replicas=_initial_replicas(mode, args.replicas),
@@ -236,12 +240,7 @@ def _spec_document(spec: ServiceSpec) -> dict[str, object]:
         "Name": spec.name,
         "Labels": spec.labels,
         "TaskTemplate": {
-            "ContainerSpec": {
-                "Image": spec.container.image,
-                "Args": list(spec.container.args),
-                "Env": list(spec.container.env),
-                "Labels": spec.container.labels,
-            },
+            "ContainerSpec": container_flags.document(spec.container),
             "RestartPolicy": restart_flags.document(spec.restart),
             **placement_flags.document(spec),
             "ForceUpdate": spec.force_update,

@@ -12,7 +12,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
-from cli import batch, cas, labels, placement_flags, plans, progress, restart_flags, update_flags
+from cli import (
+    batch,
+    cas,
+    container_flags,
+    labels,
+    placement_flags,
+    plans,
+    progress,
+    restart_flags,
+    update_flags,
+)
 from cli.client import Client
 from common import durations
 from common.errors import InvalidArgument, ShoalError
@@ -76,6 +86,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     restart_flags.add(update)
     placement_flags.add(update, update=True)
+    container_flags.add(update, update=True)
     update_flags.add(update)
     add_wait_flags(update)
     update.add_argument("service", metavar="SERVICE")
@@ -108,6 +119,7 @@ def _update(args: argparse.Namespace, client: Client) -> int:
         spec = placement_flags.apply(spec, args)
         spec = update_flags.apply(spec, args)
         spec = _container_changes(spec, args)
+        spec = replace(spec, container=container_flags.apply(spec.container, args))
         if args.replicas is not None:
             spec = replace(spec, replicas=args.replicas)
         if args.force:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common import model as m
@@ -119,10 +120,72 @@ def node_from_pb(msg: pb.Node) -> m.Node:
     )
 
 
-def container_to_pb(c: m.ContainerSpec) -> pb.ContainerSpec:
-    return pb.ContainerSpec(
-        image=c.image, args=c.args, env=c.env, labels=c.labels, limits=resources_to_pb(c.limits)
+def _duration_field(parent: Message, name: str) -> timedelta | None:
+    """A Duration field of parent, None when unset."""
+    if not parent.HasField(name):
+        return None
+    value: Duration = getattr(parent, name)
+    return value.ToTimedelta()
+
+
+def mount_to_pb(mount: m.Mount) -> pb.Mount:
+    return pb.Mount(
+        type=pb.MountType.ValueType(mount.type),
+        source=mount.source,
+        target=mount.target,
+        read_only=mount.read_only,
     )
+
+
+def mount_from_pb(msg: pb.Mount) -> m.Mount:
+    return m.Mount(
+        type=m.MountType(msg.type), target=msg.target, source=msg.source, read_only=msg.read_only
+    )
+
+
+def healthcheck_to_pb(h: m.HealthCheck) -> pb.HealthCheck:
+    msg = pb.HealthCheck(test=h.test, retries=h.retries)
+    for name, value in (
+        ("interval", h.interval),
+        ("timeout", h.timeout),
+        ("start_period", h.start_period),
+    ):
+        if value is not None:
+            getattr(msg, name).CopyFrom(_duration_to_pb(value))
+    return msg
+
+
+def healthcheck_from_pb(msg: pb.HealthCheck) -> m.HealthCheck:
+    return m.HealthCheck(
+        test=tuple(msg.test),
+        interval=_duration_field(msg, "interval"),
+        timeout=_duration_field(msg, "timeout"),
+        retries=msg.retries,
+        start_period=_duration_field(msg, "start_period"),
+    )
+
+
+def container_to_pb(c: m.ContainerSpec) -> pb.ContainerSpec:
+    msg = pb.ContainerSpec(
+        image=c.image,
+        args=c.args,
+        env=c.env,
+        labels=c.labels,
+        limits=resources_to_pb(c.limits),
+        hostname=c.hostname,
+        entrypoint=c.entrypoint,
+        user=c.user,
+        workdir=c.workdir,
+        mounts=[mount_to_pb(mount) for mount in c.mounts],
+        stop_signal=c.stop_signal,
+        init=c.init,
+        read_only=c.read_only,
+    )
+    if c.stop_grace_period is not None:
+        msg.stop_grace_period.CopyFrom(_duration_to_pb(c.stop_grace_period))
+    if c.healthcheck is not None:
+        msg.healthcheck.CopyFrom(healthcheck_to_pb(c.healthcheck))
+    return msg
 
 
 def container_from_pb(msg: pb.ContainerSpec) -> m.ContainerSpec:
@@ -132,6 +195,16 @@ def container_from_pb(msg: pb.ContainerSpec) -> m.ContainerSpec:
         env=tuple(msg.env),
         labels=dict(msg.labels),
         limits=resources_from_pb(msg.limits),
+        hostname=msg.hostname,
+        entrypoint=tuple(msg.entrypoint),
+        user=msg.user,
+        workdir=msg.workdir,
+        mounts=tuple(mount_from_pb(mount) for mount in msg.mounts),
+        stop_grace_period=_duration_field(msg, "stop_grace_period"),
+        stop_signal=msg.stop_signal,
+        init=msg.init,
+        read_only=msg.read_only,
+        healthcheck=healthcheck_from_pb(msg.healthcheck) if msg.HasField("healthcheck") else None,
     )
 
 

@@ -95,13 +95,66 @@ class Node:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+class MountType(enum.IntEnum):
+    BIND = 0
+    VOLUME = 1
+    TMPFS = 2
+
+
+@dataclass(frozen=True)
+class Mount:
+    """source: a host path (bind), a volume name (volume; empty: anonymous), nothing (tmpfs)."""
+
+    type: MountType
+    target: str
+    source: str = ""
+    read_only: bool = False
+
+
+DEFAULT_STOP_GRACE = timedelta(seconds=10)
+
+# HealthCheck.test values with a meaning of their own, as docker gives them.
+HEALTH_NONE = ("NONE",)
+HEALTH_SHELL = "CMD-SHELL"
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """Docker's health check. test () keeps the image's test, HEALTH_NONE disables any, else
+    (HEALTH_SHELL, command). None and 0 leave the engine's defaults."""
+
+    test: tuple[str, ...] = ()
+    interval: timedelta | None = None
+    timeout: timedelta | None = None
+    retries: int = 0
+    start_period: timedelta | None = None
+
+    @property
+    def disabled(self) -> bool:
+        return self.test == HEALTH_NONE
+
+
 @dataclass(frozen=True)
 class ContainerSpec:
+    """hostname may hold docker's templates ({{.Task.Slot}} ...); the agent renders them."""
+
     image: str
     args: tuple[str, ...] = ()
     env: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
     limits: Resources = Resources()
+    hostname: str = ""
+    # Replaces the image's entrypoint when not empty (docker's ContainerSpec.Command).
+    entrypoint: tuple[str, ...] = ()
+    user: str = ""
+    workdir: str = ""
+    mounts: tuple[Mount, ...] = ()
+    # None: DEFAULT_STOP_GRACE.
+    stop_grace_period: timedelta | None = None
+    stop_signal: str = ""
+    init: bool = False
+    read_only: bool = False
+    healthcheck: HealthCheck | None = None
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from common.model import (
 )
 from common.taskstate import is_live
 from manager.auth import Authenticator
+from manager.container_checks import validate_container
 from manager.logbroker import LogBroker
 from manager.orchestrator.global_service import reconcile_global
 from manager.orchestrator.slots import new_task
@@ -99,6 +100,7 @@ def validate_spec(spec: ServiceSpec) -> None:
     for entry in spec.container.env:
         if "=" not in entry or entry.startswith("="):
             raise InvalidArgument(f"invalid environment entry {entry!r}: expected KEY=VALUE")
+    validate_container(spec.container)
 
 
 def _validate_update_config(which: str, config: UpdateConfig) -> None:

@@ -6,12 +6,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from common.model import HealthCheck, Mount
+
 # The labels every Shoal container carries; the agent keeps no database and rebuilds from these.
 NODE_LABEL = "shoal.node.id"
 SERVICE_ID_LABEL = "shoal.service.id"
 SERVICE_NAME_LABEL = "shoal.service.name"
 TASK_LABEL = "shoal.task.id"
 SLOT_LABEL = "shoal.task.slot"
+
+# ContainerInfo.health, as docker reports it; "" for a container without a health check.
+HEALTH_STARTING = "starting"
+HEALTH_HEALTHY = "healthy"
+HEALTH_UNHEALTHY = "unhealthy"
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,16 @@ class RunSpec:
     # Zero: no limit.
     nano_cpus: int = 0
     memory_bytes: int = 0
+    # Empty or False: the image's or the engine's default.
+    hostname: str = ""
+    entrypoint: tuple[str, ...] = ()
+    user: str = ""
+    workdir: str = ""
+    mounts: tuple[Mount, ...] = ()
+    stop_signal: str = ""
+    init: bool = False
+    read_only: bool = False
+    healthcheck: HealthCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -42,11 +59,13 @@ class ContainerInfo:
     running: bool
     exit_code: int = 0
     error: str = ""
+    health: str = ""
 
 
 @dataclass(frozen=True)
 class ContainerEvent:
-    """Something happened to a container of ours; the worker re-inspects it."""
+    """Something happened to a container of ours (health_status included); the worker
+    re-inspects it."""
 
     container_id: str
     task_id: str
@@ -76,8 +95,8 @@ class ContainerRuntime(Protocol):
         """Pull image when the engine lacks it (docker's --pull missing)."""
         ...
 
-    async def run(self, spec: RunSpec) -> str:
-        """Create and start a container; its ID."""
+    async def run(self, spec: RunSpec) -> ContainerInfo:
+        """Create and start a container; what it is doing right after (its health included)."""
         ...
 
     async def stop(self, container_id: str, grace_seconds: float) -> None: ...

@@ -7,7 +7,8 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from datetime import timedelta
+from typing import Any, Literal, TypeVar
 
 import docker
 import docker.errors
@@ -25,12 +26,14 @@ from agent.runtime.base import (
 )
 from agent.runtime.docker_logs import read_logs
 from common.errors import InvalidArgument, NotFound, ShoalError, Unavailable
+from common.model import HealthCheck, Mount, MountType
 
 R = TypeVar("R")
 
 # Calls in flight at once; the connection pool is sized to match so none queues inside it.
 MAX_CONCURRENT_CALLS = 16
-_WATCHED_ACTIONS = {"start", "die", "destroy"}
+# "health_status: healthy" and the like arrive with the status after a colon.
+_WATCHED_ACTIONS = {"start", "die", "destroy", "health_status"}
 
 
 def translate(exc: Exception) -> ShoalError:
@@ -65,6 +68,41 @@ def _container_info(attrs: dict[str, Any]) -> ContainerInfo:
         running=bool(state.get("Running")),
         exit_code=int(state.get("ExitCode", 0)),
         error=state.get("Error", ""),
+        # Present whenever the container has a health check, the image's own included.
+        health=(state.get("Health") or {}).get("Status", ""),
+    )
+
+
+def _nanoseconds(value: timedelta | None) -> int:
+    """Zero, the engine's "default", when unset."""
+    return 0 if value is None else round(value.total_seconds() * 1e9)
+
+
+def _healthcheck(check: HealthCheck | None) -> dict[str, Any] | None:
+    if check is None:
+        return None
+    return {
+        "test": list(check.test),
+        "interval": _nanoseconds(check.interval),
+        "timeout": _nanoseconds(check.timeout),
+        "retries": check.retries,
+        "start_period": _nanoseconds(check.start_period),
+    }
+
+
+_MOUNT_TYPES: dict[MountType, Literal["bind", "volume", "tmpfs"]] = {
+    MountType.BIND: "bind",
+    MountType.VOLUME: "volume",
+    MountType.TMPFS: "tmpfs",
+}
+
+
+def _mount(mount: Mount) -> docker.types.Mount:
+    return docker.types.Mount(
+        target=mount.target,
+        source=mount.source,
+        type=_MOUNT_TYPES[mount.type],
+        read_only=mount.read_only,
     )
 
 
@@ -130,7 +168,7 @@ class DockerRuntime:
             await self._call(lambda api: _pull(api, repository, tag))
         self._present.add(image)
 
-    async def run(self, spec: RunSpec) -> str:
+    async def run(self, spec: RunSpec) -> ContainerInfo:
         try:
             return await self._create_and_start(spec)
         except NotFound:
@@ -140,18 +178,28 @@ class DockerRuntime:
             await self.ensure_image(spec.image)
             return await self._create_and_start(spec)
 
-    async def _create_and_start(self, spec: RunSpec) -> str:
-        def create_and_start(api: docker.APIClient) -> str:
+    async def _create_and_start(self, spec: RunSpec) -> ContainerInfo:
+        def create_and_start(api: docker.APIClient) -> ContainerInfo:
+            # None leaves each setting to the image or the engine, as zero and empty do for us.
             created = api.create_container(
                 image=spec.image,
                 command=list(spec.args) or None,
+                entrypoint=list(spec.entrypoint) or None,
+                hostname=spec.hostname or None,
+                user=spec.user or None,
+                working_dir=spec.workdir or None,
+                stop_signal=spec.stop_signal or None,
+                healthcheck=_healthcheck(spec.healthcheck),
                 environment=list(spec.env),
                 labels=spec.labels,
                 name=spec.name,
                 detach=True,
-                # Zero means no limit to docker-py as to us.
                 host_config=api.create_host_config(
-                    nano_cpus=spec.nano_cpus or None, mem_limit=spec.memory_bytes or None
+                    nano_cpus=spec.nano_cpus or None,
+                    mem_limit=spec.memory_bytes or None,
+                    mounts=[_mount(m) for m in spec.mounts] or None,
+                    init=spec.init or None,
+                    read_only=spec.read_only or None,
                 ),
             )
             container_id: str = created["Id"]
@@ -161,7 +209,12 @@ class DockerRuntime:
                 with contextlib.suppress(Exception):
                     api.remove_container(container_id, force=True)
                 raise
-            return container_id
+            # Whether it has a health check (maybe the image's) is known only once it exists.
+            try:
+                return _container_info(api.inspect_container(container_id))
+            except docker.errors.NotFound:
+                # Removed behind our back already: its destroy event will say so.
+                return ContainerInfo(container_id, spec.labels.get(TASK_LABEL, ""), running=True)
 
         return await self._call(create_and_start)
 

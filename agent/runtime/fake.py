@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from agent.runtime.base import (
+    HEALTH_STARTING,
     NODE_LABEL,
     TASK_LABEL,
     ContainerEvent,
@@ -26,6 +27,9 @@ class FakeContainer:
     spec: RunSpec
     running: bool = True
     exit_code: int = 0
+    health: str = ""
+    # The grace period of the stop that ended it, if one did.
+    stop_grace: float | None = None
 
 
 @dataclass
@@ -33,6 +37,8 @@ class FakeRuntime:
     images: set[str] = field(default_factory=lambda: {"local/busybox:latest"})
     # Images a pull would find; any other missing image fails to pull.
     pullable: set[str] = field(default_factory=set)
+    # Images with a HEALTHCHECK of their own.
+    checked_images: set[str] = field(default_factory=set)
     containers_by_id: dict[str, FakeContainer] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     # While set, every call fails as an engine that stopped answering does.
@@ -70,7 +76,9 @@ class FakeRuntime:
         )
 
     def _info(self, c: FakeContainer) -> ContainerInfo:
-        return ContainerInfo(c.id, c.spec.labels.get(TASK_LABEL, ""), c.running, c.exit_code)
+        return ContainerInfo(
+            c.id, c.spec.labels.get(TASK_LABEL, ""), c.running, c.exit_code, health=c.health
+        )
 
     async def containers(self, node_id: str) -> list[ContainerInfo]:
         self._answer()
@@ -94,17 +102,32 @@ class FakeRuntime:
             raise NotFound(f"pull access denied for {image}, repository does not exist")
         self.images.add(image)
 
-    async def run(self, spec: RunSpec) -> str:
+    async def run(self, spec: RunSpec) -> ContainerInfo:
         self._answer()
         if spec.image not in self.images:
             raise NotFound(f"No such image: {spec.image}")
         c = FakeContainer(id=new_id() + new_id(), spec=spec)
+        if self._health_checked(spec):
+            c.health = HEALTH_STARTING
         self.containers_by_id[c.id] = c
         self.calls.append(f"run {spec.name}")
         self._emit(c, "start")
         if spec.image in self.crashing:
             self.exit(c.id, 1)
-        return c.id
+        return self._info(c)
+
+    def _health_checked(self, spec: RunSpec) -> bool:
+        """As docker decides: the spec's test, else the image's, unless the spec says NONE."""
+        check = spec.healthcheck
+        if check is not None and (check.disabled or check.test):
+            return not check.disabled
+        return spec.image in self.checked_images
+
+    def set_health(self, container_id: str, status: str) -> None:
+        """A health check's verdict, as the engine announces it."""
+        c = self.containers_by_id[container_id]
+        c.health = status
+        self._emit(c, "health_status")
 
     def exit(self, container_id: str, code: int) -> None:
         """Make a container exit on its own, as a crashing process would."""
@@ -118,6 +141,7 @@ class FakeRuntime:
         if c is None:
             raise NotFound(f"No such container: {container_id}")
         self.calls.append(f"stop {c.spec.name}")
+        c.stop_grace = grace_seconds
         if c.running:
             c.running, c.exit_code = False, 137
             self._emit(c, "die")

@@ -90,6 +90,23 @@ SERVICE_MODE_REPLICATED: ServiceMode.ValueType  # 0
 SERVICE_MODE_GLOBAL: ServiceMode.ValueType  # 1
 Global___ServiceMode: _TypeAlias = ServiceMode  # noqa: Y015
 
+class _MountType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MountTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MountType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MOUNT_TYPE_BIND: _MountType.ValueType  # 0
+    MOUNT_TYPE_VOLUME: _MountType.ValueType  # 1
+    MOUNT_TYPE_TMPFS: _MountType.ValueType  # 2
+
+class MountType(_MountType, metaclass=_MountTypeEnumTypeWrapper): ...
+
+MOUNT_TYPE_BIND: MountType.ValueType  # 0
+MOUNT_TYPE_VOLUME: MountType.ValueType  # 1
+MOUNT_TYPE_TMPFS: MountType.ValueType  # 2
+Global___MountType: _TypeAlias = MountType  # noqa: Y015
+
 class _RestartCondition:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -353,6 +370,74 @@ class Node(_message.Message):
 Global___Node: _TypeAlias = Node  # noqa: Y015
 
 @_typing.final
+class Mount(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    READ_ONLY_FIELD_NUMBER: _builtins.int
+    type: Global___MountType.ValueType
+    source: _builtins.str
+    """A host path (bind), a volume name (volume; empty: an anonymous volume), nothing (tmpfs)."""
+    target: _builtins.str
+    read_only: _builtins.bool
+    def __init__(
+        self,
+        *,
+        type: Global___MountType.ValueType = ...,
+        source: _builtins.str = ...,
+        target: _builtins.str = ...,
+        read_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["read_only", b"read_only", "source", b"source", "target", b"target", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Mount: _TypeAlias = Mount  # noqa: Y015
+
+@_typing.final
+class HealthCheck(_message.Message):
+    """Docker's health check; unset durations and zero retries leave the engine's defaults."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEST_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    RETRIES_FIELD_NUMBER: _builtins.int
+    START_PERIOD_FIELD_NUMBER: _builtins.int
+    retries: _builtins.int
+    @_builtins.property
+    def test(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Empty: the image's test; ["NONE"]: no check at all; ["CMD-SHELL", command]."""
+
+    @_builtins.property
+    def interval(self) -> _duration_pb2.Duration: ...
+    @_builtins.property
+    def timeout(self) -> _duration_pb2.Duration: ...
+    @_builtins.property
+    def start_period(self) -> _duration_pb2.Duration: ...
+    def __init__(
+        self,
+        *,
+        test: _abc.Iterable[_builtins.str] | None = ...,
+        interval: _duration_pb2.Duration | None = ...,
+        timeout: _duration_pb2.Duration | None = ...,
+        retries: _builtins.int = ...,
+        start_period: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["interval", b"interval", "start_period", b"start_period", "timeout", b"timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interval", b"interval", "retries", b"retries", "start_period", b"start_period", "test", b"test", "timeout", b"timeout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HealthCheck: _TypeAlias = HealthCheck  # noqa: Y015
+
+@_typing.final
 class ContainerSpec(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -381,7 +466,24 @@ class ContainerSpec(_message.Message):
     ENV_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
     LIMITS_FIELD_NUMBER: _builtins.int
+    HOSTNAME_FIELD_NUMBER: _builtins.int
+    ENTRYPOINT_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
+    WORKDIR_FIELD_NUMBER: _builtins.int
+    MOUNTS_FIELD_NUMBER: _builtins.int
+    STOP_GRACE_PERIOD_FIELD_NUMBER: _builtins.int
+    STOP_SIGNAL_FIELD_NUMBER: _builtins.int
+    INIT_FIELD_NUMBER: _builtins.int
+    READ_ONLY_FIELD_NUMBER: _builtins.int
+    HEALTHCHECK_FIELD_NUMBER: _builtins.int
     image: _builtins.str
+    hostname: _builtins.str
+    """May hold docker's templates ({{.Service.Name}}, {{.Task.Slot}} ...): the agent renders it."""
+    user: _builtins.str
+    workdir: _builtins.str
+    stop_signal: _builtins.str
+    init: _builtins.bool
+    read_only: _builtins.bool
     @_builtins.property
     def args(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -392,6 +494,20 @@ class ContainerSpec(_message.Message):
     def limits(self) -> Global___Resources:
         """The container's own limits (--limit-cpu, --limit-memory); zero: none."""
 
+    @_builtins.property
+    def entrypoint(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Replaces the image's entrypoint when not empty."""
+
+    @_builtins.property
+    def mounts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Mount]: ...
+    @_builtins.property
+    def stop_grace_period(self) -> _duration_pb2.Duration:
+        """Unset: 10 s."""
+
+    @_builtins.property
+    def healthcheck(self) -> Global___HealthCheck:
+        """Unset: whatever the image says."""
+
     def __init__(
         self,
         *,
@@ -400,10 +516,20 @@ class ContainerSpec(_message.Message):
         env: _abc.Iterable[_builtins.str] | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         limits: Global___Resources | None = ...,
+        hostname: _builtins.str = ...,
+        entrypoint: _abc.Iterable[_builtins.str] | None = ...,
+        user: _builtins.str = ...,
+        workdir: _builtins.str = ...,
+        mounts: _abc.Iterable[Global___Mount] | None = ...,
+        stop_grace_period: _duration_pb2.Duration | None = ...,
+        stop_signal: _builtins.str = ...,
+        init: _builtins.bool = ...,
+        read_only: _builtins.bool = ...,
+        healthcheck: Global___HealthCheck | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["healthcheck", b"healthcheck", "limits", b"limits", "stop_grace_period", b"stop_grace_period"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "env", b"env", "image", b"image", "labels", b"labels", "limits", b"limits"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "entrypoint", b"entrypoint", "env", b"env", "healthcheck", b"healthcheck", "hostname", b"hostname", "image", b"image", "init", b"init", "labels", b"labels", "limits", b"limits", "mounts", b"mounts", "read_only", b"read_only", "stop_grace_period", b"stop_grace_period", "stop_signal", b"stop_signal", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -10,10 +10,15 @@ from common import convert
 from common.api import types_pb2 as pb
 from common.model import (
     EPOCH,
+    HEALTH_NONE,
+    HEALTH_SHELL,
     Availability,
     Cluster,
     ContainerSpec,
+    HealthCheck,
     Meta,
+    Mount,
+    MountType,
     Node,
     NodeDescription,
     NodeRole,
@@ -225,3 +230,52 @@ class TestTimestamps:
         assert back == META
         assert back.created_at.utcoffset() == timedelta(0)
         assert back.updated_at.utcoffset() == timedelta(0)
+
+
+class TestContainerSpec:
+    def test_round_trip_every_container_field(self) -> None:
+        """Hostname template, entrypoint, user, workdir, mounts of each type, stop signal and
+        grace period, init, read-only and a full health check survive the round trip."""
+        container = ContainerSpec(
+            image="busybox",
+            hostname="{{.Service.Name}}-{{.Task.Slot}}",
+            entrypoint=("sh", "-c"),
+            user="1000:1000",
+            workdir="/srv",
+            mounts=(
+                Mount(MountType.BIND, "/data", source="/srv/data", read_only=True),
+                Mount(MountType.VOLUME, "/cache", source="cache"),
+                Mount(MountType.TMPFS, "/tmp"),
+            ),
+            stop_grace_period=timedelta(seconds=3, milliseconds=500),
+            stop_signal="SIGINT",
+            init=True,
+            read_only=True,
+            healthcheck=HealthCheck(
+                test=(HEALTH_SHELL, "test -f /tmp/ok"),
+                interval=timedelta(milliseconds=200),
+                timeout=timedelta(seconds=1),
+                retries=2,
+                start_period=timedelta(seconds=5),
+            ),
+        )
+        msg = pb.ContainerSpec.FromString(convert.container_to_pb(container).SerializeToString())
+        back = convert.container_from_pb(msg)
+        assert back == container
+        assert type(back.mounts) is tuple
+        assert type(back.mounts[0].type) is MountType
+
+    def test_unset_stays_unset(self) -> None:
+        """No grace period and no health check come back as None, not as zero values; a health
+        check with only a test keeps its durations None."""
+        plain = convert.container_from_pb(convert.container_to_pb(ContainerSpec(image="i")))
+        assert (plain.stop_grace_period, plain.healthcheck) == (None, None)
+        disabled = ContainerSpec(image="i", healthcheck=HealthCheck(test=HEALTH_NONE))
+        back = convert.container_from_pb(convert.container_to_pb(disabled))
+        assert back.healthcheck == HealthCheck(test=("NONE",))
+        assert back.healthcheck.disabled
+
+    def test_an_empty_health_check_is_still_one(self) -> None:
+        """A health check that keeps the image's test (test empty) is not dropped."""
+        inherit = ContainerSpec(image="i", healthcheck=HealthCheck())
+        assert convert.container_from_pb(convert.container_to_pb(inherit)) == inherit
