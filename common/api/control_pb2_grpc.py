@@ -95,6 +95,11 @@ class ControlStub:
                 request_serializer=shoal_dot_v1_dot_control__pb2.GetJoinTokenRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_control__pb2.GetJoinTokenResponse.FromString,
                 _registered_method=True)
+        self.Events = channel.unary_stream(
+                '/shoal.v1.Control/Events',
+                request_serializer=shoal_dot_v1_dot_control__pb2.EventsRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.ClusterEvent.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -173,6 +178,14 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Events(self, request, context):
+        """Cluster changes as they are committed, until the client cancels. A client that falls
+        behind by more than the manager buffers for it is ended with RESOURCE_EXHAUSTED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -235,6 +248,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.GetJoinToken,
                     request_deserializer=shoal_dot_v1_dot_control__pb2.GetJoinTokenRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_control__pb2.GetJoinTokenResponse.SerializeToString,
+            ),
+            'Events': grpc.unary_stream_rpc_method_handler(
+                    servicer.Events,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.EventsRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.ClusterEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -561,6 +579,33 @@ class Control:
             '/shoal.v1.Control/GetJoinToken',
             shoal_dot_v1_dot_control__pb2.GetJoinTokenRequest.SerializeToString,
             shoal_dot_v1_dot_control__pb2.GetJoinTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Events(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/shoal.v1.Control/Events',
+            shoal_dot_v1_dot_control__pb2.EventsRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.ClusterEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,10 @@ class ControlStub:
     UpdateNode: _grpc.UnaryUnaryMultiCallable[_control_pb2.UpdateNodeRequest, _control_pb2.NodeResponse]
     RemoveNode: _grpc.UnaryUnaryMultiCallable[_control_pb2.RemoveNodeRequest, _control_pb2.RemoveNodeResponse]
     GetJoinToken: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetJoinTokenRequest, _control_pb2.GetJoinTokenResponse]
+    Events: _grpc.UnaryStreamMultiCallable[_control_pb2.EventsRequest, _control_pb2.ClusterEvent]
+    """Cluster changes as they are committed, until the client cancels. A client that falls
+    behind by more than the manager buffers for it is ended with RESOURCE_EXHAUSTED.
+    """
 
 @_typing.type_check_only
 class ControlAsyncStub(ControlStub):
@@ -62,6 +66,10 @@ class ControlAsyncStub(ControlStub):
     UpdateNode: _aio.UnaryUnaryMultiCallable[_control_pb2.UpdateNodeRequest, _control_pb2.NodeResponse]  # type: ignore[assignment]
     RemoveNode: _aio.UnaryUnaryMultiCallable[_control_pb2.RemoveNodeRequest, _control_pb2.RemoveNodeResponse]  # type: ignore[assignment]
     GetJoinToken: _aio.UnaryUnaryMultiCallable[_control_pb2.GetJoinTokenRequest, _control_pb2.GetJoinTokenResponse]  # type: ignore[assignment]
+    Events: _aio.UnaryStreamMultiCallable[_control_pb2.EventsRequest, _control_pb2.ClusterEvent]  # type: ignore[assignment]
+    """Cluster changes as they are committed, until the client cancels. A client that falls
+    behind by more than the manager buffers for it is ended with RESOURCE_EXHAUSTED.
+    """
 
 class ControlServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -148,5 +156,15 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
         request: _control_pb2.GetJoinTokenRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.GetJoinTokenResponse, _abc.Awaitable[_control_pb2.GetJoinTokenResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Events(
+        self,
+        request: _control_pb2.EventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_control_pb2.ClusterEvent], _abc.AsyncIterator[_control_pb2.ClusterEvent]]:
+        """Cluster changes as they are committed, until the client cancels. A client that falls
+        behind by more than the manager buffers for it is ended with RESOURCE_EXHAUSTED.
+        """
 
 def add_ControlServicer_to_server(servicer: ControlServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

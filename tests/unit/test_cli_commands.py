@@ -70,6 +70,11 @@ class FakeControl(control_pb2_grpc.ControlServicer):
         self.interlopers = 0
         self.slow = False
         self.release = threading.Event()
+        self.event_requests: list[api.EventsRequest] = []
+        # What Events streams: these events, then the end given (a status and its details),
+        # or, without one, nothing more until the client leaves.
+        self.events: list[api.ClusterEvent] = []
+        self.events_end: tuple[grpc.StatusCode, str] | None = None
 
     def PlanService(
         self, request: api.CreateServiceRequest, context: grpc.ServicerContext
@@ -227,6 +232,20 @@ class FakeControl(control_pb2_grpc.ControlServicer):
         if role in self.rotations:
             token += f"-{self.rotations[role]}"
         return api.GetJoinTokenResponse(token=token, manager_addr="10.0.0.1:7462")
+
+    def Events(
+        self, request: api.EventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[api.ClusterEvent]:
+        self._enter("Events", context)
+        self.event_requests.append(request)
+        left = threading.Event()
+        context.add_callback(left.set)
+        # As the manager does: headers once subscribed, before any event.
+        context.send_initial_metadata(())
+        yield from self.events
+        if self.events_end is not None:
+            context.abort(*self.events_end)
+        left.wait(10)
 
     def _enter(self, method: str, context: grpc.ServicerContext) -> None:
         role = tls.peer_subject(context).role
