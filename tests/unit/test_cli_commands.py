@@ -71,8 +71,8 @@ class FakeControl(control_pb2_grpc.ControlServicer):
         self.slow = False
         self.release = threading.Event()
         self.event_requests: list[api.EventsRequest] = []
-        # What Events streams: these events, then the end given (a status and its details),
-        # or, without one, nothing more until the client leaves.
+        # What Events streams: these events, then the end given (a status and its details; OK
+        # ends the stream without error), or, without one, nothing more until the client leaves.
         self.events: list[api.ClusterEvent] = []
         self.events_end: tuple[grpc.StatusCode, str] | None = None
 
@@ -243,9 +243,10 @@ class FakeControl(control_pb2_grpc.ControlServicer):
         # As the manager does: headers once subscribed, before any event.
         context.send_initial_metadata(())
         yield from self.events
-        if self.events_end is not None:
+        if self.events_end is None:
+            left.wait(10)
+        elif self.events_end[0] is not grpc.StatusCode.OK:
             context.abort(*self.events_end)
-        left.wait(10)
 
     def _enter(self, method: str, context: grpc.ServicerContext) -> None:
         role = tls.peer_subject(context).role
