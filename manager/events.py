@@ -87,7 +87,7 @@ def _unstamped(obj: StoredObject) -> StoredObject:
 
 def _diff(attributes: list[tuple[str, str]], key: str, old: str, new: str) -> None:
     if old != new:
-        attributes += [(f"{key}.old", old), (f"{key}.new", new)]
+        attributes.extend([(f"{key}.old", old), (f"{key}.new", new)])
 
 
 def _word(value: enum.Enum) -> str:
@@ -135,28 +135,28 @@ def _task(action: Action, old: Task | None, new: Task | None, hostnames: Hostnam
     attributes = [("service", current.service_name)]
     if current.slot:
         attributes.append(("slot", str(current.slot)))
-    if old is None or new is None:
-        if action is Action.CREATE:
-            attributes.append(("state", _word(current.status.state)))
-    else:
+    moved = False
+    if old is None:
+        attributes.append(("state", _word(current.status.state)))
+    elif new is not None:
         visible = (old.status.state, old.desired_state, old.node_id)
         if visible == (new.status.state, new.desired_state, new.node_id):
             return []
         _diff(attributes, "state", _word(old.status.state), _word(new.status.state))
         _diff(attributes, "desiredstate", _word(old.desired_state), _word(new.desired_state))
-        if old.node_id and old.node_id != new.node_id:
-            _diff(
-                attributes,
-                "node",
-                _hostname(old.node_id, hostnames),
-                _hostname(new.node_id, hostnames),
+        # A first assignment just names the node, below; a move names both.
+        moved = bool(old.node_id) and old.node_id != new.node_id
+        if moved:
+            old_host = _hostname(old.node_id, hostnames)
+            attributes.extend(
+                [("node.old", old_host), ("node.new", _hostname(new.node_id, hostnames))]
             )
         if new.status.state != old.status.state and new.status.err:
             attributes.append(("error", new.status.err))
     node = None
     if current.node_id:
         node = Ref(current.node_id, _hostname(current.node_id, hostnames))
-        if not any(key.startswith("node.") for key, _ in attributes):
+        if not moved:
             attributes.append(("node", node.name))
     return [
         Change(
