@@ -3,7 +3,7 @@ on failure. The one module of the client where protobuf messages appear."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -116,6 +116,15 @@ def _log_batch(message: lpb.ServiceLogsMessage) -> LogBatch:
         ],
         errors=[(e.node, e.message) for e in message.errors],
     )
+
+
+@dataclass(frozen=True)
+class ClusterEvent:
+    type: str
+    action: str
+    id: str
+    attributes: tuple[tuple[str, str], ...]
+    time_unix_nano: int
 
 
 class Client:
@@ -233,6 +242,43 @@ class Client:
             raise self._error(exc) from exc
         finally:
             # Also when the caller stops early (Ctrl-C): the manager then stops the agents.
+            call.cancel()
+
+    def events(
+        self, filters: Sequence[tuple[str, str]], since_unix_nano: int = 0
+    ) -> Iterator[ClusterEvent]:
+        """Cluster events as they happen, without end; Unavailable once the manager is lost."""
+        request = api.EventsRequest(
+            filters=[api.EventFilter(key=key, value=value) for key, value in filters],
+            since_unix_nano=since_unix_nano,
+        )
+        # No deadline: the stream is meant to last. Keepalive pings on the channel notice a
+        # manager that went away without closing the connection.
+        call = self._stub.Events(request)
+        subscribed = False
+        try:
+            # The manager sends its headers once it has subscribed, so a call still open after
+            # they came was working: a failure from then on is a connection lost, not refused.
+            call.initial_metadata()
+            subscribed = call.is_active()
+            for message in call:
+                yield ClusterEvent(
+                    type=message.type,
+                    action=message.action,
+                    id=message.id,
+                    attributes=tuple((a.key, a.value) for a in message.attributes),
+                    time_unix_nano=message.time_unix_nano,
+                )
+        except grpc.RpcError as exc:
+            error = from_rpc_error(exc)
+            if not isinstance(error, Unavailable) and exc.code() != grpc.StatusCode.CANCELLED:
+                raise error from exc
+            if not subscribed:
+                raise self._endpoint.unavailable(str(error)) from exc
+            raise Unavailable(
+                f"lost the connection to the manager at {self._endpoint.target}"
+            ) from exc
+        finally:
             call.cancel()
 
     def _call(

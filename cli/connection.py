@@ -49,9 +49,18 @@ class Endpoint:
         return Unavailable(f"cannot reach the manager at {self.target} (is manager serve running?)")
 
 
+# A stream with nothing to say for a while (`shoal events`) learns this way that the manager's
+# host went away without closing the connection; the manager permits pings this often.
+KEEPALIVE = [
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+
+
 def open_channel(endpoint: Endpoint) -> grpc.Channel:
     bundle = Bundle.load(endpoint.config)
-    return grpc.secure_channel(endpoint.target, bundle.channel_credentials())
+    return grpc.secure_channel(endpoint.target, bundle.channel_credentials(), options=KEEPALIVE)
 
 
 def find_config(flag: str | None) -> Path:

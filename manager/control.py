@@ -6,12 +6,13 @@ import functools
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
+import grpc
 import structlog
 
-from common import convert, tokens
+from common import convert, event_filters, tokens
 from common.api import control_pb2 as pb
 from common.api import control_pb2_grpc
 from common.api import logs_pb2 as lpb
@@ -20,6 +21,7 @@ from common.errors import Conflict, InvalidArgument, NotFound, ShoalError
 from common.grpc_errors import code_for, unary_errors
 from common.ids import new_id
 from common.model import (
+    EPOCH,
     Availability,
     Cluster,
     FailureAction,
@@ -39,6 +41,7 @@ from common.model import (
 from common.taskstate import is_live
 from manager.auth import Authenticator
 from manager.container_checks import validate_container
+from manager.event_stream import FellBehind, Subscription
 from manager.logbroker import LogBroker
 from manager.orchestrator.global_service import reconcile_global
 from manager.orchestrator.slots import new_task
@@ -521,3 +524,41 @@ class Control(control_pb2_grpc.ControlServicer):
             return
         async for message in self._logs.subscribe(service_id, task_id, request.options):
             yield message
+
+    async def Events(
+        self, request: pb.EventsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.ClusterEvent]:
+        try:
+            self._auth.admin(context)
+            filters = event_filters.group((f.key, f.value) for f in request.filters)
+            since = (
+                EPOCH + timedelta(microseconds=request.since_unix_nano // 1000)
+                if request.since_unix_nano
+                else None
+            )
+            subscription = Subscription(self._store, filters, since)
+        except ShoalError as exc:
+            await context.abort(code_for(exc), str(exc))
+        try:
+            await context.send_initial_metadata(())
+            async for batch in subscription.batches():
+                for record in batch:
+                    change = record.change
+                    yield pb.ClusterEvent(
+                        type=change.type,
+                        action=change.action,
+                        id=change.id,
+                        attributes=[
+                            pb.EventAttribute(key=k, value=v) for k, v in change.attributes
+                        ],
+                        time_unix_nano=_unix_nano(record.time),
+                    )
+        except FellBehind as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        finally:
+            subscription.close()
+
+
+def _unix_nano(moment: datetime) -> int:
+    # Exact, unlike timestamp() * 1e9, which a float cannot hold to the nanosecond.
+    return (moment - EPOCH) // timedelta(microseconds=1) * 1000

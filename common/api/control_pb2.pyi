@@ -564,3 +564,114 @@ class GetJoinTokenResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetJoinTokenResponse: _TypeAlias = GetJoinTokenResponse  # noqa: Y015
+
+@_typing.final
+class EventFilter(_message.Message):
+    """Filters as `shoal events --filter KEY=VALUE` gives them (keys: type, service, node, event);
+    values of one key are alternatives, and every key given must match.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    value: _builtins.str
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        value: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EventFilter: _TypeAlias = EventFilter  # noqa: Y015
+
+@_typing.final
+class EventsRequest(_message.Message):
+    """since_unix_nano: replay what the manager still holds from that moment on first; 0 means from
+    now on. The stream's headers are sent once the subscription is in place.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTERS_FIELD_NUMBER: _builtins.int
+    SINCE_UNIX_NANO_FIELD_NUMBER: _builtins.int
+    since_unix_nano: _builtins.int
+    @_builtins.property
+    def filters(self) -> _containers.RepeatedCompositeFieldContainer[Global___EventFilter]: ...
+    def __init__(
+        self,
+        *,
+        filters: _abc.Iterable[Global___EventFilter] | None = ...,
+        since_unix_nano: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters", "since_unix_nano", b"since_unix_nano"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EventsRequest: _TypeAlias = EventsRequest  # noqa: Y015
+
+@_typing.final
+class EventAttribute(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    value: _builtins.str
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        value: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EventAttribute: _TypeAlias = EventAttribute  # noqa: Y015
+
+@_typing.final
+class ClusterEvent(_message.Message):
+    """type: service, node or task; action: create, update or remove (docker's words).
+    Attributes are ordered: the object's name first, then what changed (KEY.old, KEY.new).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    TIME_UNIX_NANO_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    action: _builtins.str
+    id: _builtins.str
+    time_unix_nano: _builtins.int
+    @_builtins.property
+    def attributes(self) -> _containers.RepeatedCompositeFieldContainer[Global___EventAttribute]: ...
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        action: _builtins.str = ...,
+        id: _builtins.str = ...,
+        attributes: _abc.Iterable[Global___EventAttribute] | None = ...,
+        time_unix_nano: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "attributes", b"attributes", "id", b"id", "time_unix_nano", b"time_unix_nano", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClusterEvent: _TypeAlias = ClusterEvent  # noqa: Y015

@@ -116,6 +116,11 @@ class ControlStub:
                 request_serializer=shoal_dot_v1_dot_logs__pb2.ServiceLogsRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_logs__pb2.ServiceLogsMessage.FromString,
                 _registered_method=True)
+        self.Events = channel.unary_stream(
+                '/shoal.v1.Control/Events',
+                request_serializer=shoal_dot_v1_dot_control__pb2.EventsRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.ClusterEvent.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -222,6 +227,14 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Events(self, request, context):
+        """Cluster changes as they are committed, until the client cancels. A client that falls
+        behind by more than the manager buffers for it is ended with RESOURCE_EXHAUSTED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -304,6 +317,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.ServiceLogs,
                     request_deserializer=shoal_dot_v1_dot_logs__pb2.ServiceLogsRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_logs__pb2.ServiceLogsMessage.SerializeToString,
+            ),
+            'Events': grpc.unary_stream_rpc_method_handler(
+                    servicer.Events,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.EventsRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.ClusterEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -738,6 +756,33 @@ class Control:
             '/shoal.v1.Control/ServiceLogs',
             shoal_dot_v1_dot_logs__pb2.ServiceLogsRequest.SerializeToString,
             shoal_dot_v1_dot_logs__pb2.ServiceLogsMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Events(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/shoal.v1.Control/Events',
+            shoal_dot_v1_dot_control__pb2.EventsRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.ClusterEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,10 @@ class ControlStub:
     GetJoinToken: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetJoinTokenRequest, _control_pb2.GetJoinTokenResponse]
     ServiceLogs: _grpc.UnaryStreamMultiCallable[_logs_pb2.ServiceLogsRequest, _logs_pb2.ServiceLogsMessage]
     """The lines of a service's or a task's containers, from every node that holds one."""
+    Events: _grpc.UnaryStreamMultiCallable[_control_pb2.EventsRequest, _control_pb2.ClusterEvent]
+    """Cluster changes as they are committed, until the client cancels. A client that falls
+    behind by more than the manager buffers for it is ended with RESOURCE_EXHAUSTED.
+    """
 
 @_typing.type_check_only
 class ControlAsyncStub(ControlStub):
@@ -79,6 +83,10 @@ class ControlAsyncStub(ControlStub):
     GetJoinToken: _aio.UnaryUnaryMultiCallable[_control_pb2.GetJoinTokenRequest, _control_pb2.GetJoinTokenResponse]  # type: ignore[assignment]
     ServiceLogs: _aio.UnaryStreamMultiCallable[_logs_pb2.ServiceLogsRequest, _logs_pb2.ServiceLogsMessage]  # type: ignore[assignment]
     """The lines of a service's or a task's containers, from every node that holds one."""
+    Events: _aio.UnaryStreamMultiCallable[_control_pb2.EventsRequest, _control_pb2.ClusterEvent]  # type: ignore[assignment]
+    """Cluster changes as they are committed, until the client cancels. A client that falls
+    behind by more than the manager buffers for it is ended with RESOURCE_EXHAUSTED.
+    """
 
 class ControlServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -197,5 +205,15 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_logs_pb2.ServiceLogsMessage], _abc.AsyncIterator[_logs_pb2.ServiceLogsMessage]]:
         """The lines of a service's or a task's containers, from every node that holds one."""
+
+    @_abc_1.abstractmethod
+    def Events(
+        self,
+        request: _control_pb2.EventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_control_pb2.ClusterEvent], _abc.AsyncIterator[_control_pb2.ClusterEvent]]:
+        """Cluster changes as they are committed, until the client cancels. A client that falls
+        behind by more than the manager buffers for it is ended with RESOURCE_EXHAUSTED.
+        """
 
 def add_ControlServicer_to_server(servicer: ControlServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -6,9 +6,10 @@ import asyncio
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, TypeVar
 
-from common.model import Cluster, Node, Service, StoredObject, Task
+from common.model import EPOCH, Cluster, Node, Service, StoredObject, Task
 
 T = TypeVar("T", Node, Service, Task, Cluster)
 
@@ -40,6 +41,9 @@ class Event:
     action: Action
     obj: StoredObject
     old: StoredObject | None
+    # When the write was staged: the same for every event of a revision, and never earlier
+    # than the time of an event of an older revision while the clock does not go back.
+    time: datetime = EPOCH
 
 
 class ReadView(Protocol):
@@ -93,6 +97,11 @@ class StateStore(ReadView, Protocol):
 
     def watch(self, since: int | None = None) -> Watch:
         """Events after revision since (default: from now on)."""
+        ...
+
+    def revision_at(self, moment: datetime) -> int:
+        """The revision to watch from for every event at or after moment; Conflict when the
+        store no longer holds them all."""
         ...
 
     async def close(self) -> None: ...

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -99,6 +100,9 @@ class SqliteStore:
         # The newest revision that has lost an event to the history limit: a watch cannot
         # resume from before it without missing part of a revision.
         self._forgotten = 0
+        # The oldest moment every event since is still held for: the open (history is kept in
+        # memory only), then just after the newest event the history limit dropped.
+        self._kept_from = now()
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
@@ -155,6 +159,7 @@ class SqliteStore:
                 event = replace(event, revision=revision)
                 if len(self._history) == self._history.maxlen:
                     self._forgotten = self._history[0].revision
+                    self._kept_from = self._history[0].time + timedelta(microseconds=1)
                 self._history.append(event)
                 for watch in self._watches:
                     watch.push(event)
@@ -176,7 +181,7 @@ class SqliteStore:
                 if obj.meta.version not in (0, stored_version):
                     raise Conflict(f"{name} {obj.id} changed since it was read; try again")
                 overlay.staged[(kind, obj.id)] = None
-                events.append(Event(0, Action.DELETE, old, old))
+                events.append(Event(0, Action.DELETE, old, old, stamp))
                 continue
             if obj.meta.version != stored_version:
                 if old is None:
@@ -186,7 +191,7 @@ class SqliteStore:
             meta = Meta(version=stored_version + 1, created_at=created, updated_at=stamp)
             new = replace(obj, meta=meta)
             overlay.staged[(kind, obj.id)] = new
-            events.append(Event(0, Action.UPDATE if old else Action.CREATE, new, old))
+            events.append(Event(0, Action.UPDATE if old else Action.CREATE, new, old, stamp))
         return events
 
     def _apply(self, action: Action, obj: StoredObject) -> None:
@@ -220,6 +225,18 @@ class SqliteStore:
                     watch.push(event)
         self._watches.add(watch)
         return watch
+
+    def revision_at(self, moment: datetime) -> int:
+        if moment < self._kept_from:
+            kept = self._kept_from.isoformat().replace("+00:00", "Z")
+            raise Conflict(
+                f"events before {kept} are no longer kept (the manager keeps those since it"
+                f" started, at most the last {HISTORY}): ask for a later time"
+            )
+        for event in self._history:
+            if event.time >= moment:
+                return event.revision - 1
+        return self._revision
 
     async def close(self) -> None:
         async with self._lock:

@@ -70,6 +70,11 @@ class FakeControl(control_pb2_grpc.ControlServicer):
         self.interlopers = 0
         self.slow = False
         self.release = threading.Event()
+        self.event_requests: list[api.EventsRequest] = []
+        # What Events streams: these events, then the end given (a status and its details; OK
+        # ends the stream without error), or, without one, nothing more until the client leaves.
+        self.events: list[api.ClusterEvent] = []
+        self.events_end: tuple[grpc.StatusCode, str] | None = None
 
     def PlanService(
         self, request: api.CreateServiceRequest, context: grpc.ServicerContext
@@ -268,6 +273,21 @@ class FakeControl(control_pb2_grpc.ControlServicer):
         self._enter("ServiceLogs", context)
         self._resolve(request.ref, context)
         yield from ()
+
+    def Events(
+        self, request: api.EventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[api.ClusterEvent]:
+        self._enter("Events", context)
+        self.event_requests.append(request)
+        left = threading.Event()
+        context.add_callback(left.set)
+        # As the manager does: headers once subscribed, before any event.
+        context.send_initial_metadata(())
+        yield from self.events
+        if self.events_end is None:
+            left.wait(10)
+        elif self.events_end[0] is not grpc.StatusCode.OK:
+            context.abort(*self.events_end)
 
     def _enter(self, method: str, context: grpc.ServicerContext) -> None:
         role = tls.peer_subject(context).role
