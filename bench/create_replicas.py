@@ -234,7 +234,7 @@ def main() -> None:
         print(f"{n:>4} {raw:16.2f}s {ours:7.2f}s {ours / raw:5.2f}x {swarm_cols}")
 
     def idle(cluster: Cluster) -> None:
-        cluster.ok("service", "create", "--name", "idle", "--replicas", "30", IMAGE, *SLEEPER)
+        cluster.ok("service", "create", "-d", "--name", "idle", "--replicas", "30", IMAGE, *SLEEPER)
         wait_for(lambda: cluster.running("idle", 30), "30 running tasks", 120)
         assert cluster.manager.proc is not None
         assert cluster.agents[0].proc is not None

@@ -31,6 +31,7 @@ from common.model import (
     ServiceSpec,
     Task,
     TaskState,
+    UpdateState,
     now,
 )
 from common.taskstate import is_live
@@ -211,6 +212,14 @@ def _document(service: Service, service_tasks: list[Task]) -> dict[str, object]:
     }
     if service.previous_spec is not None:
         document["PreviousSpec"] = _spec_document(service.previous_spec)
+    status = service.update_status
+    if status.state is not UpdateState.NONE:
+        document["UpdateStatus"] = {
+            "State": status.state.name.lower(),
+            "StartedAt": output.rfc3339(status.started_at),
+            "CompletedAt": output.rfc3339(status.completed_at),
+            "Message": status.message,
+        }
     return document
 
 

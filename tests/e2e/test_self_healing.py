@@ -23,7 +23,15 @@ def service(lab: Lab, request: pytest.FixtureRequest) -> Iterator[str]:
     """A 6-replica service spread over the 3 hosts; removed, and the lab healed, afterwards."""
     name = request.node.name.removeprefix("test_").replace("_", "-")[:40]
     create = lab.shoal(
-        "service", "create", "--name", name, "--replicas", "6", "local/busybox:latest", *SLEEPER
+        "service",
+        "create",
+        "-d",
+        "--name",
+        name,
+        "--replicas",
+        "6",
+        "local/busybox:latest",
+        *SLEEPER,
     )
     assert create.returncode == 0, create.stderr
     wait_for(lambda: _spread(lab, name) == {"h1": 2, "h2": 2, "h3": 2}, "2 replicas on each host")
@@ -141,6 +149,7 @@ class TestContainersAndManager:
         create = lab.shoal(
             "service",
             "create",
+            "-d",
             "--name",
             "burst",
             "--replicas",
@@ -188,6 +197,7 @@ def test_no_false_alarm_under_load(lab: Lab) -> None:
     create = lab.shoal(
         "service",
         "create",
+        "-d",
         "--name",
         "crowd",
         "--replicas",

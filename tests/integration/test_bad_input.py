@@ -29,7 +29,15 @@ def _state(cluster: Cluster) -> str:
 def kept(cluster: Cluster) -> Iterator[str]:
     """A service that bad calls must leave untouched; yields the stored state before them."""
     cluster.ok(
-        "service", "create", "--name", "kept", "--replicas", "1", "local/busybox:latest", *SLEEPER
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "kept",
+        "--replicas",
+        "1",
+        "local/busybox:latest",
+        *SLEEPER,
     )
     yield _state(cluster)
     cluster.ok("service", "rm", "kept")
@@ -39,18 +47,18 @@ class TestServiceCommands:
     def test_negative_replicas(self, cluster: Cluster, kept: str) -> None:
         """--replicas -1 is refused and stores nothing."""
         result = cluster.shoal(
-            "service", "create", "--name", "neg", "--replicas", "-1", "local/busybox:latest"
+            "service", "create", "-d", "--name", "neg", "--replicas", "-1", "local/busybox:latest"
         )
         assert result.code == 1
         _one_line_error(result.err)
         assert _state(cluster) == kept
-        assert cluster.shoal("service", "scale", "kept=-2").code == 1
+        assert cluster.shoal("service", "scale", "-d", "kept=-2").code == 1
         assert _state(cluster) == kept
 
     def test_duplicate_name(self, cluster: Cluster, kept: str) -> None:
         """A second service with a taken name is refused; the first is unchanged."""
         result = cluster.shoal(
-            "service", "create", "--name", "kept", "--replicas", "4", "local/busybox:latest"
+            "service", "create", "-d", "--name", "kept", "--replicas", "4", "local/busybox:latest"
         )
         assert result.code == 1
         assert "already exists" in _one_line_error(result.err)
@@ -59,7 +67,7 @@ class TestServiceCommands:
     def test_unpullable_image_is_rejected_with_the_engine_error(self, cluster: Cluster) -> None:
         """An image no registry has: the task is Rejected and ps shows the engine's pull error."""
         # A registry on a closed loopback port: the pull fails at once, without leaving the host.
-        cluster.ok("service", "create", "--name", "nopull", "127.0.0.1:9/nosuch:v1")
+        cluster.ok("service", "create", "-d", "--name", "nopull", "127.0.0.1:9/nosuch:v1")
 
         def rejected() -> list[dict[str, object]]:
             return [

@@ -23,6 +23,7 @@ def _create(cluster: Cluster, name: str, replicas: int, *command: str) -> str:
     argv = [
         "service",
         "create",
+        "-d",
         "--name",
         name,
         "--replicas",
@@ -85,10 +86,10 @@ class TestServiceLifecycle:
         """scale to 5 runs 5 containers; scale to 1 leaves exactly one running."""
         _create(cluster, "scaled", 2)
         wait_for(lambda: cluster.running("scaled", 2), "2 running")
-        assert cluster.ok("service", "scale", "scaled=5").out.strip() == "scaled scaled to 5"
+        assert cluster.ok("service", "scale", "-d", "scaled=5").out.strip() == "scaled scaled to 5"
         running = wait_for(lambda: cluster.running("scaled", 5), "5 running")
         assert sorted(c["Labels"]["shoal.task.slot"] for c in running) == ["1", "2", "3", "4", "5"]
-        cluster.ok("service", "scale", "scaled=1")
+        cluster.ok("service", "scale", "-d", "scaled=1")
         wait_for(lambda: cluster.running("scaled", 1), "1 running")
         listing = cluster.ok("service", "ls", "--format", "json").json_lines()
         assert [s["Replicas"] for s in listing if s["Name"] == "scaled"] == ["1/1"]
@@ -190,7 +191,7 @@ class TestRestarts:
         ["service", "ps", "ghost"],
         ["service", "inspect", "ghost"],
         ["service", "rm", "ghost"],
-        ["service", "scale", "ghost=2"],
+        ["service", "scale", "-d", "ghost=2"],
     ],
 )
 def test_unknown_service_is_one_line_exit_1(cluster: Cluster, argv: list[str]) -> None:
@@ -218,7 +219,7 @@ class TestRestartPolicy:
 
     def test_condition_none_runs_once(self, cluster: Cluster) -> None:
         """--restart-condition none: a task that fails is not replaced."""
-        argv = ["service", "create", "--name", "once", "--restart-condition", "none"]
+        argv = ["service", "create", "-d", "--name", "once", "--restart-condition", "none"]
         cluster.ok(*argv, "local/busybox:latest", "sh", "-c", "exit 1")
         tasks = wait_for(lambda: self._settled(cluster, "once"), "the failure to be handled")
         assert [str(t["CurrentState"]).split()[0] for t in tasks] == ["Failed"]
@@ -226,7 +227,7 @@ class TestRestartPolicy:
 
     def test_on_failure_leaves_a_clean_exit_alone(self, cluster: Cluster) -> None:
         """--restart-condition on-failure: exit 0 completes the slot for good."""
-        argv = ["service", "create", "--name", "clean", "--restart-condition", "on-failure"]
+        argv = ["service", "create", "-d", "--name", "clean", "--restart-condition", "on-failure"]
         cluster.ok(*argv, "local/busybox:latest", "true")
         tasks = wait_for(lambda: self._settled(cluster, "clean"), "the exit to be handled")
         assert [str(t["CurrentState"]).split()[0] for t in tasks] == ["Complete"]
@@ -234,7 +235,7 @@ class TestRestartPolicy:
 
     def test_max_attempts_gives_up_and_says_why(self, cluster: Cluster) -> None:
         """--restart-max-attempts 2: the first run and two restarts, then ps says it gave up."""
-        argv = ["service", "create", "--name", "quitter", "--restart-max-attempts", "2"]
+        argv = ["service", "create", "-d", "--name", "quitter", "--restart-max-attempts", "2"]
         cluster.ok(*argv, "--restart-delay", "100ms", "local/busybox:latest", "sh", "-c", "exit 1")
 
         def gave_up() -> list[dict[str, object]] | None:
@@ -291,6 +292,7 @@ class TestPlacement:
         argv = [
             "service",
             "create",
+            "-d",
             "--name",
             "capped",
             "--limit-memory",
@@ -309,6 +311,7 @@ class TestPlacement:
         cluster.ok(
             "service",
             "create",
+            "-d",
             "--name",
             "greedy",
             "--reserve-memory",

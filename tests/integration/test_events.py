@@ -30,9 +30,9 @@ def test_service_events_until_ctrl_c(cluster: Cluster) -> None:
     reader = threading.Thread(target=lambda: lines.extend(watcher.stdout or ()), daemon=True)
     reader.start()
     try:
-        create = ["service", "create", "--name", "watched", "local/busybox:latest", *SLEEPER]
+        create = ["service", "create", "-d", "--name", "watched", "local/busybox:latest", *SLEEPER]
         service_id = cluster.ok(*create).out.strip()
-        cluster.ok("service", "scale", "watched=2")
+        cluster.ok("service", "scale", "-d", "watched=2")
         cluster.ok("service", "rm", "watched")
         wait_for(lambda: len(lines) >= 3, "three service events", timeout=DEADLINE)
         watcher.send_signal(signal.SIGINT)

@@ -32,7 +32,15 @@ def test_renewal_keeps_sessions_and_containers(short_lived: Cluster) -> None:
     containers keep their IDs, and new connections (the CLI) keep working."""
     c = short_lived
     c.ok(
-        "service", "create", "--name", "steady", "--replicas", "2", "local/busybox:latest", *SLEEPER
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "steady",
+        "--replicas",
+        "2",
+        "local/busybox:latest",
+        *SLEEPER,
     )
     before = sorted(x["Id"] for x in wait_for(lambda: c.running("steady", 2), "2 running"))
     cert = c.root / "agent-1" / "cert.pem"

@@ -108,6 +108,7 @@ def test_agent_leave_removes_the_node_and_its_containers(cluster: Cluster) -> No
     cluster.ok(
         "service",
         "create",
+        "-d",
         "--name",
         "leavers",
         "--replicas",
