@@ -976,6 +976,98 @@ class TestPlacementFlags:
         assert control.calls == []
 
 
+class TestServiceUpdate:
+    def test_image_env_labels_args_and_force(self, shoal: Shoal, control: FakeControl) -> None:
+        """The container flags change what they name; --force raises the force counter."""
+        control.services[WEB_ID] = replace(
+            control.services[WEB_ID],
+            spec=replace(
+                control.services[WEB_ID].spec,
+                container=replace(control.services[WEB_ID].spec.container, env=("A=1", "B=2")),
+            ),
+        )
+        result = shoal(
+            "service", "update", "-d", "--image", "nginx:1.26", "--env-add", "B=3",
+            "--env-add", "C=4", "--env-rm", "A", "--label-add", "tier=back", "--label-rm",
+            "nope", "--args", "nginx -g 'daemon off;'", "--force", "web",
+        )  # fmt: skip
+        assert (result.code, result.out) == (0, "web\n")
+        spec = control.services[WEB_ID].spec
+        assert spec.container.image == "nginx:1.26"
+        assert spec.container.env == ("B=3", "C=4")
+        assert spec.container.args == ("nginx", "-g", "daemon off;")
+        assert spec.labels == {"tier": "back"}
+        assert spec.force_update == 1
+
+    def test_update_policy_flags(self, shoal: Shoal, control: FakeControl) -> None:
+        """--update-* and --rollback-* set the two configs, docker's names and units."""
+        result = shoal(
+            "service", "update", "-d", "--update-parallelism", "2", "--update-delay", "0s",
+            "--update-monitor", "1s", "--update-failure-action", "rollback",
+            "--update-max-failure-ratio", "0.25", "--update-order", "start-first",
+            "--rollback-parallelism", "0", "--rollback-failure-action", "continue", "web",
+        )  # fmt: skip
+        assert result.code == 0
+        spec = control.services[WEB_ID].spec
+        assert spec.update == m.UpdateConfig(
+            parallelism=2,
+            delay=timedelta(0),
+            monitor=timedelta(seconds=1),
+            failure_action=m.FailureAction.ROLLBACK,
+            max_failure_ratio=0.25,
+            order=m.UpdateOrder.START_FIRST,
+        )
+        assert spec.rollback == m.UpdateConfig(
+            parallelism=0, failure_action=m.FailureAction.CONTINUE
+        )
+
+    @pytest.mark.parametrize(
+        ("flag", "value"),
+        [
+            ("--update-failure-action", "explode"),
+            ("--rollback-failure-action", "rollback"),
+            ("--update-max-failure-ratio", "2"),
+            ("--update-order", "sideways"),
+            ("--update-delay", "soon"),
+            ("--args", "'unclosed"),
+            ("--env-add", "NOEQUALS"),
+        ],
+    )
+    def test_bad_values_are_one_line_and_write_nothing(
+        self, shoal: Shoal, control: FakeControl, flag: str, value: str
+    ) -> None:
+        result = shoal("service", "update", "-d", flag, value, "web")
+        assert result.code == 1
+        assert len(result.err.splitlines()) == 1
+        assert control.updates == []
+
+    def test_dry_run_plans_and_writes_nothing(self, shoal: Shoal, control: FakeControl) -> None:
+        """update --dry-run shows where the updated tasks would go; exit 2 if some would not."""
+        control.plan = [(1, "h1", ""), (2, "", "no suitable node (1 node not ready)")]
+        result = shoal("service", "update", "--dry-run", "--image", "nginx:2", "web")
+        assert result.code == 2
+        assert "web.2: no suitable node (1 node not ready)" in result.out.splitlines()
+        assert "UpdateService" not in control.calls
+        assert control.services[WEB_ID].spec.container.image == "nginx:1.25"
+
+    def test_rollback_and_update_rollback(self, shoal: Shoal, control: FakeControl) -> None:
+        """`service rollback` and `service update --rollback` return to the previous spec."""
+        assert shoal("service", "rollback", "-d", "web").code == 0
+        assert control.services[WEB_ID].spec.container.image == "nginx:1.24"
+        assert shoal("service", "update", "-d", "--rollback", "web").code == 0
+        assert control.services[WEB_ID].spec.container.image == "nginx:1.25"
+
+    def test_rollback_without_a_previous_spec(self, shoal: Shoal) -> None:
+        result = shoal("service", "rollback", "-d", "monitor")
+        assert one_error_line(result) == "Error: no previous spec"
+        assert result.code == 1
+
+    def test_rebalance_asks_the_manager(self, shoal: Shoal, control: FakeControl) -> None:
+        result = shoal("service", "rebalance", "-d", "web")
+        assert (result.code, result.out) == (0, "web\n")
+        assert "RebalanceService" in control.calls
+
+
 class TestDryRun:
     def test_all_placed(self, shoal: Shoal, control: FakeControl) -> None:
         """--dry-run prints where each task would go, creates nothing, and exits 0."""
