@@ -16,9 +16,6 @@ HEADER = ("ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE 
 SELF = "self"
 """Docker's name, in `inspect` and `ps`, for the node the answering manager runs on."""
 
-PRETTY_COLUMN = 24
-"""Where `inspect --pretty` starts each value: where docker's tabs put them on a terminal."""
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(metavar="COMMAND", required=True)
@@ -217,11 +214,14 @@ def _document(node: Node) -> dict[str, object]:
     }
 
 
+field = output.pretty_field
+
+
 def _pretty(node: Node) -> list[str]:
     """`node inspect --pretty`: docker's layout, the sections it would leave empty left out."""
     description = node.description
     resources = description.resources
-    lines = [_field("ID:", node.id)]
+    lines = [field("ID:", node.id)]
     if node.labels:
         lines.append("Labels:")
         lines += [
@@ -229,28 +229,24 @@ def _pretty(node: Node) -> list[str]:
             for key, value in sorted(node.labels.items())
         ]
     lines += [
-        _field("Hostname:", description.hostname),
-        _field("Joined at:", output.go_time(node.meta.created_at)),
+        field("Hostname:", description.hostname),
+        field("Joined at:", output.go_time(node.meta.created_at)),
         "Status:",
-        _field(" State:", node.state.name.capitalize()),
+        field(" State:", node.state.name.capitalize()),
     ]
     if node.message:
-        lines.append(_field(" Message:", node.message[:1].upper() + node.message[1:]))
-    lines.append(_field(" Availability:", node.availability.name.capitalize()))
+        lines.append(field(" Message:", node.message[:1].upper() + node.message[1:]))
+    lines.append(field(" Availability:", node.availability.name.capitalize()))
     if node.addr:
-        lines.append(_field(" Address:", node.addr))
+        lines.append(field(" Address:", node.addr))
     memory = humanize.bytes_size(resources.memory_bytes) if resources.memory_bytes else ""
     lines += [
         "Platform:",
-        _field(" Operating System:", description.os),
-        _field(" Architecture:", description.arch),
+        field(" Operating System:", description.os),
+        field(" Architecture:", description.arch),
         "Resources:",
-        _field(" CPUs:", str(resources.nano_cpus // 10**9)),
-        _field(" Memory:", memory),
-        _field("Engine Version:", description.engine_version),
+        field(" CPUs:", str(resources.nano_cpus // 10**9)),
+        field(" Memory:", memory),
+        field("Engine Version:", description.engine_version),
     ]
     return lines
-
-
-def _field(name: str, value: str) -> str:
-    return f"{name:<{PRETTY_COLUMN}}{value}".rstrip()

@@ -50,3 +50,12 @@ def go_time(moment: datetime) -> str:
 
 def error(message: object) -> None:
     print(f"Error: {message}", file=sys.stderr)
+
+
+PRETTY_COLUMN = 24
+"""Where `inspect --pretty` starts each value: where docker's tabs put them on a terminal."""
+
+
+def pretty_field(name: str, value: str) -> str:
+    """A line of an `inspect --pretty` layout."""
+    return f"{name:<{PRETTY_COLUMN}}{value}".rstrip()

@@ -14,6 +14,7 @@ from cli import (
     plans,
     progress,
     restart_flags,
+    service_pretty,
     service_update,
     table,
     tasks,
@@ -94,6 +95,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     create.set_defaults(run=_create)
 
     inspect = commands.add_parser("inspect", help="Display detailed information on services")
+    inspect.add_argument(
+        "--pretty", action="store_true", help="Print the information in a human friendly format"
+    )
     inspect.add_argument("services", nargs="+", metavar="SERVICE")
     inspect.set_defaults(run=_inspect)
 
@@ -146,11 +150,14 @@ def _initial_replicas(mode: ServiceMode, replicas: int | None) -> int:
 
 
 def _inspect(args: argparse.Namespace, client: Client) -> int:
-    documents = []
+    found = []
     for ref in args.services:
         service = client.get_service(ref)
-        documents.append(_document(service, client.list_tasks(service.id).tasks))
-    output.json_document(documents)
+        found.append((service, client.list_tasks(service.id).tasks))
+    if args.pretty:
+        print("\n\n".join("\n".join(service_pretty.pretty(s, t)) for s, t in found))
+    else:
+        output.json_document([_document(s, t) for s, t in found])
     return 0
 
 

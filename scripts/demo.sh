@@ -88,8 +88,10 @@ done
 wait_for 30 "3 nodes to be Ready" "$demo/manager.log" nodes_ready
 
 echo "== Service demo: 3 replicas"
-"$bin/shoal" service create --name demo --replicas 3 local/busybox:latest sleep 1000000 | tee "$demo/service.id" ||
+# create prints the service's ID, then its progress until the 3 replicas run.
+"$bin/shoal" service create --name demo --replicas 3 local/busybox:latest sleep 1000000 | tee "$demo/create.out" ||
   fail "shoal service create failed" "$demo/manager.log"
+head -n 1 "$demo/create.out" >"$demo/service.id"
 wait_for 60 "3 tasks of service demo to be Running" "$demo/manager.log" tasks_running
 show
 printf "\nThe demo runs. Try: SHOAL_CONFIG=.demo/manager/admin .venv/bin/shoal service ls\nStop everything with: make demo-stop\n"

@@ -792,6 +792,32 @@ class TestServiceInspect:
             "PendingTasks": [],
         }
 
+    def test_pretty(self, shoal: Shoal) -> None:
+        """--pretty: docker's layout at docker's column, with the pending task and why."""
+        result = shoal("service", "inspect", "--pretty", "web")
+        assert result.code == 0
+        lines = result.out.splitlines()
+        for expected in (
+            f"ID:                     {WEB_ID}",
+            "Name:                   web",
+            "Service Mode:           Replicated",
+            " Replicas:              3",
+            " web.3:                 no suitable node (insufficient memory on 2 nodes)",
+            "UpdateConfig:",
+            " On failure:            pause",
+            " Monitoring Period:     5s",
+            " Rollback order:        stop-first",
+            " Image:                 nginx:1.25",
+            " Args:                  nginx -g 'daemon off;'",
+        ):
+            assert expected in lines
+        assert lines.index("Pending Tasks:") < lines.index("UpdateConfig:")
+
+    def test_pretty_global_separates_services(self, shoal: Shoal) -> None:
+        lines = shoal("service", "inspect", "--pretty", "web", "monitor").out.splitlines()
+        assert "Service Mode:           Global" in lines
+        assert lines.count("") == 1
+
     def test_unknown_service(self, shoal: Shoal) -> None:
         """Any unknown service fails the command with one line and prints no JSON."""
         result = shoal("service", "inspect", "web", "nope")
