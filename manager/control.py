@@ -315,6 +315,15 @@ class Control(control_pb2_grpc.ControlServicer):
             raise InvalidArgument("a service cannot be renamed, nor its mode changed")
         return pb.PlanServiceResponse(tasks=plan_placement(self._store, spec, current.id))
 
+    async def _write_service(
+        self, plan: Callable[[ReadView], Sequence[Op]], what: str
+    ) -> pb.ServiceResponse:
+        """Commit plan, which writes one service, and answer with the service as stored."""
+        (stored,) = await self._store.transact(plan)
+        assert isinstance(stored, Service)
+        log.info(what, service_id=stored.id)
+        return pb.ServiceResponse(service=convert.service_to_pb(stored))
+
     @unary_errors
     @admin_only
     async def RollbackService(
@@ -337,10 +346,7 @@ class Control(control_pb2_grpc.ControlServicer):
             )
             return [Put(rolled)]
 
-        (stored,) = await self._store.transact(plan)
-        assert isinstance(stored, Service)
-        log.info("service rollback", service_id=stored.id)
-        return pb.ServiceResponse(service=convert.service_to_pb(stored))
+        return await self._write_service(plan, "service rollback")
 
     @unary_errors
     @admin_only
@@ -357,10 +363,7 @@ class Control(control_pb2_grpc.ControlServicer):
             status = UpdateStatus(UpdateState.REBALANCING, now(), message="rebalance in progress")
             return [Put(replace(current, update_status=status))]
 
-        (stored,) = await self._store.transact(plan)
-        assert isinstance(stored, Service)
-        log.info("service rebalance", service_id=stored.id)
-        return pb.ServiceResponse(service=convert.service_to_pb(stored))
+        return await self._write_service(plan, "service rebalance")
 
     @unary_errors
     @admin_only
