@@ -328,6 +328,31 @@ class TestPlacement:
         cluster.ok("service", "rm", "greedy")
 
 
+def test_a_constrained_task_waits_for_a_label_then_runs_there(cluster: Cluster) -> None:
+    """Constrained to node.labels.zone==b with no such node: pending with the reason; the label
+    on it-agent-1 places it there at once; with the label removed, no node fits, so the task
+    leaves it-agent-1 and waits again, saying why."""
+    cluster.ok(
+        "service", "create", "-d", "--name", "zoned", "--constraint", "node.labels.zone==b",
+        "local/busybox:latest", *SLEEPER,
+    )  # fmt: skip
+    reason = "no suitable node (constraint node.labels.zone==b excluded 3 nodes)"
+
+    def pending_with(why: str) -> bool:
+        return any(t["Error"] == f'"{why}"' and t["DesiredState"] == "Running"
+                   for t in cluster.tasks("zoned"))  # fmt: skip
+
+    wait_for(lambda: pending_with(reason), "the pending reason")
+    cluster.ok("node", "update", "--label-add", "zone=b", "it-agent-1")
+    [doc] = json.loads(cluster.ok("node", "inspect", "it-agent-1").out)
+    [container] = wait_for(lambda: cluster.running("zoned", 1), "the task running")
+    assert container["Labels"]["shoal.node.id"] == doc["ID"]
+    cluster.ok("node", "update", "--label-rm", "zone", "it-agent-1")
+    wait_for(lambda: not cluster.containers("zoned"), "the task leaving it-agent-1")
+    wait_for(lambda: pending_with(reason), "the reason again")
+    cluster.ok("service", "rm", "zoned")
+
+
 def test_dry_run_exits_2_with_the_reason_and_creates_nothing(cluster: Cluster) -> None:
     """service create --dry-run with an unmet constraint: the reason, exit 2, no service."""
     result = cluster.shoal(
