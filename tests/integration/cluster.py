@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -181,4 +182,6 @@ class Cluster:
         for daemon in [*self.agents, self.manager]:
             daemon.kill()
         for c in self.engine.containers(all=True, filters={"label": "shoal.task.id"}):
-            self.engine.remove_container(c["Id"], force=True)
+            # An agent killed mid-removal, or another cluster's cleanup, may have taken it.
+            with contextlib.suppress(docker.errors.NotFound):
+                self.engine.remove_container(c["Id"], force=True)
