@@ -5,6 +5,7 @@ it ended: 0 converged, 2 tasks could not be placed or the wait timed out, 3 the 
 from __future__ import annotations
 
 import enum
+import itertools
 import sys
 import time
 from collections.abc import Callable
@@ -60,7 +61,14 @@ def measure(service: Service, service_tasks: list[Task]) -> Progress:
         if is_live(task):
             newest[tasks.slot_name(task)] = task
     if service.spec.mode is ServiceMode.REPLICATED:
-        wanted = [f"{service.spec.name}.{slot}" for slot in range(1, service.spec.replicas + 1)]
+        # Slots keep their numbers, so after scaling down they may not be 1..N: the live slots
+        # count, the lowest first, and numbers not yet taken stand for slots still to come.
+        numbers = sorted(t.slot for t in newest.values())
+        free = (n for n in range(1, service.spec.replicas + len(numbers) + 1) if n not in numbers)
+        numbers = sorted(
+            [*numbers, *itertools.islice(free, max(0, service.spec.replicas - len(numbers)))]
+        )
+        wanted = [f"{service.spec.name}.{slot}" for slot in numbers[: service.spec.replicas]]
     else:
         wanted = sorted(newest)
     done = [

@@ -26,7 +26,7 @@ from cli import (
 from cli.client import Client
 from common import durations
 from common.errors import InvalidArgument, ShoalError
-from common.model import Service, ServiceMode, ServiceSpec
+from common.model import Service, ServiceMode, ServiceSpec, UpdateState
 
 DEFAULT_TIMEOUT = timedelta(minutes=5)
 
@@ -132,7 +132,11 @@ def _update(args: argparse.Namespace, client: Client) -> int:
         return plans.show(spec, client.plan_service_update(service, spec))
     updated = change_spec(client, args.service, change)
     print(args.service)
-    return follow(args, client, updated, progress.Goal.UPDATE)
+    # A change that replaces no task starts no update: an old update's outcome is not this one's.
+    rolling = updated.update_status.state == UpdateState.UPDATING
+    return follow(
+        args, client, updated, progress.Goal.UPDATE if rolling else progress.Goal.CONVERGE
+    )
 
 
 def _container_changes(spec: ServiceSpec, args: argparse.Namespace) -> ServiceSpec:

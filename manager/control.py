@@ -284,11 +284,15 @@ class Control(control_pb2_grpc.ControlServicer):
             if spec.mode != current.spec.mode:
                 raise InvalidArgument("a service's mode cannot be changed")
             status = current.update_status
+            previous = current.spec
             if replaces_tasks(current.spec, spec):
                 status = UpdateStatus(UpdateState.UPDATING, now(), message="update in progress")
             elif status.state == UpdateState.REBALANCING:
                 raise Conflict(f"service {spec.name} is being rebalanced; wait for it to finish")
-            updated = replace(current, spec=spec, previous_spec=current.spec, update_status=status)
+            elif status.state.active and current.previous_spec is not None:
+                # A rollback under way must still return to the spec from before the update.
+                previous = current.previous_spec
+            updated = replace(current, spec=spec, previous_spec=previous, update_status=status)
             return [Put(updated)]
 
         (stored,) = await self._store.transact(plan)

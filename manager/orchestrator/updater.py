@@ -20,7 +20,10 @@ from datetime import datetime
 import structlog
 
 from common.model import (
+    Availability,
     FailureAction,
+    Node,
+    NodeState,
     Service,
     ServiceSpec,
     Task,
@@ -33,7 +36,7 @@ from common.model import (
 )
 from common.taskstate import is_dirty, is_live
 from manager.orchestrator.rebalance import best_move
-from manager.orchestrator.restart import ENDED_BY_ITSELF, SlotKey, slot_key
+from manager.orchestrator.restart import ENDED_BY_ITSELF, SlotKey
 from manager.orchestrator.slots import live_by_slot, new_task, stop
 from manager.placement import node_infos
 from manager.scheduler import demand_of
@@ -43,6 +46,8 @@ log = structlog.get_logger("updater")
 
 # How often a job wakes with nothing happening, to see monitor periods out.
 TICK = 0.2
+# New tasks a slot gets when the one before was lost (not failed) on its way to running.
+MAX_TRIES = 3
 
 
 class _Superseded(Exception):
@@ -51,7 +56,7 @@ class _Superseded(Exception):
 
 @dataclass
 class _Job:
-    key: tuple[ServiceSpec, UpdateState]
+    key: tuple[ServiceSpec, UpdateState, datetime]
     task: asyncio.Task[None]
 
 
@@ -78,7 +83,9 @@ class Updater:
         services = {s.id: s for s in self._store.objects(Service)}
         for service_id, job in list(self._jobs.items()):
             service = services.get(service_id)
-            if service is None or _key(service) != job.key:
+            # A job that ended without changing the status (it crashed, or lost its task)
+            # is started again at the next change of the service.
+            if service is None or _key(service) != job.key or job.task.done():
                 job.task.cancel()
                 del self._jobs[service_id]
         for service in services.values():
@@ -87,12 +94,10 @@ class Updater:
                 self._jobs[service.id] = _Job(_key(service), asyncio.create_task(work))
 
 
-def _key(service: Service) -> tuple[ServiceSpec, UpdateState]:
-    return service.spec, service.update_status.state
-
-
-def _start_in_slot(view: ReadView, service: Service, slot: int) -> list[Op]:
-    return [Put(new_task(service, slot, now()))]
+def _key(service: Service) -> tuple[ServiceSpec, UpdateState, datetime]:
+    """What a job works for: a new spec, state or request (started_at) is another job."""
+    status = service.update_status
+    return service.spec, status.state, status.started_at
 
 
 def _slot_order(key: SlotKey) -> tuple[int, str]:
@@ -140,9 +145,23 @@ class _ServiceJob:
         dirty = [
             key
             for key, tasks in slots.items()
-            if key not in self._skipped and any(is_dirty(t, service.spec) for t in tasks)
+            if key not in self._skipped
+            and self._replaceable(key)
+            and any(is_dirty(t, service.spec) for t in tasks)
         ]
         return sorted(dirty, key=_slot_order)
+
+    def _replaceable(self, key: SlotKey) -> bool:
+        """A global service's slot is its node: one that may take no new task (down, paused,
+        drained) keeps its old task rather than lose it for a new one that cannot start."""
+        if isinstance(key, int):
+            return True
+        node = self._store.get(Node, key)
+        return (
+            node is not None
+            and node.state != NodeState.DOWN
+            and node.availability == Availability.ACTIVE
+        )
 
     async def _changes(self) -> None:
         """Wait for the next store change, or a tick: monitor periods end without one."""
@@ -215,29 +234,44 @@ class _ServiceJob:
             await self._finish(UpdateState.PAUSED, f"update paused due to {why}")
 
     async def _replace(self, batch: Sequence[SlotKey], config: UpdateConfig) -> None:
-        """Replace the tasks of batch's slots and wait until each new task runs or fails."""
-        started = now()
-        if config.order == UpdateOrder.START_FIRST:
-            await self._transact(lambda view, svc: self._start_new(view, svc, batch))
-        else:
-            # The orchestrator fills each emptied slot with a task of the service's spec.
-            await self._transact(lambda view, svc: self._stop_dirty(view, svc, batch))
-        waiting = set(batch)
+        """Replace the tasks of batch's slots and wait until each new task runs or fails.
+
+        The job makes each new task itself, in the transaction that (stop-first) stops the old
+        one, so the orchestrator finds the slot filled and never refills it elsewhere.
+        """
+        fresh: dict[SlotKey, str] = {}
+        await self._transact(lambda view, svc: self._renew(view, svc, batch, config.order, fresh))
+        tries: dict[SlotKey, int] = {}
+        waiting = dict(fresh)
         while waiting:
             service = self._current()
-            slots = live_by_slot(self._store.tasks_of_service(service.id))
-            for key in list(waiting):
-                outcome = self._outcome(service, key, started)
-                if outcome is None:
-                    continue
-                waiting.discard(key)
-                if outcome.status.state == TaskState.RUNNING:
-                    self._monitored[outcome.id] = time.monotonic() + config.monitor.total_seconds()
-                    old = [t.id for t in slots.get(key, []) if is_dirty(t, service.spec)]
-                    await self._stop(old)
-                else:
-                    self._failures.append(outcome)
+            for key, task_id in list(waiting.items()):
+                task = self._store.get(Task, task_id)
+                if task is not None and task.status.state == TaskState.RUNNING:
+                    del waiting[key]
+                    self._monitored[task_id] = time.monotonic() + config.monitor.total_seconds()
+                    slot = live_by_slot(self._store.tasks_of_service(service.id)).get(key, [])
+                    await self._stop([t.id for t in slot if is_dirty(t, service.spec)])
+                elif task is not None and task.status.state in ENDED_BY_ITSELF:
+                    del waiting[key]
+                    self._failures.append(task)
                     self._skipped.add(key)
+                elif task is None or not is_live(task):
+                    # Lost, not failed: its node went down or was drained, or it was removed.
+                    del waiting[key]
+                    tries[key] = tries.get(key, 0) + 1
+                    if (
+                        tries[key] < MAX_TRIES
+                        and self._replaceable(key)
+                        and key in set(self._dirty_slots(service))
+                    ):
+                        renewed: dict[SlotKey, str] = {}
+                        await self._transact(
+                            functools.partial(
+                                self._renew, batch=[key], order=config.order, fresh=renewed
+                            )
+                        )
+                        waiting.update(renewed)
             self._check_monitored()
             if waiting:
                 await self._changes()
@@ -252,36 +286,36 @@ class _ServiceJob:
         if task_ids:
             await self._transact(plan)
 
-    def _outcome(self, service: Service, key: SlotKey, since: datetime) -> Task | None:
-        """The slot's new task once it runs or has failed; None while it gets there."""
-        fresh = [
-            t
-            for t in self._store.tasks_of_service(service.id)
-            if slot_key(t) == key and not is_dirty(t, service.spec) and t.meta.created_at >= since
-        ]
-        running = [t for t in fresh if t.status.state == TaskState.RUNNING]
-        if running:
-            return running[0]
-        failed = [t for t in fresh if t.status.state in ENDED_BY_ITSELF]
-        return failed[0] if failed else None
-
-    def _start_new(self, view: ReadView, service: Service, batch: Sequence[SlotKey]) -> list[Op]:
+    def _renew(
+        self,
+        view: ReadView,
+        service: Service,
+        batch: Sequence[SlotKey],
+        order: UpdateOrder,
+        fresh: dict[SlotKey, str],
+        reuse: bool = True,
+    ) -> list[Op]:
+        """A new task for each slot of batch (unless, with reuse, one of the current spec lives
+        there already, from before a restart of the job: it is waited for instead); stop-first
+        also stops the slot's old tasks. fresh gets the task to wait for, per slot."""
         slots = live_by_slot(view.tasks_of_service(service.id))
         ops: list[Op] = []
+        fresh.clear()
         for key in batch:
-            if any(not is_dirty(t, service.spec) for t in slots.get(key, [])):
+            tasks = slots.get(key, [])
+            current = [t for t in tasks if not is_dirty(t, service.spec)]
+            if current and reuse:
+                fresh[key] = current[0].id
                 continue
+            if order == UpdateOrder.STOP_FIRST:
+                ops.extend(Put(stop(t)) for t in tasks)
             if isinstance(key, str):
-                ops.append(Put(new_task(service, 0, now(), node_id=key)))
+                task = new_task(service, 0, now(), node_id=key)
             else:
-                ops.append(Put(new_task(service, key, now())))
+                task = new_task(service, key, now())
+            fresh[key] = task.id
+            ops.append(Put(task))
         return ops
-
-    def _stop_dirty(self, view: ReadView, service: Service, batch: Sequence[SlotKey]) -> list[Op]:
-        slots = live_by_slot(view.tasks_of_service(service.id))
-        return [
-            Put(stop(t)) for key in batch for t in slots.get(key, []) if is_dirty(t, service.spec)
-        ]
 
     async def _start_rollback(self, message: str) -> None:
         def plan(view: ReadView, service: Service) -> list[Op]:
@@ -337,26 +371,38 @@ class _ServiceJob:
             )
             if move is None:
                 break
-            started = now()
             self._log.info("moving task", task_id=move.id, node_id=move.node_id)
-            await self._transact(functools.partial(_start_in_slot, slot=move.slot))
-            outcome: Task | None = None
-            while outcome is None:
-                await self._changes()
-                outcome = self._moved(service, move, started)
-            if outcome.status.state != TaskState.RUNNING:
+            fresh: dict[SlotKey, str] = {}
+            await self._transact(
+                functools.partial(
+                    self._renew,
+                    batch=[move.slot],
+                    order=UpdateOrder.START_FIRST,
+                    fresh=fresh,
+                    reuse=False,
+                )
+            )
+            outcome = await self._settled(fresh[move.slot])
+            if outcome is None or outcome.status.state != TaskState.RUNNING:
+                why = "was lost" if outcome is None else "failed"
+                if outcome is not None and outcome.status.err:
+                    why += f": {outcome.status.err}"
                 await self._finish(
                     UpdateState.REBALANCE_PAUSED,
-                    f"rebalance paused after {moved} moves: the new task {outcome.id} failed:"
-                    f" {outcome.status.err or outcome.status.state.name.lower()}",
+                    f"rebalance paused after {moved} moves: the new task {why}",
                 )
                 return
             await self._stop([move.id])
             moved += 1
         await self._finish(UpdateState.REBALANCED, f"rebalance completed: {moved} tasks moved")
 
-    def _moved(self, service: Service, old: Task, since: datetime) -> Task | None:
-        self._current()
-        if self._store.get(Task, old.id) is None:
-            raise _Superseded
-        return self._outcome(service, old.slot, since)
+    async def _settled(self, task_id: str) -> Task | None:
+        """The task once it runs or has ended by itself; None if it was lost on the way."""
+        while True:
+            self._current()
+            task = self._store.get(Task, task_id)
+            if task is None or not (is_live(task) or task.status.state in ENDED_BY_ITSELF):
+                return None
+            if task.status.state == TaskState.RUNNING or task.status.state in ENDED_BY_ITSELF:
+                return task
+            await self._changes()

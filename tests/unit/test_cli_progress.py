@@ -46,6 +46,17 @@ class TestMeasure:
         assert found.lines[0] == "overall progress: 1 out of 2 tasks"
         assert found.lines[2].startswith("2/2: updating")
 
+    def test_slots_left_after_scaling_down_count(self) -> None:
+        """Scaled from 5 to 3, the slots left may be 1, 2 and 4: that is converged."""
+        found = progress.measure(web(3), [running(1), running(2), running(4)])
+        assert found.converged
+        assert found.lines[0] == "overall progress: 3 out of 3 tasks"
+
+    def test_tasks_beyond_the_count_are_not_converged(self) -> None:
+        """Scaling down from 4 to 3 is not done while a fourth task still runs."""
+        found = progress.measure(web(3), [running(slot) for slot in (1, 2, 3, 4)])
+        assert not found.converged
+
     def test_a_pending_task_shows_its_reason(self) -> None:
         why = "no suitable node (insufficient memory on 3 nodes)"
         pending = task("p1", 1, err=why)

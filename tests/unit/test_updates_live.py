@@ -20,6 +20,7 @@ from common.model import (
     FailureAction,
     NodeState,
     Service,
+    ServiceMode,
     ServiceSpec,
     UpdateConfig,
     UpdateOrder,
@@ -211,6 +212,41 @@ class TestRollingUpdate:
         after = running_ids(engines)
         assert len(after) == 6
         assert not before & after
+
+
+class TestAwkwardStarts:
+    async def test_an_update_after_scaling_down_replaces_every_slot_left(
+        self, harness: Harness, engines: dict[str, FakeRuntime]
+    ) -> None:
+        """Scaled from 6 to 3, the slots left may have gaps; a stop-first update still
+        replaces each of them and completes."""
+        await create(harness, web(UpdateOrder.STOP_FIRST))
+        await eventually(lambda: len(running_images(engines)) == 6, "6 replicas")
+        await update(harness, "web", lambda s: replace(s, replicas=3))
+        await eventually(lambda: len(running_images(engines)) == 3, "3 replicas")
+        await update(harness, "web", new_image)
+        await reach(harness, "web", UpdateState.COMPLETED)
+        await eventually(lambda: running_images(engines) == [NEW] * 3, "3 new replicas")
+
+    async def test_a_global_task_on_a_paused_node_is_left_alone(
+        self, harness: Harness, engines: dict[str, FakeRuntime]
+    ) -> None:
+        """A paused node may take no new task: the update completes and its old task stays."""
+        spec = ServiceSpec(
+            name="agentd",
+            container=ContainerSpec(image=OLD),
+            mode=ServiceMode.GLOBAL,
+            replicas=0,
+            update=UpdateConfig(monitor=timedelta(milliseconds=50)),
+        )
+        await create(harness, spec)
+        await eventually(lambda: len(running_images(engines)) == 3, "one task per node")
+        await _set_availability(harness, "a2", types_pb2.NODE_AVAILABILITY_PAUSE)
+        await update(harness, "agentd", new_image)
+        await reach(harness, "agentd", UpdateState.COMPLETED)
+        after = sorted([NEW, NEW, OLD])
+        await eventually(lambda: running_images(engines) == after, "a2 kept its task")
+        assert running_images({"a2": engines["a2"]}) == [OLD]
 
 
 class TestRebalance:
