@@ -1,0 +1,122 @@
+"""manager.ingress_view and the feed that keeps it: which tasks answer a published port."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+from typing import TypeVar
+
+from common.ingress import IngressBackend, IngressPort
+from common.model import (
+    Meta,
+    Node,
+    NodeState,
+    PortBinding,
+    PortConfig,
+    PortProtocol,
+    PublishMode,
+    Service,
+    Task,
+    TaskState,
+)
+from manager.dispatcher.ingress_feed import IngressFeed
+from manager.ingress_view import ready_addresses, service_ports
+from manager.store import Delete, Put, SqliteStore
+from tests.unit.builders import service, task
+from tests.unit.harness import eventually
+
+TCP = PortProtocol.TCP
+T = TypeVar("T", Service, Task)
+
+
+def web(*ports: PortConfig) -> Service:
+    return replace(service(3), endpoint_ports=ports or (PortConfig(80, 8080),))
+
+
+def serving(task_id: str, node_id: str, host_port: int, **kw: object) -> Task:
+    t = task(task_id, node_id=node_id, **kw)  # type: ignore[arg-type]
+    binding = PortBinding(80, host_port, TCP, "172.17.0.2")
+    return replace(t, status=replace(t.status, ports=(binding,)))
+
+
+def node(node_id: str, addr: str, state: NodeState = NodeState.READY) -> Node:
+    return Node(id=node_id, addr=addr, state=state)
+
+
+def fresh(obj: T) -> T:
+    """As never stored, so a Put creates it."""
+    return replace(obj, meta=Meta())
+
+
+ADDRS = {"n1": "10.77.0.11", "n2": "10.77.0.12"}
+
+
+class TestServicePorts:
+    def test_running_tasks_on_ready_nodes(self) -> None:
+        ports = service_ports(web(), [serving("a", "n1", 32768), serving("b", "n2", 32769)], ADDRS)
+        assert ports == [
+            IngressPort(
+                "svc1",
+                8080,
+                TCP,
+                (
+                    IngressBackend("a", "n1", "10.77.0.11", 32768, "172.17.0.2", 80),
+                    IngressBackend("b", "n2", "10.77.0.12", 32769, "172.17.0.2", 80),
+                ),
+            )
+        ]
+
+    def test_tasks_not_answering_drop_out(self) -> None:
+        """Starting (or waiting to be healthy), shut down, failed, or on a node not ready."""
+        tasks = [
+            serving("starting", "n1", 1, state=TaskState.STARTING),
+            serving("leaving", "n1", 2, desired=TaskState.SHUTDOWN),
+            serving("failed", "n1", 3, state=TaskState.FAILED),
+            serving("away", "n3", 4),
+            serving("ok", "n2", 5),
+        ]
+        (port,) = service_ports(web(), tasks, ADDRS)
+        assert [b.task_id for b in port.backends] == ["ok"]
+
+    def test_host_ports_are_not_in_the_mesh(self) -> None:
+        assert service_ports(web(PortConfig(80, 8080, mode=PublishMode.HOST)), [], ADDRS) == []
+
+    def test_a_port_with_no_task_is_still_listed(self) -> None:
+        """Empty, so every node knows the port is the service's yet closes it."""
+        (port,) = service_ports(web(), [], ADDRS)
+        assert port.backends == ()
+
+
+class TestAddresses:
+    def test_ready_nodes_by_session_address_or_override(self) -> None:
+        """The manager's own node connects over loopback: its advertised address stands in."""
+        nodes = [
+            node("m", "127.0.0.1"),
+            node("n2", "10.77.0.12"),
+            node("n3", "10.77.0.13", NodeState.DOWN),
+        ]
+        assert ready_addresses(nodes, {"m": "10.77.0.11"}) == {
+            "m": "10.77.0.11",
+            "n2": "10.77.0.12",
+        }
+
+
+async def test_feed_full_then_changes(tmp_path: Path) -> None:
+    """A session gets the whole view, then each port that changed and those that went."""
+    store = await SqliteStore.open(tmp_path / "state.db")
+    try:
+        await store.transact(lambda v: [Put(node("n1", "10.77.0.11")), Put(fresh(web()))])
+        feed = IngressFeed(store)
+        runner = asyncio.create_task(feed.run())
+        await eventually(lambda: "8080/tcp" in feed.ports, "the port in the view")
+        full, changes = feed.attach()
+        assert [p.backends for p in full] == [()]
+        await store.transact(lambda v: [Put(fresh(serving("a", "n1", 32768)))])
+        changed = await asyncio.wait_for(changes.take(), 5)
+        assert [b.host_port for b in changed["8080/tcp"].backends] == [32768]  # type: ignore[union-attr]
+        await store.transact(lambda v: [Delete(v.get(Service, "svc1") or web())])
+        assert await asyncio.wait_for(changes.take(), 5) == {"8080/tcp": None}
+        runner.cancel()
+    finally:
+        await store.close()
