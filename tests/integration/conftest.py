@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
-from common.mesh_flag import ENV as MESH_ENV
 from tests.integration.cluster import Cluster, free_port
 from tests.waiting import wait_for
-
-# Every daemon here shares this network namespace (and the machine's): none programs its netfilter.
-os.environ[MESH_ENV] = "0"
 
 
 @pytest.fixture(scope="session")
