@@ -24,7 +24,13 @@ from tests.lab import REPO, Host, Lab
 from tests.waiting import wait_for
 
 IMAGE = "local/busybox:latest"
-HTTPD = ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
+# httpd as PID 1 would ignore SIGTERM and hold every stop for the 10 s grace period.
+HTTPD = [
+    "sh",
+    "-c",
+    "trap 'exit 0' TERM; mkdir -p /www && hostname > /www/index.html"
+    " && httpd -f -p 80 -h /www & wait",
+]
 REQUESTS = 60
 # How long one request may keep failing while the rules catch up with a replica that died.
 RETRY_WINDOW = 1.0
@@ -107,22 +113,31 @@ def balanced(lab: Lab, host: Host, expected: set[str]) -> bool:
     return set(hits(url(host), 30)) == expected
 
 
+def remove(lab: Lab, name: str) -> None:
+    """Remove the service, and wait until its containers and every host's rules are gone."""
+    lab.shoal("service", "rm", name)
+    wait_for(lambda: not any(lab.running(name).values()), f"{name}'s containers to go")
+    for host in lab.hosts:
+        wait_for(partial(mesh_is_empty, host), f"{host.name}'s mesh rules to go", 10)
+
+
 @pytest.fixture
 def web(lab: Lab) -> Iterator[str]:
     """`-p 8080:80`, 3 replicas, one on each host, answering on every host; removed after."""
     create(lab, "web", "--replicas", "3", "-p", "8080:80")
-    wait_for(lambda: spread(lab, "web") == {"h1": 1, "h2": 1, "h3": 1}, "a replica on each host")
-    expected = replicas(lab, "web")
-    for host in lab.hosts:
-        wait_for(partial(balanced, lab, host, expected), f"{host.name}:8080 to balance", 10)
-    yield "web"
-    for host in lab.hosts:
-        lab.restore(host)
-        if host.daemon is None:
-            lab.restart_daemon(host)
-    lab.shoal("service", "rm", "web")
-    for host in lab.hosts:
-        wait_for(partial(mesh_is_empty, host), f"{host.name}'s mesh rules to go", 10)
+    try:
+        wait_for(lambda: spread(lab, "web") == {"h1": 1, "h2": 1, "h3": 1}, "one per host")
+        expected = replicas(lab, "web")
+        for host in lab.hosts:
+            wait_for(partial(balanced, lab, host, expected), f"{host.name}:8080 to balance", 10)
+        yield "web"
+    finally:
+        for host in lab.hosts:
+            lab.restore(host)
+            if host.daemon is None:
+                lab.restart_daemon(host)
+        wait_for(lambda: lab.ready_nodes() == lab.size, "every node ready again")
+        remove(lab, "web")
 
 
 class TestIngress:
@@ -189,17 +204,23 @@ class TestIngress:
         the agent killed on h3 meanwhile included (it cleans up when it comes back)."""
         create(lab, "gone", "--replicas", "3", "-p", "8090:80")
         h3 = lab.hosts[2]
-        for host in lab.hosts:
-            wait_for(partial(answers_on, host, 8090), f"{host.name}:8090", 20)
-        lab.kill_daemon(h3)
-        assert lab.shoal("service", "rm", "gone").returncode == 0
-        for host in lab.hosts[:2]:
-            wait_for(partial(mesh_is_empty, host), f"{host.name}'s rules to go", 5)
-            assert fetch(url(host, 8090)) == FAILED
-        assert not mesh_is_empty(h3)
-        lab.start_agent(h3)
-        wait_for(lambda: mesh_is_empty(h3), "the restarted agent to drop the rules", 10)
-        assert fetch(url(h3, 8090)) == FAILED
+        try:
+            for host in lab.hosts:
+                wait_for(partial(answers_on, host, 8090), f"{host.name}:8090", 20)
+            lab.kill_daemon(h3)
+            assert lab.shoal("service", "rm", "gone").returncode == 0
+            for host in lab.hosts[:2]:
+                wait_for(partial(mesh_is_empty, host), f"{host.name}'s rules to go", 5)
+                assert fetch(url(host, 8090)) == FAILED
+            assert not mesh_is_empty(h3)
+            lab.start_agent(h3)
+            wait_for(partial(mesh_is_empty, h3), "the restarted agent to drop the rules", 10)
+            assert fetch(url(h3, 8090)) == FAILED
+        finally:
+            if h3.daemon is None:
+                lab.start_agent(h3)
+            wait_for(lambda: lab.ready_nodes() == lab.size, "every node ready again")
+            remove(lab, "gone")
 
     def test_foreign_rules_are_untouched(self, lab: Lab, web: str) -> None:
         """Docker's own chains and jumps are all still there, ours first in each built-in."""
@@ -218,9 +239,7 @@ class TestIngress:
                 wait_for(partial(has_rule, host, "-p udp -m udp --dport 5353"), host.name, 20)
                 assert any("-p udp -j DNAT --to-destination" in line for line in nat_rules(host))
         finally:
-            lab.shoal("service", "rm", "dns")
-        for host in lab.hosts:
-            wait_for(partial(mesh_is_empty, host), f"{host.name}'s rules to go", 10)
+            remove(lab, "dns")
 
 
 class TestHostMode:
@@ -249,4 +268,4 @@ class TestHostMode:
             ports = {t["Ports"] for t in lab.json_lines("service", "ps", "direct") if t["Ports"]}
             assert ports == {"*:8081->80/tcp"}
         finally:
-            lab.shoal("service", "rm", "direct")
+            remove(lab, "direct")
