@@ -38,6 +38,8 @@ from common.model import (
     UpdateStatus,
     now,
 )
+from common.netaddr import split_host_port
+from common.ports import DEFAULT_PORT
 from common.publish import task_ports
 from common.taskstate import is_live
 from manager.auth import Authenticator
@@ -233,6 +235,9 @@ class Control(control_pb2_grpc.ControlServicer):
     ) -> None:
         self._store = store
         self._manager_addr = manager_addr
+        _, port = split_host_port(manager_addr, DEFAULT_PORT)
+        # Its own ports (everything, and joins on the one above): no ingress port may take them.
+        self._reserved = (port, port + 1)
         self._self_node_id = self_node_id
         self._auth = Authenticator(store, cluster_id)
         self._logs = logs
@@ -250,7 +255,7 @@ class Control(control_pb2_grpc.ControlServicer):
             services = view.objects(Service)
             if any(s.spec.name == spec.name for s in services):
                 raise Conflict(f"service {spec.name} already exists")
-            ports = endpoint_ports(service.id, spec.ports, (), services)
+            ports = endpoint_ports(service.id, spec.ports, (), services, self._reserved)
             return [Put(replace(service, endpoint_ports=ports))]
 
         (stored,) = await self._store.transact(plan)
@@ -295,7 +300,11 @@ class Control(control_pb2_grpc.ControlServicer):
             elif status.state == UpdateState.REBALANCING:
                 raise Conflict(f"service {spec.name} is being rebalanced; wait for it to finish")
             ports = endpoint_ports(
-                current.id, spec.ports, current.endpoint_ports, view.objects(Service)
+                current.id,
+                spec.ports,
+                current.endpoint_ports,
+                view.objects(Service),
+                self._reserved,
             )
             updated = replace(
                 current,

@@ -6,7 +6,7 @@ port of the same number would collide with it on whichever node runs that task.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from common.errors import InvalidArgument
 from common.model import PortConfig, PortProtocol, PublishMode, Service
@@ -23,11 +23,17 @@ def endpoint_ports(
     ports: Iterable[PortConfig],
     current: Iterable[PortConfig],
     others: Iterable[Service],
+    reserved: Collection[int] = (),
 ) -> tuple[PortConfig, ...]:
     """ports with every ingress port's published port filled in, or Conflict naming the service
     that already publishes one. current: this service's ports as last allocated, so an update
-    keeps the ports it was given; others: every service in the store (this one is skipped)."""
+    keeps the ports it was given; others: every service in the store (this one is skipped);
+    reserved: ports of the cluster's own (the manager's), which an ingress port would take over
+    on every node."""
     ports = tuple(ports)
+    for p in ports:
+        if p.mode is PublishMode.INGRESS and p.published and p.published in reserved:
+            raise InvalidArgument(f"port {p.published} is the manager's: publish another one")
     used_by: dict[_Key, tuple[str, PublishMode]] = {}
     for other in others:
         if other.id == service_id:

@@ -68,3 +68,9 @@ class TestConflicts:
     def test_the_service_itself_is_no_conflict(self) -> None:
         mine = holding("s", PortConfig(80, 8080))
         assert endpoint_ports("s", [PortConfig(80, 8080)], mine.endpoint_ports, [mine])
+
+    def test_the_managers_ports_are_not_to_be_taken(self) -> None:
+        """An ingress port answers on every node: on the manager's port it would cut the
+        cluster off its manager."""
+        with pytest.raises(InvalidArgument, match="port 7462 is the manager's"):
+            endpoint_ports("s", [PortConfig(80, 7462)], (), [], reserved=(7462, 7463))
