@@ -49,6 +49,11 @@ def fresh(obj: T) -> T:
     return replace(obj, meta=Meta())
 
 
+def backends(feed: IngressFeed) -> int:
+    port = feed.ports.get("8080/tcp")
+    return 0 if port is None else len(port.backends)
+
+
 ADDRS = {"n1": "10.77.0.11", "n2": "10.77.0.12"}
 
 
@@ -117,6 +122,34 @@ async def test_feed_full_then_changes(tmp_path: Path) -> None:
         assert [b.host_port for b in changed["8080/tcp"].backends] == [32768]  # type: ignore[union-attr]
         await store.transact(lambda v: [Delete(v.get(Service, "svc1") or web())])
         assert await asyncio.wait_for(changes.take(), 5) == {"8080/tcp": None}
+        runner.cancel()
+    finally:
+        await store.close()
+
+
+async def test_feed_drops_the_tasks_of_a_node_that_left(tmp_path: Path) -> None:
+    """A node removed from the cluster takes its tasks out of every node's rules at once,
+    before the orchestrator has moved them."""
+    store = await SqliteStore.open(tmp_path / "state.db")
+    try:
+        await store.transact(
+            lambda v: [
+                Put(node("n1", "10.77.0.11")),
+                Put(node("n2", "10.77.0.12")),
+                Put(fresh(web())),
+                Put(fresh(serving("a", "n1", 32768))),
+                Put(fresh(serving("b", "n2", 32769))),
+            ]
+        )
+        feed = IngressFeed(store)
+        runner = asyncio.create_task(feed.run())
+        await eventually(lambda: backends(feed) == 2, "both tasks in")
+        _, changes = feed.attach()
+        await store.transact(lambda v: [Delete(v.get(Node, "n2") or node("n2", ""))])
+        changed = await asyncio.wait_for(changes.take(), 5)
+        port = changed["8080/tcp"]
+        assert port is not None
+        assert [b.task_id for b in port.backends] == ["a"]
         runner.cancel()
     finally:
         await store.close()
