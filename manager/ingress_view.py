@@ -30,7 +30,7 @@ def service_ports(
     service: Service, tasks: Iterable[Task], addresses: Mapping[str, str]
 ) -> list[IngressPort]:
     """The ingress ports of service with their backends; addresses: node ID -> address, for the
-    nodes whose tasks may take traffic (ready ones)."""
+    nodes whose tasks may take traffic (serving_addresses)."""
     ingress = [p for p in service.endpoint_ports if p.mode is PublishMode.INGRESS and p.published]
     if not ingress:
         return []
@@ -64,11 +64,16 @@ def service_ports(
     return result
 
 
-def ready_addresses(nodes: Iterable[Node], overrides: Mapping[str, str]) -> dict[str, str]:
-    """Node ID -> address of every node whose tasks may take traffic: a node down or cut off
-    drops out at once, before its tasks are moved."""
+# A node whose session is away, not yet declared down, keeps its containers running: after a
+# manager restart (UNKNOWN until its session is back) or an agent restart (DISCONNECTED).
+_SERVING = (NodeState.READY, NodeState.UNKNOWN, NodeState.DISCONNECTED)
+
+
+def serving_addresses(nodes: Iterable[Node], overrides: Mapping[str, str]) -> dict[str, str]:
+    """Node ID -> address of every node whose tasks may take traffic: a node down (cut off,
+    silent, its engine gone) or removed drops out at once, before its tasks are moved."""
     return {
         n.id: address
         for n in nodes
-        if n.state == NodeState.READY and (address := node_address(n, overrides))
+        if n.state in _SERVING and (address := node_address(n, overrides))
     }

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 
 from common.ingress import IngressPort
 from common.model import Node, Service, Task
-from manager.ingress_view import ready_addresses, service_ports
+from manager.ingress_view import service_ports, serving_addresses
 from manager.store import Event, StateStore
 
 # How long a first change waits for others, so a burst reaches the agents as one message.
@@ -89,7 +89,7 @@ class IngressFeed:
                 self._replace(service_id, [])
                 continue
             if addresses is None:
-                addresses = ready_addresses(self._store.objects(Node), self._overrides)
+                addresses = serving_addresses(self._store.objects(Node), self._overrides)
             tasks = self._store.tasks_of_service(service_id)
             self._replace(service_id, service_ports(service, tasks, addresses))
 

@@ -21,7 +21,7 @@ from common.model import (
     TaskState,
 )
 from manager.dispatcher.ingress_feed import IngressFeed
-from manager.ingress_view import ready_addresses, service_ports
+from manager.ingress_view import service_ports, serving_addresses
 from manager.store import Delete, Put, SqliteStore
 from tests.unit.builders import service, task
 from tests.unit.harness import eventually
@@ -94,17 +94,23 @@ class TestServicePorts:
 
 
 class TestAddresses:
-    def test_ready_nodes_by_session_address_or_override(self) -> None:
+    def test_by_session_address_or_override(self) -> None:
         """The manager's own node connects over loopback: its advertised address stands in."""
-        nodes = [
-            node("m", "127.0.0.1"),
-            node("n2", "10.77.0.12"),
-            node("n3", "10.77.0.13", NodeState.DOWN),
-        ]
-        assert ready_addresses(nodes, {"m": "10.77.0.11"}) == {
+        nodes = [node("m", "127.0.0.1"), node("n2", "10.77.0.12:4242")]
+        assert serving_addresses(nodes, {"m": "10.77.0.11"}) == {
             "m": "10.77.0.11",
             "n2": "10.77.0.12",
         }
+
+    def test_nodes_down_drop_out_nodes_away_for_a_moment_do_not(self) -> None:
+        """Down: cut off or silent. Away but not yet down (its agent or the manager restarting):
+        its containers keep running, so its tasks keep serving."""
+        nodes = [
+            node("down", "10.0.0.1", NodeState.DOWN),
+            node("restarting", "10.0.0.2", NodeState.DISCONNECTED),
+            node("after-manager-restart", "10.0.0.3", NodeState.UNKNOWN),
+        ]
+        assert set(serving_addresses(nodes, {})) == {"restarting", "after-manager-restart"}
 
 
 async def test_feed_full_then_changes(tmp_path: Path) -> None:
