@@ -195,7 +195,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             period_ms = round(self._liveness.period * 1000)
             yield pb.ManagerMessage(settings=pb.Settings(heartbeat_period_ms=period_ms))
             yield pb.ManagerMessage(assignments=pb.Assignments(full=True, tasks=full))
-            yield pb.ManagerMessage(ingress=_ingress_message(ingress, full=True))
+            yield pb.ManagerMessage(ingress=_ingress_full(ingress))
             take = asyncio.create_task(outbox.take())
             ask = asyncio.create_task(requests.get())
             mesh = asyncio.create_task(mesh_changes.take())
@@ -210,7 +210,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 if mesh.done():
                     changed = mesh.result()
                     mesh = asyncio.create_task(mesh_changes.take())
-                    yield pb.ManagerMessage(ingress=_ingress_message(changed.values(), changed))
+                    yield pb.ManagerMessage(ingress=_ingress_changes(changed))
                 if not take.done():
                     continue
                 try:
@@ -285,15 +285,13 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 self._status.submit(node_id, updates)
 
 
-def _ingress_message(
-    ports: Iterable[IngressPort | None],
-    removed: Mapping[str, IngressPort | None] | None = None,
-    *,
-    full: bool = False,
-) -> pb.IngressView:
-    """The view's ports that changed (all of them when full), and the keys of those that went."""
+def _ingress_full(ports: Iterable[IngressPort]) -> pb.IngressView:
+    return pb.IngressView(full=True, ports=[convert.ingress_port_to_pb(p) for p in ports])
+
+
+def _ingress_changes(changes: Mapping[str, IngressPort | None]) -> pb.IngressView:
+    """The ports that changed, whole, and the keys of those that went (None)."""
     return pb.IngressView(
-        full=full,
-        ports=[convert.ingress_port_to_pb(p) for p in ports if p is not None],
-        removed=[key for key, p in (removed or {}).items() if p is None],
+        ports=[convert.ingress_port_to_pb(p) for p in changes.values() if p is not None],
+        removed=[key for key, p in changes.items() if p is None],
     )
