@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from common import publish
 from common.errors import ShoalError
-from common.model import PortConfig, PortProtocol, PublishMode, Service, ServiceSpec, Task
+from common.model import PortConfig, PublishMode, Service, ServiceSpec, Task
 
 _HELP = (
     "Publish a port: [PUBLISHED:]TARGET[/tcp|udp] or"
@@ -23,7 +23,7 @@ def _port(text: str) -> PortConfig:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _removal(text: str) -> tuple[int, PortProtocol | None]:
+def _removal(text: str) -> publish.Removal:
     try:
         return publish.parse_removal(text)
     except ShoalError as exc:
@@ -41,7 +41,7 @@ def add(parser: argparse.ArgumentParser, *, update: bool) -> None:
             type=_removal,
             default=[],
             metavar="PORT",
-            help="Remove a published port: PUBLISHED[/tcp|udp]",
+            help="Remove a published port by its target port: TARGET[/tcp|udp] (or PUB:TARGET)",
         )
     else:
         parser.add_argument(

@@ -4,6 +4,7 @@ and as docker prints them (`*:8080->80/tcp`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from common.errors import InvalidArgument
 from common.model import PortBinding, PortConfig, PortProtocol, PublishMode
@@ -70,20 +71,31 @@ def _protocol(value: str, text: str) -> PortProtocol:
     return found
 
 
-def parse_removal(text: str) -> tuple[int, PortProtocol | None]:
-    """`--publish-rm` takes what docker's does: a published port (or a full -p value, whose
-    published port counts), with or without a protocol (None: any)."""
+@dataclass(frozen=True)
+class Removal:
+    """What `--publish-rm` names: ports by target, narrowed by a published port (0: any) and a
+    protocol (None: any)."""
+
+    target: int
+    published: int = 0
+    protocol: PortProtocol | None = None
+
+
+def parse_removal(text: str) -> Removal:
+    """Docker's `--publish-rm`: `TARGET[/PROTOCOL]`, or a value as -p takes it."""
     if "=" in text or ":" in text:
         port = parse(text)
-        return port.published or port.target, port.protocol
+        return Removal(port.target, port.published, port.protocol)
     number, _, protocol = text.partition("/")
-    return _port(number, text), _protocol(protocol, text) if protocol else None
+    return Removal(_port(number, text), 0, _protocol(protocol, text) if protocol else None)
 
 
-def removes(port: PortConfig, removal: tuple[int, PortProtocol | None]) -> bool:
-    number, protocol = removal
-    published = port.published or port.target
-    return published == number and protocol in (None, port.protocol)
+def removes(port: PortConfig, removal: Removal) -> bool:
+    return (
+        port.target == removal.target
+        and removal.published in (0, port.published)
+        and removal.protocol in (None, port.protocol)
+    )
 
 
 def protocol_name(protocol: PortProtocol) -> str:

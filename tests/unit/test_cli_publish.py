@@ -52,7 +52,7 @@ class TestCreate:
 
 class TestUpdate:
     def test_publish_add_and_rm(self, shoal: Shoal, control: FakeControl) -> None:
-        """--publish-rm by published port, --publish-add replacing a port published again."""
+        """--publish-rm by target port, --publish-add replacing a port published again."""
         web = control.services[WEB_ID]
         control.services[WEB_ID] = replace(
             web, spec=replace(web.spec, ports=(m.PortConfig(80, 8080), m.PortConfig(53, 53, UDP)))

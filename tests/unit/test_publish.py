@@ -77,21 +77,18 @@ class TestLongForm:
 
 
 class TestRemoval:
-    def test_published_port_any_protocol(self) -> None:
-        """`--publish-rm 8080` removes 8080 over tcp and udp alike."""
-        removal = parse_removal("8080")
+    def test_by_target_any_protocol(self) -> None:
+        """`--publish-rm 80`, as docker's, removes the ports of target 80, tcp and udp alike."""
+        removal = parse_removal("80")
         assert removes(PortConfig(80, 8080), removal)
-        assert removes(PortConfig(80, 8080, UDP), removal)
-        assert not removes(PortConfig(8080, 9090), removal)
+        assert removes(PortConfig(80, 0, UDP), removal)
+        assert not removes(PortConfig(8080, 80), removal)
 
-    def test_with_protocol_or_as_published(self) -> None:
-        """A protocol narrows it; a full -p value names its published port."""
-        assert not removes(PortConfig(80, 8080), parse_removal("8080/udp"))
+    def test_narrowed_by_protocol_or_published_port(self) -> None:
+        """A protocol narrows it; a full -p value names its published port too."""
+        assert not removes(PortConfig(80, 8080), parse_removal("80/udp"))
         assert removes(PortConfig(80, 8080), parse_removal("8080:80"))
-
-    def test_allocated_port_by_its_target(self) -> None:
-        """A port published without a number is named by its target, as it was given."""
-        assert removes(PortConfig(80), parse_removal("80"))
+        assert not removes(PortConfig(80, 8081), parse_removal("8080:80"))
 
 
 class TestDisplay:
