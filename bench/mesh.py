@@ -6,7 +6,9 @@ loads from the root namespace with a bounded number of connections for a fixed t
 closes each connection, so every request is a new connection and goes through NAT anew:
   mesh    http://h1:8080/  -> DNAT on h1 to any of the 3 (two of them on other hosts, SNATed)
   direct  http://h2:PORT/  -> the port docker published for h2's replica (docker's own DNAT)
-The two alternate, `--repeat` times each, and the medians are printed with their ratio.
+Then, to see the cost of the path alone, the service is scaled to one replica and the mesh is
+asked on a host without it (every connection takes the hop to the other host), beside that
+replica's own port. Each pair alternates, `--repeat` times; medians are printed with ratios.
 
 Run as root: .venv/bin/python -m bench.mesh [--repeat N] [--seconds S] [--connections C]
 (make bench-mesh). Traffic stays on the lab's addresses.
@@ -25,7 +27,7 @@ from functools import partial
 from pathlib import Path
 
 from tests.http_probe import hits
-from tests.lab import Lab
+from tests.lab import Host, Lab
 from tests.waiting import wait_for
 
 IMAGE = "local/busybox:latest"
@@ -68,9 +70,8 @@ def load(url: str, seconds: int, connections: int) -> Figures:
     return parse_wrk(done.stdout)
 
 
-def host_port(lab: Lab, host_index: int) -> int:
+def host_port(lab: Lab, host: Host) -> int:
     """The port docker published on that host for the service's replica there."""
-    host = lab.hosts[host_index]
     (container,) = lab.running("bench")[host.name]
     with host.engine() as api:
         ports = api.inspect_container(container)["NetworkSettings"]["Ports"]
@@ -81,6 +82,18 @@ def balanced(url: str, replicas: int) -> bool:
     return len(set(hits(url, 20))) == replicas
 
 
+def compare(
+    mesh: str, direct: str, repeat: int, seconds: int, connections: int
+) -> tuple[list[Figures], list[Figures]]:
+    for url in (mesh, direct):
+        load(url, 1, connections)  # warm-up: conntrack, ARP, page cache
+    through, straight = [], []
+    for _ in range(repeat):
+        straight.append(load(direct, seconds, connections))
+        through.append(load(mesh, seconds, connections))
+    return through, straight
+
+
 def measure(lab: Lab, repeat: int, seconds: int, connections: int) -> dict[str, list[Figures]]:
     create = lab.shoal(
         "service", "create", "-d", "--name", "bench", "--replicas", "3", "-p", "8080:80",
@@ -88,15 +101,22 @@ def measure(lab: Lab, repeat: int, seconds: int, connections: int) -> dict[str, 
     )  # fmt: skip
     assert create.returncode == 0, create.stderr
     wait_for(lambda: all(len(ids) == 1 for ids in lab.running("bench").values()), "3 replicas")
-    mesh = f"http://{lab.hosts[0].addr}:8080/"
-    direct = f"http://{lab.hosts[1].addr}:{host_port(lab, 1)}/"
+    h1, h2 = lab.hosts[0], lab.hosts[1]
+    mesh = f"http://{h1.addr}:8080/"
     wait_for(partial(balanced, mesh, 3), "the mesh to reach all 3 replicas")
-    results: dict[str, list[Figures]] = {"mesh": [], "direct": []}
-    for url in (mesh, direct):
-        load(url, 1, connections)  # warm-up: conntrack, ARP, page cache
-    for _ in range(repeat):
-        results["direct"].append(load(direct, seconds, connections))
-        results["mesh"].append(load(mesh, seconds, connections))
+    results: dict[str, list[Figures]] = {}
+    direct = f"http://{h2.addr}:{host_port(lab, h2)}/"
+    results["mesh"], results["direct"] = compare(mesh, direct, repeat, seconds, connections)
+
+    assert lab.shoal("service", "scale", "-d", "bench=1").returncode == 0
+    wait_for(lambda: sum(len(ids) for ids in lab.running("bench").values()) == 1, "1 replica")
+    holder = next(h for h in lab.hosts if lab.running("bench")[h.name])
+    elsewhere = next(h for h in lab.hosts if h is not holder)
+    mesh = f"http://{elsewhere.addr}:8080/"
+    wait_for(partial(balanced, mesh, 1), "the mesh to reach the one replica")
+    direct = f"http://{holder.addr}:{host_port(lab, holder)}/"
+    one = compare(mesh, direct, repeat, seconds, connections)
+    results["mesh, 1 replica, via another host"], results["direct, that replica"] = one
     return results
 
 
@@ -118,14 +138,16 @@ def main() -> None:
         f"median of {args.repeat} run(s) of {args.seconds} s; wrk, {args.connections} connections,"
         " a new connection per request; 3 httpd replicas on 3 lab hosts"
     )
-    print(f"{'':8} {'requests/s':>11} {'p99':>9} {'errors':>7}")
+    print(f"{'':34} {'requests/s':>11} {'p99':>9} {'errors':>7}")
     medians = {}
     for name, runs in results.items():
         rps = statistics.median(r.rps for r in runs)
         p99 = statistics.median(r.p99_ms for r in runs)
         medians[name] = rps
-        print(f"{name:8} {rps:11.0f} {p99:7.2f}ms {sum(r.errors for r in runs):7}")
+        print(f"{name:34} {rps:11.0f} {p99:7.2f}ms {sum(r.errors for r in runs):7}")
     print(f"mesh / direct throughput: {medians['mesh'] / medians['direct']:.2f} (goal >= 0.9)")
+    alone = medians["mesh, 1 replica, via another host"] / medians["direct, that replica"]
+    print(f"the path alone (1 replica, one more host on the way): {alone:.2f}")
 
 
 if __name__ == "__main__":
