@@ -12,9 +12,11 @@ import structlog
 
 from agent import identity
 from agent.join import join
+from agent.mesh.ingress import Ingress
+from agent.mesh.netfilter import Netfilter
 from agent.runtime.docker import DockerRuntime
 from agent.session import Agent
-from common import log, tokens
+from common import log, mesh_flag, tokens
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.cli_args import Parser, fail
@@ -52,11 +54,17 @@ def build_parser() -> Parser:
         sub.add_argument("--docker-host", default=os.environ.get("DOCKER_HOST"))
         sub.add_argument("--hostname", default="", help="this node's name (default: the host's)")
         sub.add_argument("--log-level", choices=log.LEVELS, default="info")
+        mesh_flag.add(sub)
     return parser
 
 
 async def run_agent(
-    state_dir: Path, docker_host: str | None, hostname: str, token: str | None, addr: str | None
+    state_dir: Path,
+    docker_host: str | None,
+    hostname: str,
+    token: str | None,
+    addr: str | None,
+    mesh: bool = True,
 ) -> None:
     known = identity.load(state_dir)
     if known is None:
@@ -74,13 +82,18 @@ async def run_agent(
     structlog.contextvars.bind_contextvars(node_id=known.node_id)
     runtime = DockerRuntime(docker_host)
     try:
-        await Agent(known.node_id, known.manager, runtime, hostname, bundle, state_dir).run()
+        ingress = Ingress(known.node_id, Netfilter()) if mesh else None
+        await Agent(
+            known.node_id, known.manager, runtime, hostname, bundle, state_dir, ingress
+        ).run()
     finally:
         await runtime.close()
 
 
-async def leave_cluster(state_dir: Path, docker_host: str | None, force: bool) -> None:
-    """Tell the manager, then remove this node's containers and its identity."""
+async def leave_cluster(
+    state_dir: Path, docker_host: str | None, force: bool, mesh: bool = True
+) -> None:
+    """Tell the manager, then remove this node's containers, its mesh rules and its identity."""
     known = identity.load(state_dir)
     if known is None:
         raise ShoalError(f"no node identity in {state_dir}: this host is not in a cluster")
@@ -102,6 +115,8 @@ async def leave_cluster(state_dir: Path, docker_host: str | None, force: bool) -
             await runtime.remove(container.id)
     finally:
         await runtime.close()
+    if mesh:
+        await Ingress(known.node_id, Netfilter()).remove()
     identity.forget(state_dir)
     print("Node left the cluster.", flush=True)
 
@@ -113,9 +128,11 @@ def main(argv: list[str] | None = None) -> None:
     token = getattr(args, "token", None)
     addr = getattr(args, "addr", None)
     if args.command == "leave":
-        work = leave_cluster(args.state_dir, args.docker_host, args.force)
+        work = leave_cluster(args.state_dir, args.docker_host, args.force, not args.no_routing_mesh)
     else:
-        work = run_agent(args.state_dir, args.docker_host, hostname, token, addr)
+        work = run_agent(
+            args.state_dir, args.docker_host, hostname, token, addr, not args.no_routing_mesh
+        )
     try:
         asyncio.run(work)
     except* ShoalError as group:

@@ -17,6 +17,7 @@ import structlog
 
 from agent.backoff import Backoff
 from agent.logs import LogStreams
+from agent.mesh.ingress import Ingress
 from agent.runtime.base import ContainerRuntime
 from agent.worker import Worker
 from common import convert, pki
@@ -59,7 +60,9 @@ class Agent:
         hostname: str,
         bundle: Bundle,
         state_dir: Path,
+        ingress: Ingress | None = None,
     ) -> None:
+        """ingress: the routing mesh on this host; None leaves the host's netfilter alone."""
         self.node_id = node_id
         self.manager = manager
         self._bundle = bundle
@@ -73,6 +76,7 @@ class Agent:
         self._description = NodeDescription(hostname=hostname)
         self._pending_ready = asyncio.Event()
         self.worker = Worker(node_id, runtime, self._queue_report, hostname)
+        self.ingress = ingress
         self.connected = asyncio.Event()
         self._log = log.bind(node_id=node_id)
 
@@ -88,6 +92,8 @@ class Agent:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._follow_engine())
                 group.create_task(self._keep_certificate_fresh())
+                if self.ingress is not None:
+                    group.create_task(self.ingress.run())
                 await self._hold_sessions()
         except* ShoalError as failed:
             # The reason itself, not a group of one: callers report it as one line.
@@ -237,6 +243,13 @@ class Agent:
                     if a.full:
                         self._log.info("session established", tasks=len(tasks))
                         self.connected.set()
+                elif kind == "ingress" and self.ingress is not None:
+                    view = msg.ingress
+                    self.ingress.apply(
+                        [convert.ingress_port_from_pb(p) for p in view.ports],
+                        view.removed,
+                        full=view.full,
+                    )
                 elif kind == "subscribe_logs":
                     logs.subscribe(msg.subscribe_logs)
                 elif kind == "cancel_logs":

@@ -76,6 +76,7 @@ def run_spec(node_id: str, task: Task, node_hostname: str = "") -> RunSpec:
         user=spec.user,
         workdir=spec.workdir,
         mounts=spec.mounts,
+        ports=task.ports,
         stop_signal=spec.stop_signal,
         init=spec.init,
         read_only=spec.read_only,
@@ -291,7 +292,14 @@ class Worker:
             )
         else:
             self._report(
-                task, TaskStatus(TaskState.RUNNING, now(), "started", container_id=container.id)
+                task,
+                TaskStatus(
+                    TaskState.RUNNING,
+                    now(),
+                    "started",
+                    container_id=container.id,
+                    ports=container.ports,
+                ),
             )
 
     async def _shut_down(self, task: Task, container: ContainerInfo | None) -> None:

@@ -90,7 +90,9 @@ def measure(service: Service, service_tasks: list[Task]) -> Progress:
             lines.append(f"{label}: {_task_line(newest.get(name), service, name in done)}")
     elif reason:
         lines.append(f"pending: {reason}")
-    return Progress(lines, len(done) == len(wanted) and not extra, reason)
+    # A global service has no count to reach: before its first task exists, nothing is done.
+    started = bool(wanted) or service.spec.mode is ServiceMode.REPLICATED
+    return Progress(lines, started and len(done) == len(wanted) and not extra, reason)
 
 
 def _task_line(task: Task | None, service: Service, done: bool) -> str:

@@ -13,6 +13,7 @@ from cli import (
     placement_flags,
     plans,
     progress,
+    publish_flags,
     restart_flags,
     service_pretty,
     service_update,
@@ -86,6 +87,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     restart_flags.add(create)
     placement_flags.add(create, update=False)
     update_flags.add(create)
+    publish_flags.add(create, update=False)
     service_update.add_wait_flags(create)
     container_flags.add(create, update=False)
     create.add_argument("image", metavar="IMAGE")
@@ -134,6 +136,7 @@ def _create(args: argparse.Namespace, client: Client) -> int:
         restart=restart_flags.apply(RestartPolicy(), args),
     )
     spec = update_flags.apply(placement_flags.apply(spec, args), args)
+    spec = publish_flags.apply(spec, args)
     if args.dry_run:
         return plans.show(spec, client.plan_service(spec))
     service = client.create_service(spec)
@@ -202,7 +205,7 @@ def _ls_record(summary: ServiceSummary) -> dict[str, str]:
         "Mode": service.spec.mode.name.lower(),
         "Replicas": f"{summary.running}/{summary.desired}",
         "Image": service.spec.container.image,
-        "Ports": "",
+        "Ports": publish_flags.service_column(service),
     }
 
 
@@ -215,6 +218,7 @@ def _document(service: Service, service_tasks: list[Task]) -> dict[str, object]:
         "CreatedAt": output.rfc3339(service.meta.created_at),
         "UpdatedAt": output.rfc3339(service.meta.updated_at),
         "Spec": _spec_document(service.spec),
+        "Endpoint": publish_flags.endpoint_document(service),
         "ServiceStatus": _status_document(service, service_tasks),
     }
     if service.previous_spec is not None:
@@ -263,6 +267,7 @@ def _spec_document(spec: ServiceSpec) -> dict[str, object]:
         },
         "Mode": mode,
         **update_flags.document(spec),
+        **publish_flags.spec_document(spec),
     }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 from datetime import timedelta
 
-from cli import humanize, output, tasks
+from cli import humanize, output, publish_flags, tasks
 from common.model import (
     DEFAULT_STOP_GRACE,
     HEALTH_SHELL,
@@ -64,7 +64,7 @@ def pretty(service: Service, service_tasks: list[Task]) -> list[str]:
     lines += _container(service)
     lines += _resources(spec.reservations, spec.container.limits)
     lines.append(field("Endpoint Mode:", "vip"))
-    return lines
+    return lines + publish_flags.pretty(service)
 
 
 def _labels(title: str, labels: dict[str, str]) -> list[str]:

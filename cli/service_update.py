@@ -20,6 +20,7 @@ from cli import (
     placement_flags,
     plans,
     progress,
+    publish_flags,
     restart_flags,
     update_flags,
 )
@@ -88,6 +89,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     placement_flags.add(update, update=True)
     container_flags.add(update, update=True)
     update_flags.add(update)
+    publish_flags.add(update, update=True)
     add_wait_flags(update)
     update.add_argument("service", metavar="SERVICE")
     update.set_defaults(run=_update)
@@ -118,6 +120,7 @@ def _update(args: argparse.Namespace, client: Client) -> int:
         spec = replace(service.spec, restart=restart_flags.apply(service.spec.restart, args))
         spec = placement_flags.apply(spec, args)
         spec = update_flags.apply(spec, args)
+        spec = publish_flags.apply(spec, args)
         spec = _container_changes(spec, args)
         spec = replace(spec, container=container_flags.apply(spec.container, args))
         if args.replicas is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from cli import humanize, output
+from cli import humanize, output, publish_flags
 from cli.client import TaskListing
 from common.model import Task
 
@@ -35,7 +35,7 @@ def records(listing: TaskListing, *, trunc: bool, now: datetime) -> list[dict[st
             "DesiredState": task.desired_state.name.capitalize(),
             "CurrentState": _current_state(task, now),
             "Error": _error(task.status.err, trunc),
-            "Ports": "",
+            "Ports": publish_flags.task_column(task),
         }
         for task in ordered(listing.tasks)
     ]

@@ -9,7 +9,9 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common import model as m
+from common.api import dispatcher_pb2 as dpb
 from common.api import types_pb2 as pb
+from common.ingress import IngressBackend, IngressPort
 
 
 def _ts_to_pb(value: datetime) -> Timestamp:
@@ -143,6 +145,80 @@ def mount_from_pb(msg: pb.Mount) -> m.Mount:
     )
 
 
+def port_to_pb(p: m.PortConfig) -> pb.PortConfig:
+    return pb.PortConfig(
+        target=p.target,
+        published=p.published,
+        protocol=pb.PortProtocol.ValueType(p.protocol),
+        mode=pb.PublishMode.ValueType(p.mode),
+    )
+
+
+def port_from_pb(msg: pb.PortConfig) -> m.PortConfig:
+    return m.PortConfig(
+        target=msg.target,
+        published=msg.published,
+        protocol=m.PortProtocol(msg.protocol),
+        mode=m.PublishMode(msg.mode),
+    )
+
+
+def binding_to_pb(b: m.PortBinding) -> pb.PortBinding:
+    return pb.PortBinding(
+        target=b.target,
+        host_port=b.host_port,
+        protocol=pb.PortProtocol.ValueType(b.protocol),
+        container_ip=b.container_ip,
+    )
+
+
+def binding_from_pb(msg: pb.PortBinding) -> m.PortBinding:
+    return m.PortBinding(
+        target=msg.target,
+        host_port=msg.host_port,
+        protocol=m.PortProtocol(msg.protocol),
+        container_ip=msg.container_ip,
+    )
+
+
+def ingress_port_to_pb(p: IngressPort) -> dpb.IngressPort:
+    return dpb.IngressPort(
+        service_id=p.service_id,
+        published=p.published,
+        protocol=pb.PortProtocol.ValueType(p.protocol),
+        backends=[
+            dpb.IngressBackend(
+                task_id=b.task_id,
+                node_id=b.node_id,
+                addr=b.addr,
+                host_port=b.host_port,
+                container_ip=b.container_ip,
+                target=b.target,
+            )
+            for b in p.backends
+        ],
+    )
+
+
+def ingress_port_from_pb(msg: dpb.IngressPort) -> IngressPort:
+    return IngressPort(
+        service_id=msg.service_id,
+        published=msg.published,
+        protocol=m.PortProtocol(msg.protocol),
+        backends=tuple(
+            IngressBackend(
+                task_id=b.task_id,
+                node_id=b.node_id,
+                addr=b.addr,
+                host_port=b.host_port,
+                container_ip=b.container_ip,
+                target=b.target,
+            )
+            for b in msg.backends
+        ),
+    )
+
+
 def healthcheck_to_pb(h: m.HealthCheck) -> pb.HealthCheck:
     msg = pb.HealthCheck(test=h.test, retries=h.retries)
     for name, value in (
@@ -268,6 +344,7 @@ def spec_to_pb(s: m.ServiceSpec) -> pb.ServiceSpec:
         update=update_config_to_pb(s.update),
         rollback=update_config_to_pb(s.rollback),
         force_update=s.force_update,
+        ports=[port_to_pb(p) for p in s.ports],
     )
 
 
@@ -288,6 +365,7 @@ def spec_from_pb(msg: pb.ServiceSpec) -> m.ServiceSpec:
         update=update_config_from_pb(msg.update),
         rollback=update_config_from_pb(msg.rollback),
         force_update=msg.force_update,
+        ports=tuple(port_from_pb(p) for p in msg.ports),
     )
 
 
@@ -297,6 +375,7 @@ def service_to_pb(s: m.Service) -> pb.Service:
         meta=meta_to_pb(s.meta),
         spec=spec_to_pb(s.spec),
         update_status=update_status_to_pb(s.update_status),
+        endpoint_ports=[port_to_pb(p) for p in s.endpoint_ports],
     )
     if s.previous_spec is not None:
         msg.previous_spec.CopyFrom(spec_to_pb(s.previous_spec))
@@ -310,6 +389,7 @@ def service_from_pb(msg: pb.Service) -> m.Service:
         spec=spec_from_pb(msg.spec),
         previous_spec=spec_from_pb(msg.previous_spec) if msg.HasField("previous_spec") else None,
         update_status=update_status_from_pb(msg.update_status),
+        endpoint_ports=tuple(port_from_pb(p) for p in msg.endpoint_ports),
     )
 
 
@@ -321,6 +401,7 @@ def status_to_pb(s: m.TaskStatus) -> pb.TaskStatus:
         err=s.err,
         container_id=s.container_id,
         exit_code=s.exit_code,
+        ports=[binding_to_pb(b) for b in s.ports],
     )
 
 
@@ -332,6 +413,7 @@ def status_from_pb(msg: pb.TaskStatus) -> m.TaskStatus:
         err=msg.err,
         container_id=msg.container_id,
         exit_code=msg.exit_code,
+        ports=tuple(binding_from_pb(b) for b in msg.ports),
     )
 
 
@@ -351,6 +433,7 @@ def task_to_pb(t: m.Task) -> pb.Task:
         finished=t.finished,
         reservations=resources_to_pb(t.reservations),
         force_update=t.force_update,
+        ports=[port_to_pb(p) for p in t.ports],
     )
 
 
@@ -370,6 +453,7 @@ def task_from_pb(msg: pb.Task) -> m.Task:
         finished=msg.finished,
         reservations=resources_from_pb(msg.reservations),
         force_update=msg.force_update,
+        ports=tuple(port_from_pb(p) for p in msg.ports),
     )
 
 

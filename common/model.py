@@ -157,6 +157,41 @@ class ContainerSpec:
     healthcheck: HealthCheck | None = None
 
 
+class PortProtocol(enum.IntEnum):
+    TCP = 0
+    UDP = 1
+
+
+class PublishMode(enum.IntEnum):
+    """INGRESS: the published port answers on every node and balances over all tasks; HOST: it
+    is bound only on the nodes running a task, straight to that task."""
+
+    INGRESS = 0
+    HOST = 1
+
+
+@dataclass(frozen=True)
+class PortConfig:
+    """A published port, docker's PortConfig. published 0: the manager allocates one (ingress),
+    the engine picks one on each node (host)."""
+
+    target: int
+    published: int = 0
+    protocol: PortProtocol = PortProtocol.TCP
+    mode: PublishMode = PublishMode.INGRESS
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    """Where a task's container port is reachable on its node: host_port on the node's address,
+    and target on container_ip, an address that only means something on that node."""
+
+    target: int
+    host_port: int
+    protocol: PortProtocol = PortProtocol.TCP
+    container_ip: str = ""
+
+
 @dataclass(frozen=True)
 class Placement:
     constraints: tuple[str, ...] = ()
@@ -219,6 +254,7 @@ class ServiceSpec:
     rollback: UpdateConfig = UpdateConfig()
     # Raised by `service update --force`: tasks made before it are replaced though unchanged.
     force_update: int = 0
+    ports: tuple[PortConfig, ...] = ()
 
 
 class UpdateState(enum.IntEnum):
@@ -256,6 +292,8 @@ class Service:
     meta: Meta = Meta()
     previous_spec: ServiceSpec | None = None
     update_status: UpdateStatus = UpdateStatus()
+    # spec.ports with every ingress port's published port filled in (docker's Endpoint.Ports).
+    endpoint_ports: tuple[PortConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -266,6 +304,8 @@ class TaskStatus:
     err: str = ""
     container_id: str = ""
     exit_code: int = 0
+    # Where the container's published ports ended up on its node.
+    ports: tuple[PortBinding, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -285,6 +325,8 @@ class Task:
     reservations: Resources = Resources()
     # The service's force_update when the task was made.
     force_update: int = 0
+    # What the container publishes on its node (common.publish.task_ports of the service's).
+    ports: tuple[PortConfig, ...] = ()
 
     @property
     def name(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from common.model import ServiceSpec, Task, TaskState, TaskStatus
+from common.publish import task_ports
 
 
 def advance(task: Task, status: TaskStatus) -> Task | None:
@@ -38,4 +39,5 @@ def is_dirty(task: Task, spec: ServiceSpec) -> bool:
         task.spec != spec.container
         or task.reservations != spec.reservations
         or task.force_update != spec.force_update
+        or task.ports != task_ports(spec.ports)
     )

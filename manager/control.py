@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 import grpc
 import structlog
 
-from common import convert, event_filters, tokens
+from common import convert, event_filters, publish, tokens
 from common.api import control_pb2 as pb
 from common.api import control_pb2_grpc
 from common.api import logs_pb2 as lpb
@@ -38,10 +38,14 @@ from common.model import (
     UpdateStatus,
     now,
 )
+from common.netaddr import split_host_port
+from common.ports import DEFAULT_PORT
+from common.publish import task_ports
 from common.taskstate import is_live
 from manager.auth import Authenticator
 from manager.container_checks import validate_container
 from manager.event_stream import FellBehind, Subscription
+from manager.ingress_ports import endpoint_ports
 from manager.logbroker import LogBroker
 from manager.orchestrator.global_service import reconcile_global
 from manager.orchestrator.slots import new_task
@@ -104,6 +108,7 @@ def validate_spec(spec: ServiceSpec) -> None:
         if "=" not in entry or entry.startswith("="):
             raise InvalidArgument(f"invalid environment entry {entry!r}: expected KEY=VALUE")
     validate_container(spec.container)
+    publish.validate(spec.ports)
 
 
 def _validate_update_config(which: str, config: UpdateConfig) -> None:
@@ -120,10 +125,11 @@ def _validate_update_config(which: str, config: UpdateConfig) -> None:
 
 def replaces_tasks(old: ServiceSpec, new: ServiceSpec) -> bool:
     """Whether going from old to new replaces the running tasks (a rolling update)."""
-    return (old.container, old.reservations, old.force_update) != (
+    return (old.container, old.reservations, old.force_update, task_ports(old.ports)) != (
         new.container,
         new.reservations,
         new.force_update,
+        task_ports(new.ports),
     )
 
 
@@ -201,7 +207,7 @@ def plan_placement(view: ReadView, spec: ServiceSpec, service_id: str = "") -> l
     else:
         tasks = [new_task(service, slot, now()) for slot in range(1, spec.replicas + 1)]
     nodes = node_infos(view, without_service=service_id)
-    decision = schedule(tasks, nodes, {service.id: demand_of(spec.placement)})
+    decision = schedule(tasks, nodes, {service.id: demand_of(spec.placement, spec.ports)})
     hostnames = {n.id: n.description.hostname for n in view.objects(Node)}
     planned = []
     for task in tasks:
@@ -229,6 +235,9 @@ class Control(control_pb2_grpc.ControlServicer):
     ) -> None:
         self._store = store
         self._manager_addr = manager_addr
+        _, port = split_host_port(manager_addr, DEFAULT_PORT)
+        # Its own ports (everything, and joins on the one above): no ingress port may take them.
+        self._reserved = (port, port + 1)
         self._self_node_id = self_node_id
         self._auth = Authenticator(store, cluster_id)
         self._logs = logs
@@ -243,9 +252,11 @@ class Control(control_pb2_grpc.ControlServicer):
         service = Service(id=new_id(), spec=spec)
 
         def plan(view: ReadView) -> Sequence[Op]:
-            if any(s.spec.name == spec.name for s in view.objects(Service)):
+            services = view.objects(Service)
+            if any(s.spec.name == spec.name for s in services):
                 raise Conflict(f"service {spec.name} already exists")
-            return [Put(service)]
+            ports = endpoint_ports(service.id, spec.ports, (), services, self._reserved)
+            return [Put(replace(service, endpoint_ports=ports))]
 
         (stored,) = await self._store.transact(plan)
         log.info("service created", service_id=service.id, name=spec.name)
@@ -292,7 +303,20 @@ class Control(control_pb2_grpc.ControlServicer):
             elif status.state.active and current.previous_spec is not None:
                 # A rollback under way must still return to the spec from before the update.
                 previous = current.previous_spec
-            updated = replace(current, spec=spec, previous_spec=previous, update_status=status)
+            ports = endpoint_ports(
+                current.id,
+                spec.ports,
+                current.endpoint_ports,
+                view.objects(Service),
+                self._reserved,
+            )
+            updated = replace(
+                current,
+                spec=spec,
+                previous_spec=previous,
+                update_status=status,
+                endpoint_ports=ports,
+            )
             return [Put(updated)]
 
         (stored,) = await self._store.transact(plan)
@@ -342,11 +366,15 @@ class Control(control_pb2_grpc.ControlServicer):
             status = UpdateStatus(
                 UpdateState.ROLLBACK_STARTED, now(), message="manually requested rollback"
             )
+            spec = current.previous_spec
             rolled = replace(
                 current,
-                spec=current.previous_spec,
+                spec=spec,
                 previous_spec=current.spec,
                 update_status=status,
+                endpoint_ports=endpoint_ports(
+                    current.id, spec.ports, current.endpoint_ports, view.objects(Service)
+                ),
             )
             return [Put(rolled)]
 

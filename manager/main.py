@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from agent.runtime.docker import DockerRuntime
-from common import durations, log
+from common import durations, log, mesh_flag
 from common.cli_args import Parser, fail
 from common.errors import ShoalError
 from common.model import Availability
@@ -61,6 +61,7 @@ def build_parser() -> Parser:
         help="lifetime of node certificates (default 90d); they renew at 50-80 %% of it",
     )
     serve_cmd.add_argument("--log-level", choices=log.LEVELS, default="info")
+    mesh_flag.add(serve_cmd)
     return parser
 
 
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         cert_lifetime=args.cert_expiry,
         availability=Availability[args.availability.upper()] if args.availability else None,
         hostname=args.hostname,
+        routing_mesh=not args.no_routing_mesh,
     )
     try:
         asyncio.run(_run(config))

@@ -67,7 +67,7 @@ class Placement:
 
 def _demands(view: ReadView, tasks: list[Task]) -> dict[str, Demand]:
     services = (view.get(Service, sid) for sid in {t.service_id for t in tasks})
-    return {s.id: demand_of(s.spec.placement) for s in services if s is not None}
+    return {s.id: demand_of(s.spec.placement, s.spec.ports) for s in services if s is not None}
 
 
 def node_infos(view: ReadView, without_service: str = "") -> list[NodeInfo]:

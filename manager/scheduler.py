@@ -19,7 +19,28 @@ from typing import ClassVar, Protocol
 
 from common.constraints import Constraint
 from common.constraints import parse as parse_constraint
-from common.model import Availability, Node, NodeState, Placement, Resources, Task
+from common.model import (
+    Availability,
+    Node,
+    NodeState,
+    Placement,
+    PortConfig,
+    PortProtocol,
+    PublishMode,
+    Resources,
+    Task,
+)
+from common.publish import protocol_name
+
+# A host-mode port as a node holds it: (published, protocol).
+HostPort = tuple[int, PortProtocol]
+
+
+def host_ports(ports: Iterable[PortConfig]) -> tuple[HostPort, ...]:
+    """The node ports a task of these ports binds by number (the engine picks the others)."""
+    return tuple(
+        (p.published, p.protocol) for p in ports if p.mode is PublishMode.HOST and p.published
+    )
 
 
 @dataclass
@@ -29,6 +50,8 @@ class NodeInfo:
     node: Node
     tasks_by_service: Counter[str] = field(default_factory=Counter)
     reserved: Resources = field(default_factory=Resources)
+    # Host-mode ports its tasks bind, counted per task.
+    host_ports: Counter[HostPort] = field(default_factory=Counter)
 
     @property
     def total(self) -> int:
@@ -41,11 +64,15 @@ class NodeInfo:
             nano_cpus=sum(t.reservations.nano_cpus for t in tasks),
             memory_bytes=sum(t.reservations.memory_bytes for t in tasks),
         )
-        return cls(node, Counter(t.service_id for t in tasks), reserved)
+        # Each task holds the ports it was made with: during a rolling update they may differ.
+        bound = Counter(port for t in tasks for port in host_ports(t.ports))
+        return cls(node, Counter(t.service_id for t in tasks), reserved, bound)
 
-    def take(self, task: Task) -> None:
-        """Count task as placed here, for the placements after it in the same batch."""
+    def take(self, task: Task, ports: Iterable[HostPort] = ()) -> None:
+        """Count task, binding ports, as placed here, for the placements after it in the same
+        batch."""
         self.tasks_by_service[task.service_id] += 1
+        self.host_ports.update(ports)
         self.reserved = Resources(
             nano_cpus=self.reserved.nano_cpus + task.reservations.nano_cpus,
             memory_bytes=self.reserved.memory_bytes + task.reservations.memory_bytes,
@@ -60,16 +87,19 @@ class Demand:
     max_per_node: int = 0
     # Label keys to spread the service's tasks over, outermost first.
     spread: tuple[str, ...] = ()
+    # Host-mode ports each task binds on its node, from the service's current spec.
+    host_ports: tuple[HostPort, ...] = ()
 
 
 SPREAD_PREFIX = "node.labels."
 
 
-def demand_of(placement: Placement) -> Demand:
+def demand_of(placement: Placement, ports: Iterable[PortConfig] = ()) -> Demand:
     return Demand(
         constraints=tuple(parse_constraint(c) for c in placement.constraints),
         max_per_node=placement.max_replicas_per_node,
         spread=tuple(key.removeprefix(SPREAD_PREFIX) for key in placement.spread),
+        host_ports=host_ports(ports),
     )
 
 
@@ -165,6 +195,24 @@ class MaxPerNodeFilter:
         return f"max replicas per node reached on {_nodes(excluded)}"
 
 
+class HostPortFilter:
+    """One filter per host-mode port, so the reason names the port. It reads the port from the
+    demand (the service's spec now), not from the task: a rolling update runs tasks of two specs.
+    """
+
+    dynamic: ClassVar[bool] = True
+
+    def __init__(self, port: HostPort) -> None:
+        self.port = port
+
+    def check(self, task: Task, info: NodeInfo, demand: Demand) -> bool:
+        return info.host_ports[self.port] == 0
+
+    def explain(self, excluded: int) -> str:
+        number, protocol = self.port
+        return f"host port {number}/{protocol_name(protocol)} in use on {_nodes(excluded)}"
+
+
 DEFAULT_FILTERS: tuple[Filter, ...] = (
     ReadyFilter(),
     AvailabilityFilter(),
@@ -175,9 +223,15 @@ DEFAULT_FILTERS: tuple[Filter, ...] = (
 
 
 def filters_for(demand: Demand) -> tuple[Filter, ...]:
-    """Readiness first, then the service's constraints, then room on the node."""
+    """Readiness first, then the service's constraints, then room on the node, then its ports."""
     ready, available, *room = DEFAULT_FILTERS
-    return (ready, available, *(ConstraintFilter(c) for c in demand.constraints), *room)
+    return (
+        ready,
+        available,
+        *(ConstraintFilter(c) for c in demand.constraints),
+        *room,
+        *(HostPortFilter(p) for p in dict.fromkeys(demand.host_ports)),
+    )
 
 
 @dataclass(frozen=True)
@@ -251,7 +305,7 @@ class _Batch:
 
     def place(self, task: Task, i: int) -> None:
         info = self.nodes[i]
-        info.take(task)
+        info.take(task, self.demand(task.service_id).host_ports)
         self.totals[i] += 1
         self.placed.append(i)
         counts = self._spread.get(task.service_id)

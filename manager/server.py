@@ -13,6 +13,8 @@ from pathlib import Path
 import grpc
 import structlog
 
+from agent.mesh.ingress import Ingress
+from agent.mesh.netfilter import Netfilter
 from agent.runtime.base import ContainerRuntime
 from agent.session import Agent
 from common import tokens
@@ -24,6 +26,7 @@ from common.ports import DEFAULT_PORT
 from manager.bootstrap import NODE_DIR, bootstrap
 from manager.control import Control
 from manager.dispatcher import Dispatcher
+from manager.dispatcher.ingress_feed import IngressFeed
 from manager.join import JoinService
 from manager.orchestrator.loop import Orchestrator
 from manager.orchestrator.updater import Updater
@@ -53,6 +56,8 @@ class ManagerConfig:
     availability: Availability | None = None
     hostname: str = ""
     cert_lifetime: timedelta = timedelta(days=90)
+    # Program this host's netfilter for published ingress ports (agent.mesh).
+    routing_mesh: bool = False
 
 
 def _local_target(listen_host: str, port: int) -> str:
@@ -126,7 +131,13 @@ async def serve(
         )
         server = grpc.aio.server(options=SERVER_OPTIONS)
         dispatcher = Dispatcher(
-            store, config.heartbeat_period, boot.ca, boot.cluster.id, config.cert_lifetime
+            store,
+            config.heartbeat_period,
+            boot.ca,
+            boot.cluster.id,
+            config.cert_lifetime,
+            # Its own node's session comes over loopback: others reach it at the advertised host.
+            IngressFeed(store, {boot.node_id: advertise_host}),
         )
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)
         control = Control(store, advertise_addr, boot.node_id, boot.cluster.id, dispatcher.logs)
@@ -153,6 +164,7 @@ async def serve(
                 hostname,
                 boot.node_bundle,
                 config.state_dir / NODE_DIR,
+                Ingress(boot.node_id, Netfilter()) if config.routing_mesh else None,
             )
             async with asyncio.TaskGroup() as group:
                 loops = [

@@ -7,6 +7,8 @@ root=$PWD
 demo=$root/.demo
 bin=$root/.venv/bin
 # The client bundle `manager serve` writes; the client finds it through SHOAL_CONFIG.
+# Its three nodes share this host's network namespace: no routing mesh (see common/mesh_flag.py).
+export SHOAL_ROUTING_MESH=0
 export SHOAL_HOST=127.0.0.1:7462 SHOAL_CONFIG=$demo/manager/admin
 not_running='new|pending|assigned|accepted|preparing|starting|complete|failed|shutdown|rejected|orphaned|remove'
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import docker
 
+from common.mesh_flag import ENV as MESH_ENV
 from tests.waiting import wait_for
 
 BIN = Path(sys.executable).parent
@@ -110,6 +111,8 @@ class Lab:
             **os.environ,
             "SHOAL_HOST": self.addr,
             "SHOAL_CONFIG": str(self.manager.state_dir / "admin"),
+            # Each lab host is a network namespace of its own: the routing mesh runs on each.
+            MESH_ENV: "1",
         }
 
     # -- network ------------------------------------------------------------------------------

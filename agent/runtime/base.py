@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from common.model import HealthCheck, Mount
+from common.model import HealthCheck, Mount, PortBinding, PortConfig
 
 # The labels every Shoal container carries; the agent keeps no database and rebuilds from these.
 NODE_LABEL = "shoal.node.id"
@@ -50,6 +50,8 @@ class RunSpec:
     init: bool = False
     read_only: bool = False
     healthcheck: HealthCheck | None = None
+    # Published on the node: each target on its published port, or on one the engine picks (0).
+    ports: tuple[PortConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class ContainerInfo:
     exit_code: int = 0
     error: str = ""
     health: str = ""
+    # Where its published ports are on the node, while it runs.
+    ports: tuple[PortBinding, ...] = ()
 
 
 @dataclass(frozen=True)

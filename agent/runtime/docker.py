@@ -26,7 +26,7 @@ from agent.runtime.base import (
 )
 from agent.runtime.docker_logs import read_logs
 from common.errors import InvalidArgument, NotFound, ShoalError, Unavailable
-from common.model import HealthCheck, Mount, MountType
+from common.model import HealthCheck, Mount, MountType, PortBinding, PortConfig, PortProtocol
 
 R = TypeVar("R")
 
@@ -70,7 +70,25 @@ def _container_info(attrs: dict[str, Any]) -> ContainerInfo:
         error=state.get("Error", ""),
         # Present whenever the container has a health check, the image's own included.
         health=(state.get("Health") or {}).get("Status", ""),
+        ports=_bindings(attrs.get("NetworkSettings") or {}),
     )
+
+
+def _bindings(network: dict[str, Any]) -> tuple[PortBinding, ...]:
+    """NetworkSettings.Ports ({"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}, ...]}) as
+    bindings; the engine lists each port once per address family, with the same host port."""
+    ip = str(network.get("IPAddress") or "")
+    found = []
+    for name, hosts in sorted((network.get("Ports") or {}).items()):
+        number, _, protocol = name.partition("/")
+        host_port = next((int(h["HostPort"]) for h in hosts or () if h.get("HostPort")), 0)
+        if host_port and protocol in ("tcp", "udp"):
+            found.append(PortBinding(int(number), host_port, PortProtocol[protocol.upper()], ip))
+    return tuple(found)
+
+
+def _port_name(port: PortConfig) -> str:
+    return f"{port.target}/{port.protocol.name.lower()}"
 
 
 def _nanoseconds(value: timedelta | None) -> int:
@@ -194,12 +212,15 @@ class DockerRuntime:
                 labels=spec.labels,
                 name=spec.name,
                 detach=True,
+                ports=[(p.target, p.protocol.name.lower()) for p in spec.ports] or None,
                 host_config=api.create_host_config(
                     nano_cpus=spec.nano_cpus or None,
                     mem_limit=spec.memory_bytes or None,
                     mounts=[_mount(m) for m in spec.mounts] or None,
                     init=spec.init or None,
                     read_only=spec.read_only or None,
+                    # None asks the engine for a free port of its own choosing.
+                    port_bindings={_port_name(p): p.published or None for p in spec.ports} or None,
                 ),
             )
             container_id: str = created["Id"]

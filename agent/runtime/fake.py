@@ -19,6 +19,7 @@ from agent.runtime.base import (
 )
 from common.errors import NotFound, Unavailable
 from common.ids import new_id
+from common.model import PortBinding
 
 
 @dataclass
@@ -30,6 +31,7 @@ class FakeContainer:
     health: str = ""
     # The grace period of the stop that ended it, if one did.
     stop_grace: float | None = None
+    ports: tuple[PortBinding, ...] = ()
 
 
 @dataclass
@@ -50,6 +52,8 @@ class FakeRuntime:
     log_lines: dict[str, list[LogEntry]] = field(default_factory=dict)
     # Log streams open now: a cancelled reader must not linger.
     log_readers: int = 0
+    # The last host port handed out for a published port the engine picks, as docker counts.
+    last_host_port: int = 32767
 
     def __post_init__(self) -> None:
         self._subscribers: list[asyncio.Queue[ContainerEvent | None]] = []
@@ -77,8 +81,23 @@ class FakeRuntime:
 
     def _info(self, c: FakeContainer) -> ContainerInfo:
         return ContainerInfo(
-            c.id, c.spec.labels.get(TASK_LABEL, ""), c.running, c.exit_code, health=c.health
+            c.id,
+            c.spec.labels.get(TASK_LABEL, ""),
+            c.running,
+            c.exit_code,
+            health=c.health,
+            ports=c.ports if c.running else (),
         )
+
+    def _bind(self, spec: RunSpec, ip: str) -> tuple[PortBinding, ...]:
+        bound = []
+        for p in spec.ports:
+            host_port = p.published
+            if not host_port:
+                self.last_host_port += 1
+                host_port = self.last_host_port
+            bound.append(PortBinding(p.target, host_port, p.protocol, ip))
+        return tuple(bound)
 
     async def containers(self, node_id: str) -> list[ContainerInfo]:
         self._answer()
@@ -107,6 +126,7 @@ class FakeRuntime:
         if spec.image not in self.images:
             raise NotFound(f"No such image: {spec.image}")
         c = FakeContainer(id=new_id() + new_id(), spec=spec)
+        c.ports = self._bind(spec, f"172.17.0.{len(self.containers_by_id) % 250 + 2}")
         if self._health_checked(spec):
             c.health = HEALTH_STARTING
         self.containers_by_id[c.id] = c

@@ -253,6 +253,108 @@ class Assignments(_message.Message):
 Global___Assignments: _TypeAlias = Assignments  # noqa: Y015
 
 @_typing.final
+class IngressBackend(_message.Message):
+    """A running task behind an ingress port: reached at addr:host_port from other nodes, and at
+    container_ip:target on its own node.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    ADDR_FIELD_NUMBER: _builtins.int
+    HOST_PORT_FIELD_NUMBER: _builtins.int
+    CONTAINER_IP_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    node_id: _builtins.str
+    addr: _builtins.str
+    host_port: _builtins.int
+    container_ip: _builtins.str
+    target: _builtins.int
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        node_id: _builtins.str = ...,
+        addr: _builtins.str = ...,
+        host_port: _builtins.int = ...,
+        container_ip: _builtins.str = ...,
+        target: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addr", b"addr", "container_ip", b"container_ip", "host_port", b"host_port", "node_id", b"node_id", "target", b"target", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IngressBackend: _TypeAlias = IngressBackend  # noqa: Y015
+
+@_typing.final
+class IngressPort(_message.Message):
+    """One published ingress port of a service and the tasks that answer it, wherever they run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_ID_FIELD_NUMBER: _builtins.int
+    PUBLISHED_FIELD_NUMBER: _builtins.int
+    PROTOCOL_FIELD_NUMBER: _builtins.int
+    BACKENDS_FIELD_NUMBER: _builtins.int
+    service_id: _builtins.str
+    published: _builtins.int
+    protocol: _types_pb2.PortProtocol.ValueType
+    @_builtins.property
+    def backends(self) -> _containers.RepeatedCompositeFieldContainer[Global___IngressBackend]: ...
+    def __init__(
+        self,
+        *,
+        service_id: _builtins.str = ...,
+        published: _builtins.int = ...,
+        protocol: _types_pb2.PortProtocol.ValueType = ...,
+        backends: _abc.Iterable[Global___IngressBackend] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backends", b"backends", "protocol", b"protocol", "published", b"published", "service_id", b"service_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IngressPort: _TypeAlias = IngressPort  # noqa: Y015
+
+@_typing.final
+class IngressView(_message.Message):
+    """The routing mesh every node programs: the first on a session is the whole of it, later ones
+    carry the ports that changed (in full) and the keys of those that went.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FULL_FIELD_NUMBER: _builtins.int
+    PORTS_FIELD_NUMBER: _builtins.int
+    REMOVED_FIELD_NUMBER: _builtins.int
+    full: _builtins.bool
+    @_builtins.property
+    def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___IngressPort]: ...
+    @_builtins.property
+    def removed(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"<published>/<tcp|udp>" of each port no longer published."""
+
+    def __init__(
+        self,
+        *,
+        full: _builtins.bool = ...,
+        ports: _abc.Iterable[Global___IngressPort] | None = ...,
+        removed: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["full", b"full", "ports", b"ports", "removed", b"removed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IngressView: _TypeAlias = IngressView  # noqa: Y015
+
+@_typing.final
 class ManagerMessage(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -260,6 +362,7 @@ class ManagerMessage(_message.Message):
     ASSIGNMENTS_FIELD_NUMBER: _builtins.int
     SUBSCRIBE_LOGS_FIELD_NUMBER: _builtins.int
     CANCEL_LOGS_FIELD_NUMBER: _builtins.int
+    INGRESS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def settings(self) -> Global___Settings: ...
     @_builtins.property
@@ -268,6 +371,8 @@ class ManagerMessage(_message.Message):
     def subscribe_logs(self) -> _logs_pb2.SubscribeLogs: ...
     @_builtins.property
     def cancel_logs(self) -> _logs_pb2.CancelLogs: ...
+    @_builtins.property
+    def ingress(self) -> Global___IngressView: ...
     def __init__(
         self,
         *,
@@ -275,12 +380,13 @@ class ManagerMessage(_message.Message):
         assignments: Global___Assignments | None = ...,
         subscribe_logs: _logs_pb2.SubscribeLogs | None = ...,
         cancel_logs: _logs_pb2.CancelLogs | None = ...,
+        ingress: Global___IngressView | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "kind", b"kind", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "kind", b"kind", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["settings", "assignments", "subscribe_logs", "cancel_logs"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["settings", "assignments", "subscribe_logs", "cancel_logs", "ingress"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 

@@ -107,6 +107,39 @@ MOUNT_TYPE_VOLUME: MountType.ValueType  # 1
 MOUNT_TYPE_TMPFS: MountType.ValueType  # 2
 Global___MountType: _TypeAlias = MountType  # noqa: Y015
 
+class _PortProtocol:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PortProtocolEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PortProtocol.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PORT_PROTOCOL_TCP: _PortProtocol.ValueType  # 0
+    PORT_PROTOCOL_UDP: _PortProtocol.ValueType  # 1
+
+class PortProtocol(_PortProtocol, metaclass=_PortProtocolEnumTypeWrapper): ...
+
+PORT_PROTOCOL_TCP: PortProtocol.ValueType  # 0
+PORT_PROTOCOL_UDP: PortProtocol.ValueType  # 1
+Global___PortProtocol: _TypeAlias = PortProtocol  # noqa: Y015
+
+class _PublishMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PublishModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PublishMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PUBLISH_MODE_INGRESS: _PublishMode.ValueType  # 0
+    PUBLISH_MODE_HOST: _PublishMode.ValueType  # 1
+
+class PublishMode(_PublishMode, metaclass=_PublishModeEnumTypeWrapper):
+    """Ingress: the published port answers on every node and balances over all tasks; host: it is
+    bound only on the nodes running a task, straight to that task.
+    """
+
+PUBLISH_MODE_INGRESS: PublishMode.ValueType  # 0
+PUBLISH_MODE_HOST: PublishMode.ValueType  # 1
+Global___PublishMode: _TypeAlias = PublishMode  # noqa: Y015
+
 class _RestartCondition:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -536,6 +569,70 @@ class ContainerSpec(_message.Message):
 Global___ContainerSpec: _TypeAlias = ContainerSpec  # noqa: Y015
 
 @_typing.final
+class PortConfig(_message.Message):
+    """A published port (docker's PortConfig); published 0: allocated by the manager (ingress) or
+    picked by the engine on each node (host).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_FIELD_NUMBER: _builtins.int
+    PUBLISHED_FIELD_NUMBER: _builtins.int
+    PROTOCOL_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    target: _builtins.int
+    published: _builtins.int
+    protocol: Global___PortProtocol.ValueType
+    mode: Global___PublishMode.ValueType
+    def __init__(
+        self,
+        *,
+        target: _builtins.int = ...,
+        published: _builtins.int = ...,
+        protocol: Global___PortProtocol.ValueType = ...,
+        mode: Global___PublishMode.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode", "protocol", b"protocol", "published", b"published", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PortConfig: _TypeAlias = PortConfig  # noqa: Y015
+
+@_typing.final
+class PortBinding(_message.Message):
+    """Where a task's container port is reachable on its node: host_port on the node's address, and
+    target on container_ip, an address that means something on that node only.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_FIELD_NUMBER: _builtins.int
+    HOST_PORT_FIELD_NUMBER: _builtins.int
+    PROTOCOL_FIELD_NUMBER: _builtins.int
+    CONTAINER_IP_FIELD_NUMBER: _builtins.int
+    target: _builtins.int
+    host_port: _builtins.int
+    protocol: Global___PortProtocol.ValueType
+    container_ip: _builtins.str
+    def __init__(
+        self,
+        *,
+        target: _builtins.int = ...,
+        host_port: _builtins.int = ...,
+        protocol: Global___PortProtocol.ValueType = ...,
+        container_ip: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_ip", b"container_ip", "host_port", b"host_port", "protocol", b"protocol", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PortBinding: _TypeAlias = PortBinding  # noqa: Y015
+
+@_typing.final
 class Placement(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -637,6 +734,7 @@ class ServiceSpec(_message.Message):
     UPDATE_FIELD_NUMBER: _builtins.int
     ROLLBACK_FIELD_NUMBER: _builtins.int
     FORCE_UPDATE_FIELD_NUMBER: _builtins.int
+    PORTS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     mode: Global___ServiceMode.ValueType
     replicas: _builtins.int
@@ -658,6 +756,8 @@ class ServiceSpec(_message.Message):
     def update(self) -> Global___UpdateConfig: ...
     @_builtins.property
     def rollback(self) -> Global___UpdateConfig: ...
+    @_builtins.property
+    def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortConfig]: ...
     def __init__(
         self,
         *,
@@ -672,10 +772,11 @@ class ServiceSpec(_message.Message):
         update: Global___UpdateConfig | None = ...,
         rollback: Global___UpdateConfig | None = ...,
         force_update: _builtins.int = ...,
+        ports: _abc.Iterable[Global___PortConfig] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "placement", b"placement", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "force_update", b"force_update", "labels", b"labels", "mode", b"mode", "name", b"name", "placement", b"placement", "replicas", b"replicas", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "force_update", b"force_update", "labels", b"labels", "mode", b"mode", "name", b"name", "placement", b"placement", "ports", b"ports", "replicas", b"replicas", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -759,6 +860,7 @@ class Service(_message.Message):
     SPEC_FIELD_NUMBER: _builtins.int
     PREVIOUS_SPEC_FIELD_NUMBER: _builtins.int
     UPDATE_STATUS_FIELD_NUMBER: _builtins.int
+    ENDPOINT_PORTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     @_builtins.property
     def meta(self) -> Global___Meta: ...
@@ -770,6 +872,10 @@ class Service(_message.Message):
 
     @_builtins.property
     def update_status(self) -> Global___UpdateStatus: ...
+    @_builtins.property
+    def endpoint_ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortConfig]:
+        """spec.ports with every ingress port's published port filled in (docker's Endpoint.Ports)."""
+
     def __init__(
         self,
         *,
@@ -778,10 +884,11 @@ class Service(_message.Message):
         spec: Global___ServiceSpec | None = ...,
         previous_spec: Global___ServiceSpec | None = ...,
         update_status: Global___UpdateStatus | None = ...,
+        endpoint_ports: _abc.Iterable[Global___PortConfig] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "meta", b"meta", "previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_ports", b"endpoint_ports", "id", b"id", "meta", b"meta", "previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -797,6 +904,7 @@ class TaskStatus(_message.Message):
     ERR_FIELD_NUMBER: _builtins.int
     CONTAINER_ID_FIELD_NUMBER: _builtins.int
     EXIT_CODE_FIELD_NUMBER: _builtins.int
+    PORTS_FIELD_NUMBER: _builtins.int
     state: Global___TaskState.ValueType
     message: _builtins.str
     err: _builtins.str
@@ -804,6 +912,10 @@ class TaskStatus(_message.Message):
     exit_code: _builtins.int
     @_builtins.property
     def timestamp(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortBinding]:
+        """Where the container's published ports ended up on its node."""
+
     def __init__(
         self,
         *,
@@ -813,10 +925,11 @@ class TaskStatus(_message.Message):
         err: _builtins.str = ...,
         container_id: _builtins.str = ...,
         exit_code: _builtins.int = ...,
+        ports: _abc.Iterable[Global___PortBinding] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timestamp", b"timestamp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "err", b"err", "exit_code", b"exit_code", "message", b"message", "state", b"state", "timestamp", b"timestamp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "err", b"err", "exit_code", b"exit_code", "message", b"message", "ports", b"ports", "state", b"state", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -840,6 +953,7 @@ class Task(_message.Message):
     FINISHED_FIELD_NUMBER: _builtins.int
     RESERVATIONS_FIELD_NUMBER: _builtins.int
     FORCE_UPDATE_FIELD_NUMBER: _builtins.int
+    PORTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     service_id: _builtins.str
     service_name: _builtins.str
@@ -866,6 +980,10 @@ class Task(_message.Message):
     def reservations(self) -> Global___Resources:
         """The service's reservations when the task was made: what it holds on its node."""
 
+    @_builtins.property
+    def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortConfig]:
+        """What the task's container publishes on its node."""
+
     def __init__(
         self,
         *,
@@ -883,10 +1001,11 @@ class Task(_message.Message):
         finished: _builtins.bool = ...,
         reservations: Global___Resources | None = ...,
         force_update: _builtins.int = ...,
+        ports: _abc.Iterable[Global___PortConfig] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "reservations", b"reservations", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["desired_state", b"desired_state", "finished", b"finished", "force_update", b"force_update", "id", b"id", "meta", b"meta", "node_id", b"node_id", "reservations", b"reservations", "restart_streak", b"restart_streak", "restart_times", b"restart_times", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["desired_state", b"desired_state", "finished", b"finished", "force_update", b"force_update", "id", b"id", "meta", b"meta", "node_id", b"node_id", "ports", b"ports", "reservations", b"reservations", "restart_streak", b"restart_streak", "restart_times", b"restart_times", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -18,10 +18,12 @@ from common.api import dispatcher_pb2_grpc
 from common.api import logs_pb2 as lpb
 from common.errors import Conflict, NotFound, PermissionDenied, ShoalError
 from common.grpc_errors import code_for, unary_errors
+from common.ingress import IngressPort
 from common.model import Node, NodeRole, NodeState, Task, TaskState
 from common.netaddr import peer_host
 from manager.auth import Authenticator
 from manager.ca import ClusterCA
+from manager.dispatcher.ingress_feed import IngressFeed
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
 from manager.dispatcher.outbox import Outbox
 from manager.dispatcher.status import StatusIntake
@@ -58,6 +60,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         ca: ClusterCA,
         cluster_id: str,
         cert_lifetime: timedelta,
+        ingress: IngressFeed | None = None,
     ) -> None:
         self._store = store
         self._ca = ca
@@ -68,6 +71,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._status = StatusIntake(store)
         self._outboxes: dict[str, Outbox] = {}
         self.logs = LogBroker(store)
+        self.ingress = ingress or IngressFeed(store)
 
     async def run(self) -> None:
         """The dispatcher's background work; runs until cancelled."""
@@ -75,6 +79,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             group.create_task(self._liveness.run())
             group.create_task(self._status.run())
             group.create_task(self._route_assignments())
+            group.create_task(self.ingress.run())
 
     async def _route_assignments(self) -> None:
         watch = self._store.watch()
@@ -167,6 +172,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         outbox = Outbox(self._store.revision)
         self._outboxes[node_id] = outbox
         requests = self.logs.attach(node_id)
+        ingress, mesh_changes = self.ingress.attach()
         full = [convert.task_to_pb(t) for t in self._store.tasks_on_node(node_id) if _assigned(t)]
         self._liveness.connected(node_id)
         try:
@@ -176,6 +182,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 del self._outboxes[node_id]
                 self._liveness.disconnected(node_id, down=False)
             self.logs.detach(node_id, requests)
+            self.ingress.detach(mesh_changes)
             await context.abort(code_for(exc), str(exc))
             return
         bound.info("session opened", tasks=len(full))
@@ -183,20 +190,27 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         down = False
         take: asyncio.Task[dict[str, Task | None]] | None = None
         ask: asyncio.Task[pb.ManagerMessage] | None = None
+        mesh: asyncio.Task[dict[str, IngressPort | None]] | None = None
         try:
             period_ms = round(self._liveness.period * 1000)
             yield pb.ManagerMessage(settings=pb.Settings(heartbeat_period_ms=period_ms))
             yield pb.ManagerMessage(assignments=pb.Assignments(full=True, tasks=full))
+            yield pb.ManagerMessage(ingress=_ingress_full(ingress))
             take = asyncio.create_task(outbox.take())
             ask = asyncio.create_task(requests.get())
+            mesh = asyncio.create_task(mesh_changes.take())
             while True:
-                await asyncio.wait([reader, take, ask], return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait([reader, take, ask, mesh], return_when=asyncio.FIRST_COMPLETED)
                 if reader.done():
                     down = reader.result()
                     break
                 if ask.done():
                     yield ask.result()
                     ask = asyncio.create_task(requests.get())
+                if mesh.done():
+                    changed = mesh.result()
+                    mesh = asyncio.create_task(mesh_changes.take())
+                    yield pb.ManagerMessage(ingress=_ingress_changes(changed))
                 if not take.done():
                     continue
                 try:
@@ -212,10 +226,11 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 )
         finally:
             reader.cancel()
-            for pending in (take, ask):
+            for pending in (take, ask, mesh):
                 if pending is not None:
                     pending.cancel()
             self.logs.detach(node_id, requests)
+            self.ingress.detach(mesh_changes)
             if self._outboxes.get(node_id) is outbox:
                 del self._outboxes[node_id]
                 self._liveness.disconnected(node_id, down=down)
@@ -268,3 +283,15 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     (u.task_id, convert.status_from_pb(u.status)) for u in msg.status.updates
                 ]
                 self._status.submit(node_id, updates)
+
+
+def _ingress_full(ports: Iterable[IngressPort]) -> pb.IngressView:
+    return pb.IngressView(full=True, ports=[convert.ingress_port_to_pb(p) for p in ports])
+
+
+def _ingress_changes(changes: Mapping[str, IngressPort | None]) -> pb.IngressView:
+    """The ports that changed, whole, and the keys of those that went (None)."""
+    return pb.IngressView(
+        ports=[convert.ingress_port_to_pb(p) for p in changes.values() if p is not None],
+        removed=[key for key, p in changes.items() if p is None],
+    )

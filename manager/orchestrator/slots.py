@@ -12,6 +12,7 @@ from datetime import datetime
 
 from common.ids import new_id
 from common.model import RestartPolicy, Service, Task, TaskState, TaskStatus
+from common.publish import task_ports
 from common.taskstate import is_live
 from manager.orchestrator.restart import Decision, SlotKey, decide, slot_key
 
@@ -45,6 +46,7 @@ def new_task(
         restart_times=after.times if after else (),
         reservations=service.spec.reservations,
         force_update=service.spec.force_update,
+        ports=task_ports(service.spec.ports),
     )
 
 

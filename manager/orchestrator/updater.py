@@ -19,6 +19,7 @@ from datetime import datetime
 
 import structlog
 
+from common.errors import InvalidArgument
 from common.model import (
     Availability,
     FailureAction,
@@ -35,6 +36,7 @@ from common.model import (
     now,
 )
 from common.taskstate import is_dirty, is_live
+from manager.ingress_ports import endpoint_ports
 from manager.orchestrator.rebalance import best_move
 from manager.orchestrator.restart import ENDED_BY_ITSELF, SlotKey
 from manager.orchestrator.slots import live_by_slot, new_task, stop
@@ -326,12 +328,26 @@ class _ServiceJob:
                     message=f"{message}, but there is no previous spec",
                 )
                 return [Put(replace(service, update_status=status))]
+            spec = service.previous_spec
+            try:
+                ports = endpoint_ports(
+                    service.id, spec.ports, service.endpoint_ports, view.objects(Service)
+                )
+            except InvalidArgument as exc:
+                # Another service took a port this one gave up: the rollback cannot have it.
+                status = replace(
+                    service.update_status,
+                    state=UpdateState.PAUSED,
+                    message=f"{message}, but {exc}",
+                )
+                return [Put(replace(service, update_status=status))]
             status = UpdateStatus(UpdateState.ROLLBACK_STARTED, now(), message=message)
             rolled = replace(
                 service,
-                spec=service.previous_spec,
+                spec=spec,
                 previous_spec=service.spec,
                 update_status=status,
+                endpoint_ports=ports,
             )
             return [Put(rolled)]
 
@@ -367,7 +383,10 @@ class _ServiceJob:
             service = self._current()
             tasks = self._store.tasks_of_service(service.id)
             move = best_move(
-                service, tasks, node_infos(self._store), demand_of(service.spec.placement)
+                service,
+                tasks,
+                node_infos(self._store),
+                demand_of(service.spec.placement, service.spec.ports),
             )
             if move is None:
                 break

@@ -15,6 +15,7 @@ from typing import Any
 
 import docker
 
+from common.mesh_flag import ENV as MESH_ENV
 from tests.waiting import wait_for
 
 BIN = Path(sys.executable).parent
@@ -117,6 +118,8 @@ class Cluster:
             **os.environ,
             "SHOAL_HOST": self.addr,
             "SHOAL_CONFIG": str(self.root / "manager" / "admin"),
+            # All of its nodes share one network namespace: none programs its netfilter.
+            MESH_ENV: "0",
         }
 
     def shoal(self, *args: str, timeout: float = DEADLINE) -> Result:

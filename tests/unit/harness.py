@@ -14,6 +14,8 @@ from pathlib import Path
 import grpc
 
 from agent.join import join
+from agent.mesh.fake import FakeTables
+from agent.mesh.ingress import Ingress
 from agent.runtime.base import SLOT_LABEL
 from agent.runtime.fake import FakeRuntime
 from agent.session import Agent
@@ -110,16 +112,22 @@ class Harness:
         assert self.channel is not None
         return control_pb2_grpc.ControlStub(self.channel)
 
-    async def join(self, hostname: str, runtime: FakeRuntime) -> str:
+    async def join(
+        self, hostname: str, runtime: FakeRuntime, tables: FakeTables | None = None
+    ) -> str:
+        """tables: the node's netfilter, for a node that runs the routing mesh."""
         token = (await self.control.GetJoinToken(pb.GetJoinTokenRequest())).token
         joined, bundle = await join(token, join_addr(self.addr), NodeDescription(hostname=hostname))
         bundle.save(self.state_dir.parent / hostname)
-        self.run_agent(joined.node_id, hostname, runtime)
+        self.run_agent(joined.node_id, hostname, runtime, tables)
         return joined.node_id
 
-    def run_agent(self, node_id: str, hostname: str, runtime: FakeRuntime) -> None:
+    def run_agent(
+        self, node_id: str, hostname: str, runtime: FakeRuntime, tables: FakeTables | None = None
+    ) -> None:
         state = self.state_dir.parent / hostname
-        agent = Agent(node_id, self.addr, runtime, hostname, Bundle.load(state), state)
+        ingress = Ingress(node_id, tables) if tables is not None else None
+        agent = Agent(node_id, self.addr, runtime, hostname, Bundle.load(state), state, ingress)
         self.agents[node_id] = asyncio.create_task(agent.run())
 
     async def drop_agent(self, node_id: str) -> None:

@@ -32,6 +32,11 @@ def running(slot: int, image: str = "local/busybox:latest", node: str = "n1") ->
 
 
 class TestMeasure:
+    def test_a_global_service_without_tasks_yet_is_not_converged(self) -> None:
+        svc = web(0)
+        svc = replace(svc, spec=replace(svc.spec, mode=ServiceMode.GLOBAL, replicas=0))
+        assert not progress.measure(svc, []).converged
+
     def test_converged_when_every_slot_runs_the_spec(self) -> None:
         found = progress.measure(web(2), [running(1), running(2)])
         assert found.converged

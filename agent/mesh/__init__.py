@@ -1,0 +1,1 @@
+"""The routing mesh on one node: the manager's ingress view as netfilter NAT rules."""

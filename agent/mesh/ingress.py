@@ -1,0 +1,87 @@
+"""Holds the manager's ingress view on this node and keeps our netfilter chains saying it.
+
+Changes are written by one loop, all of our chains at once, so bursts coalesce and writes never
+interleave. Chains left by an earlier run (this agent restarted, or its ports went while it was
+away) are found at start and removed with the first write, which waits for the manager's full
+view: until then the rules in the kernel keep serving, as the containers keep running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+import structlog
+
+from agent.backoff import Backoff
+from agent.mesh.netfilter import Tables
+from agent.mesh.rules import SERVICE_PREFIX, destinations, render, render_removal, service_chain
+from common.errors import ShoalError
+from common.ingress import IngressPort
+
+log = structlog.get_logger("mesh")
+
+
+class Ingress:
+    def __init__(self, node_id: str, tables: Tables) -> None:
+        self.node_id = node_id
+        self._tables = tables
+        self._ports: dict[str, IngressPort] = {}
+        self._have_view = False
+        self._dirty = asyncio.Event()
+        # Service chains in the kernel, as of the last write (or the listing at start).
+        self._present: set[str] = set()
+        self.writes = 0
+        self._log = log.bind(node_id=node_id)
+
+    @property
+    def ports(self) -> dict[str, IngressPort]:
+        return dict(self._ports)
+
+    def apply(self, ports: Iterable[IngressPort], removed: Iterable[str], *, full: bool) -> None:
+        if full:
+            self._ports = {}
+            self._have_view = True
+        for port in ports:
+            self._ports[port.key] = port
+        for key in removed:
+            self._ports.pop(key, None)
+        if self._have_view:
+            self._dirty.set()
+
+    async def run(self) -> None:
+        backoff = Backoff(0.1, 2.0)
+        while True:
+            try:
+                await self._start()
+                break
+            except ShoalError as exc:
+                self._log.warning("netfilter not ready", error=str(exc))
+                await asyncio.sleep(backoff.next_delay())
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                await self._write()
+                backoff.reset()
+            except ShoalError as exc:
+                self._log.error("writing the mesh rules failed", error=str(exc))
+                self._dirty.set()
+                await asyncio.sleep(backoff.next_delay())
+
+    async def _start(self) -> None:
+        self._present = {c for c in await self._tables.chains() if c.startswith(SERVICE_PREFIX)}
+        await self._tables.ensure_jumps()
+
+    async def _write(self) -> None:
+        ports = list(self._ports.values())
+        await self._tables.restore(render(ports, self.node_id, stale=self._present))
+        self._present = {service_chain(p) for p in ports if destinations(p, self.node_id)}
+        self.writes += 1
+        self._log.debug("mesh rules written", ports=len(ports), chains=len(self._present))
+
+    async def remove(self) -> None:
+        """Take every rule of ours out of the kernel: the node leaves the cluster."""
+        await self._tables.remove_jumps()
+        await self._tables.restore(render_removal(await self._tables.chains()))
+        self._present = set()

@@ -1,0 +1,103 @@
+"""The kernel side: iptables-restore, iptables-save and iptables, run as subprocesses without
+blocking the loop. Nothing here touches a chain that is not ours, apart from the one jump rule
+per built-in chain that enters ours."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Protocol
+
+from agent.mesh.rules import JUMPS, our_chains
+from common.errors import Unavailable
+
+# Each call is a short local command; this bounds one the kernel or a lock holds up.
+TIMEOUT = 10.0
+
+
+class Tables(Protocol):
+    async def restore(self, payload: str) -> None:
+        """Apply iptables-restore input, leaving the chains it does not name alone."""
+        ...
+
+    async def chains(self) -> list[str]:
+        """Our chains that exist now, in any table."""
+        ...
+
+    async def ensure_jumps(self) -> None: ...
+
+    async def remove_jumps(self) -> None: ...
+
+
+class Netfilter:
+    def __init__(self, prefix: Sequence[str] = ()) -> None:
+        """prefix: put before each command, e.g. nsenter into another network namespace."""
+        self._prefix = tuple(prefix)
+
+    async def _run(self, *argv: str, payload: str | None = None) -> tuple[int, str]:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self._prefix,
+                *argv,
+                stdin=asyncio.subprocess.PIPE
+                if payload is not None
+                else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise Unavailable(f"cannot run {argv[0]}: {exc}") from None
+        try:
+            out, err = await asyncio.wait_for(
+                proc.communicate(payload.encode() if payload is not None else None), TIMEOUT
+            )
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise Unavailable(f"{argv[0]} did not finish within {TIMEOUT:.0f} s") from None
+        if proc.returncode != 0:
+            return proc.returncode or 1, err.decode(errors="replace").strip()
+        return 0, out.decode(errors="replace")
+
+    async def restore(self, payload: str) -> None:
+        code, text = await self._run("iptables-restore", "--wait", "--noflush", payload=payload)
+        if code != 0:
+            raise Unavailable(f"iptables-restore failed: {_one_line(text)}")
+
+    async def chains(self) -> list[str]:
+        found = []
+        for table in ("nat", "filter"):
+            code, text = await self._run("iptables-save", "-t", table)
+            if code != 0:
+                raise Unavailable(f"iptables-save failed: {_one_line(text)}")
+            found += our_chains(text)
+        return found
+
+    async def ensure_jumps(self) -> None:
+        """Each jump once, first in its chain: docker's rules never see our ports first."""
+        for jump in JUMPS:
+            if not await self._has(jump.table, jump.chain, jump.rule):
+                # The target chain must exist before a rule may name it.
+                await self._iptables(jump.table, "-N", jump.rule[-1], tolerate=True)
+                await self._iptables(jump.table, "-I", jump.chain, "1", *jump.rule)
+
+    async def remove_jumps(self) -> None:
+        for jump in JUMPS:
+            # Bounded: a jump added twice by hand goes too, and no more.
+            for _ in range(8):
+                if not await self._has(jump.table, jump.chain, jump.rule):
+                    break
+                await self._iptables(jump.table, "-D", jump.chain, *jump.rule)
+
+    async def _has(self, table: str, chain: str, rule: Sequence[str]) -> bool:
+        code, _ = await self._run("iptables", "--wait", "-t", table, "-C", chain, *rule)
+        return code == 0
+
+    async def _iptables(self, table: str, *args: str, tolerate: bool = False) -> None:
+        code, text = await self._run("iptables", "--wait", "-t", table, *args)
+        if code != 0 and not tolerate:
+            raise Unavailable(f"iptables -t {table} {' '.join(args)} failed: {_one_line(text)}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300] or "no output"
