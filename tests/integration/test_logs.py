@@ -102,10 +102,11 @@ class TestServiceLogs:
         def complete() -> Any:
             result = cluster.shoal("service", "logs", "talk")
             # The engine copies stderr on a thread of its own: it may log oops after the rest.
-            lines = (len(result.out.splitlines()), len(result.err.splitlines()))
-            return result if result.code == 0 and lines == (15, 3) else None
+            oops = sum(1 for line in result.err.splitlines() if line.endswith("| oops"))
+            return result if len(result.out.splitlines()) == 15 and oops == 3 else None
 
         result = wait_for(complete, "all 18 lines")
+        assert result.code == 0, result.err
         for prefix in prefixes.values():
             assert _lines_of(result.out, prefix) == [f"line {i}" for i in range(1, 6)]
             assert _lines_of(result.err, prefix) == ["oops"]
