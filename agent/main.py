@@ -12,6 +12,7 @@ import structlog
 
 from agent import identity
 from agent.join import join
+from agent.overlay.node_networks import node_networks
 from agent.runtime.docker import DockerRuntime
 from agent.session import Agent
 from common import log, tokens
@@ -20,7 +21,7 @@ from common.api import dispatcher_pb2_grpc
 from common.cli_args import Parser, fail
 from common.errors import ShoalError
 from common.model import NodeDescription
-from common.netaddr import join_host_port, split_host_port
+from common.netaddr import default_address, join_host_port, split_host_port
 from common.ports import DEFAULT_PORT, join_addr
 from common.tls import Bundle
 
@@ -73,9 +74,20 @@ async def run_agent(
         bundle = Bundle.load(state_dir)
     structlog.contextvars.bind_contextvars(node_id=known.node_id)
     runtime = DockerRuntime(docker_host)
+    networks = node_networks(docker_host, default_address())
     try:
-        await Agent(known.node_id, known.manager, runtime, hostname, bundle, state_dir).run()
+        await Agent(
+            known.node_id,
+            known.manager,
+            runtime,
+            hostname,
+            bundle,
+            state_dir,
+            networks=networks,
+            data_addr=default_address(),
+        ).run()
     finally:
+        await networks.close()
         await runtime.close()
 
 

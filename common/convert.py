@@ -9,7 +9,9 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common import model as m
+from common.api import dispatcher_pb2 as dpb
 from common.api import types_pb2 as pb
+from common.netview import Endpoint, NetworkView, NodeNetwork
 
 
 def _ts_to_pb(value: datetime) -> Timestamp:
@@ -79,6 +81,7 @@ def description_to_pb(d: m.NodeDescription) -> pb.NodeDescription:
         resources=resources_to_pb(d.resources),
         os=d.os,
         arch=d.arch,
+        data_addr=d.data_addr,
     )
 
 
@@ -89,6 +92,7 @@ def description_from_pb(msg: pb.NodeDescription) -> m.NodeDescription:
         resources=resources_from_pb(msg.resources),
         os=msg.os,
         arch=msg.arch,
+        data_addr=msg.data_addr,
     )
 
 
@@ -268,6 +272,8 @@ def spec_to_pb(s: m.ServiceSpec) -> pb.ServiceSpec:
         update=update_config_to_pb(s.update),
         rollback=update_config_to_pb(s.rollback),
         force_update=s.force_update,
+        networks=s.networks,
+        endpoint_mode=pb.EndpointMode.ValueType(s.endpoint_mode),
     )
 
 
@@ -288,6 +294,8 @@ def spec_from_pb(msg: pb.ServiceSpec) -> m.ServiceSpec:
         update=update_config_from_pb(msg.update),
         rollback=update_config_from_pb(msg.rollback),
         force_update=msg.force_update,
+        networks=tuple(msg.networks),
+        endpoint_mode=m.EndpointMode(msg.endpoint_mode),
     )
 
 
@@ -297,6 +305,9 @@ def service_to_pb(s: m.Service) -> pb.Service:
         meta=meta_to_pb(s.meta),
         spec=spec_to_pb(s.spec),
         update_status=update_status_to_pb(s.update_status),
+        virtual_ips=[
+            pb.VirtualIP(network_id=net, address=addr) for net, addr in s.virtual_ips.items()
+        ],
     )
     if s.previous_spec is not None:
         msg.previous_spec.CopyFrom(spec_to_pb(s.previous_spec))
@@ -310,6 +321,7 @@ def service_from_pb(msg: pb.Service) -> m.Service:
         spec=spec_from_pb(msg.spec),
         previous_spec=spec_from_pb(msg.previous_spec) if msg.HasField("previous_spec") else None,
         update_status=update_status_from_pb(msg.update_status),
+        virtual_ips={vip.network_id: vip.address for vip in msg.virtual_ips},
     )
 
 
@@ -321,6 +333,9 @@ def status_to_pb(s: m.TaskStatus) -> pb.TaskStatus:
         err=s.err,
         container_id=s.container_id,
         exit_code=s.exit_code,
+        addresses=[
+            pb.NetworkAddress(network_id=net, address=addr) for net, addr in s.addresses.items()
+        ],
     )
 
 
@@ -332,6 +347,7 @@ def status_from_pb(msg: pb.TaskStatus) -> m.TaskStatus:
         err=msg.err,
         container_id=msg.container_id,
         exit_code=msg.exit_code,
+        addresses={a.network_id: a.address for a in msg.addresses},
     )
 
 
@@ -351,6 +367,7 @@ def task_to_pb(t: m.Task) -> pb.Task:
         finished=t.finished,
         reservations=resources_to_pb(t.reservations),
         force_update=t.force_update,
+        networks=t.networks,
     )
 
 
@@ -370,6 +387,7 @@ def task_from_pb(msg: pb.Task) -> m.Task:
         finished=msg.finished,
         reservations=resources_from_pb(msg.reservations),
         force_update=msg.force_update,
+        networks=tuple(msg.networks),
     )
 
 
@@ -390,4 +408,73 @@ def cluster_from_pb(msg: pb.Cluster) -> m.Cluster:
         digest=msg.digest,
         worker_secret=msg.worker_secret,
         manager_secret=msg.manager_secret,
+    )
+
+
+def network_to_pb(n: m.Network) -> pb.Network:
+    return pb.Network(
+        id=n.id,
+        meta=meta_to_pb(n.meta),
+        name=n.name,
+        subnet=n.subnet,
+        vni=n.vni,
+        labels=n.labels,
+        slices=n.slices,
+    )
+
+
+def network_from_pb(msg: pb.Network) -> m.Network:
+    return m.Network(
+        id=msg.id,
+        meta=meta_from_pb(msg.meta),
+        name=msg.name,
+        subnet=msg.subnet,
+        vni=msg.vni,
+        labels=dict(msg.labels),
+        slices=dict(msg.slices),
+    )
+
+
+def network_view_to_pb(view: NetworkView) -> dpb.NetworkView:
+    return dpb.NetworkView(
+        networks=[
+            dpb.NodeNetwork(
+                id=n.id,
+                name=n.name,
+                subnet=n.subnet,
+                vni=n.vni,
+                slice=n.slice,
+                gateway=n.gateway,
+                peers=n.peers,
+                endpoints=[
+                    dpb.NetworkEndpoint(
+                        service_name=e.service_name, virtual_ip=e.virtual_ip, addresses=e.addresses
+                    )
+                    for e in n.endpoints
+                ],
+            )
+            for n in view.networks
+        ],
+        foreign_subnets=view.foreign_subnets,
+    )
+
+
+def network_view_from_pb(msg: dpb.NetworkView) -> NetworkView:
+    return NetworkView(
+        networks=tuple(
+            NodeNetwork(
+                id=n.id,
+                name=n.name,
+                subnet=n.subnet,
+                vni=n.vni,
+                slice=n.slice,
+                gateway=n.gateway,
+                peers=tuple(n.peers),
+                endpoints=tuple(
+                    Endpoint(e.service_name, e.virtual_ip, tuple(e.addresses)) for e in n.endpoints
+                ),
+            )
+            for n in msg.networks
+        ),
+        foreign_subnets=tuple(msg.foreign_subnets),
     )

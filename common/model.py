@@ -80,6 +80,8 @@ class NodeDescription:
     resources: Resources = Resources()
     os: str = ""
     arch: str = ""
+    # Where other nodes send this node's overlay traffic; empty: Node.addr.
+    data_addr: str = ""
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,11 @@ class RestartPolicy:
     window: timedelta | None = None
 
 
+class EndpointMode(enum.IntEnum):
+    VIP = 0
+    DNSRR = 1
+
+
 class UpdateOrder(enum.IntEnum):
     STOP_FIRST = 0
     START_FIRST = 1
@@ -219,6 +226,9 @@ class ServiceSpec:
     rollback: UpdateConfig = UpdateConfig()
     # Raised by `service update --force`: tasks made before it are replaced though unchanged.
     force_update: int = 0
+    # IDs of the cluster networks the tasks join, in order.
+    networks: tuple[str, ...] = ()
+    endpoint_mode: EndpointMode = EndpointMode.VIP
 
 
 class UpdateState(enum.IntEnum):
@@ -256,6 +266,8 @@ class Service:
     meta: Meta = Meta()
     previous_spec: ServiceSpec | None = None
     update_status: UpdateStatus = UpdateStatus()
+    # network ID -> the service's virtual IP on it (vip mode).
+    virtual_ips: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -266,6 +278,8 @@ class TaskStatus:
     err: str = ""
     container_id: str = ""
     exit_code: int = 0
+    # network ID -> the container's address on it.
+    addresses: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -285,6 +299,8 @@ class Task:
     reservations: Resources = Resources()
     # The service's force_update when the task was made.
     force_update: int = 0
+    # The service's networks when the task was made.
+    networks: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -303,4 +319,18 @@ class Cluster:
         return f"Cluster(id={self.id!r}, <secrets redacted>)"
 
 
-StoredObject = Node | Service | Task | Cluster
+@dataclass(frozen=True)
+class Network:
+    """A cluster network. Each node that runs a task on it gets a slice of subnet (slices:
+    node ID -> slice index) for its containers' addresses."""
+
+    id: str
+    name: str
+    subnet: str
+    vni: int
+    meta: Meta = Meta()
+    labels: dict[str, str] = field(default_factory=dict)
+    slices: dict[str, int] = field(default_factory=dict)
+
+
+StoredObject = Node | Service | Task | Cluster | Network

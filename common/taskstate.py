@@ -38,4 +38,5 @@ def is_dirty(task: Task, spec: ServiceSpec) -> bool:
         task.spec != spec.container
         or task.reservations != spec.reservations
         or task.force_update != spec.force_update
+        or task.networks != spec.networks
     )

@@ -25,6 +25,7 @@ from common.model import (
     Availability,
     Cluster,
     FailureAction,
+    Network,
     Node,
     NodeRole,
     NodeState,
@@ -43,6 +44,7 @@ from manager.auth import Authenticator
 from manager.container_checks import validate_container
 from manager.event_stream import FellBehind, Subscription
 from manager.logbroker import LogBroker
+from manager.networks.objects import check_unused, new_network, resolve_network, with_networks
 from manager.orchestrator.global_service import reconcile_global
 from manager.orchestrator.slots import new_task
 from manager.placement import node_infos
@@ -120,10 +122,11 @@ def _validate_update_config(which: str, config: UpdateConfig) -> None:
 
 def replaces_tasks(old: ServiceSpec, new: ServiceSpec) -> bool:
     """Whether going from old to new replaces the running tasks (a rolling update)."""
-    return (old.container, old.reservations, old.force_update) != (
+    return (old.container, old.reservations, old.force_update, old.networks) != (
         new.container,
         new.reservations,
         new.force_update,
+        new.networks,
     )
 
 
@@ -245,7 +248,7 @@ class Control(control_pb2_grpc.ControlServicer):
         def plan(view: ReadView) -> Sequence[Op]:
             if any(s.spec.name == spec.name for s in view.objects(Service)):
                 raise Conflict(f"service {spec.name} already exists")
-            return [Put(service)]
+            return [Put(with_networks(view, service, None))]
 
         (stored,) = await self._store.transact(plan)
         log.info("service created", service_id=service.id, name=spec.name)
@@ -289,7 +292,7 @@ class Control(control_pb2_grpc.ControlServicer):
             elif status.state == UpdateState.REBALANCING:
                 raise Conflict(f"service {spec.name} is being rebalanced; wait for it to finish")
             updated = replace(current, spec=spec, previous_spec=current.spec, update_status=status)
-            return [Put(updated)]
+            return [Put(with_networks(view, updated, current))]
 
         (stored,) = await self._store.transact(plan)
         assert isinstance(stored, Service)
@@ -344,7 +347,7 @@ class Control(control_pb2_grpc.ControlServicer):
                 previous_spec=current.spec,
                 update_status=status,
             )
-            return [Put(rolled)]
+            return [Put(with_networks(view, rolled, current))]
 
         return await self._write_service(plan, "service rollback")
 
@@ -509,6 +512,47 @@ class Control(control_pb2_grpc.ControlServicer):
         secret = cluster.manager_secret if role == NodeRole.MANAGER else cluster.worker_secret
         token = tokens.JoinToken(digest=cluster.digest, secret=secret)
         return pb.GetJoinTokenResponse(token=str(token), manager_addr=self._manager_addr)
+
+    @unary_errors
+    @admin_only
+    async def CreateNetwork(
+        self, request: pb.CreateNetworkRequest, context: Any
+    ) -> pb.NetworkResponse:
+        def plan(view: ReadView) -> Sequence[Op]:
+            return [Put(new_network(view, request.name, request.subnet, dict(request.labels)))]
+
+        (stored,) = await self._store.transact(plan)
+        assert isinstance(stored, Network)
+        log.info("network created", network_id=stored.id, name=stored.name, subnet=stored.subnet)
+        return pb.NetworkResponse(network=convert.network_to_pb(stored))
+
+    @unary_errors
+    @admin_only
+    async def GetNetwork(self, request: pb.GetNetworkRequest, context: Any) -> pb.NetworkResponse:
+        network = resolve_network(self._store, request.ref)
+        return pb.NetworkResponse(network=convert.network_to_pb(network))
+
+    @unary_errors
+    @admin_only
+    async def ListNetworks(
+        self, request: pb.ListNetworksRequest, context: Any
+    ) -> pb.ListNetworksResponse:
+        networks = sorted(self._store.objects(Network), key=lambda n: n.name)
+        return pb.ListNetworksResponse(networks=[convert.network_to_pb(n) for n in networks])
+
+    @unary_errors
+    @admin_only
+    async def RemoveNetwork(
+        self, request: pb.RemoveNetworkRequest, context: Any
+    ) -> pb.RemoveNetworkResponse:
+        def plan(view: ReadView) -> Sequence[Op]:
+            network = resolve_network(view, request.ref)
+            check_unused(view, network)
+            return [Delete(network)]
+
+        (removed,) = await self._store.transact(plan)
+        log.info("network removed", network_id=removed.id)
+        return pb.RemoveNetworkResponse(id=removed.id)
 
     async def ServiceLogs(
         self, request: lpb.ServiceLogsRequest, context: Any

@@ -50,6 +50,10 @@ class RunSpec:
     init: bool = False
     read_only: bool = False
     healthcheck: HealthCheck | None = None
+    # Engine networks to join, the first at creation; empty: the engine's default bridge.
+    networks: tuple[str, ...] = ()
+    # Name servers the engine's own resolver passes the names it does not know on to.
+    dns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class ContainerInfo:
     exit_code: int = 0
     error: str = ""
     health: str = ""
+    # Engine network name -> the container's address on it.
+    addresses: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

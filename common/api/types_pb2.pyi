@@ -124,6 +124,26 @@ RESTART_CONDITION_ON_FAILURE: RestartCondition.ValueType  # 1
 RESTART_CONDITION_NONE: RestartCondition.ValueType  # 2
 Global___RestartCondition: _TypeAlias = RestartCondition  # noqa: Y015
 
+class _EndpointMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EndpointModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EndpointMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ENDPOINT_MODE_VIP: _EndpointMode.ValueType  # 0
+    """One virtual IP per network, balanced over the running tasks by the nodes' kernels."""
+    ENDPOINT_MODE_DNSRR: _EndpointMode.ValueType  # 1
+    """The name resolves to the running tasks' addresses."""
+
+class EndpointMode(_EndpointMode, metaclass=_EndpointModeEnumTypeWrapper):
+    """How a service is found by name on its networks."""
+
+ENDPOINT_MODE_VIP: EndpointMode.ValueType  # 0
+"""One virtual IP per network, balanced over the running tasks by the nodes' kernels."""
+ENDPOINT_MODE_DNSRR: EndpointMode.ValueType  # 1
+"""The name resolves to the running tasks' addresses."""
+Global___EndpointMode: _TypeAlias = EndpointMode  # noqa: Y015
+
 class _UpdateOrder:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -280,10 +300,15 @@ class NodeDescription(_message.Message):
     RESOURCES_FIELD_NUMBER: _builtins.int
     OS_FIELD_NUMBER: _builtins.int
     ARCH_FIELD_NUMBER: _builtins.int
+    DATA_ADDR_FIELD_NUMBER: _builtins.int
     hostname: _builtins.str
     engine_version: _builtins.str
     os: _builtins.str
     arch: _builtins.str
+    data_addr: _builtins.str
+    """The address other nodes reach this one at for overlay traffic (VXLAN); empty: the one the
+    manager sees its session come from.
+    """
     @_builtins.property
     def resources(self) -> Global___Resources: ...
     def __init__(
@@ -294,10 +319,11 @@ class NodeDescription(_message.Message):
         resources: Global___Resources | None = ...,
         os: _builtins.str = ...,
         arch: _builtins.str = ...,
+        data_addr: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["resources", b"resources"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arch", b"arch", "engine_version", b"engine_version", "hostname", b"hostname", "os", b"os", "resources", b"resources"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arch", b"arch", "data_addr", b"data_addr", "engine_version", b"engine_version", "hostname", b"hostname", "os", b"os", "resources", b"resources"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -637,11 +663,14 @@ class ServiceSpec(_message.Message):
     UPDATE_FIELD_NUMBER: _builtins.int
     ROLLBACK_FIELD_NUMBER: _builtins.int
     FORCE_UPDATE_FIELD_NUMBER: _builtins.int
+    NETWORKS_FIELD_NUMBER: _builtins.int
+    ENDPOINT_MODE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     mode: Global___ServiceMode.ValueType
     replicas: _builtins.int
     force_update: _builtins.int
     """Raised by `service update --force`: tasks made before it are replaced though unchanged."""
+    endpoint_mode: Global___EndpointMode.ValueType
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -658,6 +687,10 @@ class ServiceSpec(_message.Message):
     def update(self) -> Global___UpdateConfig: ...
     @_builtins.property
     def rollback(self) -> Global___UpdateConfig: ...
+    @_builtins.property
+    def networks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """IDs of the cluster networks (Network) the tasks are attached to, in order."""
+
     def __init__(
         self,
         *,
@@ -672,14 +705,38 @@ class ServiceSpec(_message.Message):
         update: Global___UpdateConfig | None = ...,
         rollback: Global___UpdateConfig | None = ...,
         force_update: _builtins.int = ...,
+        networks: _abc.Iterable[_builtins.str] | None = ...,
+        endpoint_mode: Global___EndpointMode.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "placement", b"placement", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "force_update", b"force_update", "labels", b"labels", "mode", b"mode", "name", b"name", "placement", b"placement", "replicas", b"replicas", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "mode", b"mode", "name", b"name", "networks", b"networks", "placement", b"placement", "replicas", b"replicas", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ServiceSpec: _TypeAlias = ServiceSpec  # noqa: Y015
+
+@_typing.final
+class VirtualIP(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_ID_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    network_id: _builtins.str
+    address: _builtins.str
+    def __init__(
+        self,
+        *,
+        network_id: _builtins.str = ...,
+        address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "network_id", b"network_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VirtualIP: _TypeAlias = VirtualIP  # noqa: Y015
 
 @_typing.final
 class UpdateConfig(_message.Message):
@@ -759,6 +816,7 @@ class Service(_message.Message):
     SPEC_FIELD_NUMBER: _builtins.int
     PREVIOUS_SPEC_FIELD_NUMBER: _builtins.int
     UPDATE_STATUS_FIELD_NUMBER: _builtins.int
+    VIRTUAL_IPS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     @_builtins.property
     def meta(self) -> Global___Meta: ...
@@ -770,6 +828,10 @@ class Service(_message.Message):
 
     @_builtins.property
     def update_status(self) -> Global___UpdateStatus: ...
+    @_builtins.property
+    def virtual_ips(self) -> _containers.RepeatedCompositeFieldContainer[Global___VirtualIP]:
+        """One per network of the spec in vip mode, allocated by the manager."""
+
     def __init__(
         self,
         *,
@@ -778,10 +840,11 @@ class Service(_message.Message):
         spec: Global___ServiceSpec | None = ...,
         previous_spec: Global___ServiceSpec | None = ...,
         update_status: Global___UpdateStatus | None = ...,
+        virtual_ips: _abc.Iterable[Global___VirtualIP] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "meta", b"meta", "previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "meta", b"meta", "previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status", "virtual_ips", b"virtual_ips"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -797,6 +860,7 @@ class TaskStatus(_message.Message):
     ERR_FIELD_NUMBER: _builtins.int
     CONTAINER_ID_FIELD_NUMBER: _builtins.int
     EXIT_CODE_FIELD_NUMBER: _builtins.int
+    ADDRESSES_FIELD_NUMBER: _builtins.int
     state: Global___TaskState.ValueType
     message: _builtins.str
     err: _builtins.str
@@ -804,6 +868,10 @@ class TaskStatus(_message.Message):
     exit_code: _builtins.int
     @_builtins.property
     def timestamp(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def addresses(self) -> _containers.RepeatedCompositeFieldContainer[Global___NetworkAddress]:
+        """The container's address on each of its task's networks."""
+
     def __init__(
         self,
         *,
@@ -813,14 +881,37 @@ class TaskStatus(_message.Message):
         err: _builtins.str = ...,
         container_id: _builtins.str = ...,
         exit_code: _builtins.int = ...,
+        addresses: _abc.Iterable[Global___NetworkAddress] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timestamp", b"timestamp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "err", b"err", "exit_code", b"exit_code", "message", b"message", "state", b"state", "timestamp", b"timestamp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addresses", b"addresses", "container_id", b"container_id", "err", b"err", "exit_code", b"exit_code", "message", b"message", "state", b"state", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TaskStatus: _TypeAlias = TaskStatus  # noqa: Y015
+
+@_typing.final
+class NetworkAddress(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_ID_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    network_id: _builtins.str
+    address: _builtins.str
+    def __init__(
+        self,
+        *,
+        network_id: _builtins.str = ...,
+        address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "network_id", b"network_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NetworkAddress: _TypeAlias = NetworkAddress  # noqa: Y015
 
 @_typing.final
 class Task(_message.Message):
@@ -840,6 +931,7 @@ class Task(_message.Message):
     FINISHED_FIELD_NUMBER: _builtins.int
     RESERVATIONS_FIELD_NUMBER: _builtins.int
     FORCE_UPDATE_FIELD_NUMBER: _builtins.int
+    NETWORKS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     service_id: _builtins.str
     service_name: _builtins.str
@@ -866,6 +958,10 @@ class Task(_message.Message):
     def reservations(self) -> Global___Resources:
         """The service's reservations when the task was made: what it holds on its node."""
 
+    @_builtins.property
+    def networks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The service's networks when the task was made."""
+
     def __init__(
         self,
         *,
@@ -883,10 +979,11 @@ class Task(_message.Message):
         finished: _builtins.bool = ...,
         reservations: Global___Resources | None = ...,
         force_update: _builtins.int = ...,
+        networks: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "reservations", b"reservations", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["desired_state", b"desired_state", "finished", b"finished", "force_update", b"force_update", "id", b"id", "meta", b"meta", "node_id", b"node_id", "reservations", b"reservations", "restart_streak", b"restart_streak", "restart_times", b"restart_times", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["desired_state", b"desired_state", "finished", b"finished", "force_update", b"force_update", "id", b"id", "meta", b"meta", "networks", b"networks", "node_id", b"node_id", "reservations", b"reservations", "restart_streak", b"restart_streak", "restart_times", b"restart_times", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -925,3 +1022,91 @@ class Cluster(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Cluster: _TypeAlias = Cluster  # noqa: Y015
+
+@_typing.final
+class Network(_message.Message):
+    """A cluster network (`shoal network create`): one L2 segment carried between nodes by VXLAN."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class SlicesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ID_FIELD_NUMBER: _builtins.int
+    META_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SUBNET_FIELD_NUMBER: _builtins.int
+    VNI_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    SLICES_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name: _builtins.str
+    subnet: _builtins.str
+    """CIDR; each node gets a slice of it (its containers' addresses) and the first slice holds
+    the services' virtual IPs.
+    """
+    vni: _builtins.int
+    """The VXLAN network identifier."""
+    @_builtins.property
+    def meta(self) -> Global___Meta: ...
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def slices(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """node ID -> index of the node's slice of the subnet."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        meta: Global___Meta | None = ...,
+        name: _builtins.str = ...,
+        subnet: _builtins.str = ...,
+        vni: _builtins.int = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        slices: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "labels", b"labels", "meta", b"meta", "name", b"name", "slices", b"slices", "subnet", b"subnet", "vni", b"vni"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Network: _TypeAlias = Network  # noqa: Y015

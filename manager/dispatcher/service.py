@@ -20,12 +20,14 @@ from common.errors import Conflict, NotFound, PermissionDenied, ShoalError
 from common.grpc_errors import code_for, unary_errors
 from common.model import Node, NodeRole, NodeState, Task, TaskState
 from common.netaddr import peer_host
+from common.netview import NetworkView
 from manager.auth import Authenticator
 from manager.ca import ClusterCA
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
 from manager.dispatcher.outbox import Outbox
 from manager.dispatcher.status import StatusIntake
 from manager.logbroker import LogBroker
+from manager.networks.views import NetworkViews
 from manager.store import Action, Delete, Event, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("dispatcher")
@@ -68,6 +70,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._status = StatusIntake(store)
         self._outboxes: dict[str, Outbox] = {}
         self.logs = LogBroker(store)
+        self.networks = NetworkViews(store)
 
     async def run(self) -> None:
         """The dispatcher's background work; runs until cancelled."""
@@ -75,6 +78,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             group.create_task(self._liveness.run())
             group.create_task(self._status.run())
             group.create_task(self._route_assignments())
+            group.create_task(self.networks.run())
 
     async def _route_assignments(self) -> None:
         watch = self._store.watch()
@@ -183,20 +187,29 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         down = False
         take: asyncio.Task[dict[str, Task | None]] | None = None
         ask: asyncio.Task[pb.ManagerMessage] | None = None
+        network: asyncio.Task[NetworkView] | None = None
         try:
             period_ms = round(self._liveness.period * 1000)
             yield pb.ManagerMessage(settings=pb.Settings(heartbeat_period_ms=period_ms))
             yield pb.ManagerMessage(assignments=pb.Assignments(full=True, tasks=full))
             take = asyncio.create_task(outbox.take())
             ask = asyncio.create_task(requests.get())
+            # The first view goes even when empty: the agent acts on none before it.
+            network = asyncio.create_task(self.networks.changed(node_id, None))
             while True:
-                await asyncio.wait([reader, take, ask], return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    [reader, take, ask, network], return_when=asyncio.FIRST_COMPLETED
+                )
                 if reader.done():
                     down = reader.result()
                     break
                 if ask.done():
                     yield ask.result()
                     ask = asyncio.create_task(requests.get())
+                if network.done():
+                    sent = network.result()
+                    yield pb.ManagerMessage(network_view=convert.network_view_to_pb(sent))
+                    network = asyncio.create_task(self.networks.changed(node_id, sent))
                 if not take.done():
                     continue
                 try:
@@ -212,7 +225,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 )
         finally:
             reader.cancel()
-            for pending in (take, ask):
+            for pending in (take, ask, network):
                 if pending is not None:
                     pending.cancel()
             self.logs.detach(node_id, requests)

@@ -45,6 +45,7 @@ def new_task(
         restart_times=after.times if after else (),
         reservations=service.spec.reservations,
         force_update=service.spec.force_update,
+        networks=service.spec.networks,
     )
 
 
