@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
+from typing import cast
 
 import structlog
 
@@ -21,12 +22,14 @@ PORT = 53
 UPSTREAM_TIMEOUT = 1.0
 
 
-def host_resolvers(path: Path = Path("/etc/resolv.conf")) -> list[str]:
+def host_resolvers(path: Path = Path("/etc/resolv.conf")) -> list[tuple[str, int]]:
     try:
         lines = path.read_text().splitlines()
     except OSError:
         return []
-    return [ln.split()[1] for ln in lines if ln.startswith("nameserver") and len(ln.split()) > 1]
+    return [
+        (ln.split()[1], PORT) for ln in lines if ln.startswith("nameserver") and len(ln.split()) > 1
+    ]
 
 
 class _Reply(asyncio.DatagramProtocol):
@@ -48,8 +51,8 @@ class _Listener(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # The selector loop's datagram transport does not subclass DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
         assert self.transport is not None
@@ -57,7 +60,7 @@ class _Listener(asyncio.DatagramProtocol):
 
 
 class NameService:
-    def __init__(self, upstreams: list[str] | None = None) -> None:
+    def __init__(self, upstreams: list[tuple[str, int]] | None = None) -> None:
         self._records = Records()
         self._upstreams = host_resolvers() if upstreams is None else upstreams
         self._listeners: dict[str, asyncio.DatagramTransport] = {}
@@ -127,9 +130,9 @@ class NameService:
         if reply_error is not None and not transport.is_closing():
             transport.sendto(reply_error, addr)
 
-    async def _ask(self, server: str, data: bytes) -> bytes:
+    async def _ask(self, server: tuple[str, int], data: bytes) -> bytes:
         loop = asyncio.get_running_loop()
-        upstream, protocol = await loop.create_datagram_endpoint(_Reply, remote_addr=(server, PORT))
+        upstream, protocol = await loop.create_datagram_endpoint(_Reply, remote_addr=server)
         try:
             upstream.sendto(data)
             return await asyncio.wait_for(protocol.received, UPSTREAM_TIMEOUT)
