@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 GEN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) scripts/gen_proto.py
 PYTEST_ARGS ?=
 
-.PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal demo demo-stop
+.PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal bench-overlay demo demo-stop
 
 venv: $(STAMP)
 
@@ -55,6 +55,10 @@ bench-scheduler: venv
 # In the multi-host lab (root): node loss and container kill, Shoal beside Docker Swarm.
 bench-heal: venv
 	$(PY) -m bench.self_healing $(BENCH_ARGS)
+
+# In the multi-host lab (root): container to container through a cluster network vs host to host.
+bench-overlay: venv
+	$(PY) -m bench.overlay $(BENCH_ARGS)
 
 demo:
 	scripts/demo.sh

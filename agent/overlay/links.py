@@ -28,6 +28,8 @@ async def ensure_vxlan(name: str, vni: int, local: str, bridge: str) -> None:
             "dstport", str(VXLAN_PORT), "local", local,
         )  # fmt: skip
     await run("ip", "link", "set", name, "master", bridge, "mtu", str(MTU), "up")
+    # The engine brings its bridge up only once a container joins; the name server binds first.
+    await run("ip", "link", "set", bridge, "up")
 
 
 async def delete_link(name: str) -> None:
