@@ -14,8 +14,6 @@ from common.taskstate import is_live
 from manager.networks import ipam
 from manager.store import ReadView
 
-DRIVER = "overlay"
-SCOPE = "swarm"
 # Docker's rule for network names.
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 
