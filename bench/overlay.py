@@ -146,7 +146,7 @@ def host_path(lab: Lab) -> dict[str, float]:
 
 def _answers(client: Runner, address: str) -> bool:
     try:
-        client(f"wget -q -O /dev/null -T 2 http://{address}:{PORT}/small")
+        client(f"timeout 2 wget -q -O /dev/null http://{address}:{PORT}/small")
     except RuntimeError:
         return False
     return True

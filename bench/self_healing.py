@@ -127,7 +127,9 @@ def measure(lab: Lab, o: Orchestrator) -> dict[str, float]:
 
 
 def run_shoal(lab: Lab) -> dict[str, float]:
-    create = lab.shoal("service", "create", "-d", "--name", "heal", "--replicas", "6", IMAGE, *SLEEPER)
+    create = lab.shoal(
+        "service", "create", "-d", "--name", "heal", "--replicas", "6", IMAGE, *SLEEPER
+    )
     assert create.returncode == 0, create.stderr
     try:
         return measure(lab, Shoal(lab))

@@ -5,6 +5,7 @@ node's slice, with the slice's first address as the bridge's own."""
 from __future__ import annotations
 
 import asyncio
+from ipaddress import IPv4Network
 from typing import Any
 
 import docker
@@ -45,8 +46,17 @@ class EngineNetworks:
         return result
 
     async def create(self, network: NodeNetwork) -> None:
+        part = IPv4Network(network.slice)
         pool = docker.types.IPAMPool(
-            subnet=network.subnet, iprange=network.slice, gateway=network.gateway
+            subnet=network.subnet,
+            iprange=network.slice,
+            gateway=network.gateway,
+            # The engine would hand out the slice's first and last addresses too (they are not
+            # the subnet's); kept out, no container gets an address ending in .0 or .255.
+            aux_addresses={
+                "slice-first": str(part.network_address),
+                "slice-last": str(part.broadcast_address),
+            },
         )
         await self._call(
             lambda api: api.create_network(
