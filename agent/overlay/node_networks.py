@@ -36,6 +36,28 @@ class Attachments:
     dns: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a reconcile changes: the networks whose local part goes, those the engine lacks,
+    and VXLAN devices of ours that belong to no network of the view."""
+
+    remove: frozenset[str]
+    create: tuple[NodeNetwork, ...]
+    stale_devices: frozenset[str]
+
+
+def plan(view: NetworkView, engine: set[str], ready: set[str], devices: set[str]) -> Plan:
+    """engine: the networks the engine has; ready: those set up here; devices: the host's
+    VXLAN devices."""
+    wanted = {n.id for n in view.networks}
+    ours = {d for d in devices if d.startswith(names.VXLAN_PREFIX)}
+    return Plan(
+        remove=frozenset((engine | ready) - wanted),
+        create=tuple(n for n in view.networks if n.id not in engine),
+        stale_devices=frozenset(ours - {names.vxlan(n) for n in wanted}),
+    )
+
+
 class NodeNetworks:
     def __init__(self, engine: EngineNetworks, data_addr: str, names_service: NameService) -> None:
         self._engine = engine
@@ -95,18 +117,17 @@ class NodeNetworks:
         """True when everything is as view says."""
         if not view.networks and not self._ready and self._clean:
             return True
-        wanted = {n.id: n for n in view.networks}
         complete = True
-        present = await self._engine.present()
-        for network_id in (set(present) | set(self._ready)) - set(wanted):
+        present = set(await self._engine.present())
+        changes = plan(view, present, set(self._ready), await links.vxlan_devices())
+        for network_id in changes.remove:
             complete &= await self._remove(network_id)
-        ours = {d for d in await links.vxlan_devices() if d.startswith(names.VXLAN_PREFIX)}
-        for device in ours - {names.vxlan(n) for n in wanted}:
+        for device in changes.stale_devices:
             await links.delete_link(device)
+        for network in changes.create:
+            await self._engine.create(network)
+            log.info("network created here", network_id=network.id, slice=network.slice)
         for network in view.networks:
-            if network.id not in present:
-                await self._engine.create(network)
-                log.info("network created here", network_id=network.id, slice=network.slice)
             bridge = names.bridge(network.id)
             await links.ensure_vxlan(names.vxlan(network.id), network.vni, self._data_addr, bridge)
             await links.set_peers(names.vxlan(network.id), network.peers)
