@@ -18,6 +18,7 @@ from tests.waiting import SLEEPER, wait_for
 
 IMAGE = "local/busybox:latest"
 HTTPD = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"
+SERVICES = ("api", "rr", "client", "outsider")
 ADDRESS = re.compile(r"(\d+\.\d+\.\d+\.\d+)")
 
 
@@ -98,16 +99,20 @@ def frontend(lab: Lab) -> Iterator[str]:
         lab, "api", "--network", "frontend", "--replicas", "3",
         "--constraint", "node.hostname!=h1", IMAGE, "sh", "-c", HTTPD,
     )  # fmt: skip
+    create(
+        lab, "rr", "--network", "frontend", "--endpoint-mode", "dnsrr", "--replicas", "2",
+        IMAGE, "sh", "-c", HTTPD,
+    )  # fmt: skip
     for name, network in (("client", "frontend"), ("outsider", "backend")):
         create(
             lab, name, "--network", network, "--constraint", "node.hostname==h1", IMAGE, *SLEEPER
         )
     wait_for(lambda: running(lab, "api", 3) and running(lab, "client", 1), "api and client", 60)
-    wait_for(lambda: running(lab, "outsider", 1), "outsider", 30)
+    wait_for(lambda: running(lab, "outsider", 1) and running(lab, "rr", 2), "outsider, rr", 30)
     try:
         yield "frontend"
     finally:
-        for service in ("api", "client", "outsider"):
+        for service in SERVICES:
             lab.shoal("service", "rm", service)
 
 
@@ -137,6 +142,13 @@ def test_reach_by_address_and_name(lab: Lab, frontend: str) -> None:
     assert vip not in replicas.values()
 
 
+def test_dnsrr_name_gives_the_task_addresses(lab: Lab, frontend: str) -> None:
+    tasks = sorted(container_addresses(lab, "rr").values())
+    h1 = lab.hosts[0]
+    assert lookup(h1, "client", "rr") == tasks
+    assert lookup(h1, "client", "tasks.rr") == tasks
+
+
 def _serves(host: Host, address: str, hostname: str) -> bool:
     # busybox-static's wget crashes (exit 139) with -T: `timeout` bounds it instead.
     return exec_in(host, "client", f"timeout 2 wget -qO- http://{address}/") == (0, f"{hostname}\n")
@@ -156,7 +168,7 @@ def test_in_use_network_cannot_be_removed(lab: Lab, frontend: str) -> None:
     done = lab.shoal("network", "rm", frontend)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
-        "Error: network frontend is in use by service api, client: remove or update the"
+        "Error: network frontend is in use by service api, client, rr: remove or update the"
         " service first"
     ]
 
@@ -186,7 +198,7 @@ def test_vip_stays_when_scaled_down(lab: Lab, frontend: str) -> None:
 def test_nothing_left_once_services_go(lab: Lab, frontend: str) -> None:
     """After the services and networks are removed, no bridge, VXLAN device, engine network or
     rule of theirs remains on any host."""
-    for service in ("api", "client", "outsider"):
+    for service in SERVICES:
         shoal_ok(lab, "service", "rm", service)
     for name in ("frontend", "backend"):
         wait_for(partial(_removed, lab, name), f"{name} removed")
