@@ -92,3 +92,13 @@ def with_networks(view: ReadView, service: Service, previous: Service | None) ->
                 kept = ipam.free_vip(subnet, used)
             vips[network_id] = kept
     return replace(service, spec=replace(service.spec, networks=tuple(ids)), virtual_ips=vips)
+
+
+def rolled_networks(view: ReadView, service: Service, previous: Service) -> Service:
+    """with_networks for a rollback the manager starts by itself, which must not fail: with a
+    network of the old spec removed meanwhile, the service keeps the virtual IPs it has (its
+    tasks are then refused by their nodes, and the rollback pauses as on any failure)."""
+    try:
+        return with_networks(view, service, previous)
+    except NotFound:
+        return service

@@ -32,6 +32,7 @@ from common.model import (
     now,
 )
 from common.taskstate import is_dirty, is_live
+from manager.networks.objects import rolled_networks
 from manager.orchestrator.rebalance import best_move
 from manager.orchestrator.restart import ENDED_BY_ITSELF, SlotKey, slot_key
 from manager.orchestrator.slots import live_by_slot, new_task, stop
@@ -299,7 +300,7 @@ class _ServiceJob:
                 previous_spec=service.spec,
                 update_status=status,
             )
-            return [Put(rolled)]
+            return [Put(rolled_networks(view, rolled, service))]
 
         await self._transact(plan)
 

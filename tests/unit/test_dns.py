@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from dataclasses import replace
 from typing import cast
 
 import pytest
@@ -90,6 +91,21 @@ class TestRecords:
 
     def test_dnsrr_service_name_gives_its_tasks(self) -> None:
         assert RECORDS.lookup("DB", "10.128.1.9") == ["10.128.3.7"]
+
+    def test_a_task_on_two_networks_sees_both_whichever_it_asks_through(self) -> None:
+        both = Endpoint("gateway", "", ("10.128.4.4",))
+        also = Endpoint("gateway", "", ("10.140.4.4",))
+        records = Records.of(
+            NetworkView(
+                networks=(
+                    replace(FRONT, endpoints=(*FRONT.endpoints, both)),
+                    replace(BACK, endpoints=(*BACK.endpoints, also)),
+                )
+            )
+        )
+        assert records.lookup("cache", "10.128.4.4") == ["10.140.0.2"]
+        assert records.lookup("api", "10.140.4.4") == ["10.128.0.2"]
+        assert records.lookup("cache", "10.128.9.9") is None
 
     def test_only_the_askers_network(self) -> None:
         assert RECORDS.lookup("api", "10.140.1.9") is None
