@@ -13,6 +13,7 @@ import structlog
 
 from agent.dns import message
 from agent.dns.records import Records
+from common.errors import Unavailable
 from common.netview import NetworkView
 
 log = structlog.get_logger("dns")
@@ -72,9 +73,12 @@ class NameService:
     async def listen(self, address: str, port: int = PORT) -> None:
         if address in self._listeners:
             return
-        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-            lambda: _Listener(self), local_addr=(address, port)
-        )
+        try:
+            transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+                lambda: _Listener(self), local_addr=(address, port)
+            )
+        except OSError as exc:
+            raise Unavailable(f"name server cannot listen on {address}: {exc.strerror}") from None
         self._listeners[address] = transport
         log.info("name server listening", address=address)
 

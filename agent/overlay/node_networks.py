@@ -105,6 +105,10 @@ class NodeNetworks:
             except ShoalError as exc:
                 log.warning("network setup failed", error=str(exc))
                 done = False
+            except Exception:
+                # A bug, not a host's answer: say so loudly, and keep the agent and its tasks up.
+                log.exception("network setup crashed")
+                done = False
             if not done:
                 await asyncio.sleep(RETRY_DELAY)
                 self._wake.set()
