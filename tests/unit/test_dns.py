@@ -13,6 +13,7 @@ import pytest
 from agent.dns import message
 from agent.dns.records import Records
 from agent.dns.server import NameService
+from common.errors import Unavailable
 from common.netview import Endpoint, NetworkView, NodeNetwork
 
 
@@ -175,3 +176,8 @@ class TestServer:
             assert struct.unpack_from("!H", failed, 2)[0] & 0xF == message.SERVFAIL
         finally:
             await service.close()
+
+    async def test_an_address_not_on_this_host_is_one_error(self) -> None:
+        service = NameService(upstreams=[])
+        with pytest.raises(Unavailable, match="name server cannot listen on 192.0.2.1"):
+            await service.listen("192.0.2.1", free_port())
