@@ -179,5 +179,5 @@ class TestServer:
 
     async def test_an_address_not_on_this_host_is_one_error(self) -> None:
         service = NameService(upstreams=[])
-        with pytest.raises(Unavailable, match="name server cannot listen on 192.0.2.1"):
+        with pytest.raises(Unavailable, match=r"name server cannot listen on 192\.0\.2\.1"):
             await service.listen("192.0.2.1", free_port())
