@@ -8,6 +8,7 @@ GEN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) scripts/gen_proto.py
 PYTEST_ARGS ?=
 
 .PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal bench-mesh demo demo-stop
+.PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal bench-overlay demo demo-stop
 
 venv: $(STAMP)
 
@@ -60,6 +61,9 @@ bench-heal: venv
 bench-mesh: venv
 	scripts/deps.sh wrk
 	$(PY) -m bench.mesh $(BENCH_ARGS)
+# In the multi-host lab (root): container to container through a cluster network vs host to host.
+bench-overlay: venv
+	$(PY) -m bench.overlay $(BENCH_ARGS)
 
 demo:
 	scripts/demo.sh

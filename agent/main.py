@@ -14,6 +14,7 @@ from agent import identity
 from agent.join import join
 from agent.mesh.ingress import Ingress
 from agent.mesh.netfilter import Netfilter
+from agent.overlay.node_networks import node_networks
 from agent.runtime.docker import DockerRuntime
 from agent.session import Agent
 from common import log, mesh_flag, tokens
@@ -22,7 +23,7 @@ from common.api import dispatcher_pb2_grpc
 from common.cli_args import Parser, fail
 from common.errors import ShoalError
 from common.model import NodeDescription
-from common.netaddr import join_host_port, split_host_port
+from common.netaddr import default_address, join_host_port, split_host_port
 from common.ports import DEFAULT_PORT, join_addr
 from common.tls import Bundle
 
@@ -81,12 +82,22 @@ async def run_agent(
         bundle = Bundle.load(state_dir)
     structlog.contextvars.bind_contextvars(node_id=known.node_id)
     runtime = DockerRuntime(docker_host)
+    networks = node_networks(docker_host, default_address())
     try:
         ingress = Ingress(known.node_id, Netfilter()) if mesh else None
         await Agent(
-            known.node_id, known.manager, runtime, hostname, bundle, state_dir, ingress
+            known.node_id,
+            known.manager,
+            runtime,
+            hostname,
+            bundle,
+            state_dir,
+            ingress,
+            networks=networks,
+            data_addr=default_address(),
         ).run()
     finally:
+        await networks.close()
         await runtime.close()
 
 

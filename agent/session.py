@@ -18,6 +18,7 @@ import structlog
 from agent.backoff import Backoff
 from agent.logs import LogStreams
 from agent.mesh.ingress import Ingress
+from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import ContainerRuntime
 from agent.worker import Worker
 from common import convert, pki
@@ -61,6 +62,8 @@ class Agent:
         bundle: Bundle,
         state_dir: Path,
         ingress: Ingress | None = None,
+        networks: NodeNetworks | None = None,
+        data_addr: str = "",
     ) -> None:
         """ingress: the routing mesh on this host; None leaves the host's netfilter alone."""
         self.node_id = node_id
@@ -73,10 +76,19 @@ class Agent:
         self._pending: dict[str, TaskStatus] = {}
         # Why the engine does not answer, while it does not: the node reports itself not ready.
         self._engine_error = ""
-        self._description = NodeDescription(hostname=hostname)
+        self._data_addr = data_addr
+        self._description = NodeDescription(hostname=hostname, data_addr=data_addr)
         self._pending_ready = asyncio.Event()
         self.worker = Worker(node_id, runtime, self._queue_report, hostname)
         self.ingress = ingress
+        self._networks = networks
+        self.worker = Worker(
+            node_id,
+            runtime,
+            self._queue_report,
+            hostname,
+            attach=networks.attach if networks is not None else None,
+        )
         self.connected = asyncio.Event()
         self._log = log.bind(node_id=node_id)
 
@@ -94,6 +106,8 @@ class Agent:
                 group.create_task(self._keep_certificate_fresh())
                 if self.ingress is not None:
                     group.create_task(self.ingress.run())
+                if self._networks is not None:
+                    group.create_task(self._networks.run())
                 await self._hold_sessions()
         except* ShoalError as failed:
             # The reason itself, not a group of one: callers report it as one line.
@@ -172,6 +186,7 @@ class Agent:
             resources=Resources(nano_cpus=info.nano_cpus, memory_bytes=info.memory_bytes),
             os=info.os,
             arch=info.arch,
+            data_addr=self._data_addr,
         )
         return self._description
 
@@ -254,6 +269,8 @@ class Agent:
                     logs.subscribe(msg.subscribe_logs)
                 elif kind == "cancel_logs":
                     await logs.cancel(msg.cancel_logs.subscription_id)
+                elif kind == "network_view" and self._networks is not None:
+                    self._networks.apply(convert.network_view_from_pb(msg.network_view))
 
     async def _outgoing(self, description: NodeDescription) -> AsyncIterator[dpb.AgentMessage]:
         hello = dpb.Hello(description=convert.description_to_pb(description))

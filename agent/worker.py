@@ -7,11 +7,13 @@ marks the task dirty and the same coroutine goes round again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 
 import structlog
 
+from agent.overlay import names
+from agent.overlay.node_networks import Attachments
 from agent.runtime.base import (
     HEALTH_STARTING,
     HEALTH_UNHEALTHY,
@@ -30,7 +32,11 @@ from common.model import DEFAULT_STOP_GRACE, Task, TaskState, TaskStatus, now
 
 log = structlog.get_logger("worker")
 
+NO_NETWORKS = Attachments()
+
 Reporter = Callable[[str, TaskStatus], None]
+# Makes a task's networks ready on this node; what its container joins.
+Attacher = Callable[[tuple[str, ...]], Awaitable[Attachments]]
 
 
 def stop_grace_seconds(task: Task) -> float:
@@ -38,7 +44,9 @@ def stop_grace_seconds(task: Task) -> float:
     return (DEFAULT_STOP_GRACE if grace is None else grace).total_seconds()
 
 
-def run_spec(node_id: str, task: Task, node_hostname: str = "") -> RunSpec:
+def run_spec(
+    node_id: str, task: Task, node_hostname: str = "", attachments: Attachments = NO_NETWORKS
+) -> RunSpec:
     labels = dict(task.spec.labels)
     labels.update(
         {
@@ -81,7 +89,19 @@ def run_spec(node_id: str, task: Task, node_hostname: str = "") -> RunSpec:
         init=spec.init,
         read_only=spec.read_only,
         healthcheck=spec.healthcheck,
+        networks=attachments.engine_networks,
+        dns=attachments.dns,
     )
+
+
+def network_addresses(info: ContainerInfo) -> dict[str, str]:
+    """network ID -> the container's address on it, for the engine networks that are ours."""
+    found = {}
+    for engine_name, address in info.addresses.items():
+        network_id = names.network_of(engine_name)
+        if network_id is not None:
+            found[network_id] = address
+    return found
 
 
 def exit_status(info: ContainerInfo) -> TaskStatus:
@@ -99,9 +119,15 @@ def exit_status(info: ContainerInfo) -> TaskStatus:
 
 class Worker:
     def __init__(
-        self, node_id: str, runtime: ContainerRuntime, report: Reporter, node_hostname: str = ""
+        self,
+        node_id: str,
+        runtime: ContainerRuntime,
+        report: Reporter,
+        node_hostname: str = "",
+        attach: Attacher | None = None,
     ) -> None:
         self.node_id = node_id
+        self._attach = attach
         self.node_hostname = node_hostname
         self._runtime = runtime
         self._report_up = report
@@ -255,9 +281,18 @@ class Worker:
                 task, TaskStatus(TaskState.REJECTED, now(), "preparing failed", err=str(exc))
             )
             return
+        try:
+            attachments = await self._attachments(task)
+        except ShoalError as exc:
+            self._report(
+                task, TaskStatus(TaskState.REJECTED, now(), "preparing failed", err=str(exc))
+            )
+            return
         self._report(task, TaskStatus(TaskState.STARTING, now(), "starting"))
         try:
-            started = await self._runtime.run(run_spec(self.node_id, task, self.node_hostname))
+            started = await self._runtime.run(
+                run_spec(self.node_id, task, self.node_hostname, attachments)
+            )
         except ShoalError as exc:
             self._report(
                 task, TaskStatus(TaskState.REJECTED, now(), "starting failed", err=str(exc))
@@ -265,6 +300,13 @@ class Worker:
             return
         # An engine event about it may have come first, and knows better.
         await self._follow(task, self._containers.setdefault(task.id, started))
+
+    async def _attachments(self, task: Task) -> Attachments:
+        if not task.networks:
+            return NO_NETWORKS
+        if self._attach is None:
+            raise ShoalError("this node cannot join cluster networks")
+        return await self._attach(task.networks)
 
     async def _follow(self, task: Task, container: ContainerInfo) -> None:
         """Report what the container of a task wanted running is doing. A task with a health
@@ -299,6 +341,7 @@ class Worker:
                     "started",
                     container_id=container.id,
                     ports=container.ports,
+                    addresses=network_addresses(container),
                 ),
             )
 

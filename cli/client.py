@@ -17,7 +17,7 @@ from common.api import types_pb2 as pb
 from common.api.control_pb2_grpc import ControlStub
 from common.errors import ShoalError, Unavailable
 from common.grpc_errors import from_rpc_error
-from common.model import Node, NodeRole, Service, ServiceSpec, Task
+from common.model import Network, Node, NodeRole, Service, ServiceSpec, Task
 
 DEADLINE = 10.0
 """Seconds any one call may take, so no command can hang on a manager that stopped answering."""
@@ -280,6 +280,22 @@ class Client:
             ) from exc
         finally:
             call.cancel()
+
+    def create_network(self, name: str, subnet: str, labels: dict[str, str]) -> Network:
+        request = api.CreateNetworkRequest(name=name, subnet=subnet, labels=labels)
+        return convert.network_from_pb(self._call(self._stub.CreateNetwork, request).network)
+
+    def get_network(self, ref: str) -> Network:
+        request = api.GetNetworkRequest(ref=ref)
+        return convert.network_from_pb(self._call(self._stub.GetNetwork, request).network)
+
+    def list_networks(self) -> list[Network]:
+        response = self._call(self._stub.ListNetworks, api.ListNetworksRequest())
+        return [convert.network_from_pb(n) for n in response.networks]
+
+    def remove_network(self, ref: str) -> str:
+        """Returns the ID of the removed network."""
+        return self._call(self._stub.RemoveNetwork, api.RemoveNetworkRequest(ref=ref)).id
 
     def _call(
         self, method: grpc.UnaryUnaryMultiCallable[Request, Response], request: Request

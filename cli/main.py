@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from cli import events, join_token, node, output, service
+from cli import events, join_token, network, node, output, service
 from cli.client import Client
 from cli.connection import (
     CONFIG_ENV,
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(metavar="COMMAND", required=True)
     service.register(groups.add_parser("service", help="Manage services"))
     node.register(groups.add_parser("node", help="Manage nodes"))
+    network.register(groups.add_parser("network", help="Manage networks"))
     join_token.register(groups.add_parser("join-token", help="Show how to join a node"))
     events.register(groups.add_parser("events", help="Get real time events from the cluster"))
     return parser

@@ -9,6 +9,7 @@ from cli import (
     batch,
     container_flags,
     labels,
+    network_flags,
     output,
     placement_flags,
     plans,
@@ -90,6 +91,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     publish_flags.add(create, update=False)
     service_update.add_wait_flags(create)
     container_flags.add(create, update=False)
+    network_flags.add(create, update=False)
     create.add_argument("image", metavar="IMAGE")
     # Everything after IMAGE belongs to the container, even words that look like our flags.
     # argparse counts a REMAINDER positional as required, yet a service needs no command.
@@ -137,6 +139,7 @@ def _create(args: argparse.Namespace, client: Client) -> int:
     )
     spec = update_flags.apply(placement_flags.apply(spec, args), args)
     spec = publish_flags.apply(spec, args)
+    spec = network_flags.apply(spec, args)
     if args.dry_run:
         return plans.show(spec, client.plan_service(spec))
     service = client.create_service(spec)
@@ -221,6 +224,8 @@ def _document(service: Service, service_tasks: list[Task]) -> dict[str, object]:
         "Endpoint": publish_flags.endpoint_document(service),
         "ServiceStatus": _status_document(service, service_tasks),
     }
+    if service.virtual_ips:
+        document["Endpoint"] = {"VirtualIPs": network_flags.virtual_ips(service)}
     if service.previous_spec is not None:
         document["PreviousSpec"] = _spec_document(service.previous_spec)
     status = service.update_status
@@ -264,6 +269,7 @@ def _spec_document(spec: ServiceSpec) -> dict[str, object]:
             "RestartPolicy": restart_flags.document(spec.restart),
             **placement_flags.document(spec),
             "ForceUpdate": spec.force_update,
+            **network_flags.document(spec),
         },
         "Mode": mode,
         **update_flags.document(spec),

@@ -17,6 +17,7 @@ from cli import (
     cas,
     container_flags,
     labels,
+    network_flags,
     placement_flags,
     plans,
     progress,
@@ -90,6 +91,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     container_flags.add(update, update=True)
     update_flags.add(update)
     publish_flags.add(update, update=True)
+    network_flags.add(update, update=True)
     add_wait_flags(update)
     update.add_argument("service", metavar="SERVICE")
     update.set_defaults(run=_update)
@@ -123,6 +125,7 @@ def _update(args: argparse.Namespace, client: Client) -> int:
         spec = publish_flags.apply(spec, args)
         spec = _container_changes(spec, args)
         spec = replace(spec, container=container_flags.apply(spec.container, args))
+        spec = network_flags.apply_update(spec, args, client)
         if args.replicas is not None:
             spec = replace(spec, replicas=args.replicas)
         if args.force:

@@ -12,6 +12,7 @@ from common import model as m
 from common.api import dispatcher_pb2 as dpb
 from common.api import types_pb2 as pb
 from common.ingress import IngressBackend, IngressPort
+from common.netview import Endpoint, NetworkView, NodeNetwork
 
 
 def _ts_to_pb(value: datetime) -> Timestamp:
@@ -81,6 +82,7 @@ def description_to_pb(d: m.NodeDescription) -> pb.NodeDescription:
         resources=resources_to_pb(d.resources),
         os=d.os,
         arch=d.arch,
+        data_addr=d.data_addr,
     )
 
 
@@ -91,6 +93,7 @@ def description_from_pb(msg: pb.NodeDescription) -> m.NodeDescription:
         resources=resources_from_pb(msg.resources),
         os=msg.os,
         arch=msg.arch,
+        data_addr=msg.data_addr,
     )
 
 
@@ -345,6 +348,8 @@ def spec_to_pb(s: m.ServiceSpec) -> pb.ServiceSpec:
         rollback=update_config_to_pb(s.rollback),
         force_update=s.force_update,
         ports=[port_to_pb(p) for p in s.ports],
+        networks=s.networks,
+        endpoint_mode=pb.EndpointMode.ValueType(s.endpoint_mode),
     )
 
 
@@ -366,6 +371,8 @@ def spec_from_pb(msg: pb.ServiceSpec) -> m.ServiceSpec:
         rollback=update_config_from_pb(msg.rollback),
         force_update=msg.force_update,
         ports=tuple(port_from_pb(p) for p in msg.ports),
+        networks=tuple(msg.networks),
+        endpoint_mode=m.EndpointMode(msg.endpoint_mode),
     )
 
 
@@ -376,6 +383,9 @@ def service_to_pb(s: m.Service) -> pb.Service:
         spec=spec_to_pb(s.spec),
         update_status=update_status_to_pb(s.update_status),
         endpoint_ports=[port_to_pb(p) for p in s.endpoint_ports],
+        virtual_ips=[
+            pb.VirtualIP(network_id=net, address=addr) for net, addr in s.virtual_ips.items()
+        ],
     )
     if s.previous_spec is not None:
         msg.previous_spec.CopyFrom(spec_to_pb(s.previous_spec))
@@ -390,6 +400,7 @@ def service_from_pb(msg: pb.Service) -> m.Service:
         previous_spec=spec_from_pb(msg.previous_spec) if msg.HasField("previous_spec") else None,
         update_status=update_status_from_pb(msg.update_status),
         endpoint_ports=tuple(port_from_pb(p) for p in msg.endpoint_ports),
+        virtual_ips={vip.network_id: vip.address for vip in msg.virtual_ips},
     )
 
 
@@ -402,6 +413,9 @@ def status_to_pb(s: m.TaskStatus) -> pb.TaskStatus:
         container_id=s.container_id,
         exit_code=s.exit_code,
         ports=[binding_to_pb(b) for b in s.ports],
+        addresses=[
+            pb.NetworkAddress(network_id=net, address=addr) for net, addr in s.addresses.items()
+        ],
     )
 
 
@@ -414,6 +428,7 @@ def status_from_pb(msg: pb.TaskStatus) -> m.TaskStatus:
         container_id=msg.container_id,
         exit_code=msg.exit_code,
         ports=tuple(binding_from_pb(b) for b in msg.ports),
+        addresses={a.network_id: a.address for a in msg.addresses},
     )
 
 
@@ -434,6 +449,7 @@ def task_to_pb(t: m.Task) -> pb.Task:
         reservations=resources_to_pb(t.reservations),
         force_update=t.force_update,
         ports=[port_to_pb(p) for p in t.ports],
+        networks=t.networks,
     )
 
 
@@ -454,6 +470,7 @@ def task_from_pb(msg: pb.Task) -> m.Task:
         reservations=resources_from_pb(msg.reservations),
         force_update=msg.force_update,
         ports=tuple(port_from_pb(p) for p in msg.ports),
+        networks=tuple(msg.networks),
     )
 
 
@@ -474,4 +491,73 @@ def cluster_from_pb(msg: pb.Cluster) -> m.Cluster:
         digest=msg.digest,
         worker_secret=msg.worker_secret,
         manager_secret=msg.manager_secret,
+    )
+
+
+def network_to_pb(n: m.Network) -> pb.Network:
+    return pb.Network(
+        id=n.id,
+        meta=meta_to_pb(n.meta),
+        name=n.name,
+        subnet=n.subnet,
+        vni=n.vni,
+        labels=n.labels,
+        slices=n.slices,
+    )
+
+
+def network_from_pb(msg: pb.Network) -> m.Network:
+    return m.Network(
+        id=msg.id,
+        meta=meta_from_pb(msg.meta),
+        name=msg.name,
+        subnet=msg.subnet,
+        vni=msg.vni,
+        labels=dict(msg.labels),
+        slices=dict(msg.slices),
+    )
+
+
+def network_view_to_pb(view: NetworkView) -> dpb.NetworkView:
+    return dpb.NetworkView(
+        networks=[
+            dpb.NodeNetwork(
+                id=n.id,
+                name=n.name,
+                subnet=n.subnet,
+                vni=n.vni,
+                slice=n.slice,
+                gateway=n.gateway,
+                peers=n.peers,
+                endpoints=[
+                    dpb.NetworkEndpoint(
+                        service_name=e.service_name, virtual_ip=e.virtual_ip, addresses=e.addresses
+                    )
+                    for e in n.endpoints
+                ],
+            )
+            for n in view.networks
+        ],
+        foreign_subnets=view.foreign_subnets,
+    )
+
+
+def network_view_from_pb(msg: dpb.NetworkView) -> NetworkView:
+    return NetworkView(
+        networks=tuple(
+            NodeNetwork(
+                id=n.id,
+                name=n.name,
+                subnet=n.subnet,
+                vni=n.vni,
+                slice=n.slice,
+                gateway=n.gateway,
+                peers=tuple(n.peers),
+                endpoints=tuple(
+                    Endpoint(e.service_name, e.virtual_ip, tuple(e.addresses)) for e in n.endpoints
+                ),
+            )
+            for n in msg.networks
+        ),
+        foreign_subnets=tuple(msg.foreign_subnets),
     )

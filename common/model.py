@@ -80,6 +80,8 @@ class NodeDescription:
     resources: Resources = Resources()
     os: str = ""
     arch: str = ""
+    # Where other nodes send this node's overlay traffic; empty: Node.addr.
+    data_addr: str = ""
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,11 @@ class RestartPolicy:
     window: timedelta | None = None
 
 
+class EndpointMode(enum.IntEnum):
+    VIP = 0
+    DNSRR = 1
+
+
 class UpdateOrder(enum.IntEnum):
     STOP_FIRST = 0
     START_FIRST = 1
@@ -255,6 +262,9 @@ class ServiceSpec:
     # Raised by `service update --force`: tasks made before it are replaced though unchanged.
     force_update: int = 0
     ports: tuple[PortConfig, ...] = ()
+    # IDs of the cluster networks the tasks join, in order.
+    networks: tuple[str, ...] = ()
+    endpoint_mode: EndpointMode = EndpointMode.VIP
 
 
 class UpdateState(enum.IntEnum):
@@ -294,6 +304,8 @@ class Service:
     update_status: UpdateStatus = UpdateStatus()
     # spec.ports with every ingress port's published port filled in (docker's Endpoint.Ports).
     endpoint_ports: tuple[PortConfig, ...] = ()
+    # network ID -> the service's virtual IP on it (vip mode).
+    virtual_ips: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -306,6 +318,8 @@ class TaskStatus:
     exit_code: int = 0
     # Where the container's published ports ended up on its node.
     ports: tuple[PortBinding, ...] = ()
+    # network ID -> the container's address on it.
+    addresses: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -327,6 +341,8 @@ class Task:
     force_update: int = 0
     # What the container publishes on its node (common.publish.task_ports of the service's).
     ports: tuple[PortConfig, ...] = ()
+    # The service's networks when the task was made.
+    networks: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -345,4 +361,18 @@ class Cluster:
         return f"Cluster(id={self.id!r}, <secrets redacted>)"
 
 
-StoredObject = Node | Service | Task | Cluster
+@dataclass(frozen=True)
+class Network:
+    """A cluster network. Each node that runs a task on it gets a slice of subnet (slices:
+    node ID -> slice index) for its containers' addresses."""
+
+    id: str
+    name: str
+    subnet: str
+    vni: int
+    meta: Meta = Meta()
+    labels: dict[str, str] = field(default_factory=dict)
+    slices: dict[str, int] = field(default_factory=dict)
+
+
+StoredObject = Node | Service | Task | Cluster | Network

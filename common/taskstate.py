@@ -40,4 +40,5 @@ def is_dirty(task: Task, spec: ServiceSpec) -> bool:
         or task.reservations != spec.reservations
         or task.force_update != spec.force_update
         or task.ports != task_ports(spec.ports)
+        or task.networks != spec.networks
     )

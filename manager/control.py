@@ -25,6 +25,7 @@ from common.model import (
     Availability,
     Cluster,
     FailureAction,
+    Network,
     Node,
     NodeRole,
     NodeState,
@@ -47,6 +48,7 @@ from manager.container_checks import validate_container
 from manager.event_stream import FellBehind, Subscription
 from manager.ingress_ports import endpoint_ports
 from manager.logbroker import LogBroker
+from manager.networks.objects import check_unused, new_network, resolve_network, with_networks
 from manager.orchestrator.global_service import reconcile_global
 from manager.orchestrator.slots import new_task
 from manager.placement import node_infos
@@ -125,12 +127,17 @@ def _validate_update_config(which: str, config: UpdateConfig) -> None:
 
 def replaces_tasks(old: ServiceSpec, new: ServiceSpec) -> bool:
     """Whether going from old to new replaces the running tasks (a rolling update)."""
-    return (old.container, old.reservations, old.force_update, task_ports(old.ports)) != (
-        new.container,
-        new.reservations,
-        new.force_update,
-        task_ports(new.ports),
-    )
+
+    def what_tasks_run(spec: ServiceSpec) -> tuple[object, ...]:
+        return (
+            spec.container,
+            spec.reservations,
+            spec.force_update,
+            task_ports(spec.ports),
+            spec.networks,
+        )
+
+    return what_tasks_run(old) != what_tasks_run(new)
 
 
 def resolve_service(view: ReadView, ref: str) -> Service:
@@ -256,7 +263,7 @@ class Control(control_pb2_grpc.ControlServicer):
             if any(s.spec.name == spec.name for s in services):
                 raise Conflict(f"service {spec.name} already exists")
             ports = endpoint_ports(service.id, spec.ports, (), services, self._reserved)
-            return [Put(replace(service, endpoint_ports=ports))]
+            return [Put(with_networks(view, replace(service, endpoint_ports=ports), None))]
 
         (stored,) = await self._store.transact(plan)
         log.info("service created", service_id=service.id, name=spec.name)
@@ -317,7 +324,7 @@ class Control(control_pb2_grpc.ControlServicer):
                 update_status=status,
                 endpoint_ports=ports,
             )
-            return [Put(updated)]
+            return [Put(with_networks(view, updated, current))]
 
         (stored,) = await self._store.transact(plan)
         assert isinstance(stored, Service)
@@ -376,7 +383,7 @@ class Control(control_pb2_grpc.ControlServicer):
                     current.id, spec.ports, current.endpoint_ports, view.objects(Service)
                 ),
             )
-            return [Put(rolled)]
+            return [Put(with_networks(view, rolled, current))]
 
         return await self._write_service(plan, "service rollback")
 
@@ -541,6 +548,47 @@ class Control(control_pb2_grpc.ControlServicer):
         secret = cluster.manager_secret if role == NodeRole.MANAGER else cluster.worker_secret
         token = tokens.JoinToken(digest=cluster.digest, secret=secret)
         return pb.GetJoinTokenResponse(token=str(token), manager_addr=self._manager_addr)
+
+    @unary_errors
+    @admin_only
+    async def CreateNetwork(
+        self, request: pb.CreateNetworkRequest, context: Any
+    ) -> pb.NetworkResponse:
+        def plan(view: ReadView) -> Sequence[Op]:
+            return [Put(new_network(view, request.name, request.subnet, dict(request.labels)))]
+
+        (stored,) = await self._store.transact(plan)
+        assert isinstance(stored, Network)
+        log.info("network created", network_id=stored.id, name=stored.name, subnet=stored.subnet)
+        return pb.NetworkResponse(network=convert.network_to_pb(stored))
+
+    @unary_errors
+    @admin_only
+    async def GetNetwork(self, request: pb.GetNetworkRequest, context: Any) -> pb.NetworkResponse:
+        network = resolve_network(self._store, request.ref)
+        return pb.NetworkResponse(network=convert.network_to_pb(network))
+
+    @unary_errors
+    @admin_only
+    async def ListNetworks(
+        self, request: pb.ListNetworksRequest, context: Any
+    ) -> pb.ListNetworksResponse:
+        networks = sorted(self._store.objects(Network), key=lambda n: n.name)
+        return pb.ListNetworksResponse(networks=[convert.network_to_pb(n) for n in networks])
+
+    @unary_errors
+    @admin_only
+    async def RemoveNetwork(
+        self, request: pb.RemoveNetworkRequest, context: Any
+    ) -> pb.RemoveNetworkResponse:
+        def plan(view: ReadView) -> Sequence[Op]:
+            network = resolve_network(view, request.ref)
+            check_unused(view, network)
+            return [Delete(network)]
+
+        (removed,) = await self._store.transact(plan)
+        log.info("network removed", network_id=removed.id)
+        return pb.RemoveNetworkResponse(id=removed.id)
 
     async def ServiceLogs(
         self, request: lpb.ServiceLogsRequest, context: Any

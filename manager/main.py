@@ -9,6 +9,7 @@ import signal
 from datetime import timedelta
 from pathlib import Path
 
+from agent.overlay.node_networks import node_networks
 from agent.runtime.docker import DockerRuntime
 from common import durations, log, mesh_flag
 from common.cli_args import Parser, fail
@@ -16,7 +17,7 @@ from common.errors import ShoalError
 from common.model import Availability
 from common.netaddr import default_address
 from common.ports import DEFAULT_PORT
-from manager.server import ManagerConfig, serve
+from manager.server import ManagerConfig, data_address, serve
 
 DEFAULT_STATE_DIR = "/var/lib/shoal/manager"
 
@@ -71,9 +72,11 @@ async def _run(config: ManagerConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runtime = DockerRuntime(config.docker_host)
+    networks = node_networks(config.docker_host, data_address(config.advertise))
     try:
-        await serve(config, runtime, stop)
+        await serve(config, runtime, stop, networks=networks)
     finally:
+        await networks.close()
         await runtime.close()
 
 

@@ -15,19 +15,21 @@ import structlog
 
 from agent.mesh.ingress import Ingress
 from agent.mesh.netfilter import Netfilter
+from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import ContainerRuntime
 from agent.session import Agent
 from common import tokens
 from common.api import control_pb2_grpc, dispatcher_pb2_grpc, join_pb2_grpc
 from common.errors import Unavailable
 from common.model import Availability, Cluster
-from common.netaddr import join_host_port, split_host_port
+from common.netaddr import default_address, join_host_port, split_host_port
 from common.ports import DEFAULT_PORT
 from manager.bootstrap import NODE_DIR, bootstrap
 from manager.control import Control
 from manager.dispatcher import Dispatcher
 from manager.dispatcher.ingress_feed import IngressFeed
 from manager.join import JoinService
+from manager.networks.allocator import SliceAllocator
 from manager.orchestrator.loop import Orchestrator
 from manager.orchestrator.updater import Updater
 from manager.placement import Placement
@@ -58,6 +60,13 @@ class ManagerConfig:
     cert_lifetime: timedelta = timedelta(days=90)
     # Program this host's netfilter for published ingress ports (agent.mesh).
     routing_mesh: bool = False
+
+
+def data_address(advertise: str) -> str:
+    """Where other nodes send this host's overlay traffic: the advertised address, or the
+    default route's when the advertised one names no interface."""
+    host, _ = split_host_port(advertise, DEFAULT_PORT)
+    return default_address() if host in ("", "0.0.0.0", "::") else host
 
 
 def _local_target(listen_host: str, port: int) -> str:
@@ -98,8 +107,10 @@ async def serve(
     runtime: ContainerRuntime,
     stop: asyncio.Event,
     started: Callable[[Started], None] | None = None,
+    networks: NodeNetworks | None = None,
 ) -> None:
-    """Serve until stop is set. runtime runs this host's own tasks; the caller closes it.
+    """Serve until stop is set. runtime runs this host's own tasks, networks makes this host's
+    part of the cluster networks (none: its tasks cannot join any); the caller closes both.
 
     Two ports: PORT requires a client certificate of the cluster for every call; PORT+1 serves
     only the two calls a joining node makes before it has one.
@@ -165,6 +176,8 @@ async def serve(
                 boot.node_bundle,
                 config.state_dir / NODE_DIR,
                 Ingress(boot.node_id, Netfilter()) if config.routing_mesh else None,
+                networks=networks,
+                data_addr=data_address(config.advertise),
             )
             async with asyncio.TaskGroup() as group:
                 loops = [
@@ -172,6 +185,7 @@ async def serve(
                     group.create_task(Orchestrator(store).run()),
                     group.create_task(Placement(store).run()),
                     group.create_task(Updater(store).run()),
+                    group.create_task(SliceAllocator(store).run()),
                     group.create_task(serving.run()),
                     group.create_task(local.run()),
                 ]

@@ -52,6 +52,10 @@ class RunSpec:
     healthcheck: HealthCheck | None = None
     # Published on the node: each target on its published port, or on one the engine picks (0).
     ports: tuple[PortConfig, ...] = ()
+    # Engine networks to join, the first at creation; empty: the engine's default bridge.
+    networks: tuple[str, ...] = ()
+    # Name servers the engine's own resolver passes the names it does not know on to.
+    dns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class ContainerInfo:
     health: str = ""
     # Where its published ports are on the node, while it runs.
     ports: tuple[PortBinding, ...] = ()
+    # Engine network name -> the container's address on it.
+    addresses: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import docker
 import docker.errors
@@ -71,6 +71,13 @@ def _container_info(attrs: dict[str, Any]) -> ContainerInfo:
         # Present whenever the container has a health check, the image's own included.
         health=(state.get("Health") or {}).get("Status", ""),
         ports=_bindings(attrs.get("NetworkSettings") or {}),
+        addresses={
+            name: endpoint["IPAddress"]
+            for name, endpoint in (
+                (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+            ).items()
+            if endpoint and endpoint.get("IPAddress")
+        },
     )
 
 
@@ -198,6 +205,7 @@ class DockerRuntime:
 
     async def _create_and_start(self, spec: RunSpec) -> ContainerInfo:
         def create_and_start(api: docker.APIClient) -> ContainerInfo:
+            first, *others = spec.networks or (None,)
             # None leaves each setting to the image or the engine, as zero and empty do for us.
             created = api.create_container(
                 image=spec.image,
@@ -221,10 +229,20 @@ class DockerRuntime:
                     read_only=spec.read_only or None,
                     # None asks the engine for a free port of its own choosing.
                     port_bindings={_port_name(p): p.published or None for p in spec.ports} or None,
+                    network_mode=first,
+                    dns=list(spec.dns) or None,
                 ),
+                # docker-py's stubs type the endpoints map as one endpoint; the engine wants a map.
+                networking_config=cast(
+                    docker.types.NetworkingConfig, {"EndpointsConfig": {first: {}}}
+                )
+                if first
+                else None,
             )
             container_id: str = created["Id"]
             try:
+                for network in others:
+                    api.connect_container_to_network(container_id, network)
                 api.start(container_id)
             except Exception:
                 with contextlib.suppress(Exception):

@@ -58,6 +58,11 @@ class ControlStub:
     """Cluster changes as they are committed, until the client cancels. A client that falls
     behind by more than the manager buffers for it is ended with RESOURCE_EXHAUSTED.
     """
+    CreateNetwork: _grpc.UnaryUnaryMultiCallable[_control_pb2.CreateNetworkRequest, _control_pb2.NetworkResponse]
+    GetNetwork: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetNetworkRequest, _control_pb2.NetworkResponse]
+    ListNetworks: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListNetworksRequest, _control_pb2.ListNetworksResponse]
+    RemoveNetwork: _grpc.UnaryUnaryMultiCallable[_control_pb2.RemoveNetworkRequest, _control_pb2.RemoveNetworkResponse]
+    """Refused while a service uses the network."""
 
 @_typing.type_check_only
 class ControlAsyncStub(ControlStub):
@@ -87,6 +92,11 @@ class ControlAsyncStub(ControlStub):
     """Cluster changes as they are committed, until the client cancels. A client that falls
     behind by more than the manager buffers for it is ended with RESOURCE_EXHAUSTED.
     """
+    CreateNetwork: _aio.UnaryUnaryMultiCallable[_control_pb2.CreateNetworkRequest, _control_pb2.NetworkResponse]  # type: ignore[assignment]
+    GetNetwork: _aio.UnaryUnaryMultiCallable[_control_pb2.GetNetworkRequest, _control_pb2.NetworkResponse]  # type: ignore[assignment]
+    ListNetworks: _aio.UnaryUnaryMultiCallable[_control_pb2.ListNetworksRequest, _control_pb2.ListNetworksResponse]  # type: ignore[assignment]
+    RemoveNetwork: _aio.UnaryUnaryMultiCallable[_control_pb2.RemoveNetworkRequest, _control_pb2.RemoveNetworkResponse]  # type: ignore[assignment]
+    """Refused while a service uses the network."""
 
 class ControlServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -215,5 +225,34 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
         """Cluster changes as they are committed, until the client cancels. A client that falls
         behind by more than the manager buffers for it is ended with RESOURCE_EXHAUSTED.
         """
+
+    @_abc_1.abstractmethod
+    def CreateNetwork(
+        self,
+        request: _control_pb2.CreateNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.NetworkResponse, _abc.Awaitable[_control_pb2.NetworkResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetNetwork(
+        self,
+        request: _control_pb2.GetNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.NetworkResponse, _abc.Awaitable[_control_pb2.NetworkResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListNetworks(
+        self,
+        request: _control_pb2.ListNetworksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.ListNetworksResponse, _abc.Awaitable[_control_pb2.ListNetworksResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RemoveNetwork(
+        self,
+        request: _control_pb2.RemoveNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.RemoveNetworkResponse, _abc.Awaitable[_control_pb2.RemoveNetworkResponse]]:
+        """Refused while a service uses the network."""
 
 def add_ControlServicer_to_server(servicer: ControlServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

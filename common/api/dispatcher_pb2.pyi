@@ -363,6 +363,7 @@ class ManagerMessage(_message.Message):
     SUBSCRIBE_LOGS_FIELD_NUMBER: _builtins.int
     CANCEL_LOGS_FIELD_NUMBER: _builtins.int
     INGRESS_FIELD_NUMBER: _builtins.int
+    NETWORK_VIEW_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def settings(self) -> Global___Settings: ...
     @_builtins.property
@@ -373,6 +374,10 @@ class ManagerMessage(_message.Message):
     def cancel_logs(self) -> _logs_pb2.CancelLogs: ...
     @_builtins.property
     def ingress(self) -> Global___IngressView: ...
+    @_builtins.property
+    def network_view(self) -> Global___NetworkView:
+        """The networks this node takes part in, sent whole whenever it changes."""
+
     def __init__(
         self,
         *,
@@ -381,13 +386,121 @@ class ManagerMessage(_message.Message):
         subscribe_logs: _logs_pb2.SubscribeLogs | None = ...,
         cancel_logs: _logs_pb2.CancelLogs | None = ...,
         ingress: Global___IngressView | None = ...,
+        network_view: Global___NetworkView | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "network_view", b"network_view", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "network_view", b"network_view", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["settings", "assignments", "subscribe_logs", "cancel_logs", "ingress"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["settings", "assignments", "subscribe_logs", "cancel_logs", "ingress", "network_view"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___ManagerMessage: _TypeAlias = ManagerMessage  # noqa: Y015
+
+@_typing.final
+class NetworkEndpoint(_message.Message):
+    """A service reachable on a network: its name, virtual IP (empty in dnsrr mode) and the
+    addresses of its running tasks.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_NAME_FIELD_NUMBER: _builtins.int
+    VIRTUAL_IP_FIELD_NUMBER: _builtins.int
+    ADDRESSES_FIELD_NUMBER: _builtins.int
+    service_name: _builtins.str
+    virtual_ip: _builtins.str
+    @_builtins.property
+    def addresses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        service_name: _builtins.str = ...,
+        virtual_ip: _builtins.str = ...,
+        addresses: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addresses", b"addresses", "service_name", b"service_name", "virtual_ip", b"virtual_ip"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NetworkEndpoint: _TypeAlias = NetworkEndpoint  # noqa: Y015
+
+@_typing.final
+class NodeNetwork(_message.Message):
+    """This node's part of a cluster network."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SUBNET_FIELD_NUMBER: _builtins.int
+    VNI_FIELD_NUMBER: _builtins.int
+    SLICE_FIELD_NUMBER: _builtins.int
+    GATEWAY_FIELD_NUMBER: _builtins.int
+    PEERS_FIELD_NUMBER: _builtins.int
+    ENDPOINTS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name: _builtins.str
+    subnet: _builtins.str
+    vni: _builtins.int
+    slice: _builtins.str
+    """The slice of the subnet this node's containers get addresses from, and its gateway (the
+    node's own address on the network).
+    """
+    gateway: _builtins.str
+    @_builtins.property
+    def peers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The data addresses of the other nodes with tasks on the network."""
+
+    @_builtins.property
+    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___NetworkEndpoint]: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        subnet: _builtins.str = ...,
+        vni: _builtins.int = ...,
+        slice: _builtins.str = ...,
+        gateway: _builtins.str = ...,
+        peers: _abc.Iterable[_builtins.str] | None = ...,
+        endpoints: _abc.Iterable[Global___NetworkEndpoint] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoints", b"endpoints", "gateway", b"gateway", "id", b"id", "name", b"name", "peers", b"peers", "slice", b"slice", "subnet", b"subnet", "vni", b"vni"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NodeNetwork: _TypeAlias = NodeNetwork  # noqa: Y015
+
+@_typing.final
+class NetworkView(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORKS_FIELD_NUMBER: _builtins.int
+    FOREIGN_SUBNETS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def networks(self) -> _containers.RepeatedCompositeFieldContainer[Global___NodeNetwork]: ...
+    @_builtins.property
+    def foreign_subnets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The subnets of every other cluster network: traffic from this node's networks to them is
+        dropped.
+        """
+
+    def __init__(
+        self,
+        *,
+        networks: _abc.Iterable[Global___NodeNetwork] | None = ...,
+        foreign_subnets: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["foreign_subnets", b"foreign_subnets", "networks", b"networks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NetworkView: _TypeAlias = NetworkView  # noqa: Y015

@@ -157,6 +157,26 @@ RESTART_CONDITION_ON_FAILURE: RestartCondition.ValueType  # 1
 RESTART_CONDITION_NONE: RestartCondition.ValueType  # 2
 Global___RestartCondition: _TypeAlias = RestartCondition  # noqa: Y015
 
+class _EndpointMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EndpointModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EndpointMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ENDPOINT_MODE_VIP: _EndpointMode.ValueType  # 0
+    """One virtual IP per network, balanced over the running tasks by the nodes' kernels."""
+    ENDPOINT_MODE_DNSRR: _EndpointMode.ValueType  # 1
+    """The name resolves to the running tasks' addresses."""
+
+class EndpointMode(_EndpointMode, metaclass=_EndpointModeEnumTypeWrapper):
+    """How a service is found by name on its networks."""
+
+ENDPOINT_MODE_VIP: EndpointMode.ValueType  # 0
+"""One virtual IP per network, balanced over the running tasks by the nodes' kernels."""
+ENDPOINT_MODE_DNSRR: EndpointMode.ValueType  # 1
+"""The name resolves to the running tasks' addresses."""
+Global___EndpointMode: _TypeAlias = EndpointMode  # noqa: Y015
+
 class _UpdateOrder:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -313,10 +333,15 @@ class NodeDescription(_message.Message):
     RESOURCES_FIELD_NUMBER: _builtins.int
     OS_FIELD_NUMBER: _builtins.int
     ARCH_FIELD_NUMBER: _builtins.int
+    DATA_ADDR_FIELD_NUMBER: _builtins.int
     hostname: _builtins.str
     engine_version: _builtins.str
     os: _builtins.str
     arch: _builtins.str
+    data_addr: _builtins.str
+    """The address other nodes reach this one at for overlay traffic (VXLAN); empty: the one the
+    manager sees its session come from.
+    """
     @_builtins.property
     def resources(self) -> Global___Resources: ...
     def __init__(
@@ -327,10 +352,11 @@ class NodeDescription(_message.Message):
         resources: Global___Resources | None = ...,
         os: _builtins.str = ...,
         arch: _builtins.str = ...,
+        data_addr: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["resources", b"resources"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arch", b"arch", "engine_version", b"engine_version", "hostname", b"hostname", "os", b"os", "resources", b"resources"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arch", b"arch", "data_addr", b"data_addr", "engine_version", b"engine_version", "hostname", b"hostname", "os", b"os", "resources", b"resources"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -735,11 +761,14 @@ class ServiceSpec(_message.Message):
     ROLLBACK_FIELD_NUMBER: _builtins.int
     FORCE_UPDATE_FIELD_NUMBER: _builtins.int
     PORTS_FIELD_NUMBER: _builtins.int
+    NETWORKS_FIELD_NUMBER: _builtins.int
+    ENDPOINT_MODE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     mode: Global___ServiceMode.ValueType
     replicas: _builtins.int
     force_update: _builtins.int
     """Raised by `service update --force`: tasks made before it are replaced though unchanged."""
+    endpoint_mode: Global___EndpointMode.ValueType
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -758,6 +787,10 @@ class ServiceSpec(_message.Message):
     def rollback(self) -> Global___UpdateConfig: ...
     @_builtins.property
     def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortConfig]: ...
+    @_builtins.property
+    def networks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """IDs of the cluster networks (Network) the tasks are attached to, in order."""
+
     def __init__(
         self,
         *,
@@ -773,14 +806,38 @@ class ServiceSpec(_message.Message):
         rollback: Global___UpdateConfig | None = ...,
         force_update: _builtins.int = ...,
         ports: _abc.Iterable[Global___PortConfig] | None = ...,
+        networks: _abc.Iterable[_builtins.str] | None = ...,
+        endpoint_mode: Global___EndpointMode.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "placement", b"placement", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "force_update", b"force_update", "labels", b"labels", "mode", b"mode", "name", b"name", "placement", b"placement", "ports", b"ports", "replicas", b"replicas", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "mode", b"mode", "name", b"name", "networks", b"networks", "placement", b"placement", "ports", b"ports", "replicas", b"replicas", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ServiceSpec: _TypeAlias = ServiceSpec  # noqa: Y015
+
+@_typing.final
+class VirtualIP(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_ID_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    network_id: _builtins.str
+    address: _builtins.str
+    def __init__(
+        self,
+        *,
+        network_id: _builtins.str = ...,
+        address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "network_id", b"network_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VirtualIP: _TypeAlias = VirtualIP  # noqa: Y015
 
 @_typing.final
 class UpdateConfig(_message.Message):
@@ -861,6 +918,7 @@ class Service(_message.Message):
     PREVIOUS_SPEC_FIELD_NUMBER: _builtins.int
     UPDATE_STATUS_FIELD_NUMBER: _builtins.int
     ENDPOINT_PORTS_FIELD_NUMBER: _builtins.int
+    VIRTUAL_IPS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     @_builtins.property
     def meta(self) -> Global___Meta: ...
@@ -876,6 +934,10 @@ class Service(_message.Message):
     def endpoint_ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortConfig]:
         """spec.ports with every ingress port's published port filled in (docker's Endpoint.Ports)."""
 
+    @_builtins.property
+    def virtual_ips(self) -> _containers.RepeatedCompositeFieldContainer[Global___VirtualIP]:
+        """One per network of the spec in vip mode, allocated by the manager."""
+
     def __init__(
         self,
         *,
@@ -885,10 +947,11 @@ class Service(_message.Message):
         previous_spec: Global___ServiceSpec | None = ...,
         update_status: Global___UpdateStatus | None = ...,
         endpoint_ports: _abc.Iterable[Global___PortConfig] | None = ...,
+        virtual_ips: _abc.Iterable[Global___VirtualIP] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_ports", b"endpoint_ports", "id", b"id", "meta", b"meta", "previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_ports", b"endpoint_ports", "id", b"id", "meta", b"meta", "previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status", "virtual_ips", b"virtual_ips"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -905,6 +968,7 @@ class TaskStatus(_message.Message):
     CONTAINER_ID_FIELD_NUMBER: _builtins.int
     EXIT_CODE_FIELD_NUMBER: _builtins.int
     PORTS_FIELD_NUMBER: _builtins.int
+    ADDRESSES_FIELD_NUMBER: _builtins.int
     state: Global___TaskState.ValueType
     message: _builtins.str
     err: _builtins.str
@@ -916,6 +980,10 @@ class TaskStatus(_message.Message):
     def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortBinding]:
         """Where the container's published ports ended up on its node."""
 
+    @_builtins.property
+    def addresses(self) -> _containers.RepeatedCompositeFieldContainer[Global___NetworkAddress]:
+        """The container's address on each of its task's networks."""
+
     def __init__(
         self,
         *,
@@ -926,14 +994,37 @@ class TaskStatus(_message.Message):
         container_id: _builtins.str = ...,
         exit_code: _builtins.int = ...,
         ports: _abc.Iterable[Global___PortBinding] | None = ...,
+        addresses: _abc.Iterable[Global___NetworkAddress] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timestamp", b"timestamp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "err", b"err", "exit_code", b"exit_code", "message", b"message", "ports", b"ports", "state", b"state", "timestamp", b"timestamp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addresses", b"addresses", "container_id", b"container_id", "err", b"err", "exit_code", b"exit_code", "message", b"message", "ports", b"ports", "state", b"state", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TaskStatus: _TypeAlias = TaskStatus  # noqa: Y015
+
+@_typing.final
+class NetworkAddress(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_ID_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    network_id: _builtins.str
+    address: _builtins.str
+    def __init__(
+        self,
+        *,
+        network_id: _builtins.str = ...,
+        address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "network_id", b"network_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NetworkAddress: _TypeAlias = NetworkAddress  # noqa: Y015
 
 @_typing.final
 class Task(_message.Message):
@@ -954,6 +1045,7 @@ class Task(_message.Message):
     RESERVATIONS_FIELD_NUMBER: _builtins.int
     FORCE_UPDATE_FIELD_NUMBER: _builtins.int
     PORTS_FIELD_NUMBER: _builtins.int
+    NETWORKS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     service_id: _builtins.str
     service_name: _builtins.str
@@ -984,6 +1076,10 @@ class Task(_message.Message):
     def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortConfig]:
         """What the task's container publishes on its node."""
 
+    @_builtins.property
+    def networks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The service's networks when the task was made."""
+
     def __init__(
         self,
         *,
@@ -1002,10 +1098,11 @@ class Task(_message.Message):
         reservations: Global___Resources | None = ...,
         force_update: _builtins.int = ...,
         ports: _abc.Iterable[Global___PortConfig] | None = ...,
+        networks: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "reservations", b"reservations", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["desired_state", b"desired_state", "finished", b"finished", "force_update", b"force_update", "id", b"id", "meta", b"meta", "node_id", b"node_id", "ports", b"ports", "reservations", b"reservations", "restart_streak", b"restart_streak", "restart_times", b"restart_times", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["desired_state", b"desired_state", "finished", b"finished", "force_update", b"force_update", "id", b"id", "meta", b"meta", "networks", b"networks", "node_id", b"node_id", "ports", b"ports", "reservations", b"reservations", "restart_streak", b"restart_streak", "restart_times", b"restart_times", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1044,3 +1141,91 @@ class Cluster(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Cluster: _TypeAlias = Cluster  # noqa: Y015
+
+@_typing.final
+class Network(_message.Message):
+    """A cluster network (`shoal network create`): one L2 segment carried between nodes by VXLAN."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class SlicesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ID_FIELD_NUMBER: _builtins.int
+    META_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SUBNET_FIELD_NUMBER: _builtins.int
+    VNI_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    SLICES_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name: _builtins.str
+    subnet: _builtins.str
+    """CIDR; each node gets a slice of it (its containers' addresses) and the first slice holds
+    the services' virtual IPs.
+    """
+    vni: _builtins.int
+    """The VXLAN network identifier."""
+    @_builtins.property
+    def meta(self) -> Global___Meta: ...
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def slices(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """node ID -> index of the node's slice of the subnet."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        meta: Global___Meta | None = ...,
+        name: _builtins.str = ...,
+        subnet: _builtins.str = ...,
+        vni: _builtins.int = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        slices: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "labels", b"labels", "meta", b"meta", "name", b"name", "slices", b"slices", "subnet", b"subnet", "vni", b"vni"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Network: _TypeAlias = Network  # noqa: Y015

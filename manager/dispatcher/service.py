@@ -21,6 +21,7 @@ from common.grpc_errors import code_for, unary_errors
 from common.ingress import IngressPort
 from common.model import Node, NodeRole, NodeState, Task, TaskState
 from common.netaddr import peer_host
+from common.netview import NetworkView
 from manager.auth import Authenticator
 from manager.ca import ClusterCA
 from manager.dispatcher.ingress_feed import IngressFeed
@@ -28,6 +29,7 @@ from manager.dispatcher.liveness import MISSED_BEATS, Liveness
 from manager.dispatcher.outbox import Outbox
 from manager.dispatcher.status import StatusIntake
 from manager.logbroker import LogBroker
+from manager.networks.views import NetworkViews
 from manager.store import Action, Delete, Event, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("dispatcher")
@@ -72,6 +74,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._outboxes: dict[str, Outbox] = {}
         self.logs = LogBroker(store)
         self.ingress = ingress or IngressFeed(store)
+        self.networks = NetworkViews(store)
 
     async def run(self) -> None:
         """The dispatcher's background work; runs until cancelled."""
@@ -80,6 +83,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             group.create_task(self._status.run())
             group.create_task(self._route_assignments())
             group.create_task(self.ingress.run())
+            group.create_task(self.networks.run())
 
     async def _route_assignments(self) -> None:
         watch = self._store.watch()
@@ -191,6 +195,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         take: asyncio.Task[dict[str, Task | None]] | None = None
         ask: asyncio.Task[pb.ManagerMessage] | None = None
         mesh: asyncio.Task[dict[str, IngressPort | None]] | None = None
+        network: asyncio.Task[NetworkView] | None = None
         try:
             period_ms = round(self._liveness.period * 1000)
             yield pb.ManagerMessage(settings=pb.Settings(heartbeat_period_ms=period_ms))
@@ -199,8 +204,12 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             take = asyncio.create_task(outbox.take())
             ask = asyncio.create_task(requests.get())
             mesh = asyncio.create_task(mesh_changes.take())
+            # The first view goes even when empty: the agent acts on none before it.
+            network = asyncio.create_task(self.networks.changed(node_id, None))
             while True:
-                await asyncio.wait([reader, take, ask, mesh], return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    [reader, take, ask, mesh, network], return_when=asyncio.FIRST_COMPLETED
+                )
                 if reader.done():
                     down = reader.result()
                     break
@@ -211,6 +220,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     changed = mesh.result()
                     mesh = asyncio.create_task(mesh_changes.take())
                     yield pb.ManagerMessage(ingress=_ingress_changes(changed))
+                if network.done():
+                    sent = network.result()
+                    yield pb.ManagerMessage(network_view=convert.network_view_to_pb(sent))
+                    network = asyncio.create_task(self.networks.changed(node_id, sent))
                 if not take.done():
                     continue
                 try:
@@ -226,7 +239,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 )
         finally:
             reader.cancel()
-            for pending in (take, ask, mesh):
+            for pending in (take, ask, mesh, network):
                 if pending is not None:
                     pending.cancel()
             self.logs.detach(node_id, requests)

@@ -47,6 +47,7 @@ def new_task(
         reservations=service.spec.reservations,
         force_update=service.spec.force_update,
         ports=task_ports(service.spec.ports),
+        networks=service.spec.networks,
     )
 
 

@@ -37,6 +37,7 @@ from common.model import (
 )
 from common.taskstate import is_dirty, is_live
 from manager.ingress_ports import endpoint_ports
+from manager.networks.objects import rolled_networks
 from manager.orchestrator.rebalance import best_move
 from manager.orchestrator.restart import ENDED_BY_ITSELF, SlotKey
 from manager.orchestrator.slots import live_by_slot, new_task, stop
@@ -349,7 +350,7 @@ class _ServiceJob:
                 update_status=status,
                 endpoint_ports=ports,
             )
-            return [Put(rolled)]
+            return [Put(rolled_networks(view, rolled, service))]
 
         await self._transact(plan)
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from common.model import EPOCH, Cluster, Node, Service, StoredObject, Task
+from common.model import EPOCH, Cluster, Network, Node, Service, StoredObject, Task
 
-T = TypeVar("T", Node, Service, Task, Cluster)
+T = TypeVar("T", Node, Service, Task, Cluster, Network)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 from common import convert
 from common.api import types_pb2
 from common.errors import Conflict, NotFound
-from common.model import Cluster, Meta, Node, Service, StoredObject, Task, now
+from common.model import Cluster, Meta, Network, Node, Service, StoredObject, Task, now
 from manager.store.base import Action, Delete, Event, Op, ReadView, T, Watch
 
 SCHEMA_VERSION = 1
@@ -54,6 +54,11 @@ _CODECS: dict[type, _Codec] = {
         "cluster",
         convert.cluster_to_pb,
         _decoder(types_pb2.Cluster, convert.cluster_from_pb),
+    ),
+    Network: (
+        "network",
+        convert.network_to_pb,
+        _decoder(types_pb2.Network, convert.network_from_pb),
     ),
 }
 _KIND_TYPES = {name: cls for cls, (name, _, _) in _CODECS.items()}

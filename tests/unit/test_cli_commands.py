@@ -31,6 +31,7 @@ from common.errors import Unavailable
 from common.ids import new_id
 from common.tls import Bundle
 from manager.ca import ClusterCA
+from tests.unit.fake_networks import FakeNetworks
 
 WEB_ID = "a1b2c3d4e5f6g7h8i9j0k1l2m"
 MONITOR_ID = "z9y8x7w6v5u4t3s2r1q0p9o8n"
@@ -45,13 +46,14 @@ CLUSTER_ID = "cluster1"
 LIFETIME = timedelta(days=1)
 
 
-class FakeControl(control_pb2_grpc.ControlServicer):
+class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
     """The Control contract in memory: admin certificates only, refs by ID, name or ID prefix,
     NOT_FOUND for unknown ones, versioned compare-and-swap updates of services and nodes, tasks
     filtered by service and node, nodes removed only when down or forced. Records what the
     client asked for."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.address = ""
         self.services: dict[str, m.Service] = {}
         self.counts: dict[str, tuple[int, int]] = {}

@@ -1,0 +1,1 @@
+"""Cluster networks on the manager's side: address plans, node slices, what each node is sent."""
