@@ -6,6 +6,7 @@ import argparse
 from dataclasses import replace
 from datetime import timedelta
 
+from cli import placement_flags
 from common import durations
 from common.errors import ShoalError
 from common.model import RestartCondition, RestartPolicy
@@ -18,12 +19,6 @@ def _duration(text: str) -> timedelta:
         return durations.parse(text)
     except ShoalError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _attempts(text: str) -> int:
-    if not (text.isascii() and text.isdigit()):
-        raise argparse.ArgumentTypeError(f"invalid count {text!r}: expected 0 or more")
-    return int(text)
 
 
 def add(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +37,7 @@ def add(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--restart-max-attempts",
-        type=_attempts,
+        type=placement_flags.count,
         metavar="N",
         help="Restarts allowed before giving up (default 0: no limit)",
     )

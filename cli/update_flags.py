@@ -6,6 +6,7 @@ import argparse
 from dataclasses import replace
 from datetime import timedelta
 
+from cli import placement_flags
 from common import durations
 from common.errors import ShoalError
 from common.model import FailureAction, ServiceSpec, UpdateConfig, UpdateOrder
@@ -25,12 +26,6 @@ def _duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _count(text: str) -> int:
-    if not (text.isascii() and text.isdigit()):
-        raise argparse.ArgumentTypeError(f"invalid count {text!r}: expected 0 or more")
-    return int(text)
-
-
 def _ratio(text: str) -> float:
     try:
         value = float(text)
@@ -48,7 +43,7 @@ def add(parser: argparse.ArgumentParser) -> None:
     for which, actions in (("update", list(ACTIONS)), ("rollback", ["pause", "continue"])):
         parser.add_argument(
             f"--{which}-parallelism",
-            type=_count,
+            type=placement_flags.count,
             metavar="N",
             help=f"Tasks replaced at once during a {which} (default 1; 0: all)",
         )
