@@ -62,6 +62,12 @@ def _explain(exc: docker.errors.APIError) -> str:
 def _container_info(attrs: dict[str, Any]) -> ContainerInfo:
     state = attrs.get("State", {})
     labels = attrs.get("Config", {}).get("Labels") or {}
+    settings = attrs.get("NetworkSettings") or {}
+    addresses = {
+        name: endpoint["IPAddress"]
+        for name, endpoint in (settings.get("Networks") or {}).items()
+        if endpoint and endpoint.get("IPAddress")
+    }
     return ContainerInfo(
         id=attrs["Id"],
         task_id=labels.get(TASK_LABEL, ""),
@@ -70,23 +76,29 @@ def _container_info(attrs: dict[str, Any]) -> ContainerInfo:
         error=state.get("Error", ""),
         # Present whenever the container has a health check, the image's own included.
         health=(state.get("Health") or {}).get("Status", ""),
-        ports=_bindings(attrs.get("NetworkSettings") or {}),
-        addresses={
-            name: endpoint["IPAddress"]
-            for name, endpoint in (
-                (attrs.get("NetworkSettings") or {}).get("Networks") or {}
-            ).items()
-            if endpoint and endpoint.get("IPAddress")
-        },
+        ports=_bindings(settings.get("Ports") or {}, _local_address(settings, addresses)),
+        addresses=addresses,
     )
 
 
-def _bindings(network: dict[str, Any]) -> tuple[PortBinding, ...]:
+def _local_address(settings: dict[str, Any], addresses: dict[str, str]) -> str:
+    """An address this node reaches the container at, for the mesh's local backend.
+
+    The legacy top-level IPAddress is filled only for the engine's default bridge; a container
+    whose first network is a cluster network has it empty. Any of the container's addresses
+    serves, though: the node holds a bridge on each of the container's networks, so a DNAT to
+    any of them is delivered, whichever network the engine bound the published port through.
+    The sorted choice keeps the rule stable across inspections."""
+    legacy = str(settings.get("IPAddress") or "")
+    return legacy or next((addresses[name] for name in sorted(addresses)), "")
+
+
+def _bindings(ports: dict[str, Any], ip: str) -> tuple[PortBinding, ...]:
     """NetworkSettings.Ports ({"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}, ...]}) as
-    bindings; the engine lists each port once per address family, with the same host port."""
-    ip = str(network.get("IPAddress") or "")
+    bindings to ip; the engine lists each port once per address family, with the same host
+    port."""
     found = []
-    for name, hosts in sorted((network.get("Ports") or {}).items()):
+    for name, hosts in sorted(ports.items()):
         number, _, protocol = name.partition("/")
         host_port = next((int(h["HostPort"]) for h in hosts or () if h.get("HostPort")), 0)
         if host_port and protocol in ("tcp", "udp"):

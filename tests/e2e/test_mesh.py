@@ -8,54 +8,22 @@ Each replica is busybox httpd serving its container's hostname, so answers name 
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 import time
-from collections import Counter
 from collections.abc import Iterator
 from functools import partial
 
 import pytest
 
 from agent.mesh.rules import FORWARD_CHAIN, INGRESS_CHAIN, SERVICE_PREFIX
+from tests.e2e.probes import HTTPD, IMAGE, hits_from, replicas, url
 from tests.http_probe import FAILED, fetch, hits
-from tests.lab import REPO, Host, Lab
+from tests.lab import Host, Lab
 from tests.waiting import wait_for
 
-IMAGE = "local/busybox:latest"
-# httpd as PID 1 would ignore SIGTERM and hold every stop for the 10 s grace period.
-HTTPD = [
-    "sh",
-    "-c",
-    "trap 'exit 0' TERM; mkdir -p /www && hostname > /www/index.html"
-    " && httpd -f -p 80 -h /www & wait",
-]
 REQUESTS = 60
 # How long one request may keep failing while the rules catch up with a replica that died.
 RETRY_WINDOW = 1.0
-
-
-def url(host: Host, port: int = 8080) -> str:
-    return f"http://{host.addr}:{port}/"
-
-
-def replicas(lab: Lab, service: str) -> set[str]:
-    """The hostnames of the service's running containers: docker's default, the ID's first 12."""
-    return {cid[:12] for ids in lab.running(service).values() for cid in ids}
-
-
-def hits_from(host: Host, target: str, count: int = REQUESTS) -> Counter[str]:
-    """hits() run inside host's network namespace."""
-    done = subprocess.run(
-        host.inside(sys.executable, "-m", "tests.http_probe", target, str(count)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
-    assert done.returncode == 0, done.stderr
-    return Counter(json.loads(done.stdout))
 
 
 def nat_rules(host: Host) -> list[str]:
@@ -153,7 +121,7 @@ class TestIngress:
         expected = replicas(lab, web)
         h2 = lab.hosts[1]
         for host in lab.hosts:
-            answers = hits_from(h2, url(host))
+            answers = hits_from(h2, url(host), REQUESTS)
             assert set(answers) == expected, f"h2 -> {host.name}: {answers}"
 
     def test_hosts_without_a_replica_answer_after_scaling_down(self, lab: Lab, web: str) -> None:

@@ -13,39 +13,12 @@ from functools import partial
 
 import pytest
 
+from tests.e2e.probes import IMAGE, exec_in, lookup, wget_loop
 from tests.lab import Host, Lab
 from tests.waiting import SLEEPER, wait_for
 
-IMAGE = "local/busybox:latest"
 HTTPD = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"
 SERVICES = ("api", "rr", "client", "outsider")
-ADDRESS = re.compile(r"(\d+\.\d+\.\d+\.\d+)")
-
-
-def exec_in(host: Host, service: str, command: str) -> tuple[int, str]:
-    """Run `sh -c command` in the service's (first) container on host: (exit code, output)."""
-    with host.engine() as api:
-        [container] = api.containers(filters={"label": f"shoal.service.name={service}"})[:1]
-        run = api.exec_create(container["Id"], ["sh", "-c", command])
-        out = api.exec_start(run["Id"])
-        code = api.exec_inspect(run["Id"])["ExitCode"]
-    return int(code), out.decode(errors="replace")
-
-
-def lookup(host: Host, service: str, name: str) -> list[str] | None:
-    """The addresses busybox's nslookup gives for name from the service's container; None when
-    it cannot resolve it."""
-    code, out = exec_in(host, service, f"nslookup {name}")
-    if code != 0:
-        return None
-    # Answers are the Address lines after a Name line; the first ones give the server's.
-    found: list[str] = []
-    named = False
-    for line in out.splitlines():
-        named = named or line.startswith("Name:")
-        if named and line.startswith("Address"):
-            found += ADDRESS.findall(line)
-    return sorted(found)
 
 
 def container_addresses(lab: Lab, service: str) -> dict[str, str]:
@@ -127,13 +100,9 @@ def test_reach_by_address_and_name(lab: Lab, frontend: str) -> None:
     wait_for(
         lambda: exec_in(h1, "client", "timeout 2 wget -qO- http://api/")[0] == 0, "api by name"
     )
-    code, out = exec_in(
-        h1, "client", "for i in $(seq 60); do timeout 5 wget -qO- http://api/ || echo failed; done"
-    )
-    answers = out.split()
-    assert code == 0, out
-    assert len(answers) == 60, out
-    assert "failed" not in answers, out
+    answers = wget_loop(h1, "client", "http://api/", 60)
+    assert len(answers) == 60, answers
+    assert "failed" not in answers, answers
     assert set(answers) == set(replicas)
 
     assert lookup(h1, "client", "tasks.api") == sorted(replicas.values())

@@ -14,6 +14,7 @@ from agent.runtime.base import NODE_LABEL, TASK_LABEL, RunSpec
 from agent.runtime.docker import DockerRuntime
 from agent.worker import network_addresses
 from common.ids import new_id
+from common.model import PortConfig
 from common.netview import NodeNetwork
 from tests.waiting import SLEEPER
 
@@ -57,5 +58,47 @@ async def test_container_gets_an_address_of_the_nodes_slice(engine: docker.APICl
             await runtime.remove(container)
         await networks.remove(network.id)
         assert network.id not in await networks.present()
+        await networks.close()
+        await runtime.close()
+
+
+async def test_published_port_on_cluster_networks_names_a_local_address(
+    engine: docker.APIClient,
+) -> None:
+    """A container whose networks are all cluster networks (so the engine's legacy IPAddress is
+    empty) still reports where the node reaches its published port: its address on one of
+    them. The mesh DNATs this node's share of the traffic there (issue 22)."""
+    frontend = NodeNetwork(
+        new_id(), "it-front", "10.252.0.0/16", 4097, "10.252.5.0/24", "10.252.5.1"
+    )
+    backend = NodeNetwork(new_id(), "it-back", "10.253.0.0/16", 4098, "10.253.6.0/24", "10.253.6.1")
+    networks = EngineNetworks(os.environ.get("DOCKER_HOST"))
+    runtime = DockerRuntime(os.environ.get("DOCKER_HOST"))
+    container = ""
+    try:
+        for network in (frontend, backend):
+            await networks.create(network)
+        info = await runtime.run(
+            RunSpec(
+                name=f"it-net-ports-{frontend.id[:8]}",
+                image=IMAGE,
+                args=tuple(SLEEPER),
+                labels={NODE_LABEL: "it-net", TASK_LABEL: "t2"},
+                networks=tuple(names.engine_network(n.id) for n in (frontend, backend)),
+                ports=(PortConfig(80),),
+            )
+        )
+        container = info.id
+        addresses = network_addresses(info)
+        assert addresses == {frontend.id: "10.252.5.2", backend.id: "10.253.6.2"}
+        [binding] = info.ports
+        assert binding.host_port > 0
+        assert binding.container_ip in addresses.values()
+        assert engine.inspect_container(container)["NetworkSettings"]["IPAddress"] == ""
+    finally:
+        if container:
+            await runtime.remove(container)
+        for network in (frontend, backend):
+            await networks.remove(network.id)
         await networks.close()
         await runtime.close()
