@@ -26,6 +26,7 @@ from common.model import NodeDescription
 from common.netaddr import default_address, join_host_port, split_host_port
 from common.ports import DEFAULT_PORT, join_addr
 from common.tls import Bundle
+from common.version import banner
 
 DEFAULT_STATE_DIR = "/var/lib/shoal/agent"
 LEAVE_DEADLINE = 10.0
@@ -35,6 +36,7 @@ logger = structlog.get_logger("agent")
 
 def build_parser() -> Parser:
     parser = Parser(prog="agent", description="The Shoal worker agent.")
+    parser.add_argument("-v", "--version", action="version", version=banner("agent"))
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     join_cmd = commands.add_parser(
         "join", help="join a cluster (or resume the node in --state-dir)"

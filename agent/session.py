@@ -28,11 +28,13 @@ from common.errors import ShoalError
 from common.grpc_errors import from_rpc_error
 from common.model import NodeDescription, Resources, TaskStatus, now
 from common.tls import Bundle
+from common.version import PROTOCOL, VERSION
 
 log = structlog.get_logger("agent")
 
-# Fatal answers: retrying cannot help, the node must join again.
+# Fatal answers: retrying cannot help; the node must join again, or run another version.
 _FATAL = {
+    grpc.StatusCode.FAILED_PRECONDITION,
     grpc.StatusCode.NOT_FOUND,
     grpc.StatusCode.UNAUTHENTICATED,
     grpc.StatusCode.PERMISSION_DENIED,
@@ -77,7 +79,9 @@ class Agent:
         # Why the engine does not answer, while it does not: the node reports itself not ready.
         self._engine_error = ""
         self._data_addr = data_addr
-        self._description = NodeDescription(hostname=hostname, data_addr=data_addr)
+        self._description = NodeDescription(
+            hostname=hostname, version=VERSION, protocol=PROTOCOL, data_addr=data_addr
+        )
         self._pending_ready = asyncio.Event()
         self.worker = Worker(node_id, runtime, self._queue_report, hostname)
         self.ingress = ingress
@@ -186,6 +190,8 @@ class Agent:
             resources=Resources(nano_cpus=info.nano_cpus, memory_bytes=info.memory_bytes),
             os=info.os,
             arch=info.arch,
+            version=VERSION,
+            protocol=PROTOCOL,
             data_addr=self._data_addr,
         )
         return self._description

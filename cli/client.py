@@ -13,11 +13,16 @@ from cli.connection import Endpoint
 from common import convert
 from common.api import control_pb2 as api
 from common.api import logs_pb2 as lpb
+from common.api import system_pb2 as spb
 from common.api import types_pb2 as pb
 from common.api.control_pb2_grpc import ControlStub
+from common.api.system_pb2_grpc import SystemStub
+from common.convert_system import build_from_pb, info_from_pb
 from common.errors import ShoalError, Unavailable
 from common.grpc_errors import from_rpc_error
+from common.info import ClusterInfo
 from common.model import Network, Node, NodeRole, Service, ServiceSpec, Task
+from common.version import Build
 
 DEADLINE = 10.0
 """Seconds any one call may take, so no command can hang on a manager that stopped answering."""
@@ -132,6 +137,7 @@ class Client:
         self, channel: grpc.Channel, endpoint: Endpoint, deadline: float = DEADLINE
     ) -> None:
         self._stub = ControlStub(channel)
+        self._system = SystemStub(channel)
         self._endpoint = endpoint
         self._deadline = deadline
 
@@ -296,6 +302,12 @@ class Client:
     def remove_network(self, ref: str) -> str:
         """Returns the ID of the removed network."""
         return self._call(self._stub.RemoveNetwork, api.RemoveNetworkRequest(ref=ref)).id
+
+    def version(self) -> Build:
+        return build_from_pb(self._call(self._system.Version, spb.VersionRequest()))
+
+    def info(self) -> ClusterInfo:
+        return info_from_pb(self._call(self._system.Info, spb.InfoRequest()))
 
     def _call(
         self, method: grpc.UnaryUnaryMultiCallable[Request, Response], request: Request

@@ -45,3 +45,19 @@ def bytes_size(size: float) -> str:
         size /= 1024
         unit += 1
     return f"{size:.4g}{BINARY_UNITS[unit]}"
+
+
+def go_duration(value: timedelta) -> str:
+    """As Go prints a time.Duration: 5s, 1m30s, 200ms."""
+    total_ms = round(value.total_seconds() * 1000)
+    if total_ms == 0:
+        return "0s"
+    if total_ms < 1000:
+        return f"{total_ms}ms"
+    hours, rest = divmod(total_ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds = rest / 1000
+    text = f"{hours}h" if hours else ""
+    if hours or minutes:
+        text += f"{minutes}m"
+    return text + f"{seconds:g}s"

@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from cli import events, join_token, network, node, output, service
+from cli import events, join_token, network, node, output, service, system
 from cli.client import Client
 from cli.connection import (
     CONFIG_ENV,
@@ -24,6 +24,7 @@ from cli.connection import (
 )
 from common.cli_args import Parser
 from common.errors import ShoalError
+from common.version import banner
 
 Command = Callable[[argparse.Namespace, Client], int]
 
@@ -44,12 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
             f" else {USER_CONFIG}, else {MANAGER_ADMIN_DIR})"
         ),
     )
+    parser.add_argument("-v", "--version", action="version", version=banner("shoal"))
     groups = parser.add_subparsers(metavar="COMMAND", required=True)
     service.register(groups.add_parser("service", help="Manage services"))
     node.register(groups.add_parser("node", help="Manage nodes"))
     network.register(groups.add_parser("network", help="Manage networks"))
     join_token.register(groups.add_parser("join-token", help="Show how to join a node"))
     events.register(groups.add_parser("events", help="Get real time events from the cluster"))
+    system.register_info(groups.add_parser("info", help="Display cluster-wide information"))
+    system.register_version(
+        groups.add_parser("version", help="Show the client and manager version information")
+    )
     return parser
 
 
@@ -62,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if check is not None:
         check(args)
     run: Command = args.run
+    # What a command shows before it connects (`version`: the client's own part).
+    prelude: Callable[[argparse.Namespace], None] | None = getattr(args, "prelude", None)
+    if prelude is not None:
+        prelude(args)
     try:
         endpoint = Endpoint(args.host, find_config(args.config))
         with open_channel(endpoint) as channel:

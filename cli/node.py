@@ -11,7 +11,15 @@ from cli.client import Client, NodeListing
 from common.errors import NotFound
 from common.model import Availability, Node, NodeRole, now
 
-HEADER = ("ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION")
+HEADER = (
+    "ID",
+    "HOSTNAME",
+    "STATUS",
+    "AVAILABILITY",
+    "MANAGER STATUS",
+    "ENGINE VERSION",
+    "SHOAL VERSION",
+)
 
 SELF = "self"
 """Docker's name, in `inspect` and `ps`, for the node the answering manager runs on."""
@@ -169,6 +177,7 @@ def _record(node: Node, listing: NodeListing) -> dict[str, object]:
         "Availability": node.availability.name.capitalize(),
         "ManagerStatus": _manager_status(node),
         "EngineVersion": node.description.engine_version,
+        "ShoalVersion": node.description.version,
     }
 
 
@@ -180,6 +189,7 @@ def _row(node: Node, listing: NodeListing) -> list[str]:
         node.availability.name.capitalize(),
         _manager_status(node),
         node.description.engine_version,
+        node.description.version,
     ]
 
 
@@ -209,6 +219,7 @@ def _document(node: Node) -> dict[str, object]:
                 "MemoryBytes": description.resources.memory_bytes,
             },
             "Engine": {"EngineVersion": description.engine_version},
+            "Shoal": {"Version": description.version, "Protocol": description.protocol},
         },
         "Status": {"State": node.state.name.lower(), "Message": node.message, "Addr": node.addr},
     }
@@ -248,5 +259,6 @@ def _pretty(node: Node) -> list[str]:
         field(" CPUs:", str(resources.nano_cpus // 10**9)),
         field(" Memory:", memory),
         field("Engine Version:", description.engine_version),
+        field("Shoal Version:", description.version),
     ]
     return lines

@@ -1,6 +1,7 @@
 """Waiting for a service to converge, drawn as docker draws it, with an exit code that says how
 it ended: 0 converged, 2 tasks could not be placed or the wait timed out, 3 the update failed
-(paused or rolled back)."""
+(paused or rolled back) or every task ended for good (its restart policy will not start it
+again: the service can never converge)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from typing import TextIO
 from cli import humanize, tasks
 from cli.client import Client
 from common.model import Service, ServiceMode, Task, TaskState, UpdateState
-from common.taskstate import is_dirty, is_live
+from common.taskstate import ended_for_good, is_dirty, is_live
 
 CONVERGED = 0
 NOT_CONVERGED = 2
 UPDATE_FAILED = 3
+TASKS_ENDED = 3
 INTERRUPTED = 130
 
 POLL_SECONDS = 0.25
@@ -51,26 +53,37 @@ class Progress:
     converged: bool
     # Why the first pending task cannot be placed, when one cannot.
     pending_reason: str
+    # Every slot's task ended in a state the restart policy leaves it in.
+    ended: bool = False
 
 
 def measure(service: Service, service_tasks: list[Task]) -> Progress:
     """How far service's tasks are from its spec: one entry per slot (per node for a global
     service), done when the slot's newest live task runs the current spec."""
     newest: dict[str, Task] = {}
+    # Slots whose last task ended and stays so (a task done under on-failure): not new, and
+    # never to be running again.
+    finished: dict[str, Task] = {}
+    condition = service.spec.restart.condition
     for task in sorted(service_tasks, key=lambda t: t.meta.created_at):
+        name = tasks.slot_name(task)
         if is_live(task):
-            newest[tasks.slot_name(task)] = task
+            newest[name] = task
+            finished.pop(name, None)
+        elif ended_for_good(task.status.state, condition) and not is_dirty(task, service.spec):
+            finished[name] = task
+            newest.pop(name, None)
     if service.spec.mode is ServiceMode.REPLICATED:
         # Slots keep their numbers, so after scaling down they may not be 1..N: the live slots
         # count, the lowest first, and numbers not yet taken stand for slots still to come.
-        numbers = sorted(t.slot for t in newest.values())
+        numbers = sorted(t.slot for t in (*newest.values(), *finished.values()))
         free = (n for n in range(1, service.spec.replicas + len(numbers) + 1) if n not in numbers)
         numbers = sorted(
             [*numbers, *itertools.islice(free, max(0, service.spec.replicas - len(numbers)))]
         )
         wanted = [f"{service.spec.name}.{slot}" for slot in numbers[: service.spec.replicas]]
     else:
-        wanted = sorted(newest)
+        wanted = sorted({*newest, *finished})
     done = [
         name
         for name in wanted
@@ -87,12 +100,14 @@ def measure(service: Service, service_tasks: list[Task]) -> Progress:
             label = f"{index}/{len(wanted)}"
             if service.spec.mode is ServiceMode.GLOBAL:
                 label = name.rsplit(".", 1)[-1][:12]
-            lines.append(f"{label}: {_task_line(newest.get(name), service, name in done)}")
+            shown = newest.get(name) or finished.get(name)
+            lines.append(f"{label}: {_task_line(shown, service, name in done)}")
     elif reason:
         lines.append(f"pending: {reason}")
     # A global service has no count to reach: before its first task exists, nothing is done.
     started = bool(wanted) or service.spec.mode is ServiceMode.REPLICATED
-    return Progress(lines, started and len(done) == len(wanted) and not extra, reason)
+    ended = bool(wanted) and all(name in finished for name in wanted)
+    return Progress(lines, started and len(done) == len(wanted) and not extra, reason, ended)
 
 
 def _task_line(task: Task | None, service: Service, done: bool) -> str:
@@ -101,6 +116,8 @@ def _task_line(task: Task | None, service: Service, done: bool) -> str:
     if done:
         return f"{'running':<9} {_bar(len(_STEPS) + 1)}"
     state = task.status.state
+    if state.terminal:
+        return f"{state.name.lower():<9} {task.status.err or task.status.message}".rstrip()
     if state == TaskState.PENDING and task.status.err:
         return f"{'pending':<9} {task.status.err}"
     step = sum(1 for s in _STEPS if state >= s)
@@ -169,6 +186,14 @@ def wait(
             if job_over and status.state in _FAILED.get(goal, set()):
                 err.write(f"Error: {status.message}\n")
                 return UPDATE_FAILED
+            if job_over and progress.ended:
+                condition = service.spec.restart.condition.name.lower().replace("_", "-")
+                err.write(
+                    f"Error: service {name}'s tasks have all ended, and its restart condition"
+                    f" ({condition}) starts none again: for run-to-completion work use"
+                    " --mode replicated-job\n"
+                )
+                return TASKS_ENDED
             if job_over and progress.converged:
                 if not quiet:
                     if goal is Goal.REBALANCE:

@@ -4,7 +4,6 @@ left out, and the update status and pending tasks a Swarm user has to dig for.""
 from __future__ import annotations
 
 import shlex
-from datetime import timedelta
 
 from cli import humanize, output, publish_flags, tasks
 from common.model import (
@@ -76,11 +75,11 @@ def _labels(title: str, labels: dict[str, str]) -> list[str]:
 def _update_config(title: str, config: UpdateConfig, order: str) -> list[str]:
     lines = [title, field(" Parallelism:", str(config.parallelism))]
     if config.delay:
-        lines.append(field(" Delay:", _go_duration(config.delay)))
+        lines.append(field(" Delay:", humanize.go_duration(config.delay)))
     return [
         *lines,
         field(" On failure:", config.failure_action.name.lower()),
-        field(" Monitoring Period:", _go_duration(config.monitor)),
+        field(" Monitoring Period:", humanize.go_duration(config.monitor)),
         field(" Max failure ratio:", f"{config.max_failure_ratio:g}"),
         field(f" {order}", config.order.name.lower().replace("_", "-")),
     ]
@@ -105,7 +104,7 @@ def _container(service: Service) -> list[str]:
             lines.append(field(name, value))
     grace = container.stop_grace_period
     if grace is not None and grace != DEFAULT_STOP_GRACE:
-        lines.append(field(" StopGracePeriod:", _go_duration(grace)))
+        lines.append(field(" StopGracePeriod:", humanize.go_duration(grace)))
     if container.init:
         lines.append(field(" Init:", "true"))
     if container.read_only:
@@ -126,7 +125,7 @@ def _container(service: Service) -> list[str]:
             (" Start Period:", check.start_period),
         ):
             if every is not None:
-                lines.append(field(name, _go_duration(every)))
+                lines.append(field(name, humanize.go_duration(every)))
         if check.retries:
             lines.append(field(" Retries:", str(check.retries)))
     if container.mounts:
@@ -151,19 +150,3 @@ def _resources(reservations: Resources, limits: Resources) -> list[str]:
             if amounts.memory_bytes:
                 lines.append(field("  Memory:", humanize.bytes_size(amounts.memory_bytes)))
     return ["Resources:", *lines] if lines else []
-
-
-def _go_duration(value: timedelta) -> str:
-    """As Go prints a time.Duration: 5s, 1m30s, 200ms."""
-    total_ms = round(value.total_seconds() * 1000)
-    if total_ms == 0:
-        return "0s"
-    if total_ms < 1000:
-        return f"{total_ms}ms"
-    hours, rest = divmod(total_ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds = rest / 1000
-    text = f"{hours}h" if hours else ""
-    if hours or minutes:
-        text += f"{minutes}m"
-    return text + f"{seconds:g}s"

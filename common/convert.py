@@ -82,6 +82,8 @@ def description_to_pb(d: m.NodeDescription) -> pb.NodeDescription:
         resources=resources_to_pb(d.resources),
         os=d.os,
         arch=d.arch,
+        shoal_version=d.version,
+        protocol=d.protocol,
         data_addr=d.data_addr,
     )
 
@@ -93,6 +95,8 @@ def description_from_pb(msg: pb.NodeDescription) -> m.NodeDescription:
         resources=resources_from_pb(msg.resources),
         os=msg.os,
         arch=msg.arch,
+        version=msg.shoal_version,
+        protocol=msg.protocol,
         data_addr=msg.data_addr,
     )
 

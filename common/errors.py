@@ -27,5 +27,10 @@ class PermissionDenied(ShoalError):
     pass
 
 
+class FailedPrecondition(ShoalError):
+    """The system is not in a state the request can be served in, e.g. versions that differ
+    too much; retrying as it is will fail again."""
+
+
 class Unavailable(ShoalError):
     """A peer (manager, engine) did not answer; retrying later may succeed."""

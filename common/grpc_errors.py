@@ -10,6 +10,7 @@ import grpc
 
 from common.errors import (
     Conflict,
+    FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -25,10 +26,10 @@ _TO_CODE: dict[type[ShoalError], grpc.StatusCode] = {
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
 }
 _FROM_CODE: dict[grpc.StatusCode, type[ShoalError]] = {v: k for k, v in _TO_CODE.items()}
 _FROM_CODE[grpc.StatusCode.ALREADY_EXISTS] = Conflict
-_FROM_CODE[grpc.StatusCode.FAILED_PRECONDITION] = Conflict
 _FROM_CODE[grpc.StatusCode.DEADLINE_EXCEEDED] = Unavailable
 
 

@@ -80,6 +80,9 @@ class NodeDescription:
     resources: Resources = Resources()
     os: str = ""
     arch: str = ""
+    # The agent's Shoal release and session protocol; 0: an agent from before they were said.
+    version: str = ""
+    protocol: int = 0
     # Where other nodes send this node's overlay traffic; empty: Node.addr.
     data_addr: str = ""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from common.model import ServiceSpec, Task, TaskState, TaskStatus
+from common.model import RestartCondition, ServiceSpec, Task, TaskState, TaskStatus
 from common.publish import task_ports
 
 
@@ -26,6 +26,18 @@ def advance(task: Task, status: TaskStatus) -> Task | None:
     ):
         return None
     return replace(task, status=status)
+
+
+# States a task reaches on its own; SHUTDOWN and ORPHANED are the manager's doing.
+ENDED_BY_ITSELF = frozenset({TaskState.COMPLETE, TaskState.FAILED, TaskState.REJECTED})
+
+
+def ended_for_good(state: TaskState, condition: RestartCondition) -> bool:
+    """Whether a task that ended in state stays ended under the restart condition, whatever
+    the backoff and attempt counts say: its slot gets no replacement."""
+    if condition == RestartCondition.NONE:
+        return state in ENDED_BY_ITSELF
+    return condition == RestartCondition.ON_FAILURE and state == TaskState.COMPLETE
 
 
 def is_live(task: Task) -> bool:

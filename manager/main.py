@@ -17,6 +17,7 @@ from common.errors import ShoalError
 from common.model import Availability
 from common.netaddr import default_address
 from common.ports import DEFAULT_PORT
+from common.version import banner
 from manager.server import ManagerConfig, data_address, serve
 
 DEFAULT_STATE_DIR = "/var/lib/shoal/manager"
@@ -31,6 +32,7 @@ def _duration(text: str) -> timedelta:
 
 def build_parser() -> Parser:
     parser = Parser(prog="manager", description="The Shoal manager daemon.")
+    parser.add_argument("-v", "--version", action="version", version=banner("manager"))
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     serve_cmd = commands.add_parser("serve", help="create or resume the cluster and serve it")
     serve_cmd.add_argument(

@@ -19,11 +19,12 @@ from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import ContainerRuntime
 from agent.session import Agent
 from common import tokens
-from common.api import control_pb2_grpc, dispatcher_pb2_grpc, join_pb2_grpc
+from common.api import control_pb2_grpc, dispatcher_pb2_grpc, join_pb2_grpc, system_pb2_grpc
 from common.errors import Unavailable
 from common.model import Availability, Cluster
 from common.netaddr import default_address, join_host_port, split_host_port
 from common.ports import DEFAULT_PORT
+from manager.auth import Authenticator
 from manager.bootstrap import NODE_DIR, bootstrap
 from manager.control import Control
 from manager.dispatcher import Dispatcher
@@ -35,6 +36,7 @@ from manager.orchestrator.updater import Updater
 from manager.placement import Placement
 from manager.serving import ServingCertificate
 from manager.store import SqliteStore
+from manager.system import ManagerFacts, System
 
 log = structlog.get_logger("manager")
 
@@ -91,8 +93,12 @@ def _bind(server: grpc.aio.Server, addr: str, credentials: grpc.ServerCredential
         if credentials is None:
             return server.add_insecure_port(addr)
         return server.add_secure_port(addr, credentials)
-    except RuntimeError as exc:
-        raise Unavailable(f"cannot listen on {addr}: {exc}") from None
+    except RuntimeError:
+        # gRPC's own text only says to raise its verbosity; the usual cause is plain.
+        raise Unavailable(
+            f"cannot listen on {addr}: the address is in use or not on this host"
+            " (--log-level debug shows gRPC's detail)"
+        ) from None
 
 
 def _server_names(advertise_host: str, listen_host: str, hostname: str) -> list[str]:
@@ -155,6 +161,18 @@ async def serve(
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
         host = listen_host or "0.0.0.0"
         bound = _bind(server, join_host_port(host, port), serving.credentials())
+        # The port bound, which differs from the one asked for when that was 0.
+        facts = ManagerFacts(
+            node_id=boot.node_id,
+            addr=join_host_port(advertise_host, bound),
+            database=config.state_dir / STATE_FILE,
+            heartbeat_period=timedelta(seconds=config.heartbeat_period),
+            ca_expiry=boot.ca.cert.not_valid_after_utc,
+            node_cert_lifetime=config.cert_lifetime,
+            node_dir=config.state_dir / NODE_DIR,
+        )
+        system = System(store, facts, Authenticator(store, boot.cluster.id))
+        system_pb2_grpc.add_SystemServicer_to_server(system, server)
         joins = grpc.aio.server()
         join_pb2_grpc.add_JoinServicer_to_server(
             JoinService(store, boot.ca, config.cert_lifetime), joins

@@ -28,6 +28,7 @@ from manager.dispatcher.ingress_feed import IngressFeed
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
 from manager.dispatcher.outbox import Outbox
 from manager.dispatcher.status import StatusIntake
+from manager.dispatcher.versions import check_agent
 from manager.logbroker import LogBroker
 from manager.networks.views import NetworkViews
 from manager.store import Action, Delete, Event, Op, Put, ReadView, StateStore
@@ -257,6 +258,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
 
     async def _open(self, node_id: str, hello: pb.Hello, addr: str) -> None:
         description = convert.description_from_pb(hello.description)
+        check_agent(description)
 
         def plan(view: ReadView) -> Sequence[Op]:
             node = view.get(Node, node_id)

@@ -13,13 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from common.model import RestartCondition, RestartPolicy, Task, TaskState
+from common.model import RestartPolicy, Task
+from common.taskstate import ENDED_BY_ITSELF, ended_for_good
 
 FIRST_STEP = timedelta(seconds=1)
 MAX_DELAY = timedelta(seconds=30)
 RESET_AFTER = timedelta(seconds=60)
-# States a task reaches on its own; SHUTDOWN and ORPHANED are the manager's doing.
-ENDED_BY_ITSELF = {TaskState.COMPLETE, TaskState.FAILED, TaskState.REJECTED}
 
 
 # A replicated service's slot number, or for a global service the node its slot is on.
@@ -43,9 +42,7 @@ class Decision:
 def decide(task: Task, policy: RestartPolicy) -> Decision:
     """What to do about task, which ended at task.status.timestamp."""
     state = task.status.state
-    if state in ENDED_BY_ITSELF and policy.condition == RestartCondition.NONE:
-        return Decision(False)
-    if state == TaskState.COMPLETE and policy.condition == RestartCondition.ON_FAILURE:
+    if ended_for_good(state, policy.condition):
         return Decision(False)
     if state not in ENDED_BY_ITSELF:
         # Stopped or orphaned by the manager: replaced at once, and it is no failure of the task.

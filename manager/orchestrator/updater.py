@@ -35,11 +35,11 @@ from common.model import (
     UpdateStatus,
     now,
 )
-from common.taskstate import is_dirty, is_live
+from common.taskstate import ENDED_BY_ITSELF, is_dirty, is_live
 from manager.ingress_ports import endpoint_ports
 from manager.networks.objects import rolled_networks
 from manager.orchestrator.rebalance import best_move
-from manager.orchestrator.restart import ENDED_BY_ITSELF, SlotKey
+from manager.orchestrator.restart import SlotKey
 from manager.orchestrator.slots import live_by_slot, new_task, stop
 from manager.placement import node_infos
 from manager.scheduler import demand_of

@@ -416,6 +416,8 @@ def seed(fake: FakeControl) -> None:
                 resources=m.Resources(nano_cpus=4_000_000_000, memory_bytes=8_271_880_192),
                 os="linux",
                 arch="x86_64",
+                version="0.2.0",
+                protocol=2,
             ),
             addr="10.0.0.1",
             labels={"zone": "eu-1", "ssd": ""},
@@ -1128,8 +1130,9 @@ class TestNodeLs:
         assert result.code == 0
         assert result.lines == [
             "ID                            HOSTNAME    STATUS   AVAILABILITY   MANAGER STATUS   "
-            "ENGINE VERSION",
-            f"{MANAGER_NODE} *   manager-1   Ready    Active         Leader           28.0.0",
+            "ENGINE VERSION   SHOAL VERSION",
+            f"{MANAGER_NODE} *   manager-1   Ready    Active         Leader           28.0.0"
+            "           0.2.0",
             f"{WORKER_NODE}     worker-1    Down     Drain                           27.3.1",
         ]
 
@@ -1149,6 +1152,7 @@ class TestNodeLs:
             "Availability": "Active",
             "ManagerStatus": "Leader",
             "EngineVersion": "28.0.0",
+            "ShoalVersion": "0.2.0",
         }
         assert (worker["Self"], worker["ManagerStatus"]) == (False, "")
 
@@ -1317,6 +1321,7 @@ class TestNodeInspect:
             "Platform": {"Architecture": "x86_64", "OS": "linux"},
             "Resources": {"NanoCPUs": 4_000_000_000, "MemoryBytes": 8_271_880_192},
             "Engine": {"EngineVersion": "28.0.0"},
+            "Shoal": {"Version": "0.2.0", "Protocol": 2},
         }
         assert manager["Status"] == {"State": "ready", "Message": "", "Addr": "10.0.0.1"}
         assert worker["ID"] == WORKER_NODE
@@ -1352,6 +1357,7 @@ class TestNodeInspect:
             pretty_field(" CPUs:", "4"),
             pretty_field(" Memory:", "7.704GiB"),
             pretty_field("Engine Version:", "28.0.0"),
+            pretty_field("Shoal Version:", "0.2.0"),
         ]
         assert result.lines[0] == f"ID:                     {MANAGER_NODE}"
 
@@ -1375,6 +1381,7 @@ class TestNodeInspect:
             pretty_field(" CPUs:", "0"),
             " Memory:",
             pretty_field("Engine Version:", "27.3.1"),
+            "Shoal Version:",
         ]
 
     @pytest.mark.parametrize("pretty", [(), ("--pretty",)])

@@ -11,9 +11,12 @@ from cli import progress
 from cli.client import TaskListing
 from common.model import (
     ContainerSpec,
+    RestartCondition,
+    RestartPolicy,
     Service,
     ServiceMode,
     Task,
+    TaskState,
     UpdateState,
     UpdateStatus,
 )
@@ -82,6 +85,46 @@ class TestMeasure:
         found = progress.measure(svc, tasks)
         assert found.converged
         assert found.lines[0] == "overall progress: 2 out of 2 tasks"
+
+
+def restarting(svc: Service, condition: RestartCondition) -> Service:
+    return replace(svc, spec=replace(svc.spec, restart=RestartPolicy(condition=condition)))
+
+
+def ended(slot: int, state: TaskState = TaskState.COMPLETE, node: str = "n1") -> Task:
+    return task(f"e{slot}", slot, node_id=node, state=state, created=at(slot))
+
+
+class TestEndedTasks:
+    def test_a_completed_task_is_shown_complete_not_new(self) -> None:
+        svc = restarting(web(2), RestartCondition.ON_FAILURE)
+        found = progress.measure(svc, [ended(1), running(2)])
+        assert found.lines[1] == "1/2: complete"
+        assert not found.ended
+        assert not found.converged
+
+    def test_every_task_done_under_on_failure_has_ended(self) -> None:
+        svc = restarting(web(2), RestartCondition.ON_FAILURE)
+        found = progress.measure(svc, [ended(1), ended(2)])
+        assert found.ended
+        assert found.lines[0] == "overall progress: 0 out of 2 tasks"
+
+    def test_failed_tasks_under_none_have_ended_too(self) -> None:
+        svc = restarting(web(2), RestartCondition.NONE)
+        found = progress.measure(svc, [ended(1), ended(2, TaskState.FAILED)])
+        assert found.ended
+
+    def test_under_any_a_completed_task_comes_back(self) -> None:
+        found = progress.measure(web(1), [ended(1)])
+        assert not found.ended
+        assert found.lines[1].startswith("1/1: new")
+
+    def test_a_global_service_whose_tasks_completed_has_ended(self) -> None:
+        svc = restarting(web(0), RestartCondition.ON_FAILURE)
+        svc = replace(svc, spec=replace(svc.spec, mode=ServiceMode.GLOBAL, replicas=0))
+        found = progress.measure(svc, [ended(0, node="nodeA"), ended(0, node="nodeB")])
+        assert found.ended
+        assert found.lines[0] == "overall progress: 0 out of 2 tasks"
 
 
 @dataclass
@@ -184,6 +227,20 @@ class TestWait:
         code, out, _ = wait(Scripted([(svc, [running(1)])]), progress.Goal.REBALANCE)
         assert code == progress.CONVERGED
         assert "rebalance completed: 2 tasks moved" in out
+
+    def test_tasks_that_all_ended_for_good_stop_the_wait_with_exit_3(self) -> None:
+        """Pending, then done under on-failure: the wait ends at once, says why and what to
+        use instead, rather than waiting out its timeout."""
+        svc = restarting(web(1), RestartCondition.ON_FAILURE)
+        client = Scripted([(svc, [task("p", 1)]), (svc, [ended(1)])])
+        code, out, err = wait(client, progress.Goal.CONVERGE, timeout=300)
+        assert code == progress.TASKS_ENDED == 3
+        assert client.reads == 2
+        assert "1/1: complete" in out
+        assert err == (
+            "Error: service web's tasks have all ended, and its restart condition (on-failure)"
+            " starts none again: for run-to-completion work use --mode replicated-job\n"
+        )
 
     def test_ctrl_c_leaves_the_work_to_the_manager(self) -> None:
         client = Scripted([(web(1), [task("p", 1)])], interrupt_at=2)
