@@ -8,7 +8,7 @@ GEN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) scripts/gen_proto.py
 PYTEST_ARGS ?=
 
 .PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal bench-mesh demo demo-stop
-.PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal bench-overlay demo demo-stop
+.PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal bench-overlay bench-dns demo demo-stop
 
 venv: $(STAMP)
 
@@ -64,6 +64,9 @@ bench-mesh: venv
 # In the multi-host lab (root): container to container through a cluster network vs host to host.
 bench-overlay: venv
 	$(PY) -m bench.overlay $(BENCH_ARGS)
+
+bench-dns: venv
+	$(PY) -m bench.dns_flood $(BENCH_ARGS)
 
 demo:
 	scripts/demo.sh

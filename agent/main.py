@@ -14,6 +14,8 @@ from agent import identity
 from agent.join import join
 from agent.mesh.ingress import Ingress
 from agent.mesh.netfilter import Netfilter
+from agent.overlay import links
+from agent.overlay import rules as network_rules
 from agent.overlay.node_networks import node_networks
 from agent.runtime.docker import DockerRuntime
 from agent.session import Agent
@@ -106,7 +108,8 @@ async def run_agent(
 async def leave_cluster(
     state_dir: Path, docker_host: str | None, force: bool, mesh: bool = True
 ) -> None:
-    """Tell the manager, then remove this node's containers, its mesh rules and its identity."""
+    """Tell the manager, then remove this node's containers, its netfilter rules and VXLAN
+    devices, and its identity."""
     known = identity.load(state_dir)
     if known is None:
         raise ShoalError(f"no node identity in {state_dir}: this host is not in a cluster")
@@ -130,6 +133,9 @@ async def leave_cluster(
         await runtime.close()
     if mesh:
         await Ingress(known.node_id, Netfilter()).remove()
+        # The devices first: without its chain, a VXLAN device takes frames from anyone.
+        await links.delete_ours()
+        await network_rules.remove()
     identity.forget(state_dir)
     print("Node left the cluster.", flush=True)
 

@@ -1,26 +1,33 @@
 """The name server: UDP on each local network's gateway address, port 53. Names of the asking
 container's networks are answered here; any other query goes on to the host's own name servers
-(what the engine would have asked), and fails with SERVFAIL when none answers in time."""
+(what the engine would have asked), and fails with SERVFAIL when none answers in time.
+
+A container is known by its address: each may ask RATE queries a second (BURST at once), and
+what it asks beyond that is dropped unanswered, as a loaded server would; a flood costs the agent
+a little time per datagram and nothing else (no socket, task or memory per query)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import cast
 
 import structlog
 
 from agent.dns import message
+from agent.dns.ratelimit import PerSource
 from agent.dns.records import Records
+from agent.dns.upstream import Forwarder
 from common.errors import Unavailable
 from common.netview import NetworkView
 
 log = structlog.get_logger("dns")
 
 PORT = 53
-# Per upstream server; a lookup the container makes gives up after about 5 s anyway.
-UPSTREAM_TIMEOUT = 1.0
+# Per container. A lookup is an A and an AAAA query per search domain, and the engine's resolver
+# caches nothing: a busy client stays well below; a flood is cut to this.
+RATE = 500.0
+BURST = 1000.0
 
 
 def host_resolvers(path: Path = Path("/etc/resolv.conf")) -> list[tuple[str, int]]:
@@ -31,19 +38,6 @@ def host_resolvers(path: Path = Path("/etc/resolv.conf")) -> list[tuple[str, int
     return [
         (ln.split()[1], PORT) for ln in lines if ln.startswith("nameserver") and len(ln.split()) > 1
     ]
-
-
-class _Reply(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.received: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        if not self.received.done():
-            self.received.set_result(data)
-
-    def error_received(self, exc: Exception) -> None:
-        if not self.received.done():
-            self.received.set_exception(exc)
 
 
 class _Listener(asyncio.DatagramProtocol):
@@ -61,11 +55,20 @@ class _Listener(asyncio.DatagramProtocol):
 
 
 class NameService:
-    def __init__(self, upstreams: list[tuple[str, int]] | None = None) -> None:
+    def __init__(
+        self,
+        upstreams: list[tuple[str, int]] | None = None,
+        forwarder: Forwarder | None = None,
+        limit: PerSource | None = None,
+    ) -> None:
+        """upstreams: the servers to forward to (the host's resolvers by default), unless
+        forwarder is given."""
         self._records = Records()
-        self._upstreams = host_resolvers() if upstreams is None else upstreams
+        self._forwarder = forwarder or Forwarder(
+            host_resolvers() if upstreams is None else upstreams
+        )
+        self._limit = limit or PerSource(RATE, BURST)
         self._listeners: dict[str, asyncio.DatagramTransport] = {}
-        self._forwards: set[asyncio.Task[None]] = set()
 
     def update(self, view: NetworkView) -> None:
         self._records = Records.of(view)
@@ -93,12 +96,14 @@ class NameService:
     async def close(self) -> None:
         for address in list(self._listeners):
             self.stop(address)
-        for task in list(self._forwards):
-            task.cancel()
+        self._forwarder.close()
 
     def handle(
         self, transport: asyncio.DatagramTransport, data: bytes, addr: tuple[str | object, int]
     ) -> None:
+        source = str(addr[0])
+        if not self._limit.allow(source):
+            return
         try:
             query = message.parse(data)
         except message.Malformed:
@@ -107,38 +112,19 @@ class NameService:
                 transport.sendto(reply, addr)
             return
         found = (
-            self._records.lookup(query.name, str(addr[0]))
-            if query.qclass == message.CLASS_IN
-            else None
+            self._records.lookup(query.name, source) if query.qclass == message.CLASS_IN else None
         )
         if found is None:
-            task = asyncio.get_running_loop().create_task(self._forward(transport, data, addr))
-            self._forwards.add(task)
-            task.add_done_callback(self._forwards.discard)
+
+            def done(answer: bytes | None) -> None:
+                reply = answer if answer is not None else message.error(data, message.SERVFAIL)
+                if reply is not None and not transport.is_closing():
+                    transport.sendto(reply, addr)
+
+            if not self._forwarder.forward(source, data, query.question, done):
+                done(None)
             return
         # A name of ours has A records only; other types get an empty answer, not a referral.
         transport.sendto(
             message.answer(query, found if query.qtype == message.TYPE_A else []), addr
         )
-
-    async def _forward(
-        self, transport: asyncio.DatagramTransport, data: bytes, addr: tuple[str | object, int]
-    ) -> None:
-        for server in self._upstreams:
-            with contextlib.suppress(OSError, TimeoutError):
-                reply = await self._ask(server, data)
-                if not transport.is_closing():
-                    transport.sendto(reply, addr)
-                return
-        reply_error = message.error(data, message.SERVFAIL)
-        if reply_error is not None and not transport.is_closing():
-            transport.sendto(reply_error, addr)
-
-    async def _ask(self, server: tuple[str, int], data: bytes) -> bytes:
-        loop = asyncio.get_running_loop()
-        upstream, protocol = await loop.create_datagram_endpoint(_Reply, remote_addr=server)
-        try:
-            upstream.sendto(data)
-            return await asyncio.wait_for(protocol.received, UPSTREAM_TIMEOUT)
-        finally:
-            upstream.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from agent.overlay import names
 from agent.overlay.command import run
 
 VXLAN_PORT = 4789
@@ -34,6 +35,13 @@ async def ensure_vxlan(name: str, vni: int, local: str, bridge: str) -> None:
 
 async def delete_link(name: str) -> None:
     await run("ip", "link", "del", name, check=False)
+
+
+async def delete_ours() -> None:
+    """Every VXLAN device of ours: a node leaving takes no more frames from anyone."""
+    for device in await vxlan_devices():
+        if device.startswith(names.VXLAN_PREFIX):
+            await delete_link(device)
 
 
 async def set_peers(device: str, peers: Iterable[str]) -> None:

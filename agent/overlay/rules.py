@@ -11,11 +11,12 @@ chain, docker's and the routing mesh's, as it is).
   (a TCP reset) rather than reach whatever listens on the host.
 - filter SHOAL-NET-ISOLATE (from FORWARD): nothing from a network's bridge to any other cluster
   network's subnet, so networks stay apart whether or not this node has the other one.
+- filter SHOAL-NET-VXLAN (from INPUT): VXLAN frames only from the networks' peers (vxlan_filter).
 """
 
 from __future__ import annotations
 
-from agent.overlay import names
+from agent.overlay import names, vxlan_filter
 from agent.overlay.command import run
 from common.netview import NetworkView
 
@@ -23,12 +24,14 @@ VIP = "SHOAL-NET-VIP"
 SNAT = "SHOAL-NET-SNAT"
 INPUT = "SHOAL-NET-INPUT"
 ISOLATE = "SHOAL-NET-ISOLATE"
+VXLAN = vxlan_filter.CHAIN
 # (table, chain, the built-in chain that jumps to it)
 CHAINS = (
     ("nat", VIP, "PREROUTING"),
     ("nat", SNAT, "POSTROUTING"),
     ("filter", INPUT, "INPUT"),
     ("filter", ISOLATE, "FORWARD"),
+    ("filter", VXLAN, "INPUT"),
 )
 
 
@@ -61,13 +64,14 @@ def restore_text(view: NetworkView) -> str:
         )
         others = [s for s in (*local_subnets, *view.foreign_subnets) if s != network.subnet]
         filt.extend(f"-A {ISOLATE} -i {bridge} -d {other} -j DROP" for other in others)
+    filt.extend(vxlan_filter.rules(view))
     return "".join(
         [
             "*nat\n",
             f":{VIP} - [0:0]\n:{SNAT} - [0:0]\n",
             *(line + "\n" for line in nat),
             "COMMIT\n*filter\n",
-            f":{INPUT} - [0:0]\n:{ISOLATE} - [0:0]\n",
+            f":{INPUT} - [0:0]\n:{ISOLATE} - [0:0]\n:{VXLAN} - [0:0]\n",
             *(line + "\n" for line in filt),
             "COMMIT\n",
         ]

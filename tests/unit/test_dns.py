@@ -161,7 +161,7 @@ class TestServer:
             await service.listen("127.0.0.1", port)
             assert answers(await ask(port, query("api")))[2] == ["127.0.0.2"]
             assert answers(await ask(port, query("api", qtype=28)))[1:] == (message.NOERROR, [])
-            # The first upstream refuses at once; the second answers.
+            # The first upstream never answers; the second does.
             assert answers(await ask(port, query("example.org")))[2] == ["192.0.2.1"]
         finally:
             await service.close()
