@@ -96,10 +96,10 @@ def _info_lines(info: ClusterInfo) -> list[str]:
         field(" Heartbeat Period:", humanize.go_duration(info.heartbeat_period)),
         "CA Configuration:",
         field(" CA Expiry:", output.go_time(info.ca_expiry)),
-        field(" Node Certificate Lifetime:", humanize.go_duration(info.node_cert_lifetime)),
+        field(" Node Cert Lifetime:", humanize.go_duration(info.node_cert_lifetime)),
     ]
     if info.node_cert_expiry is not None:
-        lines.append(field(" This Node's Certificate:", output.go_time(info.node_cert_expiry)))
+        lines.append(field(" This Node's Cert:", output.go_time(info.node_cert_expiry)))
     lines.append(
         field("Server Version:", f"{info.server.version} (protocol {info.server.protocol})")
     )
