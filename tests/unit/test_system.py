@@ -156,13 +156,18 @@ async def test_info_tells_the_cluster(harness: Harness, capsys: pytest.CaptureFi
     assert any(line.startswith(" mgr ") and line.endswith("Leader") for line in text)
 
 
+@pytest.mark.parametrize(("protocol", "release"), [(0, ""), (1, "0.1.9")])
 async def test_an_agent_of_the_previous_protocol_works(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    harness: Harness,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    protocol: int,
+    release: str,
 ) -> None:
-    """An agent from before versions were announced (protocol 0, no version) is served: it
-    is ready, runs its tasks, and `node ls` shows its version as unknown."""
-    monkeypatch.setattr("agent.session.PROTOCOL", 0)
-    monkeypatch.setattr("agent.session.VERSION", "")
+    """An agent of protocol 1, announced or from before versions were announced at all (0, no
+    release), is served: it is ready, runs its tasks, and `node ls` shows what it said."""
+    monkeypatch.setattr("agent.session.PROTOCOL", protocol)
+    monkeypatch.setattr("agent.session.VERSION", release)
     rt = FakeRuntime()
     await harness.join("old", rt)
     await wait_state(harness, "old", NodeState.READY)
@@ -171,7 +176,7 @@ async def test_an_agent_of_the_previous_protocol_works(
     code, out, _ = await shoal(harness, capsys, "node", "ls", "--format", "json")
     versions = {n["Hostname"]: n["ShoalVersion"] for n in map(json.loads, out.splitlines())}
     assert code == 0
-    assert versions == {"mgr": version.VERSION, "old": ""}
+    assert versions == {"mgr": version.VERSION, "old": release}
 
 
 async def test_an_agent_of_a_newer_protocol_is_refused_naming_both_versions(
