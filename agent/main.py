@@ -11,6 +11,7 @@ import grpc
 import structlog
 
 from agent import identity
+from agent.engine_client import EngineClient
 from agent.join import join
 from agent.mesh.ingress import Ingress
 from agent.mesh.netfilter import Netfilter
@@ -85,8 +86,9 @@ async def run_agent(
         logger.info("resuming node", node_id=known.node_id, manager=known.manager)
         bundle = Bundle.load(state_dir)
     structlog.contextvars.bind_contextvars(node_id=known.node_id)
-    runtime = DockerRuntime(docker_host)
-    networks = node_networks(docker_host, default_address())
+    engine = EngineClient(docker_host)
+    runtime = DockerRuntime(engine)
+    networks = node_networks(engine, default_address())
     try:
         ingress = Ingress(known.node_id, Netfilter()) if mesh else None
         await Agent(
@@ -102,7 +104,7 @@ async def run_agent(
         ).run()
     finally:
         await networks.close()
-        await runtime.close()
+        await engine.close()
 
 
 async def leave_cluster(
@@ -125,12 +127,13 @@ async def leave_cluster(
                 f"could not tell the manager at {known.manager} ({exc.details()}):"
                 " use --force to leave anyway"
             ) from None
-    runtime = DockerRuntime(docker_host)
+    engine = EngineClient(docker_host)
+    runtime = DockerRuntime(engine)
     try:
         for container in await runtime.containers(known.node_id):
             await runtime.remove(container.id)
     finally:
-        await runtime.close()
+        await engine.close()
     if mesh:
         await Ingress(known.node_id, Netfilter()).remove()
         # The devices first: without its chain, a VXLAN device takes frames from anyone.

@@ -9,6 +9,7 @@ import signal
 from datetime import timedelta
 from pathlib import Path
 
+from agent.engine_client import EngineClient
 from agent.overlay.node_networks import node_networks
 from agent.runtime.docker import DockerRuntime
 from common import durations, log, mesh_flag
@@ -73,13 +74,13 @@ async def _run(config: ManagerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runtime = DockerRuntime(config.docker_host)
-    networks = node_networks(config.docker_host, data_address(config.advertise))
+    engine = EngineClient(config.docker_host)
+    networks = node_networks(engine, data_address(config.advertise))
     try:
-        await serve(config, runtime, stop, networks=networks)
+        await serve(config, DockerRuntime(engine), stop, networks=networks)
     finally:
         await networks.close()
-        await runtime.close()
+        await engine.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,36 +4,29 @@ node's slice, with the slice's first address as the bridge's own."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from ipaddress import IPv4Network
-from typing import Any
+from typing import TypeVar
 
 import docker
 import docker.types
 
+from agent.engine_client import EngineClient
 from agent.overlay import links, names
-from agent.runtime.docker import translate
 from common.errors import NotFound
 from common.netview import NodeNetwork
+
+R = TypeVar("R")
 
 NETWORK_LABEL = "shoal.network.id"
 
 
 class EngineNetworks:
-    def __init__(self, base_url: str | None) -> None:
-        self._base_url = base_url
-        self._api: docker.APIClient | None = None
+    def __init__(self, engine: EngineClient) -> None:
+        self._engine = engine
 
-    def _client(self) -> docker.APIClient:
-        if self._api is None:
-            self._api = docker.APIClient(base_url=self._base_url or None, version="auto")
-        return self._api
-
-    async def _call(self, fn: Any) -> Any:
-        try:
-            return await asyncio.to_thread(lambda: fn(self._client()))
-        except Exception as exc:
-            raise translate(exc) from exc
+    async def _call(self, fn: Callable[[docker.APIClient], R]) -> R:
+        return await self._engine.call(fn)
 
     async def present(self) -> dict[str, str]:
         """network ID -> the engine network's ID, for every network of ours the engine has."""
@@ -77,7 +70,3 @@ class EngineNetworks:
             await self._call(lambda api: api.remove_network(names.engine_network(network_id)))
         except NotFound:
             return
-
-    async def close(self) -> None:
-        if self._api is not None:
-            self._api.close()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import structlog
 
 from agent.dns.server import NameService
+from agent.engine_client import EngineClient
 from agent.overlay import links, names, rules
 from agent.overlay.engine import EngineNetworks
 from common.errors import ShoalError, Unavailable
@@ -115,7 +116,6 @@ class NodeNetworks:
 
     async def close(self) -> None:
         await self._dns.close()
-        await self._engine.close()
 
     async def _reconcile(self, view: NetworkView) -> bool:
         """True when everything is as view says."""
@@ -161,6 +161,6 @@ class NodeNetworks:
         return True
 
 
-def node_networks(docker_host: str | None, data_addr: str) -> NodeNetworks:
-    """The real thing: the engine at docker_host, VXLAN from data_addr, the host's resolvers."""
-    return NodeNetworks(EngineNetworks(docker_host), data_addr, NameService())
+def node_networks(engine: EngineClient, data_addr: str) -> NodeNetworks:
+    """The real thing: the node's engine, VXLAN from data_addr, the host's resolvers."""
+    return NodeNetworks(EngineNetworks(engine), data_addr, NameService())

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from common.errors import Unavailable
 from common.model import HealthCheck, Mount, PortBinding, PortConfig
 
 # The labels every Shoal container carries; the agent keeps no database and rebuilds from these.
@@ -19,6 +20,11 @@ SLOT_LABEL = "shoal.task.slot"
 HEALTH_STARTING = "starting"
 HEALTH_HEALTHY = "healthy"
 HEALTH_UNHEALTHY = "unhealthy"
+
+
+class EngineDown(Unavailable):
+    """The engine did not answer at all (as opposed to answering with an error): whatever was
+    asked of it may succeed once it is back."""
 
 
 @dataclass(frozen=True)
@@ -125,5 +131,3 @@ class ContainerRuntime(Protocol):
         them (None: all); with follow, then those it writes until it stops. NotFound when the
         container is gone."""
         ...
-
-    async def close(self) -> None: ...

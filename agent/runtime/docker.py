@@ -1,5 +1,5 @@
-"""The docker-py adapter. docker-py blocks, so every call runs on a worker thread, a bounded
-number at a time; docker's errors are translated here and nowhere else."""
+"""The container runtime on a real engine, through the agent's one EngineClient (which runs
+docker-py's blocking calls on threads, bounded, and translates its errors)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from typing import Any, Literal, TypeVar, cast
 
 import docker
 import docker.errors
-import requests.exceptions
-import urllib3.exceptions
 
+from agent.engine_client import EngineClient, translate
 from agent.runtime.base import (
     NODE_LABEL,
     TASK_LABEL,
@@ -25,38 +24,13 @@ from agent.runtime.base import (
     RunSpec,
 )
 from agent.runtime.docker_logs import read_logs
-from common.errors import InvalidArgument, NotFound, ShoalError, Unavailable
+from common.errors import NotFound, Unavailable
 from common.model import HealthCheck, Mount, MountType, PortBinding, PortConfig, PortProtocol
 
 R = TypeVar("R")
 
-# Calls in flight at once; the connection pool is sized to match so none queues inside it.
-MAX_CONCURRENT_CALLS = 16
 # "health_status: healthy" and the like arrive with the status after a colon.
 _WATCHED_ACTIONS = {"start", "die", "destroy", "health_status"}
-
-
-def translate(exc: Exception) -> ShoalError:
-    if isinstance(exc, ShoalError):
-        return exc
-    if isinstance(exc, docker.errors.NotFound):
-        return NotFound(_explain(exc))
-    if isinstance(exc, docker.errors.APIError):
-        if exc.is_client_error():
-            return InvalidArgument(_explain(exc))
-        return Unavailable(_explain(exc))
-    if isinstance(exc, requests.exceptions.RequestException | docker.errors.DockerException):
-        return Unavailable(f"docker engine unreachable: {exc}")
-    if isinstance(exc, OSError | urllib3.exceptions.HTTPError):
-        return Unavailable(f"docker engine connection failed: {exc}")
-    raise exc
-
-
-def _explain(exc: docker.errors.APIError) -> str:
-    explanation = exc.explanation
-    if isinstance(explanation, bytes):
-        explanation = explanation.decode(errors="replace")
-    return str(explanation or exc)
 
 
 def _container_info(attrs: dict[str, Any]) -> ContainerInfo:
@@ -144,27 +118,14 @@ def _mount(mount: Mount) -> docker.types.Mount:
 
 
 class DockerRuntime:
-    def __init__(self, base_url: str | None) -> None:
-        self._base_url = base_url
-        self._limit = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
-        self._api: docker.APIClient | None = None
+    def __init__(self, engine: EngineClient) -> None:
+        self._engine = engine
         # Images seen present: a task start then costs no inspect round trip. A stale entry
         # (image removed meanwhile) surfaces as a create error, which run() repairs.
         self._present: set[str] = set()
 
-    def _connect(self) -> docker.APIClient:
-        if self._api is None:
-            self._api = docker.APIClient(
-                base_url=self._base_url or None, version="auto", timeout=60
-            )
-        return self._api
-
     async def _call(self, fn: Callable[[docker.APIClient], R]) -> R:
-        async with self._limit:
-            try:
-                return await asyncio.to_thread(lambda: fn(self._connect()))
-            except Exception as exc:
-                raise translate(exc) from exc
+        return await self._engine.call(fn)
 
     async def info(self) -> EngineInfo:
         info = await self._call(lambda api: api.info())
@@ -282,20 +243,9 @@ class DockerRuntime:
         queue: asyncio.Queue[ContainerEvent | Exception | None] = asyncio.Queue()
         filters = {"type": "container", "label": [f"{NODE_LABEL}={node_id}"]}
 
-        def subscribe() -> tuple[docker.APIClient, Any]:
-            # A client of its own: the stream holds its connection for as long as it runs.
-            # Made on a thread: with version="auto" the constructor already asks the engine.
-            api = docker.APIClient(base_url=self._base_url or None, version="auto")
-            try:
-                return api, api.events(since=since, decode=True, filters=filters)
-            except Exception:
-                api.close()
-                raise
-
-        try:
-            api, stream = await asyncio.to_thread(subscribe)
-        except Exception as exc:
-            raise translate(exc) from exc
+        api, stream = await self._engine.stream(
+            lambda api: api.events(since=since, decode=True, filters=filters)
+        )
 
         def pump() -> None:
             try:
@@ -330,18 +280,7 @@ class DockerRuntime:
     def logs(
         self, container_id: str, *, follow: bool, tail: int | None, since_ns: int
     ) -> AsyncIterator[LogEntry]:
-        return read_logs(
-            self._base_url,
-            container_id,
-            follow=follow,
-            tail=tail,
-            since_ns=since_ns,
-            translate=translate,
-        )
-
-    async def close(self) -> None:
-        if self._api is not None:
-            self._api.close()
+        return read_logs(self._engine, container_id, follow=follow, tail=tail, since_ns=since_ns)
 
 
 def _pull(api: docker.APIClient, repository: str, tag: str | None) -> None:

@@ -14,7 +14,7 @@ import re
 import struct
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -23,8 +23,8 @@ import docker.errors
 import requests
 from docker.types.daemon import CancellableStream
 
+from agent.engine_client import EngineClient, translate
 from agent.runtime.base import LogEntry
-from common.errors import ShoalError
 
 # Longer lines are cut into pieces of this size: a line must fit a message with room to spare.
 MAX_LINE = 64 * 1024
@@ -35,8 +35,6 @@ _STDERR = 2
 _STAMP = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
 # How often a reader blocked on a full queue checks whether it was stopped.
 _POLL = 0.2
-
-Translate = Callable[[Exception], ShoalError]
 
 
 def parse_timestamp(stamp: bytes) -> int | None:
@@ -108,49 +106,39 @@ def _frames(response: requests.Response) -> Iterator[tuple[bool, bytes]]:
 
 
 def _open(
-    base_url: str | None, container_id: str, follow: bool, tail: int | None, since_ns: int
-) -> tuple[docker.APIClient, CancellableStream[tuple[bool, bytes]]]:
-    # A client of its own: a followed stream holds its connection for as long as it runs.
-    api = docker.APIClient(base_url=base_url, version="auto")
+    api: docker.APIClient, container_id: str, follow: bool, tail: int | None, since_ns: int
+) -> CancellableStream[tuple[bool, bytes]]:
+    params: dict[str, str | int] = {
+        "stdout": 1,
+        "stderr": 1,
+        "timestamps": 1,
+        "follow": int(follow),
+        "tail": "all" if tail is None else tail,
+    }
+    if since_ns:
+        # Exact to the nanosecond, which docker-py's float would not be.
+        params["since"] = f"{since_ns // 1_000_000_000}.{since_ns % 1_000_000_000:09d}"
+    url = f"{api.base_url}/v{api.api_version}/containers/{quote(container_id)}/logs"
+    # No read timeout: a followed container may stay quiet for hours.
+    response = api.get(url, params=params, stream=True, timeout=None)
     try:
-        params: dict[str, str | int] = {
-            "stdout": 1,
-            "stderr": 1,
-            "timestamps": 1,
-            "follow": int(follow),
-            "tail": "all" if tail is None else tail,
-        }
-        if since_ns:
-            # Exact to the nanosecond, which docker-py's float would not be.
-            params["since"] = f"{since_ns // 1_000_000_000}.{since_ns % 1_000_000_000:09d}"
-        url = f"{api.base_url}/v{api.api_version}/containers/{quote(container_id)}/logs"
-        # No read timeout: a followed container may stay quiet for hours.
-        response = api.get(url, params=params, stream=True, timeout=None)
-        try:
-            response.raise_for_status()
-        except requests.exceptions.HTTPError as exc:
-            # Raises the APIError for the engine's message, which it reads from the body.
-            with contextlib.closing(response):
-                docker.errors.create_api_error_from_http_exception(exc)
-        return api, CancellableStream(_frames(response), response)
-    except Exception:
-        api.close()
-        raise
+        response.raise_for_status()
+    except requests.exceptions.HTTPError as exc:
+        # Raises the APIError for the engine's message, which it reads from the body.
+        with contextlib.closing(response):
+            docker.errors.create_api_error_from_http_exception(exc)
+    return CancellableStream(_frames(response), response)
 
 
 async def read_logs(
-    base_url: str | None,
+    engine: EngineClient,
     container_id: str,
     *,
     follow: bool,
     tail: int | None,
     since_ns: int,
-    translate: Translate,
 ) -> AsyncIterator[LogEntry]:
-    try:
-        api, stream = await asyncio.to_thread(_open, base_url, container_id, follow, tail, since_ns)
-    except Exception as exc:
-        raise translate(exc) from exc
+    api, stream = await engine.stream(lambda api: _open(api, container_id, follow, tail, since_ns))
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[LogEntry | Exception | None] = asyncio.Queue()
     room = threading.Semaphore(READ_AHEAD)

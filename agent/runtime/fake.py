@@ -13,6 +13,7 @@ from agent.runtime.base import (
     TASK_LABEL,
     ContainerEvent,
     ContainerInfo,
+    EngineDown,
     EngineInfo,
     LogEntry,
     RunSpec,
@@ -61,7 +62,7 @@ class FakeRuntime:
 
     def _answer(self) -> None:
         if self.down:
-            raise Unavailable("docker engine unreachable: connection refused")
+            raise EngineDown("docker engine unreachable: connection refused")
 
     def stop_engine(self) -> None:
         """The engine goes away: calls fail and event streams end, as with a killed dockerd."""
@@ -230,6 +231,3 @@ class FakeRuntime:
                     yield event
         finally:
             self._subscribers.remove(queue)
-
-    async def close(self) -> None:
-        return None

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 import pytest
 
 from agent import identity
-from tests.e2e.test_networks import create, lookup, shoal_ok
+from tests.e2e.probes import lookup
+from tests.e2e.test_networks import create, shoal_ok
 from tests.lab import REPO, Host, Lab
 from tests.waiting import SLEEPER, wait_for
 

@@ -8,11 +8,12 @@ import os
 
 import docker
 
+from agent.engine_client import EngineClient
+from agent.lifecycle import network_addresses
 from agent.overlay import names
 from agent.overlay.engine import EngineNetworks
 from agent.runtime.base import NODE_LABEL, TASK_LABEL, RunSpec
 from agent.runtime.docker import DockerRuntime
-from agent.worker import network_addresses
 from common.ids import new_id
 from common.model import PortConfig
 from common.netview import NodeNetwork
@@ -31,8 +32,9 @@ async def test_container_gets_an_address_of_the_nodes_slice(engine: docker.APICl
         slice="10.251.3.0/24",
         gateway="10.251.3.1",
     )
-    networks = EngineNetworks(os.environ.get("DOCKER_HOST"))
-    runtime = DockerRuntime(os.environ.get("DOCKER_HOST"))
+    client = EngineClient(os.environ.get("DOCKER_HOST"))
+    networks = EngineNetworks(client)
+    runtime = DockerRuntime(client)
     container = ""
     try:
         await networks.create(network)
@@ -58,8 +60,7 @@ async def test_container_gets_an_address_of_the_nodes_slice(engine: docker.APICl
             await runtime.remove(container)
         await networks.remove(network.id)
         assert network.id not in await networks.present()
-        await networks.close()
-        await runtime.close()
+        await client.close()
 
 
 async def test_published_port_on_cluster_networks_names_a_local_address(
@@ -72,8 +73,9 @@ async def test_published_port_on_cluster_networks_names_a_local_address(
         new_id(), "it-front", "10.252.0.0/16", 4097, "10.252.5.0/24", "10.252.5.1"
     )
     backend = NodeNetwork(new_id(), "it-back", "10.253.0.0/16", 4098, "10.253.6.0/24", "10.253.6.1")
-    networks = EngineNetworks(os.environ.get("DOCKER_HOST"))
-    runtime = DockerRuntime(os.environ.get("DOCKER_HOST"))
+    client = EngineClient(os.environ.get("DOCKER_HOST"))
+    networks = EngineNetworks(client)
+    runtime = DockerRuntime(client)
     container = ""
     try:
         for network in (frontend, backend):
@@ -100,5 +102,4 @@ async def test_published_port_on_cluster_networks_names_a_local_address(
             await runtime.remove(container)
         for network in (frontend, backend):
             await networks.remove(network.id)
-        await networks.close()
-        await runtime.close()
+        await client.close()

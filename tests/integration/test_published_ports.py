@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import docker
 import pytest
 
+from agent.engine_client import EngineClient
 from agent.runtime.base import NODE_LABEL, TASK_LABEL, RunSpec
 from agent.runtime.docker import DockerRuntime
 from common.errors import ShoalError
@@ -28,12 +29,13 @@ HTTPD = ("sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd 
 @pytest.fixture
 async def runtime(engine: docker.APIClient) -> AsyncIterator[DockerRuntime]:
     """The engine the `engine` fixture checked; every container made here is removed after."""
-    rt = DockerRuntime(os.environ.get("DOCKER_HOST"))
+    client = EngineClient(os.environ.get("DOCKER_HOST"))
+    rt = DockerRuntime(client)
     yield rt
     for container in await rt.containers(NODE):
         with contextlib.suppress(ShoalError):
             await rt.remove(container.id)
-    await rt.close()
+    await client.close()
 
 
 def spec(name: str, *ports: PortConfig) -> RunSpec:

@@ -8,6 +8,7 @@ from typing import Any
 
 import docker
 
+from agent.engine_client import EngineClient
 from agent.runtime.base import TASK_LABEL, RunSpec
 from agent.runtime.docker import DockerRuntime
 from common.model import HealthCheck, Mount, MountType
@@ -39,8 +40,9 @@ class RecordingAPI(docker.APIClient):
 
 async def create(spec: RunSpec) -> tuple[dict[str, Any], Any]:
     api = RecordingAPI()
-    runtime = DockerRuntime(None)
-    runtime._api = api
+    engine = EngineClient(None)
+    engine._api = api
+    runtime = DockerRuntime(engine)
     info = await runtime.run(spec)
     return api.created, info
 

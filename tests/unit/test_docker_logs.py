@@ -17,8 +17,8 @@ from typing import ClassVar
 
 import pytest
 
+from agent.engine_client import EngineClient
 from agent.runtime.base import LogEntry
-from agent.runtime.docker import translate
 from agent.runtime.docker_logs import MAX_LINE, LineSplitter, parse_timestamp, read_logs
 from common.errors import NotFound
 from tests.unit.harness import eventually
@@ -148,7 +148,7 @@ class TestReadLogs:
         entries = [
             e
             async for e in read_logs(
-                engine, "abc", follow=False, tail=None, since_ns=0, translate=translate
+                EngineClient(engine), "abc", follow=False, tail=None, since_ns=0
             )
         ]
         assert entries == [LogEntry(T0_NS, False, b"one"), LogEntry(T0_NS, True, b"two")]
@@ -156,7 +156,7 @@ class TestReadLogs:
     async def test_a_gone_container_is_not_found(self, engine: str) -> None:
         with pytest.raises(NotFound, match="No such container"):
             async for _ in read_logs(
-                engine, "gone", follow=False, tail=2, since_ns=T0_NS, translate=translate
+                EngineClient(engine), "gone", follow=False, tail=2, since_ns=T0_NS
             ):
                 pass
 
@@ -166,9 +166,7 @@ class TestReadLogs:
         got: list[bytes] = []
 
         async def consume() -> None:
-            stream = read_logs(
-                engine, "abc", follow=True, tail=None, since_ns=0, translate=translate
-            )
+            stream = read_logs(EngineClient(engine), "abc", follow=True, tail=None, since_ns=0)
             async for entry in stream:
                 got.append(entry.data)
 

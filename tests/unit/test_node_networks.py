@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agent.dns.server import NameService
+from agent.engine_client import EngineClient
 from agent.overlay import names, node_networks
 from agent.overlay.engine import EngineNetworks
 from agent.overlay.node_networks import NodeNetworks, plan
@@ -36,9 +37,16 @@ class TestPlan:
         assert changes.stale_devices == {names.vxlan("a")}
 
 
+def offline_networks() -> NodeNetworks:
+    """Networks of a node with no engine behind them: nothing made, nothing to attach to."""
+    return NodeNetworks(EngineNetworks(EngineClient(None)), "10.77.0.11", NameService(upstreams=[]))
+
+
 class TestAttach:
     async def test_a_task_without_networks_needs_nothing(self) -> None:
-        networks = NodeNetworks(EngineNetworks(None), "10.77.0.11", NameService(upstreams=[]))
+        networks = NodeNetworks(
+            EngineNetworks(EngineClient(None)), "10.77.0.11", NameService(upstreams=[])
+        )
         attached = await networks.attach(())
         assert (attached.engine_networks, attached.dns) == ((), ())
 
@@ -46,6 +54,8 @@ class TestAttach:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setattr(node_networks, "ATTACH_TIMEOUT", 0.05)
-        networks = NodeNetworks(EngineNetworks(None), "10.77.0.11", NameService(upstreams=[]))
+        networks = NodeNetworks(
+            EngineNetworks(EngineClient(None)), "10.77.0.11", NameService(upstreams=[])
+        )
         with pytest.raises(Unavailable, match="network front not available on this node"):
             await networks.attach(("front",))

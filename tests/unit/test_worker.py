@@ -211,6 +211,20 @@ class TestStart:
         assert h.states("t1") == [TaskState.PREPARING, TaskState.REJECTED]
         assert h.runtime.containers_by_id == {}
 
+    async def test_an_engine_that_does_not_answer_leaves_the_task_to_wait(self) -> None:
+        """The engine away while a task prepares: nothing is rejected; once the engine is back
+        and the worker resyncs, the task runs."""
+        h = Harness()
+        h.runtime.down = True
+        h.worker.assign([assigned("t1")], [], full=True)
+        await h.reported("t1", TaskState.PREPARING)
+        await settle()
+        assert h.states("t1") == [TaskState.PREPARING]
+        h.runtime.down = False
+        await h.worker.resync()
+        await h.reported("t1", TaskState.RUNNING)
+        assert h.states("t1") == [TaskState.PREPARING, TaskState.STARTING, TaskState.RUNNING]
+
     async def test_each_task_gets_its_own_container(self) -> None:
         """Three tasks: three containers, each labelled with its own task."""
         h = Harness()
