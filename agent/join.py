@@ -11,7 +11,7 @@ from agent.backoff import Backoff
 from common import convert, pki, tokens
 from common.api import join_pb2 as pb
 from common.api import join_pb2_grpc
-from common.errors import Unauthenticated, Unavailable
+from common.errors import ResourceExhausted, Unauthenticated, Unavailable
 from common.grpc_errors import from_rpc_error
 from common.model import NodeDescription
 from common.tls import Bundle
@@ -36,6 +36,9 @@ async def join(
             return await _attempt(token, join_addr, description)
         except Unavailable as exc:
             log.warning("manager unreachable, retrying", manager=join_addr, error=str(exc))
+        except ResourceExhausted as exc:
+            # The join port limits calls per address; nodes joining in bulk take turns.
+            log.warning("manager busy, retrying", manager=join_addr, error=str(exc))
         await asyncio.sleep(backoff.next_delay())
 
 

@@ -29,3 +29,7 @@ class PermissionDenied(ShoalError):
 
 class Unavailable(ShoalError):
     """A peer (manager, engine) did not answer; retrying later may succeed."""
+
+
+class ResourceExhausted(ShoalError):
+    """A limit was reached (too many calls from one peer, or at once); retry later."""

@@ -13,6 +13,7 @@ from common.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     ShoalError,
     Unauthenticated,
     Unavailable,
@@ -25,6 +26,7 @@ _TO_CODE: dict[type[ShoalError], grpc.StatusCode] = {
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 _FROM_CODE: dict[grpc.StatusCode, type[ShoalError]] = {v: k for k, v in _TO_CODE.items()}
 _FROM_CODE[grpc.StatusCode.ALREADY_EXISTS] = Conflict
