@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 
+from agent import main as agent_main
 from agent.join import join
 from common import pki, tokens
 from common.api import control_pb2, join_pb2, join_pb2_grpc, types_pb2
@@ -18,6 +20,7 @@ from common.errors import Unauthenticated
 from common.model import Cluster, NodeDescription
 from common.ports import join_addr
 from manager.bootstrap import bootstrap
+from manager.ca import ClusterCA
 from manager.join import PEER_BURST, PEER_RATE, JoinService
 from manager.nonces import Nonces
 from manager.rate_limit import MAX_PEERS, PeerRateLimit
@@ -219,3 +222,52 @@ async def test_agent_join_waits_out_the_limit(harness: Harness) -> None:
         assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes
     joined, bundle = await join(token, target, NodeDescription(hostname="patient"))
     assert bundle.subject.node_id == joined.node_id
+
+
+class _LyingJoin(join_pb2_grpc.JoinServicer):
+    """A join port that signs the caller's key for node "real" but says "forged" in plaintext."""
+
+    def __init__(self, ca: ClusterCA) -> None:
+        self._ca = ca
+
+    async def GetCA(self, request: join_pb2.GetCARequest, context: Any) -> join_pb2.GetCAResponse:
+        return join_pb2.GetCAResponse(ca_pem=self._ca.pem, nonce=b"n")
+
+    async def Join(self, request: join_pb2.JoinRequest, context: Any) -> join_pb2.JoinResponse:
+        key = pki.public_key_of_csr(request.csr_pem)
+        cert = self._ca.issue(key, "real", pki.ROLE_WORKER, "real-cluster", timedelta(days=1))
+        return join_pb2.JoinResponse(
+            node_id="forged", cluster_id="forged-cluster", cert_pem=pki.cert_pem(cert)
+        )
+
+
+async def test_identity_comes_from_the_verified_certificate(tmp_path: Path) -> None:
+    """The node ID and cluster ID the agent keeps are those its certificate names, whatever
+    the answer's plaintext fields say."""
+    ca = ClusterCA.load_or_create(tmp_path / "ca", "real-cluster")
+    server = grpc.aio.server()
+    join_pb2_grpc.add_JoinServicer_to_server(_LyingJoin(ca), server)
+    bound = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        token = str(tokens.JoinToken(digest=ca.digest, secret=tokens.new_secret()))
+        subject, _ = await join(token, f"127.0.0.1:{bound}", NodeDescription(hostname="n"))
+    finally:
+        await server.stop(None)
+    assert (subject.node_id, subject.cluster_id) == ("real", "real-cluster")
+
+
+def test_agent_join_goes_on_as_agent_run_with_its_flags_but_the_token() -> None:
+    """The argv `agent join` execs into parses as `agent run` with the same options, and holds
+    neither the token nor the address."""
+    token = f"SHOAL-1-{'a' * tokens.DIGEST_LEN}-{'b' * tokens.SECRET_LEN}"
+    flags = ["--state-dir", "/s", "--docker-host", "unix:///d.sock", "--hostname", "h1"]
+    flags += ["--log-level", "debug", "--no-routing-mesh"]
+    joined = agent_main.build_parser().parse_args(["join", token, "192.0.2.1:7462", *flags])
+    argv = agent_main.run_argv(joined)
+    assert token not in argv
+    assert "192.0.2.1:7462" not in argv
+    resumed = agent_main.build_parser().parse_args(argv)
+    assert resumed.command == "run"
+    expected = {k: v for k, v in vars(joined).items() if k not in ("command", "token", "addr")}
+    assert {k: v for k, v in vars(resumed).items() if k != "command"} == expected
