@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from cli import events, join_token, network, node, output, service
+from cli import admin_cert, events, join_token, network, node, output, service
 from cli.client import Client
 from cli.connection import (
     CONFIG_ENV,
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     network.register(groups.add_parser("network", help="Manage networks"))
     join_token.register(groups.add_parser("join-token", help="Show how to join a node"))
     events.register(groups.add_parser("events", help="Get real time events from the cluster"))
+    admin_cert.register(groups.add_parser("admin-cert", help="Rotate the admin certificate"))
     return parser
 
 

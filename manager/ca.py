@@ -102,8 +102,10 @@ class ClusterCA:
         cluster_id: str,
         lifetime: timedelta,
         hosts: list[str] | None = None,
+        generation: int | None = None,
     ) -> x509.Certificate:
-        """A leaf certificate; with hosts, one a server can present for those names."""
+        """A leaf certificate; with hosts, one a server can present for those names; with
+        generation, an admin certificate of that rotation."""
         # Back-dated by at most a tenth of its life, so renewal timing (a share of the whole
         # validity) stays close to the lifetime asked for, however short.
         skew = min(CLOCK_SKEW, lifetime / 10)
@@ -111,7 +113,7 @@ class ClusterCA:
         usages = [ExtendedKeyUsageOID.CLIENT_AUTH]
         builder = (
             x509.CertificateBuilder()
-            .subject_name(pki.name(common_name, role, cluster_id))
+            .subject_name(pki.name(common_name, role, cluster_id, generation))
             .issuer_name(self.cert.subject)
             .public_key(public_key)
             .serial_number(x509.random_serial_number())
@@ -135,9 +137,12 @@ class ClusterCA:
         cluster_id: str,
         lifetime: timedelta,
         hosts: list[str] | None = None,
+        generation: int | None = None,
     ) -> Issued:
         key = pki.new_key()
-        cert = self.issue(key.public_key(), common_name, role, cluster_id, lifetime, hosts)
+        cert = self.issue(
+            key.public_key(), common_name, role, cluster_id, lifetime, hosts, generation
+        )
         return Issued(key, cert)
 
 

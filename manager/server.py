@@ -19,11 +19,12 @@ from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import ContainerRuntime
 from agent.session import Agent
 from common import tokens
-from common.api import control_pb2_grpc, dispatcher_pb2_grpc
+from common.api import admin_pb2_grpc, control_pb2_grpc, dispatcher_pb2_grpc
 from common.errors import Unavailable
 from common.model import Availability, Cluster
 from common.netaddr import default_address, join_host_port, split_host_port
 from common.ports import DEFAULT_PORT
+from manager.admin_certs import AdminCertificates
 from manager.bootstrap import NODE_DIR, bootstrap
 from manager.control import Control
 from manager.dispatcher import Dispatcher
@@ -153,6 +154,9 @@ async def serve(
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)
         control = Control(store, advertise_addr, boot.node_id, boot.cluster.id, dispatcher.logs)
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
+        admin_pb2_grpc.add_AdminCertificatesServicer_to_server(
+            AdminCertificates(store, boot.ca, boot.cluster.id), server
+        )
         host = listen_host or "0.0.0.0"
         bound = _bind(server, join_host_port(host, port), serving.credentials())
         join_service = JoinService(store, boot.ca, config.cert_lifetime)

@@ -86,3 +86,38 @@ def test_a_manager_with_a_mismatched_pair_stops_with_one_line(
     assert len(lines) == 1
     assert "do not match" in lines[0]
     assert str(tmp_path / "manager" / "tls") in lines[0]
+
+
+def test_admin_cert_rotation_revokes_older_admin_certificates(
+    engine: docker.APIClient, tmp_path: Path
+) -> None:
+    """`shoal admin-cert --rotate --out DIR` writes a working bundle and the older one is then
+    refused in one line; a rotation without --out replaces the bundle in use; and a manager
+    restart gives its own admin/ a current certificate again."""
+    c = Cluster(root=tmp_path, port=free_port(), engine=engine)
+    try:
+        c.start_manager()
+        admin = c.root / "manager" / "admin"
+        old = tmp_path / "old"
+        shutil.copytree(admin, old, symlinks=True)
+        new = tmp_path / "new"
+        rotated = c.ok("admin-cert", "--rotate", "--out", str(new))
+        assert str(new) in rotated.out
+        assert c.ok("--config", str(new), "node", "ls", "-q").out.strip()
+        for revoked in (old, admin):
+            refused = c.shoal("--config", str(revoked), "node", "ls")
+            assert refused.code == 1
+            lines = _error_lines(refused.err)
+            assert len(lines) == 1
+            assert "revoked" in lines[0]
+        kept = tmp_path / "kept"
+        shutil.copytree(new, kept, symlinks=True)
+        c.ok("--config", str(new), "admin-cert", "--rotate")
+        assert c.ok("--config", str(new), "node", "ls", "-q").out.strip()
+        assert c.shoal("--config", str(kept), "node", "ls").code == 1
+        c.manager.kill(signal.SIGTERM)
+        c.start_manager()
+        assert c.ok("node", "ls", "-q").out.strip()
+        assert c.ok("--config", str(new), "node", "ls", "-q").out.strip()
+    finally:
+        c.stop()
