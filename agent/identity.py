@@ -12,7 +12,7 @@ from pathlib import Path
 
 from common import pki
 from common.errors import InvalidArgument
-from common.tls import CA_FILE, CERT_FILE, KEY_FILE, Bundle
+from common.tls import Bundle
 
 FILE = "identity.json"
 
@@ -45,5 +45,5 @@ def save(state_dir: Path, identity: Identity, bundle: Bundle) -> None:
 
 def forget(state_dir: Path) -> None:
     """The node left: without these files the directory holds no identity to resume."""
-    for name in (FILE, KEY_FILE, CERT_FILE, CA_FILE):
-        (state_dir / name).unlink(missing_ok=True)
+    (state_dir / FILE).unlink(missing_ok=True)
+    Bundle.remove(state_dir)

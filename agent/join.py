@@ -11,7 +11,7 @@ from agent.backoff import Backoff
 from common import convert, pki, tokens
 from common.api import join_pb2 as pb
 from common.api import join_pb2_grpc
-from common.errors import Unauthenticated, Unavailable
+from common.errors import ResourceExhausted, Unauthenticated, Unavailable
 from common.grpc_errors import from_rpc_error
 from common.model import NodeDescription
 from common.tls import Bundle
@@ -23,8 +23,11 @@ CALL_DEADLINE = 5.0
 
 async def join(
     token_text: str, join_addr: str, description: NodeDescription
-) -> tuple[pb.JoinResponse, Bundle]:
-    """Join through the manager's join port, retrying while it is unreachable.
+) -> tuple[pki.Subject, Bundle]:
+    """Join through the manager's join port, retrying while it is unreachable or busy.
+
+    Who the node is (its ID, cluster and role) is read from the certificate once it verifies
+    against the pinned CA, not from the answer's plaintext fields.
 
     The channel is plaintext on purpose: the CA certificate is public and checked against the
     token's digest, and the token's secret is only ever sent as a proof bound to this request.
@@ -36,12 +39,15 @@ async def join(
             return await _attempt(token, join_addr, description)
         except Unavailable as exc:
             log.warning("manager unreachable, retrying", manager=join_addr, error=str(exc))
+        except ResourceExhausted as exc:
+            # The join port limits calls per address; nodes joining in bulk take turns.
+            log.warning("manager busy, retrying", manager=join_addr, error=str(exc))
         await asyncio.sleep(backoff.next_delay())
 
 
 async def _attempt(
     token: tokens.JoinToken, join_addr: str, description: NodeDescription
-) -> tuple[pb.JoinResponse, Bundle]:
+) -> tuple[pki.Subject, Bundle]:
     async with grpc.aio.insecure_channel(join_addr) as channel:
         stub = join_pb2_grpc.JoinStub(channel)
         try:
@@ -66,4 +72,8 @@ async def _attempt(
     cert = pki.load_cert(answer.cert_pem)
     if not pki.issued_by(cert, ca) or not pki.matches_key(cert, key):
         raise Unauthenticated("the manager answered with a certificate that does not verify")
-    return answer, Bundle(ca_pem=offer.ca_pem, cert_pem=answer.cert_pem, key_pem=pki.key_pem(key))
+    subject = pki.subject_of(cert)
+    if subject.role != pki.ROLE_WORKER:
+        raise Unauthenticated(f"the manager issued a {subject.role} certificate, not a worker's")
+    bundle = Bundle(ca_pem=offer.ca_pem, cert_pem=answer.cert_pem, key_pem=pki.key_pem(key))
+    return subject, bundle

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import socket
+import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, NoReturn
 
 import grpc
 import structlog
@@ -64,27 +68,25 @@ def build_parser() -> Parser:
     return parser
 
 
+async def join_node(state_dir: Path, hostname: str, token: str, addr: str) -> None:
+    """Join once: the node's identity (read from its verified certificate, with the manager's
+    address) and its credentials go to state_dir, from where `agent run` resumes it."""
+    tokens.parse(token)
+    manager = join_host_port(*split_host_port(addr, DEFAULT_PORT))
+    subject, bundle = await join(token, join_addr(manager), NodeDescription(hostname=hostname))
+    known = identity.Identity(subject.node_id, subject.cluster_id, manager)
+    identity.save(state_dir, known, bundle)
+    print(f"This node joined a cluster as a worker ({known.node_id}).", flush=True)
+
+
 async def run_agent(
-    state_dir: Path,
-    docker_host: str | None,
-    hostname: str,
-    token: str | None,
-    addr: str | None,
-    mesh: bool = True,
+    state_dir: Path, docker_host: str | None, hostname: str, mesh: bool = True
 ) -> None:
     known = identity.load(state_dir)
     if known is None:
-        if token is None or addr is None:
-            raise ShoalError(f"no node identity in {state_dir}: run `agent join TOKEN ADDR` first")
-        tokens.parse(token)
-        manager = join_host_port(*split_host_port(addr, DEFAULT_PORT))
-        joined, bundle = await join(token, join_addr(manager), NodeDescription(hostname=hostname))
-        known = identity.Identity(joined.node_id, joined.cluster_id, manager)
-        identity.save(state_dir, known, bundle)
-        print(f"This node joined a cluster as a worker ({known.node_id}).", flush=True)
-    else:
-        logger.info("resuming node", node_id=known.node_id, manager=known.manager)
-        bundle = Bundle.load(state_dir)
+        raise ShoalError(f"no node identity in {state_dir}: run `agent join TOKEN ADDR` first")
+    logger.info("resuming node", node_id=known.node_id, manager=known.manager)
+    bundle = Bundle.load(state_dir)
     structlog.contextvars.bind_contextvars(node_id=known.node_id)
     engine = EngineClient(docker_host)
     runtime = DockerRuntime(engine)
@@ -143,21 +145,57 @@ async def leave_cluster(
     print("Node left the cluster.", flush=True)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    log.setup(args.log_level)
-    hostname = args.hostname or socket.gethostname()
-    token = getattr(args, "token", None)
-    addr = getattr(args, "addr", None)
-    if args.command == "leave":
-        work = leave_cluster(args.state_dir, args.docker_host, args.force, not args.no_routing_mesh)
-    else:
-        work = run_agent(
-            args.state_dir, args.docker_host, hostname, token, addr, not args.no_routing_mesh
-        )
+def run_argv(args: argparse.Namespace) -> list[str]:
+    """`agent run` with every flag `agent join` was given but the token and the address: the
+    address is in the node's identity, and the token must not stay in the command line."""
+    argv = ["run", "--state-dir", str(args.state_dir), "--log-level", args.log_level]
+    if args.docker_host:
+        argv += ["--docker-host", args.docker_host]
+    if args.hostname:
+        argv += ["--hostname", args.hostname]
+    if args.no_routing_mesh:
+        argv.append("--no-routing-mesh")
+    return argv
+
+
+def _continue_as_run(args: argparse.Namespace) -> NoReturn:
+    """Replace this process (same PID, so a supervisor keeps following it) with `agent run`."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = [sys.executable, "-m", "agent", *run_argv(args)]
+    try:
+        os.execv(sys.executable, argv)
+    except OSError as exc:
+        fail(f"cannot continue as `agent run`: {exc.strerror}")
+
+
+def _run(work: Coroutine[Any, Any, None]) -> None:
     try:
         asyncio.run(work)
     except* ShoalError as group:
         fail("; ".join(str(e) for e in group.exceptions))
     except* KeyboardInterrupt:
         pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    log.setup(args.log_level)
+    hostname = args.hostname or socket.gethostname()
+    mesh = not args.no_routing_mesh
+    if args.command == "leave":
+        _run(leave_cluster(args.state_dir, args.docker_host, args.force, mesh))
+        return
+    if args.command == "join":
+        try:
+            joined = identity.load(args.state_dir) is not None
+        except ShoalError as exc:
+            fail(str(exc))
+        if not joined:
+            _run(join_node(args.state_dir, hostname, args.token, args.addr))
+            if identity.load(args.state_dir) is None:  # interrupted while joining
+                sys.exit(130)
+        # A state dir that already holds an identity resumes it; either way the daemon goes
+        # on as `agent run`, so the token is in no process's command line from here on.
+        _continue_as_run(args)
+    _run(run_agent(args.state_dir, args.docker_host, hostname, mesh))

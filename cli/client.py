@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
 
 from cli.connection import Endpoint
 from common import convert
+from common.api import admin_pb2 as adm
 from common.api import control_pb2 as api
 from common.api import logs_pb2 as lpb
 from common.api import system_pb2 as spb
 from common.api import types_pb2 as pb
+from common.api.admin_pb2_grpc import AdminCertificatesStub
 from common.api.control_pb2_grpc import ControlStub
 from common.api.system_pb2_grpc import SystemStub
 from common.convert_system import build_from_pb, info_from_pb
@@ -138,6 +141,7 @@ class Client:
     ) -> None:
         self._stub = ControlStub(channel)
         self._system = SystemStub(channel)
+        self._admin = AdminCertificatesStub(channel)
         self._endpoint = endpoint
         self._deadline = deadline
 
@@ -231,6 +235,17 @@ class Client:
         request = api.GetJoinTokenRequest(role=pb.NodeRole.ValueType(role), rotate=rotate)
         response = self._call(self._stub.GetJoinToken, request)
         return JoinDetails(token=response.token, manager_addr=response.manager_addr)
+
+    @property
+    def config(self) -> Path:
+        """The directory of the certificate bundle this client presents."""
+        return self._endpoint.config
+
+    def rotate_admin_certificate(self, csr_pem: bytes) -> tuple[bytes, bytes]:
+        """A new admin certificate for csr_pem's key, older ones revoked: (CA, certificate)."""
+        request = adm.RotateAdminCertificateRequest(csr_pem=csr_pem)
+        response = self._call(self._admin.Rotate, request)
+        return response.ca_pem, response.cert_pem
 
     def service_logs(self, ref: str, options: LogOptions) -> Iterator[LogBatch]:
         """The lines of a service's or task's containers; with follow, until the caller stops

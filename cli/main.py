@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from cli import events, join_token, network, node, output, service, system
+from cli import admin_cert, events, join_token, network, node, output, service, system
 from cli.client import Client
 from cli.connection import (
     CONFIG_ENV,
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     system.register_version(
         groups.add_parser("version", help="Show the client and manager version information")
     )
+    admin_cert.register(groups.add_parser("admin-cert", help="Rotate the admin certificate"))
     return parser
 
 

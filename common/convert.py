@@ -485,6 +485,7 @@ def cluster_to_pb(c: m.Cluster) -> pb.Cluster:
         digest=c.digest,
         worker_secret=c.worker_secret,
         manager_secret=c.manager_secret,
+        admin_generation=c.admin_generation,
     )
 
 
@@ -495,6 +496,7 @@ def cluster_from_pb(msg: pb.Cluster) -> m.Cluster:
         digest=msg.digest,
         worker_secret=msg.worker_secret,
         manager_secret=msg.manager_secret,
+        admin_generation=msg.admin_generation,
     )
 
 

@@ -34,3 +34,7 @@ class FailedPrecondition(ShoalError):
 
 class Unavailable(ShoalError):
     """A peer (manager, engine) did not answer; retrying later may succeed."""
+
+
+class ResourceExhausted(ShoalError):
+    """A limit was reached (too many calls from one peer, or at once); retry later."""

@@ -14,6 +14,7 @@ from common.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     ShoalError,
     Unauthenticated,
     Unavailable,
@@ -27,6 +28,7 @@ _TO_CODE: dict[type[ShoalError], grpc.StatusCode] = {
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 _FROM_CODE: dict[grpc.StatusCode, type[ShoalError]] = {v: k for k, v in _TO_CODE.items()}
 _FROM_CODE[grpc.StatusCode.ALREADY_EXISTS] = Conflict

@@ -359,6 +359,8 @@ class Cluster:
     worker_secret: str
     manager_secret: str
     meta: Meta = Meta()
+    # Admin certificates carry the generation they were issued in; older ones are refused.
+    admin_generation: int = 0
 
     def __repr__(self) -> str:
         return f"Cluster(id={self.id!r}, <secrets redacted>)"

@@ -32,6 +32,8 @@ class Subject:
     node_id: str
     role: str
     cluster_id: str
+    # Admin certificates only: the rotation they were issued in (none: 0, the first).
+    generation: int = 0
 
 
 def new_key() -> ec.EllipticCurvePrivateKey:
@@ -68,14 +70,15 @@ def der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
 
-def name(common: str, unit: str, org: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit),
-            x509.NameAttribute(NameOID.COMMON_NAME, common),
-        ]
-    )
+def name(common: str, unit: str, org: str, generation: int | None = None) -> x509.Name:
+    attributes = [
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit),
+        x509.NameAttribute(NameOID.COMMON_NAME, common),
+    ]
+    if generation is not None:
+        attributes.append(x509.NameAttribute(NameOID.GENERATION_QUALIFIER, str(generation)))
+    return x509.Name(attributes)
 
 
 def _single(subject: x509.Name, oid: x509.ObjectIdentifier) -> str:
@@ -86,12 +89,24 @@ def _single(subject: x509.Name, oid: x509.ObjectIdentifier) -> str:
     return value if isinstance(value, str) else value.decode()
 
 
+def _generation(subject: x509.Name) -> int:
+    values = subject.get_attributes_for_oid(NameOID.GENERATION_QUALIFIER)
+    if not values:
+        return 0
+    value = values[0].value
+    text = value if isinstance(value, str) else value.decode()
+    if len(values) != 1 or not text.isdigit():
+        raise Unauthenticated("the certificate's generation is not one number")
+    return int(text)
+
+
 def subject_of(cert: x509.Certificate) -> Subject:
     s = cert.subject
     return Subject(
         node_id=_single(s, NameOID.COMMON_NAME),
         role=_single(s, NameOID.ORGANIZATIONAL_UNIT_NAME),
         cluster_id=_single(s, NameOID.ORGANIZATION_NAME),
+        generation=_generation(s),
     )
 
 

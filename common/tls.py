@@ -1,7 +1,17 @@
-"""Mutual TLS for gRPC: a bundle of PEM files on disk, and who the peer of a call is."""
+"""Mutual TLS for gRPC: a bundle of PEM files on disk, and who the peer of a call is.
+
+A bundle directory holds ca.pem, cert.pem and key.pem. They are replaced together, the way
+Kubernetes updates a mounted secret: each version goes into a directory of its own
+(`..bundle-XXXX`), the symlink `..bundle` is renamed over to point at it, and the three names
+are symlinks through it. A crash at any point leaves the old pair or the new one, never one of
+each. Plain files (a bundle copied elsewhere, or written before this layout) load as well.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +24,9 @@ from common.errors import InvalidArgument, Unauthenticated
 CA_FILE = "ca.pem"
 CERT_FILE = "cert.pem"
 KEY_FILE = "key.pem"
+_FILES = (CA_FILE, CERT_FILE, KEY_FILE)
+CURRENT = "..bundle"
+_VERSION_PREFIX = "..bundle-"
 
 
 @dataclass(frozen=True, repr=False)
@@ -29,26 +42,63 @@ class Bundle:
 
     @classmethod
     def load(cls, directory: Path) -> Bundle:
+        """The bundle in directory; InvalidArgument (one line) if incomplete or mismatched."""
+        # Through the link once, so the three files come from one version.
+        source = directory / CURRENT if (directory / CURRENT).is_dir() else directory
         try:
-            return cls(
-                ca_pem=(directory / CA_FILE).read_bytes(),
-                cert_pem=(directory / CERT_FILE).read_bytes(),
-                key_pem=(directory / KEY_FILE).read_bytes(),
+            bundle = cls(
+                ca_pem=(source / CA_FILE).read_bytes(),
+                cert_pem=(source / CERT_FILE).read_bytes(),
+                key_pem=(source / KEY_FILE).read_bytes(),
             )
         except OSError as exc:
             raise InvalidArgument(
                 f"incomplete certificate bundle in {directory}: {exc.strerror}"
             ) from None
+        bundle._check_pair(directory)
+        return bundle
+
+    def _check_pair(self, directory: Path) -> None:
+        try:
+            cert = pki.load_cert(self.cert_pem)
+            key = pki.load_key(self.key_pem)
+        except (InvalidArgument, ValueError, TypeError):
+            raise InvalidArgument(
+                f"unreadable certificate or key in {directory}: the bundle is damaged"
+            ) from None
+        if not pki.matches_key(cert, key):
+            raise InvalidArgument(
+                f"the certificate and the key in {directory} do not match: the bundle is damaged"
+            )
 
     @staticmethod
     def present(directory: Path) -> bool:
-        return all((directory / f).is_file() for f in (CA_FILE, CERT_FILE, KEY_FILE))
+        return all((directory / f).is_file() for f in _FILES)
 
     def save(self, directory: Path) -> None:
-        # The key last: a bundle that has its key is complete.
-        pki.write_private(directory / CA_FILE, self.ca_pem)
-        pki.write_private(directory / CERT_FILE, self.cert_pem)
-        pki.write_private(directory / KEY_FILE, self.key_pem)
+        """Replace the bundle in directory (0700, files 0600) in one rename."""
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o700)
+        version = Path(tempfile.mkdtemp(prefix=_VERSION_PREFIX, dir=directory))
+        for name, data in zip(_FILES, (self.ca_pem, self.cert_pem, self.key_pem), strict=True):
+            pki.write_private(version / name, data)
+        _fsync_dir(version)
+        _point(directory / CURRENT, version.name)
+        for name in _FILES:
+            if not (directory / name).is_symlink():
+                _point(directory / name, f"{CURRENT}/{name}")
+        _fsync_dir(directory)
+        for old in directory.glob(f"{_VERSION_PREFIX}*"):
+            if old != version:
+                shutil.rmtree(old, ignore_errors=True)
+
+    @staticmethod
+    def remove(directory: Path) -> None:
+        """Delete the bundle in directory, whichever layout it has; other files stay."""
+        for name in (*_FILES, CURRENT):
+            (directory / name).unlink(missing_ok=True)
+        for version in directory.glob(f"{_VERSION_PREFIX}*"):
+            shutil.rmtree(version, ignore_errors=True)
 
     def channel_credentials(self) -> grpc.ChannelCredentials:
         return grpc.ssl_channel_credentials(
@@ -60,6 +110,22 @@ class Bundle:
     @property
     def subject(self) -> pki.Subject:
         return pki.subject_of(pki.load_cert(self.cert_pem))
+
+
+def _point(link: Path, target: str) -> None:
+    """Make link a symlink to target by renaming a new link over it: atomic on POSIX."""
+    tmp = link.with_name(link.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def peer_subject(context: Any) -> pki.Subject:

@@ -7,7 +7,7 @@ from typing import Any
 
 from common import pki
 from common.errors import PermissionDenied, Unauthenticated
-from common.model import Node
+from common.model import Cluster, Node
 from common.tls import peer_subject
 from manager.store import ReadView
 
@@ -39,6 +39,11 @@ class Authenticator:
         """The control API is for the admin bundle and for manager nodes, not for workers."""
         subject = self._subject(context)
         if subject.role == pki.ROLE_ADMIN:
+            if subject.generation < self._store.objects(Cluster)[0].admin_generation:
+                raise Unauthenticated(
+                    "this admin certificate was revoked by `shoal admin-cert --rotate`:"
+                    " use the newest admin bundle"
+                )
             return subject
         if subject.role == pki.ROLE_MANAGER:
             self.node(context)

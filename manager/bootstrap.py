@@ -82,10 +82,17 @@ async def bootstrap(
     stored = store.objects(Cluster)[0]
 
     admin_dir = state_dir / ADMIN_DIR
-    if bundle_needs_renewal(admin_dir, ca):
-        ca.issue_with_key("admin", pki.ROLE_ADMIN, cluster_id, ADMIN_LIFETIME).bundle(ca).save(
-            admin_dir
+    # Renewed also when a rotation made it stale: whoever reads this directory holds the CA
+    # key beside it anyway, and `shoal` on the manager's host falls back to it.
+    generation = stored.admin_generation
+    if (
+        bundle_needs_renewal(admin_dir, ca)
+        or Bundle.load(admin_dir).subject.generation < generation
+    ):
+        issued = ca.issue_with_key(
+            "admin", pki.ROLE_ADMIN, cluster_id, ADMIN_LIFETIME, generation=generation
         )
+        issued.bundle(ca).save(admin_dir)
     node_dir = state_dir / NODE_DIR
     if existing is None or created or bundle_needs_renewal(node_dir, ca):
         issued = ca.issue_with_key(node_id, pki.ROLE_MANAGER, cluster_id, cert_lifetime)

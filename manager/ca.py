@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from common import pki, tokens
-from common.errors import ShoalError
+from common.errors import InvalidArgument
 from common.model import now
 from common.tls import Bundle
 
@@ -58,7 +58,10 @@ class ClusterCA:
     def load_or_create(cls, ca_dir: Path, cluster_id: str) -> ClusterCA:
         cert_path, key_path = ca_dir / "ca.pem", ca_dir / "ca-key.pem"
         if cert_path.exists() and key_path.exists():
-            return cls(pki.load_key(key_path.read_bytes()), pki.load_cert(cert_path.read_bytes()))
+            key, cert = pki.load_key(key_path.read_bytes()), pki.load_cert(cert_path.read_bytes())
+            if not pki.matches_key(cert, key):
+                raise InvalidArgument(f"the CA certificate and key in {ca_dir} do not match")
+            return cls(key, cert)
         key = pki.new_key()
         subject = pki.name("shoal-root-ca", "ca", cluster_id)
         start = now() - CLOCK_SKEW
@@ -99,8 +102,10 @@ class ClusterCA:
         cluster_id: str,
         lifetime: timedelta,
         hosts: list[str] | None = None,
+        generation: int | None = None,
     ) -> x509.Certificate:
-        """A leaf certificate; with hosts, one a server can present for those names."""
+        """A leaf certificate; with hosts, one a server can present for those names; with
+        generation, an admin certificate of that rotation."""
         # Back-dated by at most a tenth of its life, so renewal timing (a share of the whole
         # validity) stays close to the lifetime asked for, however short.
         skew = min(CLOCK_SKEW, lifetime / 10)
@@ -108,7 +113,7 @@ class ClusterCA:
         usages = [ExtendedKeyUsageOID.CLIENT_AUTH]
         builder = (
             x509.CertificateBuilder()
-            .subject_name(pki.name(common_name, role, cluster_id))
+            .subject_name(pki.name(common_name, role, cluster_id, generation))
             .issuer_name(self.cert.subject)
             .public_key(public_key)
             .serial_number(x509.random_serial_number())
@@ -132,9 +137,12 @@ class ClusterCA:
         cluster_id: str,
         lifetime: timedelta,
         hosts: list[str] | None = None,
+        generation: int | None = None,
     ) -> Issued:
         key = pki.new_key()
-        cert = self.issue(key.public_key(), common_name, role, cluster_id, lifetime, hosts)
+        cert = self.issue(
+            key.public_key(), common_name, role, cluster_id, lifetime, hosts, generation
+        )
         return Issued(key, cert)
 
 
@@ -146,15 +154,12 @@ def _san(host: str) -> x509.GeneralName:
 
 
 def bundle_needs_renewal(directory: Path, ca: ClusterCA, hosts: list[str] | None = None) -> bool:
-    """Missing, from another CA, past half its life, or (for a server) naming other hosts."""
+    """Missing, from another CA, past half its life, or (for a server) naming other hosts.
+    A bundle whose certificate and key do not match raises InvalidArgument."""
     if not Bundle.present(directory):
         return True
-    try:
-        bundle = Bundle.load(directory)
-        cert = pki.load_cert(bundle.cert_pem)
-        pki.load_key(bundle.key_pem)
-    except (ShoalError, ValueError):
-        return True
+    # A damaged pair is reported, not replaced behind the operator's back.
+    cert = pki.load_cert(Bundle.load(directory).cert_pem)
     if not pki.issued_by(cert, ca.cert) or now() >= pki.point_in_life(cert, 0.5):
         return True
     if hosts is not None:

@@ -19,17 +19,23 @@ from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import ContainerRuntime
 from agent.session import Agent
 from common import tokens
-from common.api import control_pb2_grpc, dispatcher_pb2_grpc, join_pb2_grpc, system_pb2_grpc
+from common.api import (
+    admin_pb2_grpc,
+    control_pb2_grpc,
+    dispatcher_pb2_grpc,
+    system_pb2_grpc,
+)
 from common.errors import Unavailable
 from common.model import Availability, Cluster
 from common.netaddr import default_address, join_host_port, split_host_port
 from common.ports import DEFAULT_PORT
+from manager.admin_certs import AdminCertificates
 from manager.auth import Authenticator
 from manager.bootstrap import NODE_DIR, bootstrap
 from manager.control import Control
 from manager.dispatcher import Dispatcher
 from manager.dispatcher.ingress_feed import IngressFeed
-from manager.join import JoinService
+from manager.join import JoinService, join_server
 from manager.networks.allocator import SliceAllocator
 from manager.orchestrator.loop import Orchestrator
 from manager.orchestrator.updater import Updater
@@ -159,6 +165,9 @@ async def serve(
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)
         control = Control(store, advertise_addr, boot.node_id, boot.cluster.id, dispatcher.logs)
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
+        admin_pb2_grpc.add_AdminCertificatesServicer_to_server(
+            AdminCertificates(store, boot.ca, boot.cluster.id), server
+        )
         host = listen_host or "0.0.0.0"
         bound = _bind(server, join_host_port(host, port), serving.credentials())
         # The port bound, which differs from the one asked for when that was 0.
@@ -173,10 +182,8 @@ async def serve(
         )
         system = System(store, facts, Authenticator(store, boot.cluster.id))
         system_pb2_grpc.add_SystemServicer_to_server(system, server)
-        joins = grpc.aio.server()
-        join_pb2_grpc.add_JoinServicer_to_server(
-            JoinService(store, boot.ca, config.cert_lifetime), joins
-        )
+        join_service = JoinService(store, boot.ca, config.cert_lifetime)
+        joins = join_server(join_service)
         _bind(joins, join_host_port(host, bound + 1), None)
         await server.start()
         await joins.start()
@@ -216,6 +223,7 @@ async def serve(
         finally:
             # Containers keep running: a stopped manager is not a reason to stop workloads.
             await joins.stop(grace=1)
+            join_service.close()
             await server.stop(grace=1)
     finally:
         with contextlib.suppress(Exception):

@@ -1126,10 +1126,13 @@ class Cluster(_message.Message):
     DIGEST_FIELD_NUMBER: _builtins.int
     WORKER_SECRET_FIELD_NUMBER: _builtins.int
     MANAGER_SECRET_FIELD_NUMBER: _builtins.int
+    ADMIN_GENERATION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     digest: _builtins.str
     worker_secret: _builtins.str
     manager_secret: _builtins.str
+    admin_generation: _builtins.int
+    """Admin certificates of an older generation are refused (`shoal admin-cert --rotate`)."""
     @_builtins.property
     def meta(self) -> Global___Meta: ...
     def __init__(
@@ -1140,10 +1143,11 @@ class Cluster(_message.Message):
         digest: _builtins.str = ...,
         worker_secret: _builtins.str = ...,
         manager_secret: _builtins.str = ...,
+        admin_generation: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "id", b"id", "manager_secret", b"manager_secret", "meta", b"meta", "worker_secret", b"worker_secret"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin_generation", b"admin_generation", "digest", b"digest", "id", b"id", "manager_secret", b"manager_secret", "meta", b"meta", "worker_secret", b"worker_secret"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
