@@ -28,6 +28,7 @@ from manager.bootstrap import NODE_DIR, bootstrap
 from manager.control import Control
 from manager.dispatcher import Dispatcher
 from manager.dispatcher.ingress_feed import IngressFeed
+from manager.dispatcher.service import LocalNode
 from manager.join import JoinService
 from manager.networks.allocator import SliceAllocator
 from manager.orchestrator.loop import Orchestrator
@@ -149,6 +150,7 @@ async def serve(
             config.cert_lifetime,
             # Its own node's session comes over loopback: others reach it at the advertised host.
             IngressFeed(store, {boot.node_id: advertise_host}),
+            LocalNode(boot.node_id, data_address(config.advertise)),
         )
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)
         control = Control(store, advertise_addr, boot.node_id, boot.cluster.id, dispatcher.logs)
