@@ -73,7 +73,9 @@ class Rogue:
         while (msg := await self._outgoing.get()) is not None:
             yield msg
 
-    async def _read(self, call: AsyncIterator[dpb.ManagerMessage]) -> None:
+    async def _read(
+        self, call: grpc.aio.StreamStreamCall[dpb.AgentMessage, dpb.ManagerMessage]
+    ) -> None:
         try:
             async for msg in call:
                 self.messages += 1
