@@ -26,6 +26,7 @@ from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.errors import ShoalError
 from common.grpc_errors import from_rpc_error
+from common.ingress import IngressPort
 from common.model import NodeDescription, Resources, TaskStatus, now
 from common.tls import Bundle
 
@@ -260,11 +261,7 @@ class Agent:
                         self.connected.set()
                 elif kind == "ingress" and self.ingress is not None:
                     view = msg.ingress
-                    self.ingress.apply(
-                        [convert.ingress_port_from_pb(p) for p in view.ports],
-                        view.removed,
-                        full=view.full,
-                    )
+                    self.ingress.apply(_ingress_ports(view), view.removed, full=view.full)
                 elif kind == "subscribe_logs":
                     logs.subscribe(msg.subscribe_logs)
                 elif kind == "cancel_logs":
@@ -291,3 +288,14 @@ class Agent:
                 for tid, s in batch.items()
             ]
             yield dpb.AgentMessage(status=dpb.StatusBatch(updates=updates))
+
+
+def _ingress_ports(view: dpb.IngressView) -> list[IngressPort]:
+    """The ports of the view that decode; one that does not (an unknown protocol) is skipped."""
+    ports = []
+    for port in view.ports:
+        try:
+            ports.append(convert.ingress_port_from_pb(port))
+        except ValueError as exc:
+            log.warning("ingress port skipped", port=port.published, error=str(exc)[:200])
+    return ports

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import structlog
 
 from agent.dns.server import NameService
-from agent.overlay import links, names, rules
+from agent.overlay import links, names, rules, view_checks
 from agent.overlay.engine import EngineNetworks
 from common.errors import ShoalError, Unavailable
 from common.netview import NetworkView, NodeNetwork
@@ -72,7 +72,7 @@ class NodeNetworks:
         self._clean = False
 
     def apply(self, view: NetworkView) -> None:
-        self._view = view
+        self._view = view_checks.checked(view)
         self._wake.set()
 
     async def attach(self, network_ids: tuple[str, ...]) -> Attachments:
