@@ -18,7 +18,7 @@ from agent.mesh.netfilter import Netfilter
 from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import ContainerRuntime
 from agent.session import Agent
-from common import tokens
+from common import message_limits, tokens
 from common.api import control_pb2_grpc, dispatcher_pb2_grpc, join_pb2_grpc
 from common.errors import Unavailable
 from common.model import Availability, Cluster
@@ -46,6 +46,7 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 1000),
     ("grpc.http2.max_ping_strikes", 0),
+    *message_limits.OPTIONS,
 ]
 
 
@@ -157,7 +158,7 @@ async def serve(
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
         host = listen_host or "0.0.0.0"
         bound = _bind(server, join_host_port(host, port), serving.credentials())
-        joins = grpc.aio.server()
+        joins = grpc.aio.server(options=message_limits.OPTIONS)
         join_pb2_grpc.add_JoinServicer_to_server(
             JoinService(store, boot.ca, config.cert_lifetime), joins
         )

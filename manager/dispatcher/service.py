@@ -25,6 +25,7 @@ from common.netaddr import peer_host
 from common.netview import NetworkView
 from manager.auth import Authenticator
 from manager.ca import ClusterCA
+from manager.dispatcher import chunks
 from manager.dispatcher.ingress_feed import IngressFeed
 from manager.dispatcher.intake import check_description
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
@@ -192,7 +193,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._outboxes[node_id] = outbox
         requests = self.logs.attach(node_id)
         ingress, mesh_changes = self.ingress.attach()
-        full = [convert.task_to_pb(t) for t in self._store.tasks_on_node(node_id) if _assigned(t)]
+        full = [t for t in self._store.tasks_on_node(node_id) if _assigned(t)]
         self._liveness.connected(node_id)
         try:
             await self._open(node_id, first.hello, peer_host(context.peer()))
@@ -214,7 +215,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         try:
             period_ms = round(self._liveness.period * 1000)
             yield pb.ManagerMessage(settings=pb.Settings(heartbeat_period_ms=period_ms))
-            yield pb.ManagerMessage(assignments=pb.Assignments(full=True, tasks=full))
+            for chunk in chunks.assignments(full, full=True):
+                yield pb.ManagerMessage(assignments=chunk)
             yield pb.ManagerMessage(ingress=_ingress_full(ingress))
             take = asyncio.create_task(outbox.take())
             ask = asyncio.create_task(requests.get())
@@ -246,12 +248,12 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 except ShoalError as exc:
                     await context.abort(code_for(exc), str(exc))
                 take = asyncio.create_task(outbox.take())
-                yield pb.ManagerMessage(
-                    assignments=pb.Assignments(
-                        tasks=[convert.task_to_pb(t) for t in changes.values() if t is not None],
-                        removed=[tid for tid, t in changes.items() if t is None],
-                    )
-                )
+                for chunk in chunks.assignments(
+                    [t for t in changes.values() if t is not None],
+                    [tid for tid, t in changes.items() if t is None],
+                    full=False,
+                ):
+                    yield pb.ManagerMessage(assignments=chunk)
         finally:
             reader.cancel()
             for pending in (take, ask, mesh, network):
