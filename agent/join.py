@@ -8,7 +8,7 @@ import grpc
 import structlog
 
 from agent.backoff import Backoff
-from common import convert, pki, tokens
+from common import convert, message_limits, pki, tokens
 from common.api import join_pb2 as pb
 from common.api import join_pb2_grpc
 from common.errors import ResourceExhausted, Unauthenticated, Unavailable
@@ -48,7 +48,7 @@ async def join(
 async def _attempt(
     token: tokens.JoinToken, join_addr: str, description: NodeDescription
 ) -> tuple[pki.Subject, Bundle]:
-    async with grpc.aio.insecure_channel(join_addr) as channel:
+    async with grpc.aio.insecure_channel(join_addr, options=message_limits.OPTIONS) as channel:
         stub = join_pb2_grpc.JoinStub(channel)
         try:
             offer: pb.GetCAResponse = await stub.GetCA(pb.GetCARequest(), timeout=CALL_DEADLINE)

@@ -21,12 +21,13 @@ from agent.mesh.ingress import Ingress
 from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import ContainerRuntime
 from agent.worker import Worker
-from common import convert, pki
+from common import convert, message_limits, pki
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.errors import ShoalError
 from common.grpc_errors import from_rpc_error
-from common.model import NodeDescription, Resources, TaskStatus, now
+from common.ingress import IngressPort
+from common.model import NodeDescription, Resources, Task, TaskStatus, now
 from common.tls import Bundle
 from common.version import PROTOCOL, VERSION
 
@@ -51,6 +52,7 @@ CHANNEL_OPTIONS = [
     # Also the connect timeout (20 s by default): a connect begun while the link was down would
     # otherwise hold the node away that long after the link came back.
     ("grpc.min_reconnect_backoff_ms", 1000),
+    *message_limits.OPTIONS,
 ]
 
 
@@ -252,6 +254,8 @@ class Agent:
         async with self._channel() as channel, LogStreams(self._runtime, channel) as logs:
             stub = dispatcher_pb2_grpc.DispatcherStub(channel)
             call = stub.Session(self._outgoing(description))
+            # The assignments received of a set still coming, and whether it is a full one.
+            held: tuple[list[Task], bool] = ([], False)
             async for msg in call:
                 kind = msg.WhichOneof("kind")
                 if kind == "settings":
@@ -259,18 +263,22 @@ class Agent:
                     backoff.reset()
                 elif kind == "assignments":
                     a = msg.assignments
-                    tasks = [convert.task_from_pb(t) for t in a.tasks]
-                    self.worker.assign(tasks, a.removed, full=a.full)
                     if a.full:
+                        held = ([], True)
+                    held[0].extend(convert.task_from_pb(t) for t in a.tasks)
+                    if a.more:
+                        # A set in several messages is acted on whole: a full set in part
+                        # would have the worker remove the containers of the rest.
+                        continue
+                    tasks, full = held
+                    held = ([], False)
+                    self.worker.assign(tasks, a.removed, full=full)
+                    if full:
                         self._log.info("session established", tasks=len(tasks))
                         self.connected.set()
                 elif kind == "ingress" and self.ingress is not None:
                     view = msg.ingress
-                    self.ingress.apply(
-                        [convert.ingress_port_from_pb(p) for p in view.ports],
-                        view.removed,
-                        full=view.full,
-                    )
+                    self.ingress.apply(_ingress_ports(view), view.removed, full=view.full)
                 elif kind == "subscribe_logs":
                     logs.subscribe(msg.subscribe_logs)
                 elif kind == "cancel_logs":
@@ -292,8 +300,31 @@ class Agent:
                 yield dpb.AgentMessage(heartbeat=dpb.Heartbeat(engine_error=self._engine_error))
                 continue
             batch, self._pending = self._pending, {}
-            updates = [
-                dpb.TaskStatusUpdate(task_id=tid, status=convert.status_to_pb(s))
-                for tid, s in batch.items()
-            ]
-            yield dpb.AgentMessage(status=dpb.StatusBatch(updates=updates))
+            for updates in _status_chunks(batch):
+                yield dpb.AgentMessage(status=dpb.StatusBatch(updates=updates))
+
+
+def _ingress_ports(view: dpb.IngressView) -> list[IngressPort]:
+    """The ports of the view that decode; one that does not (an unknown protocol) is skipped."""
+    ports = []
+    for port in view.ports:
+        try:
+            ports.append(convert.ingress_port_from_pb(port))
+        except ValueError as exc:
+            log.warning("ingress port skipped", port=port.published, error=str(exc)[:200])
+    return ports
+
+
+def _status_chunks(batch: dict[str, TaskStatus]) -> list[list[dpb.TaskStatusUpdate]]:
+    """Reports in messages well under the size limit: after a long absence there may be many."""
+    chunks: list[list[dpb.TaskStatusUpdate]] = [[]]
+    size = 0
+    for task_id, status in batch.items():
+        update = dpb.TaskStatusUpdate(task_id=task_id, status=convert.status_to_pb(status))
+        cost = update.ByteSize()
+        if chunks[-1] and size + cost > message_limits.CHUNK_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(update)
+        size += cost
+    return chunks

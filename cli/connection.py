@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 
+from common import message_limits
 from common.errors import InvalidArgument, NotFound, Unavailable
 from common.tls import Bundle
 
@@ -60,7 +61,11 @@ KEEPALIVE = [
 
 def open_channel(endpoint: Endpoint) -> grpc.Channel:
     bundle = Bundle.load(endpoint.config)
-    return grpc.secure_channel(endpoint.target, bundle.channel_credentials(), options=KEEPALIVE)
+    return grpc.secure_channel(
+        endpoint.target,
+        bundle.channel_credentials(),
+        options=[*KEEPALIVE, *message_limits.OPTIONS],
+    )
 
 
 def find_config(flag: str | None) -> Path:

@@ -18,7 +18,7 @@ from agent.mesh.netfilter import Netfilter
 from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import ContainerRuntime
 from agent.session import Agent
-from common import tokens
+from common import message_limits, tokens
 from common.api import (
     admin_pb2_grpc,
     control_pb2_grpc,
@@ -35,6 +35,7 @@ from manager.bootstrap import NODE_DIR, bootstrap
 from manager.control import Control
 from manager.dispatcher import Dispatcher
 from manager.dispatcher.ingress_feed import IngressFeed
+from manager.dispatcher.service import LocalNode
 from manager.join import JoinService, join_server
 from manager.networks.allocator import SliceAllocator
 from manager.orchestrator.loop import Orchestrator
@@ -53,6 +54,7 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 1000),
     ("grpc.http2.max_ping_strikes", 0),
+    *message_limits.OPTIONS,
 ]
 
 
@@ -161,6 +163,7 @@ async def serve(
             config.cert_lifetime,
             # Its own node's session comes over loopback: others reach it at the advertised host.
             IngressFeed(store, {boot.node_id: advertise_host}),
+            LocalNode(boot.node_id, data_address(config.advertise)),
         )
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)
         control = Control(store, advertise_addr, boot.node_id, boot.cluster.id, dispatcher.logs)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import structlog
 
 from agent.backoff import Backoff
+from agent.mesh.checks import checked
 from agent.mesh.netfilter import Tables
 from agent.mesh.rules import SERVICE_PREFIX, destinations, render, render_removal, service_chain
 from common.errors import ShoalError
@@ -43,7 +44,9 @@ class Ingress:
             self._ports = {}
             self._have_view = True
         for port in ports:
-            self._ports[port.key] = port
+            sound = checked(port, self.node_id)
+            if sound is not None:
+                self._ports[sound.key] = sound
         for key in removed:
             self._ports.pop(key, None)
         if self._have_view:

@@ -16,7 +16,7 @@ import structlog
 
 from agent.dns.server import NameService
 from agent.engine_client import EngineClient
-from agent.overlay import links, names, rules
+from agent.overlay import links, names, rules, view_checks
 from agent.overlay.engine import EngineNetworks
 from common.errors import ShoalError, Unavailable
 from common.netview import NetworkView, NodeNetwork
@@ -73,7 +73,7 @@ class NodeNetworks:
         self._clean = False
 
     def apply(self, view: NetworkView) -> None:
-        self._view = view
+        self._view = view_checks.checked(view)
         self._wake.set()
 
     async def attach(self, network_ids: tuple[str, ...]) -> Attachments:

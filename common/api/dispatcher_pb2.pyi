@@ -225,14 +225,20 @@ Global___Settings: _TypeAlias = Settings  # noqa: Y015
 
 @_typing.final
 class Assignments(_message.Message):
-    """The first Assignments on a session has full set; later ones carry only what changed."""
+    """The first Assignments on a session has full set; later ones carry only what changed. Either
+    may come in several messages, each well under the message size limit: with more set, further
+    messages of the same set follow (only the first of a full set has full set), and the agent
+    acts once the last has come.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     FULL_FIELD_NUMBER: _builtins.int
     TASKS_FIELD_NUMBER: _builtins.int
     REMOVED_FIELD_NUMBER: _builtins.int
+    MORE_FIELD_NUMBER: _builtins.int
     full: _builtins.bool
+    more: _builtins.bool
     @_builtins.property
     def tasks(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Task]: ...
     @_builtins.property
@@ -243,10 +249,11 @@ class Assignments(_message.Message):
         full: _builtins.bool = ...,
         tasks: _abc.Iterable[_types_pb2.Task] | None = ...,
         removed: _abc.Iterable[_builtins.str] | None = ...,
+        more: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["full", b"full", "removed", b"removed", "tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["full", b"full", "more", b"more", "removed", b"removed", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

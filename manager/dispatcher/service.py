@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -13,18 +13,21 @@ import grpc
 import structlog
 
 from common import convert, pki
+from common.addrcheck import unicast_ipv4
 from common.api import dispatcher_pb2 as pb
 from common.api import dispatcher_pb2_grpc
 from common.api import logs_pb2 as lpb
 from common.errors import Conflict, NotFound, PermissionDenied, ShoalError
 from common.grpc_errors import code_for, unary_errors
 from common.ingress import IngressPort
-from common.model import Node, NodeRole, NodeState, Task, TaskState
+from common.model import Node, NodeRole, NodeState, Task, TaskState, TaskStatus
 from common.netaddr import peer_host
 from common.netview import NetworkView
 from manager.auth import Authenticator
 from manager.ca import ClusterCA
+from manager.dispatcher import chunks
 from manager.dispatcher.ingress_feed import IngressFeed
+from manager.dispatcher.intake import check_description
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
 from manager.dispatcher.outbox import Outbox
 from manager.dispatcher.status import StatusIntake
@@ -55,6 +58,15 @@ def _assignment_changed(event: Event) -> bool:
     return (old.desired_state, old.spec, old.node_id) != (new.desired_state, new.spec, new.node_id)
 
 
+@dataclass(frozen=True)
+class LocalNode:
+    """The manager's own node, known by how the process is put together, not by anything a
+    node sends: the data address other nodes reach it at."""
+
+    node_id: str
+    data_addr: str
+
+
 class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     def __init__(
         self,
@@ -64,8 +76,12 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         cluster_id: str,
         cert_lifetime: timedelta,
         ingress: IngressFeed | None = None,
+        local: LocalNode | None = None,
     ) -> None:
+        """local: the manager's own node, the one node whose data address is not where its
+        session comes from (it dials over loopback)."""
         self._store = store
+        self._local = local
         self._ca = ca
         self._cluster_id = cluster_id
         self._cert_lifetime = cert_lifetime
@@ -178,7 +194,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._outboxes[node_id] = outbox
         requests = self.logs.attach(node_id)
         ingress, mesh_changes = self.ingress.attach()
-        full = [convert.task_to_pb(t) for t in self._store.tasks_on_node(node_id) if _assigned(t)]
+        full = [t for t in self._store.tasks_on_node(node_id) if _assigned(t)]
         self._liveness.connected(node_id)
         try:
             await self._open(node_id, first.hello, peer_host(context.peer()))
@@ -200,7 +216,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         try:
             period_ms = round(self._liveness.period * 1000)
             yield pb.ManagerMessage(settings=pb.Settings(heartbeat_period_ms=period_ms))
-            yield pb.ManagerMessage(assignments=pb.Assignments(full=True, tasks=full))
+            for chunk in chunks.assignments(full, full=True):
+                yield pb.ManagerMessage(assignments=chunk)
             yield pb.ManagerMessage(ingress=_ingress_full(ingress))
             take = asyncio.create_task(outbox.take())
             ask = asyncio.create_task(requests.get())
@@ -232,12 +249,12 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 except ShoalError as exc:
                     await context.abort(code_for(exc), str(exc))
                 take = asyncio.create_task(outbox.take())
-                yield pb.ManagerMessage(
-                    assignments=pb.Assignments(
-                        tasks=[convert.task_to_pb(t) for t in changes.values() if t is not None],
-                        removed=[tid for tid, t in changes.items() if t is None],
-                    )
-                )
+                for chunk in chunks.assignments(
+                    [t for t in changes.values() if t is not None],
+                    [tid for tid, t in changes.items() if t is None],
+                    full=False,
+                ):
+                    yield pb.ManagerMessage(assignments=chunk)
         finally:
             reader.cancel()
             for pending in (take, ask, mesh, network):
@@ -257,13 +274,27 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 bound.info("session closed", state=state.name)
 
     async def _open(self, node_id: str, hello: pb.Hello, addr: str) -> None:
-        description = convert.description_from_pb(hello.description)
+        if self._local is not None and node_id == self._local.node_id:
+            data_addr = self._local.data_addr
+        else:
+            # Whatever the node claims: a node cannot point others' overlay traffic elsewhere.
+            data_addr = addr if unicast_ipv4(addr) is not None else ""
+            claimed = hello.description.data_addr
+            if claimed and claimed != data_addr:
+                log.warning(
+                    "node's claimed data address ignored",
+                    node_id=node_id,
+                    claimed=claimed[:40],
+                    using=data_addr,
+                )
+        description = check_description(convert.description_from_pb(hello.description), data_addr)
         check_agent(description)
 
         def plan(view: ReadView) -> Sequence[Op]:
             node = view.get(Node, node_id)
             if node is None:
                 raise NotFound(f"node {node_id} is not part of this cluster: join it again")
+            _check_hostname_free(view, node_id, description.hostname)
             ready = replace(
                 node, state=NodeState.READY, message="", description=description, addr=addr
             )
@@ -294,10 +325,40 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 else:
                     await self._liveness.set_state(node_id, NodeState.READY, "")
             if msg.WhichOneof("kind") == "status":
-                updates = [
-                    (u.task_id, convert.status_from_pb(u.status)) for u in msg.status.updates
-                ]
-                self._status.submit(node_id, updates)
+                self._status.submit(node_id, _statuses(node_id, msg.status))
+
+
+def _statuses(node_id: str, batch: pb.StatusBatch) -> list[tuple[str, TaskStatus]]:
+    """The updates of a batch that decode; one that does not (an unknown state) is dropped."""
+    updates = []
+    for update in batch.updates:
+        try:
+            updates.append((update.task_id, convert.status_from_pb(update.status)))
+        except (ValueError, OverflowError) as exc:
+            log.warning(
+                "undecodable task report dropped",
+                node_id=node_id,
+                task_id=update.task_id[:64],
+                error=str(exc)[:200],
+            )
+    return updates
+
+
+def _check_hostname_free(view: ReadView, node_id: str, hostname: str) -> None:
+    """Two live nodes never share a name: placement constraints (node.hostname==) and people
+    go by it. A node that is down gives its name up, so a host that joins again under a new
+    node ID gets in once its old node is down; until then it is refused and retries."""
+    wanted = hostname.lower()
+    for other in view.objects(Node):
+        if (
+            other.id != node_id
+            and other.state != NodeState.DOWN
+            and other.description.hostname.lower() == wanted
+        ):
+            raise Conflict(
+                f"hostname {hostname} is taken by node {other.id}, which is not down:"
+                " give this node another --hostname, or remove the other node"
+            )
 
 
 def _ingress_full(ports: Iterable[IngressPort]) -> pb.IngressView:

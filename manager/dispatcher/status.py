@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 
 import structlog
 
-from common.model import Task, TaskStatus
+from common.model import Network, Task, TaskStatus, now
 from common.taskstate import advance
+from manager.dispatcher.intake import check_status
 from manager.store import Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("dispatcher.status")
@@ -19,19 +21,25 @@ class StatusIntake:
 
     While one commit is on its way to disk, reports keep arriving and are written together by the
     next round, so the write rate stays bounded however many agents report.
+
+    Reports are keyed by (node, task): a node naming another node's task can displace nothing
+    but its own report, which is then dropped for not being its task.
     """
 
     def __init__(self, store: StateStore) -> None:
         self._store = store
-        self._pending: dict[str, tuple[str, TaskStatus]] = {}
+        self._pending: dict[tuple[str, str], tuple[TaskStatus, datetime]] = {}
         self._wakeup = asyncio.Event()
 
     def submit(self, node_id: str, updates: Sequence[tuple[str, TaskStatus]]) -> None:
+        # The manager's clock, not the node's: a report is stamped when it arrives.
+        at = now()
         for task_id, status in updates:
-            queued = self._pending.get(task_id)
+            key = (node_id, task_id)
+            queued = self._pending.get(key)
             # Keep the furthest state: a batch may say RUNNING and then FAILED for one task.
-            if queued is None or status.state >= queued[1].state:
-                self._pending[task_id] = (node_id, status)
+            if queued is None or status.state >= queued[0].state:
+                self._pending[key] = (status, at)
         self._wakeup.set()
 
     async def run(self) -> None:
@@ -42,15 +50,32 @@ class StatusIntake:
             if batch:
                 await self._write(batch)
 
-    async def _write(self, batch: dict[str, tuple[str, TaskStatus]]) -> None:
+    async def _write(self, batch: dict[tuple[str, str], tuple[TaskStatus, datetime]]) -> None:
         def plan(view: ReadView) -> Sequence[Op]:
+            networks = {n.id: n for n in view.objects(Network)}
             ops: list[Op] = []
-            for task_id, (node_id, status) in batch.items():
+            for (node_id, task_id), (status, at) in batch.items():
                 task = view.get(Task, task_id)
-                # A node may only report on its own tasks.
-                if task is None or task.node_id != node_id:
+                if task is None:
+                    # Removed meanwhile (history trimmed, service gone): old news.
                     continue
-                advanced = advance(task, status)
+                # A node may only report on its own tasks.
+                if task.node_id != node_id:
+                    log.warning(
+                        "report on another node's task dropped",
+                        node_id=node_id,
+                        task_id=task_id[:64],
+                    )
+                    continue
+                checked = check_status(task, node_id, status, networks, at)
+                if checked.dropped:
+                    log.warning(
+                        "parts of a task report dropped",
+                        node_id=node_id,
+                        task_id=task_id,
+                        dropped=list(checked.dropped[:10]),
+                    )
+                advanced = advance(task, checked.status)
                 if advanced is not None:
                     ops.append(Put(advanced))
                     log.debug(

@@ -11,6 +11,7 @@ import asyncio
 from collections import defaultdict
 from ipaddress import IPv4Network
 
+from common.addrcheck import unicast_ipv4
 from common.model import EndpointMode, Network, Node, Service, Task, TaskState
 from common.netview import Endpoint, NetworkView, NodeNetwork
 from manager.networks import ipam
@@ -25,7 +26,22 @@ def takes_part(task: Task) -> bool:
 
 
 def node_address(node: Node) -> str:
-    return node.description.data_addr or node.addr
+    """Where the node's overlay traffic goes; empty (no part in any network) unless it is a
+    plain unicast IPv4 address, whatever the store holds."""
+    address = node.description.data_addr or node.addr
+    return address if unicast_ipv4(address) is not None else ""
+
+
+def in_slice(address: str, network: Network, node_id: str) -> bool:
+    """Whether address is one a container of node_id may have on network: its slice's, past
+    the gateway. Checked at intake; checked again here, so no stored report from before that
+    can reach another node's view."""
+    index = network.slices.get(node_id)
+    ip = unicast_ipv4(address)
+    if index is None or ip is None:
+        return False
+    part = ipam.node_slice(IPv4Network(network.subnet), index)
+    return ip in part and ip != ipam.gateway(part)
 
 
 def compute(view: ReadView) -> dict[str, NetworkView]:
@@ -35,6 +51,7 @@ def compute(view: ReadView) -> dict[str, NetworkView]:
         return {}
     members: dict[str, set[str]] = defaultdict(set)
     addresses: dict[tuple[str, str], list[str]] = defaultdict(list)
+    by_id = {n.id: n for n in networks}
     for task in view.objects(Task):
         if not task.networks:
             continue
@@ -43,7 +60,9 @@ def compute(view: ReadView) -> dict[str, NetworkView]:
                 members[network_id].add(task.node_id)
         if task.desired_state == TaskState.RUNNING and task.status.state == TaskState.RUNNING:
             for network_id, address in task.status.addresses.items():
-                addresses[(task.service_id, network_id)].append(address)
+                network = by_id.get(network_id)
+                if network is not None and in_slice(address, network, task.node_id):
+                    addresses[(task.service_id, network_id)].append(address)
     services = view.objects(Service)
     node_addrs = {n.id: node_address(n) for n in view.objects(Node)}
     parts: dict[str, list[NodeNetwork]] = defaultdict(list)

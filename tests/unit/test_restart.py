@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -300,3 +300,23 @@ class TestSupervisor:
         sup.forget_tasks({first.id})
         sup.exited(second, seconds(10), at(5))
         assert sup.held_slots(SERVICE_ID, at(5)) == set()
+
+
+class TestPoisonedTimes:
+    """Times a node once sent (stored before reports were stamped by the manager)."""
+
+    def test_an_end_in_year_1_does_not_overflow_the_window(self) -> None:
+        task = replace(
+            ended(times=(at(0),)),
+            status=replace(ended().status, timestamp=datetime(1, 1, 1, tzinfo=UTC)),
+        )
+        decision = decide(task, RestartPolicy(max_attempts=3, window=seconds(60)))
+        assert decision.restart
+
+    def test_restarts_dated_after_the_end_do_not_count(self) -> None:
+        """Three restarts in year 9999 would trip max attempts for ever."""
+        future = datetime(9999, 1, 1, tzinfo=UTC)
+        task = ended(times=(future, future, future), end=100)
+        decision = decide(task, RestartPolicy(max_attempts=3, window=seconds(60)))
+        assert decision.restart
+        assert decision.times == (at(100),)
