@@ -14,16 +14,18 @@ from agent import identity
 from agent.join import join
 from agent.mesh.ingress import Ingress
 from agent.mesh.netfilter import Netfilter
+from agent.metrics import AgentMetrics
 from agent.overlay import links
 from agent.overlay import rules as network_rules
 from agent.overlay.node_networks import node_networks
 from agent.runtime.docker import DockerRuntime
 from agent.session import Agent
-from common import log, mesh_flag, tokens
+from common import log, mesh_flag, metrics_server, tokens
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.cli_args import Parser, fail
 from common.errors import ShoalError
+from common.metrics_server import MetricsAddr, MetricsServer
 from common.model import NodeDescription
 from common.netaddr import default_address, join_host_port, split_host_port
 from common.ports import DEFAULT_PORT, join_addr
@@ -54,6 +56,8 @@ def build_parser() -> Parser:
     leave.add_argument(
         "--force", action="store_true", help="leave even if the manager cannot be told"
     )
+    for sub in (join_cmd, run):
+        metrics_server.add_flag(sub)
     for sub in (join_cmd, run, leave):
         sub.add_argument("--state-dir", type=Path, default=Path(DEFAULT_STATE_DIR))
         sub.add_argument("--docker-host", default=os.environ.get("DOCKER_HOST"))
@@ -70,6 +74,7 @@ async def run_agent(
     token: str | None,
     addr: str | None,
     mesh: bool = True,
+    metrics_addr: MetricsAddr | None = None,
 ) -> None:
     known = identity.load(state_dir)
     if known is None:
@@ -85,6 +90,8 @@ async def run_agent(
         logger.info("resuming node", node_id=known.node_id, manager=known.manager)
         bundle = Bundle.load(state_dir)
     structlog.contextvars.bind_contextvars(node_id=known.node_id)
+    metrics = AgentMetrics()
+    exporter = MetricsServer.start(metrics_addr, metrics.registry) if metrics_addr else None
     runtime = DockerRuntime(docker_host)
     networks = node_networks(docker_host, default_address())
     try:
@@ -99,8 +106,11 @@ async def run_agent(
             ingress,
             networks=networks,
             data_addr=default_address(),
+            metrics=metrics,
         ).run()
     finally:
+        if exporter is not None:
+            exporter.close()
         await networks.close()
         await runtime.close()
 
@@ -150,7 +160,13 @@ def main(argv: list[str] | None = None) -> None:
         work = leave_cluster(args.state_dir, args.docker_host, args.force, not args.no_routing_mesh)
     else:
         work = run_agent(
-            args.state_dir, args.docker_host, hostname, token, addr, not args.no_routing_mesh
+            args.state_dir,
+            args.docker_host,
+            hostname,
+            token,
+            addr,
+            not args.no_routing_mesh,
+            args.metrics_addr,
         )
     try:
         asyncio.run(work)

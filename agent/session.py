@@ -18,8 +18,10 @@ import structlog
 from agent.backoff import Backoff
 from agent.logs import LogStreams
 from agent.mesh.ingress import Ingress
+from agent.metrics import AgentMetrics
 from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import ContainerRuntime
+from agent.runtime.instrumented import InstrumentedRuntime
 from agent.worker import Worker
 from common import convert, pki
 from common.api import dispatcher_pb2 as dpb
@@ -66,8 +68,11 @@ class Agent:
         ingress: Ingress | None = None,
         networks: NodeNetworks | None = None,
         data_addr: str = "",
+        metrics: AgentMetrics | None = None,
     ) -> None:
         """ingress: the routing mesh on this host; None leaves the host's netfilter alone."""
+        self.metrics = metrics or AgentMetrics()
+        runtime = InstrumentedRuntime(runtime, self.metrics)
         self.node_id = node_id
         self.manager = manager
         self._bundle = bundle
@@ -86,6 +91,11 @@ class Agent:
         self.worker = Worker(node_id, runtime, self._queue_report, hostname)
         self.ingress = ingress
         self._networks = networks
+        if ingress is not None:
+            ingress.metrics = self.metrics
+        if networks is not None:
+            networks.observe(self.metrics)
+        self._sessions = 0
         self.worker = Worker(
             node_id,
             runtime,
@@ -97,6 +107,7 @@ class Agent:
         self._log = log.bind(node_id=node_id)
 
     def _queue_report(self, task_id: str, status: TaskStatus) -> None:
+        self.metrics.task_transitions.labels(status.state.name.lower()).inc()
         self._pending[task_id] = status
         self._pending_ready.set()
 
@@ -262,6 +273,9 @@ class Agent:
                     tasks = [convert.task_from_pb(t) for t in a.tasks]
                     self.worker.assign(tasks, a.removed, full=a.full)
                     if a.full:
+                        self._sessions += 1
+                        if self._sessions > 1:
+                            self.metrics.reconnects.inc()
                         self._log.info("session established", tasks=len(tasks))
                         self.connected.set()
                 elif kind == "ingress" and self.ingress is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -30,6 +31,7 @@ from manager.dispatcher.outbox import Outbox
 from manager.dispatcher.status import StatusIntake
 from manager.dispatcher.versions import check_agent
 from manager.logbroker import LogBroker
+from manager.metrics import ManagerMetrics
 from manager.networks.views import NetworkViews
 from manager.store import Action, Delete, Event, Op, Put, ReadView, StateStore
 
@@ -64,8 +66,11 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         cluster_id: str,
         cert_lifetime: timedelta,
         ingress: IngressFeed | None = None,
+        metrics: ManagerMetrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics or ManagerMetrics()
+        self._metrics.sessions.set_function(lambda: len(self._outboxes))
         self._ca = ca
         self._cluster_id = cluster_id
         self._cert_lifetime = cert_lifetime
@@ -275,6 +280,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         """Take the agent's messages; True when it fell silent (heartbeat failure)."""
         timeout = MISSED_BEATS * self._liveness.period
         engine_error = ""
+        last = time.monotonic()
         while True:
             try:
                 msg = await asyncio.wait_for(anext(messages), timeout)
@@ -285,6 +291,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             except Exception:
                 # The stream ended under us (reset, or aborted by this side): not a silence.
                 return False
+            last = self._metrics.agent_message(msg.WhichOneof("kind"), last, self._liveness.period)
             if msg.WhichOneof("kind") == "heartbeat" and msg.heartbeat.engine_error != engine_error:
                 engine_error = msg.heartbeat.engine_error
                 if engine_error:
