@@ -100,7 +100,11 @@ def build_app(client: Client) -> Starlette:
 
     async def scale(request: Request) -> Response:
         ref = request.path_params["ref"]
-        text = str((await request.form()).get("replicas", "")).strip()
+        try:
+            body = await request.json()
+        except ValueError:
+            return PlainTextResponse("expected a JSON object with replicas", status_code=400)
+        text = str(body.get("replicas", "") if isinstance(body, dict) else "").strip()
         try:
             count = service_update.replicas(text)
         except argparse.ArgumentTypeError as exc:

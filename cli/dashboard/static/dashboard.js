@@ -39,7 +39,8 @@ if (form) {
     result.textContent = "scaling…";
     const answer = await fetch("/services/" + form.dataset.service + "/scale", {
       method: "POST",
-      body: new FormData(form),
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ replicas: form.elements.replicas.value }),
     });
     result.className = answer.ok ? "" : "error";
     result.textContent = await answer.text();
