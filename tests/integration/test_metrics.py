@@ -81,6 +81,11 @@ class TestMetrics:
         assert total(samples, "shoal_manager_leader") == 1
         created = total(samples, "shoal_control_requests_total", method="CreateService", code="OK")
         assert created == 1
+        assert cluster.shoal("service", "inspect", "nosuch").code == 1
+        missing = total(
+            scrape(ports[0]), "shoal_control_requests_total", method="GetService", code="NOT_FOUND"
+        )
+        assert missing == 1
         assert total(samples, "shoal_scheduler_placement_latency_seconds_count") >= 3
         assert total(samples, "shoal_store_commit_duration_seconds_count") > 0
         # Each node started one container, the manager's own among them.
