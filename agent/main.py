@@ -19,16 +19,18 @@ from agent.engine_client import EngineClient
 from agent.join import join
 from agent.mesh.ingress import Ingress
 from agent.mesh.netfilter import Netfilter
+from agent.metrics import AgentMetrics
 from agent.overlay import links
 from agent.overlay import rules as network_rules
 from agent.overlay.node_networks import node_networks
 from agent.runtime.docker import DockerRuntime
 from agent.session import Agent
-from common import log, mesh_flag, tokens
+from common import log, mesh_flag, metrics_server, tokens
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.cli_args import Parser, fail
 from common.errors import ShoalError
+from common.metrics_server import MetricsAddr, MetricsServer
 from common.model import NodeDescription
 from common.netaddr import default_address, join_host_port, split_host_port
 from common.ports import DEFAULT_PORT, join_addr
@@ -65,6 +67,8 @@ def build_parser() -> Parser:
         sub.add_argument("--hostname", default="", help="this node's name (default: the host's)")
         sub.add_argument("--log-level", choices=log.LEVELS, default="info")
         mesh_flag.add(sub)
+    for sub in (join_cmd, run):
+        metrics_server.add_flag(sub)
     return parser
 
 
@@ -80,7 +84,11 @@ async def join_node(state_dir: Path, hostname: str, token: str, addr: str) -> No
 
 
 async def run_agent(
-    state_dir: Path, docker_host: str | None, hostname: str, mesh: bool = True
+    state_dir: Path,
+    docker_host: str | None,
+    hostname: str,
+    mesh: bool = True,
+    metrics_addr: MetricsAddr | None = None,
 ) -> None:
     known = identity.load(state_dir)
     if known is None:
@@ -88,6 +96,8 @@ async def run_agent(
     logger.info("resuming node", node_id=known.node_id, manager=known.manager)
     bundle = Bundle.load(state_dir)
     structlog.contextvars.bind_contextvars(node_id=known.node_id)
+    metrics = AgentMetrics()
+    exporter = MetricsServer.start(metrics_addr, metrics.registry) if metrics_addr else None
     engine = EngineClient(docker_host)
     runtime = DockerRuntime(engine)
     networks = node_networks(engine, default_address())
@@ -103,10 +113,13 @@ async def run_agent(
             ingress,
             networks=networks,
             data_addr=default_address(),
+            metrics=metrics,
         ).run()
     finally:
         await networks.close()
         await engine.close()
+        if exporter is not None:
+            exporter.close()
 
 
 async def leave_cluster(
@@ -155,6 +168,8 @@ def run_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--hostname", args.hostname]
     if args.no_routing_mesh:
         argv.append("--no-routing-mesh")
+    if args.metrics_addr:
+        argv += ["--metrics-addr", str(args.metrics_addr)]
     return argv
 
 
@@ -198,4 +213,4 @@ def main(argv: list[str] | None = None) -> None:
         # A state dir that already holds an identity resumes it; either way the daemon goes
         # on as `agent run`, so the token is in no process's command line from here on.
         _continue_as_run(args)
-    _run(run_agent(args.state_dir, args.docker_host, hostname, mesh))
+    _run(run_agent(args.state_dir, args.docker_host, hostname, mesh, args.metrics_addr))

@@ -18,8 +18,10 @@ import structlog
 from agent.backoff import Backoff
 from agent.logs import LogStreams
 from agent.mesh.ingress import Ingress
+from agent.metrics import AgentMetrics
 from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import ContainerRuntime
+from agent.runtime.instrumented import InstrumentedRuntime
 from agent.worker import Worker
 from common import convert, message_limits, pki
 from common.api import dispatcher_pb2 as dpb
@@ -68,8 +70,11 @@ class Agent:
         ingress: Ingress | None = None,
         networks: NodeNetworks | None = None,
         data_addr: str = "",
+        metrics: AgentMetrics | None = None,
     ) -> None:
         """ingress: the routing mesh on this host; None leaves the host's netfilter alone."""
+        self.metrics = metrics or AgentMetrics()
+        runtime = InstrumentedRuntime(runtime, self.metrics)
         self.node_id = node_id
         self.manager = manager
         self._bundle = bundle
@@ -88,6 +93,11 @@ class Agent:
         self.worker = Worker(node_id, runtime, self._queue_report, hostname)
         self.ingress = ingress
         self._networks = networks
+        if ingress is not None:
+            ingress.metrics = self.metrics
+        if networks is not None:
+            networks.observe(self.metrics)
+        self._sessions = 0
         self.worker = Worker(
             node_id,
             runtime,
@@ -99,6 +109,7 @@ class Agent:
         self._log = log.bind(node_id=node_id)
 
     def _queue_report(self, task_id: str, status: TaskStatus) -> None:
+        self.metrics.task_transitions.labels(status.state.name.lower()).inc()
         self._pending[task_id] = status
         self._pending_ready.set()
 
@@ -274,6 +285,9 @@ class Agent:
                     held = ([], False)
                     self.worker.assign(tasks, a.removed, full=full)
                     if full:
+                        self._sessions += 1
+                        if self._sessions > 1:
+                            self.metrics.reconnects.inc()
                         self._log.info("session established", tasks=len(tasks))
                         self.connected.set()
                 elif kind == "ingress" and self.ingress is not None:

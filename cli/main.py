@@ -22,6 +22,7 @@ from cli.connection import (
     find_config,
     open_channel,
 )
+from cli.dashboard import command as dashboard
 from common.cli_args import Parser
 from common.errors import ShoalError
 from common.version import banner
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     network.register(groups.add_parser("network", help="Manage networks"))
     join_token.register(groups.add_parser("join-token", help="Show how to join a node"))
     events.register(groups.add_parser("events", help="Get real time events from the cluster"))
+    dashboard.register(groups.add_parser("dashboard", help="Serve a live web view of the cluster"))
     system.register_info(groups.add_parser("info", help="Display cluster-wide information"))
     system.register_version(
         groups.add_parser("version", help="Show the client and manager version information")

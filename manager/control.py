@@ -239,12 +239,13 @@ class Control(control_pb2_grpc.ControlServicer):
         self_node_id: str,
         cluster_id: str,
         logs: LogBroker,
+        reserved: tuple[int, ...] = (),
     ) -> None:
         self._store = store
         self._manager_addr = manager_addr
         _, port = split_host_port(manager_addr, DEFAULT_PORT)
         # Its own ports (everything, and joins on the one above): no ingress port may take them.
-        self._reserved = (port, port + 1)
+        self._reserved = (port, port + 1, *reserved)
         self._self_node_id = self_node_id
         self._auth = Authenticator(store, cluster_id)
         self._logs = logs

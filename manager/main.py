@@ -12,7 +12,7 @@ from pathlib import Path
 from agent.engine_client import EngineClient
 from agent.overlay.node_networks import node_networks
 from agent.runtime.docker import DockerRuntime
-from common import durations, log, mesh_flag
+from common import durations, log, mesh_flag, metrics_server
 from common.cli_args import Parser, fail
 from common.errors import ShoalError
 from common.model import Availability
@@ -66,6 +66,7 @@ def build_parser() -> Parser:
     )
     serve_cmd.add_argument("--log-level", choices=log.LEVELS, default="info")
     mesh_flag.add(serve_cmd)
+    metrics_server.add_flag(serve_cmd)
     return parser
 
 
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         availability=Availability[args.availability.upper()] if args.availability else None,
         hostname=args.hostname,
         routing_mesh=not args.no_routing_mesh,
+        metrics_addr=args.metrics_addr,
     )
     try:
         asyncio.run(_run(config))

@@ -7,8 +7,9 @@ from dataclasses import replace
 
 import structlog
 
-from common.model import Node, Service, Task, TaskState, TaskStatus, now
+from common.model import Node, Service, StoredObject, Task, TaskState, TaskStatus, now
 from common.taskstate import is_live
+from manager.metrics import ManagerMetrics
 from manager.scheduler import Demand, NodeInfo, demand_of, schedule
 from manager.store import Event, Op, Put, ReadView, StateStore
 
@@ -20,8 +21,9 @@ def _is_pending(task: Task) -> bool:
 
 
 class Placement:
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, metrics: ManagerMetrics | None = None) -> None:
         self._store = store
+        self._metrics = metrics or ManagerMetrics()
 
     async def run(self) -> None:
         watch = self._store.watch()
@@ -61,8 +63,18 @@ class Placement:
 
         stored = await self._store.transact(plan)
         placed = sum(1 for o in stored if isinstance(o, Task) and o.node_id)
+        observe_pass(self._metrics, stored)
         if stored:
             log.debug("placement pass", placed=placed, unplaced=len(stored) - placed)
+
+
+def observe_pass(metrics: ManagerMetrics, stored: list[StoredObject]) -> None:
+    """Count the pass and time each task placed since its creation."""
+    metrics.scheduler_passes.inc()
+    for obj in stored:
+        if isinstance(obj, Task) and obj.node_id:
+            waited = (obj.status.timestamp - obj.meta.created_at).total_seconds()
+            metrics.placement_latency.observe(max(0.0, waited))
 
 
 def _demands(view: ReadView, tasks: list[Task]) -> dict[str, Demand]:

@@ -15,6 +15,7 @@ import structlog
 
 from agent.mesh.ingress import Ingress
 from agent.mesh.netfilter import Netfilter
+from agent.metrics import AgentMetrics
 from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import ContainerRuntime
 from agent.session import Agent
@@ -26,17 +27,21 @@ from common.api import (
     system_pb2_grpc,
 )
 from common.errors import Unavailable
+from common.metrics_server import MetricsAddr, MetricsServer
 from common.model import Availability, Cluster
 from common.netaddr import default_address, join_host_port, split_host_port
 from common.ports import DEFAULT_PORT
 from manager.admin_certs import AdminCertificates
 from manager.auth import Authenticator
 from manager.bootstrap import NODE_DIR, bootstrap
+from manager.cluster_gauges import ClusterGauges
 from manager.control import Control
+from manager.control_metrics import ControlMetrics
 from manager.dispatcher import Dispatcher
 from manager.dispatcher.ingress_feed import IngressFeed
 from manager.dispatcher.service import LocalNode
 from manager.join import JoinService, join_server
+from manager.metrics import ManagerMetrics
 from manager.networks.allocator import SliceAllocator
 from manager.orchestrator.loop import Orchestrator
 from manager.orchestrator.updater import Updater
@@ -70,6 +75,8 @@ class ManagerConfig:
     cert_lifetime: timedelta = timedelta(days=90)
     # Program this host's netfilter for published ingress ports (agent.mesh).
     routing_mesh: bool = False
+    # Where to serve /metrics; None: nowhere.
+    metrics_addr: MetricsAddr | None = None
 
 
 def data_address(advertise: str) -> str:
@@ -135,6 +142,9 @@ async def serve(
     advertise_host, _ = split_host_port(config.advertise, port)
     hostname = config.hostname or socket.gethostname()
     store = await SqliteStore.open(config.state_dir / STATE_FILE)
+    metrics = ManagerMetrics()
+    store.on_commit = metrics.committed
+    exporter: MetricsServer | None = None
     try:
         advertise_addr = join_host_port(advertise_host, port)
         boot = await bootstrap(
@@ -154,7 +164,7 @@ async def serve(
             _server_names(advertise_host, listen_host, hostname),
             config.cert_lifetime,
         )
-        server = grpc.aio.server(options=SERVER_OPTIONS)
+        server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[ControlMetrics(metrics)])
         dispatcher = Dispatcher(
             store,
             config.heartbeat_period,
@@ -164,9 +174,17 @@ async def serve(
             # Its own node's session comes over loopback: others reach it at the advertised host.
             IngressFeed(store, {boot.node_id: advertise_host}),
             LocalNode(boot.node_id, data_address(config.advertise)),
+            metrics,
         )
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)
-        control = Control(store, advertise_addr, boot.node_id, boot.cluster.id, dispatcher.logs)
+        control = Control(
+            store,
+            advertise_addr,
+            boot.node_id,
+            boot.cluster.id,
+            dispatcher.logs,
+            reserved=(config.metrics_addr.port,) if config.metrics_addr else (),
+        )
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
         admin_pb2_grpc.add_AdminCertificatesServicer_to_server(
             AdminCertificates(store, boot.ca, boot.cluster.id), server
@@ -188,6 +206,8 @@ async def serve(
         join_service = JoinService(store, boot.ca, config.cert_lifetime)
         joins = join_server(join_service)
         _bind(joins, join_host_port(host, bound + 1), None)
+        if config.metrics_addr is not None:
+            exporter = MetricsServer.start(config.metrics_addr, metrics.registry)
         await server.start()
         await joins.start()
         try:
@@ -206,12 +226,14 @@ async def serve(
                 Ingress(boot.node_id, Netfilter()) if config.routing_mesh else None,
                 networks=networks,
                 data_addr=data_address(config.advertise),
+                metrics=AgentMetrics(metrics.registry),
             )
             async with asyncio.TaskGroup() as group:
                 loops = [
                     group.create_task(dispatcher.run()),
                     group.create_task(Orchestrator(store).run()),
-                    group.create_task(Placement(store).run()),
+                    group.create_task(Placement(store, metrics).run()),
+                    group.create_task(ClusterGauges(store, metrics).run()),
                     group.create_task(Updater(store).run()),
                     group.create_task(SliceAllocator(store).run()),
                     group.create_task(serving.run()),
@@ -229,6 +251,8 @@ async def serve(
             join_service.close()
             await server.stop(grace=1)
     finally:
+        if exporter is not None:
+            exporter.close()
         with contextlib.suppress(Exception):
             await store.close()
 

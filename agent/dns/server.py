@@ -18,6 +18,7 @@ from agent.dns import message
 from agent.dns.ratelimit import PerSource
 from agent.dns.records import Records
 from agent.dns.upstream import Forwarder
+from agent.metrics import AgentMetrics
 from common.errors import Unavailable
 from common.netview import NetworkView
 
@@ -69,6 +70,7 @@ class NameService:
         )
         self._limit = limit or PerSource(RATE, BURST)
         self._listeners: dict[str, asyncio.DatagramTransport] = {}
+        self.metrics = AgentMetrics()
 
     def update(self, view: NetworkView) -> None:
         self._records = Records.of(view)
@@ -115,6 +117,7 @@ class NameService:
             self._records.lookup(query.name, source) if query.qclass == message.CLASS_IN else None
         )
         if found is None:
+            self.metrics.dns_queries.labels("forwarded").inc()
 
             def done(answer: bytes | None) -> None:
                 reply = answer if answer is not None else message.error(data, message.SERVFAIL)
@@ -124,6 +127,7 @@ class NameService:
             if not self._forwarder.forward(source, data, query.question, done):
                 done(None)
             return
+        self.metrics.dns_queries.labels("answered").inc()
         # A name of ours has A records only; other types get an empty answer, not a referral.
         transport.sendto(
             message.answer(query, found if query.qtype == message.TYPE_A else []), addr

@@ -9,6 +9,7 @@ view: until then the rules in the kernel keep serving, as the containers keep ru
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 
 import structlog
@@ -17,6 +18,7 @@ from agent.backoff import Backoff
 from agent.mesh.checks import checked
 from agent.mesh.netfilter import Tables
 from agent.mesh.rules import SERVICE_PREFIX, destinations, render, render_removal, service_chain
+from agent.metrics import AgentMetrics
 from common.errors import ShoalError
 from common.ingress import IngressPort
 
@@ -33,6 +35,8 @@ class Ingress:
         # Service chains in the kernel, as of the last write (or the listing at start).
         self._present: set[str] = set()
         self.writes = 0
+        # The agent hands its own in; a mesh on its own (tests) counts into one nobody reads.
+        self.metrics = AgentMetrics()
         self._log = log.bind(node_id=node_id)
 
     @property
@@ -64,10 +68,13 @@ class Ingress:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
+            started = time.monotonic()
             try:
                 await self._write()
+                self.metrics.sync_latency.labels("mesh").observe(time.monotonic() - started)
                 backoff.reset()
             except ShoalError as exc:
+                self.metrics.sync_failures.labels("mesh").inc()
                 self._log.error("writing the mesh rules failed", error=str(exc))
                 self._dirty.set()
                 await asyncio.sleep(backoff.next_delay())

@@ -10,12 +10,14 @@ removed) is retried after a delay.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 import structlog
 
 from agent.dns.server import NameService
 from agent.engine_client import EngineClient
+from agent.metrics import AgentMetrics
 from agent.overlay import links, names, rules, view_checks
 from agent.overlay.engine import EngineNetworks
 from common.errors import ShoalError, Unavailable
@@ -71,6 +73,12 @@ class NodeNetworks:
         self._ready_changed = asyncio.Condition()
         # Nothing of ours is on the host: an empty view needs no work (and no tool is run).
         self._clean = False
+        self._metrics = AgentMetrics()
+
+    def observe(self, metrics: AgentMetrics) -> None:
+        """Count syncs and name queries into metrics (the agent's)."""
+        self._metrics = metrics
+        self._dns.metrics = metrics
 
     def apply(self, view: NetworkView) -> None:
         self._view = view_checks.checked(view)
@@ -101,8 +109,10 @@ class NodeNetworks:
             self._wake.clear()
             if self._view is None:
                 continue
+            started = time.monotonic()
             try:
                 done = await self._reconcile(self._view)
+                self._metrics.sync_latency.labels("network").observe(time.monotonic() - started)
             except ShoalError as exc:
                 log.warning("network setup failed", error=str(exc))
                 done = False
@@ -111,6 +121,7 @@ class NodeNetworks:
                 log.exception("network setup crashed")
                 done = False
             if not done:
+                self._metrics.sync_failures.labels("network").inc()
                 await asyncio.sleep(RETRY_DELAY)
                 self._wake.set()
 

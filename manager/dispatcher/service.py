@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -33,6 +34,7 @@ from manager.dispatcher.outbox import Outbox
 from manager.dispatcher.status import StatusIntake
 from manager.dispatcher.versions import check_agent
 from manager.logbroker import LogBroker
+from manager.metrics import ManagerMetrics
 from manager.networks.views import NetworkViews
 from manager.store import Action, Delete, Event, Op, Put, ReadView, StateStore
 
@@ -77,11 +79,14 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         cert_lifetime: timedelta,
         ingress: IngressFeed | None = None,
         local: LocalNode | None = None,
+        metrics: ManagerMetrics | None = None,
     ) -> None:
         """local: the manager's own node, the one node whose data address is not where its
         session comes from (it dials over loopback)."""
         self._store = store
         self._local = local
+        self._metrics = metrics or ManagerMetrics()
+        self._metrics.sessions.set_function(lambda: len(self._outboxes))
         self._ca = ca
         self._cluster_id = cluster_id
         self._cert_lifetime = cert_lifetime
@@ -306,6 +311,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         """Take the agent's messages; True when it fell silent (heartbeat failure)."""
         timeout = MISSED_BEATS * self._liveness.period
         engine_error = ""
+        last = time.monotonic()
         while True:
             try:
                 msg = await asyncio.wait_for(anext(messages), timeout)
@@ -316,6 +322,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             except Exception:
                 # The stream ended under us (reset, or aborted by this side): not a silence.
                 return False
+            last = self._metrics.agent_message(msg.WhichOneof("kind"), last, self._liveness.period)
             if msg.WhichOneof("kind") == "heartbeat" and msg.heartbeat.engine_error != engine_error:
                 engine_error = msg.heartbeat.engine_error
                 if engine_error:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -108,6 +109,8 @@ class SqliteStore:
         # The oldest moment every event since is still held for: the open (history is kept in
         # memory only), then just after the newest event the history limit dropped.
         self._kept_from = now()
+        # Told (seconds on disk, objects written) after each commit: the manager's metrics.
+        self.on_commit: Callable[[float, int], None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
@@ -155,7 +158,10 @@ class SqliteStore:
             events = self._stage(ops)
             rows = [(e.action, e.obj) for e in events]
             revision = self._revision + 1
+            started = time.monotonic()
             await asyncio.get_running_loop().run_in_executor(self._io, self._write, rows, revision)
+            if self.on_commit is not None:
+                self.on_commit(time.monotonic() - started, len(rows))
             self._revision = revision
             stored: list[StoredObject] = []
             for event in events:

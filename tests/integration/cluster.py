@@ -141,7 +141,7 @@ class Cluster:
         self.manager.start(self.env)
         wait_for(lambda: self.shoal("node", "ls", timeout=5).code == 0, "the manager to answer")
 
-    def add_agent(self, index: int) -> Daemon:
+    def add_agent(self, index: int, *extra: str) -> Daemon:
         token = self.ok("join-token", "worker", "-q").out.strip()
         agent = Daemon(
             f"agent-{index}",
@@ -154,6 +154,7 @@ class Cluster:
                 str(self.root / f"agent-{index}"),
                 "--hostname",
                 f"it-agent-{index}",
+                *extra,
             ],
             self.root / f"agent-{index}.log",
         )
