@@ -51,8 +51,12 @@ def decide(task: Task, policy: RestartPolicy) -> Decision:
         # Stopped or orphaned by the manager: replaced at once, and it is no failure of the task.
         return Decision(True, timedelta(0), task.restart_streak, task.restart_times)
     ended = task.status.timestamp
+    # Differences only, never ended - window: a stored time in year 1 must not overflow, and a
+    # restart recorded after this end (a time in year 9999) counts for nothing.
     recent = tuple(
-        at for at in task.restart_times if policy.window is None or at >= ended - policy.window
+        at
+        for at in task.restart_times
+        if at <= ended and (policy.window is None or ended - at <= policy.window)
     )
     if policy.max_attempts and len(recent) >= policy.max_attempts:
         return Decision(False, reason=f"gave up after {len(recent)} restarts (max attempts)")
