@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
@@ -11,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from common import model as m
 from common.api import dispatcher_pb2 as dpb
 from common.api import types_pb2 as pb
+from common.errors import InvalidArgument
 from common.ingress import IngressBackend, IngressPort
 from common.netview import Endpoint, NetworkView, NodeNetwork
 
@@ -31,6 +34,28 @@ def _duration_to_pb(value: timedelta) -> Duration:
     return d
 
 
+def _duration_from_pb(value: Duration, field: str) -> timedelta:
+    """InvalidArgument naming field for a duration Python cannot hold (or, in protobuf releases
+    that check, one outside protobuf's range)."""
+    try:
+        return value.ToTimedelta()
+    except (OverflowError, ValueError):
+        raise InvalidArgument(f"invalid {field}: {value.seconds}s is out of range") from None
+
+
+E = TypeVar("E", bound=enum.IntEnum)
+
+
+def enum_from_pb(kind: type[E], value: int, field: str) -> E:
+    """value as kind, or InvalidArgument naming field and the values it takes: a number the
+    enum does not hold comes from a newer client, or a hostile one."""
+    try:
+        return kind(value)
+    except ValueError:
+        names = ", ".join(e.name.lower() for e in kind)
+        raise InvalidArgument(f"invalid {field} {value}: expected one of {names}") from None
+
+
 def restart_to_pb(r: m.RestartPolicy) -> pb.RestartPolicy:
     msg = pb.RestartPolicy(
         condition=pb.RestartCondition.ValueType(r.condition), max_attempts=r.max_attempts
@@ -44,10 +69,10 @@ def restart_to_pb(r: m.RestartPolicy) -> pb.RestartPolicy:
 
 def restart_from_pb(msg: pb.RestartPolicy) -> m.RestartPolicy:
     return m.RestartPolicy(
-        condition=m.RestartCondition(msg.condition),
-        delay=msg.delay.ToTimedelta() if msg.HasField("delay") else None,
+        condition=enum_from_pb(m.RestartCondition, msg.condition, "restart condition"),
+        delay=_duration_field(msg, "delay", "restart delay"),
         max_attempts=msg.max_attempts,
-        window=msg.window.ToTimedelta() if msg.HasField("window") else None,
+        window=_duration_field(msg, "window", "restart window"),
     )
 
 
@@ -129,12 +154,12 @@ def node_from_pb(msg: pb.Node) -> m.Node:
     )
 
 
-def _duration_field(parent: Message, name: str) -> timedelta | None:
-    """A Duration field of parent, None when unset."""
+def _duration_field(parent: Message, name: str, field: str) -> timedelta | None:
+    """A Duration field of parent, None when unset; field names it in an error."""
     if not parent.HasField(name):
         return None
     value: Duration = getattr(parent, name)
-    return value.ToTimedelta()
+    return _duration_from_pb(value, field)
 
 
 def mount_to_pb(mount: m.Mount) -> pb.Mount:
@@ -148,7 +173,10 @@ def mount_to_pb(mount: m.Mount) -> pb.Mount:
 
 def mount_from_pb(msg: pb.Mount) -> m.Mount:
     return m.Mount(
-        type=m.MountType(msg.type), target=msg.target, source=msg.source, read_only=msg.read_only
+        type=enum_from_pb(m.MountType, msg.type, "mount type"),
+        target=msg.target,
+        source=msg.source,
+        read_only=msg.read_only,
     )
 
 
@@ -165,8 +193,8 @@ def port_from_pb(msg: pb.PortConfig) -> m.PortConfig:
     return m.PortConfig(
         target=msg.target,
         published=msg.published,
-        protocol=m.PortProtocol(msg.protocol),
-        mode=m.PublishMode(msg.mode),
+        protocol=enum_from_pb(m.PortProtocol, msg.protocol, "port protocol"),
+        mode=enum_from_pb(m.PublishMode, msg.mode, "publish mode"),
     )
 
 
@@ -241,10 +269,10 @@ def healthcheck_to_pb(h: m.HealthCheck) -> pb.HealthCheck:
 def healthcheck_from_pb(msg: pb.HealthCheck) -> m.HealthCheck:
     return m.HealthCheck(
         test=tuple(msg.test),
-        interval=_duration_field(msg, "interval"),
-        timeout=_duration_field(msg, "timeout"),
+        interval=_duration_field(msg, "interval", "health check interval"),
+        timeout=_duration_field(msg, "timeout", "health check timeout"),
         retries=msg.retries,
-        start_period=_duration_field(msg, "start_period"),
+        start_period=_duration_field(msg, "start_period", "health check start period"),
     )
 
 
@@ -283,7 +311,7 @@ def container_from_pb(msg: pb.ContainerSpec) -> m.ContainerSpec:
         user=msg.user,
         workdir=msg.workdir,
         mounts=tuple(mount_from_pb(mount) for mount in msg.mounts),
-        stop_grace_period=_duration_field(msg, "stop_grace_period"),
+        stop_grace_period=_duration_field(msg, "stop_grace_period", "stop grace period"),
         stop_signal=msg.stop_signal,
         init=msg.init,
         read_only=msg.read_only,
@@ -302,17 +330,18 @@ def update_config_to_pb(c: m.UpdateConfig) -> pb.UpdateConfig:
     )
 
 
-def update_config_from_pb(msg: pb.UpdateConfig) -> m.UpdateConfig:
+def update_config_from_pb(msg: pb.UpdateConfig, which: str = "update") -> m.UpdateConfig:
+    """which: update or rollback, as errors name the config."""
     # Specs stored before update configs existed carry none: they get the defaults.
     if not msg.HasField("monitor"):
         return m.UpdateConfig()
     return m.UpdateConfig(
         parallelism=msg.parallelism,
-        delay=msg.delay.ToTimedelta(),
-        monitor=msg.monitor.ToTimedelta(),
-        failure_action=m.FailureAction(msg.failure_action),
+        delay=_duration_from_pb(msg.delay, f"{which} delay"),
+        monitor=_duration_from_pb(msg.monitor, f"{which} monitor"),
+        failure_action=enum_from_pb(m.FailureAction, msg.failure_action, f"{which} failure action"),
         max_failure_ratio=msg.max_failure_ratio,
-        order=m.UpdateOrder(msg.order),
+        order=enum_from_pb(m.UpdateOrder, msg.order, f"{which} order"),
     )
 
 
@@ -362,7 +391,7 @@ def spec_from_pb(msg: pb.ServiceSpec) -> m.ServiceSpec:
         name=msg.name,
         labels=dict(msg.labels),
         container=container_from_pb(msg.container),
-        mode=m.ServiceMode(msg.mode),
+        mode=enum_from_pb(m.ServiceMode, msg.mode, "mode"),
         replicas=msg.replicas,
         restart=restart_from_pb(msg.restart),
         placement=m.Placement(
@@ -372,11 +401,11 @@ def spec_from_pb(msg: pb.ServiceSpec) -> m.ServiceSpec:
         ),
         reservations=resources_from_pb(msg.reservations),
         update=update_config_from_pb(msg.update),
-        rollback=update_config_from_pb(msg.rollback),
+        rollback=update_config_from_pb(msg.rollback, "rollback"),
         force_update=msg.force_update,
         ports=tuple(port_from_pb(p) for p in msg.ports),
         networks=tuple(msg.networks),
-        endpoint_mode=m.EndpointMode(msg.endpoint_mode),
+        endpoint_mode=enum_from_pb(m.EndpointMode, msg.endpoint_mode, "endpoint mode"),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from common.model import PortProtocol
 from common.netaddr import join_host_port, split_host_port
 
 DEFAULT_PORT = 7462
@@ -15,3 +16,29 @@ def join_addr(manager_addr: str) -> str:
     """
     host, port = split_host_port(manager_addr, DEFAULT_PORT)
     return join_host_port(host, port + 1)
+
+
+# Ports every node listens on, or that its host's services need: publishing one would take it
+# over on the node (host mode) or on every node (ingress). Docker's TLS engine port, the
+# overlay's VXLAN, the agent's DNS server, and etcd's client and peer ports.
+NODE_PORTS: frozenset[tuple[int, PortProtocol]] = frozenset(
+    {
+        (2376, PortProtocol.TCP),
+        (4789, PortProtocol.UDP),
+        (53, PortProtocol.TCP),
+        (53, PortProtocol.UDP),
+        (2379, PortProtocol.TCP),
+        (2380, PortProtocol.TCP),
+    }
+)
+
+
+def reserved_ports(
+    manager_port: int, metrics_port: int | None = None
+) -> frozenset[tuple[int, PortProtocol]]:
+    """The one list of (port, protocol) no service may publish: NODE_PORTS, the manager's own
+    ports (configured and default, each with the join port above it) and a metrics port."""
+    tcp = {manager_port, manager_port + 1, DEFAULT_PORT, DEFAULT_PORT + 1}
+    if metrics_port:
+        tcp.add(metrics_port)
+    return NODE_PORTS | {(port, PortProtocol.TCP) for port in tcp}

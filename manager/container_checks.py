@@ -13,8 +13,12 @@ from common.model import HEALTH_NONE, HEALTH_SHELL, ContainerSpec, HealthCheck
 
 # A typo like 10000h would hold a task's stop for more than a year.
 MAX_STOP_GRACE = timedelta(days=1)
-# The engine's floor for a health check's durations.
+# The engine's floor for a health check's durations, and a ceiling past which a typo would keep
+# a task starting (or unchecked) for more than a day.
 MIN_HEALTH_DURATION = timedelta(milliseconds=1)
+MAX_HEALTH_DURATION = timedelta(days=1)
+# The engine reads retries as a Go int32.
+MAX_HEALTH_RETRIES = 2**31 - 1
 _SIGNAL_NAMES = {s.name.removeprefix("SIG") for s in signal.Signals}
 _REALTIME = re.compile(r"^RT(MIN\+\d+|MAX-\d+)$")
 
@@ -59,7 +63,7 @@ def _validate_health(check: HealthCheck) -> None:
         ("timeout", check.timeout),
         ("start-period", check.start_period),
     ):
-        if value is not None and value < MIN_HEALTH_DURATION:
-            raise InvalidArgument(f"--health-{flag} must be at least 1ms")
-    if check.retries < 0:
-        raise InvalidArgument("--health-retries cannot be negative")
+        if value is not None and not MIN_HEALTH_DURATION <= value <= MAX_HEALTH_DURATION:
+            raise InvalidArgument(f"--health-{flag} must be between 1ms and 24h")
+    if not 0 <= check.retries <= MAX_HEALTH_RETRIES:
+        raise InvalidArgument(f"--health-retries must be between 0 and {MAX_HEALTH_RETRIES}")

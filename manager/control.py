@@ -16,10 +16,12 @@ from common import convert, event_filters, publish, tokens
 from common.api import control_pb2 as pb
 from common.api import control_pb2_grpc
 from common.api import logs_pb2 as lpb
+from common.api import types_pb2 as types_pb
 from common.constraints import parse as parse_constraint
 from common.errors import Conflict, InvalidArgument, NotFound, ShoalError
 from common.grpc_errors import code_for, unary_errors
 from common.ids import new_id
+from common.limits import MAX_NAME, MAX_SPEC_BYTES, MAX_WORD, check_each, check_labels, check_text
 from common.model import (
     EPOCH,
     Availability,
@@ -40,7 +42,7 @@ from common.model import (
     now,
 )
 from common.netaddr import split_host_port
-from common.ports import DEFAULT_PORT
+from common.ports import DEFAULT_PORT, reserved_ports
 from common.publish import task_ports
 from common.taskstate import is_live
 from manager.auth import Authenticator
@@ -53,6 +55,7 @@ from manager.orchestrator.global_service import reconcile_global
 from manager.orchestrator.slots import new_task
 from manager.placement import node_infos
 from manager.scheduler import SPREAD_PREFIX, demand_of, schedule
+from manager.spec_limits import check_spec_strings
 from manager.store import Delete, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("control")
@@ -65,7 +68,18 @@ MAX_RESTART_DURATION = timedelta(days=365)
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 
 
+def spec_from_request(msg: types_pb.ServiceSpec) -> ServiceSpec:
+    """The spec a request carries, bounded in size, converted and validated."""
+    size = msg.ByteSize()
+    if size > MAX_SPEC_BYTES:
+        raise InvalidArgument(f"the service spec is {size} bytes: the limit is {MAX_SPEC_BYTES}")
+    spec = convert.spec_from_pb(msg)
+    validate_spec(spec)
+    return spec
+
+
 def validate_spec(spec: ServiceSpec) -> None:
+    check_spec_strings(spec)
     if not _NAME.match(spec.name):
         raise InvalidArgument(
             f"invalid service name {spec.name!r}: use 1-63 letters, digits, '_', '.' or '-',"
@@ -239,13 +253,14 @@ class Control(control_pb2_grpc.ControlServicer):
         self_node_id: str,
         cluster_id: str,
         logs: LogBroker,
-        reserved: tuple[int, ...] = (),
+        metrics_port: int | None = None,
     ) -> None:
         self._store = store
         self._manager_addr = manager_addr
         _, port = split_host_port(manager_addr, DEFAULT_PORT)
-        # Its own ports (everything, and joins on the one above): no ingress port may take them.
-        self._reserved = (port, port + 1, *reserved)
+        # The node's own ports, the manager's (configured and default, with the join port above
+        # each) and a metrics port: no service may publish them.
+        self._reserved = reserved_ports(port, metrics_port)
         self._self_node_id = self_node_id
         self._auth = Authenticator(store, cluster_id)
         self._logs = logs
@@ -255,8 +270,7 @@ class Control(control_pb2_grpc.ControlServicer):
     async def CreateService(
         self, request: pb.CreateServiceRequest, context: Any
     ) -> pb.ServiceResponse:
-        spec = convert.spec_from_pb(request.spec)
-        validate_spec(spec)
+        spec = spec_from_request(request.spec)
         service = Service(id=new_id(), spec=spec)
 
         def plan(view: ReadView) -> Sequence[Op]:
@@ -276,8 +290,7 @@ class Control(control_pb2_grpc.ControlServicer):
     async def PlanService(
         self, request: pb.CreateServiceRequest, context: Any
     ) -> pb.PlanServiceResponse:
-        spec = convert.spec_from_pb(request.spec)
-        validate_spec(spec)
+        spec = spec_from_request(request.spec)
         if any(s.spec.name == spec.name for s in self._store.objects(Service)):
             raise Conflict(f"service {spec.name} already exists")
         return pb.PlanServiceResponse(tasks=plan_placement(self._store, spec))
@@ -287,8 +300,7 @@ class Control(control_pb2_grpc.ControlServicer):
     async def UpdateService(
         self, request: pb.UpdateServiceRequest, context: Any
     ) -> pb.ServiceResponse:
-        spec = convert.spec_from_pb(request.spec)
-        validate_spec(spec)
+        spec = spec_from_request(request.spec)
 
         def plan(view: ReadView) -> Sequence[Op]:
             current = view.get(Service, request.service_id)
@@ -342,8 +354,7 @@ class Control(control_pb2_grpc.ControlServicer):
     async def PlanServiceUpdate(
         self, request: pb.UpdateServiceRequest, context: Any
     ) -> pb.PlanServiceResponse:
-        spec = convert.spec_from_pb(request.spec)
-        validate_spec(spec)
+        spec = spec_from_request(request.spec)
         current = self._store.get(Service, request.service_id)
         if current is None:
             raise NotFound(f"no such service: {request.service_id}")
@@ -488,8 +499,9 @@ class Control(control_pb2_grpc.ControlServicer):
     @unary_errors
     @admin_only
     async def UpdateNode(self, request: pb.UpdateNodeRequest, context: Any) -> pb.NodeResponse:
-        availability = Availability(request.availability)
+        availability = convert.enum_from_pb(Availability, request.availability, "availability")
         labels = dict(request.labels)
+        check_labels("node label", labels)
 
         def plan(view: ReadView) -> Sequence[Op]:
             node = view.get(Node, request.node_id)
@@ -531,7 +543,7 @@ class Control(control_pb2_grpc.ControlServicer):
     async def GetJoinToken(
         self, request: pb.GetJoinTokenRequest, context: Any
     ) -> pb.GetJoinTokenResponse:
-        role = NodeRole(request.role)
+        role = convert.enum_from_pb(NodeRole, request.role, "role")
 
         def plan(view: ReadView) -> Sequence[Op]:
             cluster = view.objects(Cluster)[0]
@@ -555,8 +567,13 @@ class Control(control_pb2_grpc.ControlServicer):
     async def CreateNetwork(
         self, request: pb.CreateNetworkRequest, context: Any
     ) -> pb.NetworkResponse:
+        check_text("network name", request.name, MAX_NAME)
+        check_text("subnet", request.subnet, MAX_WORD)
+        labels = dict(request.labels)
+        check_labels("network label", labels)
+
         def plan(view: ReadView) -> Sequence[Op]:
-            return [Put(new_network(view, request.name, request.subnet, dict(request.labels)))]
+            return [Put(new_network(view, request.name, request.subnet, labels))]
 
         (stored,) = await self._store.transact(plan)
         assert isinstance(stored, Network)
@@ -614,6 +631,7 @@ class Control(control_pb2_grpc.ControlServicer):
     ) -> AsyncIterator[pb.ClusterEvent]:
         try:
             self._auth.admin(context)
+            check_each("event filter", (f.key + f.value for f in request.filters), MAX_WORD)
             filters = event_filters.group((f.key, f.value) for f in request.filters)
             since = (
                 EPOCH + timedelta(microseconds=request.since_unix_nano // 1000)

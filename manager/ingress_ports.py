@@ -23,17 +23,20 @@ def endpoint_ports(
     ports: Iterable[PortConfig],
     current: Iterable[PortConfig],
     others: Iterable[Service],
-    reserved: Collection[int] = (),
+    reserved: Collection[_Key] = (),
 ) -> tuple[PortConfig, ...]:
     """ports with every ingress port's published port filled in, or Conflict naming the service
     that already publishes one. current: this service's ports as last allocated, so an update
     keeps the ports it was given; others: every service in the store (this one is skipped);
-    reserved: ports of the cluster's own (the manager's), which an ingress port would take over
-    on every node."""
+    reserved: (port, protocol) pairs of the cluster's own (common.ports.reserved_ports), which an
+    ingress port would take over on every node and a host port on its node."""
     ports = tuple(ports)
     for p in ports:
-        if p.mode is PublishMode.INGRESS and p.published and p.published in reserved:
-            raise InvalidArgument(f"port {p.published} is the manager's: publish another one")
+        if p.published and (p.published, p.protocol) in reserved:
+            raise InvalidArgument(
+                f"port {p.published}/{protocol_name(p.protocol)} is reserved for the cluster's"
+                " own use: publish another one"
+            )
     used_by: dict[_Key, tuple[str, PublishMode]] = {}
     for other in others:
         if other.id == service_id:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -9,6 +11,7 @@ import structlog
 
 from common.model import Node, Service, StoredObject, Task, TaskState, TaskStatus, now
 from common.taskstate import is_live
+from manager.loops import RETRY_DELAY, attempt, skipping
 from manager.metrics import ManagerMetrics
 from manager.scheduler import Demand, NodeInfo, demand_of, schedule
 from manager.store import Event, Op, Put, ReadView, StateStore
@@ -30,8 +33,12 @@ class Placement:
         try:
             pending = {t.id for t in self._store.objects(Task) if _is_pending(t)}
             while True:
-                if pending:
-                    await self._place(pending)
+                if pending and not await attempt("placement pass", self._place(pending)):
+                    # Retried after a while, or at the next change, whichever comes first.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(watch.next_batch(), RETRY_DELAY)
+                    pending = {t.id for t in self._store.objects(Task) if _is_pending(t)}
+                    continue
                 events = await watch.next_batch()
                 if _worth_a_pass(events):
                     pending = {t.id for t in self._store.objects(Task) if _is_pending(t)}
@@ -45,8 +52,11 @@ class Placement:
             tasks = [t for tid in sorted(task_ids) if (t := view.get(Task, tid)) and _is_pending(t)]
             if not tasks:
                 return []
+            demands, unreadable = _demands(view, tasks)
+            # Tasks of a service whose demand could not be read wait, the others are placed.
+            tasks = [t for t in tasks if t.service_id not in unreadable]
             tasks.sort(key=lambda t: (t.meta.created_at, t.service_id, t.slot))
-            decision = schedule(tasks, node_infos(view), _demands(view, tasks))
+            decision = schedule(tasks, node_infos(view), demands)
             at = now()
             ops: list[Op] = []
             for task in tasks:
@@ -77,9 +87,18 @@ def observe_pass(metrics: ManagerMetrics, stored: list[StoredObject]) -> None:
             metrics.placement_latency.observe(max(0.0, waited))
 
 
-def _demands(view: ReadView, tasks: list[Task]) -> dict[str, Demand]:
-    services = (view.get(Service, sid) for sid in {t.service_id for t in tasks})
-    return {s.id: demand_of(s.spec.placement, s.spec.ports) for s in services if s is not None}
+def _demands(view: ReadView, tasks: list[Task]) -> tuple[dict[str, Demand], set[str]]:
+    """Each service's demand, and the services whose stored spec it could not be read from."""
+    demands = {}
+    unreadable = set()
+    for service_id in {t.service_id for t in tasks}:
+        service = view.get(Service, service_id)
+        if service is not None:
+            unreadable.add(service_id)
+            with skipping("placement demand", service_id=service_id):
+                demands[service_id] = demand_of(service.spec.placement, service.spec.ports)
+                unreadable.discard(service_id)
+    return demands, unreadable
 
 
 def node_infos(view: ReadView, without_service: str = "") -> list[NodeInfo]:

@@ -183,7 +183,7 @@ async def serve(
             boot.node_id,
             boot.cluster.id,
             dispatcher.logs,
-            reserved=(config.metrics_addr.port,) if config.metrics_addr else (),
+            metrics_port=config.metrics_addr.port if config.metrics_addr else None,
         )
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
         admin_pb2_grpc.add_AdminCertificatesServicer_to_server(

@@ -10,6 +10,7 @@ from dataclasses import replace
 import structlog
 
 from common.model import Node, NodeState
+from manager.loops import attempt
 from manager.store import Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("dispatcher.liveness")
@@ -59,18 +60,30 @@ class Liveness:
             await asyncio.sleep(self.period / 2)
             now = time.monotonic()
             limit = now - MISSED_BEATS * self.period
-            for node_id in [n for n, t in self._disconnected_at.items() if t < limit]:
+            for node_id, since in [(n, t) for n, t in self._disconnected_at.items() if t < limit]:
                 # A session may have opened, and removed the entry, during an earlier await.
-                if self._disconnected_at.pop(node_id, None) is not None:
-                    await self.set_state(
+                if self._disconnected_at.pop(node_id, None) is None:
+                    continue
+                marked = await attempt(
+                    "node down",
+                    self.set_state(
                         node_id,
                         NodeState.DOWN,
                         "no session for 3 heartbeat periods",
                         unless_connected=True,
-                    )
+                    ),
+                    node_id=node_id,
+                )
+                # The next sweep tries again, unless a session opened meanwhile.
+                if not marked and node_id not in self._connected:
+                    self._disconnected_at.setdefault(node_id, since)
             if now - self._started > STARTUP_GRACE_BEATS * self.period:
                 for node in self._store.objects(Node):
                     if node.state == NodeState.UNKNOWN and node.id not in self._connected:
-                        await self.set_state(
-                            node.id, NodeState.DOWN, "did not reconnect", unless_connected=True
+                        await attempt(
+                            "node down",
+                            self.set_state(
+                                node.id, NodeState.DOWN, "did not reconnect", unless_connected=True
+                            ),
+                            node_id=node.id,
                         )

@@ -11,6 +11,7 @@ import structlog
 from common.model import Network, Task, TaskStatus, now
 from common.taskstate import advance
 from manager.dispatcher.intake import check_status
+from manager.loops import RETRY_DELAY, attempt
 from manager.store import Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("dispatcher.status")
@@ -47,8 +48,11 @@ class StatusIntake:
             await self._wakeup.wait()
             self._wakeup.clear()
             batch, self._pending = self._pending, {}
-            if batch:
-                await self._write(batch)
+            if batch and not await attempt("status write", self._write(batch)):
+                # Kept for the next try, behind any report that came meanwhile.
+                self._pending = batch | self._pending
+                await asyncio.sleep(RETRY_DELAY)
+                self._wakeup.set()
 
     async def _write(self, batch: dict[tuple[str, str], tuple[TaskStatus, datetime]]) -> None:
         def plan(view: ReadView) -> Sequence[Op]:

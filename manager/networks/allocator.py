@@ -6,14 +6,16 @@ between tasks never sees its node's addresses move; slices of removed nodes are 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import defaultdict
 from dataclasses import replace
 from ipaddress import IPv4Network
 
 import structlog
 
-from common.errors import ShoalError
-from common.model import Network, Node, Task
+from common.model import Network, Node, StoredObject, Task
+from manager.loops import RETRY_DELAY, attempt, skipping
 from manager.networks import ipam
 from manager.store import Op, Put, ReadView, StateStore
 
@@ -34,9 +36,11 @@ def slice_changes(view: ReadView) -> list[Op]:
     ops: list[Op] = []
     for network in networks:
         slices = {node: index for node, index in network.slices.items() if node in nodes}
-        for node_id in sorted(wanted.get(network.id, set()) - set(slices)):
-            if node_id in nodes:
-                slices[node_id] = ipam.free_slice(IPv4Network(network.subnet), slices.values())
+        # A full subnet (or a bad stored one) holds up only its own network's tasks.
+        with skipping("network slices", network_id=network.id):
+            for node_id in sorted(wanted.get(network.id, set()) - set(slices)):
+                if node_id in nodes:
+                    slices[node_id] = ipam.free_slice(IPv4Network(network.subnet), slices.values())
         if slices != network.slices:
             ops.append(Put(replace(network, slices=slices)))
     return ops
@@ -50,12 +54,12 @@ class SliceAllocator:
         watch = self._store.watch()
         try:
             while True:
-                try:
-                    stored = await self._store.transact(slice_changes)
-                except ShoalError as exc:
-                    # A full subnet: the tasks wait for their network, and the next change retries.
-                    log.warning("network slices not allocated", error=str(exc))
-                    stored = []
+                stored: list[StoredObject] = []
+                if not await attempt("network slice allocation", _into(stored, self._store)):
+                    # The store could not write: try again soon, or at the next change.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(watch.next_batch(), RETRY_DELAY)
+                    continue
                 for network in stored:
                     assert isinstance(network, Network)
                     log.info("network slices", network_id=network.id, slices=network.slices)
@@ -64,3 +68,8 @@ class SliceAllocator:
                     batch = await watch.next_batch()
         finally:
             watch.close()
+
+
+async def _into(stored: list[StoredObject], store: StateStore) -> None:
+    """Commit the slice changes, adding the networks written to stored."""
+    stored.extend(await store.transact(slice_changes))

@@ -28,6 +28,14 @@ MIN_SLICES_BITS = 4
 # VXLAN network identifiers: below this some tools reserve values; the field holds 24 bits.
 VNI_BASE = 4096
 VNI_MAX = (1 << 24) - 1
+# Ranges no cluster network may use: their addresses mean something else to every host.
+RESERVED = (
+    (IPv4Network("0.0.0.0/8"), "'this network'"),
+    (IPv4Network("127.0.0.0/8"), "loopback"),
+    (IPv4Network("169.254.0.0/16"), "link-local"),
+    (IPv4Network("224.0.0.0/4"), "multicast"),
+    (IPv4Network("240.0.0.0/4"), "reserved"),
+)
 
 
 def parse_subnet(text: str) -> IPv4Network:
@@ -42,7 +50,22 @@ def parse_subnet(text: str) -> IPv4Network:
             f"invalid subnet {text!r}: the prefix must be between /{LARGEST_PREFIX}"
             f" and /{SMALLEST_PREFIX}"
         )
+    for reserved, what in RESERVED:
+        if subnet.overlaps(reserved):
+            raise InvalidArgument(f"invalid subnet {text!r}: it overlaps {reserved}, {what}")
     return subnet
+
+
+def check_no_host(subnet: IPv4Network, hosts: Iterable[tuple[str, str]]) -> None:
+    """InvalidArgument when subnet holds the address of a node (name, address): the node's own
+    traffic to that address would go into the network. Addresses that are not IPv4 are skipped."""
+    for name, text in hosts:
+        try:
+            address = IPv4Address(text)
+        except ValueError:
+            continue
+        if address in subnet:
+            raise InvalidArgument(f"subnet {subnet} holds the address {address} of node {name}")
 
 
 def check_free(subnet: IPv4Network, taken: Iterable[tuple[str, IPv4Network]]) -> None:

@@ -9,7 +9,7 @@ from ipaddress import IPv4Network
 
 from common.errors import Conflict, InvalidArgument, NotFound
 from common.ids import new_id
-from common.model import EndpointMode, Network, Service, Task
+from common.model import EndpointMode, Network, Node, Service, Task
 from common.taskstate import is_live
 from manager.networks import ipam
 from manager.store import ReadView
@@ -50,6 +50,7 @@ def new_network(view: ReadView, name: str, subnet_text: str, labels: dict[str, s
     if subnet_text:
         subnet = ipam.parse_subnet(subnet_text)
         ipam.check_free(subnet, taken)
+        ipam.check_no_host(subnet, _node_addresses(view))
     else:
         subnet = ipam.choose_subnet(net for _, net in taken)
     return Network(
@@ -59,6 +60,17 @@ def new_network(view: ReadView, name: str, subnet_text: str, labels: dict[str, s
         vni=ipam.free_vni(n.vni for n in existing),
         labels=labels,
     )
+
+
+def _node_addresses(view: ReadView) -> list[tuple[str, str]]:
+    """Each node's addresses (name, address): where it is reached, and its overlay's."""
+    found = []
+    for node in view.objects(Node):
+        name = node.description.hostname or node.id
+        # A manager's addr carries its port; an agent's is the bare address of its session.
+        host = node.addr.rpartition(":")[0] if node.addr.count(":") == 1 else node.addr
+        found += [(name, host), (name, node.description.data_addr)]
+    return found
 
 
 def check_unused(view: ReadView, network: Network) -> None:

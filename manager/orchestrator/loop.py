@@ -12,6 +12,7 @@ import structlog
 from common.constraints import parse as parse_constraint
 from common.model import Availability, Node, NodeState, Service, ServiceMode, Task, now
 from common.taskstate import is_live
+from manager.loops import RETRY_DELAY, attempt, skipping
 from manager.orchestrator.global_service import reconcile_global
 from manager.orchestrator.replicated import reconcile_service
 from manager.orchestrator.restart import RestartSupervisor, SlotKey, slot_key
@@ -32,17 +33,21 @@ class Orchestrator:
             dirty = {s.id for s in self._store.objects(Service)}
             dirty |= {t.service_id for t in self._store.objects(Task)}
             while True:
+                failed = False
                 if dirty:
-                    await self._reconcile(dirty)
-                dirty = set()
+                    failed = not await attempt("reconcile", self._reconcile(dirty))
+                if not failed:
+                    dirty = set()
                 wake = self._restarts.next_release(now())
                 timeout = (wake - now()).total_seconds() if wake else None
+                if failed:
+                    timeout = min(timeout or RETRY_DELAY, RETRY_DELAY)
                 try:
                     events = await asyncio.wait_for(watch.next_batch(), timeout)
                 except TimeoutError:
-                    dirty = {s.id for s in self._store.objects(Service)}
+                    dirty |= {s.id for s in self._store.objects(Service)}
                     continue
-                dirty = self._affected_services(events)
+                dirty |= self._affected_services(events)
         finally:
             watch.close()
 
@@ -59,22 +64,24 @@ class Orchestrator:
             }
             node_load = Counter(t.node_id for t in view.objects(Task) if is_live(t))
             for service_id in sorted(service_ids):
-                service = view.get(Service, service_id)
-                tasks = view.tasks_of_service(service_id)
-                if service is None:
-                    self._restarts.forget_service(service_id)
-                    slot_plan = reconcile_removed(tasks, known_nodes)
-                else:
-                    removed = {
-                        t.node_id: "its node left the cluster"
-                        for t in tasks
-                        if t.node_id and t.node_id not in known_nodes
-                    }
-                    slot_plan = self._plan_service(
-                        service, tasks, nodes, node_load, lost | removed, draining
-                    )
-                ops.extend(_ops(slot_plan))
-                self._restarts.forget_tasks({t.id for t in slot_plan.delete})
+                # One service whose stored state makes the code raise must not hold up the rest.
+                with skipping("reconcile", service_id=service_id):
+                    service = view.get(Service, service_id)
+                    tasks = view.tasks_of_service(service_id)
+                    if service is None:
+                        self._restarts.forget_service(service_id)
+                        slot_plan = reconcile_removed(tasks, known_nodes)
+                    else:
+                        removed = {
+                            t.node_id: "its node left the cluster"
+                            for t in tasks
+                            if t.node_id and t.node_id not in known_nodes
+                        }
+                        slot_plan = self._plan_service(
+                            service, tasks, nodes, node_load, lost | removed, draining
+                        )
+                    ops.extend(_ops(slot_plan))
+                    self._restarts.forget_tasks({t.id for t in slot_plan.delete})
             return ops
 
         stored = await self._store.transact(plan)

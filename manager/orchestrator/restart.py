@@ -11,7 +11,7 @@ only the waiting is kept in memory, so after a manager restart a waiting slot re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from common.model import RestartPolicy, Task
 from common.taskstate import ENDED_BY_ITSELF, ended_for_good
@@ -19,7 +19,6 @@ from common.taskstate import ENDED_BY_ITSELF, ended_for_good
 FIRST_STEP = timedelta(seconds=1)
 MAX_DELAY = timedelta(seconds=30)
 RESET_AFTER = timedelta(seconds=60)
-_DAWN = datetime.min.replace(tzinfo=UTC)
 
 
 # A replicated service's slot number, or for a global service the node its slot is on.
@@ -49,10 +48,13 @@ def decide(task: Task, policy: RestartPolicy) -> Decision:
         # Stopped or orphaned by the manager: replaced at once, and it is no failure of the task.
         return Decision(True, timedelta(0), task.restart_streak, task.restart_times)
     ended = task.status.timestamp
-    start = _window_start(ended, policy.window)
-    # A restart after the end cannot be: a time from a bad clock (the store may hold one from
-    # before reports were stamped by the manager) is not counted, or it would count for ever.
-    recent = tuple(at for at in task.restart_times if start <= at <= ended)
+    # Differences only, never ended - window: a stored time in year 1 must not overflow, and a
+    # restart recorded after this end (a time in year 9999) counts for nothing.
+    recent = tuple(
+        at
+        for at in task.restart_times
+        if at <= ended and (policy.window is None or ended - at <= policy.window)
+    )
     if policy.max_attempts and len(recent) >= policy.max_attempts:
         return Decision(False, reason=f"gave up after {len(recent)} restarts (max attempts)")
     ran = ended - task.meta.created_at
@@ -60,17 +62,6 @@ def decide(task: Task, policy: RestartPolicy) -> Decision:
     # Only the last max_attempts restarts can ever matter.
     kept = (*recent, ended)[-policy.max_attempts :] if policy.max_attempts else ()
     return Decision(True, _delay(streak, policy), streak + 1, kept)
-
-
-def _window_start(ended: datetime, window: timedelta | None) -> datetime:
-    """The earliest restart that counts; the dawn of time for no window, or one reaching past it
-    (a year-1 timestamp minus a window does not fit in a datetime)."""
-    if window is None:
-        return _DAWN
-    try:
-        return ended - window
-    except OverflowError:
-        return _DAWN
 
 
 def _delay(streak: int, policy: RestartPolicy) -> timedelta:

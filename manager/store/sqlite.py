@@ -7,6 +7,7 @@ the fsync never blocks the event loop, and memory changes only after the disk co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections import deque
@@ -17,13 +18,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
+import structlog
 from google.protobuf.message import Message
 
 from common import convert
 from common.api import types_pb2
-from common.errors import Conflict, NotFound
+from common.errors import Conflict, NotFound, Unavailable
 from common.model import Cluster, Meta, Network, Node, Service, StoredObject, Task, now
 from manager.store.base import Action, Delete, Event, Op, ReadView, T, Watch
+
+log = structlog.get_logger("store")
 
 SCHEMA_VERSION = 1
 # How many past events a watch can resume from.
@@ -159,7 +163,14 @@ class SqliteStore:
             rows = [(e.action, e.obj) for e in events]
             revision = self._revision + 1
             started = time.monotonic()
-            await asyncio.get_running_loop().run_in_executor(self._io, self._write, rows, revision)
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    self._io, self._write, rows, revision
+                )
+            except (sqlite3.Error, OSError) as exc:
+                # Memory is left as it was, so the next write can succeed once there is room.
+                log.error("store write failed", error=str(exc), revision=revision)
+                raise Unavailable(f"the manager could not save the change: {exc}") from None
             if self.on_commit is not None:
                 self.on_commit(time.monotonic() - started, len(rows))
             self._revision = revision
@@ -300,7 +311,11 @@ class SqliteStore:
             db.execute("UPDATE meta SET value=? WHERE key='revision'", (str(revision),))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # SQLite may have rolled back by itself (a full disk does that); a second ROLLBACK
+            # would then raise and hide the real error.
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
             raise
 
     def _close_db(self) -> None:

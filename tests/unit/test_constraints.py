@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from common.constraints import parse
@@ -47,3 +49,23 @@ def test_malformed(text: str) -> None:
 def test_round_trip_text() -> None:
     """A parsed constraint prints as the user wrote it, without the spaces."""
     assert str(parse(" node.labels.zone  !=  a ")) == "node.labels.zone!=a"
+
+
+def test_blank_filled_constraint_is_read_in_linear_time() -> None:
+    """20,000 spaces inside a value took a backtracking regex seconds, on every scheduling pass:
+    a stored constraint of any length is now read in one pass."""
+    started = time.perf_counter()
+    constraint = parse("node.id==a" + " " * 20_000 + "b")
+    assert time.perf_counter() - started < 0.5
+    assert constraint.value == "a" + " " * 20_000 + "b"
+
+
+@pytest.mark.parametrize("text", ["node.labels.a=b==c", "node.id==a\nb", "node.labels.a b==c"])
+def test_odd_keys_and_control_characters_are_refused(text: str) -> None:
+    with pytest.raises(InvalidArgument, match="invalid constraint"):
+        parse(text)
+
+
+def test_operator_text_may_follow_in_the_value() -> None:
+    """Only the first operator splits: the rest belongs to the value, as before."""
+    assert parse("node.labels.eq==a==b").value == "a==b"

@@ -82,6 +82,10 @@ def test_health_tests_docker_knows(check: HealthCheck) -> None:
         (spec(healthcheck=HealthCheck(timeout=timedelta(0))), "--health-timeout"),
         (spec(healthcheck=HealthCheck(start_period=-MS)), "--health-start-period"),
         (spec(healthcheck=HealthCheck(retries=-1)), "--health-retries"),
+        (spec(healthcheck=HealthCheck(retries=2**31)), "--health-retries"),
+        (spec(healthcheck=HealthCheck(interval=timedelta(days=2))), "--health-interval"),
+        (spec(healthcheck=HealthCheck(timeout=timedelta(days=400))), "--health-timeout"),
+        (spec(healthcheck=HealthCheck(start_period=timedelta(hours=25))), "--health-start"),
     ],
 )
 def test_refused(bad: ServiceSpec, message: str) -> None:

@@ -20,7 +20,7 @@ from common.api import control_pb2 as pb
 from common.api import control_pb2_grpc, types_pb2
 from common.model import Node, NodeState, now
 from common.tls import Bundle
-from manager import event_stream
+from manager import event_stream, spec_limits
 from manager.event_stream import FellBehind, Subscription
 from manager.events import Change
 from manager.store import Put, SqliteStore
@@ -236,6 +236,8 @@ class TestSlowAndGoneClients:
         """Once its buffer is full the manager keeps nothing more for it, and the client
         learns so, with where to resume, when it reads again."""
         monkeypatch.setattr(event_stream, "BUFFER", 5)
+        # Images far longer than real ones make large events without thousands of updates.
+        monkeypatch.setattr(spec_limits, "MAX_IMAGE", 200_000)
         # No replicas: each new image is a rolling update with no task to replace, so the
         # manager writes little besides the events this test wants.
         await harness.create("web", 0)

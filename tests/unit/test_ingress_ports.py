@@ -8,6 +8,7 @@ import pytest
 
 from common.errors import InvalidArgument
 from common.model import PortConfig, PortProtocol, PublishMode, Service
+from common.ports import reserved_ports
 from manager.ingress_ports import ALLOCATION_RANGE, endpoint_ports
 from tests.unit.builders import service
 
@@ -72,5 +73,30 @@ class TestConflicts:
     def test_the_managers_ports_are_not_to_be_taken(self) -> None:
         """An ingress port answers on every node: on the manager's port it would cut the
         cluster off its manager."""
-        with pytest.raises(InvalidArgument, match="port 7462 is the manager's"):
-            endpoint_ports("s", [PortConfig(80, 7462)], (), [], reserved=(7462, 7463))
+        with pytest.raises(InvalidArgument, match="port 7462/tcp is reserved"):
+            endpoint_ports("s", [PortConfig(80, 7462)], (), [], reserved=reserved_ports(7462))
+
+    @pytest.mark.parametrize(
+        ("port", "shown"),
+        [
+            (PortConfig(80, 4789, UDP, HOST), "4789/udp"),
+            (PortConfig(80, 53, UDP), "53/udp"),
+            (PortConfig(80, 53, mode=HOST), "53/tcp"),
+            (PortConfig(80, 2376), "2376/tcp"),
+            (PortConfig(80, 2379), "2379/tcp"),
+            (PortConfig(80, 2380, mode=HOST), "2380/tcp"),
+            (PortConfig(80, 7463), "7463/tcp"),
+            (PortConfig(80, 9001), "9001/tcp"),
+            (PortConfig(80, 9100), "9100/tcp"),
+        ],
+    )
+    def test_the_nodes_own_ports_are_not_to_be_taken(self, port: PortConfig, shown: str) -> None:
+        """VXLAN, DNS, the engine's TLS port, etcd's, the manager's (default and configured, with
+        the join port above) and a metrics port are the cluster's own, in either publish mode."""
+        reserved = reserved_ports(9000, metrics_port=9100)
+        with pytest.raises(InvalidArgument, match=f"port {shown} is reserved"):
+            endpoint_ports("s", [port], (), [], reserved=reserved)
+
+    def test_other_protocol_of_a_reserved_port_is_free(self) -> None:
+        """4789 is reserved for VXLAN over udp only: a tcp service may publish it."""
+        assert endpoint_ports("s", [PortConfig(80, 4789)], (), [], reserved=reserved_ports(7462))

@@ -26,6 +26,30 @@ class TestSubnets:
         with pytest.raises(InvalidArgument, match=why):
             ipam.parse_subnet(text)
 
+    @pytest.mark.parametrize(
+        ("text", "what"),
+        [
+            ("127.0.0.0/8", "loopback"),
+            ("127.5.0.0/16", "loopback"),
+            ("169.254.0.0/16", "link-local"),
+            ("224.1.0.0/16", "multicast"),
+            ("239.255.255.0/24", "multicast"),
+            ("0.0.0.0/8", "'this network'"),
+            ("240.0.0.0/8", "reserved"),
+        ],
+    )
+    def test_special_ranges_are_refused(self, text: str, what: str) -> None:
+        """Loopback, link-local, multicast and 0/8 addresses mean something else to every host."""
+        with pytest.raises(InvalidArgument, match=f"overlaps .*, {what}"):
+            ipam.parse_subnet(text)
+
+    def test_a_subnet_holding_a_nodes_address_is_refused(self) -> None:
+        """A node's traffic to its own address (or a peer's) would go into the network."""
+        nodes = [("h1", "10.77.0.11"), ("h2", ""), ("h3", "fe80::1"), ("h4", "10.77.0.13")]
+        with pytest.raises(InvalidArgument, match=r"holds the address 10\.77\.0\.11 of node h1"):
+            ipam.check_no_host(IPv4Network("10.77.0.0/16"), nodes)
+        ipam.check_no_host(IPv4Network("10.78.0.0/16"), nodes)
+
     def test_overlap_names_the_other_network(self) -> None:
         taken = [("frontend", IPv4Network("10.1.0.0/16"))]
         with pytest.raises(Conflict, match=r"overlaps 10.1.0.0/16 of network frontend"):

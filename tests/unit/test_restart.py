@@ -12,6 +12,8 @@ from manager.orchestrator.restart import MAX_DELAY, RestartSupervisor, decide
 from tests.unit.builders import SERVICE_ID, at, task
 
 DEFAULT = RestartPolicy()
+YEAR_1 = datetime(1, 1, 1, tzinfo=UTC)
+YEAR_9999 = datetime(9999, 12, 31, tzinfo=UTC)
 SELF_ENDED = [TaskState.COMPLETE, TaskState.FAILED, TaskState.REJECTED]
 MANAGER_ENDED = [TaskState.SHUTDOWN, TaskState.ORPHANED]
 
@@ -211,6 +213,22 @@ class TestMaxAttempts:
         decision = decide(ended(times=times, created=990, end=1000), policy)
         assert not decision.restart
         assert "gave up after 3 restarts" in decision.reason
+
+    def test_an_end_in_year_1_does_not_overflow(self) -> None:
+        """A task status stamped in year 1 (a hostile or broken agent's) once overflowed the
+        window arithmetic and crashed the manager on every start; now it is just a restart."""
+        policy = RestartPolicy(max_attempts=3, window=seconds(60))
+        poisoned = replace(ended(times=(at(0),)), status=replace(ended().status, timestamp=YEAR_1))
+        decision = decide(poisoned, policy)
+        assert decision.restart
+        assert decision.times == (YEAR_1,)
+
+    def test_a_restart_recorded_in_year_9999_does_not_count_for_ever(self) -> None:
+        """A restart time after the task's end is bogus: it never trips max_attempts."""
+        policy = RestartPolicy(max_attempts=1)
+        decision = decide(ended(times=(YEAR_9999,), end=100), policy)
+        assert decision.restart
+        assert decision.times == (at(100),)
 
     @pytest.mark.parametrize("state", MANAGER_ENDED)
     def test_the_manager_ending_a_task_is_not_limited(self, state: TaskState) -> None:
