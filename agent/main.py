@@ -14,7 +14,6 @@ from typing import Any, NoReturn
 import grpc
 import structlog
 
-from agent import identity
 from agent.engine_client import EngineClient
 from agent.join import join
 from agent.mesh.ingress import Ingress
@@ -25,7 +24,7 @@ from agent.overlay import rules as network_rules
 from agent.overlay.node_networks import node_networks
 from agent.runtime.docker import DockerRuntime
 from agent.session import Agent
-from common import log, mesh_flag, metrics_server, tokens
+from common import identity, log, mesh_flag, metrics_server, tokens
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.cli_args import Parser, fail

@@ -7,8 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
-from agent import identity
-from common import pki, tokens
+from common import identity, pki, tokens
 from common.ids import new_id
 from common.model import Availability, Cluster, Node, NodeDescription, NodeRole, NodeState
 from common.tls import Bundle

@@ -9,9 +9,6 @@ import signal
 from datetime import timedelta
 from pathlib import Path
 
-from agent.engine_client import EngineClient
-from agent.overlay.node_networks import node_networks
-from agent.runtime.docker import DockerRuntime
 from common import durations, log, mesh_flag, metrics_server
 from common.cli_args import Parser, fail
 from common.errors import ShoalError
@@ -19,7 +16,8 @@ from common.model import Availability
 from common.netaddr import default_address
 from common.ports import DEFAULT_PORT
 from common.version import banner
-from manager.server import ManagerConfig, data_address, serve
+from manager.local_node import serve_with_node
+from manager.server import ManagerConfig
 
 DEFAULT_STATE_DIR = "/var/lib/shoal/manager"
 
@@ -75,13 +73,7 @@ async def _run(config: ManagerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    engine = EngineClient(config.docker_host)
-    networks = node_networks(engine, data_address(config.advertise))
-    try:
-        await serve(config, DockerRuntime(engine), stop, networks=networks)
-    finally:
-        await networks.close()
-        await engine.close()
+    await serve_with_node(config, stop)
 
 
 def main(argv: list[str] | None = None) -> None:

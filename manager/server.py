@@ -5,20 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import structlog
+from prometheus_client import CollectorRegistry
 
-from agent.mesh.ingress import Ingress
-from agent.mesh.netfilter import Netfilter
-from agent.metrics import AgentMetrics
-from agent.overlay.node_networks import NodeNetworks
-from agent.runtime.base import ContainerRuntime
-from agent.session import Agent
 from common import message_limits, tokens
 from common.api import (
     admin_pb2_grpc,
@@ -31,6 +27,7 @@ from common.metrics_server import MetricsAddr, MetricsServer
 from common.model import Availability, Cluster
 from common.netaddr import default_address, join_host_port, split_host_port
 from common.ports import DEFAULT_PORT
+from common.tls import Bundle
 from manager.admin_certs import AdminCertificates
 from manager.auth import Authenticator
 from manager.bootstrap import NODE_DIR, bootstrap
@@ -96,6 +93,23 @@ def _local_target(listen_host: str, port: int) -> str:
 
 
 @dataclass(frozen=True)
+class NodeSeat:
+    """What the manager hands the runner of its own node: who it is, where it reaches the
+    manager, its credentials and state dir, and the registry its metrics join."""
+
+    node_id: str
+    target: str
+    hostname: str
+    bundle: Bundle
+    state_dir: Path
+    registry: CollectorRegistry
+
+
+# Runs the manager's own node until cancelled (manager/local_node.py says how).
+RunNode = Callable[[NodeSeat], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True)
 class Started:
     """What a caller learns once the manager serves: the bound port and its own node."""
 
@@ -125,13 +139,11 @@ def _server_names(advertise_host: str, listen_host: str, hostname: str) -> list[
 
 async def serve(
     config: ManagerConfig,
-    runtime: ContainerRuntime,
+    run_node: RunNode,
     stop: asyncio.Event,
     started: Callable[[Started], None] | None = None,
-    networks: NodeNetworks | None = None,
 ) -> None:
-    """Serve until stop is set. runtime runs this host's own tasks, networks makes this host's
-    part of the cluster networks (none: its tasks cannot join any); the caller closes both.
+    """Serve until stop is set, with run_node running this host's own node beside.
 
     Two ports: PORT requires a client certificate of the cluster for every call; PORT+1 serves
     only the two calls a joining node makes before it has one.
@@ -216,17 +228,13 @@ async def serve(
             log.info(
                 "manager listening", port=bound, advertise=advertise_addr, node_id=boot.node_id
             )
-            local = Agent(
+            seat = NodeSeat(
                 boot.node_id,
                 _local_target(listen_host, bound),
-                runtime,
                 hostname,
                 boot.node_bundle,
                 config.state_dir / NODE_DIR,
-                Ingress(boot.node_id, Netfilter()) if config.routing_mesh else None,
-                networks=networks,
-                data_addr=data_address(config.advertise),
-                metrics=AgentMetrics(metrics.registry),
+                metrics.registry,
             )
             async with asyncio.TaskGroup() as group:
                 loops = [
@@ -237,7 +245,7 @@ async def serve(
                     group.create_task(Updater(store).run()),
                     group.create_task(SliceAllocator(store).run()),
                     group.create_task(serving.run()),
-                    group.create_task(local.run()),
+                    group.create_task(run_node(seat)),
                 ]
                 if started is not None:
                     started(Started(port=bound, node_id=boot.node_id))

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent import identity
+from common import identity
 from tests.e2e.probes import lookup
 from tests.e2e.test_networks import create, shoal_ok
 from tests.lab import REPO, Host, Lab

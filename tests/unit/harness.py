@@ -25,6 +25,7 @@ from common.api import control_pb2_grpc
 from common.model import Availability, ContainerSpec, NodeDescription, NodeState, ServiceSpec
 from common.ports import join_addr
 from common.tls import Bundle
+from manager.local_node import local_node
 from manager.server import ManagerConfig, Started, serve
 
 PERIOD = 0.3
@@ -78,7 +79,12 @@ class Harness:
             cert_lifetime=self.cert_lifetime,
         )
         self.task = asyncio.create_task(
-            serve(config, self.manager_runtime, self.stop, started.set_result)
+            serve(
+                config,
+                local_node(self.manager_runtime, None, routing_mesh=False, data_addr="127.0.0.1"),
+                self.stop,
+                started.set_result,
+            )
         )
         info = await asyncio.wait_for(started, 10)
         self.port, self.node_id = info.port, info.node_id
