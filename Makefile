@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed
 GEN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) scripts/gen_proto.py
 PYTEST_ARGS ?=
 
-.PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal bench-mesh demo demo-stop
-.PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal bench-overlay bench-dns demo demo-stop
+.PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal bench-mesh
+.PHONY: bench-overlay bench-dns demo demo-stop
 
 venv: $(STAMP)
 

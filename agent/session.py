@@ -7,7 +7,6 @@ away, and reports made meanwhile are sent once a session is back.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -90,7 +89,6 @@ class Agent:
             hostname=hostname, version=VERSION, protocol=PROTOCOL, data_addr=data_addr
         )
         self._pending_ready = asyncio.Event()
-        self.worker = Worker(node_id, runtime, self._queue_report, hostname)
         self.ingress = ingress
         self._networks = networks
         if ingress is not None:
@@ -142,14 +140,14 @@ class Agent:
     async def _keep_certificate_fresh(self) -> None:
         """Renew at a random point between 50 and 80 % of the certificate's life.
 
-        The random point spreads the renewals of nodes that joined together. A renewal changes
+        A renewal changes
         nothing that runs: the session in progress keeps its connection, and the next one
         presents the new certificate.
         """
         backoff = Backoff(1.0, 30.0)
         while True:
             cert = pki.load_cert(self._bundle.cert_pem)
-            due = pki.point_in_life(cert, random.uniform(0.5, 0.8))
+            due = pki.renewal_due(cert)
             await asyncio.sleep(max(0.0, (due - now()).total_seconds()))
             while True:
                 try:

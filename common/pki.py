@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import random
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -158,6 +159,16 @@ def point_in_life(cert: x509.Certificate, fraction: float) -> datetime:
     """The moment fraction (0..1) of the certificate's validity has passed."""
     start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
     return start + (end - start) * fraction
+
+
+# When a certificate is renewed, as a share of its life (Swarm's schedule): a random point
+# within it spreads the renewals of nodes that joined together.
+RENEW_BETWEEN = (0.5, 0.8)
+
+
+def renewal_due(cert: x509.Certificate) -> datetime:
+    """A random moment between 50 and 80 % of the certificate's life."""
+    return point_in_life(cert, random.uniform(*RENEW_BETWEEN))
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from datetime import timedelta
 from pathlib import Path
 
@@ -73,7 +72,7 @@ class ServingCertificate:
         """Renew at a random point between 50 and 80 % of the certificate's life."""
         while True:
             cert = pki.load_cert(self._bundle.cert_pem)
-            due = pki.point_in_life(cert, random.uniform(0.5, 0.8))
+            due = pki.renewal_due(cert)
             await asyncio.sleep(max(0.0, (due - now()).total_seconds()))
             self._bundle = self._issue()
             self._pending = self._configuration()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -24,3 +26,22 @@ def wait_for(
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+async def eventually(
+    check: Callable[[], object | Awaitable[object]],
+    what: str,
+    within: float = 10.0,
+    interval: float = 0.02,
+) -> None:
+    """wait_for() inside an event loop: poll check (which may have to ask a server, and so be
+    a coroutine function) until it is truthy; fail naming what never happened."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        found = check()
+        if inspect.isawaitable(found):
+            found = await found
+        if found:
+            return
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {within:g} s waiting for {what}")

@@ -18,7 +18,6 @@ SLOT_LABEL = "shoal.task.slot"
 
 # ContainerInfo.health, as docker reports it; "" for a container without a health check.
 HEALTH_STARTING = "starting"
-HEALTH_HEALTHY = "healthy"
 HEALTH_UNHEALTHY = "unhealthy"
 
 

@@ -25,7 +25,8 @@ from common.model import NodeDescription, Task
 from common.netview import NetworkView
 from common.ports import join_addr
 from common.tls import Bundle
-from tests.unit.harness import PERIOD, Harness, eventually
+from tests.unit.harness import PERIOD, Harness
+from tests.waiting import eventually
 
 
 @dataclass

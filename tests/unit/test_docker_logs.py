@@ -21,7 +21,7 @@ from agent.engine_client import EngineClient
 from agent.runtime.base import LogEntry
 from agent.runtime.docker_logs import MAX_LINE, LineSplitter, parse_timestamp, read_logs
 from common.errors import NotFound
-from tests.unit.harness import eventually
+from tests.waiting import eventually
 
 T0 = "2024-05-16T22:52:44.991066123Z"
 T0_NS = 1715899964_991066123

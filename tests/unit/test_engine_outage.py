@@ -6,7 +6,8 @@ from __future__ import annotations
 from agent.runtime.fake import FakeRuntime
 from common.api import control_pb2 as pb
 from common.model import NodeState
-from tests.unit.harness import Harness, eventually, eventually_true, running, wait_state
+from tests.unit.harness import Harness, running, wait_state
+from tests.waiting import eventually
 
 
 async def test_engine_outage_and_return(harness: Harness) -> None:
@@ -30,7 +31,7 @@ async def test_engine_outage_and_return(harness: Harness) -> None:
         return "docker engine not answering" in node.message
 
     # Down because its agent, reconnected, says its engine is away (not for missing the grace).
-    await eventually_true(says_engine, "a1 to say its engine is away")
+    await eventually(says_engine, "a1 to say its engine is away")
     assert not harness.agents[node_id].done()
 
     rt.down = False

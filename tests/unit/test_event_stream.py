@@ -24,7 +24,8 @@ from manager import event_stream, spec_limits
 from manager.event_stream import FellBehind, Subscription
 from manager.events import Change
 from manager.store import Put, SqliteStore
-from tests.unit.harness import Harness, eventually, wait_state
+from tests.unit.harness import Harness, wait_state
+from tests.waiting import eventually
 
 WITHIN = 10.0
 

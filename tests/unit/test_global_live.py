@@ -7,7 +7,8 @@ from common import convert
 from common.api import control_pb2 as pb
 from common.api import types_pb2
 from common.model import ContainerSpec, NodeState, Resources, ServiceMode, ServiceSpec
-from tests.unit.harness import Harness, eventually, eventually_true, running, wait_state
+from tests.unit.harness import Harness, running, wait_state
+from tests.waiting import eventually
 
 IMAGE = "local/busybox:latest"
 
@@ -59,7 +60,7 @@ async def test_a_global_service_follows_nodes_that_join_and_drain(harness: Harne
         (view,) = (await harness.control.ListServices(pb.ListServicesRequest())).services
         return (view.running_tasks, view.desired_tasks) == (2, 2)
 
-    await eventually_true(two_of_two, "2/2 in service ls")
+    await eventually(two_of_two, "2/2 in service ls")
     assert [len(running(engines[n])) for n in ("mgr", "a2")] == [1, 1]
 
 
@@ -83,7 +84,7 @@ async def test_a_node_without_room_keeps_a_pending_task_that_says_why(harness: H
             for t in listing.tasks
         )
 
-    await eventually_true(pending_on_small, "the pending reason on the small node")
+    await eventually(pending_on_small, "the pending reason on the small node")
     assert not running(small)
 
 

@@ -24,7 +24,7 @@ from manager.dispatcher.ingress_feed import IngressFeed
 from manager.ingress_view import service_ports, serving_addresses
 from manager.store import Delete, Put, SqliteStore
 from tests.unit.builders import service, task
-from tests.unit.harness import eventually
+from tests.waiting import eventually
 
 TCP = PortProtocol.TCP
 T = TypeVar("T", Service, Task)

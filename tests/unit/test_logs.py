@@ -23,7 +23,8 @@ from common import convert
 from common.api import control_pb2 as pb
 from common.api import logs_pb2 as lpb
 from common.model import ContainerSpec, NodeState, Placement, ServiceSpec, TaskState
-from tests.unit.harness import Harness, eventually, eventually_true, wait_state
+from tests.unit.harness import Harness, wait_state
+from tests.waiting import eventually
 
 # The daemons of the harness log to the same stdout, in the console layout.
 _DAEMON_LOG = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[")
@@ -84,7 +85,7 @@ async def started(c: Cluster, service: str, replicas: int) -> Running:
         running = [t for t in tasks if TaskState(t.status.state) == TaskState.RUNNING]
         return len(running) == replicas and all(t.status.container_id for t in running)
 
-    await eventually_true(reported, f"{replicas} tasks of {service} running")
+    await eventually(reported, f"{replicas} tasks of {service} running")
     return c.containers(service)
 
 

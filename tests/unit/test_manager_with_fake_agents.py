@@ -17,7 +17,8 @@ from common.api import control_pb2 as pb
 from common.errors import Unauthenticated
 from common.model import Availability, NodeDescription, NodeState
 from common.ports import join_addr
-from tests.unit.harness import Harness, eventually, running, wait_state
+from tests.unit.harness import Harness, running, wait_state
+from tests.waiting import eventually
 
 
 async def test_replicas_spread_over_the_manager_and_two_agents(harness: Harness) -> None:

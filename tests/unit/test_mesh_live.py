@@ -12,7 +12,8 @@ from agent.runtime.fake import FakeRuntime
 from common import convert
 from common.api import control_pb2 as pb
 from common.model import ContainerSpec, NodeState, PortConfig, PublishMode, ServiceSpec
-from tests.unit.harness import Harness, eventually, running, wait_state
+from tests.unit.harness import Harness, running, wait_state
+from tests.waiting import eventually
 
 
 def spec(name: str, *ports: PortConfig, replicas: int = 3) -> ServiceSpec:

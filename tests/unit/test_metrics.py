@@ -19,7 +19,7 @@ from manager.cluster_gauges import ClusterGauges
 from manager.metrics import ManagerMetrics
 from manager.store import Delete, Put, SqliteStore
 from tests.unit.builders import node, service, task
-from tests.unit.harness import eventually
+from tests.waiting import eventually
 
 DEADLINE = 2.0
 Obj = TypeVar("Obj", Node, Service, Task)

@@ -11,7 +11,8 @@ import pytest
 from common import convert
 from common.api import control_pb2 as pb
 from common.model import ContainerSpec, EndpointMode, Service, ServiceSpec, UpdateState
-from tests.unit.harness import Harness, eventually_true
+from tests.unit.harness import Harness
+from tests.waiting import eventually
 
 
 async def create_network(h: Harness, name: str, subnet: str = "") -> pb.NetworkResponse:
@@ -72,7 +73,7 @@ async def test_nodes_running_its_tasks_get_slices(harness: Harness) -> None:
         got = await harness.control.GetNetwork(pb.GetNetworkRequest(ref=front.id))
         return dict(got.network.slices) == {harness.node_id: 1}
 
-    await eventually_true(sliced, "the manager's node to get slice 1")
+    await eventually(sliced, "the manager's node to get slice 1")
 
 
 async def test_network_in_use_cannot_be_removed(harness: Harness) -> None:
@@ -92,7 +93,7 @@ async def test_network_in_use_cannot_be_removed(harness: Harness) -> None:
             return False
         return True
 
-    await eventually_true(removed, "frontend removed once api is gone")
+    await eventually(removed, "frontend removed once api is gone")
 
 
 async def test_changing_networks_is_a_rolling_update_and_frees_the_vip(harness: Harness) -> None:

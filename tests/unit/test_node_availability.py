@@ -9,7 +9,8 @@ from agent.runtime.fake import FakeRuntime
 from common.api import control_pb2 as pb
 from common.api import types_pb2
 from common.model import NodeState
-from tests.unit.harness import Harness, eventually, running, wait_state
+from tests.unit.harness import Harness, running, wait_state
+from tests.waiting import eventually
 
 
 async def _set(

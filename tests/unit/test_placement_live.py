@@ -9,7 +9,8 @@ from agent.runtime.fake import FakeRuntime
 from common import convert
 from common.api import control_pb2 as pb
 from common.model import ContainerSpec, NodeState, Placement, ServiceSpec
-from tests.unit.harness import Harness, eventually, eventually_true, running, wait_state
+from tests.unit.harness import Harness, running, wait_state
+from tests.waiting import eventually
 
 
 async def _pending_reason(h: Harness) -> str:
@@ -37,7 +38,7 @@ async def test_a_pending_task_says_why_and_is_placed_when_a_label_appears(
     async def says_why() -> bool:
         return await _pending_reason(harness) == expected
 
-    await eventually_true(says_why, "the pending reason")
+    await eventually(says_why, "the pending reason")
     node = (await harness.control.GetNode(pb.GetNodeRequest(ref="a1"))).node
     await harness.control.UpdateNode(
         pb.UpdateNodeRequest(node_id=node.id, version=node.meta.version, labels={"zone": "b"})

@@ -17,7 +17,7 @@ from manager.orchestrator.loop import Orchestrator
 from manager.placement import Placement as PlacementLoop
 from manager.store import Put, SqliteStore
 from tests.unit.builders import node, service, task
-from tests.unit.harness import eventually
+from tests.waiting import eventually
 
 YEAR_1 = datetime(1, 1, 1, tzinfo=UTC)
 

@@ -30,8 +30,9 @@ from common.model import (
     Task,
     TaskState,
 )
-from tests.unit.harness import Harness, eventually, eventually_true
+from tests.unit.harness import Harness
 from tests.unit.rogue import Rogue, description
+from tests.waiting import eventually
 
 PUBLISHED = 8080
 
@@ -164,9 +165,7 @@ async def test_poisoned_addresses_and_ports_reach_neither_store_nor_other_nodes(
     await rogue.report(
         (task.id, status(container="p-ports", ports=[binding(70000), binding(30003, "1.2.3.4\nx")]))
     )
-    await eventually_true(
-        lambda: _stored_container(scene, task.id, "p-ports"), "the last report stored"
-    )
+    await eventually(lambda: _stored_container(scene, task.id, "p-ports"), "the last report stored")
     stored = await scene.task_of(task.id)
     assert stored.status.state == TaskState.RUNNING
     assert stored.status.addresses == {}
@@ -227,7 +226,7 @@ async def test_reports_on_another_nodes_task_change_nothing(scene: Scene) -> Non
         (victim.id, status(tpb.TASK_STATE_FAILED, err="pwned", container="z")),
         (mine.id, status(container="after")),
     )
-    await eventually_true(lambda: _stored_container(scene, mine.id, "after"), "the rogue's own")
+    await eventually(lambda: _stored_container(scene, mine.id, "after"), "the rogue's own")
     stored = await scene.task_of(victim.id)
     assert (stored.status.state, stored.status.err) == (TaskState.RUNNING, "")
     assert own_task_id(scene.watcher) == victim.id
@@ -241,7 +240,7 @@ async def test_huge_strings_and_unknown_states_are_bounded(scene: Scene) -> None
     await scene.rogue.report(
         (mine.id, status(container="big", err="e" * 1_000_000, message="m" * 100_000))
     )
-    await eventually_true(lambda: _stored_container(scene, mine.id, "big"), "the capped report")
+    await eventually(lambda: _stored_container(scene, mine.id, "big"), "the capped report")
     stored = await scene.task_of(mine.id)
     assert len(stored.status.err) <= 1024
     assert len(stored.status.message) <= 1024
@@ -256,9 +255,7 @@ async def test_a_claimed_data_address_is_ignored(scene: Scene) -> None:
     await rogue.close()
     await rogue.open(description("rogue", data_addr="192.0.2.7"))
     await eventually(lambda: rogue.messages > 0 and rogue.ended is None, "the session")
-    await eventually_true(
-        lambda: _node_data_addr(scene, rogue.node_id, "127.0.0.1"), "the peer address"
-    )
+    await eventually(lambda: _node_data_addr(scene, rogue.node_id, "127.0.0.1"), "the peer address")
     assert scene.watcher.network_view is not None
     assert scene.watcher.network_view.networks[0].peers == ("127.0.0.1",)
 

@@ -10,8 +10,9 @@ from common.message_limits import CHUNK_BYTES
 from common.model import ContainerSpec, Placement, ServiceSpec, TaskState
 from manager.dispatcher.chunks import assignments
 from tests.unit.builders import task
-from tests.unit.harness import Harness, eventually
+from tests.unit.harness import Harness
 from tests.unit.rogue import Rogue, description
+from tests.waiting import eventually
 
 
 async def test_a_node_with_100_tasks_of_60_kb_env_keeps_its_session(harness: Harness) -> None:

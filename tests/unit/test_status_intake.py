@@ -15,7 +15,7 @@ from common.model import Network, PortBinding, Task, TaskState, TaskStatus
 from manager.dispatcher.status import StatusIntake
 from manager.store import Put, SqliteStore
 from tests.unit.builders import task
-from tests.unit.harness import eventually
+from tests.waiting import eventually
 
 NETWORK = Network(id="n1", name="net", subnet="10.128.0.0/16", vni=4097, slices={"a": 1})
 

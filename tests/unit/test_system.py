@@ -21,7 +21,8 @@ from common.errors import FailedPrecondition
 from common.model import NodeState
 from common.quiet_grpc import wants_debug
 from manager import main as manager_main
-from tests.unit.harness import PERIOD, Harness, eventually, running, wait_state
+from tests.unit.harness import PERIOD, Harness, running, wait_state
+from tests.waiting import eventually
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,8 @@ from common.model import NodeDescription, NodeState
 from common.ports import join_addr
 from common.tls import Bundle
 from manager.ca import ClusterCA
-from tests.unit.harness import Harness, eventually, running, wait_state
+from tests.unit.harness import Harness, running, wait_state
+from tests.waiting import eventually
 
 DESC = NodeDescription(hostname="x")
 

@@ -26,7 +26,8 @@ from common.model import (
     UpdateOrder,
     UpdateState,
 )
-from tests.unit.harness import Harness, eventually, eventually_true, wait_state
+from tests.unit.harness import Harness, wait_state
+from tests.waiting import eventually
 
 OLD = "local/busybox:latest"
 NEW = "local/busybox:new"
@@ -103,7 +104,7 @@ async def reach(h: Harness, name: str, state: UpdateState, within: float = 20) -
     async def reached() -> bool:
         return await state_of(h, name) == state
 
-    await eventually_true(reached, f"{name} {state.name}", within)
+    await eventually(reached, f"{name} {state.name}", within)
 
 
 def web(

@@ -14,7 +14,7 @@ from agent.overlay.view_checks import checked as checked_view
 from common.ingress import IngressBackend, IngressPort
 from common.model import PortProtocol
 from common.netview import Endpoint, NetworkView, NodeNetwork
-from tests.unit.harness import eventually
+from tests.waiting import eventually
 
 NEWLINE = "10.77.0.12\n-I PREROUTING 1 -j ACCEPT"
 

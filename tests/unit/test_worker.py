@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from agent.runtime.base import (
@@ -18,19 +17,9 @@ from agent.runtime.fake import FakeContainer, FakeRuntime
 from agent.worker import Worker
 from common.model import ContainerSpec, Task, TaskState, TaskStatus
 from tests.unit.builders import IMAGE, SERVICE_ID, SERVICE_NAME, task
+from tests.waiting import eventually
 
 NODE = "node-a"
-DEADLINE = 2.0
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Poll condition until it holds; fail after DEADLINE seconds saying what was awaited."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {DEADLINE} s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def settle() -> None:
@@ -63,7 +52,7 @@ class Harness:
 
     async def reported(self, task_id: str, state: TaskState) -> TaskStatus:
         """Wait for task_id to be reported in state; that report."""
-        await until(lambda: state in self.states(task_id), f"{task_id} reported {state.name}")
+        await eventually(lambda: state in self.states(task_id), f"{task_id} reported {state.name}")
         return next(s for s in self.statuses(task_id) if s.state == state)
 
     def container_of(self, task_id: str) -> FakeContainer | None:
@@ -143,7 +132,7 @@ class TestBeforeAssignments:
         assert stray.id in h.runtime.containers_by_id
 
         h.worker.assign([], [], full=True)
-        await until(lambda: stray.id not in h.runtime.containers_by_id, "stray removed")
+        await eventually(lambda: stray.id not in h.runtime.containers_by_id, "stray removed")
 
 
 class TestStart:
@@ -267,7 +256,7 @@ class TestAdoption:
         gone = h.adopt("gone")
         await h.worker.load()
         h.worker.assign([assigned("keep", state=TaskState.RUNNING)], [], full=True)
-        await until(lambda: gone.id not in h.runtime.containers_by_id, "container removed")
+        await eventually(lambda: gone.id not in h.runtime.containers_by_id, "container removed")
         await h.reported("keep", TaskState.RUNNING)
         assert keep.id in h.runtime.containers_by_id
         assert h.statuses("gone") == []
@@ -288,7 +277,7 @@ class TestAdoption:
         h = Harness()
         _, c = await running_task(h)
         h.worker.assign([], [], full=True)
-        await until(lambda: c.id not in h.runtime.containers_by_id, "container removed")
+        await eventually(lambda: c.id not in h.runtime.containers_by_id, "container removed")
 
     async def test_a_new_full_assignment_reports_again(self) -> None:
         """A new session's full assignment makes the worker report running tasks again."""
@@ -296,7 +285,7 @@ class TestAdoption:
         t, c = await running_task(h)
         reports_before = len(h.reports)
         h.worker.assign([replace(t, status=TaskStatus(TaskState.RUNNING))], [], full=True)
-        await until(lambda: len(h.reports) > reports_before, "a fresh report")
+        await eventually(lambda: len(h.reports) > reports_before, "a fresh report")
         assert h.last("t1").state == TaskState.RUNNING
         assert h.last("t1").container_id == c.id
         assert len(h.engine_calls("run")) == 1
@@ -342,7 +331,7 @@ class TestShutdownAndRemoval:
         h = Harness()
         _, c = await running_task(h)
         h.worker.assign([], ["t1"], full=False)
-        await until(lambda: c.id not in h.runtime.containers_by_id, "container removed")
+        await eventually(lambda: c.id not in h.runtime.containers_by_id, "container removed")
         assert h.engine_calls("remove") == [f"remove {c.spec.name}"]
         assert "t1" not in h.worker.tasks
 

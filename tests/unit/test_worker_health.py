@@ -6,12 +6,17 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from agent.runtime.base import HEALTH_HEALTHY, HEALTH_STARTING, HEALTH_UNHEALTHY
+from agent.runtime.base import HEALTH_STARTING, HEALTH_UNHEALTHY
 from agent.runtime.fake import FakeContainer, FakeRuntime
 from agent.worker import Worker
 from common.model import ContainerSpec, HealthCheck, Mount, MountType, Task, TaskState
 from tests.unit.builders import IMAGE, SERVICE_ID, SERVICE_NAME
-from tests.unit.test_worker import NODE, Harness, assigned, settle, until
+from tests.unit.test_worker import NODE, Harness, assigned, settle
+from tests.waiting import eventually
+
+# What the engine says of a container whose health check passes; the worker needs no name for
+# it, since anything neither starting nor unhealthy runs.
+HEALTHY = "healthy"
 
 CHECKED = HealthCheck(test=("CMD-SHELL", "test -f /tmp/ok"), interval=timedelta(seconds=1))
 
@@ -23,7 +28,7 @@ def with_spec(task: Task, **container: object) -> Task:
 async def starting(h: Harness, task: Task) -> FakeContainer:
     """Assign task and wait until it is STARTING with its container; that container."""
     h.worker.assign([task], [], full=True)
-    await until(
+    await eventually(
         lambda: any(s.state == TaskState.STARTING and s.container_id for s in h.statuses(task.id)),
         f"{task.id} STARTING with a container",
     )
@@ -102,7 +107,7 @@ class TestHealth:
         assert c.health == HEALTH_STARTING
         await settle()
         assert TaskState.RUNNING not in h.states("t1")
-        await health(h, c, "t1", HEALTH_HEALTHY)
+        await health(h, c, "t1", HEALTHY)
         running = await h.reported("t1", TaskState.RUNNING)
         assert running.container_id == c.id
         assert h.states("t1") == [
@@ -132,7 +137,7 @@ class TestHealth:
         """A RUNNING task whose container turns unhealthy is stopped and FAILED."""
         h = Harness()
         c = await starting(h, with_spec(assigned("t1"), healthcheck=CHECKED))
-        await health(h, c, "t1", HEALTH_HEALTHY)
+        await health(h, c, "t1", HEALTHY)
         await h.reported("t1", TaskState.RUNNING)
         await health(h, c, "t1", HEALTH_UNHEALTHY)
         failed = await h.reported("t1", TaskState.FAILED)
@@ -166,7 +171,7 @@ class TestHealth:
         c = await starting(h, assigned("own"))
         await settle()
         assert TaskState.RUNNING not in h.states("own")
-        await health(h, c, "own", HEALTH_HEALTHY)
+        await health(h, c, "own", HEALTHY)
         await h.reported("own", TaskState.RUNNING)
 
         off = with_spec(assigned("off", slot=2), healthcheck=HealthCheck(test=("NONE",)))
