@@ -1,5 +1,5 @@
 """`service create` and `service update` container flags end to end: cli.main against the fake
-Control server of test_cli_commands, over mutual TLS."""
+Control server of tests/unit/cli, over mutual TLS."""
 
 from __future__ import annotations
 
@@ -10,14 +10,8 @@ from pathlib import Path
 import pytest
 
 from common import model as m
-from tests.unit import test_cli_commands as commands
-from tests.unit.test_cli_commands import WEB_ID, FakeControl, Shoal, one_error_line
-
-# The fixtures of test_cli_commands: pytest finds them by their names in this module.
-certificates = commands.certificates
-control = commands.control
-places = commands.places
-shoal = commands.shoal
+from tests.unit.cli.fake_control import WEB_ID, FakeControl
+from tests.unit.cli.harness import Shoal, one_error_line
 
 HEALTH = m.HealthCheck(
     test=("CMD-SHELL", "test -f /tmp/ok"),

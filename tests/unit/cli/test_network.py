@@ -1,5 +1,5 @@
 """`shoal network ...` and the network flags of `service create/update`, against the fake
-manager of test_cli_commands."""
+manager of tests/unit/cli."""
 
 from __future__ import annotations
 
@@ -9,19 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from common import model as m
-from tests.unit.test_cli_commands import (  # noqa: F401 (fixtures)
-    Certificates,
-    FakeControl,
-    Shoal,
-    certificates,
-    places,
-    seed,
-    serving,
-)
+from tests.unit.cli.fake_control import FakeControl, seed
+from tests.unit.cli.harness import Certificates, Shoal, serving
 
 
 @pytest.fixture
-def fake(certificates: Certificates) -> Iterator[FakeControl]:  # noqa: F811
+def fake(certificates: Certificates) -> Iterator[FakeControl]:
     control = FakeControl()
     seed(control)
     with serving(control, certificates.server):
@@ -31,7 +24,7 @@ def fake(certificates: Certificates) -> Iterator[FakeControl]:  # noqa: F811
 @pytest.fixture
 def shoal(
     fake: FakeControl,
-    certificates: Certificates,  # noqa: F811
+    certificates: Certificates,
     capsys: pytest.CaptureFixture[str],
 ) -> Shoal:
     return Shoal(capsys, fake.address, certificates.admin)

@@ -1,7 +1,5 @@
 """`shoal service` with published ports: the flags reach the spec, and ls, ps and inspect show
-the ports as docker does. Runs against test_cli_commands' fake Control server, whose fixtures
-are imported, so the test arguments that name them redefine the imports."""
-# ruff: noqa: F811
+the ports as docker does. Runs against the fake Control server (tests/unit/cli)."""
 
 from __future__ import annotations
 
@@ -9,14 +7,8 @@ import json
 from dataclasses import replace
 
 from common import model as m
-from tests.unit.test_cli_commands import (  # noqa: F401 (fixtures)
-    WEB_ID,
-    FakeControl,
-    Shoal,
-    certificates,
-    control,
-    shoal,
-)
+from tests.unit.cli.fake_control import WEB_ID, FakeControl
+from tests.unit.cli.harness import Shoal
 
 TCP, UDP = m.PortProtocol.TCP, m.PortProtocol.UDP
 HOST = m.PublishMode.HOST

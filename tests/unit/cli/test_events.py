@@ -1,4 +1,4 @@
-"""`shoal events` end to end against the fake Control of test_cli_commands: the lines and JSON it
+"""`shoal events` end to end against the fake Control of tests/unit/cli: the lines and JSON it
 prints, the filters and times it sends, and how it ends."""
 
 from __future__ import annotations
@@ -14,15 +14,8 @@ import pytest
 
 from common.api import control_pb2 as api
 from common.model import now
-from tests.unit import test_cli_commands as commands
-from tests.unit.test_cli_commands import Certificates, FakeControl, Shoal, one_error_line
-
-# The fixtures of the other commands' tests: the fake Control serving over mutual TLS, the
-# bundles, and a home and environment of the test's own.
-certificates = commands.certificates
-control = commands.control
-places = commands.places
-shoal = commands.shoal
+from tests.unit.cli.fake_control import FakeControl
+from tests.unit.cli.harness import Certificates, Shoal, one_error_line
 
 AT = 1_795_617_120  # 2026-11-25T14:32:00Z
 SERVICE_ID = "3x9kq0w2e4r6t8y1u3i5o7p9a"

@@ -1,0 +1,424 @@
+"""An in-memory fake of the Control service for the client's tests, and the cluster it is
+seeded with."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import grpc
+
+from common import convert, pki, tls
+from common import model as m
+from common.api import control_pb2 as api
+from common.api import control_pb2_grpc, logs_pb2
+from common.ids import new_id
+from tests.unit.fake_networks import FakeNetworks
+
+WEB_ID = "a1b2c3d4e5f6g7h8i9j0k1l2m"
+
+
+MONITOR_ID = "z9y8x7w6v5u4t3s2r1q0p9o8n"
+
+
+MANAGER_NODE = "node1manager0000000000000"
+
+
+WORKER_NODE = "node2worker00000000000000"
+
+
+MONITOR_ON_MANAGER = "taskmon1000000000000000ee"
+
+
+MONITOR_ON_WORKER = "taskmon2000000000000000ff"
+
+
+JOINED = datetime(2024, 5, 16, 22, 52, 44, 991066, tzinfo=UTC)
+
+
+CLUSTER_ID = "cluster1"
+
+
+LIFETIME = timedelta(days=1)
+
+
+class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
+    """The Control contract in memory: admin certificates only, refs by ID, name or ID prefix,
+    NOT_FOUND for unknown ones, versioned compare-and-swap updates of services and nodes, tasks
+    filtered by service and node, nodes removed only when down or forced. Records what the
+    client asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.address = ""
+        self.services: dict[str, m.Service] = {}
+        self.counts: dict[str, tuple[int, int]] = {}
+        self.tasks: list[m.Task] = []
+        self.nodes: list[m.Node] = []
+        self.self_node_id = ""
+        self.calls: list[str] = []
+        self.updates: list[api.UpdateServiceRequest] = []
+        self.node_updates: list[api.UpdateNodeRequest] = []
+        self.token_requests: list[tuple[m.NodeRole, bool]] = []
+        self.rotations: dict[m.NodeRole, int] = {}
+        self.node_removals: list[tuple[str, bool]] = []
+        # What PlanService answers: (slot, hostname, reason) per task.
+        self.plan: list[tuple[int, str, str]] = []
+        # Writes another client makes right after each of our next reads.
+        self.interlopers = 0
+        self.slow = False
+        self.release = threading.Event()
+        self.event_requests: list[api.EventsRequest] = []
+        # What Events streams: these events, then the end given (a status and its details; OK
+        # ends the stream without error), or, without one, nothing more until the client leaves.
+        self.events: list[api.ClusterEvent] = []
+        self.events_end: tuple[grpc.StatusCode, str] | None = None
+
+    def PlanService(
+        self, request: api.CreateServiceRequest, context: grpc.ServicerContext
+    ) -> api.PlanServiceResponse:
+        self._enter("PlanService", context)
+        return api.PlanServiceResponse(
+            tasks=[
+                api.PlannedTask(slot=slot, node_id=host and f"id-{host}", hostname=host, reason=why)
+                for slot, host, why in self.plan
+            ]
+        )
+
+    def CreateService(
+        self, request: api.CreateServiceRequest, context: grpc.ServicerContext
+    ) -> api.ServiceResponse:
+        self._enter("CreateService", context)
+        service = m.Service(
+            id=new_id(), spec=convert.spec_from_pb(request.spec), meta=m.Meta(version=1)
+        )
+        self.services[service.id] = service
+        return api.ServiceResponse(service=convert.service_to_pb(service))
+
+    def PlanServiceUpdate(
+        self, request: api.UpdateServiceRequest, context: grpc.ServicerContext
+    ) -> api.PlanServiceResponse:
+        self._enter("PlanServiceUpdate", context)
+        self.updates.append(request)
+        return self.PlanService(api.CreateServiceRequest(spec=request.spec), context)
+
+    def RollbackService(
+        self, request: api.RollbackServiceRequest, context: grpc.ServicerContext
+    ) -> api.ServiceResponse:
+        self._enter("RollbackService", context)
+        current = self._resolve(request.ref, context)
+        if current.previous_spec is None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no previous spec")
+        rolled = replace(
+            current,
+            spec=current.previous_spec,
+            previous_spec=current.spec,
+            update_status=m.UpdateStatus(m.UpdateState.ROLLBACK_STARTED),
+            meta=replace(current.meta, version=current.meta.version + 1),
+        )
+        self.services[rolled.id] = rolled
+        return api.ServiceResponse(service=convert.service_to_pb(rolled))
+
+    def RebalanceService(
+        self, request: api.RebalanceServiceRequest, context: grpc.ServicerContext
+    ) -> api.ServiceResponse:
+        self._enter("RebalanceService", context)
+        current = self._resolve(request.ref, context)
+        rebalancing = replace(current, update_status=m.UpdateStatus(m.UpdateState.REBALANCING))
+        self.services[current.id] = rebalancing
+        return api.ServiceResponse(service=convert.service_to_pb(rebalancing))
+
+    def UpdateService(
+        self, request: api.UpdateServiceRequest, context: grpc.ServicerContext
+    ) -> api.ServiceResponse:
+        self._enter("UpdateService", context)
+        self.updates.append(request)
+        current = self._resolve(request.service_id, context)
+        if request.version != current.meta.version:
+            context.abort(grpc.StatusCode.ABORTED, "service changed since it was read")
+        updated = replace(
+            current,
+            spec=convert.spec_from_pb(request.spec),
+            previous_spec=current.spec,
+            meta=replace(current.meta, version=current.meta.version + 1),
+        )
+        self.services[updated.id] = updated
+        return api.ServiceResponse(service=convert.service_to_pb(updated))
+
+    def GetService(
+        self, request: api.GetServiceRequest, context: grpc.ServicerContext
+    ) -> api.ServiceResponse:
+        self._enter("GetService", context)
+        found = self._resolve(request.ref, context)
+        if self.interlopers:
+            self.interlopers -= 1
+            self.services[found.id] = replace(
+                found, meta=replace(found.meta, version=found.meta.version + 1)
+            )
+        return api.ServiceResponse(service=convert.service_to_pb(found))
+
+    def ListServices(
+        self, request: api.ListServicesRequest, context: grpc.ServicerContext
+    ) -> api.ListServicesResponse:
+        self._enter("ListServices", context)
+        return api.ListServicesResponse(
+            services=[
+                api.ServiceView(
+                    service=convert.service_to_pb(found),
+                    running_tasks=self.counts[found.id][0],
+                    desired_tasks=self.counts[found.id][1],
+                )
+                for found in self.services.values()
+            ]
+        )
+
+    def RemoveService(
+        self, request: api.RemoveServiceRequest, context: grpc.ServicerContext
+    ) -> api.RemoveServiceResponse:
+        self._enter("RemoveService", context)
+        found = self._resolve(request.ref, context)
+        del self.services[found.id]
+        return api.RemoveServiceResponse(id=found.id)
+
+    def ListTasks(
+        self, request: api.ListTasksRequest, context: grpc.ServicerContext
+    ) -> api.ListTasksResponse:
+        self._enter("ListTasks", context)
+        listed = self.tasks
+        if request.service_ref:
+            found = self._resolve(request.service_ref, context)
+            listed = [t for t in listed if t.service_id == found.id]
+        if request.node_ref:
+            node = self._resolve_node(request.node_ref, context)
+            listed = [t for t in listed if t.node_id == node.id]
+        return api.ListTasksResponse(
+            tasks=[convert.task_to_pb(t) for t in listed],
+            nodes=[convert.node_to_pb(n) for n in self.nodes],
+        )
+
+    def ListNodes(
+        self, request: api.ListNodesRequest, context: grpc.ServicerContext
+    ) -> api.ListNodesResponse:
+        self._enter("ListNodes", context)
+        if self.slow:
+            self.release.wait(10)
+        return api.ListNodesResponse(
+            nodes=[convert.node_to_pb(n) for n in self.nodes], self_node_id=self.self_node_id
+        )
+
+    def GetNode(
+        self, request: api.GetNodeRequest, context: grpc.ServicerContext
+    ) -> api.NodeResponse:
+        self._enter("GetNode", context)
+        found = self._resolve_node(request.ref, context)
+        if self.interlopers:
+            self.interlopers -= 1
+            self._store_node(
+                replace(found, meta=replace(found.meta, version=found.meta.version + 1))
+            )
+        return api.NodeResponse(node=convert.node_to_pb(found))
+
+    def UpdateNode(
+        self, request: api.UpdateNodeRequest, context: grpc.ServicerContext
+    ) -> api.NodeResponse:
+        self._enter("UpdateNode", context)
+        self.node_updates.append(request)
+        current = next((n for n in self.nodes if n.id == request.node_id), None)
+        if current is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no such node: {request.node_id}")
+        if request.version != current.meta.version:
+            context.abort(
+                grpc.StatusCode.ABORTED,
+                f"node {current.description.hostname} was changed meanwhile; read it and retry",
+            )
+        updated = replace(
+            current,
+            availability=m.Availability(request.availability),
+            labels=dict(request.labels),
+            meta=replace(current.meta, version=current.meta.version + 1),
+        )
+        self._store_node(updated)
+        return api.NodeResponse(node=convert.node_to_pb(updated))
+
+    def RemoveNode(
+        self, request: api.RemoveNodeRequest, context: grpc.ServicerContext
+    ) -> api.RemoveNodeResponse:
+        self._enter("RemoveNode", context)
+        self.node_removals.append((request.ref, request.force))
+        found = self._resolve_node(request.ref, context)
+        if found.state is not m.NodeState.DOWN and not request.force:
+            context.abort(grpc.StatusCode.ABORTED, f"node {request.ref} is not down")
+        self.nodes.remove(found)
+        return api.RemoveNodeResponse(id=found.id)
+
+    def GetJoinToken(
+        self, request: api.GetJoinTokenRequest, context: grpc.ServicerContext
+    ) -> api.GetJoinTokenResponse:
+        self._enter("GetJoinToken", context)
+        role = m.NodeRole(request.role)
+        self.token_requests.append((role, request.rotate))
+        if request.rotate:
+            self.rotations[role] = self.rotations.get(role, 0) + 1
+        token = f"SHOAL-1-{role.name.lower()}"
+        if role in self.rotations:
+            token += f"-{self.rotations[role]}"
+        return api.GetJoinTokenResponse(token=token, manager_addr="10.0.0.1:7462")
+
+    def ServiceLogs(
+        self, request: logs_pb2.ServiceLogsRequest, context: grpc.ServicerContext
+    ) -> Iterator[logs_pb2.ServiceLogsMessage]:
+        """Logs go through the real manager in tests/unit/test_logs.py; here, none."""
+        self._enter("ServiceLogs", context)
+        self._resolve(request.ref, context)
+        yield from ()
+
+    def Events(
+        self, request: api.EventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[api.ClusterEvent]:
+        self._enter("Events", context)
+        self.event_requests.append(request)
+        left = threading.Event()
+        context.add_callback(left.set)
+        # As the manager does: headers once subscribed, before any event.
+        context.send_initial_metadata(())
+        yield from self.events
+        if self.events_end is None:
+            left.wait(10)
+        elif self.events_end[0] is not grpc.StatusCode.OK:
+            context.abort(*self.events_end)
+
+    def _enter(self, method: str, context: grpc.ServicerContext) -> None:
+        role = tls.peer_subject(context).role
+        if role != pki.ROLE_ADMIN:
+            context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"a {role} certificate cannot use the control API",
+            )
+        self.calls.append(method)
+
+    def _resolve(self, ref: str, context: grpc.ServicerContext) -> m.Service:
+        if ref in self.services:
+            return self.services[ref]
+        matches = [s for s in self.services.values() if s.spec.name == ref] or [
+            s for s in self.services.values() if s.id.startswith(ref)
+        ]
+        if len(matches) != 1:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no such service: {ref}")
+        return matches[0]
+
+    def _resolve_node(self, ref: str, context: grpc.ServicerContext) -> m.Node:
+        matches = [
+            n for n in self.nodes if ref in (n.id, n.description.hostname) or n.id.startswith(ref)
+        ]
+        if len(matches) != 1:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no such node: {ref}")
+        return matches[0]
+
+    def _store_node(self, node: m.Node) -> None:
+        self.nodes = [node if n.id == node.id else n for n in self.nodes]
+
+
+def seed(fake: FakeControl) -> None:
+    """Two services (web: replicated, 3 slots with history; monitor: global, one task on each
+    node) on two nodes (manager-1, the one that answers, with labels and resources; worker-1,
+    down, without)."""
+    now = m.now()
+
+    def ago(delta: timedelta) -> m.Meta:
+        return m.Meta(version=1, created_at=now - delta, updated_at=now - delta)
+
+    web = m.Service(
+        id=WEB_ID,
+        spec=m.ServiceSpec(
+            name="web",
+            container=m.ContainerSpec(image="nginx:1.25", args=("nginx", "-g", "daemon off;")),
+            labels={"tier": "front"},
+            replicas=3,
+        ),
+        meta=m.Meta(version=7, created_at=now - timedelta(days=1), updated_at=now),
+        previous_spec=m.ServiceSpec(name="web", container=m.ContainerSpec(image="nginx:1.24")),
+    )
+    monitor = m.Service(
+        id=MONITOR_ID,
+        spec=m.ServiceSpec(
+            name="monitor",
+            container=m.ContainerSpec(image="prom/node-exporter"),
+            mode=m.ServiceMode.GLOBAL,
+        ),
+        meta=m.Meta(version=2),
+    )
+    fake.services = {web.id: web, monitor.id: monitor}
+    fake.counts = {web.id: (2, 3), monitor.id: (2, 2)}
+
+    def web_task(
+        task_id: str, slot: int, age: timedelta, node_id: str, state: m.TaskState, err: str = ""
+    ) -> m.Task:
+        desired = m.TaskState.RUNNING if state <= m.TaskState.RUNNING else m.TaskState.SHUTDOWN
+        return m.Task(
+            id=task_id,
+            service_id=WEB_ID,
+            service_name="web",
+            slot=slot,
+            spec=web.spec.container,
+            meta=ago(age),
+            node_id=node_id,
+            desired_state=desired,
+            status=m.TaskStatus(state=state, timestamp=now - age, err=err),
+        )
+
+    def monitor_task(task_id: str, node_id: str) -> m.Task:
+        return m.Task(
+            id=task_id,
+            service_id=MONITOR_ID,
+            service_name="monitor",
+            slot=0,
+            spec=monitor.spec.container,
+            meta=ago(timedelta(hours=2)),
+            node_id=node_id,
+            status=m.TaskStatus(state=m.TaskState.RUNNING, timestamp=now - timedelta(hours=2)),
+        )
+
+    fake.tasks = [
+        web_task("task1old0000000000000000a", 1, timedelta(minutes=40.5), WORKER_NODE,
+                 m.TaskState.FAILED, "task: non-zero exit (137): killed by the kernel"),
+        web_task("task1new0000000000000000b", 1, timedelta(minutes=3.5), MANAGER_NODE,
+                 m.TaskState.RUNNING),
+        web_task("task2000000000000000000cc", 2, timedelta(minutes=3.5), "vanished",
+                 m.TaskState.RUNNING),
+        web_task("task3000000000000000000dd", 3, timedelta(minutes=3.5), "",
+                 m.TaskState.PENDING, "no suitable node (insufficient memory on 2 nodes)"),
+        monitor_task(MONITOR_ON_MANAGER, MANAGER_NODE),
+        monitor_task(MONITOR_ON_WORKER, WORKER_NODE),
+    ]  # fmt: skip
+    fake.nodes = [
+        m.Node(
+            id=WORKER_NODE,
+            meta=m.Meta(version=4, created_at=JOINED, updated_at=JOINED),
+            role=m.NodeRole.WORKER,
+            availability=m.Availability.DRAIN,
+            state=m.NodeState.DOWN,
+            message="heartbeat failure",
+            description=m.NodeDescription(hostname="worker-1", engine_version="27.3.1"),
+        ),
+        m.Node(
+            id=MANAGER_NODE,
+            meta=m.Meta(version=12, created_at=JOINED, updated_at=now),
+            role=m.NodeRole.MANAGER,
+            availability=m.Availability.ACTIVE,
+            state=m.NodeState.READY,
+            description=m.NodeDescription(
+                hostname="manager-1",
+                engine_version="28.0.0",
+                resources=m.Resources(nano_cpus=4_000_000_000, memory_bytes=8_271_880_192),
+                os="linux",
+                arch="x86_64",
+                version="0.2.0",
+                protocol=2,
+            ),
+            addr="10.0.0.1",
+            labels={"zone": "eu-1", "ssd": ""},
+        ),
+    ]
+    fake.self_node_id = MANAGER_NODE
