@@ -13,8 +13,9 @@ from cli import connection
 from common import pki
 from common.tls import Bundle
 from manager.ca import ClusterCA
-from tests.unit.cli.fake_control import CLUSTER_ID, LIFETIME, FakeControl, seed
+from tests.unit.cli.fake_control import FakeControl
 from tests.unit.cli.harness import Certificates, Places, Shoal, serving
+from tests.unit.cli.seeded import CLUSTER_ID, LIFETIME, seed
 
 
 @pytest.fixture(scope="session")

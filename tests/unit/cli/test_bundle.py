@@ -10,8 +10,9 @@ import pytest
 from cli import connection
 from common import tls
 from common.tls import Bundle
-from tests.unit.cli.fake_control import MONITOR_ID, WEB_ID, FakeControl
+from tests.unit.cli.fake_control import FakeControl
 from tests.unit.cli.harness import Certificates, Places, Shoal, one_error_line, serving
+from tests.unit.cli.seeded import MONITOR_ID, WEB_ID
 
 
 def place(bundle: Path, directory: Path) -> Path:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from common import model as m
-from tests.unit.cli.fake_control import WEB_ID, FakeControl
+from tests.unit.cli.fake_control import FakeControl
 from tests.unit.cli.harness import Shoal, one_error_line
+from tests.unit.cli.seeded import WEB_ID
 
 HEALTH = m.HealthCheck(
     test=("CMD-SHELL", "test -f /tmp/ok"),

@@ -11,8 +11,9 @@ from cli import connection
 from cli.client import Client
 from cli.connection import Endpoint
 from common.errors import Unavailable
-from tests.unit.cli.fake_control import MONITOR_ID, WEB_ID, FakeControl
+from tests.unit.cli.fake_control import FakeControl
 from tests.unit.cli.harness import Certificates, Shoal, one_error_line
+from tests.unit.cli.seeded import MONITOR_ID, WEB_ID
 
 
 class TestFailures:

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from common import model as m
-from tests.unit.cli.fake_control import FakeControl, seed
+from tests.unit.cli.fake_control import FakeControl
 from tests.unit.cli.harness import Certificates, Shoal, serving
+from tests.unit.cli.seeded import seed
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ import pytest
 
 from cli import cas
 from common import model as m
-from tests.unit.cli.fake_control import MANAGER_NODE, MONITOR_ON_WORKER, WORKER_NODE, FakeControl
+from tests.unit.cli.fake_control import FakeControl
 from tests.unit.cli.harness import Shoal, one_error_line
+from tests.unit.cli.seeded import MANAGER_NODE, MONITOR_ON_WORKER, WORKER_NODE
 
 
 class TestNodeLs:

@@ -7,8 +7,9 @@ import json
 from dataclasses import replace
 
 from common import model as m
-from tests.unit.cli.fake_control import WEB_ID, FakeControl
+from tests.unit.cli.fake_control import FakeControl
 from tests.unit.cli.harness import Shoal
+from tests.unit.cli.seeded import WEB_ID
 
 TCP, UDP = m.PortProtocol.TCP, m.PortProtocol.UDP
 HOST = m.PublishMode.HOST

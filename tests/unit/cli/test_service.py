@@ -8,8 +8,9 @@ import re
 import pytest
 
 from common import model as m
-from tests.unit.cli.fake_control import MONITOR_ID, WEB_ID, FakeControl
+from tests.unit.cli.fake_control import FakeControl
 from tests.unit.cli.harness import Shoal, one_error_line
+from tests.unit.cli.seeded import MONITOR_ID, WEB_ID
 
 
 class TestServiceCreate:
