@@ -20,7 +20,7 @@ from common.api import types_pb2 as pb
 from common.api.admin_pb2_grpc import AdminCertificatesStub
 from common.api.control_pb2_grpc import ControlStub
 from common.api.system_pb2_grpc import SystemStub
-from common.convert_system import build_from_pb, info_from_pb
+from common.convert.system import build_from_pb, info_from_pb
 from common.errors import ShoalError, Unavailable
 from common.grpc_errors import from_rpc_error
 from common.info import ClusterInfo

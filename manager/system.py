@@ -11,7 +11,7 @@ from typing import Any
 from common import pki
 from common.api import system_pb2 as pb
 from common.api import system_pb2_grpc
-from common.convert_system import build_to_pb, info_to_pb
+from common.convert.system import build_to_pb, info_to_pb
 from common.grpc_errors import unary_errors
 from common.info import ClusterInfo, ManagerNode
 from common.model import Cluster, Node, NodeRole, Service, Task

@@ -1,0 +1,83 @@
+"""Nodes, their descriptions and the cluster object."""
+
+from __future__ import annotations
+
+from common import model as m
+from common.api import types_pb2 as pb
+from common.convert.base import meta_from_pb, meta_to_pb, resources_from_pb, resources_to_pb
+
+
+def description_to_pb(d: m.NodeDescription) -> pb.NodeDescription:
+    return pb.NodeDescription(
+        hostname=d.hostname,
+        engine_version=d.engine_version,
+        resources=resources_to_pb(d.resources),
+        os=d.os,
+        arch=d.arch,
+        shoal_version=d.version,
+        protocol=d.protocol,
+        data_addr=d.data_addr,
+    )
+
+
+def description_from_pb(msg: pb.NodeDescription) -> m.NodeDescription:
+    return m.NodeDescription(
+        hostname=msg.hostname,
+        engine_version=msg.engine_version,
+        resources=resources_from_pb(msg.resources),
+        os=msg.os,
+        arch=msg.arch,
+        version=msg.shoal_version,
+        protocol=msg.protocol,
+        data_addr=msg.data_addr,
+    )
+
+
+def node_to_pb(n: m.Node) -> pb.Node:
+    return pb.Node(
+        id=n.id,
+        meta=meta_to_pb(n.meta),
+        role=pb.NodeRole.ValueType(n.role),
+        availability=pb.NodeAvailability.ValueType(n.availability),
+        state=pb.NodeState.ValueType(n.state),
+        message=n.message,
+        description=description_to_pb(n.description),
+        addr=n.addr,
+        labels=n.labels,
+    )
+
+
+def node_from_pb(msg: pb.Node) -> m.Node:
+    return m.Node(
+        id=msg.id,
+        meta=meta_from_pb(msg.meta),
+        role=m.NodeRole(msg.role),
+        availability=m.Availability(msg.availability),
+        state=m.NodeState(msg.state),
+        message=msg.message,
+        description=description_from_pb(msg.description),
+        addr=msg.addr,
+        labels=dict(msg.labels),
+    )
+
+
+def cluster_to_pb(c: m.Cluster) -> pb.Cluster:
+    return pb.Cluster(
+        id=c.id,
+        meta=meta_to_pb(c.meta),
+        digest=c.digest,
+        worker_secret=c.worker_secret,
+        manager_secret=c.manager_secret,
+        admin_generation=c.admin_generation,
+    )
+
+
+def cluster_from_pb(msg: pb.Cluster) -> m.Cluster:
+    return m.Cluster(
+        id=msg.id,
+        meta=meta_from_pb(msg.meta),
+        digest=msg.digest,
+        worker_secret=msg.worker_secret,
+        manager_secret=msg.manager_secret,
+        admin_generation=msg.admin_generation,
+    )
