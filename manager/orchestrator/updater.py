@@ -13,18 +13,19 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
 
-from common.errors import InvalidArgument
+from common.errors import ShoalError
 from common.model import (
     Availability,
     FailureAction,
     Node,
     NodeState,
+    PortProtocol,
     Service,
     ServiceSpec,
     Task,
@@ -32,14 +33,12 @@ from common.model import (
     UpdateConfig,
     UpdateOrder,
     UpdateState,
-    UpdateStatus,
     now,
 )
 from common.taskstate import ENDED_BY_ITSELF, is_dirty, is_live
-from manager.ingress_ports import endpoint_ports
-from manager.networks.objects import rolled_networks
 from manager.orchestrator.rebalance import best_move
 from manager.orchestrator.restart import SlotKey
+from manager.orchestrator.rollback import rolled_back
 from manager.orchestrator.slots import live_by_slot, new_task, stop
 from manager.placement import node_infos
 from manager.scheduler import demand_of
@@ -64,8 +63,12 @@ class _Job:
 
 
 class Updater:
-    def __init__(self, store: StateStore) -> None:
+    def __init__(
+        self, store: StateStore, reserved: Collection[tuple[int, PortProtocol]] = ()
+    ) -> None:
         self._store = store
+        # The cluster's own ports (common.ports.reserved_ports): a rollback may not take them.
+        self._reserved = reserved
         self._jobs: dict[str, _Job] = {}
 
     async def run(self) -> None:
@@ -93,7 +96,7 @@ class Updater:
                 del self._jobs[service_id]
         for service in services.values():
             if service.update_status.state.active and service.id not in self._jobs:
-                work = _ServiceJob(self._store, service).run()
+                work = _ServiceJob(self._store, service, self._reserved).run()
                 self._jobs[service.id] = _Job(_key(service), asyncio.create_task(work))
 
 
@@ -108,8 +111,14 @@ def _slot_order(key: SlotKey) -> tuple[int, str]:
 
 
 class _ServiceJob:
-    def __init__(self, store: StateStore, service: Service) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        service: Service,
+        reserved: Collection[tuple[int, PortProtocol]],
+    ) -> None:
         self._store = store
+        self._reserved = reserved
         self._service = service
         self._log = log.bind(service_id=service.id)
         # Task ID -> the monotonic time its monitor period ends.
@@ -322,35 +331,14 @@ class _ServiceJob:
 
     async def _start_rollback(self, message: str) -> None:
         def plan(view: ReadView, service: Service) -> list[Op]:
-            if service.previous_spec is None:
-                status = replace(
-                    service.update_status,
-                    state=UpdateState.PAUSED,
-                    message=f"{message}, but there is no previous spec",
-                )
-                return [Put(replace(service, update_status=status))]
-            spec = service.previous_spec
             try:
-                ports = endpoint_ports(
-                    service.id, spec.ports, service.endpoint_ports, view.objects(Service)
-                )
-            except InvalidArgument as exc:
-                # Another service took a port this one gave up: the rollback cannot have it.
+                return [Put(rolled_back(view, service, message, self._reserved))]
+            except ShoalError as exc:
+                # No previous spec, or another service took a port this one gave up.
                 status = replace(
-                    service.update_status,
-                    state=UpdateState.PAUSED,
-                    message=f"{message}, but {exc}",
+                    service.update_status, state=UpdateState.PAUSED, message=f"{message}, but {exc}"
                 )
                 return [Put(replace(service, update_status=status))]
-            status = UpdateStatus(UpdateState.ROLLBACK_STARTED, now(), message=message)
-            rolled = replace(
-                service,
-                spec=spec,
-                previous_spec=service.spec,
-                update_status=status,
-                endpoint_ports=ports,
-            )
-            return [Put(rolled_networks(view, rolled, service))]
 
         await self._transact(plan)
 
