@@ -303,7 +303,9 @@ class Agent:
         yield dpb.AgentMessage(hello=hello)
         while True:
             try:
-                await asyncio.wait_for(self._pending_ready.wait(), self._period)
+                # Not wait_for: on Python 3.11 it can swallow the cancellation that stops this loop.
+                async with asyncio.timeout(self._period):
+                    await self._pending_ready.wait()
             except TimeoutError:
                 yield dpb.AgentMessage(heartbeat=dpb.Heartbeat(engine_error=self._engine_error))
                 continue

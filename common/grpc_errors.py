@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 import grpc
@@ -63,3 +63,23 @@ def unary_errors(handler: H) -> H:
             await context.abort(code_for(exc), str(exc))
 
     return cast(H, wrapper)
+
+
+S = TypeVar("S", bound=Callable[..., AsyncIterator[Any]])
+
+
+def stream_errors(handler: S) -> S:
+    """Decorate a server-streaming grpc.aio servicer method: a ShoalError, raised before the first
+    message or between two, aborts the call with its status."""
+
+    @functools.wraps(handler)
+    async def wrapper(
+        self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        try:
+            async for item in handler(self, request, context):
+                yield item
+        except ShoalError as exc:
+            await context.abort(code_for(exc), str(exc))
+
+    return cast(S, wrapper)

@@ -45,12 +45,26 @@ def is_live(task: Task) -> bool:
     return task.desired_state == TaskState.RUNNING and not task.status.state.terminal
 
 
+def _runs(spec: ServiceSpec) -> tuple[object, ...]:
+    """What a task made from spec runs: every field of a task that comes from its spec."""
+    return (
+        spec.container,
+        spec.reservations,
+        spec.force_update,
+        task_ports(spec.ports),
+        spec.networks,
+    )
+
+
+def _ran(task: Task) -> tuple[object, ...]:
+    return (task.spec, task.reservations, task.force_update, task.ports, task.networks)
+
+
 def is_dirty(task: Task, spec: ServiceSpec) -> bool:
     """Whether task was made from another spec than spec: a rolling update replaces it."""
-    return (
-        task.spec != spec.container
-        or task.reservations != spec.reservations
-        or task.force_update != spec.force_update
-        or task.ports != task_ports(spec.ports)
-        or task.networks != spec.networks
-    )
+    return _ran(task) != _runs(spec)
+
+
+def replaces_tasks(old: ServiceSpec, new: ServiceSpec) -> bool:
+    """Whether going from old to new replaces the running tasks (a rolling update)."""
+    return _runs(old) != _runs(new)

@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from common.errors import ShoalError
+from common.errors import ResourceExhausted
 from common.model import Node, now
 from manager.events import Change, changes, matches
 from manager.store import Action, StateStore
@@ -19,7 +19,7 @@ BUFFER = 1000
 """Events a subscriber may have waiting for its client before its stream is ended."""
 
 
-class FellBehind(ShoalError):
+class FellBehind(ResourceExhausted):
     """The client read more slowly than the cluster changed, for longer than the buffer lasts."""
 
 

@@ -1,4 +1,5 @@
-"""Feeds pending tasks and the nodes to the pure scheduler, and writes its decisions."""
+"""Feeds pending tasks and the nodes to the pure scheduler, and writes its decisions: each task
+assigned with its node's slices of the task's networks, in one transaction."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import structlog
 
 from common.model import Node, Service, StoredObject, Task, TaskState, TaskStatus, now
 from common.taskstate import is_live
+from manager.allocator import slices
 from manager.loops import RETRY_DELAY, attempt, skipping
 from manager.metrics import ManagerMetrics
 from manager.scheduler import Demand, NodeInfo, demand_of, schedule
@@ -23,7 +25,7 @@ def _is_pending(task: Task) -> bool:
     return task.desired_state == TaskState.RUNNING and task.status.state == TaskState.PENDING
 
 
-class Placement:
+class PlacementLoop:
     def __init__(self, store: StateStore, metrics: ManagerMetrics | None = None) -> None:
         self._store = store
         self._metrics = metrics or ManagerMetrics()
@@ -36,7 +38,9 @@ class Placement:
                 if pending and not await attempt("placement pass", self._place(pending)):
                     # Retried after a while, or at the next change, whichever comes first.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(watch.next_batch(), RETRY_DELAY)
+                        # Not wait_for: on Python 3.11 it can swallow the cancellation that stops this loop.
+                        async with asyncio.timeout(RETRY_DELAY):
+                            await watch.next_batch()
                     pending = {t.id for t in self._store.objects(Task) if _is_pending(t)}
                     continue
                 events = await watch.next_batch()
@@ -56,20 +60,26 @@ class Placement:
             # Tasks of a service whose demand could not be read wait, the others are placed.
             tasks = [t for t in tasks if t.service_id not in unreadable]
             tasks.sort(key=lambda t: (t.meta.created_at, t.service_id, t.slot))
-            decision = schedule(tasks, node_infos(view), demands)
+            decided = schedule(tasks, node_infos(view), demands)
+            # A node's slice of each of its task's networks comes with the assignment.
+            grant = slices.SliceGrant(view)
             at = now()
             ops: list[Op] = []
             for task in tasks:
-                node_id = decision.placements.get(task.id)
+                node_id = decided.placements.get(task.id)
+                reason = decided.reasons.get(task.id, "")
                 if node_id is not None:
-                    status = TaskStatus(state=TaskState.ASSIGNED, timestamp=at, message="assigned")
-                    ops.append(Put(replace(task, node_id=node_id, status=status)))
-                    continue
-                reason = decision.reasons[task.id]
+                    reason = grant.give(task, node_id)
+                    if not reason:
+                        status = TaskStatus(
+                            state=TaskState.ASSIGNED, timestamp=at, message="assigned"
+                        )
+                        ops.append(Put(replace(task, node_id=node_id, status=status)))
+                        continue
                 if task.status.err != reason:
                     status = replace(task.status, err=reason, timestamp=at)
                     ops.append(Put(replace(task, status=status)))
-            return ops
+            return [*grant.ops(), *ops]
 
         stored = await self._store.transact(plan)
         placed = sum(1 for o in stored if isinstance(o, Task) and o.node_id)
@@ -91,13 +101,15 @@ def _demands(view: ReadView, tasks: list[Task]) -> tuple[dict[str, Demand], set[
     """Each service's demand, and the services whose stored spec it could not be read from."""
     demands = {}
     unreadable = set()
-    for service_id in {t.service_id for t in tasks}:
-        service = view.get(Service, service_id)
-        if service is not None:
-            unreadable.add(service_id)
-            with skipping("placement demand", service_id=service_id):
-                demands[service_id] = demand_of(service.spec.placement, service.spec.ports)
-                unreadable.discard(service_id)
+    services = {s.id: s for sid in {t.service_id for t in tasks} if (s := view.get(Service, sid))}
+    rooms = slices.rooms(view, (n for s in services.values() for n in s.spec.networks))
+    for service_id, service in services.items():
+        unreadable.add(service_id)
+        with skipping("placement demand", service_id=service_id):
+            spec = service.spec
+            networks = (rooms[n] for n in spec.networks if n in rooms)
+            demands[service_id] = demand_of(spec.placement, spec.ports, networks)
+            unreadable.discard(service_id)
     return demands, unreadable
 
 

@@ -26,23 +26,23 @@ from common.errors import Unavailable
 from common.metrics_server import MetricsAddr, MetricsServer
 from common.model import Availability, Cluster
 from common.netaddr import default_address, join_host_port, split_host_port
-from common.ports import DEFAULT_PORT
+from common.ports import DEFAULT_PORT, reserved_ports
 from common.tls import Bundle
 from manager.admin_certs import AdminCertificates
+from manager.allocator.stage import Allocator
 from manager.auth import Authenticator
 from manager.bootstrap import NODE_DIR, bootstrap
 from manager.cluster_gauges import ClusterGauges
-from manager.control import Control
+from manager.control import AdminOnly, Control
 from manager.control_metrics import ControlMetrics
 from manager.dispatcher import Dispatcher
 from manager.dispatcher.ingress_feed import IngressFeed
 from manager.dispatcher.service import LocalNode
 from manager.join import JoinService, join_server
 from manager.metrics import ManagerMetrics
-from manager.networks.allocator import SliceAllocator
 from manager.orchestrator.loop import Orchestrator
 from manager.orchestrator.updater import Updater
-from manager.placement import Placement
+from manager.placement import PlacementLoop
 from manager.serving import ServingCertificate
 from manager.store import SqliteStore
 from manager.system import ManagerFacts, System
@@ -176,7 +176,13 @@ async def serve(
             _server_names(advertise_host, listen_host, hostname),
             config.cert_lifetime,
         )
-        server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[ControlMetrics(metrics)])
+        server = grpc.aio.server(
+            options=SERVER_OPTIONS,
+            interceptors=[
+                ControlMetrics(metrics),
+                AdminOnly(Authenticator(store, boot.cluster.id)),
+            ],
+        )
         dispatcher = Dispatcher(
             store,
             config.heartbeat_period,
@@ -189,13 +195,15 @@ async def serve(
             metrics,
         )
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)
+        # The node's own ports, the manager's (configured and default, with the join port above
+        # each) and a metrics port: no service may publish them.
+        reserved = reserved_ports(port, config.metrics_addr.port if config.metrics_addr else None)
         control = Control(
             store,
             advertise_addr,
             boot.node_id,
-            boot.cluster.id,
             dispatcher.logs,
-            metrics_port=config.metrics_addr.port if config.metrics_addr else None,
+            reserved,
         )
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
         admin_pb2_grpc.add_AdminCertificatesServicer_to_server(
@@ -240,10 +248,10 @@ async def serve(
                 loops = [
                     group.create_task(dispatcher.run()),
                     group.create_task(Orchestrator(store).run()),
-                    group.create_task(Placement(store, metrics).run()),
+                    group.create_task(PlacementLoop(store, metrics).run()),
                     group.create_task(ClusterGauges(store, metrics).run()),
-                    group.create_task(Updater(store).run()),
-                    group.create_task(SliceAllocator(store).run()),
+                    group.create_task(Allocator(store, reserved).run()),
+                    group.create_task(Updater(store, reserved).run()),
                     group.create_task(serving.run()),
                     group.create_task(run_node(seat)),
                 ]

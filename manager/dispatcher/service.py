@@ -314,7 +314,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         last = time.monotonic()
         while True:
             try:
-                msg = await asyncio.wait_for(anext(messages), timeout)
+                # Not wait_for: on Python 3.11 it can swallow the cancellation that stops this loop.
+                async with asyncio.timeout(timeout):
+                    msg = await anext(messages)
             except TimeoutError:
                 return True
             except StopAsyncIteration:

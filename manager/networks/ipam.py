@@ -13,7 +13,9 @@ import ipaddress
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network
 
+from common.addrcheck import unicast_ipv4
 from common.errors import Conflict, InvalidArgument, Unavailable
+from common.model import Node
 
 # Where networks created without --subnet get one, a /16 each; far from docker's own defaults
 # (172.17.0.0/16 and up, 192.168.0.0/16) and from swarm's 10.0.0.0/8 /24s at its bottom.
@@ -36,6 +38,13 @@ RESERVED = (
     (IPv4Network("224.0.0.0/4"), "multicast"),
     (IPv4Network("240.0.0.0/4"), "reserved"),
 )
+
+
+def overlay_address(node: Node) -> str:
+    """Where the node's overlay traffic goes; empty (no part in any network) unless it is a
+    plain unicast IPv4 address, whatever the store holds."""
+    address = node.description.data_addr or node.addr
+    return address if unicast_ipv4(address) is not None else ""
 
 
 def parse_subnet(text: str) -> IPv4Network:

@@ -25,13 +25,6 @@ def takes_part(task: Task) -> bool:
     return bool(task.node_id) and TaskState.ASSIGNED <= task.status.state < TaskState.COMPLETE
 
 
-def node_address(node: Node) -> str:
-    """Where the node's overlay traffic goes; empty (no part in any network) unless it is a
-    plain unicast IPv4 address, whatever the store holds."""
-    address = node.description.data_addr or node.addr
-    return address if unicast_ipv4(address) is not None else ""
-
-
 def in_slice(address: str, network: Network, node_id: str) -> bool:
     """Whether address is one a container of node_id may have on network: its slice's, past
     the gateway. Checked at intake; checked again here, so no stored report from before that
@@ -64,7 +57,7 @@ def compute(view: ReadView) -> dict[str, NetworkView]:
                 if network is not None and in_slice(address, network, task.node_id):
                     addresses[(task.service_id, network_id)].append(address)
     services = view.objects(Service)
-    node_addrs = {n.id: node_address(n) for n in view.objects(Node)}
+    node_addrs = {n.id: ipam.overlay_address(n) for n in view.objects(Node)}
     parts: dict[str, list[NodeNetwork]] = defaultdict(list)
     for network in networks:
         endpoints = tuple(

@@ -43,7 +43,9 @@ class Orchestrator:
                 if failed:
                     timeout = min(timeout or RETRY_DELAY, RETRY_DELAY)
                 try:
-                    events = await asyncio.wait_for(watch.next_batch(), timeout)
+                    # Not wait_for: on Python 3.11 it can swallow the cancellation that stops this loop.
+                    async with asyncio.timeout(timeout):
+                        events = await watch.next_batch()
                 except TimeoutError:
                     dirty |= {s.id for s in self._store.objects(Service)}
                     continue

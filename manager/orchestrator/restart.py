@@ -30,7 +30,7 @@ def slot_key(task: Task) -> SlotKey:
 
 
 @dataclass(frozen=True)
-class Decision:
+class RestartDecision:
     restart: bool
     delay: timedelta = timedelta(0)
     streak: int = 0
@@ -39,14 +39,14 @@ class Decision:
     reason: str = ""
 
 
-def decide(task: Task, policy: RestartPolicy) -> Decision:
+def decide(task: Task, policy: RestartPolicy) -> RestartDecision:
     """What to do about task, which ended at task.status.timestamp."""
     state = task.status.state
     if ended_for_good(state, policy.condition):
-        return Decision(False)
+        return RestartDecision(False)
     if state not in ENDED_BY_ITSELF:
         # Stopped or orphaned by the manager: replaced at once, and it is no failure of the task.
-        return Decision(True, timedelta(0), task.restart_streak, task.restart_times)
+        return RestartDecision(True, timedelta(0), task.restart_streak, task.restart_times)
     ended = task.status.timestamp
     # Differences only, never ended - window: a stored time in year 1 must not overflow, and a
     # restart recorded after this end (a time in year 9999) counts for nothing.
@@ -56,12 +56,12 @@ def decide(task: Task, policy: RestartPolicy) -> Decision:
         if at <= ended and (policy.window is None or ended - at <= policy.window)
     )
     if policy.max_attempts and len(recent) >= policy.max_attempts:
-        return Decision(False, reason=f"gave up after {len(recent)} restarts (max attempts)")
+        return RestartDecision(False, reason=f"gave up after {len(recent)} restarts (max attempts)")
     ran = ended - task.meta.created_at
     streak = 0 if ran >= RESET_AFTER else task.restart_streak
     # Only the last max_attempts restarts can ever matter.
     kept = (*recent, ended)[-policy.max_attempts :] if policy.max_attempts else ()
-    return Decision(True, _delay(streak, policy), streak + 1, kept)
+    return RestartDecision(True, _delay(streak, policy), streak + 1, kept)
 
 
 def _delay(streak: int, policy: RestartPolicy) -> timedelta:

@@ -14,7 +14,7 @@ from common.ids import new_id
 from common.model import RestartPolicy, Service, Task, TaskState, TaskStatus
 from common.publish import task_ports
 from common.taskstate import is_live
-from manager.orchestrator.restart import Decision, SlotKey, decide, slot_key
+from manager.orchestrator.restart import RestartDecision, SlotKey, decide, slot_key
 
 HISTORY_PER_SLOT = 5
 
@@ -25,11 +25,15 @@ class SlotPlan:
     create: list[Task] = field(default_factory=list)
     delete: list[Task] = field(default_factory=list)
     # Tasks that ended while wanted running, with what their restart policy says.
-    exited: list[tuple[Task, Decision]] = field(default_factory=list)
+    exited: list[tuple[Task, RestartDecision]] = field(default_factory=list)
 
 
 def new_task(
-    service: Service, slot: int, at: datetime, after: Decision | None = None, node_id: str = ""
+    service: Service,
+    slot: int,
+    at: datetime,
+    after: RestartDecision | None = None,
+    node_id: str = "",
 ) -> Task:
     """A task for slot (or, with node_id, pinned to that node); after: the restart decision about
     the task it replaces, if any."""
@@ -41,7 +45,8 @@ def new_task(
         spec=service.spec.container,
         node_id=node_id,
         desired_state=TaskState.RUNNING,
-        status=TaskStatus(state=TaskState.PENDING, timestamp=at, message="pending task scheduling"),
+        # The allocator gives it what it needs and hands it on to the scheduler (PENDING).
+        status=TaskStatus(state=TaskState.NEW, timestamp=at, message="new"),
         restart_streak=after.streak if after else 0,
         restart_times=after.times if after else (),
         reservations=service.spec.reservations,
@@ -115,7 +120,7 @@ def latest_per_slot(tasks: Iterable[Task]) -> dict[SlotKey, Task]:
     return latest
 
 
-def replacement_decision(before: Task | None, policy: RestartPolicy) -> Decision | None:
+def replacement_decision(before: Task | None, policy: RestartPolicy) -> RestartDecision | None:
     """The restart record a slot's next task inherits from the one that ended before it."""
     return decide(before, policy) if before and before.status.state.terminal else None
 

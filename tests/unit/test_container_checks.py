@@ -8,7 +8,7 @@ import pytest
 
 from common.errors import InvalidArgument
 from common.model import ContainerSpec, HealthCheck, Mount, MountType, ServiceSpec
-from manager.control import validate_spec
+from manager.control.validation import validate_spec
 
 MS = timedelta(milliseconds=1)
 

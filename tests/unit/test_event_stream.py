@@ -137,9 +137,9 @@ class TestServiceEvents:
             await harness.create("web", 2)
             await scale(harness, "web", 3)
             assert await stream.take(3) == [
-                "task create (service=web, slot=1, state=pending)",
-                "task create (service=web, slot=2, state=pending)",
-                "task create (service=web, slot=3, state=pending)",
+                "task create (service=web, slot=1, state=new)",
+                "task create (service=web, slot=2, state=new)",
+                "task create (service=web, slot=3, state=new)",
             ]
 
     async def test_tasks_report_their_states(self, harness: Harness) -> None:
@@ -147,14 +147,15 @@ class TestServiceEvents:
             await harness.create("web", 1)
             seen = await stream.until(
                 [
-                    "task create (service=web, slot=1, state=pending)",
+                    "task create (service=web, slot=1, state=new)",
+                    "task update (service=web, slot=1, state.old=new, state.new=pending)",
                     "task update (service=web, slot=1, state.old=pending, state.new=assigned,"
                     " node=mgr)",
                     "task update (service=web, slot=1, state.old=assigned, state.new=running,"
                     " node=mgr)",
                 ]
             )
-        assert len(seen) == 3, "a write that changed no state was reported"
+        assert len(seen) == 4, "a write that changed no state was reported"
 
 
 class TestNodeEvents:

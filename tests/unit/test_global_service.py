@@ -59,13 +59,14 @@ def labelled(node_id: str, **labels: str) -> Node:
 
 
 class TestOneTaskPerNode:
-    def test_every_ready_node_gets_a_pinned_pending_task(self) -> None:
-        """Three nodes, no tasks: three PENDING tasks in slot 0, each naming its node."""
+    def test_every_ready_node_gets_a_pinned_new_task(self) -> None:
+        """Three nodes, no tasks: three NEW tasks (the allocator's next) in slot 0, each naming
+        its node."""
         plan = reconcile([node("a"), node("b"), node("c")])
         assert on(plan.create) == ["a", "b", "c"]
         for new in plan.create:
             assert new.slot == 0
-            assert new.status.state == TaskState.PENDING
+            assert new.status.state == TaskState.NEW
             assert new.desired_state == TaskState.RUNNING
         assert plan.shutdown == []
 

@@ -1,4 +1,4 @@
-"""manager.ingress_ports: allocation of ingress ports and their cluster-wide uniqueness."""
+"""manager.allocator.ports: allocation of ingress ports and their cluster-wide uniqueness."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from common.errors import InvalidArgument
 from common.model import PortConfig, PortProtocol, PublishMode, Service
 from common.ports import reserved_ports
-from manager.ingress_ports import ALLOCATION_RANGE, endpoint_ports
+from manager.allocator.ports import ALLOCATION_RANGE, endpoint_ports
 from tests.unit.builders import service
 
 UDP, HOST = PortProtocol.UDP, PublishMode.HOST

@@ -131,9 +131,14 @@ async def test_two_services_cannot_share_an_ingress_port(harness: Harness) -> No
 
 
 async def test_an_allocated_port_shows_in_the_endpoint(harness: Harness) -> None:
+    """The allocator gives the port once Control has stored the spec."""
     await create(harness, spec("web", PortConfig(80), replicas=0))
-    got = await harness.control.GetService(pb.GetServiceRequest(ref="web"))
-    assert [(p.target, p.published) for p in got.service.endpoint_ports] == [(80, 30000)]
+
+    async def given() -> bool:
+        got = await harness.control.GetService(pb.GetServiceRequest(ref="web"))
+        return [(p.target, p.published) for p in got.service.endpoint_ports] == [(80, 30000)]
+
+    await eventually(given, "port 30000 for target 80")
 
 
 async def test_host_mode_tasks_never_share_a_node(harness: Harness) -> None:

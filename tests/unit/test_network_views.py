@@ -17,7 +17,7 @@ from common.model import (
     TaskState,
 )
 from common.netview import Endpoint
-from manager.networks.allocator import slice_changes
+from manager.allocator.slices import SliceGrant, release, rooms
 from manager.networks.views import compute
 from manager.store import Put
 from tests.unit.builders import service, task
@@ -116,18 +116,29 @@ class TestViews:
 
 
 class TestSlices:
-    def test_a_node_gets_the_lowest_free_slice_once_a_task_of_the_network_lands(self) -> None:
-        placed = on_network(task("t3", 3, node_id="n3"))
-        [op] = slice_changes(View(*NODES, FRONT, placed))
+    def test_a_node_gets_the_lowest_free_slice_with_the_task_assigned_to_it(self) -> None:
+        pending = on_network(task("t3", 3, state=TaskState.PENDING))
+        grant = SliceGrant(View(*NODES, FRONT, pending))
+        assert grant.give(pending, "n3") == ""
+        assert grant.give(pending, "n1") == ""
+        [op] = grant.ops()
         assert isinstance(op, Put)
         assert isinstance(op.obj, Network)
         assert op.obj.slices == {"n1": 1, "n2": 2, "n3": 3}
 
+    def test_a_full_subnet_gives_nothing_and_names_the_network(self) -> None:
+        full = replace(FRONT, subnet="10.128.0.0/24", slices={f"x{i}": i for i in range(1, 16)})
+        pending = on_network(task("t3", 3, state=TaskState.PENDING))
+        grant = SliceGrant(View(*NODES, full, pending))
+        assert grant.give(pending, "n3") == "network frontend: no free address slice"
+        assert grant.ops() == []
+        room = rooms(View(*NODES, full), [NET])[NET]
+        assert (room.free, room.holders) == (0, {})
+
     def test_a_removed_node_frees_its_slice(self) -> None:
-        [op] = slice_changes(View(*NODES[1:], FRONT))
+        [op] = release(View(*NODES[1:], FRONT), ["n1"])
         assert isinstance(op.obj, Network)
         assert op.obj.slices == {"n2": 2}
 
-    def test_nothing_to_do(self) -> None:
-        pending = on_network(task("t4", 4, state=TaskState.PENDING))
-        assert slice_changes(View(*NODES, FRONT, pending)) == []
+    def test_nothing_to_do_for_a_node_still_there(self) -> None:
+        assert release(View(*NODES, FRONT), ["n1"]) == []

@@ -11,6 +11,7 @@ import pytest
 from common import convert
 from common.api import control_pb2 as pb
 from common.model import ContainerSpec, EndpointMode, Service, ServiceSpec, UpdateState
+from manager.allocator.service import is_allocated
 from tests.unit.harness import Harness
 from tests.waiting import eventually
 
@@ -29,7 +30,21 @@ async def create_service(
         endpoint_mode=mode,
     )
     answer = await h.control.CreateService(pb.CreateServiceRequest(spec=convert.spec_to_pb(spec)))
-    return convert.service_from_pb(answer.service)
+    return await allocated(h, convert.service_from_pb(answer.service).id)
+
+
+async def allocated(h: Harness, service_id: str) -> Service:
+    """The service once the allocator gave it what its spec asks for (Control stores the spec
+    only)."""
+    found: list[Service] = []
+
+    async def ready() -> bool:
+        got = await h.control.GetService(pb.GetServiceRequest(ref=service_id))
+        found[:] = [convert.service_from_pb(got.service)]
+        return is_allocated(found[0])
+
+    await eventually(ready, "the service's ports and virtual IPs")
+    return found[0]
 
 
 async def refused(call: object, code: grpc.StatusCode) -> str:
@@ -105,8 +120,8 @@ async def test_changing_networks_is_a_rolling_update_and_frees_the_vip(harness: 
             service_id=api.id, version=api.meta.version, spec=convert.spec_to_pb(spec)
         )
     )
-    updated = convert.service_from_pb(answer.service)
-    assert updated.update_status.state == UpdateState.UPDATING
+    assert convert.service_from_pb(answer.service).update_status.state == UpdateState.UPDATING
+    updated = await allocated(harness, api.id)
     assert updated.virtual_ips == {}
     other = await create_service(harness, "other", front.id)
     assert other.virtual_ips == {front.id: "10.128.0.2"}

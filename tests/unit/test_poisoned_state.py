@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from common.model import Meta, Placement, RestartPolicy, StoredObject, Task, TaskState
+from manager.allocator.stage import Allocator
 from manager.orchestrator.loop import Orchestrator
-from manager.placement import Placement as PlacementLoop
+from manager.placement import PlacementLoop
 from manager.store import Put, SqliteStore
 from tests.unit.builders import node, service, task
 from tests.waiting import eventually
@@ -59,6 +60,7 @@ async def test_poisoned_services_and_tasks_do_not_stop_the_loops(store: SqliteSt
     )
     loops = [
         asyncio.create_task(Orchestrator(store).run()),
+        asyncio.create_task(Allocator(store).run()),
         asyncio.create_task(PlacementLoop(store).run()),
     ]
     try:

@@ -46,15 +46,16 @@ class TestNewService:
         assert plan.delete == []
         assert plan.exited == []
 
-    def test_new_tasks_are_pending_and_wanted_running(self) -> None:
-        """New tasks carry the service's ID, name and container spec, are PENDING, unplaced."""
+    def test_new_tasks_are_new_and_wanted_running(self) -> None:
+        """New tasks carry the service's ID, name and container spec, are NEW (the allocator's
+        next), unplaced."""
         svc = service(2, image="nginx:1.25")
         for new in reconcile(svc, []).create:
             assert new.service_id == SERVICE_ID
             assert new.service_name == SERVICE_NAME
             assert new.spec == svc.spec.container
             assert new.desired_state == TaskState.RUNNING
-            assert new.status.state == TaskState.PENDING
+            assert new.status.state == TaskState.NEW
             assert new.status.timestamp == NOW
             assert new.node_id == ""
             assert new.meta.version == 0

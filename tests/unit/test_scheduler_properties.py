@@ -29,9 +29,9 @@ from common.model import (
 )
 from manager.scheduler import (
     NODE_NOT_IN_CLUSTER,
-    Decision,
     Demand,
     NodeInfo,
+    Schedule,
     filters_for,
     schedule,
     unplaceable_reason,
@@ -202,7 +202,7 @@ def clusters(draw: st.DrawFn) -> Cluster:
 
 def reference(
     pending: Sequence[Task], nodes: Sequence[NodeInfo], demands: dict[str, Demand]
-) -> Decision:
+) -> Schedule:
     """Every task against every node (its own node only when it names one), the spread counts
     summed afresh each time: slow, and plainly what the scheduler promises."""
     placements: dict[str, str] = {}
@@ -241,7 +241,7 @@ def reference(
             continue
         placements[t.id] = best.node.id
         best.take(t)
-    return Decision(placements, reasons)
+    return Schedule(placements, reasons)
 
 
 class Replay:

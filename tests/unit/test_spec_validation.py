@@ -21,7 +21,7 @@ from common.model import (
     ServiceMode,
     ServiceSpec,
 )
-from manager.control import spec_from_request, validate_spec
+from manager.control.validation import spec_from_request, validate_spec
 
 
 def spec(**changes: object) -> ServiceSpec:

@@ -18,18 +18,17 @@ ALLOCATION_RANGE = range(30000, 32768)
 _Key = tuple[int, PortProtocol]
 
 
-def endpoint_ports(
+def check_ports(
     service_id: str,
     ports: Iterable[PortConfig],
-    current: Iterable[PortConfig],
     others: Iterable[Service],
     reserved: Collection[_Key] = (),
-) -> tuple[PortConfig, ...]:
-    """ports with every ingress port's published port filled in, or Conflict naming the service
-    that already publishes one. current: this service's ports as last allocated, so an update
-    keeps the ports it was given; others: every service in the store (this one is skipped);
-    reserved: (port, protocol) pairs of the cluster's own (common.ports.reserved_ports), which an
-    ingress port would take over on every node and a host port on its node."""
+) -> dict[_Key, tuple[str, PublishMode]]:
+    """InvalidArgument when ports asks for a reserved port (common.ports.reserved_ports, which
+    an ingress port would take over on every node and a host port on its node) or for one
+    another service publishes; else what the others hold: (port, protocol) -> (name, mode).
+    others: every service in the store (this one is skipped), with the ports asked in their
+    spec as well as those given to them, so a service not yet allocated holds its ports too."""
     ports = tuple(ports)
     for p in ports:
         if p.published and (p.published, p.protocol) in reserved:
@@ -41,7 +40,7 @@ def endpoint_ports(
     for other in others:
         if other.id == service_id:
             continue
-        for p in other.endpoint_ports:
+        for p in (*other.endpoint_ports, *other.spec.ports):
             if p.published:
                 key = (p.published, p.protocol)
                 # An ingress claim is the stronger one: it is the one to name in an error.
@@ -59,6 +58,21 @@ def endpoint_ports(
                 f"port {p.published}/{protocol_name(p.protocol)} is already in use by service"
                 f" {name} as {'an ingress' if mode is PublishMode.INGRESS else 'a host'} port"
             )
+    return used_by
+
+
+def endpoint_ports(
+    service_id: str,
+    ports: Iterable[PortConfig],
+    current: Iterable[PortConfig],
+    others: Iterable[Service],
+    reserved: Collection[_Key] = (),
+) -> tuple[PortConfig, ...]:
+    """ports with every ingress port's published port filled in, or InvalidArgument as
+    check_ports says. current: this service's ports as last allocated, so an update keeps the
+    ports it was given."""
+    ports = tuple(ports)
+    used_by = check_ports(service_id, ports, others, reserved)
     asked = {(p.published, p.protocol) for p in ports if p.published}
     # A port given before to an unpublished target stays with it across updates.
     reusable = [

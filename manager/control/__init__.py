@@ -1,0 +1,44 @@
+"""The Control API servicer: validate, then read or write the store; nothing else. One module per
+resource (services and tasks, nodes, networks, the cluster, the streams); validation, resolving
+references and authorization (a server interceptor) each in one place."""
+
+from __future__ import annotations
+
+from common.api import control_pb2_grpc
+from common.model import PortProtocol
+from manager.control.authorization import AdminOnly
+from manager.control.cluster import ClusterCalls
+from manager.control.networks import NetworkCalls
+from manager.control.nodes import NodeCalls
+from manager.control.services import ServiceCalls
+from manager.control.streams import StreamCalls
+from manager.logbroker import LogBroker
+from manager.store import StateStore
+
+__all__ = ["AdminOnly", "Control"]
+
+
+class Control(
+    ServiceCalls,
+    NodeCalls,
+    NetworkCalls,
+    ClusterCalls,
+    StreamCalls,
+    control_pb2_grpc.ControlServicer,
+):
+    """Serve it with AdminOnly among the server's interceptors: it checks no caller itself."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        manager_addr: str,
+        self_node_id: str,
+        logs: LogBroker,
+        reserved: frozenset[tuple[int, PortProtocol]],
+    ) -> None:
+        """reserved: the cluster's own ports (common.ports.reserved_ports)."""
+        self._store = store
+        self._manager_addr = manager_addr
+        self._reserved = reserved
+        self._self_node_id = self_node_id
+        self._logs = logs

@@ -1,0 +1,35 @@
+"""What every part of the Control servicer shares: the store, the cluster's facts, and one way to
+write one object and answer with it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import structlog
+
+from common.model import PortProtocol, StoredObject
+from manager.logbroker import LogBroker
+from manager.store import Op, ReadView, StateStore
+
+log = structlog.get_logger("control")
+
+
+class ControlBase:
+    """The state the per-resource parts of the servicer read; Control sets it up."""
+
+    _store: StateStore
+    _manager_addr: str
+    _self_node_id: str
+    _logs: LogBroker
+    # The node's own ports (common.ports.reserved_ports): no service may publish them.
+    _reserved: frozenset[tuple[int, PortProtocol]]
+
+    async def _write_one(
+        self, plan: Callable[[ReadView], Sequence[Op]], what: str, **context: Any
+    ) -> StoredObject:
+        """Commit plan, which writes one object, log what with its ID (service_id, node_id,
+        network_id: by its kind) and context, and return it as stored."""
+        (stored,) = await self._store.transact(plan)
+        log.info(what, **{f"{type(stored).__name__.lower()}_id": stored.id}, **context)
+        return stored

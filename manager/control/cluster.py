@@ -1,0 +1,39 @@
+"""The Control API's calls on the cluster itself: its join tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from common import convert, tokens
+from common.api import control_pb2 as pb
+from common.grpc_errors import unary_errors
+from common.model import Cluster, NodeRole
+from manager.control.base import ControlBase, log
+from manager.store import Op, Put, ReadView
+
+
+class ClusterCalls(ControlBase):
+    @unary_errors
+    async def GetJoinToken(
+        self, request: pb.GetJoinTokenRequest, context: Any
+    ) -> pb.GetJoinTokenResponse:
+        role = convert.enum_from_pb(NodeRole, request.role, "role")
+
+        def plan(view: ReadView) -> Sequence[Op]:
+            cluster = view.objects(Cluster)[0]
+            if not request.rotate:
+                return []
+            secret = tokens.new_secret()
+            if role == NodeRole.MANAGER:
+                return [Put(replace(cluster, manager_secret=secret))]
+            return [Put(replace(cluster, worker_secret=secret))]
+
+        await self._store.transact(plan)
+        if request.rotate:
+            log.info("join token rotated", role=role.name.lower())
+        cluster = self._store.objects(Cluster)[0]
+        secret = cluster.manager_secret if role == NodeRole.MANAGER else cluster.worker_secret
+        token = tokens.JoinToken(digest=cluster.digest, secret=secret)
+        return pb.GetJoinTokenResponse(token=str(token), manager_addr=self._manager_addr)

@@ -1,0 +1,68 @@
+"""The Control API's calls on nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from common import convert
+from common.api import control_pb2 as pb
+from common.errors import Conflict, NotFound
+from common.grpc_errors import unary_errors
+from common.limits import check_labels
+from common.model import Availability, Node, NodeState
+from manager.control.base import ControlBase
+from manager.control.resolve import resolve_node
+from manager.store import Delete, Op, Put, ReadView
+
+
+class NodeCalls(ControlBase):
+    @unary_errors
+    async def ListNodes(self, request: pb.ListNodesRequest, context: Any) -> pb.ListNodesResponse:
+        nodes = sorted(self._store.objects(Node), key=lambda n: (n.description.hostname, n.id))
+        return pb.ListNodesResponse(
+            nodes=[convert.node_to_pb(n) for n in nodes], self_node_id=self._self_node_id
+        )
+
+    @unary_errors
+    async def GetNode(self, request: pb.GetNodeRequest, context: Any) -> pb.NodeResponse:
+        return pb.NodeResponse(node=convert.node_to_pb(resolve_node(self._store, request.ref)))
+
+    @unary_errors
+    async def UpdateNode(self, request: pb.UpdateNodeRequest, context: Any) -> pb.NodeResponse:
+        availability = convert.enum_from_pb(Availability, request.availability, "availability")
+        labels = dict(request.labels)
+        check_labels("node label", labels)
+
+        def plan(view: ReadView) -> Sequence[Op]:
+            node = view.get(Node, request.node_id)
+            if node is None:
+                raise NotFound(f"no such node: {request.node_id}")
+            if node.meta.version != request.version:
+                raise Conflict(
+                    f"node {node.description.hostname} was changed meanwhile; read it and retry"
+                )
+            return [Put(replace(node, availability=availability, labels=labels))]
+
+        stored = await self._write_one(plan, "node updated", availability=availability.name.lower())
+        assert isinstance(stored, Node)
+        return pb.NodeResponse(node=convert.node_to_pb(stored))
+
+    @unary_errors
+    async def RemoveNode(
+        self, request: pb.RemoveNodeRequest, context: Any
+    ) -> pb.RemoveNodeResponse:
+        def plan(view: ReadView) -> Sequence[Op]:
+            node = resolve_node(view, request.ref)
+            if node.id == self._self_node_id:
+                raise Conflict("the manager's own node cannot be removed")
+            if node.state != NodeState.DOWN and not request.force:
+                raise Conflict(
+                    f"node {node.description.hostname or node.id} is not down:"
+                    " stop its agent first, or use --force to remove it anyway"
+                )
+            return [Delete(node)]
+
+        removed = await self._write_one(plan, "node removed", forced=request.force)
+        return pb.RemoveNodeResponse(id=removed.id)

@@ -1,0 +1,113 @@
+"""The nodes as one schedule call changes them, and what the call says about each task."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from common.model import Task
+from manager.scheduler.filters import (
+    NODE_NOT_IN_CLUSTER,
+    Demand,
+    Filter,
+    filters_for,
+    first_failing,
+    unplaceable_reason,
+)
+from manager.scheduler.nodes import NodeInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """The task goes to the node at this index of the batch's nodes."""
+
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unplaceable:
+    """No node can take the task, and why, in counted words."""
+
+    reason: str
+
+
+Verdict = Placed | Unplaceable
+
+
+class Batch:
+    """The nodes as one schedule call changes them: every placement counts for the next."""
+
+    def __init__(self, nodes: Sequence[NodeInfo], demands: Mapping[str, Demand]) -> None:
+        self.nodes = nodes
+        # NodeInfo.total sums a Counter; placements keep this copy current instead.
+        self.totals = [info.total for info in nodes]
+        self.index: dict[str, int] = {}
+        for i, info in enumerate(nodes):
+            self.index.setdefault(info.node.id, i)
+        # Ties go by ID, then position: as one int, so keys are all ints and cheap to compare.
+        self.rank = [0] * len(nodes)
+        for r, i in enumerate(sorted(range(len(nodes)), key=lambda i: (nodes[i].node.id, i))):
+            self.rank[i] = r
+        # The node of each placement, in order, so a group's reason can catch up on what changed.
+        self.placed: list[int] = []
+        self._demands = demands
+        self._filters: dict[str, tuple[Filter, ...]] = {}
+        # Per service that spreads: per key, its tasks on each label value (no label: "").
+        self._spread: dict[str, list[Counter[str]]] = {}
+
+    def demand(self, service_id: str) -> Demand:
+        return self._demands.get(service_id, Demand())
+
+    def filters(self, service_id: str) -> tuple[Filter, ...]:
+        found = self._filters.get(service_id)
+        if found is None:
+            found = self._filters[service_id] = filters_for(self.demand(service_id))
+        return found
+
+    def spread_counts(self, service_id: str) -> list[Counter[str]]:
+        """Counted over every node, as they stand when first asked, then kept current by place."""
+        counts = self._spread.get(service_id)
+        if counts is None:
+            keys = self.demand(service_id).spread
+            counts = self._spread[service_id] = [Counter() for _ in keys]
+            for info in self.nodes:
+                own = info.tasks_by_service[service_id]
+                if own:
+                    for per_value, key in zip(counts, keys, strict=True):
+                        per_value[info.node.labels.get(key, "")] += own
+        return counts
+
+    def rooms_taken(self, service_id: str) -> int:
+        """How many slices placements took so far on the service's networks."""
+        return sum(room.taken for room in self.demand(service_id).networks)
+
+    def place(self, task: Task, i: int) -> None:
+        info = self.nodes[i]
+        demand = self.demand(task.service_id)
+        info.take(task, demand.host_ports)
+        for room in demand.networks:
+            room.take(info.node.id, info.address)
+        self.totals[i] += 1
+        self.placed.append(i)
+        counts = self._spread.get(task.service_id)
+        if counts:
+            labels = info.node.labels
+            keys = self.demand(task.service_id).spread
+            for per_value, key in zip(counts, keys, strict=True):
+                per_value[labels.get(key, "")] += 1
+
+    def pinned(self, task: Task) -> Verdict:
+        """A task made for one node (a global service's) goes there or nowhere."""
+        i = self.index.get(task.node_id)
+        if i is None:
+            return Unplaceable(NODE_NOT_IN_CLUSTER)
+        demand = self.demand(task.service_id)
+        filters = self.filters(task.service_id)
+        failed = first_failing(filters, task, self.nodes[i], demand)
+        if failed is None:
+            return Placed(i)
+        return Unplaceable(unplaceable_reason(Counter({failed: 1}), filters, 1))
+
+
+# A placement key, smallest first: the spread counts from the level it is read at down, then the
