@@ -303,7 +303,7 @@ class Agent:
         yield dpb.AgentMessage(hello=hello)
         while True:
             try:
-                # Not wait_for: on Python 3.11 it can swallow the cancellation that stops this loop.
+                # Not wait_for: on 3.11 it can swallow the cancel that stops this loop.
                 async with asyncio.timeout(self._period):
                     await self._pending_ready.wait()
             except TimeoutError:

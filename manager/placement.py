@@ -38,7 +38,7 @@ class PlacementLoop:
                 if pending and not await attempt("placement pass", self._place(pending)):
                     # Retried after a while, or at the next change, whichever comes first.
                     with contextlib.suppress(TimeoutError):
-                        # Not wait_for: on Python 3.11 it can swallow the cancellation that stops this loop.
+                        # Not wait_for: on 3.11 it can swallow the cancel that stops this loop.
                         async with asyncio.timeout(RETRY_DELAY):
                             await watch.next_batch()
                     pending = {t.id for t in self._store.objects(Task) if _is_pending(t)}

@@ -70,7 +70,7 @@ class Allocator:
                 if work and not await attempt("allocation", self._allocate(work)):
                     # Retried after a while, or at the next change, whichever comes first.
                     with contextlib.suppress(TimeoutError):
-                        # Not wait_for: on Python 3.11 it can swallow the cancellation that stops this loop.
+                        # Not wait_for: on 3.11 it can swallow the cancel that stops this loop.
                         async with asyncio.timeout(RETRY_DELAY):
                             work.add(await watch.next_batch())
                     continue

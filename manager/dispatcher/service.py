@@ -314,7 +314,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         last = time.monotonic()
         while True:
             try:
-                # Not wait_for: on Python 3.11 it can swallow the cancellation that stops this loop.
+                # Not wait_for: on 3.11 it can swallow the cancel that stops this loop.
                 async with asyncio.timeout(timeout):
                     msg = await anext(messages)
             except TimeoutError:

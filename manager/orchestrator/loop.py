@@ -43,7 +43,7 @@ class Orchestrator:
                 if failed:
                     timeout = min(timeout or RETRY_DELAY, RETRY_DELAY)
                 try:
-                    # Not wait_for: on Python 3.11 it can swallow the cancellation that stops this loop.
+                    # Not wait_for: on 3.11 it can swallow the cancel that stops this loop.
                     async with asyncio.timeout(timeout):
                         events = await watch.next_batch()
                 except TimeoutError:

@@ -132,7 +132,7 @@ class ServiceJob:
         """Wait for the next store change, or a tick: monitor periods end without one."""
         assert self._watch is not None
         with contextlib.suppress(TimeoutError):
-            # Not wait_for: on Python 3.11 it can swallow the cancellation that stops this loop.
+            # Not wait_for: on 3.11 it can swallow the cancel that stops this loop.
             async with asyncio.timeout(TICK):
                 await self._watch.next_batch()
 
