@@ -198,6 +198,7 @@ class Agent:
         self._description = NodeDescription(
             hostname=self._hostname,
             engine_version=info.version,
+            engine_id=info.id,
             resources=Resources(nano_cpus=info.nano_cpus, memory_bytes=info.memory_bytes),
             os=info.os,
             arch=info.arch,

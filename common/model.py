@@ -83,6 +83,8 @@ class NodeDescription:
     # The agent's Shoal release and session protocol; 0: an agent from before they were said.
     version: str = ""
     protocol: int = 0
+    # The Docker engine's ID ("" unknown): two nodes on one engine are told apart by it.
+    engine_id: str = ""
     # Where other nodes send this node's overlay traffic; empty: Node.addr.
     data_addr: str = ""
 

@@ -28,6 +28,8 @@ class EngineDown(Unavailable):
 
 @dataclass(frozen=True)
 class EngineInfo:
+    # The engine's own ID, unique per engine (docker info's ID).
+    id: str
     version: str
     nano_cpus: int
     memory_bytes: int

@@ -130,6 +130,7 @@ class DockerRuntime:
     async def info(self) -> EngineInfo:
         info = await self._call(lambda api: api.info())
         return EngineInfo(
+            id=info.get("ID", ""),
             version=info.get("ServerVersion", ""),
             nano_cpus=int(info.get("NCPU", 0)) * 1_000_000_000,
             memory_bytes=int(info.get("MemTotal", 0)),

@@ -46,6 +46,8 @@ class FakeRuntime:
     calls: list[str] = field(default_factory=list)
     # While set, every call fails as an engine that stopped answering does.
     down: bool = False
+    # Each fake is an engine of its own, unless a test shares one.
+    engine_id: str = field(default_factory=new_id)
     memory_bytes: int = 1 << 30
     # Images whose containers exit with code 1 as soon as they start, as a broken release does.
     crashing: set[str] = field(default_factory=set)
@@ -73,6 +75,7 @@ class FakeRuntime:
     async def info(self) -> EngineInfo:
         self._answer()
         return EngineInfo(
+            id=self.engine_id,
             version="fake-1.0",
             nano_cpus=2_000_000_000,
             memory_bytes=self.memory_bytes,

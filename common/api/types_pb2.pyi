@@ -335,6 +335,7 @@ class NodeDescription(_message.Message):
     ARCH_FIELD_NUMBER: _builtins.int
     SHOAL_VERSION_FIELD_NUMBER: _builtins.int
     PROTOCOL_FIELD_NUMBER: _builtins.int
+    ENGINE_ID_FIELD_NUMBER: _builtins.int
     DATA_ADDR_FIELD_NUMBER: _builtins.int
     hostname: _builtins.str
     engine_version: _builtins.str
@@ -343,6 +344,8 @@ class NodeDescription(_message.Message):
     shoal_version: _builtins.str
     """The agent's Shoal release and the session protocol it speaks (0: before agents said)."""
     protocol: _builtins.int
+    engine_id: _builtins.str
+    """The Docker engine's own ID: nodes that share one engine can share none of its networks."""
     data_addr: _builtins.str
     """The address other nodes reach this one at for overlay traffic (VXLAN); empty: the one the
     manager sees its session come from.
@@ -359,11 +362,12 @@ class NodeDescription(_message.Message):
         arch: _builtins.str = ...,
         shoal_version: _builtins.str = ...,
         protocol: _builtins.int = ...,
+        engine_id: _builtins.str = ...,
         data_addr: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["resources", b"resources"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arch", b"arch", "data_addr", b"data_addr", "engine_version", b"engine_version", "hostname", b"hostname", "os", b"os", "protocol", b"protocol", "resources", b"resources", "shoal_version", b"shoal_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arch", b"arch", "data_addr", b"data_addr", "engine_id", b"engine_id", "engine_version", b"engine_version", "hostname", b"hostname", "os", b"os", "protocol", b"protocol", "resources", b"resources", "shoal_version", b"shoal_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

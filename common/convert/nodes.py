@@ -11,6 +11,7 @@ def description_to_pb(d: m.NodeDescription) -> pb.NodeDescription:
     return pb.NodeDescription(
         hostname=d.hostname,
         engine_version=d.engine_version,
+        engine_id=d.engine_id,
         resources=resources_to_pb(d.resources),
         os=d.os,
         arch=d.arch,
@@ -24,6 +25,7 @@ def description_from_pb(msg: pb.NodeDescription) -> m.NodeDescription:
     return m.NodeDescription(
         hostname=msg.hostname,
         engine_version=msg.engine_version,
+        engine_id=msg.engine_id,
         resources=resources_from_pb(msg.resources),
         os=msg.os,
         arch=msg.arch,

@@ -26,12 +26,14 @@ def rooms(view: ReadView, network_ids: Iterable[str]) -> dict[str, NetworkRoom]:
         if network is None:
             continue
         holders = {}
+        engines = {}
         for node_id in network.slices:
             node = view.get(Node, node_id)
             if node is not None:
                 holders[node_id] = ipam.overlay_address(node)
+                engines[node_id] = node.description.engine_id
         free = ipam.slice_count(IPv4Network(network.subnet)) - 1 - len(network.slices)
-        found[network_id] = NetworkRoom.of(network.name, holders, max(0, free))
+        found[network_id] = NetworkRoom.of(network.name, holders, max(0, free), engines)
     return found
 
 

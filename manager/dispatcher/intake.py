@@ -125,6 +125,7 @@ def check_description(description: NodeDescription, data_addr: str) -> NodeDescr
         )
     for field, value in (
         ("engine version", description.engine_version),
+        ("engine ID", description.engine_id),
         ("os", description.os),
         ("arch", description.arch),
     ):

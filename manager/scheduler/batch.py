@@ -87,7 +87,7 @@ class Batch:
         demand = self.demand(task.service_id)
         info.take(task, demand.host_ports)
         for room in demand.networks:
-            room.take(info.node.id, info.address)
+            room.take(info.node.id, info.address, info.node.description.engine_id)
         self.totals[i] += 1
         self.placed.append(i)
         counts = self._spread.get(task.service_id)

@@ -190,6 +190,26 @@ class NetworkSliceFilter:
         return f"network {self.room.name}: no free address slice on {_nodes(excluded)}"
 
 
+class NetworkEngineFilter:
+    """Nodes that share a Docker engine (several agents on one engine, as tests and demos run
+    them) cannot each have the network there: the engine keeps one bridge per network, on the
+    slice of the node that made it first. Such tasks wait, saying why, rather than fail."""
+
+    dynamic: ClassVar[bool] = True
+
+    def __init__(self, room: NetworkRoom) -> None:
+        self.room = room
+
+    def check(self, task: Task, info: NodeInfo, demand: Demand) -> bool:
+        return not self.room.engine_taken(info.node.id, info.node.description.engine_id)
+
+    def explain(self, excluded: int) -> str:
+        return (
+            f"network {self.room.name}: another node on the same Docker engine holds it"
+            f" ({_nodes(excluded)})"
+        )
+
+
 DEFAULT_FILTERS: tuple[Filter, ...] = (
     ReadyFilter(),
     AvailabilityFilter(),
@@ -211,6 +231,7 @@ def filters_for(demand: Demand) -> tuple[Filter, ...]:
         *(HostPortFilter(p) for p in dict.fromkeys(demand.host_ports)),
         *(NetworkAddressFilter(r) for r in demand.networks),
         *(NetworkSliceFilter(r) for r in demand.networks),
+        *(NetworkEngineFilter(r) for r in demand.networks),
     )
 
 

@@ -182,10 +182,24 @@ class Cluster:
         found = self.containers(service)
         return found if len(found) == count else None
 
+    def node_ids(self) -> set[str]:
+        """This cluster's nodes, from the manager while it answers and from the identities its
+        nodes keep on disk: the engine may be shared with other clusters (other test runs)."""
+        found = {
+            json.loads(path.read_text())["node_id"] for path in self.root.rglob("identity.json")
+        }
+        listed = self.shoal("node", "ls", "-q", timeout=5)
+        if listed.code == 0:
+            found |= set(listed.out.split())
+        return found
+
     def stop(self) -> None:
+        ours = self.node_ids()
         for daemon in [*self.agents, self.manager]:
             daemon.kill()
         for c in self.engine.containers(all=True, filters={"label": "shoal.task.id"}):
-            # An agent killed mid-removal, or another cluster's cleanup, may have taken it.
+            if c["Labels"].get("shoal.node.id") not in ours:
+                continue
+            # An agent killed mid-removal may have taken it.
             with contextlib.suppress(docker.errors.NotFound):
                 self.engine.remove_container(c["Id"], force=True)

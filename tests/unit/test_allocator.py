@@ -50,10 +50,9 @@ def fresh(obj: StoredObject) -> Put:
     return Put(replace(obj, meta=Meta()))
 
 
-def host(node_id: str, address: str, state: NodeState = NodeState.READY) -> Put:
-    return fresh(
-        replace(node(node_id, state=state), description=NodeDescription(data_addr=address))
-    )
+def host(node_id: str, address: str, state: NodeState = NodeState.READY, engine: str = "") -> Put:
+    described = NodeDescription(data_addr=address, engine_id=engine)
+    return fresh(replace(node(node_id, state=state), description=described))
 
 
 def on_network(replicas: int) -> Put:
@@ -127,3 +126,52 @@ async def test_a_task_is_assigned_with_its_nodes_slice_in_one_transaction(
     assert sliced.revision == assigned.revision
     assert isinstance(sliced.obj, Network)
     assert sliced.obj.slices == {"n1": 1}
+
+
+async def test_nodes_sharing_an_engine_keep_a_network_to_the_one_that_holds_it(
+    store: SqliteStore,
+) -> None:
+    """Two nodes on one engine (and one on another): the shared engine's network bridge is
+    n1's, so n2 takes none of the service's tasks, and a task that could only go to n2 waits
+    saying why instead of failing there."""
+    network = Network(id=NET, name="frontend", subnet="10.128.0.0/16", vni=4096, slices={"n1": 1})
+    nodes = [
+        host("n1", "10.77.0.11", engine="E1"),
+        host("n2", "10.77.0.12", engine="E1"),
+        host("n3", "10.77.0.13", engine="E2"),
+    ]
+    await store.commit([*nodes, fresh(network), on_network(4)])
+    async with loops(store):
+
+        def placed() -> set[str]:
+            return {t.node_id for t in store.objects(Task) if t.node_id}
+
+        await eventually(lambda: len([t for t in store.objects(Task) if t.node_id]) == 4, "4")
+        assert placed() == {"n1", "n3"}
+        stored = store.get(Network, NET)
+        assert stored is not None
+        assert set(stored.slices) == {"n1", "n3"}
+
+
+async def test_a_task_only_a_node_sharing_the_engine_could_take_waits_saying_why(
+    store: SqliteStore,
+) -> None:
+    network = Network(id=NET, name="frontend", subnet="10.128.0.0/16", vni=4096, slices={"n1": 1})
+    nodes = [
+        host("n1", "10.77.0.11", NodeState.DOWN, engine="E1"),
+        host("n2", "10.77.0.12", engine="E1"),
+    ]
+    await store.commit([*nodes, fresh(network), on_network(1)])
+    async with loops(store):
+
+        def waiting() -> list[Task]:
+            return [
+                t
+                for t in store.objects(Task)
+                if t.status.state == TaskState.PENDING
+                and "network frontend: another node on the same Docker engine holds it (1 node)"
+                in t.status.err
+            ]
+
+        await eventually(waiting, "a pending task naming the shared engine")
+        assert all(not t.node_id for t in store.objects(Task))
