@@ -13,12 +13,14 @@ from pathlib import Path
 
 import grpc
 
+from agent import identity
 from agent.join import join
 from agent.mesh.fake import FakeTables
 from agent.mesh.ingress import Ingress
 from agent.runtime.base import SLOT_LABEL
 from agent.runtime.fake import FakeRuntime
 from agent.session import Agent
+from agent.teardown import HostCleanup
 from common import convert
 from common.api import control_pb2 as pb
 from common.api import control_pb2_grpc
@@ -113,21 +115,41 @@ class Harness:
         return control_pb2_grpc.ControlStub(self.channel)
 
     async def join(
-        self, hostname: str, runtime: FakeRuntime, tables: FakeTables | None = None
+        self,
+        hostname: str,
+        runtime: FakeRuntime,
+        tables: FakeTables | None = None,
+        host_networking: HostCleanup | None = None,
     ) -> str:
-        """tables: the node's netfilter, for a node that runs the routing mesh."""
+        """tables: the node's netfilter, for a node that runs the routing mesh; host_networking:
+        what removes its networks from the host, should the node be removed."""
         token = (await self.control.GetJoinToken(pb.GetJoinTokenRequest())).token
         joined, bundle = await join(token, join_addr(self.addr), NodeDescription(hostname=hostname))
-        bundle.save(self.state_dir.parent / hostname)
-        self.run_agent(joined.node_id, hostname, runtime, tables)
+        known = identity.Identity(joined.node_id, joined.cluster_id, self.addr)
+        identity.save(self.state_dir.parent / hostname, known, bundle)
+        self.run_agent(joined.node_id, hostname, runtime, tables, host_networking)
         return joined.node_id
 
     def run_agent(
-        self, node_id: str, hostname: str, runtime: FakeRuntime, tables: FakeTables | None = None
+        self,
+        node_id: str,
+        hostname: str,
+        runtime: FakeRuntime,
+        tables: FakeTables | None = None,
+        host_networking: HostCleanup | None = None,
     ) -> None:
         state = self.state_dir.parent / hostname
         ingress = Ingress(node_id, tables) if tables is not None else None
-        agent = Agent(node_id, self.addr, runtime, hostname, Bundle.load(state), state, ingress)
+        agent = Agent(
+            node_id,
+            self.addr,
+            runtime,
+            hostname,
+            Bundle.load(state),
+            state,
+            ingress,
+            host_networking=host_networking,
+        )
         self.agents[node_id] = asyncio.create_task(agent.run())
 
     async def drop_agent(self, node_id: str) -> None:

@@ -40,6 +40,8 @@ class Rogue:
     ended: grpc.StatusCode | None = None
     ended_details: str = ""
     messages: int = 0
+    # The kind of each message received, in order.
+    kinds: list[str] = field(default_factory=list)
     _outgoing: asyncio.Queue[dpb.AgentMessage | None] = field(default_factory=asyncio.Queue)
     _channel: grpc.aio.Channel | None = None
     _reader: asyncio.Task[None] | None = None
@@ -79,6 +81,7 @@ class Rogue:
         try:
             async for msg in call:
                 self.messages += 1
+                self.kinds.append(str(msg.WhichOneof("kind")))
                 self._take(msg)
         except grpc.aio.AioRpcError as exc:
             self.ended, self.ended_details = exc.code(), str(exc.details())
