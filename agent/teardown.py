@@ -10,6 +10,7 @@ finish what was left.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +29,10 @@ from common.errors import ShoalError
 log = structlog.get_logger("agent")
 
 # Passes over the node's containers: a container whose creation was already on its way to the
-# engine when the first pass listed them shows up only in a later listing.
-CONTAINER_PASSES = 3
+# engine when the first pass listed them shows up only in a later listing, and one that another
+# process is removing (`agent leave` beside the daemon) goes in its own time.
+CONTAINER_PASSES = 10
+PASS_DELAY = 0.3
 
 HostCleanup = Callable[[], Awaitable[None]]
 
@@ -86,12 +89,17 @@ class Teardown:
         return "its containers, networks and rules"
 
     async def _remove_containers(self) -> None:
+        why = ""
         for _ in range(CONTAINER_PASSES):
+            if why:
+                await asyncio.sleep(PASS_DELAY)
             found = await self.runtime.containers(self.node_id)
             if not found:
                 return
+            why = ""
             for container in found:
-                await self.runtime.remove(container.id)
-        left = await self.runtime.containers(self.node_id)
-        if left:
-            raise ShoalError(f"{len(left)} still there")
+                try:
+                    await self.runtime.remove(container.id)
+                except ShoalError as exc:
+                    why = str(exc)
+        raise ShoalError(f"{len(found)} still there" + (f": {why}" if why else ""))
