@@ -295,6 +295,9 @@ class Agent:
                 if kind == "settings":
                     self._period = max(0.05, msg.settings.heartbeat_period_ms / 1000)
                     backoff.reset()
+                    # A beat now: the wait under way may be one of the old period, longer than
+                    # the manager allows when its period is shorter than the one assumed.
+                    self._pending_ready.set()
                 elif kind == "assignments":
                     a = msg.assignments
                     if a.full:

@@ -87,13 +87,16 @@ class Harness:
         admin = Bundle.load(self.state_dir / "admin")
         self.channel = grpc.aio.secure_channel(self.addr, admin.channel_credentials())
 
-    async def restart(self) -> None:
-        """Stop the manager (its agents keep running) and start it again on its state dir."""
+    async def restart(self, meanwhile: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Stop the manager (its agents keep running), run meanwhile (which may change its state
+        dir), and start it again on its state dir."""
         self.stop.set()
         assert self.task is not None
         await self.task
         assert self.channel is not None
         await self.channel.close()
+        if meanwhile is not None:
+            await meanwhile()
         await self.start()
 
     async def halt(self) -> None:

@@ -34,12 +34,18 @@ class Rogue:
     bundle: Bundle
     manager: str
     tasks: dict[str, Task] = field(default_factory=dict)
+    # The IDs of the tasks assigned; with decode False, all that is kept of them (decoding tens
+    # of thousands would hold up the manager, which shares the test's event loop).
+    task_ids: set[str] = field(default_factory=set)
+    decode: bool = True
     ingress: dict[str, IngressPort] = field(default_factory=dict)
     network_view: NetworkView | None = None
     # The status the manager ended the session with, once it did.
     ended: grpc.StatusCode | None = None
     ended_details: str = ""
     messages: int = 0
+    # Heartbeats sent so far.
+    beats: int = 0
     # The kind of each message received, in order.
     kinds: list[str] = field(default_factory=list)
     _outgoing: asyncio.Queue[dpb.AgentMessage | None] = field(default_factory=asyncio.Queue)
@@ -70,6 +76,7 @@ class Rogue:
         while True:
             await asyncio.sleep(PERIOD / 3)
             await self.send(dpb.AgentMessage(heartbeat=dpb.Heartbeat()))
+            self.beats += 1
 
     async def _requests(self) -> AsyncIterator[dpb.AgentMessage]:
         while (msg := await self._outgoing.get()) is not None:
@@ -93,9 +100,13 @@ class Rogue:
         if kind == "assignments":
             if msg.assignments.full:
                 self.tasks = {}
+                self.task_ids = set()
             for task in msg.assignments.tasks:
-                self.tasks[task.id] = convert.task_from_pb(task)
+                self.task_ids.add(task.id)
+                if self.decode:
+                    self.tasks[task.id] = convert.task_from_pb(task)
             for task_id in msg.assignments.removed:
+                self.task_ids.discard(task_id)
                 self.tasks.pop(task_id, None)
         elif kind == "ingress":
             if msg.ingress.full:
