@@ -16,8 +16,8 @@ from common.api import control_pb2 as pb
 from common.errors import NodeRemoved
 from common.model import NodeState
 from common.tls import Bundle
+from tests.rogue import Rogue, description
 from tests.unit.harness import Harness, eventually, running, wait_state
-from tests.unit.rogue import Rogue, description
 
 GONE = (
     "this node was removed from the cluster; its containers, networks and rules are gone:"

@@ -23,9 +23,9 @@ from manager.dispatcher.liveness import MISSED_BEATS
 from manager.server import STATE_FILE
 from manager.store import Put
 from manager.store.sqlite import SqliteStore
+from tests.rogue import Rogue, description
 from tests.unit.builders import service, task
 from tests.unit.harness import Harness, eventually
-from tests.unit.rogue import Rogue, description
 
 
 async def test_a_node_with_100_tasks_of_60_kb_env_keeps_its_session(harness: Harness) -> None:
