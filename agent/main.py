@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import socket
 import sys
@@ -19,11 +20,10 @@ from agent.join import join
 from agent.mesh.ingress import Ingress
 from agent.mesh.netfilter import Netfilter
 from agent.metrics import AgentMetrics
-from agent.overlay import links
-from agent.overlay import rules as network_rules
 from agent.overlay.node_networks import node_networks
 from agent.runtime.docker import DockerRuntime
 from agent.session import Agent
+from agent.teardown import Teardown, remove_host_networking
 from common import identity, log, mesh_flag, metrics_server, tokens
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
@@ -113,6 +113,7 @@ async def run_agent(
             networks=networks,
             data_addr=default_address(),
             metrics=metrics,
+            host_networking=functools.partial(remove_host_networking, engine) if mesh else None,
         ).run()
     finally:
         await networks.close()
@@ -124,8 +125,8 @@ async def run_agent(
 async def leave_cluster(
     state_dir: Path, docker_host: str | None, force: bool, mesh: bool = True
 ) -> None:
-    """Tell the manager, then remove this node's containers, its netfilter rules and VXLAN
-    devices, and its identity."""
+    """Tell the manager, then remove this node's containers, its netfilter rules, VXLAN devices
+    and engine networks, and its identity."""
     known = identity.load(state_dir)
     if known is None:
         raise ShoalError(f"no node identity in {state_dir}: this host is not in a cluster")
@@ -142,18 +143,22 @@ async def leave_cluster(
                 " use --force to leave anyway"
             ) from None
     engine = EngineClient(docker_host)
-    runtime = DockerRuntime(engine)
+    teardown = Teardown(
+        known.node_id,
+        DockerRuntime(engine),
+        state_dir,
+        Ingress(known.node_id, Netfilter()) if mesh else None,
+        functools.partial(remove_host_networking, engine) if mesh else None,
+    )
     try:
-        for container in await runtime.containers(known.node_id):
-            await runtime.remove(container.id)
+        failed = await teardown.run()
     finally:
         await engine.close()
-    if mesh:
-        await Ingress(known.node_id, Netfilter()).remove()
-        # The devices first: without its chain, a VXLAN device takes frames from anyone.
-        await links.delete_ours()
-        await network_rules.remove()
-    identity.forget(state_dir)
+    if failed:
+        raise ShoalError(
+            f"left the cluster, but removing {'; '.join(failed)} failed:"
+            " `agent leave --force` finishes it"
+        )
     print("Node left the cluster.", flush=True)
 
 

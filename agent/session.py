@@ -21,11 +21,12 @@ from agent.metrics import AgentMetrics
 from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import ContainerRuntime
 from agent.runtime.instrumented import InstrumentedRuntime
+from agent.teardown import HostCleanup, Teardown
 from agent.worker import Worker
 from common import convert, message_limits, pki
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
-from common.errors import ShoalError
+from common.errors import NodeRemoved, ShoalError
 from common.grpc_errors import from_rpc_error
 from common.ingress import IngressPort
 from common.model import NodeDescription, Resources, Task, TaskStatus, now
@@ -70,8 +71,11 @@ class Agent:
         networks: NodeNetworks | None = None,
         data_addr: str = "",
         metrics: AgentMetrics | None = None,
+        host_networking: HostCleanup | None = None,
     ) -> None:
-        """ingress: the routing mesh on this host; None leaves the host's netfilter alone."""
+        """ingress: the routing mesh on this host; None leaves the host's netfilter alone.
+        host_networking: removes the node's networks from the host once the node is removed;
+        None on a host shared with other nodes."""
         self.metrics = metrics or AgentMetrics()
         runtime = InstrumentedRuntime(runtime, self.metrics)
         self.node_id = node_id
@@ -105,6 +109,7 @@ class Agent:
         )
         self.connected = asyncio.Event()
         self._log = log.bind(node_id=node_id)
+        self._teardown = Teardown(node_id, runtime, state_dir, ingress, host_networking)
 
     def _queue_report(self, task_id: str, status: TaskStatus) -> None:
         self.metrics.task_transitions.labels(status.state.name.lower()).inc()
@@ -112,7 +117,8 @@ class Agent:
         self._pending_ready.set()
 
     async def run(self) -> None:
-        """Run until cancelled; raises ShoalError when the manager refuses this node for good."""
+        """Run until cancelled; raises ShoalError when the manager refuses this node for good,
+        and NodeRemoved, once the host is cleared, when the manager says it was removed."""
         await self._load_engine()
         fatal: ShoalError | None = None
         try:
@@ -129,8 +135,26 @@ class Agent:
             first = failed.exceptions[0]
             assert isinstance(first, ShoalError)
             fatal = first
+        if isinstance(fatal, NodeRemoved):
+            raise await self._leave_host()
         if fatal is not None:
             raise fatal
+
+    async def _leave_host(self) -> NodeRemoved:
+        """The node is out of the cluster: nothing of it stays on the host to run unmanaged."""
+        self._log.warning("node removed from the cluster: removing " + self._teardown.removes)
+        await self.worker.stop()
+        failed = await self._teardown.run()
+        if failed:
+            return NodeRemoved(
+                "this node was removed from the cluster, but removing "
+                + "; ".join(failed)
+                + " failed: `agent leave --force` finishes it"
+            )
+        return NodeRemoved(
+            f"this node was removed from the cluster; {self._teardown.removes} are gone:"
+            " join it again with a token"
+        )
 
     def _channel(self) -> grpc.aio.Channel:
         return grpc.aio.secure_channel(
@@ -271,6 +295,9 @@ class Agent:
                 if kind == "settings":
                     self._period = max(0.05, msg.settings.heartbeat_period_ms / 1000)
                     backoff.reset()
+                    # A beat now: the wait under way may be one of the old period, longer than
+                    # the manager allows when its period is shorter than the one assumed.
+                    self._pending_ready.set()
                 elif kind == "assignments":
                     a = msg.assignments
                     if a.full:
@@ -298,6 +325,10 @@ class Agent:
                     await logs.cancel(msg.cancel_logs.subscription_id)
                 elif kind == "network_view" and self._networks is not None:
                     self._networks.apply(convert.network_view_from_pb(msg.network_view))
+                elif kind == "removed":
+                    # Said only by the manager of this node's cluster (the session is mutual
+                    # TLS), never inferred from a manager that is away or a session replaced.
+                    raise NodeRemoved("this node was removed from the cluster")
 
     async def _outgoing(self, description: NodeDescription) -> AsyncIterator[dpb.AgentMessage]:
         hello = dpb.Hello(description=convert.description_to_pb(description))

@@ -74,6 +74,13 @@ class Worker:
         for task_id in changed:
             self.kick(task_id)
 
+    async def stop(self) -> None:
+        """Drive no task any more, and end the drives under way: the node is leaving."""
+        self._have_assignments = False
+        for driver in self._drivers:
+            driver.cancel()
+        await asyncio.gather(*self._drivers, return_exceptions=True)
+
     async def container_changed(self, container_id: str, task_id: str, action: str) -> None:
         """An engine event: refresh what we know of the container, then reconcile its task."""
         if not task_id:

@@ -27,6 +27,11 @@ class PermissionDenied(ShoalError):
     pass
 
 
+class NodeRemoved(PermissionDenied):
+    """A valid node certificate whose node is no longer in the cluster: it was removed, and
+    must join again. The one answer on which an agent removes what it has on its host."""
+
+
 class FailedPrecondition(ShoalError):
     """The system is not in a state the request can be served in, e.g. versions that differ
     too much; retrying as it is will fail again."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from common import pki
-from common.errors import PermissionDenied, Unauthenticated
+from common.errors import NodeRemoved, PermissionDenied, Unauthenticated
 from common.model import Cluster, Node
 from common.tls import peer_subject
 from manager.store import ReadView
@@ -30,7 +30,7 @@ class Authenticator:
             raise PermissionDenied(f"a {subject.role} certificate cannot act as a node")
         node = self._store.get(Node, subject.node_id)
         if node is None:
-            raise PermissionDenied(
+            raise NodeRemoved(
                 f"node {subject.node_id} was removed from the cluster: join it again with a token"
             )
         return node

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.mesh.rules import JUMPS
+from agent.mesh.rules import JUMPS, is_ours
 from common.errors import Unavailable
 
 BUILT_IN = {
@@ -63,7 +63,7 @@ class FakeTables:
 
     async def chains(self) -> list[str]:
         self._answer()
-        return [c for chains in self.tables.values() for c in chains if c.startswith("SHOAL-")]
+        return [c for chains in self.tables.values() for c in chains if is_ours(c)]
 
     async def ensure_jumps(self) -> None:
         self._answer()

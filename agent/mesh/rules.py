@@ -24,6 +24,7 @@ INGRESS_CHAIN = "SHOAL-INGRESS"
 POSTROUTING_CHAIN = "SHOAL-POSTROUTING"
 FORWARD_CHAIN = "SHOAL-FORWARD"
 SERVICE_PREFIX = "SHOAL-SVC-"
+_FIXED_CHAINS = (INGRESS_CHAIN, POSTROUTING_CHAIN, FORWARD_CHAIN)
 
 
 @dataclass(frozen=True)
@@ -124,12 +125,14 @@ def render_removal(chains: Sequence[str]) -> str:
 
 
 def our_chains(save_output: str) -> list[str]:
-    """Our chains among those iptables-save lists (lines `:NAME POLICY [counters]`)."""
-    found = []
-    for line in save_output.splitlines():
-        if line.startswith(":SHOAL-"):
-            found.append(line[1:].split()[0])
-    return found
+    """The mesh's chains among those iptables-save lists (lines `:NAME POLICY [counters]`);
+    not the cluster networks' SHOAL-NET-* chains, which their own jumps keep busy."""
+    declared = (line[1:].split()[0] for line in save_output.splitlines() if line.startswith(":"))
+    return [chain for chain in declared if is_ours(chain)]
+
+
+def is_ours(chain: str) -> bool:
+    return chain in _FIXED_CHAINS or chain.startswith(SERVICE_PREFIX)
 
 
 def _declare(chains: Iterable[str]) -> list[str]:

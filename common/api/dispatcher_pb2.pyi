@@ -371,6 +371,7 @@ class ManagerMessage(_message.Message):
     CANCEL_LOGS_FIELD_NUMBER: _builtins.int
     INGRESS_FIELD_NUMBER: _builtins.int
     NETWORK_VIEW_FIELD_NUMBER: _builtins.int
+    REMOVED_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def settings(self) -> Global___Settings: ...
     @_builtins.property
@@ -385,6 +386,12 @@ class ManagerMessage(_message.Message):
     def network_view(self) -> Global___NetworkView:
         """The networks this node takes part in, sent whole whenever it changes."""
 
+    @_builtins.property
+    def removed(self) -> Global___Removed:
+        """This node was removed from the cluster (node rm, or agent leave): the last message of
+        the session. The agent removes what it has on the host and forgets its identity.
+        """
+
     def __init__(
         self,
         *,
@@ -394,16 +401,36 @@ class ManagerMessage(_message.Message):
         cancel_logs: _logs_pb2.CancelLogs | None = ...,
         ingress: Global___IngressView | None = ...,
         network_view: Global___NetworkView | None = ...,
+        removed: Global___Removed | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "network_view", b"network_view", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "network_view", b"network_view", "removed", b"removed", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "network_view", b"network_view", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "network_view", b"network_view", "removed", b"removed", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["settings", "assignments", "subscribe_logs", "cancel_logs", "ingress", "network_view"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["settings", "assignments", "subscribe_logs", "cancel_logs", "ingress", "network_view", "removed"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___ManagerMessage: _TypeAlias = ManagerMessage  # noqa: Y015
+
+@_typing.final
+class Removed(_message.Message):
+    """Sent only on a session whose certificate names a node of this cluster that no longer
+    exists, so the agent tells a removal from a manager it cannot reach or a session replaced.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Removed: _TypeAlias = Removed  # noqa: Y015
 
 @_typing.final
 class NetworkEndpoint(_message.Message):

@@ -18,7 +18,7 @@ from common.addrcheck import unicast_ipv4
 from common.api import dispatcher_pb2 as pb
 from common.api import dispatcher_pb2_grpc
 from common.api import logs_pb2 as lpb
-from common.errors import Conflict, NotFound, PermissionDenied, ShoalError
+from common.errors import Conflict, NodeRemoved, PermissionDenied, ShoalError
 from common.grpc_errors import code_for, unary_errors
 from common.ingress import IngressPort
 from common.model import Node, NodeRole, NodeState, Task, TaskState, TaskStatus
@@ -41,6 +41,10 @@ from manager.store import Action, Delete, Event, Op, Put, ReadView, StateStore
 log = structlog.get_logger("dispatcher")
 
 Context = grpc.aio.ServicerContext[pb.AgentMessage, pb.ManagerMessage]
+
+# Said before a removed node's session is refused or ended: an agent of this release then
+# removes what it has on its host; an older one ignores it and stops on PERMISSION_DENIED.
+_REMOVED = pb.ManagerMessage(removed=pb.Removed())
 
 
 def _assigned(task: Task) -> bool:
@@ -133,7 +137,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         outbox = self._outboxes.get(node_id)
         if outbox is not None:
             log.info("closing the session of a removed node", node_id=node_id)
-            outbox.close(PermissionDenied(f"node {node_id} was removed from the cluster"))
+            outbox.close(NodeRemoved(f"node {node_id} was removed from the cluster"))
 
     def _deliver(self, node_id: str, revision: int, task_id: str, task: Task | None) -> None:
         outbox = self._outboxes.get(node_id)
@@ -186,6 +190,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         try:
             node_id = self._auth.node(context).id
         except ShoalError as exc:
+            if isinstance(exc, NodeRemoved):
+                yield _REMOVED
             await context.abort(code_for(exc), str(exc))
             return
         bound = log.bind(node_id=node_id)
@@ -209,6 +215,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 self._liveness.disconnected(node_id, down=False)
             self.logs.detach(node_id, requests)
             self.ingress.detach(mesh_changes)
+            if isinstance(exc, NodeRemoved):
+                yield _REMOVED
             await context.abort(code_for(exc), str(exc))
             return
         bound.info("session opened", tasks=len(full))
@@ -252,6 +260,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 try:
                     changes = take.result()
                 except ShoalError as exc:
+                    if isinstance(exc, NodeRemoved):
+                        yield _REMOVED
                     await context.abort(code_for(exc), str(exc))
                 take = asyncio.create_task(outbox.take())
                 for chunk in chunks.assignments(
@@ -298,7 +308,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         def plan(view: ReadView) -> Sequence[Op]:
             node = view.get(Node, node_id)
             if node is None:
-                raise NotFound(f"node {node_id} is not part of this cluster: join it again")
+                # Removed since the session's certificate was checked, a moment ago.
+                raise NodeRemoved(f"node {node_id} was removed from the cluster")
             _check_hostname_free(view, node_id, description.hostname)
             ready = replace(
                 node, state=NodeState.READY, message="", description=description, addr=addr

@@ -96,6 +96,36 @@ def test_removed_node_must_join_again(cluster: Cluster) -> None:
     assert "was removed from the cluster" in lines[0]
 
 
+def test_a_node_removed_while_running_clears_its_host_and_stops(cluster: Cluster) -> None:
+    """node rm --force of a node whose agent runs: the agent removes its containers, forgets
+    its identity and exits 1 with one line."""
+    index = 91
+    agent = cluster.add_agent(index)
+    hostname = f"it-agent-{index}"
+    wait_for(lambda: _status(cluster, hostname) == "Ready", "the new agent ready")
+    node_id = next(n["ID"] for n in cluster.nodes() if n["Hostname"] == hostname)
+    cluster.ok(
+        "service", "create", "-d", "--name", "evicted", "--replicas", "2",
+        "--constraint", f"node.hostname=={hostname}", "local/busybox:latest", *SLEEPER,
+    )  # fmt: skip
+    wait_for(lambda: cluster.running("evicted", 2), "2 running on the doomed node")
+    cluster.ok("node", "rm", "--force", hostname)
+    assert agent.proc is not None
+    assert agent.proc.wait(timeout=30) == 1
+    cluster.agents.remove(agent)
+    errors = [line for line in agent.log_text().splitlines() if line.startswith("Error:")]
+    assert errors == [
+        "Error: this node was removed from the cluster; its containers are gone:"
+        " join it again with a token"
+    ]
+    ours = cluster.engine.containers(all=True, filters={"label": f"shoal.node.id={node_id}"})
+    assert ours == []
+    state = cluster.root / f"agent-{index}"
+    assert not (state / "identity.json").exists()
+    assert not (state / "cert.pem").exists()
+    cluster.ok("service", "rm", "evicted")
+
+
 def test_agent_leave_removes_the_node_and_its_containers(cluster: Cluster) -> None:
     """agent leave on a host: the manager removes the node, the host's containers go, the
     service runs its replicas elsewhere, and the agent daemon there stops with one line."""
@@ -122,7 +152,7 @@ def test_agent_leave_removes_the_node_and_its_containers(cluster: Cluster) -> No
         [str(BIN / "agent"), "leave", "--state-dir", str(state)],
         capture_output=True, text=True, timeout=60, env=cluster.env,
     )  # fmt: skip
-    assert (done.returncode, done.stdout.strip()) == (0, "Node left the cluster.")
+    assert (done.returncode, done.stdout.strip()) == (0, "Node left the cluster."), done.stderr
     assert hostname not in {n["Hostname"] for n in cluster.nodes()}
     assert not (state / "identity.json").exists()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,8 @@ from agent.mesh.ingress import Ingress
 from agent.runtime.base import SLOT_LABEL
 from agent.runtime.fake import FakeRuntime
 from agent.session import Agent
-from common import convert
+from agent.teardown import HostCleanup
+from common import convert, identity
 from common.api import control_pb2 as pb
 from common.api import control_pb2_grpc
 from common.model import Availability, ContainerSpec, NodeDescription, NodeState, ServiceSpec
@@ -69,13 +71,16 @@ class Harness:
         admin = Bundle.load(self.state_dir / "admin")
         self.channel = grpc.aio.secure_channel(self.addr, admin.channel_credentials())
 
-    async def restart(self) -> None:
-        """Stop the manager (its agents keep running) and start it again on its state dir."""
+    async def restart(self, meanwhile: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Stop the manager (its agents keep running), run meanwhile (which may change its state
+        dir), and start it again on its state dir."""
         self.stop.set()
         assert self.task is not None
         await self.task
         assert self.channel is not None
         await self.channel.close()
+        if meanwhile is not None:
+            await meanwhile()
         await self.start()
 
     async def halt(self) -> None:
@@ -97,21 +102,41 @@ class Harness:
         return control_pb2_grpc.ControlStub(self.channel)
 
     async def join(
-        self, hostname: str, runtime: FakeRuntime, tables: FakeTables | None = None
+        self,
+        hostname: str,
+        runtime: FakeRuntime,
+        tables: FakeTables | None = None,
+        host_networking: HostCleanup | None = None,
     ) -> str:
-        """tables: the node's netfilter, for a node that runs the routing mesh."""
+        """tables: the node's netfilter, for a node that runs the routing mesh; host_networking:
+        what removes its networks from the host, should the node be removed."""
         token = (await self.control.GetJoinToken(pb.GetJoinTokenRequest())).token
         joined, bundle = await join(token, join_addr(self.addr), NodeDescription(hostname=hostname))
-        bundle.save(self.state_dir.parent / hostname)
-        self.run_agent(joined.node_id, hostname, runtime, tables)
+        known = identity.Identity(joined.node_id, joined.cluster_id, self.addr)
+        identity.save(self.state_dir.parent / hostname, known, bundle)
+        self.run_agent(joined.node_id, hostname, runtime, tables, host_networking)
         return joined.node_id
 
     def run_agent(
-        self, node_id: str, hostname: str, runtime: FakeRuntime, tables: FakeTables | None = None
+        self,
+        node_id: str,
+        hostname: str,
+        runtime: FakeRuntime,
+        tables: FakeTables | None = None,
+        host_networking: HostCleanup | None = None,
     ) -> None:
         state = self.state_dir.parent / hostname
         ingress = Ingress(node_id, tables) if tables is not None else None
-        agent = Agent(node_id, self.addr, runtime, hostname, Bundle.load(state), state, ingress)
+        agent = Agent(
+            node_id,
+            self.addr,
+            runtime,
+            hostname,
+            Bundle.load(state),
+            state,
+            ingress,
+            host_networking=host_networking,
+        )
         self.agents[node_id] = asyncio.create_task(agent.run())
 
     async def drop_agent(self, node_id: str) -> None:

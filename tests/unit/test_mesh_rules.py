@@ -128,6 +128,15 @@ class TestChains:
         saved = "*nat\n:PREROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n:SHOAL-INGRESS - [0:0]\nCOMMIT\n"
         assert our_chains(saved) == ["SHOAL-INGRESS"]
 
+    def test_the_networks_chains_are_not_ours(self) -> None:
+        """SHOAL-NET-* belong to the cluster networks: removing the mesh must leave them (their
+        jumps make deleting them fail, which failed the whole removal)."""
+        saved = (
+            "*nat\n:SHOAL-NET-VIP - [0:0]\n:SHOAL-SVC-X - [0:0]\n:SHOAL-POSTROUTING - [0:0]\n"
+            "COMMIT\n*filter\n:SHOAL-NET-VXLAN - [0:0]\n:SHOAL-FORWARD - [0:0]\nCOMMIT\n"
+        )
+        assert our_chains(saved) == ["SHOAL-SVC-X", "SHOAL-POSTROUTING", FORWARD_CHAIN]
+
     def test_removal(self) -> None:
         text = render_removal([INGRESS_CHAIN, "SHOAL-SVC-X", FORWARD_CHAIN])
         assert lines(text, "-X") == [

@@ -14,7 +14,6 @@ from ipaddress import IPv4Network
 
 import grpc
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from agent.mesh.rules import render
 from common import convert
@@ -30,8 +29,8 @@ from common.model import (
     Task,
     TaskState,
 )
+from tests.rogue import Rogue, binding, description, status
 from tests.unit.harness import Harness
-from tests.unit.rogue import Rogue, description
 from tests.waiting import eventually
 
 PUBLISHED = 8080
@@ -64,36 +63,6 @@ def host(node: Rogue, index: int) -> str:
     """A container address in node's slice of the network (past the gateway)."""
     assert node.network_view is not None
     return str(IPv4Network(node.network_view.networks[0].slice)[index])
-
-
-def status(
-    state: tpb.TaskState.ValueType = tpb.TASK_STATE_RUNNING,
-    *,
-    container: str = "c1",
-    addresses: dict[str, str] | None = None,
-    ports: list[tpb.PortBinding] | None = None,
-    at: datetime | None = None,
-    err: str = "",
-    message: str = "started",
-) -> tpb.TaskStatus:
-    stamp = Timestamp()
-    if at is not None:
-        stamp.FromDatetime(at)
-    return tpb.TaskStatus(
-        state=state,
-        timestamp=stamp,
-        message=message,
-        err=err,
-        container_id=container,
-        ports=ports or [],
-        addresses=[
-            tpb.NetworkAddress(network_id=n, address=a) for n, a in (addresses or {}).items()
-        ],
-    )
-
-
-def binding(host_port: int, container_ip: str = "172.17.0.2") -> tpb.PortBinding:
-    return tpb.PortBinding(target=80, host_port=host_port, container_ip=container_ip)
 
 
 @pytest.fixture

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import replace
 
 from common import convert
 from common.api import control_pb2 as cpb
 from common.message_limits import CHUNK_BYTES
-from common.model import ContainerSpec, Placement, ServiceSpec, TaskState
-from manager.dispatcher.chunks import assignments
-from tests.unit.builders import task
+from common.model import (
+    ContainerSpec,
+    Meta,
+    NodeState,
+    Placement,
+    ServiceSpec,
+    Task,
+    TaskState,
+)
+from manager.dispatcher.chunks import CHUNK_TASKS, assignments
+from manager.dispatcher.liveness import MISSED_BEATS
+from manager.server import STATE_FILE
+from manager.store import Put
+from manager.store.sqlite import SqliteStore
+from tests.rogue import Rogue, description
+from tests.unit.builders import service, task
 from tests.unit.harness import Harness
-from tests.unit.rogue import Rogue, description
 from tests.waiting import eventually
 
 
@@ -40,16 +54,80 @@ async def test_a_node_with_100_tasks_of_60_kb_env_keeps_its_session(harness: Har
         await node.close()
 
 
+async def test_a_node_with_30000_assigned_tasks_keeps_its_session(harness: Harness) -> None:
+    """30,000 tasks assigned to one node (written to the store while the manager was down, as
+    if placed over time): the session sends the full set in chunks, the node gets all of them,
+    and its session stays up."""
+    node = await Rogue.joined(harness, "huge")
+    node.decode = False
+    wanted = 30_000
+
+    async def assign() -> None:
+        store = await SqliteStore.open(harness.state_dir / STATE_FILE)
+        try:
+            many = replace(service(wanted, service_id="many", name="many"), meta=Meta())
+            tasks = [
+                task(
+                    f"many{slot:05d}",
+                    slot,
+                    service_id="many",
+                    service_name="many",
+                    node_id=node.node_id,
+                    state=TaskState.ASSIGNED,
+                    version=0,
+                )
+                for slot in range(1, wanted + 1)
+            ]
+            await store.transact(lambda _: [Put(many), *(Put(t) for t in tasks)])
+        finally:
+            await store.close()
+
+    await harness.restart(assign)
+    started = time.monotonic()
+    await node.open(description("huge"))
+    try:
+        await eventually(lambda: len(node.task_ids) == wanted, f"{wanted} assignments", 30)
+        took = time.monotonic() - started
+        # Many messages, none near the limit: the set is 6 MB, past gRPC's 4 MiB default.
+        assert node.kinds.count("assignments") >= wanted // CHUNK_TASKS
+        # Heartbeats go every third of a period: this outlasts the manager's wait for one.
+        beats = node.beats
+        await eventually(lambda: node.beats >= beats + 4 * MISSED_BEATS, "more heartbeats")
+        assert node.ended is None
+        assert (await harness.node_states())["huge"] == NodeState.READY
+        print(f"\n{wanted} assignments received in {took:.2f} s")
+    finally:
+        await node.close()
+
+
 def test_30000_tasks_go_in_chunks_under_the_limit() -> None:
     """A full set of 30,000 tasks: the first chunk says full, all but the last say more."""
     tasks = [task(f"t{i:05d}", i, node_id="n1", state=TaskState.ASSIGNED) for i in range(30_000)]
     messages = list(assignments(tasks, ["gone"], full=True))
     assert len(messages) > 1
     assert all(m.ByteSize() <= CHUNK_BYTES for m in messages)
+    assert all(len(m.tasks) <= CHUNK_TASKS for m in messages)
     assert [m.full for m in messages] == [True] + [False] * (len(messages) - 1)
     assert [m.more for m in messages] == [True] * (len(messages) - 1) + [False]
     assert list(messages[-1].removed) == ["gone"]
     assert sum(len(m.tasks) for m in messages) == 30_000
+
+
+def test_each_message_is_made_when_it_is_due() -> None:
+    """The first message goes before the rest of a big set is converted: the session sends it
+    between conversions instead of holding the event loop for the whole set."""
+    taken = 0
+
+    def tasks() -> Iterator[Task]:
+        nonlocal taken
+        for i in range(30_000):
+            taken += 1
+            yield task(f"t{i:05d}", i, node_id="n1", state=TaskState.ASSIGNED)
+
+    first = next(assignments(tasks(), full=True))
+    assert first.full
+    assert first.more
+    assert taken <= len(first.tasks) + 1
 
 
 def test_finished_tasks_go_without_what_runs_them() -> None:

@@ -3,6 +3,9 @@ Session messages a test crafts, and records everything the manager sends it.
 
 A second one that behaves is the observer: what it receives is what any other node receives
 (its assignments, the ingress view, its network view), so tests see the other nodes' side too.
+
+Used in-process by the unit tests (against tests/unit/harness.py) and, as tests/rogue_node.py,
+inside a lab host by the e2e tests.
 """
 
 from __future__ import annotations
@@ -11,22 +14,33 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from agent.join import join
 from common import convert
 from common.api import control_pb2 as cpb
+from common.api import control_pb2_grpc, dispatcher_pb2_grpc
 from common.api import dispatcher_pb2 as dpb
-from common.api import dispatcher_pb2_grpc
 from common.api import types_pb2 as tpb
 from common.ingress import IngressPort
 from common.model import NodeDescription, Task
 from common.netview import NetworkView
 from common.ports import join_addr
 from common.tls import Bundle
-from tests.unit.harness import PERIOD, Harness
-from tests.waiting import eventually
+
+
+class Cluster(Protocol):
+    """A manager the test administers (tests/unit/harness.py's Harness)."""
+
+    @property
+    def control(self) -> control_pb2_grpc.ControlAsyncStub: ...
+
+    @property
+    def addr(self) -> str: ...
 
 
 @dataclass
@@ -35,23 +49,37 @@ class Rogue:
     bundle: Bundle
     manager: str
     tasks: dict[str, Task] = field(default_factory=dict)
+    # The IDs of the tasks assigned; with decode False, all that is kept of them (decoding tens
+    # of thousands would hold up the manager, which shares the test's event loop).
+    task_ids: set[str] = field(default_factory=set)
+    decode: bool = True
     ingress: dict[str, IngressPort] = field(default_factory=dict)
     network_view: NetworkView | None = None
     # The status the manager ended the session with, once it did.
     ended: grpc.StatusCode | None = None
     ended_details: str = ""
     messages: int = 0
+    # Heartbeats sent so far.
+    beats: int = 0
+    # The kind of each message received, in order.
+    kinds: list[str] = field(default_factory=list)
+    # Seconds between heartbeats: well within any test manager's period.
+    beat_every: float = 0.1
     _outgoing: asyncio.Queue[dpb.AgentMessage | None] = field(default_factory=asyncio.Queue)
     _channel: grpc.aio.Channel | None = None
     _reader: asyncio.Task[None] | None = None
     _beats: asyncio.Task[None] | None = None
 
     @classmethod
-    async def joined(cls, h: Harness, hostname: str) -> Rogue:
+    async def joined(cls, cluster: Cluster, hostname: str) -> Rogue:
         """A node joined for real, with a token, whose agent is a test."""
-        token = (await h.control.GetJoinToken(cpb.GetJoinTokenRequest())).token
-        joined, bundle = await join(token, join_addr(h.addr), NodeDescription(hostname=hostname))
-        return cls(joined.node_id, bundle, h.addr)
+        token = (await cluster.control.GetJoinToken(cpb.GetJoinTokenRequest())).token
+        return await cls.join(token, cluster.addr, hostname)
+
+    @classmethod
+    async def join(cls, token: str, manager: str, hostname: str) -> Rogue:
+        joined, bundle = await join(token, join_addr(manager), NodeDescription(hostname=hostname))
+        return cls(joined.node_id, bundle, manager)
 
     async def open(self, description: tpb.NodeDescription) -> None:
         """Start a session with this hello; messages then arrive in the background."""
@@ -67,8 +95,9 @@ class Rogue:
     async def _beat(self) -> None:
         """Heartbeats, so the session outlives the test's crafted messages."""
         while True:
-            await asyncio.sleep(PERIOD / 3)
+            await asyncio.sleep(self.beat_every)
             await self.send(dpb.AgentMessage(heartbeat=dpb.Heartbeat()))
+            self.beats += 1
 
     async def _requests(self) -> AsyncIterator[dpb.AgentMessage]:
         while (msg := await self._outgoing.get()) is not None:
@@ -80,6 +109,7 @@ class Rogue:
         try:
             async for msg in call:
                 self.messages += 1
+                self.kinds.append(str(msg.WhichOneof("kind")))
                 self._take(msg)
         except grpc.aio.AioRpcError as exc:
             self.ended, self.ended_details = exc.code(), str(exc.details())
@@ -91,9 +121,13 @@ class Rogue:
         if kind == "assignments":
             if msg.assignments.full:
                 self.tasks = {}
+                self.task_ids = set()
             for task in msg.assignments.tasks:
-                self.tasks[task.id] = convert.task_from_pb(task)
+                self.task_ids.add(task.id)
+                if self.decode:
+                    self.tasks[task.id] = convert.task_from_pb(task)
             for task_id in msg.assignments.removed:
+                self.task_ids.discard(task_id)
                 self.tasks.pop(task_id, None)
         elif kind == "ingress":
             if msg.ingress.full:
@@ -114,7 +148,8 @@ class Rogue:
         await self.send(dpb.AgentMessage(status=dpb.StatusBatch(updates=batch)))
 
     async def wait_ended(self, within: float = 10) -> grpc.StatusCode:
-        await eventually(lambda: self.ended is not None, "the session to end", within)
+        assert self._reader is not None
+        await asyncio.wait_for(asyncio.shield(self._reader), within)
         assert self.ended is not None
         return self.ended
 
@@ -131,3 +166,34 @@ class Rogue:
 
 def description(hostname: str, **fields: object) -> tpb.NodeDescription:
     return tpb.NodeDescription(hostname=hostname, **fields)  # type: ignore[arg-type]
+
+
+def status(
+    state: tpb.TaskState.ValueType = tpb.TASK_STATE_RUNNING,
+    *,
+    container: str = "c1",
+    addresses: dict[str, str] | None = None,
+    ports: list[tpb.PortBinding] | None = None,
+    at: datetime | None = None,
+    err: str = "",
+    message: str = "started",
+) -> tpb.TaskStatus:
+    """A task report as a rogue crafts it: any field, any value the wire allows."""
+    stamp = Timestamp()
+    if at is not None:
+        stamp.FromDatetime(at)
+    return tpb.TaskStatus(
+        state=state,
+        timestamp=stamp,
+        message=message,
+        err=err,
+        container_id=container,
+        ports=ports or [],
+        addresses=[
+            tpb.NetworkAddress(network_id=n, address=a) for n, a in (addresses or {}).items()
+        ],
+    )
+
+
+def binding(host_port: int, container_ip: str = "172.17.0.2") -> tpb.PortBinding:
+    return tpb.PortBinding(target=80, host_port=host_port, container_ip=container_ip)
