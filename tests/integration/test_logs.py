@@ -99,13 +99,21 @@ class TestServiceLogs:
             "it-agent-2    | ",
         }
 
+        seen: list[Any] = []
+
         def complete() -> Any:
             result = cluster.shoal("service", "logs", "talk")
+            seen.append(result)
             # The engine copies stderr on a thread of its own: it may log oops after the rest.
             oops = sum(1 for line in result.err.splitlines() if line.endswith("| oops"))
             return result if len(result.out.splitlines()) == 15 and oops == 3 else None
 
-        result = wait_for(complete, "all 18 lines")
+        try:
+            result = wait_for(complete, "all 18 lines")
+        except AssertionError as exc:
+            # What the last try printed says which node's lines were missing, and why.
+            last = seen[-1] if seen else None
+            raise AssertionError(f"{exc}; last try: {last!r}") from None
         assert result.code == 0, result.err
         for prefix in prefixes.values():
             assert _lines_of(result.out, prefix) == [f"line {i}" for i in range(1, 6)]
