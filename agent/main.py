@@ -17,12 +17,12 @@ import structlog
 
 from agent.engine_client import EngineClient
 from agent.join import join
-from agent.mesh.ingress import Ingress
 from agent.mesh.netfilter import Netfilter
+from agent.mesh.sync import MeshSync
 from agent.metrics import AgentMetrics
+from agent.node import NodeAgent
 from agent.overlay.node_networks import node_networks
 from agent.runtime.docker import DockerRuntime
-from agent.session import Agent
 from agent.teardown import Teardown, remove_host_networking
 from common import identity, log, mesh_flag, metrics_server, tokens
 from common.api import dispatcher_pb2 as dpb
@@ -101,8 +101,8 @@ async def run_agent(
     runtime = DockerRuntime(engine)
     networks = node_networks(engine, default_address())
     try:
-        ingress = Ingress(known.node_id, Netfilter()) if mesh else None
-        await Agent(
+        ingress = MeshSync(known.node_id, Netfilter()) if mesh else None
+        await NodeAgent(
             known.node_id,
             known.manager,
             runtime,
@@ -147,7 +147,7 @@ async def leave_cluster(
         known.node_id,
         DockerRuntime(engine),
         state_dir,
-        Ingress(known.node_id, Netfilter()) if mesh else None,
+        MeshSync(known.node_id, Netfilter()) if mesh else None,
         functools.partial(remove_host_networking, engine) if mesh else None,
     )
     try:

@@ -18,7 +18,7 @@ from pathlib import Path
 import structlog
 
 from agent.engine_client import EngineClient
-from agent.mesh.ingress import Ingress
+from agent.mesh.sync import MeshSync
 from agent.overlay import links
 from agent.overlay import rules as network_rules
 from agent.overlay.engine import EngineNetworks
@@ -55,7 +55,7 @@ class Teardown:
     node_id: str
     runtime: ContainerRuntime
     state_dir: Path
-    ingress: Ingress | None = None
+    ingress: MeshSync | None = None
     host_networking: HostCleanup | None = None
 
     async def run(self) -> list[str]:

@@ -9,13 +9,13 @@ import asyncio
 from collections.abc import Callable
 
 from agent.engine_client import EngineClient
-from agent.mesh.ingress import Ingress
 from agent.mesh.netfilter import Netfilter
+from agent.mesh.sync import MeshSync
 from agent.metrics import AgentMetrics
+from agent.node import NodeAgent
 from agent.overlay.node_networks import NodeNetworks, node_networks
 from agent.runtime.base import ContainerRuntime
 from agent.runtime.docker import DockerRuntime
-from agent.session import Agent
 from manager.server import ManagerConfig, NodeSeat, RunNode, Started, data_address, serve
 
 
@@ -30,14 +30,14 @@ def local_node(
     seat the manager gives its node."""
 
     async def run(seat: NodeSeat) -> None:
-        await Agent(
+        await NodeAgent(
             seat.node_id,
             seat.target,
             runtime,
             seat.hostname,
             seat.bundle,
             seat.state_dir,
-            Ingress(seat.node_id, Netfilter()) if routing_mesh else None,
+            MeshSync(seat.node_id, Netfilter()) if routing_mesh else None,
             networks=networks,
             data_addr=data_addr,
             metrics=AgentMetrics(seat.registry),

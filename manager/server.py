@@ -36,7 +36,7 @@ from manager.cluster_gauges import ClusterGauges
 from manager.control import AdminOnly, Control
 from manager.control_metrics import ControlMetrics
 from manager.dispatcher import Dispatcher
-from manager.dispatcher.ingress_feed import IngressFeed
+from manager.dispatcher.mesh_feed import MeshFeed
 from manager.dispatcher.service import LocalNode
 from manager.join import JoinService, join_server
 from manager.metrics import ManagerMetrics
@@ -190,7 +190,7 @@ async def serve(
             boot.cluster.id,
             config.cert_lifetime,
             # Its own node's session comes over loopback: others reach it at the advertised host.
-            IngressFeed(store, {boot.node_id: advertise_host}),
+            MeshFeed(store, {boot.node_id: advertise_host}),
             LocalNode(boot.node_id, data_address(config.advertise)),
             metrics,
         )

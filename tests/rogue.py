@@ -26,7 +26,7 @@ from common.api import control_pb2 as cpb
 from common.api import control_pb2_grpc, dispatcher_pb2_grpc
 from common.api import dispatcher_pb2 as dpb
 from common.api import types_pb2 as tpb
-from common.ingress import IngressPort
+from common.mesh_view import IngressPort
 from common.model import NodeDescription, Task
 from common.netview import NetworkView
 from common.ports import join_addr

@@ -12,7 +12,7 @@ from dataclasses import replace
 import structlog
 
 from common.addrcheck import unicast_ipv4, valid_port
-from common.ingress import IngressBackend, IngressPort
+from common.mesh_view import IngressBackend, IngressPort
 
 log = structlog.get_logger("mesh")
 

@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from common.ingress import IngressPort
+from common.mesh_view import IngressPort
 from common.publish import protocol_name
 
 INGRESS_CHAIN = "SHOAL-INGRESS"

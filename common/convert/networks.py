@@ -6,7 +6,7 @@ from common import model as m
 from common.api import dispatcher_pb2 as dpb
 from common.api import types_pb2 as pb
 from common.convert.base import meta_from_pb, meta_to_pb
-from common.ingress import IngressBackend, IngressPort
+from common.mesh_view import IngressBackend, IngressPort
 from common.netview import Endpoint, NetworkView, NodeNetwork
 
 

@@ -20,16 +20,16 @@ from common.api import dispatcher_pb2_grpc
 from common.api import logs_pb2 as lpb
 from common.errors import Conflict, NodeRemoved, PermissionDenied, ShoalError
 from common.grpc_errors import code_for, unary_errors
-from common.ingress import IngressPort
+from common.mesh_view import IngressPort
 from common.model import Node, NodeRole, NodeState, Task, TaskState, TaskStatus
 from common.netaddr import peer_host
 from common.netview import NetworkView
 from manager.auth import Authenticator
 from manager.ca import ClusterCA
 from manager.dispatcher import chunks
-from manager.dispatcher.ingress_feed import IngressFeed
 from manager.dispatcher.intake import check_description
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
+from manager.dispatcher.mesh_feed import MeshFeed
 from manager.dispatcher.outbox import Outbox
 from manager.dispatcher.status import StatusIntake
 from manager.dispatcher.versions import check_agent
@@ -81,7 +81,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         ca: ClusterCA,
         cluster_id: str,
         cert_lifetime: timedelta,
-        ingress: IngressFeed | None = None,
+        ingress: MeshFeed | None = None,
         local: LocalNode | None = None,
         metrics: ManagerMetrics | None = None,
     ) -> None:
@@ -99,7 +99,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._status = StatusIntake(store)
         self._outboxes: dict[str, Outbox] = {}
         self.logs = LogBroker(store)
-        self.ingress = ingress or IngressFeed(store)
+        self.ingress = ingress or MeshFeed(store)
         self.networks = NetworkViews(store)
 
     async def run(self) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.mesh.ingress import Ingress
 from agent.mesh.netfilter import Netfilter
 from agent.mesh.rules import INGRESS_CHAIN, SERVICE_PREFIX
-from common.ingress import IngressBackend, IngressPort
+from agent.mesh.sync import MeshSync
+from common.mesh_view import IngressBackend, IngressPort
 from common.model import PortProtocol
 from tests.http_probe import FAILED
 from tests.waiting import wait_for
@@ -70,7 +70,7 @@ def port(
     )
 
 
-async def write(ingress: Ingress, *ports: IngressPort) -> None:
+async def write(ingress: MeshSync, *ports: IngressPort) -> None:
     ingress.apply(ports, (), full=True)
     before = ingress.writes
     runner = asyncio.create_task(ingress.run())
@@ -83,7 +83,7 @@ async def write(ingress: Ingress, *ports: IngressPort) -> None:
 
 
 async def test_rules_are_accepted_and_foreign_ones_kept(netns: str) -> None:
-    ingress = Ingress("n1", Netfilter(["nsenter", f"--net=/run/netns/{netns}"]))
+    ingress = MeshSync("n1", Netfilter(["nsenter", f"--net=/run/netns/{netns}"]))
     udp = port(5353, 9002, protocol=PortProtocol.UDP)
     await asyncio.wait_for(write(ingress, port(8080, 9000, 9001), udp), 30)
     rules = save(netns)
@@ -109,8 +109,8 @@ async def test_rules_are_accepted_and_foreign_ones_kept(netns: str) -> None:
 
 async def test_a_restart_finds_and_drops_what_an_earlier_run_left(netns: str) -> None:
     tables = Netfilter(["nsenter", f"--net=/run/netns/{netns}"])
-    await asyncio.wait_for(write(Ingress("n1", tables), port(8080, 9000), port(8081, 9001)), 30)
-    await asyncio.wait_for(write(Ingress("n1", tables), port(8081, 9001)), 30)
+    await asyncio.wait_for(write(MeshSync("n1", tables), port(8080, 9000), port(8081, 9001)), 30)
+    await asyncio.wait_for(write(MeshSync("n1", tables), port(8081, 9001)), 30)
     rules = save(netns)
     assert not any("8080" in r for r in rules)
     assert sum(SERVICE_PREFIX in r and "DNAT" in r for r in rules) == 1
@@ -128,7 +128,7 @@ def test_connections_are_redirected(netns: str, tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        ingress = Ingress("n1", Netfilter(["nsenter", f"--net=/run/netns/{netns}"]))
+        ingress = MeshSync("n1", Netfilter(["nsenter", f"--net=/run/netns/{netns}"]))
         asyncio.run(asyncio.wait_for(write(ingress, port(8080, 9000)), 30))
         probe = [
             "nsenter", f"--net=/run/netns/{netns}", sys.executable, "-c",

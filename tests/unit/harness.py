@@ -15,10 +15,10 @@ import grpc
 
 from agent.join import join
 from agent.mesh.fake import FakeTables
-from agent.mesh.ingress import Ingress
+from agent.mesh.sync import MeshSync
+from agent.node import NodeAgent
 from agent.runtime.base import SLOT_LABEL
 from agent.runtime.fake import FakeRuntime
-from agent.session import Agent
 from agent.teardown import HostCleanup
 from common import convert, identity
 from common.api import control_pb2 as pb
@@ -126,8 +126,8 @@ class Harness:
         host_networking: HostCleanup | None = None,
     ) -> None:
         state = self.state_dir.parent / hostname
-        ingress = Ingress(node_id, tables) if tables is not None else None
-        agent = Agent(
+        ingress = MeshSync(node_id, tables) if tables is not None else None
+        agent = NodeAgent(
             node_id,
             self.addr,
             runtime,

@@ -12,7 +12,7 @@ from agent.mesh.rules import (
     render_removal,
     service_chain,
 )
-from common.ingress import IngressBackend, IngressPort
+from common.mesh_view import IngressBackend, IngressPort
 from common.model import PortProtocol
 
 TCP, UDP = PortProtocol.TCP, PortProtocol.UDP

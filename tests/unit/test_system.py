@@ -167,8 +167,8 @@ async def test_an_agent_of_the_previous_protocol_works(
 ) -> None:
     """An agent of protocol 1, announced or from before versions were announced at all (0, no
     release), is served: it is ready, runs its tasks, and `node ls` shows what it said."""
-    monkeypatch.setattr("agent.session.PROTOCOL", protocol)
-    monkeypatch.setattr("agent.session.VERSION", release)
+    monkeypatch.setattr("agent.node.PROTOCOL", protocol)
+    monkeypatch.setattr("agent.node.VERSION", release)
     rt = FakeRuntime()
     await harness.join("old", rt)
     await wait_state(harness, "old", NodeState.READY)
@@ -183,8 +183,8 @@ async def test_an_agent_of_the_previous_protocol_works(
 async def test_an_agent_of_a_newer_protocol_is_refused_naming_both_versions(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("agent.session.PROTOCOL", version.PROTOCOL + 1)
-    monkeypatch.setattr("agent.session.VERSION", "9.0.0")
+    monkeypatch.setattr("agent.node.PROTOCOL", version.PROTOCOL + 1)
+    monkeypatch.setattr("agent.node.VERSION", "9.0.0")
     node_id = await harness.join("new", FakeRuntime())
     task = harness.agents[node_id]
     with pytest.raises(FailedPrecondition) as refused:

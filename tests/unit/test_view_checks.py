@@ -8,10 +8,10 @@ from dataclasses import replace
 
 from agent.mesh.checks import checked as checked_port
 from agent.mesh.fake import FakeTables
-from agent.mesh.ingress import Ingress
+from agent.mesh.sync import MeshSync
 from agent.overlay.rules import restore_text
 from agent.overlay.view_checks import checked as checked_view
-from common.ingress import IngressBackend, IngressPort
+from common.mesh_view import IngressBackend, IngressPort
 from common.model import PortProtocol
 from common.netview import Endpoint, NetworkView, NodeNetwork
 from tests.waiting import eventually
@@ -48,7 +48,7 @@ class TestIngress:
     async def test_a_bad_entry_never_breaks_the_other_rules(self) -> None:
         """Before, a port 70000 made every iptables-restore fail, and the rules stayed stale."""
         tables = FakeTables()
-        ingress = Ingress("n1", tables)
+        ingress = MeshSync("n1", tables)
         runner = asyncio.create_task(ingress.run())
         try:
             ingress.apply(

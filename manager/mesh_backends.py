@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from common.ingress import IngressBackend, IngressPort
+from common.mesh_view import IngressBackend, IngressPort
 from common.model import Node, NodeState, PublishMode, Service, Task, TaskState
 from common.netaddr import split_host_port
 

@@ -1,4 +1,5 @@
-"""Holds the manager's ingress view on this node and keeps our netfilter chains saying it.
+"""MeshSync: holds the manager's routing-mesh view on this node and keeps our netfilter chains
+saying it.
 
 Changes are written by one loop, all of our chains at once, so bursts coalesce and writes never
 interleave. Chains left by an earlier run (this agent restarted, or its ports went while it was
@@ -20,12 +21,12 @@ from agent.mesh.netfilter import Tables
 from agent.mesh.rules import SERVICE_PREFIX, destinations, render, render_removal, service_chain
 from agent.metrics import AgentMetrics
 from common.errors import ShoalError
-from common.ingress import IngressPort
+from common.mesh_view import IngressPort
 
 log = structlog.get_logger("mesh")
 
 
-class Ingress:
+class MeshSync:
     def __init__(self, node_id: str, tables: Tables) -> None:
         self.node_id = node_id
         self._tables = tables

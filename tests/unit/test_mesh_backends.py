@@ -1,4 +1,4 @@
-"""manager.ingress_view and the feed that keeps it: which tasks answer a published port."""
+"""manager.mesh_backends and the feed that keeps it: which tasks answer a published port."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from common.ingress import IngressBackend, IngressPort
+from common.mesh_view import IngressBackend, IngressPort
 from common.model import (
     Meta,
     Node,
@@ -20,8 +20,8 @@ from common.model import (
     Task,
     TaskState,
 )
-from manager.dispatcher.ingress_feed import IngressFeed
-from manager.ingress_view import service_ports, serving_addresses
+from manager.dispatcher.mesh_feed import MeshFeed
+from manager.mesh_backends import service_ports, serving_addresses
 from manager.store import Delete, Put, SqliteStore
 from tests.unit.builders import service, task
 from tests.waiting import eventually
@@ -49,7 +49,7 @@ def fresh(obj: T) -> T:
     return replace(obj, meta=Meta())
 
 
-def backends(feed: IngressFeed) -> int:
+def backends(feed: MeshFeed) -> int:
     port = feed.ports.get("8080/tcp")
     return 0 if port is None else len(port.backends)
 
@@ -118,7 +118,7 @@ async def test_feed_full_then_changes(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path / "state.db")
     try:
         await store.transact(lambda v: [Put(node("n1", "10.77.0.11")), Put(fresh(web()))])
-        feed = IngressFeed(store)
+        feed = MeshFeed(store)
         runner = asyncio.create_task(feed.run())
         await eventually(lambda: "8080/tcp" in feed.ports, "the port in the view")
         full, changes = feed.attach()
@@ -147,7 +147,7 @@ async def test_feed_drops_the_tasks_of_a_node_that_left(tmp_path: Path) -> None:
                 Put(fresh(serving("b", "n2", 32769))),
             ]
         )
-        feed = IngressFeed(store)
+        feed = MeshFeed(store)
         runner = asyncio.create_task(feed.run())
         await eventually(lambda: backends(feed) == 2, "both tasks in")
         _, changes = feed.attach()

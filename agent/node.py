@@ -1,4 +1,6 @@
-"""The agent's side of the session: connect, hello, heartbeats and status up, assignments down.
+"""This host's node as its agent runs it (NodeAgent): the session with the manager (connect,
+hello, heartbeats and status up, assignments down), the worker, the engine's events, certificate
+renewal, and the mesh and networks it is handed.
 
 The session is retried forever with backoff; the containers keep running while the manager is
 away, and reports made meanwhile are sent once a session is back.
@@ -16,7 +18,7 @@ import structlog
 
 from agent.backoff import Backoff
 from agent.logs import LogStreams
-from agent.mesh.ingress import Ingress
+from agent.mesh.sync import MeshSync
 from agent.metrics import AgentMetrics
 from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import ContainerRuntime
@@ -28,7 +30,7 @@ from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.errors import NodeRemoved, ShoalError
 from common.grpc_errors import from_rpc_error
-from common.ingress import IngressPort
+from common.mesh_view import IngressPort
 from common.model import NodeDescription, Resources, Task, TaskStatus, now
 from common.tls import Bundle
 from common.version import PROTOCOL, VERSION
@@ -58,7 +60,7 @@ CHANNEL_OPTIONS = [
 ]
 
 
-class Agent:
+class NodeAgent:
     def __init__(
         self,
         node_id: str,
@@ -67,7 +69,7 @@ class Agent:
         hostname: str,
         bundle: Bundle,
         state_dir: Path,
-        ingress: Ingress | None = None,
+        ingress: MeshSync | None = None,
         networks: NodeNetworks | None = None,
         data_addr: str = "",
         metrics: AgentMetrics | None = None,

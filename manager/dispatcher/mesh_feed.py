@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping
 
-from common.ingress import IngressPort
+from common.mesh_view import IngressPort
 from common.model import Node, Service, Task
-from manager.ingress_view import service_ports, serving_addresses
+from manager.mesh_backends import service_ports, serving_addresses
 from manager.store import Event, StateStore
 
 # How long a first change waits for others, so a burst reaches the agents as one message.
@@ -37,7 +37,7 @@ class IngressOutbox:
         return changes
 
 
-class IngressFeed:
+class MeshFeed:
     def __init__(self, store: StateStore, addresses: Mapping[str, str] | None = None) -> None:
         """addresses: node ID -> address for nodes whose session address is not the one other
         nodes reach them at (the manager's own node)."""
