@@ -27,7 +27,8 @@ from functools import partial
 from pathlib import Path
 
 from tests.http_probe import hits
-from tests.lab import Host, Lab
+from tests.lab import Lab
+from tests.lab_host import Host
 from tests.waiting import wait_for
 
 IMAGE = "local/busybox:latest"

@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.lab import Host, Lab
+from tests.lab import Lab
+from tests.lab_host import Host
 from tests.waiting import SLEEPER, wait_for
 
 IMAGE = "local/busybox:latest"

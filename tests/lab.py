@@ -21,69 +21,19 @@ from typing import Any
 import docker
 
 from common.mesh_flag import ENV as MESH_ENV
+from tests.lab_host import (
+    BIN,
+    BRIDGE,
+    GATEWAY,
+    PORT,
+    REPO,
+    Host,
+    has_image,
+    nameservers,
+    pings,
+    run,
+)
 from tests.waiting import wait_for
-
-BIN = Path(sys.executable).parent
-REPO = Path(__file__).resolve().parent.parent
-BRIDGE = "shoallab0"
-SUBNET = "10.77.0"
-GATEWAY = f"{SUBNET}.1"
-PORT = 7462
-
-
-def run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, check=check, capture_output=True, text=True, timeout=60)
-
-
-def nameservers() -> list[str]:
-    try:
-        lines = Path("/etc/resolv.conf").read_text().splitlines()
-    except OSError:
-        return []
-    return [ln.split()[1] for ln in lines if ln.startswith("nameserver") and len(ln.split()) > 1]
-
-
-@dataclass
-class Host:
-    index: int
-    root: Path
-    dockerd: subprocess.Popen[bytes] | None = None
-    daemon: subprocess.Popen[bytes] | None = None
-
-    @property
-    def name(self) -> str:
-        return f"h{self.index}"
-
-    @property
-    def netns(self) -> str:
-        return f"shoal-{self.name}"
-
-    @property
-    def veth(self) -> str:
-        return f"shl-{self.name}"
-
-    @property
-    def addr(self) -> str:
-        return f"{SUBNET}.{10 + self.index}"
-
-    @property
-    def docker_host(self) -> str:
-        return f"unix://{self.root}/docker.sock"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.root / "state"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "daemon.log"
-
-    def inside(self, *argv: str) -> list[str]:
-        # nsenter, not `ip netns exec`: the latter remounts /sys and dockerd then finds no cgroups.
-        return ["nsenter", f"--net=/run/netns/{self.netns}", *argv]
-
-    def engine(self) -> docker.APIClient:
-        return docker.APIClient(base_url=self.docker_host, version="auto")
 
 
 @dataclass
@@ -183,7 +133,7 @@ class Lab:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_for(lambda: _pings(host), f"{host.name}'s dockerd")
+        wait_for(lambda: pings(host), f"{host.name}'s dockerd")
 
     def kill_engine(self, host: Host) -> None:
         if host.dockerd is not None:
@@ -192,7 +142,7 @@ class Lab:
             host.dockerd = None
 
     def _load_image(self, host: Host) -> None:
-        if _has_image(host):
+        if has_image(host):
             return
         subprocess.run(
             [str(REPO / "scripts" / "engine.sh"), "image"],
@@ -287,7 +237,7 @@ class Lab:
         for host in self.hosts:
             self.kill_daemon(host)
         for host in self.hosts:
-            if _pings(host):
+            if pings(host):
                 with host.engine() as api:
                     for c in api.containers(all=True):
                         api.remove_container(c["Id"], force=True)
@@ -350,16 +300,6 @@ class Lab:
         return found
 
 
-def _pings(host: Host) -> bool:
-    try:
-        with host.engine() as api:
-            return bool(api.ping())
-    except docker.errors.DockerException:
-        return False
-    except OSError:
-        return False
-
-
 def _drop_stale_pidfile(path: Path, root: Path) -> None:
     """A killed dockerd's containerd dies with it, but its pid file stays; if that pid has been
     reused meanwhile, the next dockerd waits for a containerd that is not there."""
@@ -371,11 +311,6 @@ def _drop_stale_pidfile(path: Path, root: Path) -> None:
         return
     if str(root).encode() not in cmdline:
         path.unlink(missing_ok=True)
-
-
-def _has_image(host: Host) -> bool:
-    with host.engine() as api:
-        return any("local/busybox:latest" in (i.get("RepoTags") or []) for i in api.images())
 
 
 def _unmount_below(root: Path) -> None:

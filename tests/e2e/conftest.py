@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab import BRIDGE, Lab, run
+from tests.lab import Lab
+from tests.lab_host import BRIDGE, run
 
 
 @pytest.fixture(scope="session")

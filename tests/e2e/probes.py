@@ -11,7 +11,8 @@ import subprocess
 import sys
 from collections import Counter
 
-from tests.lab import REPO, Host, Lab
+from tests.lab import Lab
+from tests.lab_host import REPO, Host
 
 IMAGE = "local/busybox:latest"
 # httpd as PID 1 would ignore SIGTERM and hold every stop for the 10 s grace period.

@@ -18,7 +18,8 @@ import pytest
 from common import identity
 from tests.e2e.probes import lookup
 from tests.e2e.test_networks import create, shoal_ok
-from tests.lab import REPO, Host, Lab
+from tests.lab import Lab
+from tests.lab_host import REPO, Host
 from tests.waiting import SLEEPER, wait_for
 
 NETWORK = "dataplane"

@@ -18,7 +18,8 @@ import pytest
 
 from tests.e2e.probes import HTTPD, IMAGE, hits_from, lookup, replicas, url, wget_loop
 from tests.http_probe import FAILED, fetch, hits
-from tests.lab import Host, Lab
+from tests.lab import Lab
+from tests.lab_host import Host
 from tests.waiting import SLEEPER, wait_for
 
 NETWORKS = ("mx-a", "mx-b")

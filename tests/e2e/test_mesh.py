@@ -18,7 +18,8 @@ import pytest
 from agent.mesh.rules import FORWARD_CHAIN, INGRESS_CHAIN, SERVICE_PREFIX
 from tests.e2e.probes import HTTPD, IMAGE, hits_from, replicas, url
 from tests.http_probe import FAILED, fetch, hits
-from tests.lab import Host, Lab
+from tests.lab import Lab
+from tests.lab_host import Host
 from tests.waiting import wait_for
 
 REQUESTS = 60

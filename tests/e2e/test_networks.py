@@ -14,7 +14,8 @@ from functools import partial
 import pytest
 
 from tests.e2e.probes import IMAGE, exec_in, lookup, wget_loop
-from tests.lab import Host, Lab
+from tests.lab import Lab
+from tests.lab_host import Host
 from tests.waiting import SLEEPER, wait_for
 
 HTTPD = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"

@@ -10,7 +10,8 @@ import subprocess
 from common import identity
 from tests.e2e.probes import HTTPD, IMAGE
 from tests.e2e.test_networks import create, leftovers, shoal_ok
-from tests.lab import Host, Lab
+from tests.lab import Lab
+from tests.lab_host import Host
 from tests.waiting import wait_for
 
 NETWORK = "removalnet"

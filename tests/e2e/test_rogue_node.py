@@ -26,7 +26,8 @@ from common.api import control_pb2_grpc
 from common.tls import Bundle
 from tests.e2e.probes import HTTPD, IMAGE, hits_from, lookup, replicas, url
 from tests.e2e.test_networks import create, shoal_ok
-from tests.lab import REPO, Host, Lab
+from tests.lab import Lab
+from tests.lab_host import REPO, Host
 from tests.waiting import SLEEPER, wait_for
 
 NETWORK = "roguenet"

@@ -12,7 +12,8 @@ import pytest
 
 from tests.e2e.probes import HTTPD, IMAGE, hits_from, replicas, url, wget_loop
 from tests.http_probe import hits
-from tests.lab import Host, Lab
+from tests.lab import Lab
+from tests.lab_host import Host
 from tests.waiting import SLEEPER, wait_for
 
 REQUESTS = 60

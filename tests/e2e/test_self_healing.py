@@ -14,7 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.lab import Host, Lab
+from tests.lab import Lab
+from tests.lab_host import Host
 from tests.waiting import SLEEPER, wait_for
 
 

@@ -11,7 +11,7 @@ from agent.runtime.fake import FakeContainer, FakeRuntime
 from agent.worker import Worker
 from common.model import ContainerSpec, HealthCheck, Mount, MountType, Task, TaskState
 from tests.unit.builders import IMAGE, SERVICE_ID, SERVICE_NAME
-from tests.unit.test_worker import NODE, Harness, assigned, settle
+from tests.unit.worker_harness import NODE, Harness, assigned, settle
 from tests.waiting import eventually
 
 # What the engine says of a container whose health check passes; the worker needs no name for
