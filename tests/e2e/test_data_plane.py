@@ -26,8 +26,8 @@ NETWORK = "dataplane"
 SERVICES = ("dpapi", "flooder")
 IMAGE = "local/busybox:latest"
 FLOOD_RATE = 20_000
-# The suite's share of the 30 s of `make bench-dns`, which runs the same flood on its own.
-FLOOD_SECONDS = 10
+# As the issue asks: 20,000 queries a second for 30 s (`make bench-dns` prints the figures).
+FLOOD_SECONDS = 30
 FRAMES = 5
 
 
