@@ -28,7 +28,7 @@ class EngineDown(Unavailable):
 
 @dataclass(frozen=True)
 class EngineInfo:
-    # The engine's own ID, unique per engine (docker info's ID).
+    # Unique per engine and the same for every agent on it (DockerRuntime's _engine_id).
     id: str
     version: str
     nano_cpus: int

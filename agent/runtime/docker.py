@@ -25,9 +25,13 @@ from agent.runtime.base import (
 )
 from agent.runtime.docker_logs import read_logs
 from common.errors import NotFound, Unavailable
+from common.ids import new_id
 from common.model import HealthCheck, Mount, MountType, PortBinding, PortConfig, PortProtocol
 
 R = TypeVar("R")
+
+ENGINE_ID_VOLUME = "shoal-engine-id"
+ENGINE_ID_LABEL = "shoal.engine.id"
 
 # "health_status: healthy" and the like arrive with the status after a colon.
 _WATCHED_ACTIONS = {"start", "die", "destroy", "health_status"}
@@ -123,14 +127,18 @@ class DockerRuntime:
         # Images seen present: a task start then costs no inspect round trip. A stale entry
         # (image removed meanwhile) surfaces as a create error, which run() repairs.
         self._present: set[str] = set()
+        # The engine's identity, read once (see _engine_id).
+        self._engine_id = ""
 
     async def _call(self, fn: Callable[[docker.APIClient], R]) -> R:
         return await self._engine.call(fn)
 
     async def info(self) -> EngineInfo:
         info = await self._call(lambda api: api.info())
+        if not self._engine_id:
+            self._engine_id = await self._call(_engine_id)
         return EngineInfo(
-            id=info.get("ID", ""),
+            id=self._engine_id,
             version=info.get("ServerVersion", ""),
             nano_cpus=int(info.get("NCPU", 0)) * 1_000_000_000,
             memory_bytes=int(info.get("MemTotal", 0)),
@@ -282,6 +290,16 @@ class DockerRuntime:
         self, container_id: str, *, follow: bool, tail: int | None, since_ns: int
     ) -> AsyncIterator[LogEntry]:
         return read_logs(self._engine, container_id, follow=follow, tail=tail, since_ns=since_ns)
+
+
+def _engine_id(api: docker.APIClient) -> str:
+    """An ID that tells engines apart, the same for every agent on one engine. docker info's own
+    ID is no good: it comes from the key in /etc/docker, which every engine of one machine (the
+    lab's) and every machine cloned from one image share. A volume lives in the engine's own data
+    root: the first agent makes it with an ID, and creating it again hands back the first."""
+    api.create_volume(ENGINE_ID_VOLUME, labels={ENGINE_ID_LABEL: new_id()})
+    labels = api.inspect_volume(ENGINE_ID_VOLUME).get("Labels") or {}
+    return str(labels.get(ENGINE_ID_LABEL, ""))
 
 
 def _pull(api: docker.APIClient, repository: str, tag: str | None) -> None:

@@ -147,3 +147,22 @@ async def _follow_from_now(
     # A second back, not 0: since 0 would replay the engine's whole history.
     async for event in runtime.events(node, int(time.time()) - 1):
         seen.append(event)
+
+
+async def test_the_engine_has_a_stable_id_of_its_own(runtime: ContainerRuntime) -> None:
+    first, second = await runtime.info(), await runtime.info()
+    assert first.id
+    assert first.id == second.id
+
+
+async def test_every_agent_on_one_engine_reads_the_same_id(engine: docker.APIClient) -> None:
+    """What tells two nodes on one engine apart from two engines: the ID lives in the engine."""
+    ids = []
+    for _ in range(2):
+        client = EngineClient(os.environ.get("DOCKER_HOST"))
+        try:
+            ids.append((await DockerRuntime(client).info()).id)
+        finally:
+            await client.close()
+    assert ids[0]
+    assert ids[0] == ids[1]
