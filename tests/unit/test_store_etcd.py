@@ -1,0 +1,177 @@
+"""What only the etcd store does: share its state with other writers through etcd, refuse the
+writes of a lost fence, and turn an unreachable etcd into Unavailable."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from unittest.mock import ANY
+
+import pytest
+
+from common.api.etcd import rpc_pb2
+from common.errors import Unavailable
+from common.model import Meta, Node
+from manager.store import Action, EtcdStore, Op, Put, ReadView
+from manager.store.etcd import Fence, parse_url
+from manager.store.etcd_client import EtcdClient
+from tests.etcd_member import etcd_member
+from tests.integration.cluster import free_port
+from tests.unit.builders import node
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.etcd
+
+
+def fresh_node(node_id: str) -> Node:
+    return replace(node(node_id), meta=Meta())
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"/test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def pair(etcd_endpoint: str, prefix: str) -> AsyncIterator[tuple[EtcdStore, EtcdStore]]:
+    """Two stores on one prefix, as two managers would be."""
+    first = await EtcdStore.open([etcd_endpoint], prefix)
+    second = await EtcdStore.open([etcd_endpoint], prefix)
+    yield first, second
+    await first.close()
+    await second.close()
+
+
+class TestSharedState:
+    async def test_a_write_by_another_store_reaches_memory_and_watches(
+        self, pair: tuple[EtcdStore, EtcdStore]
+    ) -> None:
+        """Memory is kept warm from etcd: the other store's write is read and watched here,
+        with the time it was staged at."""
+        first, second = pair
+        watch = first.watch()
+        [stored] = await second.commit([Put(fresh_node("n1"))])
+        async with asyncio.timeout(2):
+            [event] = await watch.next_batch()
+        watch.close()
+        assert (event.action, event.obj, event.old) == (Action.CREATE, stored, None)
+        assert event.time == stored.meta.updated_at
+        assert event.revision == second.revision
+        assert first.get(Node, "n1") == stored
+
+    async def test_read_modify_write_from_two_stores_loses_nothing(
+        self, pair: tuple[EtcdStore, EtcdStore]
+    ) -> None:
+        """Plans of two stores on one object: a plan made on a stale copy is refused by etcd's
+        compare and made again on the newer one, so every increment lands."""
+        first, second = pair
+        await first.commit([Put(fresh_node("n1"))])
+        await eventually(lambda: second.get(Node, "n1") is not None, "the node in the second")
+
+        def bump(view: ReadView) -> Sequence[Op]:
+            current = view.get(Node, "n1")
+            assert current is not None
+            return [Put(replace(current, message=str(int(current.message or "0") + 1)))]
+
+        await asyncio.gather(*(s.transact(bump) for s in (first, second) for _ in range(10)))
+        await eventually(lambda: first.revision == second.revision, "both stores level")
+        for store in (first, second):
+            got = store.get(Node, "n1")
+            assert got is not None
+            assert (got.message, got.meta.version) == ("20", 21)
+
+
+class TestFence:
+    async def test_writes_apply_while_the_fence_stands_and_fail_once_it_falls(
+        self, etcd_endpoint: str, prefix: str
+    ) -> None:
+        client = EtcdClient([etcd_endpoint])
+        store = await EtcdStore.open([etcd_endpoint], prefix)
+        try:
+            leader_key = f"{prefix}-leader".encode()
+            answer = await client.txn([], [put_op(leader_key, b"me")])
+            store.fence = Fence(leader_key, answer.header.revision)
+            await store.commit([Put(fresh_node("n1"))])
+            # Another manager takes the key over: a new create revision.
+            await client.txn([], [delete_op(leader_key)])
+            await client.txn([], [put_op(leader_key, b"someone else")])
+            revision = store.revision
+            with pytest.raises(Unavailable, match="no longer leads"):
+                await store.commit([Put(fresh_node("n2"))])
+            assert store.get(Node, "n2") is None
+            assert store.revision == revision
+        finally:
+            await store.close()
+            await client.close()
+
+
+class TestUnreachable:
+    async def test_opening_on_nothing_is_unavailable(self) -> None:
+        with pytest.raises(Unavailable, match="etcd at"):
+            await EtcdStore.open([f"127.0.0.1:{free_port()}"])
+
+    async def test_a_write_with_etcd_gone_is_unavailable_and_changes_nothing(self) -> None:
+        with etcd_member() as endpoint:
+            store = await EtcdStore.open([endpoint])
+            await store.commit([Put(fresh_node("n1"))])
+        try:
+            revision = store.revision
+            with pytest.raises(Unavailable, match="etcd"):
+                await store.commit([Put(fresh_node("n2"))])
+            assert store.get(Node, "n2") is None
+            assert store.revision == revision
+        finally:
+            await store.close()
+
+    async def test_the_next_endpoint_is_tried(self, etcd_endpoint: str) -> None:
+        """A call that finds its endpoint dead fails, and the next call goes to the next one."""
+        dead = f"127.0.0.1:{free_port()}"
+        client = EtcdClient([dead, etcd_endpoint])
+        try:
+            with pytest.raises(Unavailable, match=re.escape(dead)):
+                await client.range_prefix(b"/nothing/")
+            assert await client.range_prefix(b"/nothing/") == ([], ANY)
+            assert client.endpoint == etcd_endpoint
+        finally:
+            await client.close()
+
+
+class TestLeases:
+    async def test_grant_renew_revoke(self, etcd_endpoint: str) -> None:
+        client = EtcdClient([etcd_endpoint])
+        try:
+            lease = await client.lease_grant(5)
+            assert 0 < await client.lease_keep_alive(lease) <= 5
+            await client.lease_revoke(lease)
+            assert await client.lease_keep_alive(lease) == 0
+        finally:
+            await client.close()
+
+
+class TestUrl:
+    def test_endpoints_and_default_prefix(self) -> None:
+        assert parse_url("etcd://10.0.0.1:2379,10.0.0.2:2379") == (
+            ["10.0.0.1:2379", "10.0.0.2:2379"],
+            "/shoal",
+        )
+
+    def test_a_prefix_of_its_own(self) -> None:
+        assert parse_url("etcd://h:2379/prod/") == (["h:2379"], "/prod")
+
+    @pytest.mark.parametrize(
+        "url", ["http://h:2379", "etcd://", "etcd://h", "etcd://h:99999", "etcd://h:2379,:1"]
+    )
+    def test_bad_urls(self, url: str) -> None:
+        with pytest.raises(ValueError, match="etcd"):
+            parse_url(url)
+
+
+def put_op(key: bytes, value: bytes) -> rpc_pb2.RequestOp:
+    return rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key, value=value))
+
+
+def delete_op(key: bytes) -> rpc_pb2.RequestOp:
+    return rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=key))
