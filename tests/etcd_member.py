@@ -27,7 +27,7 @@ def _answers(port: int) -> bool:
 
 
 @contextmanager
-def etcd_member(data_dir: Path | None = None) -> Iterator[str]:
+def etcd_member(data_dir: Path | None = None, max_txn_ops: int = MAX_TXN_OPS) -> Iterator[str]:
     """Run one member until the block ends, however it ends; yields its HOST:PORT."""
     binary = shutil.which(ETCD)
     if binary is None:
@@ -46,7 +46,7 @@ def etcd_member(data_dir: Path | None = None) -> Iterator[str]:
                 f"--listen-peer-urls={peer}",
                 f"--initial-advertise-peer-urls={peer}",
                 f"--initial-cluster=default={peer}",
-                f"--max-txn-ops={MAX_TXN_OPS}",
+                f"--max-txn-ops={max_txn_ops}",
                 f"--max-request-bytes={MAX_REQUEST_BYTES}",
             ],
             stdout=log,

@@ -34,8 +34,11 @@ def prefix_end(prefix: bytes) -> bytes:
 
 
 def unavailable(exc: aio.AioRpcError, endpoint: str) -> Unavailable:
+    details = exc.details() or ""
+    # etcd's own limit, 128 by default: a commit (a placement pass) can hold more objects.
+    hint = " (start etcd with a higher --max-txn-ops)" if "too many operations" in details else ""
     return Unavailable(
-        f"the state store (etcd at {endpoint}) failed: {exc.code().name} {exc.details()}"
+        f"the state store (etcd at {endpoint}) failed: {exc.code().name} {details}{hint}"
     )
 
 

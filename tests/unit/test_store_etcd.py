@@ -15,6 +15,7 @@ import pytest
 from common.api.etcd import rpc_pb2
 from common.errors import Unavailable
 from common.model import Meta, Node
+from manager.main import build_parser
 from manager.store import Action, EtcdStore, Op, Put, ReadView
 from manager.store.etcd import Fence, parse_url
 from manager.store.etcd_client import EtcdClient
@@ -126,6 +127,17 @@ class TestUnreachable:
         finally:
             await store.close()
 
+    async def test_a_commit_over_etcds_txn_limit_says_which_flag_raises_it(self) -> None:
+        with etcd_member(max_txn_ops=4) as endpoint:
+            store = await EtcdStore.open([endpoint])
+            try:
+                with pytest.raises(Unavailable, match="--max-txn-ops"):
+                    await store.commit([Put(fresh_node(f"n{i}")) for i in range(5)])
+                assert store.objects(Node) == []
+                await store.commit([Put(fresh_node("n1"))])
+            finally:
+                await store.close()
+
     async def test_the_next_endpoint_is_tried(self, etcd_endpoint: str) -> None:
         """A call that finds its endpoint dead fails, and the next call goes to the next one."""
         dead = f"127.0.0.1:{free_port()}"
@@ -160,6 +172,16 @@ class TestUrl:
 
     def test_a_prefix_of_its_own(self) -> None:
         assert parse_url("etcd://h:2379/prod/") == (["h:2379"], "/prod")
+
+    def test_manager_serve_refuses_a_bad_store_in_one_line(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        with pytest.raises(SystemExit) as caught:
+            build_parser().parse_args(["serve", "--store", "http://10.0.0.1:2379"])
+        assert caught.value.code != 0
+        [line] = capsys.readouterr().err.splitlines()
+        assert "--store" in line
+        assert "etcd://HOST:PORT" in line
 
     @pytest.mark.parametrize(
         "url", ["http://h:2379", "etcd://", "etcd://h", "etcd://h:99999", "etcd://h:2379,:1"]
