@@ -3,7 +3,7 @@ durability (and, later, for several managers to share).
 
 Layout under the store's prefix P: `P/objects/<kind>/<id>` holds an object's protobuf, and
 `P/revision` is rewritten by every commit with the moment it was staged, so events read back
-from etcd carry the time of their revision.
+from etcd carry the time of their revision, and its mod revision is the prefix's newest commit.
 
 Compare-and-swap uses each key's etcd mod revision, not the object's meta.version: the mod
 revision is etcd's own, set by the server on every write, so a compare on it cannot be fooled by
@@ -166,9 +166,11 @@ class EtcdStore:
                 fence = self.fence
                 if fence is not None and not self._fence_holds(fence, answer):
                     raise Unavailable("this manager no longer leads; its write was refused")
-                # Someone else wrote a key the plan read: wait until memory has their write,
-                # then plan again against it.
-                await self._catch_up(answer.header.revision)
+                # Someone else wrote a key the plan read: wait until memory has their commit
+                # (the newest under the prefix, told by the marker every commit writes; etcd's
+                # own revision also counts keys elsewhere), then plan again against it.
+                marker = answer.responses[0].response_range.kvs
+                await self._catch_up(marker[0].mod_revision if marker else 0)
             else:
                 raise Conflict("the state changed under every attempt at this write; try again")
             if self.on_commit is not None:
@@ -199,7 +201,8 @@ class EtcdStore:
                 success.append(rpc_pb2.RequestOp(request_put=put))
         stamp = rpc_pb2.PutRequest(key=self._marker_key, value=events[0].time.isoformat().encode())
         success.append(rpc_pb2.RequestOp(request_put=stamp))
-        failure: list[rpc_pb2.RequestOp] = []
+        # Read back on failure: the newest commit under the prefix, and the fence.
+        failure = [rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=self._marker_key))]
         if self.fence is not None:
             compare.append(
                 _Compare(
@@ -208,7 +211,6 @@ class EtcdStore:
                     create_revision=self.fence.create_revision,
                 )
             )
-            # Read back on failure, to tell a lost fence from a stale object.
             failure.append(
                 rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=self.fence.key))
             )
@@ -216,7 +218,7 @@ class EtcdStore:
 
     @staticmethod
     def _fence_holds(fence: Fence, answer: rpc_pb2.TxnResponse) -> bool:
-        kvs = answer.responses[0].response_range.kvs
+        kvs = answer.responses[1].response_range.kvs
         return bool(kvs) and kvs[0].create_revision == fence.create_revision
 
     async def _catch_up(self, revision: int) -> None:

@@ -84,6 +84,35 @@ class TestSharedState:
             assert got is not None
             assert (got.message, got.meta.version) == ("20", 21)
 
+    async def test_others_keys_in_etcd_do_not_hold_up_a_plan_made_again(
+        self, pair: tuple[EtcdStore, EtcdStore], etcd_endpoint: str
+    ) -> None:
+        """etcd's revision also moves with keys outside the prefix (another store, a leader's
+        key): a refused plan waits only for this prefix's newest commit before it runs again."""
+        first, second = pair
+        elsewhere = await EtcdStore.open([etcd_endpoint], f"{first.prefix}-elsewhere")
+        try:
+            [n1] = await first.commit([Put(fresh_node("n1"))])
+            assert isinstance(n1, Node)
+            await eventually(lambda: second.get(Node, "n1") is not None, "the node in the second")
+            # The first store's watch holds back (as while a commit of its own is out), so its
+            # copy is stale when it plans; meanwhile etcd's revision moves past the second's write.
+            first._idle.clear()
+            await second.commit([Put(replace(n1, message="1"))])
+            for i in range(3):
+                await elsewhere.commit([Put(fresh_node(f"x{i}"))])
+
+            def bump(view: ReadView) -> Sequence[Op]:
+                current = view.get(Node, "n1")
+                assert current is not None
+                return [Put(replace(current, message=str(int(current.message or "0") + 1)))]
+
+            async with asyncio.timeout(3):
+                [stored] = await first.transact(bump)
+            assert (stored.meta.version, getattr(stored, "message", None)) == (3, "2")
+        finally:
+            await elsewhere.close()
+
 
 class TestFence:
     async def test_writes_apply_while_the_fence_stands_and_fail_once_it_falls(
