@@ -47,8 +47,9 @@ HISTORY = 10_000
 DEFAULT_PREFIX = "/shoal"
 # How long a commit etcd accepted may take to come back through the watch.
 CATCH_UP = 5.0
-# Plans tried against others' writes before a commit gives up.
-REPLANS = 10
+# Plans tried against others' writes before a commit gives up: each refusal means another
+# writer committed, so only a livelock (or a writer that skips the marker) runs out of them.
+REPLANS = 100
 # Pause between attempts to watch again after etcd broke a watch.
 RETRY = (0.1, 2.0)
 
