@@ -27,13 +27,16 @@ def _answers(port: int) -> bool:
 
 
 @contextmanager
-def etcd_member(data_dir: Path | None = None, max_txn_ops: int = MAX_TXN_OPS) -> Iterator[str]:
-    """Run one member until the block ends, however it ends; yields its HOST:PORT."""
+def etcd_member(
+    data_dir: Path | None = None, max_txn_ops: int = MAX_TXN_OPS, port: int | None = None
+) -> Iterator[str]:
+    """Run one member until the block ends, however it ends; yields its HOST:PORT. The same
+    data_dir and port again restart that member."""
     binary = shutil.which(ETCD)
     if binary is None:
         raise RuntimeError("etcd is not installed: scripts/deps.sh etcd-server")
     with tempfile.TemporaryDirectory(prefix="shoal-etcd-") as tmp:
-        port = free_port()
+        port = port or free_port()
         client, peer = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"
         log = (Path(tmp) / "etcd.log").open("wb")
         process = subprocess.Popen(

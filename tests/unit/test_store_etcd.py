@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 from unittest.mock import ANY
 
 import pytest
@@ -112,6 +113,31 @@ class TestSharedState:
             assert (stored.meta.version, getattr(stored, "message", None)) == (3, "2")
         finally:
             await elsewhere.close()
+
+
+class TestEtcdRestart:
+    async def test_the_watch_resumes_from_its_revision(self, tmp_path: Path) -> None:
+        """etcd goes away and comes back: what another writer committed meanwhile reaches this
+        store's memory and watchers, and its own writes work again."""
+        data, port = tmp_path / "etcd", free_port()
+        with etcd_member(data, port=port) as endpoint:
+            store = await EtcdStore.open([endpoint])
+        try:
+            watch = store.watch()
+            with etcd_member(data, port=port):
+                other = await EtcdStore.open([endpoint])
+                try:
+                    [stored] = await other.commit([Put(fresh_node("n1"))])
+                finally:
+                    await other.close()
+                async with asyncio.timeout(5):
+                    [event] = await watch.next_batch()
+                assert (event.action, event.obj) == (Action.CREATE, stored)
+                assert store.get(Node, "n1") == stored
+                await store.commit([Put(fresh_node("n2"))])
+                assert store.get(Node, "n2") is not None
+        finally:
+            await store.close()
 
 
 class TestFence:
