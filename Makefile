@@ -43,9 +43,9 @@ typecheck: venv
 
 check: lint typecheck proto-check
 
-# The etcd store's tests start an etcd member of their own.
+# The etcd store's tests start an etcd member of their own (and compact it with etcdctl).
 test: venv
-	scripts/deps.sh etcd-server
+	scripts/deps.sh etcd-server etcd-client
 	scripts/with-engine.sh $(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: venv

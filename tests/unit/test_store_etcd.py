@@ -4,7 +4,10 @@ writes of a lost fence, and turn an unreachable etcd into Unavailable."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
@@ -139,6 +142,29 @@ class TestEtcdRestart:
         finally:
             await store.close()
 
+    async def test_revisions_compacted_away_meanwhile_are_reloaded(self, tmp_path: Path) -> None:
+        """etcd compacted the revisions the watch missed while it was away: the store reloads
+        the prefix and tells watchers what changed (here, a node deleted behind its back)."""
+        data, port = tmp_path / "etcd", free_port()
+        with etcd_member(data, port=port) as endpoint:
+            store = await EtcdStore.open([endpoint])
+            [n1] = await store.commit([Put(fresh_node("n1"))])
+        try:
+            watch = store.watch()
+            # No await until the compaction: the store's watch cannot come back before it.
+            with etcd_member(data, port=port):
+                etcdctl(endpoint, "del", "/shoal/objects/node/n1")
+                put = json.loads(etcdctl(endpoint, "put", "/shoal/other", "x", "-w", "json"))
+                etcdctl(endpoint, "compact", str(put["header"]["revision"]))
+                async with asyncio.timeout(5):
+                    [event] = await watch.next_batch()
+                assert (event.action, event.obj) == (Action.DELETE, n1)
+                assert store.get(Node, "n1") is None
+                await store.commit([Put(fresh_node("n2"))])
+                assert store.get(Node, "n2") is not None
+        finally:
+            await store.close()
+
 
 class TestFence:
     async def test_writes_apply_while_the_fence_stands_and_fail_once_it_falls(
@@ -244,6 +270,19 @@ class TestUrl:
     def test_bad_urls(self, url: str) -> None:
         with pytest.raises(ValueError, match="etcd"):
             parse_url(url)
+
+
+def etcdctl(endpoint: str, *args: str) -> str:
+    """Debian's etcdctl (etcd-client), run while the event loop waits."""
+    done = subprocess.run(
+        ["etcdctl", f"--endpoints={endpoint}", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "ETCDCTL_API": "3"},
+        timeout=10,
+    )
+    return done.stdout
 
 
 def put_op(key: bytes, value: bytes) -> rpc_pb2.RequestOp:
