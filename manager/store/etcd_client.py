@@ -20,6 +20,9 @@ from common.errors import Unavailable
 CALL_TIMEOUT = 5.0
 # Keys per Range call while loading a prefix: keeps each answer well under gRPC's 4 MiB.
 PAGE = 500
+# A watch catching up sends up to 1,000 revisions in one message, each as large as a commit
+# etcd accepts (its --max-request-bytes): far more than gRPC's default 4 MiB.
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
 
 
 def prefix_end(prefix: bytes) -> bytes:
@@ -48,7 +51,7 @@ class EtcdClient:
             raise ValueError("no etcd endpoint")
         self.endpoints = list(endpoints)
         self._timeout = timeout
-        self._channels = [aio.insecure_channel(e) for e in self.endpoints]
+        self._channels = [aio.insecure_channel(e, CHANNEL_OPTIONS) for e in self.endpoints]
         self._current = 0
 
     @property
