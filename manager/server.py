@@ -44,8 +44,7 @@ from manager.orchestrator.loop import Orchestrator
 from manager.orchestrator.updater import Updater
 from manager.placement import PlacementLoop
 from manager.serving import ServingCertificate
-from manager.store import EtcdStore, SqliteStore
-from manager.store.etcd import parse_url
+from manager.store.choice import open_store
 from manager.system import ManagerFacts, System
 
 log = structlog.get_logger("manager")
@@ -157,14 +156,8 @@ async def serve(
     listen_host, port = split_host_port(config.listen, DEFAULT_PORT)
     advertise_host, _ = split_host_port(config.advertise, port)
     hostname = config.hostname or socket.gethostname()
-    store: SqliteStore | EtcdStore
-    if config.store_url is None:
-        store = await SqliteStore.open(config.state_dir / STATE_FILE)
-        store_location = str(config.state_dir / STATE_FILE)
-    else:
-        endpoints, prefix = parse_url(config.store_url)
-        store = await EtcdStore.open(endpoints, prefix)
-        store_location = f"{','.join(endpoints)}{prefix}"
+    opened = await open_store(config.store_url, config.state_dir / STATE_FILE)
+    store = opened.store
     metrics = ManagerMetrics()
     store.on_commit = metrics.committed
     exporter: MetricsServer | None = None
@@ -226,8 +219,8 @@ async def serve(
         facts = ManagerFacts(
             node_id=boot.node_id,
             addr=join_host_port(advertise_host, bound),
-            store_backend="sqlite" if config.store_url is None else "etcd",
-            store_location=store_location,
+            store_backend=opened.backend,
+            store_location=opened.location,
             heartbeat_period=timedelta(seconds=config.heartbeat_period),
             ca_expiry=boot.ca.cert.not_valid_after_utc,
             node_cert_lifetime=config.cert_lifetime,
