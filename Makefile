@@ -8,7 +8,7 @@ GEN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) scripts/gen_proto.py
 PYTEST_ARGS ?=
 
 .PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal bench-mesh
-.PHONY: bench-overlay bench-dns demo demo-stop
+.PHONY: bench-overlay bench-dns bench-store demo demo-stop
 
 venv: $(STAMP)
 
@@ -43,11 +43,18 @@ typecheck: venv
 
 check: lint typecheck proto-check
 
+# The etcd store's tests start an etcd member of their own (and compact it with etcdctl).
 test: venv
+	scripts/deps.sh etcd-server etcd-client
 	scripts/with-engine.sh $(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: venv
 	scripts/with-engine.sh $(PY) -m bench.create_replicas $(BENCH_ARGS)
+
+# Commits per second of the two state stores, SQLite and etcd (a member of its own), side by side.
+bench-store: venv
+	scripts/deps.sh etcd-server
+	$(PY) -m bench.store $(BENCH_ARGS)
 
 # The scheduler alone, no engine: 1,000 to 100,000 tasks on 1,000 nodes.
 bench-scheduler: venv

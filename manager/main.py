@@ -18,6 +18,7 @@ from common.ports import DEFAULT_PORT
 from common.version import banner
 from manager.local_node import serve_with_node
 from manager.server import ManagerConfig
+from manager.store.etcd import parse_url
 
 DEFAULT_STATE_DIR = "/var/lib/shoal/manager"
 
@@ -27,6 +28,14 @@ def _duration(text: str) -> timedelta:
         return durations.parse(text)
     except ShoalError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _store_url(text: str) -> str:
+    try:
+        parse_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def build_parser() -> Parser:
@@ -62,6 +71,13 @@ def build_parser() -> Parser:
         default=timedelta(days=90),
         help="lifetime of node certificates (default 90d); they renew at 50-80 %% of it",
     )
+    serve_cmd.add_argument(
+        "--store",
+        type=_store_url,
+        metavar="etcd://HOST:PORT[,HOST:PORT...][/PREFIX]",
+        help="keep the cluster's state in etcd, under PREFIX (default /shoal); default: the"
+        " SQLite file in --state-dir",
+    )
     serve_cmd.add_argument("--log-level", choices=log.LEVELS, default="info")
     mesh_flag.add(serve_cmd)
     metrics_server.add_flag(serve_cmd)
@@ -90,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         hostname=args.hostname,
         routing_mesh=not args.no_routing_mesh,
         metrics_addr=args.metrics_addr,
+        store_url=args.store,
     )
     try:
         asyncio.run(_run(config))

@@ -44,7 +44,7 @@ from manager.orchestrator.loop import Orchestrator
 from manager.orchestrator.updater import Updater
 from manager.placement import PlacementLoop
 from manager.serving import ServingCertificate
-from manager.store import SqliteStore
+from manager.store.choice import open_store
 from manager.system import ManagerFacts, System
 
 log = structlog.get_logger("manager")
@@ -74,6 +74,9 @@ class ManagerConfig:
     routing_mesh: bool = False
     # Where to serve /metrics; None: nowhere.
     metrics_addr: MetricsAddr | None = None
+    # etcd://HOST:PORT[,HOST:PORT...][/PREFIX] to keep the state in etcd; None: the SQLite file
+    # in state_dir.
+    store_url: str | None = None
 
 
 def data_address(advertise: str) -> str:
@@ -153,7 +156,8 @@ async def serve(
     listen_host, port = split_host_port(config.listen, DEFAULT_PORT)
     advertise_host, _ = split_host_port(config.advertise, port)
     hostname = config.hostname or socket.gethostname()
-    store = await SqliteStore.open(config.state_dir / STATE_FILE)
+    opened = await open_store(config.store_url, config.state_dir / STATE_FILE)
+    store = opened.store
     metrics = ManagerMetrics()
     store.on_commit = metrics.committed
     exporter: MetricsServer | None = None
@@ -215,7 +219,8 @@ async def serve(
         facts = ManagerFacts(
             node_id=boot.node_id,
             addr=join_host_port(advertise_host, bound),
-            database=config.state_dir / STATE_FILE,
+            store_backend=opened.backend,
+            store_location=opened.location,
             heartbeat_period=timedelta(seconds=config.heartbeat_period),
             ca_expiry=boot.ca.cert.not_valid_after_utc,
             node_cert_lifetime=config.cert_lifetime,

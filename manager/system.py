@@ -27,7 +27,9 @@ class ManagerFacts:
 
     node_id: str
     addr: str
-    database: Path
+    store_backend: str
+    # The SQLite file, or etcd's endpoints and the store's prefix.
+    store_location: str
     heartbeat_period: timedelta
     ca_expiry: datetime
     node_cert_lifetime: timedelta
@@ -55,8 +57,8 @@ def summarize(view: ReadView, facts: ManagerFacts) -> ClusterInfo:
         services=len(view.objects(Service)),
         tasks=len(tasks),
         task_states=_count(t.status.state.name.lower() for t in tasks),
-        store_backend="sqlite",
-        store_location=str(facts.database),
+        store_backend=facts.store_backend,
+        store_location=facts.store_location,
         heartbeat_period=facts.heartbeat_period,
         ca_expiry=facts.ca_expiry,
         node_cert_lifetime=facts.node_cert_lifetime,

@@ -14,6 +14,8 @@ have() {
     iproute2) command -v ip ;;
     iptables | make | git) command -v "$1" ;;
     python3) command -v python3 ;;
+    etcd-server) command -v etcd ;;
+    etcd-client) command -v etcdctl ;;
     *) false ;;
   esac >/dev/null 2>&1
 }

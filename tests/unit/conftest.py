@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from manager.store import StateStore
 from tests.unit.harness import Harness
+from tests.unit.stores import Backend, etcd_backend, sqlite_backend
 
 
 @pytest.fixture
@@ -18,3 +20,18 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
         yield h
     finally:
         await h.halt()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("etcd", marks=pytest.mark.etcd)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """Each StateStore backend in turn, for the tests of the store's contract."""
+    if request.param == "sqlite":
+        return sqlite_backend(tmp_path / "state" / "store.db")
+    return etcd_backend(request.getfixturevalue("etcd_endpoint"))
+
+
+@pytest.fixture
+async def store(backend: Backend) -> AsyncIterator[StateStore]:
+    opened = await backend.open()
+    yield opened
+    await opened.close()

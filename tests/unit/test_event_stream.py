@@ -312,7 +312,7 @@ class TestSubscription:
             with pytest.raises(FellBehind, match="more than 3 events"):
                 await anext(batches)
             # Nothing more piles up for a client that is gone.
-            assert store._watches == set()
+            assert store._events.watches == set()
         finally:
             await store.close()
 
@@ -325,7 +325,7 @@ class TestSubscription:
             batch = await anext(batches)
             assert [r.change.id for r in batch] == ["a", "b"]
             await batches.aclose()
-            assert store._watches == set()
+            assert store._events.watches == set()
         finally:
             await store.close()
 
@@ -344,6 +344,6 @@ class TestSubscription:
             await store.commit([Put(Node("a"))])
             with pytest.raises(RuntimeError, match="broken mapping"):
                 await anext(batches)
-            assert store._watches == set()
+            assert store._events.watches == set()
         finally:
             await store.close()

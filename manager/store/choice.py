@@ -1,0 +1,25 @@
+"""Which backend a manager keeps its state in: `--store etcd://...`, or the SQLite file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from manager.store.etcd import EtcdStore, parse_url
+from manager.store.sqlite import SqliteStore
+
+
+@dataclass(frozen=True)
+class Opened:
+    store: SqliteStore | EtcdStore
+    # What `shoal info` shows: "sqlite" or "etcd", and the file or the endpoints and prefix.
+    backend: str
+    location: str
+
+
+async def open_store(url: str | None, sqlite_file: Path) -> Opened:
+    """The store url names (etcd://HOST:PORT[,HOST:PORT...][/PREFIX]), or sqlite_file's."""
+    if url is None:
+        return Opened(await SqliteStore.open(sqlite_file), "sqlite", str(sqlite_file))
+    endpoints, prefix = parse_url(url)
+    return Opened(await EtcdStore.open(endpoints, prefix), "etcd", ",".join(endpoints) + prefix)

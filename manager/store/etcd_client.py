@@ -1,0 +1,158 @@
+"""An asyncio etcd v3 client over grpc.aio: ranges, transactions, watches and leases.
+
+It speaks etcd's gRPC API through the stubs compiled from proto/etcd (the only etcd stubs a
+manager loads). Each endpoint gets its own channel; a call that finds its endpoint unreachable
+moves the client on to the next one, so the call after it tries another member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+import grpc
+from grpc import aio
+
+from common.api.etcd import kv_pb2, rpc_pb2, rpc_pb2_grpc
+from common.errors import Unavailable
+
+# One call's deadline: etcd answers in milliseconds when it has a quorum, and a manager must
+# learn soon that it has none.
+CALL_TIMEOUT = 5.0
+# Keys per Range call while loading a prefix: keeps each answer well under gRPC's 4 MiB.
+PAGE = 500
+# A watch catching up sends up to 1,000 revisions in one message, each as large as a commit
+# etcd accepts (its --max-request-bytes): far more than gRPC's default 4 MiB.
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    """The range_end that makes a Range or watch cover every key starting with prefix."""
+    end = bytearray(prefix)
+    while end:
+        if end[-1] < 0xFF:
+            end[-1] += 1
+            return bytes(end)
+        end.pop()
+    return b"\0"
+
+
+def unavailable(exc: aio.AioRpcError, endpoint: str) -> Unavailable:
+    details = exc.details() or ""
+    # etcd's own limit, 128 by default: a commit (a placement pass) can hold more objects.
+    hint = " (start etcd with a higher --max-txn-ops)" if "too many operations" in details else ""
+    return Unavailable(
+        f"the state store (etcd at {endpoint}) failed: {exc.code().name} {details}{hint}"
+    )
+
+
+class EtcdClient:
+    def __init__(self, endpoints: Sequence[str], timeout: float = CALL_TIMEOUT) -> None:
+        if not endpoints:
+            raise ValueError("no etcd endpoint")
+        self.endpoints = list(endpoints)
+        self._timeout = timeout
+        self._channels = [aio.insecure_channel(e, CHANNEL_OPTIONS) for e in self.endpoints]
+        self._current = 0
+
+    @property
+    def endpoint(self) -> str:
+        return self.endpoints[self._current]
+
+    def _channel(self) -> aio.Channel:
+        return self._channels[self._current]
+
+    def failed(self, exc: aio.AioRpcError) -> Unavailable:
+        """The error for a failed call; an unreachable endpoint makes the next one current."""
+        error = unavailable(exc, self.endpoint)
+        if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            self._current = (self._current + 1) % len(self._channels)
+        return error
+
+    async def range_prefix(
+        self, prefix: bytes, revision: int = 0
+    ) -> tuple[list[kv_pb2.KeyValue], int]:
+        """Every key under prefix as of one revision (default: the newest), and that revision."""
+        kvs: list[kv_pb2.KeyValue] = []
+        start, end = prefix, prefix_end(prefix)
+        while True:
+            request = rpc_pb2.RangeRequest(key=start, range_end=end, limit=PAGE, revision=revision)
+            try:
+                stub = rpc_pb2_grpc.KVStub(self._channel())
+                answer = await stub.Range(request, timeout=self._timeout)
+            except aio.AioRpcError as exc:
+                raise self.failed(exc) from None
+            kvs.extend(answer.kvs)
+            # Later pages read the revision the first one saw, so the whole is one snapshot.
+            revision = answer.header.revision
+            if not answer.more:
+                return kvs, revision
+            start = answer.kvs[-1].key + b"\0"
+
+    async def txn(
+        self,
+        compare: Sequence[rpc_pb2.Compare],
+        success: Sequence[rpc_pb2.RequestOp],
+        failure: Sequence[rpc_pb2.RequestOp] = (),
+    ) -> rpc_pb2.TxnResponse:
+        request = rpc_pb2.TxnRequest(compare=compare, success=success, failure=failure)
+        try:
+            stub = rpc_pb2_grpc.KVStub(self._channel())
+            return await stub.Txn(request, timeout=self._timeout)
+        except aio.AioRpcError as exc:
+            raise self.failed(exc) from None
+
+    async def watch(
+        self, prefix: bytes, start_revision: int
+    ) -> AsyncIterator[rpc_pb2.WatchResponse]:
+        """Responses of one watch on prefix from start_revision, until the stream breaks
+        (Unavailable) or etcd cancels it (the last response, canceled, is yielded)."""
+        create = rpc_pb2.WatchCreateRequest(
+            key=prefix, range_end=prefix_end(prefix), start_revision=start_revision
+        )
+        stub = rpc_pb2_grpc.WatchStub(self._channel())
+        call = stub.Watch(iter([rpc_pb2.WatchRequest(create_request=create)]))
+        try:
+            async for answer in call:
+                yield answer
+                if answer.canceled:
+                    return
+        except aio.AioRpcError as exc:
+            raise self.failed(exc) from None
+        finally:
+            call.cancel()
+        raise Unavailable(f"the state store (etcd at {self.endpoint}) ended a watch")
+
+    async def lease_grant(self, ttl: int) -> int:
+        """A new lease of ttl seconds; its ID."""
+        try:
+            stub = rpc_pb2_grpc.LeaseStub(self._channel())
+            answer = await stub.LeaseGrant(
+                rpc_pb2.LeaseGrantRequest(TTL=ttl), timeout=self._timeout
+            )
+        except aio.AioRpcError as exc:
+            raise self.failed(exc) from None
+        return answer.ID
+
+    async def lease_keep_alive(self, lease: int) -> int:
+        """Renew the lease once; its remaining TTL in seconds, 0 when it has expired."""
+        stub = rpc_pb2_grpc.LeaseStub(self._channel())
+        call = stub.LeaseKeepAlive(iter([rpc_pb2.LeaseKeepAliveRequest(ID=lease)]))
+        try:
+            async for answer in call:
+                return answer.TTL
+        except aio.AioRpcError as exc:
+            raise self.failed(exc) from None
+        finally:
+            call.cancel()
+        raise Unavailable(f"the state store (etcd at {self.endpoint}) ended a lease renewal")
+
+    async def lease_revoke(self, lease: int) -> None:
+        try:
+            stub = rpc_pb2_grpc.LeaseStub(self._channel())
+            await stub.LeaseRevoke(rpc_pb2.LeaseRevokeRequest(ID=lease), timeout=self._timeout)
+        except aio.AioRpcError as exc:
+            raise self.failed(exc) from None
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close()
