@@ -118,3 +118,27 @@ class TestDashboard:
         page.locator("#scale button").click()
         expect(page.locator("#scale-result")).to_have_text("scaled to 2")
         expect(page.locator("#running")).to_have_text("2/2", timeout=10_000)
+
+    def test_a_node_page_shows_its_facts_and_tasks(
+        self, cluster: Cluster, dashboard: str, page: Page
+    ) -> None:
+        cluster.ok("node", "update", "--label-add", "zone=a", "it-agent-1")
+        page.goto(dashboard + "/nodes/it-agent-1")
+        node = page.locator("#node")
+        expect(node).to_contain_text("zone=a")
+        expect(node).to_contain_text("Ready")
+        expect(node).to_contain_text("worker")
+        listed = cluster.ok("node", "ps", "it-agent-1", "--format", "json").json_lines()
+        for task in listed:
+            expect(page.locator("#tasks")).to_contain_text(task["Name"])
+
+    def test_the_networks_page_lists_networks(
+        self, cluster: Cluster, dashboard: str, page: Page
+    ) -> None:
+        cluster.ok("network", "create", "--subnet", "10.201.0.0/16", "dash-net")
+        try:
+            page.goto(dashboard + "/networks")
+            row = page.locator("#networks tr", has_text="dash-net")
+            expect(row).to_contain_text("10.201.0.0/16")
+        finally:
+            cluster.ok("network", "rm", "dash-net")
