@@ -21,17 +21,25 @@ def test_a_network_service_on_a_shared_engine(cluster: Cluster) -> None:
         states = {t["CurrentState"].split()[0] for t in cluster.tasks("onnet")}
         assert states == {"Running"}
 
-        cluster.ok("service", "update", "-d", "--replicas-max-per-node", "1", "onnet")
+        # One task a node: the one node that holds the network on this engine takes one, and
+        # the other must wait, saying why.
+        cluster.ok(
+            "service", "create", "-d", "--name", "spread", "--replicas", "2",
+            "--replicas-max-per-node", "1", "--network", "shared-net",
+            "local/busybox:latest", *SLEEPER,
+        )  # fmt: skip
 
         def waits_saying_why() -> bool:
-            errors = [t["Error"] for t in cluster.tasks("onnet") if t["DesiredState"] == "Running"]
+            errors = [t["Error"] for t in cluster.tasks("spread") if t["DesiredState"] == "Running"]
             return any(
                 "network shared-net: another node on the same Docker engine holds it" in e
                 for e in errors
             )
 
         wait_for(waits_saying_why, "a task pending on the shared engine", 60)
-        assert not [t for t in cluster.tasks("onnet") if t["CurrentState"].startswith("Rejected")]
+        assert cluster.running("spread", 1)
+        tasks = [*cluster.tasks("onnet"), *cluster.tasks("spread")]
+        assert not [t for t in tasks if t["CurrentState"].startswith("Rejected")]
     finally:
-        cluster.shoal("service", "rm", "onnet")
+        cluster.shoal("service", "rm", "onnet", "spread")
         wait_for(lambda: cluster.shoal("network", "rm", "shared-net").code == 0, "net gone", 60)
