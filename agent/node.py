@@ -30,6 +30,7 @@ from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.errors import NodeRemoved, ShoalError
 from common.grpc_errors import from_rpc_error
+from common.logs import PublishedLogs
 from common.mesh_view import IngressPort
 from common.model import NodeDescription, Resources, Task, TaskStatus, now
 from common.tls import Bundle
@@ -287,8 +288,20 @@ class NodeAgent:
 
     async def _session(self, backoff: Backoff) -> None:
         description = await self._describe()
-        async with self._channel() as channel, LogStreams(self._runtime, channel) as logs:
+        async with self._channel() as channel:
             stub = dispatcher_pb2_grpc.DispatcherStub(channel)
+            await self._serve_session(stub, backoff, description)
+
+    async def _serve_session(
+        self,
+        stub: dispatcher_pb2_grpc.DispatcherAsyncStub,
+        backoff: Backoff,
+        description: NodeDescription,
+    ) -> None:
+        async def publish(batches: AsyncIterator[PublishedLogs]) -> None:
+            await stub.PublishLogs(convert.published_logs_to_pb(b) async for b in batches)
+
+        async with LogStreams(self._runtime, publish) as logs:
             call = stub.Session(self._outgoing(description))
             # The assignments received of a set still coming, and whether it is a full one.
             held: tuple[list[Task], bool] = ([], False)
@@ -322,7 +335,7 @@ class NodeAgent:
                     view = msg.ingress
                     self.ingress.apply(_ingress_ports(view), view.removed, full=view.full)
                 elif kind == "subscribe_logs":
-                    logs.subscribe(msg.subscribe_logs)
+                    logs.subscribe(convert.subscribe_logs_from_pb(msg.subscribe_logs))
                 elif kind == "cancel_logs":
                     await logs.cancel(msg.cancel_logs.subscription_id)
                 elif kind == "network_view" and self._networks is not None:
