@@ -98,6 +98,9 @@ class LogError:
 
 @dataclass(frozen=True)
 class ServiceLogs:
+    """What a client is sent: lines, the sources of the tasks they are the first of, and the
+    nodes whose lines could not be had."""
+
     sources: tuple[LogSource, ...] = ()
     lines: tuple[LogLine, ...] = ()
     errors: tuple[LogError, ...] = ()
