@@ -17,7 +17,7 @@ import grpc
 import structlog
 
 from agent.backoff import Backoff
-from agent.logs import LogStreams
+from agent.logs import LogStreams, Publish
 from agent.mesh.sync import MeshSync
 from agent.metrics import AgentMetrics
 from agent.overlay.node_networks import NodeNetworks
@@ -288,20 +288,11 @@ class NodeAgent:
 
     async def _session(self, backoff: Backoff) -> None:
         description = await self._describe()
-        async with self._channel() as channel:
+        async with (
+            self._channel() as channel,
+            LogStreams(self._runtime, _log_publisher(channel)) as logs,
+        ):
             stub = dispatcher_pb2_grpc.DispatcherStub(channel)
-            await self._serve_session(stub, backoff, description)
-
-    async def _serve_session(
-        self,
-        stub: dispatcher_pb2_grpc.DispatcherAsyncStub,
-        backoff: Backoff,
-        description: NodeDescription,
-    ) -> None:
-        async def publish(batches: AsyncIterator[PublishedLogs]) -> None:
-            await stub.PublishLogs(convert.published_logs_to_pb(b) async for b in batches)
-
-        async with LogStreams(self._runtime, publish) as logs:
             call = stub.Session(self._outgoing(description))
             # The assignments received of a set still coming, and whether it is a full one.
             held: tuple[list[Task], bool] = ([], False)
@@ -389,3 +380,13 @@ def _status_chunks(batch: dict[str, TaskStatus]) -> list[list[dpb.TaskStatusUpda
         chunks[-1].append(update)
         size += cost
     return chunks
+
+
+def _log_publisher(channel: grpc.aio.Channel) -> Publish:
+    """The log streams' way up: each subscription's batches on a PublishLogs call of its own."""
+    stub: dispatcher_pb2_grpc.DispatcherAsyncStub = dispatcher_pb2_grpc.DispatcherStub(channel)
+
+    async def publish(batches: AsyncIterator[PublishedLogs]) -> None:
+        await stub.PublishLogs(convert.published_logs_to_pb(b) async for b in batches)
+
+    return publish
