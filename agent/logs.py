@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import structlog
 
 from agent.runtime.base import ContainerRuntime, LogEntry
-from common.api import dispatcher_pb2_grpc
-from common.api import logs_pb2 as lpb
 from common.errors import NotFound, ShoalError
+from common.logs import LogLine, PublishedLogs, SubscribeLogs, TaskLogs
 
 log = structlog.get_logger("agent.logs")
 
@@ -27,15 +26,13 @@ BATCH_BYTES = 256 * 1024
 # Lines waiting for the stream; past that the readers wait, and so do the containers' streams.
 QUEUE_LIMIT = 1000
 
+# Carries one subscription's batches up to the manager, until they end or the manager ends the
+# stream (grpc.aio.AioRpcError); the session's edge puts them on the wire.
+Publish = Callable[[AsyncIterator[PublishedLogs]], Awaitable[None]]
 
-def to_pb(task_id: str, entry: LogEntry) -> lpb.LogLine:
-    line = lpb.LogLine(
-        task_id=task_id,
-        stream=lpb.LOG_STREAM_STDERR if entry.stderr else lpb.LOG_STREAM_STDOUT,
-        data=entry.data,
-    )
-    line.timestamp.FromNanoseconds(entry.timestamp_ns)
-    return line
+
+def _line(task_id: str, entry: LogEntry) -> LogLine:
+    return LogLine(task_id, entry.timestamp_ns, entry.stderr, entry.data)
 
 
 class _Upload:
@@ -44,20 +41,20 @@ class _Upload:
     def __init__(
         self,
         runtime: ContainerRuntime,
-        stub: dispatcher_pb2_grpc.DispatcherAsyncStub,
+        publish: Publish,
         subscription_id: str,
         follow: bool,
     ) -> None:
         self._runtime = runtime
         self._id = subscription_id
         self._follow = follow
-        self._queue: asyncio.Queue[lpb.LogLine | str] = asyncio.Queue(QUEUE_LIMIT)
+        self._queue: asyncio.Queue[LogLine | str] = asyncio.Queue(QUEUE_LIMIT)
         self._readers: dict[str, asyncio.Task[None]] = {}
         self._all_read = asyncio.Event()
         self._log = log.bind(subscription_id=subscription_id)
-        self.sender = asyncio.create_task(self._send(stub))
+        self.sender = asyncio.create_task(self._send(publish))
 
-    def add(self, tasks: list[lpb.TaskLogs]) -> None:
+    def add(self, tasks: tuple[TaskLogs, ...]) -> None:
         for task in tasks:
             if task.task_id not in self._readers:
                 reader = asyncio.create_task(self._read(task))
@@ -75,15 +72,13 @@ class _Upload:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
 
-    async def _read(self, task: lpb.TaskLogs) -> None:
-        since = task.since.ToNanoseconds() if task.HasField("since") else 0
-        tail = task.tail if task.HasField("tail") else None
+    async def _read(self, task: TaskLogs) -> None:
         try:
             entries = self._runtime.logs(
-                task.container_id, follow=self._follow, tail=tail, since_ns=since
+                task.container_id, follow=self._follow, tail=task.tail, since_ns=task.since_ns
             )
             async for entry in entries:
-                await self._queue.put(to_pb(task.task_id, entry))
+                await self._queue.put(_line(task.task_id, entry))
         except NotFound:
             # Its container was removed with the task's history: nothing left to show.
             return
@@ -94,9 +89,9 @@ class _Upload:
             self._log.exception("log reader crashed", task_id=task.task_id)
             await self._queue.put(f"task {task.task_id}: the agent failed to read its logs")
 
-    async def _send(self, stub: dispatcher_pb2_grpc.DispatcherAsyncStub) -> None:
+    async def _send(self, publish: Publish) -> None:
         try:
-            await stub.PublishLogs(self._messages())
+            await publish(self._messages())
         except grpc.aio.AioRpcError as exc:
             # The manager ended it: the client left, or the session is going away.
             self._log.debug("log stream ended", code=exc.code().name)
@@ -104,23 +99,22 @@ class _Upload:
             for reader in self._readers.values():
                 reader.cancel()
 
-    async def _messages(self) -> AsyncIterator[lpb.PublishLogsMessage]:
+    async def _messages(self) -> AsyncIterator[PublishedLogs]:
         # The first message says the stream is open, even when nothing was written.
-        yield lpb.PublishLogsMessage(subscription_id=self._id)
+        yield PublishedLogs(self._id)
         while True:
             item = await self._next()
             if item is None:
-                yield lpb.PublishLogsMessage(subscription_id=self._id, close=True)
+                yield PublishedLogs(self._id, close=True)
                 return
-            message = lpb.PublishLogsMessage(subscription_id=self._id)
-            size = self._add(message, item)
-            while (
-                not self._queue.empty() and len(message.lines) < BATCH_LINES and size < BATCH_BYTES
-            ):
-                size += self._add(message, self._queue.get_nowait())
-            yield message
+            lines: list[LogLine] = []
+            errors: list[str] = []
+            size = self._add(lines, errors, item)
+            while not self._queue.empty() and len(lines) < BATCH_LINES and size < BATCH_BYTES:
+                size += self._add(lines, errors, self._queue.get_nowait())
+            yield PublishedLogs(self._id, tuple(lines), tuple(errors))
 
-    async def _next(self) -> lpb.LogLine | str | None:
+    async def _next(self) -> LogLine | str | None:
         """The next line or error; None once every reader is done and all is sent (never when
         following)."""
         get = asyncio.create_task(self._queue.get())
@@ -137,23 +131,22 @@ class _Upload:
         return None if self._queue.empty() else self._queue.get_nowait()
 
     @staticmethod
-    def _add(message: lpb.PublishLogsMessage, item: lpb.LogLine | str) -> int:
-        """Put item in message; its size in bytes."""
+    def _add(lines: list[LogLine], errors: list[str], item: LogLine | str) -> int:
+        """Put item in the batch under way; its size in bytes."""
         if isinstance(item, str):
-            message.errors.append(item)
+            errors.append(item)
             return len(item)
-        message.lines.append(item)
+        lines.append(item)
         return len(item.data)
 
 
 class LogStreams:
-    """The subscriptions of one session, sent on its channel; leaving the context ends them."""
+    """The subscriptions of one session, each sent up by publish; leaving the context ends
+    them."""
 
-    def __init__(self, runtime: ContainerRuntime, channel: grpc.aio.Channel) -> None:
+    def __init__(self, runtime: ContainerRuntime, publish: Publish) -> None:
         self._runtime = runtime
-        self._stub: dispatcher_pb2_grpc.DispatcherAsyncStub = dispatcher_pb2_grpc.DispatcherStub(
-            channel
-        )
+        self._publish = publish
         self._uploads: dict[str, _Upload] = {}
 
     async def __aenter__(self) -> LogStreams:
@@ -162,13 +155,13 @@ class LogStreams:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    def subscribe(self, request: lpb.SubscribeLogs) -> None:
+    def subscribe(self, request: SubscribeLogs) -> None:
         upload = self._uploads.get(request.subscription_id)
         if upload is None or upload.sender.done():
-            upload = _Upload(self._runtime, self._stub, request.subscription_id, request.follow)
+            upload = _Upload(self._runtime, self._publish, request.subscription_id, request.follow)
             self._uploads[request.subscription_id] = upload
             upload.sender.add_done_callback(lambda _: self._forget(request.subscription_id, upload))
-        upload.add(list(request.tasks))
+        upload.add(request.tasks)
 
     def _forget(self, subscription_id: str, upload: _Upload) -> None:
         if self._uploads.get(subscription_id) is upload:

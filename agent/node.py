@@ -17,7 +17,7 @@ import grpc
 import structlog
 
 from agent.backoff import Backoff
-from agent.logs import LogStreams
+from agent.logs import LogStreams, Publish
 from agent.mesh.sync import MeshSync
 from agent.metrics import AgentMetrics
 from agent.overlay.node_networks import NodeNetworks
@@ -30,6 +30,7 @@ from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.errors import NodeRemoved, ShoalError
 from common.grpc_errors import from_rpc_error
+from common.logs import PublishedLogs
 from common.mesh_view import IngressPort
 from common.model import NodeDescription, Resources, Task, TaskStatus, now
 from common.tls import Bundle
@@ -287,7 +288,10 @@ class NodeAgent:
 
     async def _session(self, backoff: Backoff) -> None:
         description = await self._describe()
-        async with self._channel() as channel, LogStreams(self._runtime, channel) as logs:
+        async with (
+            self._channel() as channel,
+            LogStreams(self._runtime, _log_publisher(channel)) as logs,
+        ):
             stub = dispatcher_pb2_grpc.DispatcherStub(channel)
             call = stub.Session(self._outgoing(description))
             # The assignments received of a set still coming, and whether it is a full one.
@@ -322,7 +326,7 @@ class NodeAgent:
                     view = msg.ingress
                     self.ingress.apply(_ingress_ports(view), view.removed, full=view.full)
                 elif kind == "subscribe_logs":
-                    logs.subscribe(msg.subscribe_logs)
+                    logs.subscribe(convert.subscribe_logs_from_pb(msg.subscribe_logs))
                 elif kind == "cancel_logs":
                     await logs.cancel(msg.cancel_logs.subscription_id)
                 elif kind == "network_view" and self._networks is not None:
@@ -376,3 +380,13 @@ def _status_chunks(batch: dict[str, TaskStatus]) -> list[list[dpb.TaskStatusUpda
         chunks[-1].append(update)
         size += cost
     return chunks
+
+
+def _log_publisher(channel: grpc.aio.Channel) -> Publish:
+    """The log streams' way up: each subscription's batches on a PublishLogs call of its own."""
+    stub: dispatcher_pb2_grpc.DispatcherAsyncStub = dispatcher_pb2_grpc.DispatcherStub(channel)
+
+    async def publish(batches: AsyncIterator[PublishedLogs]) -> None:
+        await stub.PublishLogs(convert.published_logs_to_pb(b) async for b in batches)
+
+    return publish

@@ -24,6 +24,7 @@ from common.convert.system import build_from_pb, info_from_pb
 from common.errors import ShoalError, Unavailable
 from common.grpc_errors import from_rpc_error
 from common.info import ClusterInfo
+from common.logs import LogOptions, ServiceLogs
 from common.model import Network, Node, NodeRole, Service, ServiceSpec, Task
 from common.version import Build
 
@@ -69,61 +70,6 @@ class JoinDetails:
 
     def __repr__(self) -> str:
         return f"JoinDetails(<redacted>, manager_addr={self.manager_addr!r})"
-
-
-@dataclass(frozen=True)
-class LogOptions:
-    follow: bool = False
-    # The last lines per task; None: all.
-    tail: int | None = None
-    # Lines written at or after this time (ns since the epoch); 0: all.
-    since_ns: int = 0
-
-
-@dataclass(frozen=True)
-class LogSource:
-    task_id: str
-    service_name: str
-    slot: int
-    node_id: str
-    node_name: str
-
-
-@dataclass(frozen=True)
-class LogLine:
-    task_id: str
-    timestamp_ns: int
-    stderr: bool
-    data: bytes
-
-
-@dataclass(frozen=True)
-class LogBatch:
-    """Lines, the sources of the tasks they are the first of, and one sentence per node whose
-    lines could not be had."""
-
-    sources: list[LogSource]
-    lines: list[LogLine]
-    errors: list[tuple[str, str]]
-
-
-def _log_batch(message: lpb.ServiceLogsMessage) -> LogBatch:
-    return LogBatch(
-        sources=[
-            LogSource(s.task_id, s.service_name, s.slot, s.node_id, s.node_name)
-            for s in message.sources
-        ],
-        lines=[
-            LogLine(
-                line.task_id,
-                line.timestamp.ToNanoseconds(),
-                line.stream == lpb.LOG_STREAM_STDERR,
-                line.data,
-            )
-            for line in message.lines
-        ],
-        errors=[(e.node, e.message) for e in message.errors],
-    )
 
 
 @dataclass(frozen=True)
@@ -247,18 +193,14 @@ class Client:
         response = self._call(self._admin.Rotate, request)
         return response.ca_pem, response.cert_pem
 
-    def service_logs(self, ref: str, options: LogOptions) -> Iterator[LogBatch]:
+    def service_logs(self, ref: str, options: LogOptions) -> Iterator[ServiceLogs]:
         """The lines of a service's or task's containers; with follow, until the caller stops
         reading. No deadline: how long the manager has lines to send is not known up front."""
-        request = lpb.ServiceLogsRequest(ref=ref, options=lpb.LogOptions(follow=options.follow))
-        if options.tail is not None:
-            request.options.tail = options.tail
-        if options.since_ns:
-            request.options.since.FromNanoseconds(options.since_ns)
+        request = lpb.ServiceLogsRequest(ref=ref, options=convert.log_options_to_pb(options))
         call = self._stub.ServiceLogs(request)
         try:
             for message in call:
-                yield _log_batch(message)
+                yield convert.service_logs_from_pb(message)
         except grpc.RpcError as exc:
             raise self._error(exc) from exc
         finally:

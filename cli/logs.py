@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 
 from cli import output
-from cli.client import Client, LogBatch, LogOptions, LogSource
+from cli.client import Client
 from common import durations
 from common.errors import InvalidArgument
+from common.logs import LogOptions, LogSource, ServiceLogs
 from common.model import now
 
 _UNIX_TIME = re.compile(r"^(\d+)(?:\.(\d{1,9}))?$")
@@ -80,7 +81,7 @@ class Printer:
         self._prefixes: dict[str, bytes] = {}
         self.failed = False
 
-    def write(self, batch: LogBatch) -> None:
+    def write(self, batch: ServiceLogs) -> None:
         for source in batch.sources:
             self._prefixes[source.task_id] = self._prefix(source).encode()
         for line in batch.lines:
@@ -88,9 +89,9 @@ class Printer:
             prefix = self._prefixes.get(line.task_id, line.task_id.encode() + b"    | ")
             target = self._err if line.stderr else self._out
             target.write(stamp + prefix + line.data + b"\n")
-        for node, message in batch.errors:
+        for error in batch.errors:
             self.failed = True
-            self._err.write(f"error from node {node}: {message}\n".encode())
+            self._err.write(f"error from node {error.node}: {error.message}\n".encode())
         # Each batch shows at once: a followed line is worth nothing an hour late.
         self._out.flush()
         self._err.flush()

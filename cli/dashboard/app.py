@@ -18,10 +18,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cli import service_update
-from cli.client import Client, LogBatch, LogOptions
+from cli.client import Client
 from cli.dashboard import pages
 from cli.dashboard.events import Broadcast, describe, pumped
 from common.errors import NotFound, ShoalError, Unavailable
+from common.logs import LogOptions, ServiceLogs
 from common.model import now
 
 STATIC = Path(__file__).parent / "static"
@@ -177,7 +178,7 @@ async def _answer(render: Callable[[], Awaitable[str]]) -> Response:
         return HTMLResponse(pages.error_page(str(exc)), status_code=_status(exc))
 
 
-def _log_lines(batch: LogBatch, names: dict[str, str]) -> list[str]:
+def _log_lines(batch: ServiceLogs, names: dict[str, str]) -> list[str]:
     for source in batch.sources:
         names[source.task_id] = f"{source.service_name}.{source.slot}@{source.node_name}"
     lines = [
@@ -185,5 +186,5 @@ def _log_lines(batch: LogBatch, names: dict[str, str]) -> list[str]:
         + line.data.decode(errors="replace").rstrip("\n")
         for line in batch.lines
     ]
-    lines += [f"error from node {node}: {message}" for node, message in batch.errors]
+    lines += [f"error from node {e.node}: {e.message}" for e in batch.errors]
     return lines

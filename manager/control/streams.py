@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from common import event_filters
+from common import convert, event_filters
 from common.api import control_pb2 as pb
 from common.api import logs_pb2 as lpb
 from common.errors import InvalidArgument, NotFound
@@ -32,8 +32,9 @@ class StreamCalls(ControlBase):
         except NotFound:
             task = resolve_task(self._store, request.ref)
             service_id, task_id = task.service_id, task.id
-        async for message in self._logs.subscribe(service_id, task_id, request.options):
-            yield message
+        options = convert.log_options_from_pb(request.options)
+        async for message in self._logs.subscribe(service_id, task_id, options):
+            yield convert.service_logs_to_pb(message)
 
     @stream_errors
     async def Events(

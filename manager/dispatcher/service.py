@@ -20,6 +20,7 @@ from common.api import dispatcher_pb2_grpc
 from common.api import logs_pb2 as lpb
 from common.errors import Conflict, NodeRemoved, PermissionDenied, ShoalError
 from common.grpc_errors import code_for, unary_errors
+from common.logs import LogRequest
 from common.mesh_view import IngressPort
 from common.model import Node, NodeRole, NodeState, Task, TaskState, TaskStatus
 from common.netaddr import peer_host
@@ -170,7 +171,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self, request_iterator: AsyncIterator[lpb.PublishLogsMessage], context: Any
     ) -> lpb.PublishLogsResponse:
         try:
-            await self.logs.publish(self._auth.node(context).id, request_iterator)
+            batches = (convert.published_logs_from_pb(m) async for m in request_iterator)
+            await self.logs.publish(self._auth.node(context).id, batches)
         except ShoalError as exc:
             await context.abort(code_for(exc), str(exc))
         return lpb.PublishLogsResponse()
@@ -223,7 +225,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         reader = asyncio.create_task(self._read(node_id, messages))
         down = False
         take: asyncio.Task[dict[str, Task | None]] | None = None
-        ask: asyncio.Task[pb.ManagerMessage] | None = None
+        ask: asyncio.Task[LogRequest] | None = None
         mesh: asyncio.Task[dict[str, IngressPort | None]] | None = None
         network: asyncio.Task[NetworkView] | None = None
         try:
@@ -245,7 +247,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     down = reader.result()
                     break
                 if ask.done():
-                    yield ask.result()
+                    yield convert.log_request_to_pb(ask.result())
                     ask = asyncio.create_task(requests.get())
                 if mesh.done():
                     changed = mesh.result()

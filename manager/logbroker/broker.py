@@ -12,17 +12,28 @@ from collections.abc import AsyncIterator
 
 import structlog
 
-from common.api import dispatcher_pb2 as dpb
-from common.api import logs_pb2 as lpb
 from common.errors import NotFound
 from common.ids import new_id
+from common.logs import (
+    CancelLogs,
+    LogError,
+    LogLine,
+    LogOptions,
+    LogRequest,
+    LogSource,
+    PublishedLogs,
+    ServiceLogs,
+    SubscribeLogs,
+    TaskLogs,
+)
 from common.model import Node, Service, Task
 from manager.logbroker.subscription import Subscription
 from manager.store import Action, StateStore, Watch
 
 log = structlog.get_logger("logbroker")
 
-Outgoing = asyncio.Queue[dpb.ManagerMessage]
+# The requests for one node's session.
+Outgoing = asyncio.Queue[LogRequest]
 
 
 class LogBroker:
@@ -55,15 +66,14 @@ class LogBroker:
                 self._fail(sub, node_id, "its session closed")
 
     @staticmethod
-    def _send(queue: Outgoing, sub: Subscription, tasks: list[lpb.TaskLogs]) -> None:
-        request = lpb.SubscribeLogs(subscription_id=sub.id, follow=sub.follow, tasks=tasks)
-        queue.put_nowait(dpb.ManagerMessage(subscribe_logs=request))
+    def _send(queue: Outgoing, sub: Subscription, tasks: list[TaskLogs]) -> None:
+        queue.put_nowait(SubscribeLogs(sub.id, sub.follow, tuple(tasks)))
 
     # -- clients ----------------------------------------------------------------------------
 
     async def subscribe(
-        self, service_id: str, task_id: str, options: lpb.LogOptions
-    ) -> AsyncIterator[lpb.ServiceLogsMessage]:
+        self, service_id: str, task_id: str, options: LogOptions
+    ) -> AsyncIterator[ServiceLogs]:
         """The lines of a service's containers (or of one task's: task_id) until every node has
         sent what it has, or with follow until the caller stops reading."""
         sub = Subscription(new_id(), options, service_id, task_id)
@@ -99,7 +109,7 @@ class LogBroker:
                 watch.close()
             self._close(sub)
 
-    def _ask(self, sub: Subscription, node_id: str, tasks: list[lpb.TaskLogs]) -> None:
+    def _ask(self, sub: Subscription, node_id: str, tasks: list[TaskLogs]) -> None:
         queue = self._sessions.get(node_id)
         if queue is None:
             self._report(sub, node_id, "node is not connected")
@@ -133,7 +143,7 @@ class LogBroker:
         log.info("log subscription closed", subscription_id=sub.id)
         self._subscriptions.pop(sub.id, None)
         sub.close()
-        cancel = dpb.ManagerMessage(cancel_logs=lpb.CancelLogs(subscription_id=sub.id))
+        cancel = CancelLogs(sub.id)
         for node_id in sub.asked:
             queue = self._sessions.get(node_id)
             if queue is not None:
@@ -145,8 +155,8 @@ class LogBroker:
             sub.done_with(node_id)
 
     def _report(self, sub: Subscription, node_id: str, message: str) -> None:
-        error = lpb.LogError(node=self._node_name(node_id), message=message)
-        sub.feed.put_nowait(lpb.ServiceLogsMessage(errors=[error]))
+        error = LogError(self._node_name(node_id), message)
+        sub.feed.put_nowait(ServiceLogs(errors=(error,)))
 
     def _node_name(self, node_id: str) -> str:
         node = self._store.get(Node, node_id)
@@ -154,7 +164,7 @@ class LogBroker:
 
     # -- agents -----------------------------------------------------------------------------
 
-    async def publish(self, node_id: str, messages: AsyncIterator[lpb.PublishLogsMessage]) -> None:
+    async def publish(self, node_id: str, messages: AsyncIterator[PublishedLogs]) -> None:
         """Take one PublishLogs stream of node_id until it closes, or its subscription ends."""
         sub: Subscription | None = None
         positions: dict[str, tuple[int, int]] = {}
@@ -176,18 +186,19 @@ class LogBroker:
         self,
         sub: Subscription,
         node_id: str,
-        message: lpb.PublishLogsMessage,
+        message: PublishedLogs,
         positions: dict[str, tuple[int, int]],
     ) -> bool:
         """Pass the new lines of message on; False once the client has gone."""
-        out = lpb.ServiceLogsMessage()
+        sources: list[LogSource] = []
+        lines: list[LogLine] = []
         for line in message.lines:
             if not sub.accept(node_id, line, positions):
                 continue
             task = sub.announce(line.task_id)
             if task is not None:
-                out.sources.append(
-                    lpb.LogSource(
+                sources.append(
+                    LogSource(
                         task_id=task.id,
                         service_name=task.service_name,
                         slot=task.slot,
@@ -195,9 +206,9 @@ class LogBroker:
                         node_name=self._node_name(node_id),
                     )
                 )
-            out.lines.append(line)
+            lines.append(line)
         name = self._node_name(node_id)
-        out.errors.extend(lpb.LogError(node=name, message=e) for e in message.errors)
-        if not out.lines and not out.errors:
+        errors = tuple(LogError(name, e) for e in message.errors)
+        if not lines and not errors:
             return not sub.feed.ended
-        return await sub.feed.put(out)
+        return await sub.feed.put(ServiceLogs(tuple(sources), tuple(lines), errors))

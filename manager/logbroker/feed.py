@@ -6,21 +6,21 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from common.api import logs_pb2 as lpb
+from common.logs import ServiceLogs
 
 LIMIT = 64
 
 
 class Feed:
     def __init__(self, limit: int = LIMIT) -> None:
-        self._items: deque[lpb.ServiceLogsMessage] = deque()
+        self._items: deque[ServiceLogs] = deque()
         self._limit = limit
         self._readable = asyncio.Event()
         self._writable = asyncio.Event()
         self._writable.set()
         self.ended = False
 
-    async def put(self, message: lpb.ServiceLogsMessage) -> bool:
+    async def put(self, message: ServiceLogs) -> bool:
         """Wait for room, then queue message; False once the feed has ended."""
         while len(self._items) >= self._limit and not self.ended:
             self._writable.clear()
@@ -30,7 +30,7 @@ class Feed:
         self.put_nowait(message)
         return True
 
-    def put_nowait(self, message: lpb.ServiceLogsMessage) -> None:
+    def put_nowait(self, message: ServiceLogs) -> None:
         """Past the limit: for the few messages that say a node failed."""
         self._items.append(message)
         self._readable.set()
@@ -41,7 +41,7 @@ class Feed:
         self._readable.set()
         self._writable.set()
 
-    async def get(self) -> lpb.ServiceLogsMessage | None:
+    async def get(self) -> ServiceLogs | None:
         """The next message; None once the feed has ended and is empty."""
         while not self._items:
             if self.ended:

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from common.api import logs_pb2 as lpb
+from common.logs import LogLine, LogOptions, TaskLogs
 from common.model import Task
 from manager.logbroker.feed import Feed
 
@@ -31,14 +31,14 @@ class _Cursor:
 
 class Subscription:
     def __init__(
-        self, subscription_id: str, options: lpb.LogOptions, service_id: str, task_id: str
+        self, subscription_id: str, options: LogOptions, service_id: str, task_id: str
     ) -> None:
         self.id = subscription_id
         self.follow = options.follow
         self.service_id = service_id
         self.task_id = task_id
-        self._tail = options.tail if options.HasField("tail") else None
-        self._since = options.since.ToNanoseconds() if options.HasField("since") else 0
+        self._tail = options.tail
+        self._since = options.since_ns
         self._cursors: dict[str, _Cursor] = {}
         # Without --follow: the nodes that have not sent all they have, each with its deadline
         # for opening a stream (None once it has).
@@ -53,7 +53,7 @@ class Subscription:
             return False
         return bool(task.node_id and task.status.container_id)
 
-    def add(self, task: Task) -> lpb.TaskLogs | None:
+    def add(self, task: Task) -> TaskLogs | None:
         """Take task on; what its node must be asked, or None when it was taken on already."""
         if task.id in self._cursors:
             return None
@@ -63,30 +63,25 @@ class Subscription:
     def node_ids(self) -> set[str]:
         return {c.task.node_id for c in self._cursors.values()}
 
-    def requests_for(self, node_id: str) -> list[lpb.TaskLogs]:
+    def requests_for(self, node_id: str) -> list[TaskLogs]:
         """What node_id must be asked on a new session: each task from where its lines stand."""
         return [self._request(c) for c in self._cursors.values() if c.task.node_id == node_id]
 
-    def _request(self, cursor: _Cursor) -> lpb.TaskLogs:
-        request = lpb.TaskLogs(task_id=cursor.task.id, container_id=cursor.task.status.container_id)
+    def _request(self, cursor: _Cursor) -> TaskLogs:
+        task_id, container_id = cursor.task.id, cursor.task.status.container_id
         last_ns, _ = cursor.last
         if last_ns >= 0:
             # From the last line seen on; the repeats are dropped by position.
-            request.since.FromNanoseconds(last_ns)
-            return request
-        if self._tail is not None:
-            request.tail = self._tail
-        if self._since:
-            request.since.FromNanoseconds(self._since)
-        return request
+            return TaskLogs(task_id, container_id, since_ns=last_ns)
+        return TaskLogs(task_id, container_id, tail=self._tail, since_ns=self._since)
 
-    def accept(self, node_id: str, line: lpb.LogLine, positions: dict[str, Position]) -> bool:
+    def accept(self, node_id: str, line: LogLine, positions: dict[str, Position]) -> bool:
         """Whether line is new, and its node's own to send; positions counts the lines of the
         stream it came on."""
         cursor = self._cursors.get(line.task_id)
         if cursor is None or cursor.task.node_id != node_id:
             return False
-        stamp = line.timestamp.ToNanoseconds()
+        stamp = line.timestamp_ns
         previous, index = positions.get(line.task_id, (-1, 0))
         position = (stamp, index + 1 if stamp == previous else 0)
         positions[line.task_id] = position

@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cli import logs
-from cli.client import LogBatch, LogLine, LogSource
+from common.logs import LogError, LogLine, LogSource, ServiceLogs
 
 NS = 1_000_000_000
 WEB = LogSource("abcdefghijklmnopqrstuvwxy", "web", 2, "node0id", "node1")
 CRON = LogSource("zyxwvutsrqponmlkjihgfedcb", "cron", 0, "node9id", "")
 
 
-def printed(batch: LogBatch, **flags: bool) -> tuple[bytes, bytes, bool]:
+def printed(batch: ServiceLogs, **flags: bool) -> tuple[bytes, bytes, bool]:
     out, err = io.BytesIO(), io.BytesIO()
     options = {"timestamps": False, "task_ids": True, "trunc": True, **flags}
     printer = logs.Printer(out=out, err=err, **options)
@@ -54,13 +54,12 @@ class TestPrinter:
     def test_docker_layout(self) -> None:
         """`name.slot.task12@node    | line`; a global task goes by its node ID; stderr lines on
         stderr."""
-        batch = LogBatch(
-            sources=[WEB, CRON],
-            lines=[
+        batch = ServiceLogs(
+            sources=(WEB, CRON),
+            lines=(
                 LogLine(WEB.task_id, 0, False, b"hello"),
                 LogLine(CRON.task_id, 0, True, b"\xffbad"),
-            ],
-            errors=[],
+            ),
         )
         out, err, failed = printed(batch)
         assert out == b"web.2.abcdefghijkl@node1    | hello\n"
@@ -69,12 +68,14 @@ class TestPrinter:
 
     def test_timestamps_full_ids_and_no_ids(self) -> None:
         line = LogLine(WEB.task_id, 1715899964 * NS + 5, False, b"x")
-        batch = LogBatch(sources=[WEB], lines=[line], errors=[])
+        batch = ServiceLogs(sources=(WEB,), lines=(line,))
         out, _, _ = printed(batch, timestamps=True, trunc=False)
         assert out == f"2024-05-16T22:52:44.000000005Z web.2.{WEB.task_id}@node1    | x\n".encode()
         out, _, _ = printed(batch, task_ids=False)
         assert out == b"web.2@node1    | x\n"
 
     def test_node_errors_go_to_stderr_and_fail_the_command(self) -> None:
-        out, err, failed = printed(LogBatch([], [], [("node3", "node is not connected")]))
+        out, err, failed = printed(
+            ServiceLogs(errors=(LogError("node3", "node is not connected"),))
+        )
         assert (out, err, failed) == (b"", b"error from node node3: node is not connected\n", True)
