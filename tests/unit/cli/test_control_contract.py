@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from common.errors import Conflict, InvalidArgument, NotFound
 from tests.unit.cli.fake_control import FakeControl
 from tests.unit.cli.harness import Certificates, serving
 from tests.unit.harness import Harness, wait_state
+from tests.waiting import wait_for
 
 T = TypeVar("T")
 
@@ -105,10 +105,11 @@ def _real_subject(tmp_path: Path) -> Iterator[Subject]:
             client = Client(channel, endpoint)
 
             def place(service: m.Service) -> None:
-                deadline = time.monotonic() + 10
-                while len(client.list_tasks(service.id).tasks) < 2:
-                    assert time.monotonic() < deadline, "the global service was never placed"
-                    time.sleep(0.02)
+                wait_for(
+                    lambda: len(client.list_tasks(service.id).tasks) == 2,
+                    "a task of the global service on each node",
+                    timeout=10,
+                )
 
             yield Subject(client, worker_id, place)
     finally:
