@@ -17,6 +17,7 @@ from agent.join import join
 from agent.mesh.fake import FakeTables
 from agent.mesh.sync import MeshSync
 from agent.node import NodeAgent
+from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import SLOT_LABEL
 from agent.runtime.fake import FakeRuntime
 from agent.teardown import HostCleanup
@@ -107,14 +108,16 @@ class Harness:
         runtime: FakeRuntime,
         tables: FakeTables | None = None,
         host_networking: HostCleanup | None = None,
+        networks: NodeNetworks | None = None,
     ) -> str:
         """tables: the node's netfilter, for a node that runs the routing mesh; host_networking:
-        what removes its networks from the host, should the node be removed."""
+        what removes its networks from the host, should the node be removed; networks: what
+        makes the cluster networks on it, for a node that joins them."""
         token = (await self.control.GetJoinToken(pb.GetJoinTokenRequest())).token
         joined, bundle = await join(token, join_addr(self.addr), NodeDescription(hostname=hostname))
         known = identity.Identity(joined.node_id, joined.cluster_id, self.addr)
         identity.save(self.state_dir.parent / hostname, known, bundle)
-        self.run_agent(joined.node_id, hostname, runtime, tables, host_networking)
+        self.run_agent(joined.node_id, hostname, runtime, tables, host_networking, networks)
         return joined.node_id
 
     def run_agent(
@@ -124,6 +127,7 @@ class Harness:
         runtime: FakeRuntime,
         tables: FakeTables | None = None,
         host_networking: HostCleanup | None = None,
+        networks: NodeNetworks | None = None,
     ) -> None:
         state = self.state_dir.parent / hostname
         ingress = MeshSync(node_id, tables) if tables is not None else None
@@ -135,6 +139,7 @@ class Harness:
             Bundle.load(state),
             state,
             ingress,
+            networks,
             host_networking=host_networking,
         )
         self.agents[node_id] = asyncio.create_task(agent.run())

@@ -4,8 +4,9 @@ seeded with."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 import grpc
 
@@ -15,6 +16,8 @@ from common.api import control_pb2 as api
 from common.api import control_pb2_grpc, logs_pb2
 from common.ids import new_id
 from tests.unit.fake_networks import FakeNetworks
+
+Named = TypeVar("Named", m.Service, m.Node)
 
 
 class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
@@ -110,7 +113,10 @@ class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
         self.updates.append(request)
         current = self._resolve(request.service_id, context)
         if request.version != current.meta.version:
-            context.abort(grpc.StatusCode.ABORTED, "service changed since it was read")
+            context.abort(
+                grpc.StatusCode.ABORTED,
+                f"service {current.spec.name} was changed by someone else; read it and retry",
+            )
         updated = replace(
             current,
             spec=convert.spec_from_pb(request.spec),
@@ -166,9 +172,11 @@ class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
         if request.node_ref:
             node = self._resolve_node(request.node_ref, context)
             listed = [t for t in listed if t.node_id == node.id]
+        # As the manager does: only the nodes the listed tasks are on.
+        on = {t.node_id for t in listed}
         return api.ListTasksResponse(
             tasks=[convert.task_to_pb(t) for t in listed],
-            nodes=[convert.node_to_pb(n) for n in self.nodes],
+            nodes=[convert.node_to_pb(n) for n in self.nodes if n.id in on],
         )
 
     def ListNodes(
@@ -221,8 +229,14 @@ class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
         self._enter("RemoveNode", context)
         self.node_removals.append((request.ref, request.force))
         found = self._resolve_node(request.ref, context)
+        if found.id == self.self_node_id:
+            context.abort(grpc.StatusCode.ABORTED, "the manager's own node cannot be removed")
         if found.state is not m.NodeState.DOWN and not request.force:
-            context.abort(grpc.StatusCode.ABORTED, f"node {request.ref} is not down")
+            context.abort(
+                grpc.StatusCode.ABORTED,
+                f"node {found.description.hostname or found.id} is not down:"
+                " stop its agent first, or use --force to remove it anyway",
+            )
         self.nodes.remove(found)
         return api.RemoveNodeResponse(id=found.id)
 
@@ -272,22 +286,40 @@ class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
         self.calls.append(method)
 
     def _resolve(self, ref: str, context: grpc.ServicerContext) -> m.Service:
-        if ref in self.services:
-            return self.services[ref]
-        matches = [s for s in self.services.values() if s.spec.name == ref] or [
-            s for s in self.services.values() if s.id.startswith(ref)
-        ]
-        if len(matches) != 1:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"no such service: {ref}")
-        return matches[0]
+        return _resolved(
+            "service", ref, list(self.services.values()), lambda s: s.spec.name, False, context
+        )
 
     def _resolve_node(self, ref: str, context: grpc.ServicerContext) -> m.Node:
-        matches = [
-            n for n in self.nodes if ref in (n.id, n.description.hostname) or n.id.startswith(ref)
-        ]
-        if len(matches) != 1:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"no such node: {ref}")
-        return matches[0]
+        return _resolved("node", ref, self.nodes, lambda n: n.description.hostname, True, context)
 
     def _store_node(self, node: m.Node) -> None:
         self.nodes = [node if n.id == node.id else n for n in self.nodes]
+
+
+def _resolved(
+    what: str,
+    ref: str,
+    objects: Sequence[Named],
+    name_of: Callable[[Named], str],
+    unique_name: bool,
+    context: grpc.ServicerContext,
+) -> Named:
+    """As the manager resolves: full ID, then name (hostnames may repeat, so unique_name makes
+    two of one name ambiguous; service names are unique), then an unambiguous ID prefix."""
+    if not ref:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"no {what} given")
+    for candidate in objects:
+        if candidate.id == ref:
+            return candidate
+    named = [o for o in objects if name_of(o) == ref]
+    if named and not unique_name:
+        return named[0]
+    found = named or [o for o in objects if o.id.startswith(ref)]
+    if not found:
+        context.abort(grpc.StatusCode.NOT_FOUND, f"no such {what}: {ref}")
+    if len(found) > 1:
+        context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, f"{what} {ref} is ambiguous ({len(found)} matches)"
+        )
+    return found[0]

@@ -60,6 +60,7 @@ class TestNodeRm:
     @pytest.mark.parametrize("flag", ["-f", "--force"])
     def test_force_is_passed_through(self, shoal: Shoal, control: FakeControl, flag: str) -> None:
         """-f/--force reaches the server with each node, so a node that is up can be removed."""
+        control.self_node_id = ""  # another manager answers: manager-1 is not its own node
         result = shoal("node", "rm", flag, "manager-1", WORKER_NODE[:8])
         assert (result.code, result.lines) == (0, ["manager-1", WORKER_NODE[:8]])
         assert control.node_removals == [("manager-1", True), (WORKER_NODE[:8], True)]
@@ -67,14 +68,19 @@ class TestNodeRm:
 
     def test_refusal_is_the_servers_message(self, shoal: Shoal, control: FakeControl) -> None:
         """A node the server will not remove without --force fails with the server's words."""
+        control.self_node_id = ""  # another manager answers: manager-1 is not its own node
         result = shoal("node", "rm", "manager-1")
-        assert one_error_line(result) == "Error: node manager-1 is not down"
+        assert one_error_line(result) == (
+            "Error: node manager-1 is not down:"
+            " stop its agent first, or use --force to remove it anyway"
+        )
         assert len(control.nodes) == 2
 
     def test_unknown_one_is_reported_and_the_rest_removed(
         self, shoal: Shoal, control: FakeControl
     ) -> None:
         """An unknown node gets an error line on stderr; the others are still removed; exit 1."""
+        control.self_node_id = ""  # another manager answers: manager-1 is not its own node
         result = shoal("node", "rm", "--force", "worker-1", "nope", MANAGER_NODE)
         assert one_error_line(result) == "Error: no such node: nope"
         assert result.lines == ["worker-1", MANAGER_NODE]

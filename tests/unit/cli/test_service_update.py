@@ -41,7 +41,9 @@ class TestServiceScale:
         """When every attempt is beaten by another writer, scale fails with one line."""
         control.interlopers = cas.ATTEMPTS
         result = shoal("service", "scale", "-d", "web=5")
-        assert one_error_line(result) == "Error: service changed since it was read"
+        assert one_error_line(result) == (
+            "Error: service web was changed by someone else; read it and retry"
+        )
         assert len(control.updates) == cas.ATTEMPTS
         assert control.services[WEB_ID].spec.replicas == 3
 
