@@ -126,7 +126,7 @@ class TestDashboard:
         page.goto(dashboard + "/nodes/it-agent-1")
         node = page.locator("#node")
         expect(node).to_contain_text("zone=a")
-        expect(node).to_contain_text("Ready")
+        expect(node).to_contain_text("ready")
         expect(node).to_contain_text("worker")
         listed = cluster.ok("node", "ps", "it-agent-1", "--format", "json").json_lines()
         for task in listed:
