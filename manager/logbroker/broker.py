@@ -27,7 +27,7 @@ from common.logs import (
     TaskLogs,
 )
 from common.model import Node, Service, Task
-from manager.logbroker.subscription import Subscription
+from manager.logbroker.subscription import Position, Stream, Subscription
 from manager.store import Action, StateStore, Watch
 
 log = structlog.get_logger("logbroker")
@@ -167,7 +167,7 @@ class LogBroker:
     async def publish(self, node_id: str, messages: AsyncIterator[PublishedLogs]) -> None:
         """Take one PublishLogs stream of node_id until it closes, or its subscription ends."""
         sub: Subscription | None = None
-        positions: dict[str, tuple[int, int]] = {}
+        positions: dict[Stream, Position] = {}
         async for message in messages:
             if sub is None:
                 sub = self._subscriptions.get(message.subscription_id)
@@ -187,7 +187,7 @@ class LogBroker:
         sub: Subscription,
         node_id: str,
         message: PublishedLogs,
-        positions: dict[str, tuple[int, int]],
+        positions: dict[Stream, Position],
     ) -> bool:
         """Pass the new lines of message on; False once the client has gone."""
         sources: list[LogSource] = []

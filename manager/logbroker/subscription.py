@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from common.logs import LogLine, LogOptions, TaskLogs
 from common.model import Task
@@ -17,15 +17,20 @@ ANSWER_TIMEOUT = 10.0
 
 # (timestamp, how many lines of the same timestamp came before it on its stream)
 Position = tuple[int, int]
+# A task's output stream: stdout (False) or stderr (True). The engine stamps each stream's lines
+# in order, but copies the two on threads of their own: a stderr line may come after stdout lines
+# stamped later than it, so positions are counted per stream.
+Stream = tuple[str, bool]
 
 
 @dataclass
 class _Cursor:
-    """Where a task's lines stand, so a stream that starts over (after an agent reconnects)
-    neither repeats nor skips a line: a line is new when its position is past the last one."""
+    """Where a task's lines stand on each of its streams, so a stream that starts over (after an
+    agent reconnects) neither repeats nor skips a line: a line is new when its position is past
+    the last one of its stream."""
 
     task: Task
-    last: Position = (-1, 0)
+    last: dict[bool, Position] = field(default_factory=dict)
     announced: bool = False
 
 
@@ -69,25 +74,27 @@ class Subscription:
 
     def _request(self, cursor: _Cursor) -> TaskLogs:
         task_id, container_id = cursor.task.id, cursor.task.status.container_id
-        last_ns, _ = cursor.last
-        if last_ns >= 0:
-            # From the last line seen on; the repeats are dropped by position.
-            return TaskLogs(task_id, container_id, since_ns=last_ns)
+        if cursor.last:
+            # From the earliest of the streams' last lines on; the repeats are dropped by
+            # position.
+            since = min(stamp for stamp, _ in cursor.last.values())
+            return TaskLogs(task_id, container_id, since_ns=since)
         return TaskLogs(task_id, container_id, tail=self._tail, since_ns=self._since)
 
-    def accept(self, node_id: str, line: LogLine, positions: dict[str, Position]) -> bool:
-        """Whether line is new, and its node's own to send; positions counts the lines of the
-        stream it came on."""
+    def accept(self, node_id: str, line: LogLine, positions: dict[Stream, Position]) -> bool:
+        """Whether line is new, and its node's own to send; positions counts the lines of each
+        stream of the upload it came on."""
         cursor = self._cursors.get(line.task_id)
         if cursor is None or cursor.task.node_id != node_id:
             return False
         stamp = line.timestamp_ns
-        previous, index = positions.get(line.task_id, (-1, 0))
+        stream = (line.task_id, line.stderr)
+        previous, index = positions.get(stream, (-1, 0))
         position = (stamp, index + 1 if stamp == previous else 0)
-        positions[line.task_id] = position
-        if position < cursor.last:
+        positions[stream] = position
+        if position < cursor.last.get(line.stderr, (-1, 0)):
             return False
-        cursor.last = (stamp, position[1] + 1)
+        cursor.last[line.stderr] = (stamp, position[1] + 1)
         return True
 
     def announce(self, task_id: str) -> Task | None:
