@@ -12,6 +12,7 @@ from common.ids import new_id
 from common.model import Availability, Cluster, Node, NodeDescription, NodeRole, NodeState
 from common.tls import Bundle
 from manager.ca import ADMIN_LIFETIME, ClusterCA, bundle_needs_renewal
+from manager.data_key import DataKey
 from manager.store import Op, Put, ReadView, StateStore
 
 CA_DIR = "ca"
@@ -23,6 +24,7 @@ ADMIN_DIR = "admin"
 class Bootstrap:
     cluster: Cluster
     ca: ClusterCA
+    data_key: DataKey
     node_id: str
     node_bundle: Bundle
     created: bool
@@ -45,6 +47,7 @@ async def bootstrap(
     created = not clusters
     cluster_id = clusters[0].id if clusters else new_id()
     ca = ClusterCA.load_or_create(state_dir / CA_DIR, cluster_id)
+    data_key = DataKey.load_or_create(state_dir)
     if created:
         cluster = Cluster(
             id=cluster_id,
@@ -99,5 +102,10 @@ async def bootstrap(
             node_dir, identity.Identity(node_id, cluster_id, manager_addr), issued.bundle(ca)
         )
     return Bootstrap(
-        cluster=stored, ca=ca, node_id=node_id, node_bundle=Bundle.load(node_dir), created=created
+        cluster=stored,
+        ca=ca,
+        data_key=data_key,
+        node_id=node_id,
+        node_bundle=Bundle.load(node_dir),
+        created=created,
     )
