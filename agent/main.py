@@ -63,7 +63,12 @@ def build_parser() -> Parser:
     for sub in (join_cmd, run, leave):
         sub.add_argument("--state-dir", type=Path, default=Path(DEFAULT_STATE_DIR))
         sub.add_argument("--docker-host", default=os.environ.get("DOCKER_HOST"))
-        sub.add_argument("--hostname", default="", help="this node's name (default: the host's)")
+        sub.add_argument(
+            "--hostname",
+            default="",
+            help="this node's name, kept for later starts"
+            " (default: the name given at join, else the host's)",
+        )
         sub.add_argument("--log-level", choices=log.LEVELS, default="info")
         mesh_flag.add(sub)
     for sub in (join_cmd, run):
@@ -73,11 +78,13 @@ def build_parser() -> Parser:
 
 async def join_node(state_dir: Path, hostname: str, token: str, addr: str) -> None:
     """Join once: the node's identity (read from its verified certificate, with the manager's
-    address) and its credentials go to state_dir, from where `agent run` resumes it."""
+    address and the hostname given, if any) and its credentials go to state_dir, from where
+    `agent run` resumes it."""
     tokens.parse(token)
     manager = join_host_port(*split_host_port(addr, DEFAULT_PORT))
-    subject, bundle = await join(token, join_addr(manager), NodeDescription(hostname=hostname))
-    known = identity.Identity(subject.node_id, subject.cluster_id, manager)
+    description = NodeDescription(hostname=hostname or socket.gethostname())
+    subject, bundle = await join(token, join_addr(manager), description)
+    known = identity.Identity(subject.node_id, subject.cluster_id, manager, hostname)
     identity.save(state_dir, known, bundle)
     print(f"This node joined a cluster as a worker ({known.node_id}).", flush=True)
 
@@ -92,7 +99,10 @@ async def run_agent(
     known = identity.load(state_dir)
     if known is None:
         raise ShoalError(f"no node identity in {state_dir}: run `agent join TOKEN ADDR` first")
-    logger.info("resuming node", node_id=known.node_id, manager=known.manager)
+    if hostname and hostname != known.hostname:
+        known = identity.rename(state_dir, known, hostname)
+    hostname = known.hostname or socket.gethostname()
+    logger.info("resuming node", node_id=known.node_id, manager=known.manager, hostname=hostname)
     bundle = Bundle.load(state_dir)
     structlog.contextvars.bind_contextvars(node_id=known.node_id)
     metrics = AgentMetrics()
@@ -200,7 +210,8 @@ def _run(work: Coroutine[Any, Any, None]) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     log.setup(args.log_level)
-    hostname = args.hostname or socket.gethostname()
+    # Empty unless given: the name kept with the node's identity, else the host's, is used then.
+    hostname = args.hostname
     mesh = not args.no_routing_mesh
     if args.command == "leave":
         _run(leave_cluster(args.state_dir, args.docker_host, args.force, mesh))

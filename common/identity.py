@@ -1,13 +1,15 @@
 """The node's identity on disk: what lets an agent resume without a token.
 
-identity.json names the node, its cluster and its manager; beside it ca.pem, cert.pem and key.pem
+identity.json names the node, its cluster, its manager and, when one was given, the node's own
+hostname (`--hostname` at join or on a later `agent run`: kept so a restart without the flag keeps
+the name that placement constraints match on); beside it ca.pem, cert.pem and key.pem
 (key 0600, directory 0700) are the node's credentials, renewed in place.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from common import pki
@@ -22,6 +24,8 @@ class Identity:
     node_id: str
     cluster_id: str
     manager: str
+    # Empty: the host's own name, read at each start.
+    hostname: str = ""
 
 
 def load(state_dir: Path) -> Identity | None:
@@ -31,7 +35,11 @@ def load(state_dir: Path) -> Identity | None:
     try:
         data = json.loads(path.read_text())
         return Identity(
-            node_id=data["node_id"], cluster_id=data["cluster_id"], manager=data["manager"]
+            node_id=data["node_id"],
+            cluster_id=data["cluster_id"],
+            manager=data["manager"],
+            # Absent from identities written before the name was kept.
+            hostname=str(data.get("hostname", "")),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidArgument(f"unreadable node identity in {path}: {exc}") from None
@@ -41,6 +49,13 @@ def save(state_dir: Path, identity: Identity, bundle: Bundle) -> None:
     """Credentials first, identity last: an identity file means the node is complete."""
     bundle.save(state_dir)
     pki.write_private(state_dir / FILE, json.dumps(asdict(identity)).encode())
+
+
+def rename(state_dir: Path, identity: Identity, hostname: str) -> Identity:
+    """The node's name, changed explicitly (`agent run --hostname`), kept for later starts."""
+    renamed = replace(identity, hostname=hostname)
+    pki.write_private(state_dir / FILE, json.dumps(asdict(renamed)).encode())
+    return renamed
 
 
 def forget(state_dir: Path) -> None:

@@ -158,6 +158,44 @@ class TestRestarts:
         assert sorted(c["Id"] for c in cluster.containers("steady", running=False)) == before
         _remove(cluster, "steady")
 
+    def test_name_given_at_join_survives_a_plain_agent_run(self, cluster: Cluster) -> None:
+        """`agent run` without --hostname keeps the name given at join, so a service pinned by
+        node.hostname keeps its container; `agent run --hostname` renames the node, and later
+        starts keep the new name."""
+        cluster.ok(
+            "service", "create", "-d", "--name", "pinned", "--constraint",
+            "node.hostname==it-agent-2", "local/busybox:latest", *SLEEPER,
+        )  # fmt: skip
+        before = [c["Id"] for c in wait_for(lambda: cluster.running("pinned", 1), "1 running")]
+        agent = cluster.agents[1]
+        state_dir = agent.argv[agent.argv.index("--state-dir") + 1]
+
+        def restart(*extra: str) -> None:
+            cluster.agents[1].kill(signal.SIGKILL)
+            resumed = Daemon(
+                agent.name, [agent.argv[0], "run", "--state-dir", state_dir, *extra], agent.log
+            )
+            resumed.start(cluster.env)
+            cluster.agents[1] = resumed
+
+        def named(hostname: str) -> bool:
+            return any(
+                n["Hostname"] == hostname and n["Status"] == "Ready" for n in cluster.nodes()
+            )
+
+        restart()
+        wait_for(lambda: named("it-agent-2"), "the node back under the name given at join")
+        assert [c["Id"] for c in cluster.containers("pinned", running=False)] == before
+        assert [t["CurrentState"].split()[0] for t in cluster.tasks("pinned")] == ["Running"]
+        restart("--hostname", "it-renamed")
+        wait_for(lambda: named("it-renamed"), "the node renamed")
+        restart()
+        wait_for(lambda: named("it-renamed"), "the new name kept without the flag")
+        assert not any(n["Hostname"] == "it-agent-2" for n in cluster.nodes())
+        restart("--hostname", "it-agent-2")
+        wait_for(lambda: named("it-agent-2"), "the node's first name back for the other tests")
+        _remove(cluster, "pinned")
+
     def test_manager_killed_and_restarted_keeps_everything(self, cluster: Cluster) -> None:
         """kill -9 of the manager, then a restart: services, nodes and containers all remain."""
         _create(cluster, "durable", 3)
