@@ -3,7 +3,7 @@ on failure. The one module of the client where protobuf messages appear."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -11,7 +11,7 @@ from typing import TypeVar
 import grpc
 
 from cli.connection import Endpoint
-from common import convert
+from common import convert, event_filters
 from common.api import admin_pb2 as adm
 from common.api import control_pb2 as api
 from common.api import logs_pb2 as lpb
@@ -208,9 +208,14 @@ class Client:
             call.cancel()
 
     def events(
-        self, filters: Sequence[tuple[str, str]], since_unix_nano: int = 0
+        self,
+        filters: Sequence[tuple[str, str]],
+        since_unix_nano: int = 0,
+        history_from: Callable[[int], None] | None = None,
     ) -> Iterator[ClusterEvent]:
-        """Cluster events as they happen, without end; Unavailable once the manager is lost."""
+        """Cluster events as they happen, without end; Unavailable once the manager is lost.
+        history_from hears, before any event, the moment (Unix nanoseconds) the replay starts
+        from when the manager's history begins after since_unix_nano."""
         request = api.EventsRequest(
             filters=[api.EventFilter(key=key, value=value) for key, value in filters],
             since_unix_nano=since_unix_nano,
@@ -222,8 +227,11 @@ class Client:
         try:
             # The manager sends its headers once it has subscribed, so a call still open after
             # they came was working: a failure from then on is a connection lost, not refused.
-            call.initial_metadata()
+            headers = dict(call.initial_metadata() or ())
             subscribed = call.is_active()
+            start = headers.get(event_filters.HISTORY_FROM)
+            if start is not None and history_from is not None:
+                history_from(int(start))
             for message in call:
                 yield ClusterEvent(
                     type=message.type,

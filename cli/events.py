@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -55,12 +56,22 @@ def register(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace, client: Client) -> int:
     render = _json if args.format == "json" else _line
     try:
-        for event in client.events(args.filter, args.since):
+        for event in client.events(args.filter, args.since, _history_from):
             # Flushed at once: whoever reads a pipe wants each event as it happens.
             print(render(event), flush=True)
     except KeyboardInterrupt:
         return 0
     raise Unavailable("the manager ended the event stream")
+
+
+def _history_from(unix_nano: int) -> None:
+    # stderr, so a pipe reading the events sees events only.
+    print(
+        f"events before {_timestamp(unix_nano)} are no longer kept (the manager keeps those"
+        " since it started, up to a limit): showing the events from then on",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _line(event: ClusterEvent) -> str:

@@ -1,5 +1,6 @@
 """The filters of `shoal events`, as docker writes them (KEY=VALUE), checked the same way by the
-client, before it calls, and by the manager, which applies them."""
+client, before it calls, and by the manager, which applies them; and the header by which the
+manager says its history starts later than --since asked."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ ACTIONS = ("create", "update", "remove")
 # Keys whose values are names or IDs are open; the others take one of a fixed set of words.
 _CLOSED: Mapping[str, tuple[str, ...]] = {"type": TYPES, "event": ACTIONS}
 KEYS = ("type", "service", "node", "event")
+
+# Initial metadata of an Events stream whose --since was older than the manager's history: the
+# moment (Unix nanoseconds) the replay starts from instead.
+HISTORY_FROM = "shoal-history-from"
 
 
 def _one_of(words: Iterable[str]) -> str:

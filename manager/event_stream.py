@@ -42,6 +42,11 @@ class Subscription:
         self._store = store
         self._filters = filters
         self._limit = BUFFER
+        # Set when since is older than the store's history: the stream starts where the history
+        # does (what the manager kept is still worth having), and the client is told so.
+        self.history_from: datetime | None = None
+        if since is not None and since < store.history_from():
+            since = self.history_from = store.history_from()
         self._watch = store.watch(None if since is None else store.revision_at(since))
         self._pending: deque[Record] = deque()
         self._ready = asyncio.Event()

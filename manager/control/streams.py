@@ -49,7 +49,10 @@ class StreamCalls(ControlBase):
         )
         subscription = Subscription(self._store, filters, since)
         try:
-            await context.send_initial_metadata(())
+            clipped = subscription.history_from
+            await context.send_initial_metadata(
+                () if clipped is None else ((event_filters.HISTORY_FROM, str(_unix_nano(clipped))),)
+            )
             async for batch in subscription.batches():
                 for record in batch:
                     change = record.change

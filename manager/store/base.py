@@ -104,4 +104,9 @@ class StateStore(ReadView, Protocol):
         store no longer holds them all."""
         ...
 
+    def history_from(self) -> datetime:
+        """The oldest moment from which the store still holds every event (revision_at takes
+        any moment from it on)."""
+        ...
+
     async def close(self) -> None: ...

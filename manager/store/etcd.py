@@ -343,6 +343,9 @@ class EtcdStore:
     def revision_at(self, moment: datetime) -> int:
         return self._events.revision_at(moment, self._revision)
 
+    def history_from(self) -> datetime:
+        return self._events.kept_from
+
     async def close(self) -> None:
         async with self._lock:
             if self._follower is not None:

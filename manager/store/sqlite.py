@@ -129,6 +129,9 @@ class SqliteStore:
     def revision_at(self, moment: datetime) -> int:
         return self._events.revision_at(moment, self._revision)
 
+    def history_from(self) -> datetime:
+        return self._events.kept_from
+
     async def close(self) -> None:
         async with self._lock:
             await asyncio.get_running_loop().run_in_executor(self._io, self._close_db)

@@ -102,6 +102,10 @@ class EventLog:
         # newest event the limit dropped.
         self._kept_from = now()
 
+    @property
+    def kept_from(self) -> datetime:
+        return self._kept_from
+
     def publish(self, event: Event) -> None:
         if len(self._history) == self._history.maxlen:
             self._floor = self._history[0].revision

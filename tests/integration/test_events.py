@@ -54,3 +54,38 @@ def test_service_events_until_ctrl_c(cluster: Cluster) -> None:
         assert re.fullmatch(f"{TIME} {re.escape(rest)}\n", line), line
     assert (watcher.returncode, err) == (0, "")
     wait_for(lambda: not cluster.containers("watched", running=False), "watched's containers to go")
+
+
+def test_since_before_the_manager_started_shows_what_it_kept(cluster: Cluster) -> None:
+    """`--since 1h` on a manager started minutes ago: one line on stderr says where its history
+    begins, and the events it kept follow on stdout (it used to refuse outright)."""
+    service_id = cluster.ok(
+        "service", "create", "-d", "--name", "kept", "local/busybox:latest", *SLEEPER
+    ).out.strip()  # fmt: skip
+    watcher = subprocess.Popen(
+        [str(BIN / "shoal"), "events", "--filter", "service=kept", "--since", "1h"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cluster.env,
+    )
+    try:
+        assert watcher.stdout is not None
+        assert watcher.stderr is not None
+        first = watcher.stdout.readline()
+        assert re.fullmatch(f"{TIME} service create {service_id} \\(name=kept\\)\n", first)
+        watcher.send_signal(signal.SIGINT)
+        watcher.wait(timeout=DEADLINE)
+        err = watcher.stderr.read()
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    assert watcher.returncode == 0
+    assert re.fullmatch(
+        f"events before {TIME} are no longer kept \\(the manager keeps those since it started,"
+        " up to a limit\\): showing the events from then on\n",
+        err,
+    ), err
+    cluster.ok("service", "rm", "kept")
+    wait_for(lambda: not cluster.containers("kept", running=False), "kept's containers to go")

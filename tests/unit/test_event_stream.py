@@ -16,6 +16,7 @@ import grpc
 import pytest
 
 from agent.runtime.fake import FakeRuntime
+from common import event_filters
 from common.api import control_pb2 as pb
 from common.api import control_pb2_grpc, types_pb2
 from common.model import Node, NodeState, now
@@ -204,13 +205,28 @@ class TestSince:
                 "service remove (name=web)",
             ]
 
-    async def test_a_time_the_manager_no_longer_holds(self, harness: Harness) -> None:
-        """Before the manager started: refused, rather than a stream with a hole in it."""
+    async def test_a_time_before_the_manager_started(self, harness: Harness) -> None:
+        """What the manager kept is replayed, and its first header says from when: the client
+        asked for more than exists, which is no reason to give it nothing."""
+        await harness.create("web", 1)
         an_hour_ago = int((now() - timedelta(hours=1)).timestamp()) * 10**9
-        call = harness.control.Events(pb.EventsRequest(since_unix_nano=an_hour_ago))
-        error = await failure(call)
-        assert error.code() == grpc.StatusCode.ABORTED
-        assert "no longer kept" in str(error.details())
+        request = pb.EventsRequest(
+            since_unix_nano=an_hour_ago, filters=[pb.EventFilter(key="type", value="service")]
+        )
+        call = harness.control.Events(request)
+        try:
+            headers = dict(await asyncio.wait_for(call.initial_metadata(), WITHIN))
+            start = int(headers[event_filters.HISTORY_FROM])
+            assert an_hour_ago < start <= time.time_ns()
+            assert await Reader(call).take(1) == ["service create (name=web)"]
+        finally:
+            call.cancel()
+
+    async def test_a_time_the_manager_holds_has_no_history_header(self, harness: Harness) -> None:
+        async with events(harness, since_unix_nano=time.time_ns()) as stream:
+            assert event_filters.HISTORY_FROM not in dict(
+                await stream.call.initial_metadata() or ()
+            )
 
 
 class TestRefusals:
