@@ -163,7 +163,7 @@ class Worker:
         elif step is Step.FOLLOW and container is not None:
             await self._follow(task, container)
         elif step is Step.LOST:
-            self._report(task, lifecycle.lost())
+            await self._lost(task)
         elif step is Step.STOP and container is not None:
             await self._controller.stop(task, container.id)
             self._containers[task_id] = ContainerInfo(
@@ -172,6 +172,19 @@ class Worker:
             self._shut_down(task, container.id)
         elif step is Step.SHUT_DOWN:
             self._shut_down(task, container.id if container else "")
+
+    async def _lost(self, task: Task) -> None:
+        """Ask the engine for the container itself before calling it gone: a listing taken while
+        it was being created (a resync racing a start) misses a container that runs, and a task
+        must never fail for that."""
+        reported = self._reported.get(task.id)
+        container_id = (reported.container_id if reported else "") or task.status.container_id
+        found = await self._runtime.inspect(container_id) if container_id else None
+        if found is None:
+            self._report(task, lifecycle.lost())
+            return
+        self._containers[task.id] = found
+        await self._follow(task, found)
 
     def _reached(self, task: Task) -> TaskState:
         reported = self._reported.get(task.id)

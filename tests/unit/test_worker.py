@@ -10,6 +10,7 @@ from agent.runtime.base import (
     SERVICE_NAME_LABEL,
     SLOT_LABEL,
     TASK_LABEL,
+    ContainerInfo,
 )
 from agent.runtime.fake import FakeRuntime
 from common.model import ContainerSpec, TaskState, TaskStatus
@@ -312,6 +313,24 @@ class TestExits:
         assert failed.err == "container disappeared"
         assert len(h.engine_calls("run")) == 1
 
+    async def test_a_resync_listing_that_missed_a_running_container(self) -> None:
+        """The engine's listing was taken while the container was being created, so it lacks
+        it: the worker asks for the container itself, and the task stays running."""
+        runtime = StaleListing()
+        h = Harness(runtime=runtime)
+        _, c = await running_task(h)
+        runtime.stale = True
+        await h.worker.resync()
+        await settle()
+        assert TaskState.FAILED not in h.states("t1")
+        assert h.last("t1").state == TaskState.RUNNING
+        assert runtime.containers_by_id[c.id].running
+        assert len(h.engine_calls("run")) == 1
+        runtime.stale = False
+        await runtime.remove(c.id)
+        await h.worker.container_changed(c.id, "t1", "destroy")
+        assert (await h.reported("t1", TaskState.FAILED)).err == "container disappeared"
+
     async def test_events_without_a_task_are_ignored(self) -> None:
         """An engine event for a container that is not a task's changes nothing."""
         h = Harness()
@@ -320,3 +339,13 @@ class TestExits:
         await h.worker.container_changed("someone-elses", "", "die")
         await settle()
         assert len(h.reports) == count
+
+
+class StaleListing(FakeRuntime):
+    """An engine whose container listing, while stale is set, predates every container."""
+
+    stale = False
+
+    async def containers(self, node_id: str) -> list[ContainerInfo]:
+        found = await super().containers(node_id)
+        return [] if self.stale else found
