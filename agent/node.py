@@ -20,6 +20,7 @@ from agent.backoff import Backoff
 from agent.logs import LogStreams, Publish
 from agent.mesh.sync import MeshSync
 from agent.metrics import AgentMetrics
+from agent.netfilter_guard import NetfilterGuard, Part
 from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import ContainerRuntime
 from agent.runtime.instrumented import InstrumentedRuntime
@@ -113,6 +114,12 @@ class NodeAgent:
         self.connected = asyncio.Event()
         self._log = log.bind(node_id=node_id)
         self._teardown = Teardown(node_id, runtime, state_dir, ingress, host_networking)
+        # The host's netfilter is this agent's to keep when it runs the mesh.
+        self.guard = (
+            NetfilterGuard(ingress.tables.save, _guarded(ingress, networks))
+            if ingress is not None
+            else None
+        )
 
     def _queue_report(self, task_id: str, status: TaskStatus) -> None:
         self.metrics.task_transitions.labels(status.state.name.lower()).inc()
@@ -132,6 +139,8 @@ class NodeAgent:
                     group.create_task(self.ingress.run())
                 if self._networks is not None:
                     group.create_task(self._networks.run())
+                if self.guard is not None:
+                    group.create_task(self.guard.run())
                 await self._hold_sessions()
         except* ShoalError as failed:
             # The reason itself, not a group of one: callers report it as one line.
@@ -390,3 +399,10 @@ def _log_publisher(channel: grpc.aio.Channel) -> Publish:
         await stub.PublishLogs(convert.published_logs_to_pb(b) async for b in batches)
 
     return publish
+
+
+def _guarded(ingress: MeshSync, networks: NodeNetworks | None) -> list[Part]:
+    parts = [Part("mesh", ingress.expected, ingress.restore)]
+    if networks is not None:
+        parts.append(Part("networks", networks.expected, networks.restore))
+    return parts

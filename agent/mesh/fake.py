@@ -80,5 +80,19 @@ class FakeTables:
             rules = self.tables[jump.table][jump.chain]
             rules[:] = [r for r in rules if r != " ".join(jump.rule)]
 
+    async def save(self) -> str:
+        self._answer()
+        lines = []
+        for table, chains in self.tables.items():
+            lines += [f"*{table}", *(f":{chain} - [0:0]" for chain in chains)]
+            lines += [f"-A {chain} {rule}" for chain, rules in chains.items() for rule in rules]
+            lines.append("COMMIT")
+        return "\n".join(lines) + "\n"
+
+    def flush(self, table: str) -> None:
+        """`iptables -t TABLE -F`: every chain of the table emptied, none deleted."""
+        for rules in self.tables[table].values():
+            rules.clear()
+
     def rules(self, table: str, chain: str) -> list[str]:
         return list(self.tables[table].get(chain, []))

@@ -28,6 +28,10 @@ class Tables(Protocol):
 
     async def remove_jumps(self) -> None: ...
 
+    async def save(self) -> str:
+        """What iptables-save prints for every table."""
+        ...
+
 
 class Netfilter:
     def __init__(self, prefix: Sequence[str] = ()) -> None:
@@ -72,6 +76,12 @@ class Netfilter:
                 raise Unavailable(f"iptables-save failed: {_one_line(text)}")
             found += our_chains(text)
         return found
+
+    async def save(self) -> str:
+        code, text = await self._run("iptables-save")
+        if code != 0:
+            raise Unavailable(f"iptables-save failed: {_one_line(text)}")
+        return text
 
     async def ensure_jumps(self) -> None:
         """Each jump once, first in its chain: docker's rules never see our ports first."""

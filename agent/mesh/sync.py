@@ -18,8 +18,16 @@ import structlog
 from agent.backoff import Backoff
 from agent.mesh.checks import checked
 from agent.mesh.netfilter import Tables
-from agent.mesh.rules import SERVICE_PREFIX, destinations, render, render_removal, service_chain
+from agent.mesh.rules import (
+    JUMPS,
+    SERVICE_PREFIX,
+    destinations,
+    render,
+    render_removal,
+    service_chain,
+)
 from agent.metrics import AgentMetrics
+from agent.netfilter_drift import Expected, JumpTo, expected
 from common.errors import ShoalError
 from common.mesh_view import IngressPort
 
@@ -35,10 +43,18 @@ class MeshSync:
         self._dirty = asyncio.Event()
         # Service chains in the kernel, as of the last write (or the listing at start).
         self._present: set[str] = set()
+        # What the last write put in the kernel, for the guard to compare with.
+        self._written: Expected | None = None
+        # Set by the guard: a jump may be gone too, so the next write puts them back first.
+        self._jumps_lost = False
         self.writes = 0
         # The agent hands its own in; a mesh on its own (tests) counts into one nobody reads.
         self.metrics = AgentMetrics()
         self._log = log.bind(node_id=node_id)
+
+    @property
+    def tables(self) -> Tables:
+        return self._tables
 
     @property
     def ports(self) -> dict[str, IngressPort]:
@@ -84,9 +100,21 @@ class MeshSync:
         self._present = {c for c in await self._tables.chains() if c.startswith(SERVICE_PREFIX)}
         await self._tables.ensure_jumps()
 
+    def expected(self) -> Expected | None:
+        return self._written
+
+    def restore(self) -> None:
+        self._jumps_lost = True
+        self._dirty.set()
+
     async def _write(self) -> None:
+        if self._jumps_lost:
+            await self._tables.ensure_jumps()
+            self._jumps_lost = False
         ports = list(self._ports.values())
-        await self._tables.restore(render(ports, self.node_id, stale=self._present))
+        payload = render(ports, self.node_id, stale=self._present)
+        await self._tables.restore(payload)
+        self._written = expected(payload, (JumpTo(j.table, j.chain, j.rule[-1]) for j in JUMPS))
         self._present = {service_chain(p) for p in ports if destinations(p, self.node_id)}
         self.writes += 1
         self._log.debug("mesh rules written", ports=len(ports), chains=len(self._present))
@@ -96,3 +124,4 @@ class MeshSync:
         await self._tables.remove_jumps()
         await self._tables.restore(render_removal(await self._tables.chains()))
         self._present = set()
+        self._written = None

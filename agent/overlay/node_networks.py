@@ -18,6 +18,7 @@ import structlog
 from agent.dns.server import NameService
 from agent.engine_client import EngineClient
 from agent.metrics import AgentMetrics
+from agent.netfilter_drift import Expected
 from agent.overlay import links, names, rules, view_checks
 from agent.overlay.engine import EngineNetworks
 from common.errors import ShoalError, Unavailable
@@ -73,6 +74,8 @@ class NodeNetworks:
         self._ready_changed = asyncio.Condition()
         # Nothing of ours is on the host: an empty view needs no work (and no tool is run).
         self._clean = False
+        # The rules the last reconcile wrote, for the guard to compare with.
+        self._written: Expected | None = None
         self._metrics = AgentMetrics()
 
     def observe(self, metrics: AgentMetrics) -> None:
@@ -82,6 +85,13 @@ class NodeNetworks:
 
     def apply(self, view: NetworkView) -> None:
         self._view = view_checks.checked(view)
+        self._wake.set()
+
+    def expected(self) -> Expected | None:
+        return self._written
+
+    def restore(self) -> None:
+        """Reconcile the view again: its rules and their jumps are written whole."""
         self._wake.set()
 
     async def attach(self, network_ids: tuple[str, ...]) -> Attachments:
@@ -154,6 +164,7 @@ class NodeNetworks:
                 self._ready_changed.notify_all()
         self._dns.update(view)
         await rules.apply(view)
+        self._written = rules.expected(view)
         self._clean = complete and not view.networks
         return complete
 

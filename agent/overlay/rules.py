@@ -16,6 +16,8 @@ chain, docker's and the routing mesh's, as it is).
 
 from __future__ import annotations
 
+from agent.netfilter_drift import Expected, JumpTo
+from agent.netfilter_drift import expected as drift_expected
 from agent.overlay import names, vxlan_filter
 from agent.overlay.command import run
 from common.netview import NetworkView
@@ -75,6 +77,15 @@ def restore_text(view: NetworkView) -> str:
             *(line + "\n" for line in filt),
             "COMMIT\n",
         ]
+    )
+
+
+def expected(view: NetworkView) -> Expected | None:
+    """What apply(view) leaves in the kernel; None when that is nothing."""
+    if not view.networks:
+        return None
+    return drift_expected(
+        restore_text(view), (JumpTo(table, parent, chain) for table, chain, parent in CHAINS)
     )
 
 

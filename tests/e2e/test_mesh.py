@@ -125,6 +125,34 @@ class TestIngress:
             answers = hits_from(h2, url(host), REQUESTS)
             assert set(answers) == expected, f"h2 -> {host.name}: {answers}"
 
+    def test_rules_come_back_after_the_nat_table_is_flushed(self, lab: Lab, web: str) -> None:
+        """`iptables -t nat -F` on h2 empties its mesh chains and drops the jumps into them:
+        the agent notices on its own and h2:8080 balances again, within the guard's period."""
+        expected = replicas(lab, web)
+        h2 = lab.hosts[1]
+        # docker's own nat rules go with the flush, and docker only writes them at its start:
+        # they are put back from this copy afterwards, for the tests that follow.
+        before = subprocess.run(
+            h2.inside("iptables-save", "-t", "nat"), capture_output=True, check=True, timeout=30
+        ).stdout
+        subprocess.run(h2.inside("iptables", "-t", "nat", "-F"), check=True, timeout=30)
+        try:
+            assert not has_rule(h2, f"-j {INGRESS_CHAIN}")
+            started = time.monotonic()
+            wait_for(
+                partial(
+                    has_rule, h2, f"-A PREROUTING -m addrtype --dst-type LOCAL -j {INGRESS_CHAIN}"
+                ),
+                "the jump back",
+                15,
+            )
+            wait_for(partial(balanced, lab, h2, expected), "h2:8080 to balance again", 15)
+            print(f"mesh rules restored {time.monotonic() - started:.1f} s after the flush")
+        finally:
+            subprocess.run(
+                h2.inside("iptables-restore", "-T", "nat"), input=before, check=True, timeout=30
+            )
+
     def test_hosts_without_a_replica_answer_after_scaling_down(self, lab: Lab, web: str) -> None:
         """Scaled to 1: every host, two of them running no replica, sends all to the one left."""
         assert lab.shoal("service", "scale", "-d", f"{web}=1").returncode == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from agent import netfilter_guard
 from agent.mesh.fake import FakeTables
 from agent.mesh.rules import FORWARD_CHAIN, INGRESS_CHAIN, SERVICE_PREFIX
 from agent.runtime.fake import FakeRuntime
@@ -153,3 +154,20 @@ async def test_host_mode_tasks_never_share_a_node(harness: Harness) -> None:
     listed = await harness.control.ListTasks(pb.ListTasksRequest(service_ref="web"))
     reasons = [t.status.err for t in listed.tasks if t.status.err]
     assert reasons == ["no suitable node (host port 8080/tcp in use on 3 nodes)"]
+
+
+async def test_rules_flushed_by_another_tool_come_back(
+    harness: Harness,
+    mesh: dict[str, tuple[FakeRuntime, FakeTables]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`iptables -t nat -F` on a node empties its DNAT chains and drops its jumps: the agent's
+    periodic check finds it and writes them again, with no change from the manager."""
+    monkeypatch.setattr(netfilter_guard, "PERIOD", 0.05)
+    await create(harness, spec("web", PortConfig(80, 8080)))
+    _, tables = mesh["a1"]
+    await eventually(lambda: len(dnat_targets(tables)) == 3, "3 backends")
+    tables.flush("nat")
+    assert dnat_targets(tables) == []
+    await eventually(lambda: len(dnat_targets(tables)) == 3, "the rules written again")
+    assert any(r.endswith(f"-j {INGRESS_CHAIN}") for r in tables.rules("nat", "PREROUTING"))
