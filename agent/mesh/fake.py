@@ -23,6 +23,8 @@ class FakeTables:
     payloads: list[str] = field(default_factory=list)
     # While set, every call fails, as a missing iptables binary would.
     broken: bool = False
+    # net.ipv4.conf.all.route_localnet, as route_localnet() sets it.
+    localnet: bool = False
 
     def _answer(self) -> None:
         if self.broken:
@@ -64,6 +66,10 @@ class FakeTables:
     async def chains(self) -> list[str]:
         self._answer()
         return [c for chains in self.tables.values() for c in chains if is_ours(c)]
+
+    async def route_localnet(self) -> None:
+        self._answer()
+        self.localnet = True
 
     async def ensure_jumps(self) -> None:
         self._answer()

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
-from agent.mesh.rules import JUMPS, our_chains
+from agent.mesh.rules import JUMPS, RETIRED_JUMPS, Jump, our_chains
 from common.errors import Unavailable
 
 # Each call is a short local command; this bounds one the kernel or a lock holds up.
@@ -30,6 +30,10 @@ class Tables(Protocol):
 
     async def save(self) -> str:
         """What iptables-save prints for every table."""
+        ...
+
+    async def route_localnet(self) -> None:
+        """Let connections to 127.0.0.1 be DNATed off the host (see rules.JUMPS)."""
         ...
 
 
@@ -83,8 +87,15 @@ class Netfilter:
             raise Unavailable(f"iptables-save failed: {_one_line(text)}")
         return text
 
+    async def route_localnet(self) -> None:
+        # Per network namespace; left set when the node leaves, as it may have been before.
+        code, text = await self._run("sysctl", "-w", "net.ipv4.conf.all.route_localnet=1")
+        if code != 0:
+            raise Unavailable(f"sysctl route_localnet failed: {_one_line(text)}")
+
     async def ensure_jumps(self) -> None:
         """Each jump once, first in its chain: docker's rules never see our ports first."""
+        await self._remove(RETIRED_JUMPS)
         for jump in JUMPS:
             if not await self._has(jump.table, jump.chain, jump.rule):
                 # The target chain must exist before a rule may name it.
@@ -92,7 +103,10 @@ class Netfilter:
                 await self._iptables(jump.table, "-I", jump.chain, "1", *jump.rule)
 
     async def remove_jumps(self) -> None:
-        for jump in JUMPS:
+        await self._remove((*JUMPS, *RETIRED_JUMPS))
+
+    async def _remove(self, jumps: Sequence[Jump]) -> None:
+        for jump in jumps:
             # Bounded: a jump added twice by hand goes too, and no more.
             for _ in range(8):
                 if not await self._has(jump.table, jump.chain, jump.rule):

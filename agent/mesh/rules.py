@@ -23,8 +23,10 @@ from common.publish import protocol_name
 INGRESS_CHAIN = "SHOAL-INGRESS"
 POSTROUTING_CHAIN = "SHOAL-POSTROUTING"
 FORWARD_CHAIN = "SHOAL-FORWARD"
+LOCALNET_CHAIN = "SHOAL-LOCALNET"
 SERVICE_PREFIX = "SHOAL-SVC-"
-_FIXED_CHAINS = (INGRESS_CHAIN, POSTROUTING_CHAIN, FORWARD_CHAIN)
+_FIXED_CHAINS = (INGRESS_CHAIN, POSTROUTING_CHAIN, FORWARD_CHAIN, LOCALNET_CHAIN)
+_FILTER_CHAINS = (FORWARD_CHAIN, LOCALNET_CHAIN)
 
 
 @dataclass(frozen=True)
@@ -37,16 +39,29 @@ class Jump:
 
 
 # PREROUTING for traffic from elsewhere, OUTPUT for this node's own connections to its
-# addresses. Loopback is left out: a DNAT from 127.0.0.1 to another host is dropped as martian.
+# addresses, 127.0.0.1 included: the kernel routes a connection from 127.0.0.1 DNATed to
+# another address only with route_localnet set (Netfilter.route_localnet), and MASQUERADE in
+# SHOAL-POSTROUTING then gives it the node's address. route_localnet would also accept
+# packets for 127.0.0.0/8 arriving from the network (kube-proxy's CVE-2020-8558), so
+# SHOAL-LOCALNET, entered from INPUT, drops those.
 JUMPS = (
     Jump("nat", "PREROUTING", ("-m", "addrtype", "--dst-type", "LOCAL", "-j", INGRESS_CHAIN)),
+    Jump("nat", "OUTPUT", ("-m", "addrtype", "--dst-type", "LOCAL", "-j", INGRESS_CHAIN)),
+    Jump("nat", "POSTROUTING", ("-j", POSTROUTING_CHAIN)),
+    Jump("filter", "FORWARD", ("-j", FORWARD_CHAIN)),
+    Jump("filter", "INPUT", ("-j", LOCALNET_CHAIN)),
+)
+# Jumps earlier versions put in, taken out when the agent starts and when the node leaves.
+RETIRED_JUMPS = (
     Jump(
         "nat",
         "OUTPUT",
         ("!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", INGRESS_CHAIN),
     ),
-    Jump("nat", "POSTROUTING", ("-j", POSTROUTING_CHAIN)),
-    Jump("filter", "FORWARD", ("-j", FORWARD_CHAIN)),
+)
+LOCALNET_GUARD = (
+    *("!", "-i", "lo", "-d", "127.0.0.0/8"),
+    *("-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP"),
 )
 
 
@@ -111,16 +126,18 @@ def render(ports: Iterable[IngressPort], node_id: str, stale: Iterable[str] = ()
     gone = sorted(set(stale) - set(chains))
     lines = ["*nat", *_declare([INGRESS_CHAIN, POSTROUTING_CHAIN, *chains, *gone])]
     lines += nat + post + [f"-X {chain}" for chain in gone]
-    lines += ["COMMIT", "*filter", *_declare([FORWARD_CHAIN]), *forward, "COMMIT"]
+    lines += ["COMMIT", "*filter", *_declare(_FILTER_CHAINS), *forward]
+    lines += [_rule(LOCALNET_CHAIN, *LOCALNET_GUARD), "COMMIT"]
     return "\n".join(lines) + "\n"
 
 
 def render_removal(chains: Sequence[str]) -> str:
     """Input that empties and deletes our chains, once the jumps to them are gone."""
-    nat = [c for c in chains if c != FORWARD_CHAIN]
+    nat = [c for c in chains if c not in _FILTER_CHAINS]
+    filt = [c for c in chains if c in _FILTER_CHAINS]
     lines = ["*nat", *_declare(nat), *(f"-X {c}" for c in nat), "COMMIT"]
-    if FORWARD_CHAIN in chains:
-        lines += ["*filter", *_declare([FORWARD_CHAIN]), f"-X {FORWARD_CHAIN}", "COMMIT"]
+    if filt:
+        lines += ["*filter", *_declare(filt), *(f"-X {c}" for c in filt), "COMMIT"]
     return "\n".join(lines) + "\n"
 
 

@@ -98,6 +98,7 @@ class MeshSync:
 
     async def _start(self) -> None:
         self._present = {c for c in await self._tables.chains() if c.startswith(SERVICE_PREFIX)}
+        await self._tables.route_localnet()
         await self._tables.ensure_jumps()
 
     def expected(self) -> Expected | None:

@@ -118,12 +118,13 @@ class TestIngress:
             assert set(answers) == expected, f"{host.name}: {answers}"
 
     def test_from_inside_a_host(self, lab: Lab, web: str) -> None:
-        """From h2's own namespace: its own address (OUTPUT) and the other hosts' alike."""
+        """From h2's own namespace: 127.0.0.1 and its own address (OUTPUT) and the other hosts'
+        alike."""
         expected = replicas(lab, web)
         h2 = lab.hosts[1]
-        for host in lab.hosts:
-            answers = hits_from(h2, url(host), REQUESTS)
-            assert set(answers) == expected, f"h2 -> {host.name}: {answers}"
+        for target in ["http://127.0.0.1:8080/", *(url(host) for host in lab.hosts)]:
+            answers = hits_from(h2, target, REQUESTS)
+            assert set(answers) == expected, f"h2 -> {target}: {answers}"
 
     def test_rules_come_back_after_the_nat_table_is_flushed(self, lab: Lab, web: str) -> None:
         """`iptables -t nat -F` on h2 empties its mesh chains and drops the jumps into them:

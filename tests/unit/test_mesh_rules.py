@@ -5,6 +5,7 @@ from __future__ import annotations
 from agent.mesh.rules import (
     FORWARD_CHAIN,
     INGRESS_CHAIN,
+    LOCALNET_CHAIN,
     POSTROUTING_CHAIN,
     destinations,
     our_chains,
@@ -85,8 +86,11 @@ class TestRender:
             "COMMIT\n"
             "*filter\n"
             f":{FORWARD_CHAIN} - [0:0]\n"
+            f":{LOCALNET_CHAIN} - [0:0]\n"
             f"-A {FORWARD_CHAIN} -p tcp -m conntrack --ctstate DNAT --ctorigdstport 8080"
             " -j ACCEPT\n"
+            f"-A {LOCALNET_CHAIN} ! -i lo -d 127.0.0.0/8"
+            " -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\n"
             "COMMIT\n"
         )
 
@@ -101,10 +105,11 @@ class TestRender:
         assert service_chain(dns) != service_chain(IngressPort("s", 5353, TCP))
 
     def test_port_without_backends_has_no_rule(self) -> None:
-        """With no task answering, the port is closed on the node (nothing to DNAT to)."""
+        """With no task answering, the port is closed on the node (nothing to DNAT to); only
+        the guard of 127.0.0.0/8 stays."""
         text = render([IngressPort("s", 8080, TCP)], "n1")
         assert "8080" not in text
-        assert lines(text, "-A") == []
+        assert [line.split()[1] for line in lines(text, "-A")] == [LOCALNET_CHAIN]
 
     def test_stale_chains_are_flushed_then_deleted(self) -> None:
         """A chain of a port that went is declared (flushing it) and deleted after the rules
