@@ -116,7 +116,7 @@ class NodeAgent:
         self._teardown = Teardown(node_id, runtime, state_dir, ingress, host_networking)
         # The host's netfilter is this agent's to keep when it runs the mesh.
         self.guard = (
-            NetfilterGuard(ingress.tables.save, _guarded(ingress, networks))
+            NetfilterGuard(ingress.tables.save, _guarded(ingress, networks), ingress.tables.changes)
             if ingress is not None
             else None
         )

@@ -4,6 +4,8 @@ chain), so unit tests can read the rules a node would have."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from agent.mesh.rules import JUMPS, is_ours
@@ -25,6 +27,7 @@ class FakeTables:
     broken: bool = False
     # net.ipv4.conf.all.route_localnet, as route_localnet() sets it.
     localnet: bool = False
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def _answer(self) -> None:
         if self.broken:
@@ -99,6 +102,14 @@ class FakeTables:
         """`iptables -t TABLE -F`: every chain of the table emptied, none deleted."""
         for rules in self.tables[table].values():
             rules.clear()
+        self._changed.set()
+
+    async def changes(self) -> AsyncIterator[None]:
+        """Reports flush(), as the kernel reports any change."""
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            yield
 
     def rules(self, table: str, chain: str) -> list[str]:
         return list(self.tables[table].get(chain, []))

@@ -5,7 +5,7 @@ per built-in chain that enters ours."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from agent.mesh.rules import JUMPS, RETIRED_JUMPS, Jump, our_chains
@@ -34,6 +34,10 @@ class Tables(Protocol):
 
     async def route_localnet(self) -> None:
         """Let connections to 127.0.0.1 be DNATed off the host (see rules.JUMPS)."""
+        ...
+
+    def changes(self) -> AsyncIterator[None]:
+        """Yields each time the kernel's IPv4 rules change; Unavailable when it cannot tell."""
         ...
 
 
@@ -86,6 +90,34 @@ class Netfilter:
         if code != 0:
             raise Unavailable(f"iptables-save failed: {_one_line(text)}")
         return text
+
+    async def changes(self) -> AsyncIterator[None]:
+        # nf_tables reports every change to whoever listens; iptables-legacy hosts have no
+        # such monitor, and the guard's period alone serves them.
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self._prefix,
+                # Line-buffered: into a pipe it would otherwise hold its events back for 4 KB.
+                "stdbuf",
+                "-oL",
+                "xtables-monitor",
+                "--event",
+                "--ipv4",
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            raise Unavailable(f"cannot run stdbuf xtables-monitor: {exc.strerror}") from None
+        assert proc.stdout is not None
+        try:
+            while await proc.stdout.readline():
+                yield
+            raise Unavailable(f"xtables-monitor exited ({await proc.wait()})")
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
 
     async def route_localnet(self) -> None:
         # Per network namespace; left set when the node leaves, as it may have been before.

@@ -161,9 +161,10 @@ async def test_rules_flushed_by_another_tool_come_back(
     mesh: dict[str, tuple[FakeRuntime, FakeTables]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`iptables -t nat -F` on a node empties its DNAT chains and drops its jumps: the agent's
-    periodic check finds it and writes them again, with no change from the manager."""
-    monkeypatch.setattr(netfilter_guard, "PERIOD", 0.05)
+    """`iptables -t nat -F` on a node empties its DNAT chains and drops its jumps: the kernel
+    reports the change, the agent's check finds what is missing and writes it again, with no
+    change from the manager (and long before its periodic check)."""
+    monkeypatch.setattr(netfilter_guard, "PERIOD", 3600)
     await create(harness, spec("web", PortConfig(80, 8080)))
     _, tables = mesh["a1"]
     await eventually(lambda: len(dnat_targets(tables)) == 3, "3 backends")
