@@ -146,3 +146,62 @@ def test_connections_are_redirected(netns: str, tmp_path: Path) -> None:
     finally:
         server.kill()
         server.wait(timeout=30)
+
+
+async def test_the_kernel_reports_a_flush_of_our_rules(netns: str) -> None:
+    """`iptables -t nat -F` by someone else reaches the agent as a change event (and the guard
+    checks at once), not only at its next period."""
+    inside = ("ip", "netns", "exec", netns, "iptables", "-t", "nat")
+    tables = Netfilter(("nsenter", f"--net=/run/netns/{netns}"))
+    changes = tables.changes()
+    first = asyncio.ensure_future(anext(changes))
+    try:
+        # The monitor subscribes once started: a rule added and flushed again until it has
+        # seen a change, within a bound.
+        for _ in range(50):
+            await asyncio.to_thread(run, *inside, "-A", "USER-CHAIN", "-j", "RETURN")
+            await asyncio.to_thread(run, *inside, "-F")
+            done, _ = await asyncio.wait({first}, timeout=0.2)
+            if done:
+                break
+        assert first.done(), "no change event for a flush"
+        assert first.result() is None
+    finally:
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def test_the_change_monitor_dies_with_a_killed_agent(netns: str) -> None:
+    """kill -9 of the agent takes its xtables-monitor with it: an orphan would wait for events
+    forever, in a namespace that may be gone."""
+    script = (
+        "import asyncio\n"
+        "from agent.mesh.netfilter import Netfilter\n"
+        "async def main():\n"
+        f"    changes = Netfilter(('nsenter', '--net=/run/netns/{netns}')).changes()\n"
+        "    await anext(changes)\n"
+        "asyncio.run(main())\n"
+    )
+    agent = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[2])
+    try:
+        monitor = wait_for(
+            lambda: subprocess.run(
+                ["pgrep", "-P", str(agent.pid)], capture_output=True, text=True
+            ).stdout.split(),
+            "the monitor to start",
+        )
+        agent.kill()
+        agent.wait(timeout=30)
+        wait_for(lambda: not _alive(int(monitor[0])), "the monitor to die with the agent", 10)
+    finally:
+        agent.kill()
+        agent.wait(timeout=30)
