@@ -49,6 +49,7 @@ test: venv
 	scripts/with-engine.sh $(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: venv
+	scripts/deps.sh etcd-server
 	scripts/with-engine.sh $(PY) -m bench.create_replicas $(BENCH_ARGS)
 
 # Commits per second of the two state stores, SQLite and etcd (a member of its own), side by side.

@@ -2,7 +2,9 @@
 
 For N = 6 and 30 on one engine: the same N containers started straight through docker-py in
 parallel threads (the floor), Shoal with two agents (the manager drained, so the agents do the
-work; the clock starts at the Control call), and Docker Swarm's `docker service create` when the
+work; the clock starts at the Control call) on each state store, the embedded SQLite file and
+etcd (a member of its own on loopback, as `manager serve --store etcd://...`; --no-etcd skips
+it), and Docker Swarm's `docker service create` when the
 engine can run swarm mode (a one-node swarm, made for the run and left afterwards; an engine
 already in a swarm is left alone; --no-swarm skips it). "Running" is observed the same way for
 all three: the engine's own `start` events. Then the idle CPU share and resident memory of the
@@ -32,6 +34,7 @@ from common import convert
 from common.api import control_pb2, control_pb2_grpc
 from common.model import ContainerSpec, ServiceSpec
 from common.tls import Bundle
+from tests.etcd_member import etcd_member
 from tests.integration.cluster import BIN, Cluster, free_port
 from tests.waiting import SLEEPER, wait_for
 
@@ -143,6 +146,14 @@ def swarm(engine: docker.APIClient, n: int) -> float:
     return elapsed
 
 
+def _beside(row: dict[str, float | None], key: str, width: int, floor: str | None = None) -> str:
+    """A figure and its ratio to the docker-py run made beside it; n/a when not measured."""
+    ours, raw = row.get(key), row.get(floor or f"raw-{key}")
+    if not ours or not raw:
+        return f"{'n/a':>{width}} {'':>6}"
+    return f"{ours:{width - 1}.2f}s {ours / raw:5.2f}x"
+
+
 def median(values: Iterable[float]) -> float:
     return statistics.median(list(values))
 
@@ -174,10 +185,16 @@ def cli_startup(cluster: Cluster, repeats: int = 5) -> float:
     return best
 
 
-def with_cluster(engine: docker.APIClient, agents: int, work: Callable[[Cluster], None]) -> None:
+def with_cluster(
+    engine: docker.APIClient,
+    agents: int,
+    work: Callable[[Cluster], None],
+    store: list[str] | None = None,
+) -> None:
+    """store: the manager's --store flag and its value; the SQLite file when None."""
     with tempfile.TemporaryDirectory(prefix="shoal-bench-") as root:
         # The default heartbeat, not the tests' short one: idle cost is measured as users run it.
-        flags = ["--availability", "drain", "--heartbeat-period", "1"]
+        flags = ["--availability", "drain", "--heartbeat-period", "1", *(store or [])]
         cluster = Cluster(Path(root), free_port(), engine, manager_args=flags)
         try:
             cluster.start_manager()
@@ -207,31 +224,46 @@ def main() -> None:
         "--repeat", type=int, default=3, help="runs per figure; the median is shown"
     )
     parser.add_argument("--no-swarm", action="store_true")
+    parser.add_argument("--no-etcd", action="store_true")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     engine = docker.from_env().api
     results: dict[int, dict[str, float | None]] = {n: {} for n in sizes}
 
-    def creations(cluster: Cluster) -> None:
-        print(f"shoal CLI start-up + one call (best of 5): {cli_startup(cluster):.3f} s")
-        for n in sizes:
-            results[n]["raw"] = median(raw_engine(engine, n) for _ in range(args.repeat))
-            results[n]["shoal"] = median(shoal(cluster, n) for _ in range(args.repeat))
+    def creations(backend: str) -> Callable[[Cluster], None]:
+        def run(cluster: Cluster) -> None:
+            if backend == "sqlite":
+                print(f"shoal CLI start-up + one call (best of 5): {cli_startup(cluster):.3f} s")
+            for n in sizes:
+                # The floor measured again beside each backend: the engine's pace drifts.
+                raws = [raw_engine(engine, n) for _ in range(args.repeat)]
+                results[n][f"raw-{backend}"] = median(raws)
+                results[n][backend] = median(shoal(cluster, n) for _ in range(args.repeat))
 
-    with_cluster(engine, 2, creations)
+        return run
+
+    with_cluster(engine, 2, creations("sqlite"))
+    if not args.no_etcd:
+        with etcd_member() as member:
+            with_cluster(engine, 2, creations("etcd"), ["--store", f"etcd://{member}"])
     if not args.no_swarm and swarm_available(engine):
         try:
             for n in sizes:
                 results[n]["swarm"] = median(swarm(engine, n) for _ in range(args.repeat))
         finally:
             subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True)
-    print(f"median of {args.repeat} runs each")
-    print(f"{'N':>4} {'docker-py direct':>17} {'shoal':>8} {'ratio':>6} {'swarm':>8} {'ratio':>6}")
+    print(f"median of {args.repeat} runs each; each ratio is to the docker-py run beside it")
+    print(
+        f"{'N':>4} {'docker-py direct':>17} {'shoal sqlite':>13} {'ratio':>6}"
+        f" {'shoal etcd':>11} {'ratio':>6} {'swarm':>8} {'ratio':>6}"
+    )
     for n in sizes:
         r = results[n]
-        raw, ours, theirs = r["raw"] or 0.0, r["shoal"] or 0.0, r.get("swarm")
-        swarm_cols = f"{theirs:7.2f}s {theirs / raw:5.2f}x" if theirs else f"{'n/a':>8} {'':>6}"
-        print(f"{n:>4} {raw:16.2f}s {ours:7.2f}s {ours / raw:5.2f}x {swarm_cols}")
+        raw = r["raw-sqlite"] or 0.0
+        print(
+            f"{n:>4} {raw:16.2f}s {_beside(r, 'sqlite', 13)} {_beside(r, 'etcd', 11)}"
+            f" {_beside(r, 'swarm', 8, 'raw-sqlite')}"
+        )
 
     def idle(cluster: Cluster) -> None:
         cluster.ok("service", "create", "-d", "--name", "idle", "--replicas", "30", IMAGE, *SLEEPER)
