@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -24,6 +26,7 @@ from agent.teardown import HostCleanup
 from common import convert, identity
 from common.api import control_pb2 as pb
 from common.api import control_pb2_grpc
+from common.errors import Unavailable
 from common.model import Availability, ContainerSpec, NodeDescription, NodeState, ServiceSpec
 from common.ports import join_addr
 from common.tls import Bundle
@@ -31,6 +34,9 @@ from manager.local_node import local_node
 from manager.server import ManagerConfig, Started, serve
 
 PERIOD = 0.3
+# Starts on port 0 tried before giving up: each can lose its join port (the one above) to a
+# process binding it between the two binds.
+BIND_ATTEMPTS = 5
 
 
 @dataclass
@@ -47,6 +53,19 @@ class Harness:
     cert_lifetime: timedelta = timedelta(days=90)
 
     async def start(self) -> None:
+        """Start the manager on self.port; on port 0 the system picks it, and the join port
+        above it may turn out taken by another process: then it starts again on another."""
+        for attempt in range(BIND_ATTEMPTS):
+            if await self._start() or self.port or attempt == BIND_ATTEMPTS - 1:
+                break
+        assert self.task is not None
+        if self.task.done():
+            self.task.result()  # the failure, raised here
+        admin = Bundle.load(self.state_dir / "admin")
+        self.channel = grpc.aio.secure_channel(self.addr, admin.channel_credentials())
+
+    async def _start(self) -> bool:
+        """True once started; False when the manager could not bind its ports."""
         self.stop = asyncio.Event()
         started: asyncio.Future[Started] = asyncio.get_running_loop().create_future()
         config = ManagerConfig(
@@ -67,10 +86,18 @@ class Harness:
                 started.set_result,
             )
         )
-        info = await asyncio.wait_for(started, 10)
-        self.port, self.node_id = info.port, info.node_id
-        admin = Bundle.load(self.state_dir / "admin")
-        self.channel = grpc.aio.secure_channel(self.addr, admin.channel_credentials())
+        waits: set[asyncio.Future[Any]] = {started, self.task}
+        await asyncio.wait(waits, timeout=10, return_when=FIRST_COMPLETED)
+        if started.done():
+            info = started.result()
+            self.port, self.node_id = info.port, info.node_id
+            return True
+        if not self.task.done():
+            raise TimeoutError("the manager did not start within 10 s")
+        failure = self.task.exception()
+        if not isinstance(failure, Unavailable) or "cannot listen" not in str(failure):
+            self.task.result()
+        return False
 
     async def restart(self, meanwhile: Callable[[], Awaitable[None]] | None = None) -> None:
         """Stop the manager (its agents keep running), run meanwhile (which may change its state
