@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.mesh import Figures, parse_wrk
+from bench.mesh import Figures, agreed_ratio, parse_wrk
 
 SUMMARY = """Running 1s test @ http://10.77.0.11:8080/
   2 threads and 4 connections
@@ -40,3 +40,24 @@ def test_errors_are_counted() -> None:
 def test_unexpected_output() -> None:
     with pytest.raises(RuntimeError, match="unexpected wrk output"):
         parse_wrk("unable to connect to 10.77.0.11:8080 Connection refused")
+
+
+def runs(*rps: float) -> list[Figures]:
+    return [Figures(r, 1.0, 0) for r in rps]
+
+
+def test_a_ratio_when_the_runs_agree() -> None:
+    ratio, spread = agreed_ratio(runs(950, 1000, 980), runs(1000, 1000, 1000))
+    assert ratio == pytest.approx(0.98)
+    assert spread == pytest.approx(50 / 950)
+
+
+def test_no_ratio_when_the_runs_disagree() -> None:
+    """0.98, 1.36 and 5.77: the three runs the old benchmark gave; nothing is claimed."""
+    ratio, spread = agreed_ratio(runs(980, 1360, 5770), runs(1000, 1000, 1000))
+    assert ratio is None
+    assert spread > 1
+
+
+def test_no_ratio_when_a_direct_run_failed() -> None:
+    assert agreed_ratio(runs(900, 900), runs(1000, 0))[0] is None
