@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from manager.store.etcd import EtcdStore, parse_url
+from manager.store.etcd import EtcdStore, parse_url, uses_tls
+from manager.store.etcd_tls import EtcdTls
 from manager.store.sqlite import SqliteStore
 
 
@@ -17,9 +18,15 @@ class Opened:
     location: str
 
 
-async def open_store(url: str | None, sqlite_file: Path) -> Opened:
-    """The store url names (etcd://HOST:PORT[,HOST:PORT...][/PREFIX]), or sqlite_file's."""
+async def open_store(url: str | None, sqlite_file: Path, tls: EtcdTls | None = None) -> Opened:
+    """The store url names (etcd://HOST:PORT[,HOST:PORT...][/PREFIX]), or sqlite_file's.
+
+    TLS to etcd with tls (the --etcd-* files), or with gRPC's own roots for etcds:// alone.
+    """
     if url is None:
         return Opened(await SqliteStore.open(sqlite_file), "sqlite", str(sqlite_file))
     endpoints, prefix = parse_url(url)
-    return Opened(await EtcdStore.open(endpoints, prefix), "etcd", ",".join(endpoints) + prefix)
+    if tls is None and uses_tls(url):
+        tls = EtcdTls(None, None, None)
+    store = await EtcdStore.open(endpoints, prefix, tls)
+    return Opened(store, "etcd", ",".join(endpoints) + prefix)

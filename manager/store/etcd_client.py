@@ -14,6 +14,7 @@ from grpc import aio
 
 from common.api.etcd import kv_pb2, rpc_pb2, rpc_pb2_grpc
 from common.errors import Unavailable
+from manager.store.etcd_tls import EtcdTls
 
 # One call's deadline: etcd answers in milliseconds when it has a quorum, and a manager must
 # learn soon that it has none.
@@ -36,22 +37,47 @@ def prefix_end(prefix: bytes) -> bytes:
     return b"\0"
 
 
-def unavailable(exc: aio.AioRpcError, endpoint: str) -> Unavailable:
+# What gRPC's details say when the TLS handshake failed, and what that means to the user.
+_TLS_REFUSALS = {
+    # etcd's --client-cert-auth turned the client away: no certificate, or one it did not sign.
+    "TSI_DATA_CORRUPTED": "refused this manager's TLS client certificate (--etcd-cert and"
+    " --etcd-key must be a pair signed by the CA etcd trusts, its --trusted-ca-file)",
+    "CERTIFICATE_VERIFY_FAILED": "is not trusted: its certificate is not signed by"
+    " --etcd-cacert, or does not name the endpoint's host",
+}
+
+
+def unavailable(exc: aio.AioRpcError, endpoint: str, tls: bool = False) -> Unavailable:
     details = exc.details() or ""
+    where = f"the state store (etcd at {endpoint})"
+    for mark, meaning in _TLS_REFUSALS.items():
+        if tls and mark in details:
+            return Unavailable(f"{where} {meaning}")
+    if not tls and "Socket closed" in details:
+        # A plaintext client at a member that serves TLS sees only its connection closed.
+        details += " (if etcd serves TLS: etcds:// and --etcd-cacert)"
     # etcd's own limit, 128 by default: a commit (a placement pass) can hold more objects.
     hint = " (start etcd with a higher --max-txn-ops)" if "too many operations" in details else ""
-    return Unavailable(
-        f"the state store (etcd at {endpoint}) failed: {exc.code().name} {details}{hint}"
-    )
+    return Unavailable(f"{where} failed: {exc.code().name} {details}{hint}")
 
 
 class EtcdClient:
-    def __init__(self, endpoints: Sequence[str], timeout: float = CALL_TIMEOUT) -> None:
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        timeout: float = CALL_TIMEOUT,
+        tls: EtcdTls | None = None,
+    ) -> None:
         if not endpoints:
             raise ValueError("no etcd endpoint")
         self.endpoints = list(endpoints)
         self._timeout = timeout
-        self._channels = [aio.insecure_channel(e, CHANNEL_OPTIONS) for e in self.endpoints]
+        self._tls = tls is not None
+        if tls is None:
+            self._channels = [aio.insecure_channel(e, CHANNEL_OPTIONS) for e in self.endpoints]
+        else:
+            creds = tls.credentials()
+            self._channels = [aio.secure_channel(e, creds, CHANNEL_OPTIONS) for e in self.endpoints]
         self._current = 0
 
     @property
@@ -63,7 +89,7 @@ class EtcdClient:
 
     def failed(self, exc: aio.AioRpcError) -> Unavailable:
         """The error for a failed call; an unreachable endpoint makes the next one current."""
-        error = unavailable(exc, self.endpoint)
+        error = unavailable(exc, self.endpoint, self._tls)
         if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             self._current = (self._current + 1) % len(self._channels)
         return error
