@@ -87,12 +87,22 @@ def uses_tls(url: str) -> bool:
     return url.startswith("etcds://")
 
 
+def objects_key(prefix: str) -> bytes:
+    """Where prefix's objects are: `P/objects/`."""
+    return prefix.encode() + b"/objects/"
+
+
+def object_key(objects: bytes, obj: StoredObject) -> bytes:
+    """obj's key under objects (an objects_key)."""
+    return objects + f"{kind_name(obj)}/{obj.id}".encode()
+
+
 class EtcdStore:
     def __init__(self, client: EtcdClient, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
         self._root = prefix.encode() + b"/"
-        self._objects_key = self._root + b"objects/"
+        self._objects_key = objects_key(prefix)
         self._marker_key = self._root + b"revision"
         self._state = MemoryState()
         self._mods: dict[bytes, int] = {}
@@ -332,7 +342,7 @@ class EtcdStore:
     # -- keys ---------------------------------------------------------------------------------
 
     def _key(self, obj: StoredObject) -> bytes:
-        return self._objects_key + f"{kind_name(obj)}/{obj.id}".encode()
+        return object_key(self._objects_key, obj)
 
     def _current(self, key: bytes) -> StoredObject | None:
         kind, _, obj_id = key[len(self._objects_key) :].decode().partition("/")
