@@ -57,7 +57,7 @@ def unavailable(exc: aio.AioRpcError, endpoint: str, tls: bool = False) -> Unava
     for mark, meaning in _TLS_REFUSALS.items():
         if tls and mark in details:
             return Unavailable(f"{where} {meaning}")
-    if not tls and "Socket closed" in details:
+    if not tls and NOT_SENT in details and "Socket closed" in details:
         # A plaintext client at a member that serves TLS sees only its connection closed.
         details += " (if etcd serves TLS: etcds:// and --etcd-cacert)"
     # etcd's own limit, 128 by default: a commit (a placement pass) can hold more objects.
