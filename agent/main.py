@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import grpc
 import structlog
 
+from agent import hollow
 from agent.engine_client import EngineClient
 from agent.join import join
 from agent.mesh.netfilter import Netfilter
@@ -68,6 +69,7 @@ def build_parser() -> Parser:
         mesh_flag.add(sub)
     for sub in (join_cmd, run):
         metrics_server.add_flag(sub)
+    hollow.add_parser(commands)
     return parser
 
 
@@ -177,11 +179,12 @@ def run_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def _continue_as_run(args: argparse.Namespace) -> NoReturn:
-    """Replace this process (same PID, so a supervisor keeps following it) with `agent run`."""
+def _continue_as(command: list[str]) -> NoReturn:
+    """Replace this process (same PID, so a supervisor keeps following it) with `agent run`
+    (or `agent hollow` without its token)."""
     sys.stdout.flush()
     sys.stderr.flush()
-    argv = [sys.executable, "-m", "agent", *run_argv(args)]
+    argv = [sys.executable, "-m", "agent", *command]
     try:
         os.execv(sys.executable, argv)
     except OSError as exc:
@@ -197,9 +200,30 @@ def _run(work: Coroutine[Any, Any, None]) -> None:
         pass
 
 
+def _hollow(args: argparse.Namespace) -> None:
+    """As join then run: the nodes without an identity join, then the process goes on without
+    the token in its command line."""
+    try:
+        prefix = hollow.check_args(args)
+        absent = hollow.missing(args.state_dir, args.count)
+    except ShoalError as exc:
+        fail(str(exc))
+    if args.token is None:
+        _run(hollow.run_nodes(args.state_dir, args.count, prefix))
+        return
+    if absent:
+        _run(hollow.join_nodes(args.state_dir, prefix, absent, args.token, args.addr))
+        if hollow.missing(args.state_dir, args.count):  # interrupted while joining
+            sys.exit(130)
+    _continue_as(hollow.run_argv(args, prefix))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     log.setup(args.log_level)
+    if args.command == "hollow":
+        _hollow(args)
+        return
     hostname = args.hostname or socket.gethostname()
     mesh = not args.no_routing_mesh
     if args.command == "leave":
@@ -216,5 +240,5 @@ def main(argv: list[str] | None = None) -> None:
                 sys.exit(130)
         # A state dir that already holds an identity resumes it; either way the daemon goes
         # on as `agent run`, so the token is in no process's command line from here on.
-        _continue_as_run(args)
+        _continue_as(run_argv(args))
     _run(run_agent(args.state_dir, args.docker_host, hostname, mesh, args.metrics_addr))
