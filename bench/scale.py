@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench.scale_cluster import Cluster, Process, cpu_share, create_request, stub
 from common.api import control_pb2 as api
-from common.api.control_pb2_grpc import ControlAsyncStub
+from common.api import control_pb2_grpc
 from tests.etcd_member import etcd_member
 
 ANCHORS = (
@@ -110,7 +110,10 @@ async def wait_until(
 
 
 async def sample_control(
-    control: ControlAsyncStub, service: str, stop: asyncio.Event, latency: dict[str, list[float]]
+    control: control_pb2_grpc.ControlAsyncStub,
+    service: str,
+    stop: asyncio.Event,
+    latency: dict[str, list[float]],
 ) -> int:
     """Control calls one after another until stop; returns how many services it created."""
     created = 0

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from common import convert, message_limits
 from common.api import control_pb2 as api
-from common.api.control_pb2_grpc import ControlAsyncStub, ControlStub
+from common.api import control_pb2_grpc
 from common.model import ContainerSpec, ServiceSpec
 from common.tls import Bundle
 from tests.integration.cluster import free_port
@@ -195,6 +195,6 @@ def create_request(name: str, replicas: int) -> api.CreateServiceRequest:
     return api.CreateServiceRequest(spec=convert.spec_to_pb(spec))
 
 
-def stub(channel: grpc.aio.Channel) -> ControlAsyncStub:
-    control: ControlAsyncStub = ControlStub(channel)
+def stub(channel: grpc.aio.Channel) -> control_pb2_grpc.ControlAsyncStub:
+    control: control_pb2_grpc.ControlAsyncStub = control_pb2_grpc.ControlStub(channel)
     return control
