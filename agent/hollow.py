@@ -17,7 +17,6 @@ from pathlib import Path
 
 import structlog
 
-from agent.join import join
 from agent.node import NodeAgent
 from agent.runtime.fake import FakeRuntime
 from common import identity, log, tokens
@@ -85,6 +84,8 @@ async def join_nodes(
     state_dir: Path, prefix: str, indexes: list[int], token: str, addr: str
 ) -> None:
     """Join the nodes given, a few at a time; each identity is saved as soon as it is made."""
+    from agent.join import join  # the cryptography package only while joining
+
     manager = join_host_port(*split_host_port(addr, DEFAULT_PORT))
     gate = asyncio.Semaphore(JOINS_IN_FLIGHT)
 

@@ -17,7 +17,6 @@ import structlog
 
 from agent import hollow
 from agent.engine_client import EngineClient
-from agent.join import join
 from agent.mesh.netfilter import Netfilter
 from agent.mesh.sync import MeshSync
 from agent.metrics import AgentMetrics
@@ -76,6 +75,9 @@ def build_parser() -> Parser:
 async def join_node(state_dir: Path, hostname: str, token: str, addr: str) -> None:
     """Join once: the node's identity (read from its verified certificate, with the manager's
     address) and its credentials go to state_dir, from where `agent run` resumes it."""
+    # Imported here: `agent run` never joins, and need not carry the cryptography package.
+    from agent.join import join
+
     tokens.parse(token)
     manager = join_host_port(*split_host_port(addr, DEFAULT_PORT))
     subject, bundle = await join(token, join_addr(manager), NodeDescription(hostname=hostname))

@@ -10,8 +10,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from common import pki
 from common.errors import InvalidArgument
+from common.private_file import write_private
 from common.tls import Bundle
 
 FILE = "identity.json"
@@ -40,7 +40,7 @@ def load(state_dir: Path) -> Identity | None:
 def save(state_dir: Path, identity: Identity, bundle: Bundle) -> None:
     """Credentials first, identity last: an identity file means the node is complete."""
     bundle.save(state_dir)
-    pki.write_private(state_dir / FILE, json.dumps(asdict(identity)).encode())
+    write_private(state_dir / FILE, json.dumps(asdict(identity)).encode())
 
 
 def forget(state_dir: Path) -> None:
