@@ -104,14 +104,17 @@ def _percentiles(samples: list[float]) -> str:
 
 
 async def wait_until(
-    what: str, check: Callable[[], bool], deadline: float, procs: list[Process]
+    cluster: Cluster, what: str, check: Callable[[], bool], deadline: float, procs: list[Process]
 ) -> float:
     """Seconds until check holds, polling the manager's gauges; fails past the deadline or
     when a process died."""
     start = time.monotonic()
     while not await asyncio.to_thread(check):
         if time.monotonic() - start > deadline:
-            raise RuntimeError(f"{what}: not within {deadline:.0f} s")
+            nodes, tasks = await asyncio.to_thread(cluster.counts)
+            raise RuntimeError(
+                f"{what}: not within {deadline:.0f} s (nodes {dict(nodes)}, tasks {dict(tasks)})"
+            )
         dead = [p.name for p in procs if not p.alive()]
         if dead:
             raise RuntimeError(f"{what}: {', '.join(dead)} exited (see its log)")
@@ -172,7 +175,11 @@ async def _phases(cluster: Cluster, figures: Figures, per_process: int) -> Figur
     everyone = [cluster.manager, victims, *hollows]
     # The manager's own node is Ready too.
     await wait_until(
-        "nodes Ready", lambda: cluster.counts()[0]["ready"] >= size + 1, 60 + size / 5, everyone
+        cluster,
+        "nodes Ready",
+        lambda: cluster.counts()[0]["ready"] >= size + 1,
+        120 + size / 2,
+        everyone,
     )
     figures.join_s = time.monotonic() - start
     print(f"  {size} nodes Ready in {figures.join_s:.1f} s", flush=True)
@@ -201,9 +208,10 @@ async def _phases(cluster: Cluster, figures: Figures, per_process: int) -> Figur
         sampler = asyncio.create_task(sample_control(control, "burst-0", stop, figures.latency))
         try:
             await wait_until(
+                cluster,
                 "burst running",
                 lambda: cluster.counts()[1]["running"] >= figures.tasks,
-                120 + figures.tasks / 100,
+                300 + figures.tasks / 20,
                 everyone,
             )
             figures.burst_s = time.monotonic() - start
@@ -218,20 +226,24 @@ async def _phases(cluster: Cluster, figures: Figures, per_process: int) -> Figur
 
     expected = figures.tasks + probes
     await wait_until(
-        "probes running", lambda: cluster.counts()[1]["running"] >= expected, 120, everyone
+        cluster, "probes running", lambda: cluster.counts()[1]["running"] >= expected, 120, everyone
     )
     victims.stop(signal.SIGKILL)
     start = time.monotonic()
     alive = [p for p in everyone if p is not victims]
     figures.down_s = await wait_until(
-        "nodes down", lambda: cluster.counts()[0]["down"] >= figures.lost, 120, alive
+        cluster,
+        "nodes down",
+        lambda: cluster.counts()[0]["down"] >= figures.lost,
+        120,
+        alive,
     )
 
     def moved() -> bool:
         _, states = cluster.counts()
         return states["orphaned"] > 0 and states["running"] >= expected
 
-    await wait_until("tasks moved", moved, 120, alive)
+    await wait_until(cluster, "tasks moved", moved, 120, alive)
     figures.moved_s = time.monotonic() - start
     return figures
 
