@@ -8,7 +8,7 @@ GEN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) scripts/gen_proto.py
 PYTEST_ARGS ?=
 
 .PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal bench-mesh
-.PHONY: bench-overlay bench-dns bench-store bench-failover demo demo-stop
+.PHONY: bench-overlay bench-dns bench-store bench-failover bench-scale demo demo-stop
 
 venv: $(STAMP)
 
@@ -60,6 +60,11 @@ bench-store: venv
 # The scheduler alone, no engine: 1,000 to 100,000 tasks on 1,000 nodes.
 bench-scheduler: venv
 	$(PY) -m bench.scheduler $(BENCH_ARGS)
+
+# A real manager and hollow nodes (`agent hollow`) at 1,000 / 5,000 / 10,000 nodes; needs an engine
+# for the manager's own (drained) node. BENCH_ARGS="--sizes 1000 --tasks 10000" for a quick one.
+bench-scale: venv
+	scripts/with-engine.sh $(PY) -m bench.scale $(BENCH_ARGS)
 
 # In the multi-host lab (root): node loss and container kill, Shoal beside Docker Swarm.
 bench-heal: venv

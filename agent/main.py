@@ -15,8 +15,8 @@ from typing import Any, NoReturn
 import grpc
 import structlog
 
+from agent import hollow
 from agent.engine_client import EngineClient
-from agent.join import join
 from agent.mesh.netfilter import Netfilter
 from agent.mesh.sync import MeshSync
 from agent.metrics import AgentMetrics
@@ -73,6 +73,7 @@ def build_parser() -> Parser:
         mesh_flag.add(sub)
     for sub in (join_cmd, run):
         metrics_server.add_flag(sub)
+    hollow.add_parser(commands)
     return parser
 
 
@@ -80,6 +81,9 @@ async def join_node(state_dir: Path, hostname: str, token: str, addr: str) -> No
     """Join once: the node's identity (read from its verified certificate, with the manager's
     address and the hostname given, if any) and its credentials go to state_dir, from where
     `agent run` resumes it."""
+    # Imported here: `agent run` never joins, and need not carry the cryptography package.
+    from agent.join import join
+
     tokens.parse(token)
     manager = join_host_port(*split_host_port(addr, DEFAULT_PORT))
     description = NodeDescription(hostname=hostname or socket.gethostname())
@@ -187,11 +191,12 @@ def run_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def _continue_as_run(args: argparse.Namespace) -> NoReturn:
-    """Replace this process (same PID, so a supervisor keeps following it) with `agent run`."""
+def _continue_as(command: list[str]) -> NoReturn:
+    """Replace this process (same PID, so a supervisor keeps following it) with `agent run`
+    (or `agent hollow` without its token)."""
     sys.stdout.flush()
     sys.stderr.flush()
-    argv = [sys.executable, "-m", "agent", *run_argv(args)]
+    argv = [sys.executable, "-m", "agent", *command]
     try:
         os.execv(sys.executable, argv)
     except OSError as exc:
@@ -207,9 +212,30 @@ def _run(work: Coroutine[Any, Any, None]) -> None:
         pass
 
 
+def _hollow(args: argparse.Namespace) -> None:
+    """As join then run: the nodes without an identity join, then the process goes on without
+    the token in its command line."""
+    try:
+        prefix = hollow.check_args(args)
+        absent = hollow.missing(args.state_dir, args.count)
+    except ShoalError as exc:
+        fail(str(exc))
+    if args.token is None:
+        _run(hollow.run_nodes(args.state_dir, args.count, prefix))
+        return
+    if absent:
+        _run(hollow.join_nodes(args.state_dir, prefix, absent, args.token, args.addr))
+        if hollow.missing(args.state_dir, args.count):  # interrupted while joining
+            sys.exit(130)
+    _continue_as(hollow.run_argv(args, prefix))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     log.setup(args.log_level)
+    if args.command == "hollow":
+        _hollow(args)
+        return
     # Empty unless given: the name kept with the node's identity, else the host's, is used then.
     hostname = args.hostname
     mesh = not args.no_routing_mesh
@@ -227,5 +253,5 @@ def main(argv: list[str] | None = None) -> None:
                 sys.exit(130)
         # A state dir that already holds an identity resumes it; either way the daemon goes
         # on as `agent run`, so the token is in no process's command line from here on.
-        _continue_as_run(args)
+        _continue_as(run_argv(args))
     _run(run_agent(args.state_dir, args.docker_host, hostname, mesh, args.metrics_addr))

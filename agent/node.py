@@ -26,7 +26,7 @@ from agent.runtime.base import ContainerRuntime
 from agent.runtime.instrumented import InstrumentedRuntime
 from agent.teardown import HostCleanup, Teardown
 from agent.worker import Worker
-from common import convert, message_limits, pki
+from common import cert_file, convert, message_limits
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.errors import NodeRemoved, ShoalError
@@ -182,8 +182,7 @@ class NodeAgent:
         """
         backoff = Backoff(1.0, 30.0)
         while True:
-            cert = pki.load_cert(self._bundle.cert_pem)
-            due = pki.renewal_due(cert)
+            due = cert_file.renewal_due(self._bundle.cert_pem)
             await asyncio.sleep(max(0.0, (due - now()).total_seconds()))
             while True:
                 try:
@@ -199,6 +198,9 @@ class NodeAgent:
                 await asyncio.sleep(backoff.next_delay())
 
     async def _renew(self) -> None:
+        # Imported here: the cryptography package is the largest part of an idle agent.
+        from common import pki
+
         key = pki.new_key()
         request = dpb.RenewRequest(csr_pem=pki.new_csr(key))
         async with self._channel() as channel:

@@ -12,8 +12,8 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from common import pki
 from common.errors import InvalidArgument
+from common.private_file import write_private
 from common.tls import Bundle
 
 FILE = "identity.json"
@@ -48,7 +48,7 @@ def load(state_dir: Path) -> Identity | None:
 def save(state_dir: Path, identity: Identity, bundle: Bundle) -> None:
     """Credentials first, identity last: an identity file means the node is complete."""
     bundle.save(state_dir)
-    pki.write_private(state_dir / FILE, json.dumps(asdict(identity)).encode())
+    write_private(state_dir / FILE, json.dumps(asdict(identity)).encode())
 
 
 def rename(state_dir: Path, identity: Identity, hostname: str) -> Identity:

@@ -7,11 +7,8 @@ O = cluster ID. Private keys are ECDSA P-256 and never leave the host that made 
 from __future__ import annotations
 
 import hmac
-import os
-import random
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -159,26 +156,3 @@ def point_in_life(cert: x509.Certificate, fraction: float) -> datetime:
     """The moment fraction (0..1) of the certificate's validity has passed."""
     start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
     return start + (end - start) * fraction
-
-
-# When a certificate is renewed, as a share of its life (Swarm's schedule): a random point
-# within it spreads the renewals of nodes that joined together.
-RENEW_BETWEEN = (0.5, 0.8)
-
-
-def renewal_due(cert: x509.Certificate) -> datetime:
-    """A random moment between 50 and 80 % of the certificate's life."""
-    return point_in_life(cert, random.uniform(*RENEW_BETWEEN))
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only, atomically, in a 0700 directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.parent.chmod(0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    tmp.replace(path)

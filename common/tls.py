@@ -14,12 +14,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from common import pki
+from common import cert_file
 from common.errors import InvalidArgument, Unauthenticated
+from common.private_file import write_private
+
+if TYPE_CHECKING:
+    from common import pki
 
 CA_FILE = "ca.pem"
 CERT_FILE = "cert.pem"
@@ -55,21 +59,12 @@ class Bundle:
             raise InvalidArgument(
                 f"incomplete certificate bundle in {directory}: {exc.strerror}"
             ) from None
-        bundle._check_pair(directory)
-        return bundle
-
-    def _check_pair(self, directory: Path) -> None:
-        try:
-            cert = pki.load_cert(self.cert_pem)
-            key = pki.load_key(self.key_pem)
-        except (InvalidArgument, ValueError, TypeError):
+        problem = cert_file.pair_problem(source / CERT_FILE, source / KEY_FILE)
+        if problem is not None:
             raise InvalidArgument(
-                f"unreadable certificate or key in {directory}: the bundle is damaged"
-            ) from None
-        if not pki.matches_key(cert, key):
-            raise InvalidArgument(
-                f"the certificate and the key in {directory} do not match: the bundle is damaged"
+                f"the certificate and the key in {directory} {problem}: the bundle is damaged"
             )
+        return bundle
 
     @staticmethod
     def present(directory: Path) -> bool:
@@ -81,7 +76,7 @@ class Bundle:
         directory.chmod(0o700)
         version = Path(tempfile.mkdtemp(prefix=_VERSION_PREFIX, dir=directory))
         for name, data in zip(_FILES, (self.ca_pem, self.cert_pem, self.key_pem), strict=True):
-            pki.write_private(version / name, data)
+            write_private(version / name, data)
         _fsync_dir(version)
         _point(directory / CURRENT, version.name)
         for name in _FILES:
@@ -109,6 +104,8 @@ class Bundle:
 
     @property
     def subject(self) -> pki.Subject:
+        from common import pki  # the cryptography package only where a subject is read
+
         return pki.subject_of(pki.load_cert(self.cert_pem))
 
 
@@ -133,4 +130,6 @@ def peer_subject(context: Any) -> pki.Subject:
     pems = context.auth_context().get("x509_pem_cert")
     if not pems:
         raise Unauthenticated("a client certificate of this cluster is required")
+    from common import pki  # the cryptography package only where a subject is read
+
     return pki.subject_of(pki.load_cert(pems[0]))

@@ -21,6 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from common import pki, tokens
 from common.errors import InvalidArgument
 from common.model import now
+from common.private_file import write_private
 from common.tls import Bundle
 
 CA_LIFETIME = timedelta(days=3650)
@@ -90,8 +91,8 @@ class ClusterCA:
             )
             .sign(key, hashes.SHA256())
         )
-        pki.write_private(key_path, pki.key_pem(key))
-        pki.write_private(cert_path, pki.cert_pem(cert))
+        write_private(key_path, pki.key_pem(key))
+        write_private(cert_path, pki.cert_pem(cert))
         return cls(key, cert)
 
     def issue(

@@ -17,8 +17,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from common import pki
 from common.errors import InvalidArgument
+from common.private_file import write_private
 
 KEYS_DIR = "keys"
 KEY_FILE = "data.key"
@@ -58,7 +58,7 @@ class DataKey:
         return key
 
     def save(self, state_dir: Path) -> None:
-        pki.write_private(state_dir / KEYS_DIR / KEY_FILE, self._key)
+        write_private(state_dir / KEYS_DIR / KEY_FILE, self._key)
 
     def seal(self, plaintext: bytes, bound_to: str) -> bytes:
         nonce = os.urandom(NONCE_BYTES)

@@ -16,7 +16,7 @@ from manager.allocator import slices
 from manager.loops import RETRY_DELAY, attempt, skipping
 from manager.metrics import ManagerMetrics
 from manager.scheduler import Demand, NodeInfo, demand_of, schedule
-from manager.store import Event, Op, Put, ReadView, StateStore
+from manager.store import Action, Event, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("placement")
 
@@ -33,21 +33,21 @@ class PlacementLoop:
     async def run(self) -> None:
         watch = self._store.watch()
         try:
+            # Kept from the events, not by scanning every task at each change: a burst of
+            # 100,000 tasks would otherwise cost a scan per batch of events.
             pending = {t.id for t in self._store.objects(Task) if _is_pending(t)}
+            due = bool(pending)
             while True:
-                if pending and not await attempt("placement pass", self._place(pending)):
+                if due and pending and not await attempt("placement pass", self._place(pending)):
                     # Retried after a while, or at the next change, whichever comes first.
                     with contextlib.suppress(TimeoutError):
                         # Not wait_for: on 3.11 it can swallow the cancel that stops this loop.
                         async with asyncio.timeout(RETRY_DELAY):
-                            await watch.next_batch()
-                    pending = {t.id for t in self._store.objects(Task) if _is_pending(t)}
+                            _follow(pending, await watch.next_batch())
                     continue
                 events = await watch.next_batch()
-                if _worth_a_pass(events):
-                    pending = {t.id for t in self._store.objects(Task) if _is_pending(t)}
-                else:
-                    pending = set()
+                _follow(pending, events)
+                due = _worth_a_pass(events)
         finally:
             watch.close()
 
@@ -123,6 +123,18 @@ def node_infos(view: ReadView, without_service: str = "") -> list[NodeInfo]:
         return is_live(task) and placed and task.service_id != without_service
 
     return [NodeInfo.build(n, filter(holds, view.tasks_on_node(n.id))) for n in view.objects(Node)]
+
+
+def _follow(pending: set[str], events: list[Event]) -> None:
+    """Keep the set of pending tasks in step with the store's events."""
+    for event in events:
+        task = event.obj
+        if not isinstance(task, Task):
+            continue
+        if event.action is not Action.DELETE and _is_pending(task):
+            pending.add(task.id)
+        else:
+            pending.discard(task.id)
 
 
 def _worth_a_pass(events: list[Event]) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import structlog
 
-from common import pki
+from common import cert_file, pki
 from common.model import now
 from common.tls import Bundle
 from manager.ca import ClusterCA, bundle_needs_renewal
@@ -71,8 +71,7 @@ class ServingCertificate:
     async def run(self) -> None:
         """Renew at a random point between 50 and 80 % of the certificate's life."""
         while True:
-            cert = pki.load_cert(self._bundle.cert_pem)
-            due = pki.renewal_due(cert)
+            due = cert_file.renewal_due(self._bundle.cert_pem)
             await asyncio.sleep(max(0.0, (due - now()).total_seconds()))
             self._bundle = self._issue()
             self._pending = self._configuration()

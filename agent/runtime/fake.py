@@ -40,6 +40,8 @@ class FakeRuntime:
     images: set[str] = field(default_factory=lambda: {"local/busybox:latest"})
     # Images a pull would find; any other missing image fails to pull.
     pullable: set[str] = field(default_factory=set)
+    # Every pull succeeds, as on a host that reaches every registry (hollow nodes).
+    pull_any: bool = False
     # Images with a HEALTHCHECK of their own.
     checked_images: set[str] = field(default_factory=set)
     containers_by_id: dict[str, FakeContainer] = field(default_factory=dict)
@@ -121,7 +123,7 @@ class FakeRuntime:
         if image in self.images:
             return
         self.calls.append(f"pull {image}")
-        if image not in self.pullable:
+        if image not in self.pullable and not self.pull_any:
             raise NotFound(f"pull access denied for {image}, repository does not exist")
         self.images.add(image)
 

@@ -16,8 +16,24 @@ from manager.store import Op, Put, ReadView, StateStore
 log = structlog.get_logger("dispatcher.liveness")
 
 MISSED_BEATS = 3
-# After a manager start, nodes get this many periods to reconnect before they count as down.
+# After a manager start, nodes get this many periods to reconnect before they count as down,
+# and longer while others are still reconnecting (10,000 nodes take a while to come back), but
+# never more than STARTUP_GRACE_LIMIT periods.
 STARTUP_GRACE_BEATS = 6
+STARTUP_GRACE_LIMIT = 60
+# Heartbeats a second the manager asks of the whole cluster at most: past that the period it
+# hands out grows with the number of nodes (as Nomad caps heartbeats), up to MAX_PERIOD, which
+# still finds a lost node within 10 s (3 missed beats).
+MAX_BEATS_PER_SECOND = 1000
+MAX_PERIOD = 3.0
+# How long a count of the nodes serves before it is taken again.
+_COUNT_AGE = 1.0
+
+
+def period_for(base: float, nodes: int) -> float:
+    """The heartbeat period for a cluster of so many nodes: base up to MAX_BEATS_PER_SECOND
+    beats a second, longer past that, never longer than MAX_PERIOD unless base is."""
+    return max(base, min(nodes / MAX_BEATS_PER_SECOND, MAX_PERIOD))
 
 
 class Liveness:
@@ -29,8 +45,29 @@ class Liveness:
         self._connected: set[str] = set()
         self._disconnected_at: dict[str, float] = {}
         self._started = time.monotonic()
+        self._last_connect = self._started
+        self._nodes = 0
+        self._counted = -_COUNT_AGE
+
+    def session_period(self) -> float:
+        """The period to hand a session opening now: it grows with the cluster."""
+        at = time.monotonic()
+        if at - self._counted >= _COUNT_AGE:
+            self._nodes = len(self._store.objects(Node))
+            self._counted = at
+        return period_for(self.period, self._nodes)
+
+    def _reconnecting(self, at: float) -> bool:
+        """Whether nodes may still be coming back after this manager started: within the grace,
+        or while sessions keep opening (up to the limit)."""
+        since_start = at - self._started
+        if since_start <= STARTUP_GRACE_BEATS * self.session_period():
+            return True
+        quiet = at - self._last_connect > MISSED_BEATS * self.session_period()
+        return not quiet and since_start <= STARTUP_GRACE_LIMIT * self.period
 
     def connected(self, node_id: str) -> None:
+        self._last_connect = time.monotonic()
         self._connected.add(node_id)
         self._disconnected_at.pop(node_id, None)
 
@@ -59,7 +96,7 @@ class Liveness:
         while True:
             await asyncio.sleep(self.period / 2)
             now = time.monotonic()
-            limit = now - MISSED_BEATS * self.period
+            limit = now - MISSED_BEATS * self.session_period()
             for node_id, since in [(n, t) for n, t in self._disconnected_at.items() if t < limit]:
                 # A session may have opened, and removed the entry, during an earlier await.
                 if self._disconnected_at.pop(node_id, None) is None:
@@ -77,7 +114,7 @@ class Liveness:
                 # The next sweep tries again, unless a session opened meanwhile.
                 if not marked and node_id not in self._connected:
                     self._disconnected_at.setdefault(node_id, since)
-            if now - self._started > STARTUP_GRACE_BEATS * self.period:
+            if not self._reconnecting(now):
                 for node in self._store.objects(Node):
                     if node.state == NodeState.UNKNOWN and node.id not in self._connected:
                         await attempt(

@@ -28,6 +28,7 @@ from common.netview import NetworkView
 from manager.auth import Authenticator
 from manager.ca import ClusterCA
 from manager.dispatcher import chunks
+from manager.dispatcher.hostnames import HostnameIndex
 from manager.dispatcher.intake import check_description
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
 from manager.dispatcher.mesh_feed import MeshFeed
@@ -99,6 +100,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._liveness = Liveness(store, heartbeat_period)
         self._status = StatusIntake(store)
         self._outboxes: dict[str, Outbox] = {}
+        self._hostnames = HostnameIndex(store.objects(Node))
         self.logs = LogBroker(store)
         self.ingress = ingress or MeshFeed(store)
         self.networks = NetworkViews(store)
@@ -113,10 +115,13 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             group.create_task(self.networks.run())
 
     async def _route_assignments(self) -> None:
+        # Read and subscribed with no await between: the index misses no change.
         watch = self._store.watch()
+        self._hostnames = HostnameIndex(self._store.objects(Node))
         try:
             while True:
                 for event in await watch.next_batch():
+                    self._hostnames.follow(event)
                     if isinstance(event.obj, Node) and event.action is Action.DELETE:
                         self._close_session(event.obj.id)
                         continue
@@ -183,9 +188,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self, request_iterator: AsyncIterator[pb.AgentMessage], context: Context
     ) -> AsyncIterator[pb.ManagerMessage]:
         messages = aiter(request_iterator)
+        period = self._liveness.session_period()
         first: pb.AgentMessage | None = None
         with contextlib.suppress(TimeoutError, StopAsyncIteration):
-            first = await asyncio.wait_for(anext(messages), MISSED_BEATS * self._liveness.period)
+            first = await asyncio.wait_for(anext(messages), MISSED_BEATS * period)
         if first is None or first.WhichOneof("kind") != "hello":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a session starts with hello")
             return
@@ -222,14 +228,14 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             await context.abort(code_for(exc), str(exc))
             return
         bound.info("session opened", tasks=len(full))
-        reader = asyncio.create_task(self._read(node_id, messages))
+        reader = asyncio.create_task(self._read(node_id, messages, period))
         down = False
         take: asyncio.Task[dict[str, Task | None]] | None = None
         ask: asyncio.Task[LogRequest] | None = None
         mesh: asyncio.Task[dict[str, IngressPort | None]] | None = None
         network: asyncio.Task[NetworkView] | None = None
         try:
-            period_ms = round(self._liveness.period * 1000)
+            period_ms = round(period * 1000)
             yield pb.ManagerMessage(settings=pb.Settings(heartbeat_period_ms=period_ms))
             for chunk in chunks.assignments(full, full=True):
                 yield pb.ManagerMessage(assignments=chunk)
@@ -312,7 +318,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             if node is None:
                 # Removed since the session's certificate was checked, a moment ago.
                 raise NodeRemoved(f"node {node_id} was removed from the cluster")
-            _check_hostname_free(view, node_id, description.hostname)
+            _check_hostname_free(view, node_id, description.hostname, self._hostnames)
             ready = replace(
                 node, state=NodeState.READY, message="", description=description, addr=addr
             )
@@ -320,9 +326,11 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
 
         await self._store.transact(plan)
 
-    async def _read(self, node_id: str, messages: AsyncIterator[pb.AgentMessage]) -> bool:
+    async def _read(
+        self, node_id: str, messages: AsyncIterator[pb.AgentMessage], period: float
+    ) -> bool:
         """Take the agent's messages; True when it fell silent (heartbeat failure)."""
-        timeout = MISSED_BEATS * self._liveness.period
+        timeout = MISSED_BEATS * period
         engine_error = ""
         last = time.monotonic()
         while True:
@@ -337,7 +345,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             except Exception:
                 # The stream ended under us (reset, or aborted by this side): not a silence.
                 return False
-            last = self._metrics.agent_message(msg.WhichOneof("kind"), last, self._liveness.period)
+            last = self._metrics.agent_message(msg.WhichOneof("kind"), last, period)
             if msg.WhichOneof("kind") == "heartbeat" and msg.heartbeat.engine_error != engine_error:
                 engine_error = msg.heartbeat.engine_error
                 if engine_error:
@@ -366,14 +374,17 @@ def _statuses(node_id: str, batch: pb.StatusBatch) -> list[tuple[str, TaskStatus
     return updates
 
 
-def _check_hostname_free(view: ReadView, node_id: str, hostname: str) -> None:
+def _check_hostname_free(view: ReadView, node_id: str, hostname: str, index: HostnameIndex) -> None:
     """Two live nodes never share a name: placement constraints (node.hostname==) and people
     go by it. A node that is down gives its name up, so a host that joins again under a new
     node ID gets in once its old node is down; until then it is refused and retries."""
     wanted = hostname.lower()
-    for other in view.objects(Node):
+    index.claim(hostname, node_id)
+    for other_id in index.candidates(hostname):
+        other = view.get(Node, other_id)
         if (
-            other.id != node_id
+            other is not None
+            and other.id != node_id
             and other.state != NodeState.DOWN
             and other.description.hostname.lower() == wanted
         ):

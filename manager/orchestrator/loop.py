@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 import structlog
 
 from common.constraints import parse as parse_constraint
-from common.model import Availability, Node, NodeState, Service, ServiceMode, Task, now
+from common.model import Availability, Node, NodeState, Service, ServiceMode, Task, TaskState, now
 from common.taskstate import is_live
 from manager.loops import RETRY_DELAY, attempt, skipping
 from manager.orchestrator.global_service import reconcile_global
@@ -64,7 +63,7 @@ class Orchestrator:
                 for n in nodes
                 if n.state == NodeState.DOWN
             }
-            node_load = Counter(t.node_id for t in view.objects(Task) if is_live(t))
+            node_load = _NodeLoad(view)
             for service_id in sorted(service_ids):
                 # One service whose stored state makes the code raise must not hold up the rest.
                 with skipping("reconcile", service_id=service_id):
@@ -95,7 +94,7 @@ class Orchestrator:
         service: Service,
         tasks: list[Task],
         nodes: list[Node],
-        load: Counter[str],
+        load: Mapping[str, int],
         lost: dict[str, str],
         draining: frozenset[str],
     ) -> SlotPlan:
@@ -127,7 +126,7 @@ class Orchestrator:
         self,
         service: Service,
         tasks: list[Task],
-        load: Counter[str],
+        load: Mapping[str, int],
         held: set[SlotKey],
         at: datetime,
         lost: dict[str, str],
@@ -162,13 +161,42 @@ class Orchestrator:
                     }
             elif isinstance(obj, Task):
                 old = event.old
-                if (
-                    not isinstance(old, Task)
-                    or old.status.state != obj.status.state
-                    or old.desired_state != obj.desired_state
-                ):
+                if not isinstance(old, Task) or _slot_changed(old, obj):
                     dirty.add(obj.service_id)
         return dirty
+
+
+def _slot_changed(old: Task, new: Task) -> bool:
+    """Whether a task's change can change what its service's slots need: it ended, was placed
+    (a task stopped before it is placed ends at once), or is wanted in another state. Its
+    steps towards running (accepted, preparing, starting, running) change nothing: passes over
+    the service for each of them were most of a burst's work."""
+    return (
+        old.desired_state != new.desired_state
+        or old.status.state.terminal != new.status.state.terminal
+        or (old.status.state < TaskState.ASSIGNED) != (new.status.state < TaskState.ASSIGNED)
+    )
+
+
+class _NodeLoad(Mapping[str, int]):
+    """Live tasks per node, counted for a node when first asked: only a scale-down asks, and
+    counting every task of the cluster at each pass was the cost of a pass in a burst."""
+
+    def __init__(self, view: ReadView) -> None:
+        self._view = view
+        self._counts: dict[str, int] = {}
+
+    def __getitem__(self, node_id: str) -> int:
+        if node_id not in self._counts:
+            on_node = self._view.tasks_on_node(node_id)
+            self._counts[node_id] = sum(1 for t in on_node if is_live(t))
+        return self._counts[node_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([n.id for n in self._view.objects(Node)])
+
+    def __len__(self) -> int:
+        return len(self._view.objects(Node))
 
 
 def _moves_tasks(event: Event) -> bool:

@@ -1,0 +1,289 @@
+"""Shoal at scale: a real manager (drained, its own process) and hollow nodes (`agent hollow`,
+the real agent code on an in-memory engine) over real gRPC with mutual TLS, as kubemark does.
+
+For each size N it measures: the time for N nodes to join and be Ready; the manager's CPU and
+memory while idle with N nodes heartbeating at the default settings; a burst of S services of
+R replicas from the Control calls until every task is RUNNING in the store, as tasks/s, with
+Control API latency sampled all through it; 1 % of the nodes lost at once (their hollow process
+killed), the time until they are down and their tasks running elsewhere; and what a hollow node
+costs. Every figure is printed beside the published anchors below; none is a pass/fail.
+
+The join figure includes the join port's limit on one address (20 joins/s after a burst of 40):
+every hollow node here joins from 127.0.0.1.
+
+Run: `make bench-scale` (BENCH_ARGS="--sizes 1000 --tasks 10000" for a quick one), or
+.venv/bin/python -m bench.scale --sizes 1000 5000 10000 [--store etcd]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import signal
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.scale_cluster import Cluster, Process, cpu_share, create_request, stub
+from common.api import control_pb2 as api
+from common.api import control_pb2_grpc
+from tests.etcd_member import etcd_member
+
+ANCHORS = (
+    "Nomad C1M: 3,750 containers/s; C2M: 1,500 containers/s",
+    "Swarm2K: 2,384 nodes and 95,000 tasks",
+    "kubemark: about 10 hollow nodes per core",
+    "Kubernetes SLOs: mutating API calls p99 <= 1 s; pod startup p99 <= 5 s",
+)
+SERVICES = 100
+IDLE_WINDOW = 10.0
+MiB = 1 << 20
+
+
+@dataclass
+class Figures:
+    nodes: int
+    join_s: float = math.nan
+    idle_cpu: float = math.nan
+    idle_rss: int = 0
+    base_rss: int = 0
+    tasks: int = 0
+    burst_s: float = math.nan
+    # CPU seconds the manager and the hollow processes spent on the burst: on a loaded machine
+    # the wall time says more about the neighbours than about Shoal.
+    burst_manager_cpu: float = math.nan
+    burst_hollow_cpu: float = math.nan
+    latency: dict[str, list[float]] = field(default_factory=dict)
+    lost: int = 0
+    down_s: float = math.nan
+    moved_s: float = math.nan
+    hollow_cpu: float = math.nan
+    hollow_rss: int = 0
+
+    def rows(self) -> list[tuple[str, str]]:
+        per_node = (self.idle_rss - self.base_rss) / self.nodes / 1024
+        rows = [
+            ("join + Ready", f"{self.join_s:.1f} s ({self.nodes / self.join_s:.0f} nodes/s)"),
+            ("idle manager CPU", f"{self.idle_cpu * 100:.1f} % of a core"),
+            ("idle manager RSS", f"{self.idle_rss / MiB:.0f} MiB ({per_node:.1f} KiB per node)"),
+            (
+                f"burst {self.tasks:,} tasks",
+                f"{self.burst_s:.1f} s ({self.tasks / self.burst_s:,.0f} tasks/s)",
+            ),
+            (
+                "  CPU spent on it",
+                f"manager {self.burst_manager_cpu:.1f} s"
+                f" ({self.burst_manager_cpu / self.tasks * 1000:.2f} ms per task),"
+                f" hollow nodes {self.burst_hollow_cpu:.1f} s",
+            ),
+        ]
+        for name, samples in self.latency.items():
+            rows.append((f"  {name}", _percentiles(samples)))
+        rows += [
+            (f"lose {self.lost} nodes: down", f"{self.down_s:.1f} s"),
+            ("  tasks running elsewhere", f"{self.moved_s:.1f} s"),
+            (
+                "a hollow node",
+                f"{self.hollow_cpu * 100:.3f} % of a core,"
+                f" {self.hollow_rss / (self.nodes - self.lost) / 1024:.0f} KiB",
+            ),
+        ]
+        return rows
+
+
+def _percentiles(samples: list[float]) -> str:
+    if not samples:
+        return "no samples"
+    ordered = sorted(samples)
+    p50 = ordered[len(ordered) // 2]
+    p99 = ordered[min(len(ordered) - 1, math.ceil(len(ordered) * 0.99) - 1)]
+    return f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms ({len(ordered)} calls)"
+
+
+async def wait_until(
+    cluster: Cluster, what: str, check: Callable[[], bool], deadline: float, procs: list[Process]
+) -> float:
+    """Seconds until check holds, polling the manager's gauges; fails past the deadline or
+    when a process died."""
+    start = time.monotonic()
+    while not await asyncio.to_thread(check):
+        if time.monotonic() - start > deadline:
+            nodes, tasks = await asyncio.to_thread(cluster.counts)
+            raise RuntimeError(
+                f"{what}: not within {deadline:.0f} s (nodes {dict(nodes)}, tasks {dict(tasks)})"
+            )
+        dead = [p.name for p in procs if not p.alive()]
+        if dead:
+            raise RuntimeError(f"{what}: {', '.join(dead)} exited (see its log)")
+        await asyncio.sleep(0.25)
+    return time.monotonic() - start
+
+
+async def sample_control(
+    control: control_pb2_grpc.ControlAsyncStub,
+    service: str,
+    stop: asyncio.Event,
+    latency: dict[str, list[float]],
+) -> int:
+    """Control calls one after another until stop; returns how many services it created."""
+    created = 0
+    calls: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+        ("service ls", lambda: control.ListServices(api.ListServicesRequest(), timeout=30)),
+        ("node ls", lambda: control.ListNodes(api.ListNodesRequest(), timeout=30)),
+        (
+            "service ps (1 service)",
+            lambda: control.ListTasks(api.ListTasksRequest(service_ref=service), timeout=30),
+        ),
+    ]
+    while not stop.is_set():
+        for name, call in calls:
+            start = time.monotonic()
+            await call()
+            latency.setdefault(name, []).append(time.monotonic() - start)
+        start = time.monotonic()
+        await control.CreateService(create_request(f"probe-{created}", 1), timeout=30)
+        latency.setdefault("service create (1 task)", []).append(time.monotonic() - start)
+        created += 1
+    return created
+
+
+async def measure(size: int, tasks: int, per_process: int, root: Path, store: str) -> Figures:
+    figures = Figures(nodes=size, tasks=tasks)
+    cluster = Cluster(root, store=store)
+    cluster.start_manager()
+    try:
+        return await _phases(cluster, figures, per_process)
+    finally:
+        cluster.stop()
+
+
+async def _phases(cluster: Cluster, figures: Figures, per_process: int) -> Figures:
+    size, tasks = figures.nodes, figures.tasks
+    token = cluster.token()
+    figures.base_rss = cluster.manager.rss_bytes()
+    figures.lost = max(1, size // 100)
+    start = time.monotonic()
+    victims = cluster.start_hollow("victims", figures.lost, token)
+    rest = size - figures.lost
+    hollows = [
+        cluster.start_hollow(f"hollow{i}", min(per_process, rest - i * per_process), token)
+        for i in range(math.ceil(rest / per_process))
+    ]
+    everyone = [cluster.manager, victims, *hollows]
+    # The manager's own node is Ready too.
+    await wait_until(
+        cluster,
+        "nodes Ready",
+        lambda: cluster.counts()[0]["ready"] >= size + 1,
+        120 + size / 2,
+        everyone,
+    )
+    figures.join_s = time.monotonic() - start
+    print(f"  {size} nodes Ready in {figures.join_s:.1f} s", flush=True)
+
+    await asyncio.sleep(5)  # sessions settle: the first full assignment sets, reconnects
+    figures.idle_cpu = await asyncio.to_thread(cpu_share, [cluster.manager], IDLE_WINDOW)
+    figures.idle_rss = cluster.manager.rss_bytes()
+    figures.hollow_cpu = await asyncio.to_thread(cpu_share, hollows, IDLE_WINDOW) / rest
+    figures.hollow_rss = sum(h.rss_bytes() for h in hollows)
+    print(f"  idle manager {figures.idle_cpu * 100:.1f} % of a core", flush=True)
+
+    async with cluster.channel() as channel:
+        control = stub(channel)
+        replicas = tasks // SERVICES
+        figures.tasks = replicas * SERVICES
+        stop = asyncio.Event()
+        manager_cpu = cluster.manager.cpu_seconds()
+        hollow_cpu = sum(h.cpu_seconds() for h in [victims, *hollows])
+        start = time.monotonic()
+        await asyncio.gather(
+            *(
+                control.CreateService(create_request(f"burst-{s}", replicas), timeout=60)
+                for s in range(SERVICES)
+            )
+        )
+        sampler = asyncio.create_task(sample_control(control, "burst-0", stop, figures.latency))
+        try:
+            await wait_until(
+                cluster,
+                "burst running",
+                lambda: cluster.counts()[1]["running"] >= figures.tasks,
+                300 + figures.tasks / 20,
+                everyone,
+            )
+            figures.burst_s = time.monotonic() - start
+            figures.burst_manager_cpu = cluster.manager.cpu_seconds() - manager_cpu
+            figures.burst_hollow_cpu = (
+                sum(h.cpu_seconds() for h in [victims, *hollows]) - hollow_cpu
+            )
+        finally:
+            stop.set()
+            probes = await sampler
+        print(f"  burst: {figures.tasks / figures.burst_s:,.0f} tasks/s", flush=True)
+
+    expected = figures.tasks + probes
+    await wait_until(
+        cluster, "probes running", lambda: cluster.counts()[1]["running"] >= expected, 120, everyone
+    )
+    victims.stop(signal.SIGKILL)
+    start = time.monotonic()
+    alive = [p for p in everyone if p is not victims]
+    figures.down_s = await wait_until(
+        cluster,
+        "nodes down",
+        lambda: cluster.counts()[0]["down"] >= figures.lost,
+        120,
+        alive,
+    )
+
+    def moved() -> bool:
+        _, states = cluster.counts()
+        return states["orphaned"] > 0 and states["running"] >= expected
+
+    await wait_until(cluster, "tasks moved", moved, 120, alive)
+    figures.moved_s = time.monotonic() - start
+    return figures
+
+
+def report(all_figures: list[Figures], store: str, load: str) -> None:
+    print(f"\nShoal at scale (store: {store}; load average before: {load})")
+    for figures in all_figures:
+        print(f"\n{figures.nodes:,} nodes")
+        for name, value in figures.rows():
+            print(f"  {name:<34} {value}")
+    print("\nAnchors:")
+    for anchor in ANCHORS:
+        print(f"  {anchor}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000])
+    parser.add_argument("--tasks", type=int, default=100_000, help="tasks in the burst")
+    parser.add_argument(
+        "--per-process", type=int, default=1000, help="hollow nodes per hollow process"
+    )
+    parser.add_argument("--store", choices=("sqlite", "etcd"), default="sqlite")
+    args = parser.parse_args()
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    results = []
+    for size in args.sizes:
+        print(f"{size:,} nodes, {args.tasks:,} tasks ...", flush=True)
+        with tempfile.TemporaryDirectory(prefix="shoal-scale-") as tmp:
+            root = Path(tmp)
+            if args.store == "etcd":
+                with etcd_member() as endpoint:
+                    store = f"etcd://{endpoint}/shoal"
+                    results.append(
+                        asyncio.run(measure(size, args.tasks, args.per_process, root, store))
+                    )
+            else:
+                results.append(asyncio.run(measure(size, args.tasks, args.per_process, root, "")))
+    report(results, args.store, load)
+
+
+if __name__ == "__main__":
+    main()
