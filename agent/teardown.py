@@ -23,6 +23,7 @@ from agent.overlay import links
 from agent.overlay import rules as network_rules
 from agent.overlay.engine import EngineNetworks
 from agent.runtime.base import ContainerRuntime
+from agent.task_files import TaskFiles, files_dir
 from common import identity
 from common.errors import ShoalError
 
@@ -65,6 +66,9 @@ class Teardown:
             await self._remove_containers()
         except ShoalError as exc:
             failed.append(f"its containers ({exc})")
+        else:
+            # Only once no container has them mounted.
+            await asyncio.to_thread(TaskFiles(files_dir(self.node_id)).clear)
         if self.ingress is not None:
             try:
                 await self.ingress.remove()
@@ -85,8 +89,8 @@ class Teardown:
     def removes(self) -> str:
         """What run() takes off the host, in words."""
         if self.host_networking is None:
-            return "its containers"
-        return "its containers, networks and rules"
+            return "its containers and their secrets"
+        return "its containers, their secrets, networks and rules"
 
     async def _remove_containers(self) -> None:
         why = ""

@@ -188,7 +188,7 @@ def _ps(args: argparse.Namespace, client: Client) -> int:
     elif args.format == "json":
         output.json_lines(records)
     else:
-        print(table.render(tasks.HEADER, tasks.rows(records)))
+        print(table.render(tasks.header(records), tasks.rows(records)))
     return 0
 
 

@@ -197,6 +197,7 @@ async def serve(
             MeshFeed(store, {boot.node_id: advertise_host}),
             LocalNode(boot.node_id, data_address(config.advertise)),
             metrics,
+            data_key=boot.data_key,
         )
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)
         # The node's own ports, the manager's (configured and default, with the join port above
@@ -208,6 +209,7 @@ async def serve(
             boot.node_id,
             dispatcher.logs,
             reserved,
+            boot.data_key,
         )
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
         admin_pb2_grpc.add_AdminCertificatesServicer_to_server(

@@ -13,6 +13,7 @@ from common.convert.base import (
     resources_from_pb,
     resources_to_pb,
 )
+from common.convert.files import file_ref_from_pb, file_ref_to_pb
 
 
 def restart_to_pb(r: m.RestartPolicy) -> pb.RestartPolicy:
@@ -108,6 +109,8 @@ def container_to_pb(c: m.ContainerSpec) -> pb.ContainerSpec:
         stop_signal=c.stop_signal,
         init=c.init,
         read_only=c.read_only,
+        secrets=[file_ref_to_pb(r) for r in c.secrets],
+        configs=[file_ref_to_pb(r) for r in c.configs],
     )
     if c.stop_grace_period is not None:
         msg.stop_grace_period.CopyFrom(duration_to_pb(c.stop_grace_period))
@@ -133,6 +136,8 @@ def container_from_pb(msg: pb.ContainerSpec) -> m.ContainerSpec:
         init=msg.init,
         read_only=msg.read_only,
         healthcheck=healthcheck_from_pb(msg.healthcheck) if msg.HasField("healthcheck") else None,
+        secrets=tuple(file_ref_from_pb(r) for r in msg.secrets),
+        configs=tuple(file_ref_from_pb(r) for r in msg.configs),
     )
 
 

@@ -24,6 +24,7 @@ from common.model import (
 from common.taskstate import is_live, replaces_tasks
 from manager.allocator.ports import check_ports
 from manager.control.base import ControlBase
+from manager.control.files import resolved
 from manager.control.networks import with_networks
 from manager.control.plan import plan_placement
 from manager.control.resolve import resolve_node, resolve_service
@@ -45,7 +46,7 @@ class ServiceCalls(ControlBase):
             if any(s.spec.name == spec.name for s in services):
                 raise Conflict(f"service {spec.name} already exists")
             check_ports(service.id, spec.ports, services, self._reserved)
-            return [Put(with_networks(view, service))]
+            return [Put(with_networks(view, resolved(view, service)))]
 
         stored = await self._write_one(plan, "service created", name=spec.name)
         assert isinstance(stored, Service)
@@ -89,7 +90,7 @@ class ServiceCalls(ControlBase):
                 previous = current.previous_spec
             check_ports(current.id, spec.ports, view.objects(Service), self._reserved)
             updated = replace(current, spec=spec, previous_spec=previous, update_status=status)
-            return [Put(with_networks(view, updated))]
+            return [Put(with_networks(view, resolved(view, updated)))]
 
         stored = await self._write_one(plan, "service updated", replicas=spec.replicas)
         assert isinstance(stored, Service)
