@@ -96,9 +96,10 @@ def _apply(
             raise InvalidArgument(f"{what} {ref} is not used by the service")
         refs = kept
     for ref in [*getattr(args, f"file_{what}", []), *getattr(args, f"file_{what}_add", [])]:
-        # A reference again under the same name and target replaces the old one (at the
-        # current version).
-        refs = [r for r in refs if (r.name, r.target) != (ref.name, ref.target or r.target)]
+        if not ref.target:
+            ref = replace(ref, target=f"/{ref.name}" if what == "config" else ref.name)
+        # A reference to the same target replaces the one there (at the current version).
+        refs = [r for r in refs if r.target != ref.target]
         refs.append(ref)
     return tuple(refs)
 

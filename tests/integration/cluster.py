@@ -15,6 +15,7 @@ from typing import Any
 
 import docker
 
+from agent.task_files import TaskFiles, files_dir
 from common.mesh_flag import ENV as MESH_ENV
 from tests.waiting import wait_for
 
@@ -203,3 +204,6 @@ class Cluster:
             # An agent killed mid-removal may have taken it.
             with contextlib.suppress(docker.errors.NotFound):
                 self.engine.remove_container(c["Id"], force=True)
+        # The tmpfs an agent mounted for its tasks' secrets: `agent leave` would remove it.
+        for node_id in ours:
+            TaskFiles(files_dir(node_id)).clear()
