@@ -9,7 +9,7 @@ import base64
 import sys
 from pathlib import Path
 
-from cli import batch, humanize, labels, output, table
+from cli import batch, humanize, labels, output, progress, service_update, table
 from cli.client import Client
 from common.errors import InvalidArgument
 from common.model import DataInfo, now
@@ -59,6 +59,7 @@ def register(parser: argparse.ArgumentParser, *, config: bool) -> None:
     )
     rotate.add_argument("ref", metavar=what.upper())
     rotate.add_argument("file", metavar="FILE|-")
+    service_update.add_wait_flags(rotate)
     rotate.set_defaults(run=_rotate)
 
 
@@ -79,11 +80,20 @@ def _create(args: argparse.Namespace, client: Client) -> int:
 
 
 def _rotate(args: argparse.Namespace, client: Client) -> int:
+    """Store the new version, then follow each service's rolling update as `service update`
+    does; the exit code is the worst of theirs (3: one rolled back or paused)."""
     info, services = client.rotate_data(args.data_config, args.ref, read_data(args.file))
     print(info.id)
+    code = progress.CONVERGED
     for name in services:
-        print(f"rolling service {name} to version {info.versions[-1]}", file=sys.stderr)
-    return 0
+        if not args.quiet:
+            print(f"{name}: rolling to version {info.versions[-1]}", flush=True)
+        if not args.detach:
+            code = max(
+                code,
+                progress.wait(client, name, progress.Goal.UPDATE, args.timeout, quiet=args.quiet),
+            )
+    return code
 
 
 def _inspect(args: argparse.Namespace, client: Client) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import TypeVar
 
 from common.errors import InvalidArgument
 from common.limits import MAX_PATH
@@ -32,6 +33,8 @@ from manager.store import ReadView
 MAX_SECRET_BYTES = 500 * 1024
 MAX_CONFIG_BYTES = 1000 * 1024
 SECRETS_DIR = "/run/secrets"
+
+S = TypeVar("S", bound=SealedObject)
 
 
 def kind_name(kind: type[SealedObject]) -> str:
@@ -134,7 +137,7 @@ def versions_in_use(view: ReadView, obj: SealedObject) -> set[int]:
     return {r.version for c in specs for r in references(c, kind) if r.id == obj.id}
 
 
-def pruned(view: ReadView, obj: SealedObject) -> SealedObject | None:
+def pruned(view: ReadView, obj: S) -> S | None:
     """obj without the old versions nothing uses any more; None when it has none to drop."""
     used = versions_in_use(view, obj) | {obj.current.version}
     kept = tuple(v for v in obj.versions if v.version in used)

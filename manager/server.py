@@ -43,6 +43,7 @@ from manager.metrics import ManagerMetrics
 from manager.orchestrator.loop import Orchestrator
 from manager.orchestrator.updater import Updater
 from manager.placement import PlacementLoop
+from manager.sealed_reaper import VersionReaper
 from manager.serving import ServingCertificate
 from manager.store.choice import open_store
 from manager.system import ManagerFacts, System
@@ -259,6 +260,7 @@ async def serve(
                     group.create_task(ClusterGauges(store, metrics).run()),
                     group.create_task(Allocator(store, reserved).run()),
                     group.create_task(Updater(store, reserved).run()),
+                    group.create_task(VersionReaper(store).run()),
                     group.create_task(serving.run()),
                     group.create_task(run_node(seat)),
                 ]

@@ -5,6 +5,7 @@ output. The refusals are one line and store nothing."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from agent.task_files import files_dir
 from tests.integration.cluster import Cluster
+from tests.integration.test_updates import sampled
 from tests.waiting import SLEEPER, wait_for
 
 IMAGE = "local/busybox:latest"
@@ -136,3 +138,62 @@ def test_refusals_are_one_line_and_store_nothing(cluster: Cluster, tmp_path: Pat
     finally:
         cluster.ok("service", "rm", "holder")
     cluster.ok("secret", "rm", "small")
+
+
+def _secret_of(cluster: Cluster, name: str) -> list[bytes]:
+    return sorted(
+        _exec(cluster, c["Id"], "cat", "/run/secrets/tok") for c in cluster.containers(name)
+    )
+
+
+def test_rotation_rolls_one_task_at_a_time_and_rolls_back_keeping_the_old_version(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """A 3-replica service whose health check fails on a secret holding "bad": rotating to a
+    good value replaces one task at a time (never fewer than 2 running, each new container made
+    after the one before it started); rotating to a bad one rolls back, the tasks keeping the
+    old version's bytes. Versions no task and no spec use any more are dropped."""
+    for name, data in (("v1", b"good-1"), ("v2", b"good-2"), ("v3", b"bad-3"), ("v4", b"x")):
+        (tmp_path / name).write_bytes(data)
+    cluster.ok("secret", "create", "tok", str(tmp_path / "v1"))
+    cluster.ok(
+        "service", "create", "--name", "rot", "--replicas", "3", "--secret", "tok",
+        "--health-cmd", "! grep -q bad /run/secrets/tok", "--health-interval", "200ms",
+        "--health-retries", "1", "--health-timeout", "2s",
+        "--update-monitor", "1s", "--update-failure-action", "rollback",
+        IMAGE, *SLEEPER,
+    )  # fmt: skip
+    try:
+        with sampled(lambda: len(cluster.containers("rot"))) as samples:
+            rotated = cluster.shoal("secret", "rotate", "tok", str(tmp_path / "v2"), timeout=120)
+        assert rotated.code == 0, rotated.err
+        assert "rot: rolling to version 2" in rotated.out
+        assert min(samples) >= 2
+        assert _secret_of(cluster, "rot") == [b"good-2"] * 3
+        started = sorted(
+            (c["Created"], c["State"]["StartedAt"])
+            for c in (cluster.engine.inspect_container(r["Id"]) for r in cluster.containers("rot"))
+        )
+        for (_, before), (created, _) in itertools.pairwise(started):
+            assert created > before
+        running = [t for t in cluster.tasks("rot") if t["DesiredState"] == "Running"]
+        assert {t["Versions"] for t in running} == {"tok:v2"}
+        # v1 stays while the service could roll back to it.
+        assert _versions(cluster) == [1, 2]
+
+        failed = cluster.shoal("secret", "rotate", "tok", str(tmp_path / "v3"), timeout=120)
+        assert failed.code == 3, failed.out
+        assert "rolled back" in failed.err
+        wait_for(lambda: cluster.running("rot", 3), "3 replicas again")
+        assert _secret_of(cluster, "rot") == [b"good-2"] * 3
+        # v1 went with its last task; v3 stays as what a rollback of the rollback would use.
+        wait_for(lambda: _versions(cluster) == [2, 3], "version 1 to be dropped")
+    finally:
+        cluster.ok("service", "rm", "rot")
+    cluster.ok("secret", "rm", "tok")
+
+
+def _versions(cluster: Cluster) -> list[int]:
+    [inspected] = json.loads(cluster.ok("secret", "inspect", "tok").out)
+    versions: list[int] = inspected["DataVersions"]
+    return versions
