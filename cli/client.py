@@ -40,6 +40,9 @@ class ServiceSummary:
     service: Service
     running: int
     desired: int
+    # A job's completions reached and to reach.
+    completed: int = 0
+    total: int = 0
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ class Client:
                 service=convert.service_from_pb(view.service),
                 running=view.running_tasks,
                 desired=view.desired_tasks,
+                completed=view.completed_tasks,
+                total=view.total_completions,
             )
             for view in response.services
         ]

@@ -35,6 +35,18 @@ class NodeState(enum.IntEnum):
 class ServiceMode(enum.IntEnum):
     REPLICATED = 0
     GLOBAL = 1
+    # Run to completion: replicas completions (a replicated job), or one per node (global).
+    REPLICATED_JOB = 2
+    GLOBAL_JOB = 3
+
+    @property
+    def is_global(self) -> bool:
+        """One task per eligible node."""
+        return self in (ServiceMode.GLOBAL, ServiceMode.GLOBAL_JOB)
+
+    @property
+    def is_job(self) -> bool:
+        return self in (ServiceMode.REPLICATED_JOB, ServiceMode.GLOBAL_JOB)
 
 
 class TaskState(enum.IntEnum):
@@ -287,6 +299,13 @@ class ServiceSpec:
     # IDs of the cluster networks the tasks join, in order.
     networks: tuple[str, ...] = ()
     endpoint_mode: EndpointMode = EndpointMode.VIP
+    # A replicated job's tasks at most running at once; 0: replicas.
+    max_concurrent: int = 0
+
+    @property
+    def concurrency(self) -> int:
+        """How many of a replicated job's tasks may run at once."""
+        return min(self.max_concurrent or self.replicas, self.replicas)
 
 
 class UpdateState(enum.IntEnum):

@@ -684,8 +684,13 @@ class ServiceView(_message.Message):
     SERVICE_FIELD_NUMBER: _builtins.int
     RUNNING_TASKS_FIELD_NUMBER: _builtins.int
     DESIRED_TASKS_FIELD_NUMBER: _builtins.int
+    COMPLETED_TASKS_FIELD_NUMBER: _builtins.int
+    TOTAL_COMPLETIONS_FIELD_NUMBER: _builtins.int
     running_tasks: _builtins.int
     desired_tasks: _builtins.int
+    completed_tasks: _builtins.int
+    """A job's: the completions reached, and those to reach."""
+    total_completions: _builtins.int
     @_builtins.property
     def service(self) -> _types_pb2.Service: ...
     def __init__(
@@ -694,10 +699,12 @@ class ServiceView(_message.Message):
         service: _types_pb2.Service | None = ...,
         running_tasks: _builtins.int = ...,
         desired_tasks: _builtins.int = ...,
+        completed_tasks: _builtins.int = ...,
+        total_completions: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["service", b"service"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["desired_tasks", b"desired_tasks", "running_tasks", b"running_tasks", "service", b"service"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed_tasks", b"completed_tasks", "desired_tasks", b"desired_tasks", "running_tasks", b"running_tasks", "service", b"service", "total_completions", b"total_completions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -83,11 +83,19 @@ class _ServiceModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ServiceMo
     DESCRIPTOR: _descriptor.EnumDescriptor
     SERVICE_MODE_REPLICATED: _ServiceMode.ValueType  # 0
     SERVICE_MODE_GLOBAL: _ServiceMode.ValueType  # 1
+    SERVICE_MODE_REPLICATED_JOB: _ServiceMode.ValueType  # 2
+    """Run to completion: replicas completions, max_concurrent at a time."""
+    SERVICE_MODE_GLOBAL_JOB: _ServiceMode.ValueType  # 3
+    """Run to completion once on every eligible node."""
 
 class ServiceMode(_ServiceMode, metaclass=_ServiceModeEnumTypeWrapper): ...
 
 SERVICE_MODE_REPLICATED: ServiceMode.ValueType  # 0
 SERVICE_MODE_GLOBAL: ServiceMode.ValueType  # 1
+SERVICE_MODE_REPLICATED_JOB: ServiceMode.ValueType  # 2
+"""Run to completion: replicas completions, max_concurrent at a time."""
+SERVICE_MODE_GLOBAL_JOB: ServiceMode.ValueType  # 3
+"""Run to completion once on every eligible node."""
 Global___ServiceMode: _TypeAlias = ServiceMode  # noqa: Y015
 
 class _MountType:
@@ -827,12 +835,15 @@ class ServiceSpec(_message.Message):
     PORTS_FIELD_NUMBER: _builtins.int
     NETWORKS_FIELD_NUMBER: _builtins.int
     ENDPOINT_MODE_FIELD_NUMBER: _builtins.int
+    MAX_CONCURRENT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     mode: Global___ServiceMode.ValueType
     replicas: _builtins.int
     force_update: _builtins.int
     """Raised by `service update --force`: tasks made before it are replaced though unchanged."""
     endpoint_mode: Global___EndpointMode.ValueType
+    max_concurrent: _builtins.int
+    """A replicated job's tasks at most running at once; 0: replicas."""
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -872,10 +883,11 @@ class ServiceSpec(_message.Message):
         ports: _abc.Iterable[Global___PortConfig] | None = ...,
         networks: _abc.Iterable[_builtins.str] | None = ...,
         endpoint_mode: Global___EndpointMode.ValueType = ...,
+        max_concurrent: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "placement", b"placement", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "mode", b"mode", "name", b"name", "networks", b"networks", "placement", b"placement", "ports", b"ports", "replicas", b"replicas", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "max_concurrent", b"max_concurrent", "mode", b"mode", "name", b"name", "networks", b"networks", "placement", b"placement", "ports", b"ports", "replicas", b"replicas", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

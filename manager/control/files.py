@@ -66,6 +66,9 @@ def rolled_to(service: Service, obj: SealedObject, version: int) -> Service:
         for r in sealed.references(service.spec.container, kind)
     ]
     spec = sealed.with_references(service.spec, kind, refs)
+    if spec.mode.is_job:
+        # A job runs again with the new version (the orchestrator's doing): no rolling.
+        return replace(service, spec=spec, previous_spec=service.spec)
     status = UpdateStatus(UpdateState.UPDATING, now(), message="update in progress")
     return replace(service, spec=spec, previous_spec=service.spec, update_status=status)
 

@@ -11,6 +11,7 @@ from common.api import control_pb2 as pb
 from common.errors import Conflict, InvalidArgument, NotFound
 from common.grpc_errors import unary_errors
 from common.ids import new_id
+from common.jobs import job_counts
 from common.model import (
     Node,
     Service,
@@ -81,7 +82,8 @@ class ServiceCalls(ControlBase):
                 raise InvalidArgument("a service's mode cannot be changed")
             status = current.update_status
             previous = current.spec
-            if replaces_tasks(current.spec, spec):
+            # A job runs again from a new spec (the orchestrator's doing): it never rolls.
+            if replaces_tasks(current.spec, spec) and not spec.mode.is_job:
                 status = UpdateStatus(UpdateState.UPDATING, now(), message="update in progress")
             elif status.state == UpdateState.REBALANCING:
                 raise Conflict(f"service {spec.name} is being rebalanced; wait for it to finish")
@@ -155,6 +157,18 @@ class ServiceCalls(ControlBase):
         views = []
         for service in sorted(self._store.objects(Service), key=lambda s: s.spec.name):
             tasks = self._store.tasks_of_service(service.id)
+            if service.spec.mode.is_job:
+                counts = job_counts(service, tasks)
+                views.append(
+                    pb.ServiceView(
+                        service=convert.service_to_pb(service),
+                        running_tasks=counts.running,
+                        desired_tasks=counts.active,
+                        completed_tasks=counts.completed,
+                        total_completions=counts.total,
+                    )
+                )
+                continue
             running = sum(
                 1
                 for t in tasks
@@ -163,7 +177,7 @@ class ServiceCalls(ControlBase):
             # A global service wants what it has: a task on every node that can take one.
             desired = (
                 sum(1 for t in tasks if is_live(t))
-                if service.spec.mode == ServiceMode.GLOBAL
+                if service.spec.mode.is_global
                 else service.spec.replicas
             )
             views.append(

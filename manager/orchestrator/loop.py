@@ -10,7 +10,7 @@ from datetime import datetime
 import structlog
 
 from common.constraints import parse as parse_constraint
-from common.model import Availability, Node, NodeState, Service, ServiceMode, Task, now
+from common.model import Availability, Node, NodeState, Service, Task, now
 from common.taskstate import is_live
 from manager.loops import RETRY_DELAY, attempt, skipping
 from manager.orchestrator.global_service import reconcile_global
@@ -101,7 +101,7 @@ class Orchestrator:
     ) -> SlotPlan:
         at = now()
         held = self._restarts.held_slots(service.id, at)
-        if service.spec.mode == ServiceMode.GLOBAL:
+        if service.spec.mode.is_global:
             plan = reconcile_global(service, tasks, nodes, held, at, lost)
         else:
             plan = self._plan_replicated(service, tasks, load, held, at, lost, draining)
@@ -155,11 +155,7 @@ class Orchestrator:
                 if _moves_tasks(event):
                     dirty |= {t.service_id for t in self._store.tasks_on_node(obj.id)}
                 if _changes_eligibility(event):
-                    dirty |= {
-                        s.id
-                        for s in self._store.objects(Service)
-                        if s.spec.mode == ServiceMode.GLOBAL
-                    }
+                    dirty |= {s.id for s in self._store.objects(Service) if s.spec.mode.is_global}
             elif isinstance(obj, Task):
                 old = event.old
                 if (
