@@ -89,8 +89,8 @@ class Teardown:
     def removes(self) -> str:
         """What run() takes off the host, in words."""
         if self.host_networking is None:
-            return "its containers and their secrets"
-        return "its containers, their secrets, networks and rules"
+            return "its containers"
+        return "its containers, networks and rules"
 
     async def _remove_containers(self) -> None:
         why = ""
