@@ -1,5 +1,5 @@
-"""What a node going out of the cluster takes off its host: its containers and, on a host that
-is its alone, its routing-mesh rules, VXLAN devices, network rules and engine networks; then its
+"""What a node going out of the cluster takes off its host: its containers (then their secret
+and config files, with the tmpfs holding them) and, on a host that is its alone, its routing-mesh rules, VXLAN devices, network rules and engine networks; then its
 identity. `agent leave` does it, and so does an agent told on its session that its node was
 removed.
 
