@@ -1,11 +1,7 @@
 """What a node going out of the cluster takes off its host: its containers (then their secret
-and config files, with the tmpfs holding them) and, on a host that is its alone, its routing-mesh rules, VXLAN devices, network rules and engine networks; then its
-identity. `agent leave` does it, and so does an agent told on its session that its node was
-removed.
-
-Every part is tried even when one fails. The identity goes only once everything else has, so
-that `agent leave --force` (or the next `agent run`, which hears of the removal again) can
-finish what was left.
+and config files, with the tmpfs holding them) and, on a host that is its alone, its
+routing-mesh rules, VXLAN devices, network rules and engine networks; then its identity. `agent
+leave` does it, and so does an agent told on its session that its node was removed.
 """
 
 from __future__ import annotations
