@@ -130,7 +130,10 @@ class ContainerController:
         return await self._attach(task.networks)
 
     async def start(self, task: Task, attachments: Attachments) -> ContainerInfo:
-        files = await asyncio.to_thread(self._files.write, task)
+        files: tuple[Mount, ...] = ()
+        if task.spec.secrets or task.spec.configs:
+            # File I/O and maybe a mount: off the event loop.
+            files = await asyncio.to_thread(self._files.write, task)
         return await self._runtime.run(
             run_spec(self._node_id, task, self._node_hostname, attachments, files)
         )
