@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -60,6 +61,9 @@ class TaskFiles:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._data: dict[_Key, bytes] = {}
+        # Tasks start on threads of their own: two seeing no tmpfs must not mount two, the
+        # second hiding the files written on the first.
+        self._mounting = threading.Lock()
 
     def hold(self, files: Iterable[FileData]) -> None:
         for f in files:
@@ -72,6 +76,10 @@ class TaskFiles:
             del self._data[key]
 
     def _ensure_tmpfs(self) -> None:
+        with self._mounting:
+            self._mount_once()
+
+    def _mount_once(self) -> None:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         if filesystem_of(self.root) == "tmpfs":
             return
