@@ -4,6 +4,7 @@ when (agent/lifecycle.py); the controller only does."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -18,9 +19,10 @@ from agent.runtime.base import (
     ContainerRuntime,
     RunSpec,
 )
+from agent.task_files import TaskFiles
 from common import templates
 from common.errors import ShoalError
-from common.model import DEFAULT_STOP_GRACE, Task
+from common.model import DEFAULT_STOP_GRACE, Mount, Task
 
 NO_NETWORKS = Attachments()
 
@@ -48,8 +50,13 @@ def stop_grace_seconds(task: Task) -> float:
 
 
 def run_spec(
-    node_id: str, task: Task, node_hostname: str = "", attachments: Attachments = NO_NETWORKS
+    node_id: str,
+    task: Task,
+    node_hostname: str = "",
+    attachments: Attachments = NO_NETWORKS,
+    files: tuple[Mount, ...] = (),
 ) -> RunSpec:
+    """files: the bind mounts of the task's secrets and configs."""
     labels = dict(task.spec.labels)
     labels.update(
         {
@@ -86,7 +93,7 @@ def run_spec(
         entrypoint=spec.entrypoint,
         user=spec.user,
         workdir=spec.workdir,
-        mounts=spec.mounts,
+        mounts=spec.mounts + files,
         ports=task.ports,
         stop_signal=spec.stop_signal,
         init=spec.init,
@@ -104,10 +111,12 @@ class ContainerController:
         self,
         node_id: str,
         runtime: ContainerRuntime,
+        files: TaskFiles,
         node_hostname: str = "",
         attach: Attacher | None = None,
     ) -> None:
         self._node_id = node_id
+        self._files = files
         self._runtime = runtime
         self._node_hostname = node_hostname
         self._attach = attach
@@ -121,8 +130,12 @@ class ContainerController:
         return await self._attach(task.networks)
 
     async def start(self, task: Task, attachments: Attachments) -> ContainerInfo:
+        files: tuple[Mount, ...] = ()
+        if task.spec.secrets or task.spec.configs:
+            # File I/O and maybe a mount: off the event loop.
+            files = await asyncio.to_thread(self._files.write, task)
         return await self._runtime.run(
-            run_spec(self._node_id, task, self._node_hostname, attachments)
+            run_spec(self._node_id, task, self._node_hostname, attachments, files)
         )
 
     async def stop(self, task: Task, container_id: str) -> None:

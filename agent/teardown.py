@@ -1,11 +1,7 @@
-"""What a node going out of the cluster takes off its host: its containers and, on a host that
-is its alone, its routing-mesh rules, VXLAN devices, network rules and engine networks; then its
-identity. `agent leave` does it, and so does an agent told on its session that its node was
-removed.
-
-Every part is tried even when one fails. The identity goes only once everything else has, so
-that `agent leave --force` (or the next `agent run`, which hears of the removal again) can
-finish what was left.
+"""What a node going out of the cluster takes off its host: its containers (then their secret
+and config files, with the tmpfs holding them) and, on a host that is its alone, its
+routing-mesh rules, VXLAN devices, network rules and engine networks; then its identity. `agent
+leave` does it, and so does an agent told on its session that its node was removed.
 """
 
 from __future__ import annotations
@@ -23,6 +19,7 @@ from agent.overlay import links
 from agent.overlay import rules as network_rules
 from agent.overlay.engine import EngineNetworks
 from agent.runtime.base import ContainerRuntime
+from agent.task_files import TaskFiles, files_dir
 from common import identity
 from common.errors import ShoalError
 
@@ -65,6 +62,9 @@ class Teardown:
             await self._remove_containers()
         except ShoalError as exc:
             failed.append(f"its containers ({exc})")
+        else:
+            # Only once no container has them mounted.
+            await asyncio.to_thread(TaskFiles(files_dir(self.node_id)).clear)
         if self.ingress is not None:
             try:
                 await self.ingress.remove()

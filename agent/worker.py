@@ -17,8 +17,9 @@ from agent import lifecycle
 from agent.controller import Attacher, ContainerController, Controller
 from agent.lifecycle import Step
 from agent.runtime.base import ContainerInfo, ContainerRuntime
+from agent.task_files import TaskFiles, files_dir
 from common.errors import ShoalError
-from common.model import Task, TaskState, TaskStatus, now
+from common.model import FileData, Task, TaskState, TaskStatus, now
 
 log = structlog.get_logger("worker")
 
@@ -33,10 +34,15 @@ class Worker:
         report: Reporter,
         node_hostname: str = "",
         attach: Attacher | None = None,
+        files: TaskFiles | None = None,
     ) -> None:
+        """files: where the tasks' secrets and configs go (default: files_dir(node_id))."""
         self.node_id = node_id
         self._runtime = runtime
-        self._controller: Controller = ContainerController(node_id, runtime, node_hostname, attach)
+        self._files = files or TaskFiles(files_dir(node_id))
+        self._controller: Controller = ContainerController(
+            node_id, runtime, self._files, node_hostname, attach
+        )
         self._report_up = report
         self._assigned: dict[str, Task] = {}
         self._containers: dict[str, ContainerInfo] = {}
@@ -57,7 +63,16 @@ class Worker:
     def tasks(self) -> dict[str, Task]:
         return dict(self._assigned)
 
-    def assign(self, tasks: Iterable[Task], removed: Iterable[str], *, full: bool) -> None:
+    def assign(
+        self,
+        tasks: Iterable[Task],
+        removed: Iterable[str],
+        *,
+        full: bool,
+        files: Iterable[FileData] = (),
+    ) -> None:
+        """files: the secret and config data the tasks reference."""
+        self._files.hold(files)
         changed: set[str] = set()
         if full:
             # A new session: the manager's view may have missed reports, so they are made again.
@@ -71,6 +86,9 @@ class Worker:
         for task_id in removed:
             self._assigned.pop(task_id, None)
             changed.add(task_id)
+        self._files.keep_for(self._assigned.values())
+        if full:
+            self._files.keep_dirs(set(self._assigned))
         for task_id in changed:
             self.kick(task_id)
 
@@ -138,6 +156,8 @@ class Worker:
         ):
             return
         self._reported[task.id] = status
+        if status.state.terminal:
+            self._files.remove(task.id)
         self._log.info(
             "task state",
             task_id=task.id,
@@ -152,6 +172,7 @@ class Worker:
         container = self._containers.get(task_id)
         if task is None:
             self._reported.pop(task_id, None)
+            self._files.remove(task_id)
             if container is not None:
                 await self._controller.remove(container.id)
                 self._containers.pop(task_id, None)

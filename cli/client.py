@@ -25,7 +25,7 @@ from common.errors import ShoalError, Unavailable
 from common.grpc_errors import from_rpc_error
 from common.info import ClusterInfo
 from common.logs import LogOptions, ServiceLogs
-from common.model import Network, Node, NodeRole, Service, ServiceSpec, Task
+from common.model import DataInfo, Network, Node, NodeRole, Service, ServiceSpec, Task
 from common.version import Build
 
 DEADLINE = 10.0
@@ -40,6 +40,9 @@ class ServiceSummary:
     service: Service
     running: int
     desired: int
+    # A job's completions reached and to reach.
+    completed: int = 0
+    total: int = 0
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ class Client:
                 service=convert.service_from_pb(view.service),
                 running=view.running_tasks,
                 desired=view.desired_tasks,
+                completed=view.completed_tasks,
+                total=view.total_completions,
             )
             for view in response.services
         ]
@@ -268,6 +273,29 @@ class Client:
         """Returns the ID of the removed network."""
         return self._call(self._stub.RemoveNetwork, api.RemoveNetworkRequest(ref=ref)).id
 
+    def create_data(self, config: bool, name: str, labels: dict[str, str], data: bytes) -> DataInfo:
+        """A new secret, or with config a config."""
+        request = api.CreateDataRequest(kind=_kind(config), name=name, labels=labels, data=data)
+        return convert.data_info_from_pb(self._call(self._stub.CreateData, request).info)
+
+    def get_data(self, config: bool, ref: str) -> DataInfo:
+        request = api.GetDataRequest(kind=_kind(config), ref=ref)
+        return convert.data_info_from_pb(self._call(self._stub.GetData, request).info)
+
+    def list_data(self, config: bool) -> list[DataInfo]:
+        response = self._call(self._stub.ListData, api.ListDataRequest(kind=_kind(config)))
+        return [convert.data_info_from_pb(i) for i in response.items]
+
+    def remove_data(self, config: bool, ref: str) -> str:
+        request = api.RemoveDataRequest(kind=_kind(config), ref=ref)
+        return self._call(self._stub.RemoveData, request).id
+
+    def rotate_data(self, config: bool, ref: str, data: bytes) -> tuple[DataInfo, list[str]]:
+        """The secret (or config) with its new version, and the services rolling to it."""
+        request = api.RotateDataRequest(kind=_kind(config), ref=ref, data=data)
+        response = self._call(self._stub.RotateData, request)
+        return convert.data_info_from_pb(response.info), list(response.services)
+
     def version(self) -> Build:
         return build_from_pb(self._call(self._system.Version, spb.VersionRequest()))
 
@@ -289,6 +317,10 @@ class Client:
             # little to a user; what they need is which address and bundle were tried.
             return self._endpoint.unavailable(str(error))
         return error
+
+
+def _kind(config: bool) -> api.DataKind.ValueType:
+    return api.DATA_KIND_CONFIG if config else api.DATA_KIND_SECRET
 
 
 def _planned(response: api.PlanServiceResponse) -> list[PlannedTask]:

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TypeVar
 
-from cli import env_file, health_flags, labels, mount_flags
+from cli import env_file, file_flags, health_flags, labels, mount_flags
 from common import durations, templates
 from common.errors import InvalidArgument, ShoalError
 from common.model import ContainerSpec
@@ -115,6 +115,7 @@ def add(parser: argparse.ArgumentParser, *, update: bool) -> None:
             help="Read in a file of environment variables",
         )
     mount_flags.add(parser, update=update)
+    file_flags.add(parser, update=update)
     health_flags.add(parser)
 
 
@@ -128,7 +129,7 @@ def apply(container: ContainerSpec, args: argparse.Namespace) -> ContainerSpec:
     # Docker's order: the files' entries first, so that --env overrides them.
     from_files = itertools.chain.from_iterable(getattr(args, "env_file", []))
     return replace(
-        container,
+        file_flags.apply(container, args),
         env=(*from_files, *container.env),
         labels=container_labels,
         hostname=_pick(args.hostname, container.hostname),
@@ -166,6 +167,10 @@ def document(container: ContainerSpec) -> dict[str, object]:
         doc["Init"] = True
     if container.mounts:
         doc["Mounts"] = mount_flags.document(container.mounts)
+    if container.secrets:
+        doc["Secrets"] = file_flags.document(container.secrets, config=False)
+    if container.configs:
+        doc["Configs"] = file_flags.document(container.configs, config=True)
     if container.stop_signal:
         doc["StopSignal"] = container.stop_signal
     if container.stop_grace_period is not None:

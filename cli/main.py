@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from cli import admin_cert, events, join_token, network, node, output, service, system
+from cli import admin_cert, events, files, join_token, network, node, output, service, system
 from cli.client import Client
 from cli.connection import (
     CONFIG_ENV,
@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     service.register(groups.add_parser("service", help="Manage services"))
     node.register(groups.add_parser("node", help="Manage nodes"))
     network.register(groups.add_parser("network", help="Manage networks"))
+    files.register(groups.add_parser("secret", help="Manage secrets"), config=False)
+    files.register(groups.add_parser("config", help="Manage configs"), config=True)
     join_token.register(groups.add_parser("join-token", help="Show how to join a node"))
     events.register(groups.add_parser("events", help="Get real time events from the cluster"))
     dashboard.register(groups.add_parser("dashboard", help="Serve a live web view of the cluster"))

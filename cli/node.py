@@ -120,8 +120,10 @@ def _ps(args: argparse.Namespace, client: Client) -> int:
     elif args.format == "json":
         output.json_lines(records)
     else:
-        rows = [row for node_records in per_node for row in tasks.rows(node_records)]
-        print(table.render(tasks.HEADER, rows))
+        columns = tasks.header(records)
+        versions = len(columns) > len(tasks.HEADER)
+        rows = [row for node_records in per_node for row in tasks.rows(node_records, versions)]
+        print(table.render(columns, rows))
     return status
 
 

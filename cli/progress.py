@@ -16,6 +16,7 @@ from typing import TextIO
 
 from cli import humanize, tasks
 from cli.client import Client
+from common.jobs import job_counts
 from common.model import Service, ServiceMode, Task, TaskState, UpdateState
 from common.taskstate import ended_for_good, is_dirty, is_live
 
@@ -110,6 +111,34 @@ def measure(service: Service, service_tasks: list[Task]) -> Progress:
     return Progress(lines, started and len(done) == len(wanted) and not extra, reason, ended)
 
 
+def _job_step(
+    service: Service, listed: list[Task], screen: Screen, quiet: bool, out: TextIO, err: TextIO
+) -> int | None:
+    """Draw a job's progress; its exit code once it completed (0) or a task of it failed past
+    its restart policy (3), else None."""
+    counts = job_counts(service, listed)
+    if not quiet:
+        screen.draw(
+            [
+                f"job progress: {counts.completed}/{counts.total} completed",
+                f"active tasks: {counts.running}/{counts.active} running",
+            ]
+        )
+    if counts.failed:
+        failed = [t for t in listed if t.finished and t.status.state != TaskState.COMPLETE]
+        why = next((t.status.err for t in failed if t.status.err), "")
+        err.write(
+            f"Error: job {service.spec.name} failed: {counts.failed} task(s) failed past"
+            f" their restart policy{': ' + why if why else ''}\n"
+        )
+        return TASKS_ENDED
+    if counts.done:
+        if not quiet:
+            out.write("verify: Job complete\n")
+        return CONVERGED
+    return None
+
+
 def _task_line(task: Task | None, service: Service, done: bool) -> str:
     if task is None:
         return f"{'new':<9} {_bar(0)}"
@@ -178,7 +207,19 @@ def wait(
         while True:
             service = client.get_service(service_id)
             name = service.spec.name
-            progress = measure(service, client.list_tasks(service.id).tasks)
+            listed = client.list_tasks(service.id).tasks
+            if service.spec.mode.is_job:
+                code = _job_step(service, listed, screen, quiet, out, err)
+                if code is not None:
+                    return code
+                if clock() >= deadline:
+                    err.write(
+                        f"Error: job {name} did not complete within {humanize.duration(timeout)}\n"
+                    )
+                    return NOT_CONVERGED
+                sleep(POLL_SECONDS)
+                continue
+            progress = measure(service, listed)
             if not quiet:
                 screen.draw(progress.lines)
             status = service.update_status

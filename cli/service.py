@@ -28,6 +28,7 @@ from common.errors import InvalidArgument
 from common.ids import ALPHABET
 from common.model import (
     ContainerSpec,
+    RestartCondition,
     RestartPolicy,
     Service,
     ServiceMode,
@@ -40,6 +41,7 @@ from common.model import (
 from common.taskstate import is_live
 
 LS_HEADER = ("ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS")
+MODES = {m.name.lower().replace("_", "-"): m for m in ServiceMode}
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -55,12 +57,22 @@ def register(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--name", help="Service name (default: the image's name and a suffix)")
     create.add_argument(
         "--mode",
-        choices=("replicated", "global"),
+        choices=tuple(MODES),
         default="replicated",
-        help="Service mode: replicated (a number of tasks) or global (one task on every node)",
+        help="Service mode: replicated (a number of tasks), global (one task on every node),"
+        " replicated-job (run to --replicas completions) or global-job (run to completion on"
+        " every node)",
     )
     create.add_argument(
-        "--replicas", type=service_update.replicas, help="Number of tasks (default 1)"
+        "--replicas",
+        type=service_update.replicas,
+        help="Number of tasks (default 1); of a replicated job, the completions to reach",
+    )
+    create.add_argument(
+        "--max-concurrent",
+        type=service_update.replicas,
+        metavar="N",
+        help="Tasks of a replicated job running at once (default: --replicas)",
     )
     create.add_argument(
         "--dry-run",
@@ -126,7 +138,13 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _create(args: argparse.Namespace, client: Client) -> int:
     image: str = args.image
-    mode = ServiceMode.GLOBAL if args.mode == "global" else ServiceMode.REPLICATED
+    mode = MODES[args.mode]
+    # A job's task that completes is not run again: on-failure unless told otherwise.
+    restart = RestartPolicy(
+        condition=RestartCondition.ON_FAILURE if mode.is_job else RestartCondition.ANY
+    )
+    if args.max_concurrent is not None and mode is not ServiceMode.REPLICATED_JOB:
+        raise InvalidArgument("--max-concurrent can only be used with replicated-job mode")
     spec = ServiceSpec(
         name=_generated_name(image) if args.name is None else args.name,
         container=container_flags.apply(
@@ -135,7 +153,8 @@ def _create(args: argparse.Namespace, client: Client) -> int:
         labels=dict(args.label),
         mode=mode,
         replicas=_initial_replicas(mode, args.replicas),
-        restart=restart_flags.apply(RestartPolicy(), args),
+        restart=restart_flags.apply(restart, args),
+        max_concurrent=args.max_concurrent or 0,
     )
     spec = update_flags.apply(placement_flags.apply(spec, args), args)
     spec = publish_flags.apply(spec, args)
@@ -148,7 +167,7 @@ def _create(args: argparse.Namespace, client: Client) -> int:
 
 
 def _initial_replicas(mode: ServiceMode, replicas: int | None) -> int:
-    if mode is ServiceMode.REPLICATED:
+    if not mode.is_global:
         return 1 if replicas is None else replicas
     if replicas is not None:
         raise InvalidArgument("--replicas can only be used with replicated mode")
@@ -188,7 +207,7 @@ def _ps(args: argparse.Namespace, client: Client) -> int:
     elif args.format == "json":
         output.json_lines(records)
     else:
-        print(table.render(tasks.HEADER, tasks.rows(records)))
+        print(table.render(tasks.header(records), tasks.rows(records)))
     return 0
 
 
@@ -206,7 +225,8 @@ def _ls_record(summary: ServiceSummary) -> dict[str, str]:
         "ID": output.short_id(service.id),
         "Name": service.spec.name,
         "Mode": service.spec.mode.name.lower(),
-        "Replicas": f"{summary.running}/{summary.desired}",
+        "Replicas": f"{summary.running}/{summary.desired}"
+        + (f" ({summary.completed}/{summary.total} completed)" if service.spec.mode.is_job else ""),
         "Image": service.spec.container.image,
         "Ports": publish_flags.service_column(service),
     }
@@ -245,9 +265,7 @@ def _status_document(service: Service, service_tasks: list[Task]) -> dict[str, o
     return {
         "RunningTasks": sum(1 for t in live if t.status.state == TaskState.RUNNING),
         # A global service wants a task on each node that can take one: those it has.
-        "DesiredTasks": service.spec.replicas
-        if service.spec.mode is ServiceMode.REPLICATED
-        else len(live),
+        "DesiredTasks": len(live) if service.spec.mode.is_global else service.spec.replicas,
         "PendingTasks": [
             {"ID": t.id, "Name": tasks.slot_name(t), "Reason": t.status.err or t.status.message}
             for t in pending
@@ -256,11 +274,15 @@ def _status_document(service: Service, service_tasks: list[Task]) -> dict[str, o
 
 
 def _spec_document(spec: ServiceSpec) -> dict[str, object]:
-    mode: dict[str, object] = (
-        {"Replicated": {"Replicas": spec.replicas}}
-        if spec.mode is ServiceMode.REPLICATED
-        else {"Global": {}}
-    )
+    modes: dict[ServiceMode, dict[str, object]] = {
+        ServiceMode.REPLICATED: {"Replicated": {"Replicas": spec.replicas}},
+        ServiceMode.GLOBAL: {"Global": {}},
+        ServiceMode.REPLICATED_JOB: {
+            "ReplicatedJob": {"MaxConcurrent": spec.concurrency, "TotalCompletions": spec.replicas}
+        },
+        ServiceMode.GLOBAL_JOB: {"GlobalJob": {}},
+    }
+    mode = modes[spec.mode]
     return {
         "Name": spec.name,
         "Labels": spec.labels,

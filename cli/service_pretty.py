@@ -28,8 +28,16 @@ def pretty(service: Service, service_tasks: list[Task]) -> list[str]:
     lines += _labels("Labels:", spec.labels)
     if spec.mode is ServiceMode.REPLICATED:
         lines += [field("Service Mode:", "Replicated"), field(" Replicas:", str(spec.replicas))]
+    elif spec.mode is ServiceMode.REPLICATED_JOB:
+        lines += [
+            field("Service Mode:", "ReplicatedJob"),
+            field(" Max Concurrent:", str(spec.concurrency)),
+            field(" Total Completions:", str(spec.replicas)),
+        ]
     else:
-        lines.append(field("Service Mode:", "Global"))
+        lines.append(
+            field("Service Mode:", "Global" if spec.mode is ServiceMode.GLOBAL else "GlobalJob")
+        )
     status = service.update_status
     if status.state is not UpdateState.NONE:
         lines += [

@@ -10,6 +10,8 @@ from cli.client import TaskListing
 from common.model import Task
 
 HEADER = ("ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS")
+# Beyond docker: the secret and config versions each task has, shown when any task has one.
+VERSIONS = "SECRETS/CONFIGS"
 ERROR_WIDTH = 30
 
 
@@ -25,9 +27,11 @@ def slot_name(task: Task) -> str:
 
 
 def records(listing: TaskListing, *, trunc: bool, now: datetime) -> list[dict[str, str]]:
-    """One record per task in display order, keyed like docker's `--format json`."""
-    return [
-        {
+    """One record per task in display order, keyed like docker's `--format json`; a task with
+    secrets or configs adds Versions (beyond docker)."""
+    found = []
+    for task in ordered(listing.tasks):
+        record = {
             "ID": output.short_id(task.id) if trunc else task.id,
             "Name": slot_name(task),
             "Image": task.spec.image,
@@ -37,14 +41,25 @@ def records(listing: TaskListing, *, trunc: bool, now: datetime) -> list[dict[st
             "Error": _error(task.status.err, trunc),
             "Ports": publish_flags.task_column(task),
         }
-        for task in ordered(listing.tasks)
-    ]
+        versions = _versions(task)
+        if versions:
+            record["Versions"] = versions
+        found.append(record)
+    return found
 
 
-def rows(task_records: Iterable[dict[str, str]]) -> list[list[str]]:
-    """Table rows for `records`: a task that repeats the slot above it is indented as `\\_`."""
+def header(task_records: list[dict[str, str]]) -> tuple[str, ...]:
+    """HEADER, and VERSIONS when a task has a secret or config."""
+    return (*HEADER, VERSIONS) if any("Versions" in r for r in task_records) else HEADER
+
+
+def rows(task_records: list[dict[str, str]], versions: bool | None = None) -> list[list[str]]:
+    """Table rows for `records`: a task that repeats the slot above it is indented as `\\_`.
+    versions: whether rows have the VERSIONS column (default: when header() has it)."""
     result = []
     previous = None
+    if versions is None:
+        versions = len(header(task_records)) > len(HEADER)
     for record in task_records:
         name = record["Name"]
         result.append(
@@ -57,10 +72,16 @@ def rows(task_records: Iterable[dict[str, str]]) -> list[list[str]]:
                 record["CurrentState"],
                 record["Error"],
                 record["Ports"],
+                *([record.get("Versions", "")] if versions else []),
             ]
         )
         previous = name
     return result
+
+
+def _versions(task: Task) -> str:
+    refs = [*task.spec.secrets, *task.spec.configs]
+    return " ".join(f"{r.name}:v{r.version}" for r in refs)
 
 
 def _node_name(listing: TaskListing, node_id: str) -> str:

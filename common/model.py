@@ -35,6 +35,18 @@ class NodeState(enum.IntEnum):
 class ServiceMode(enum.IntEnum):
     REPLICATED = 0
     GLOBAL = 1
+    # Run to completion: replicas completions (a replicated job), or one per node (global).
+    REPLICATED_JOB = 2
+    GLOBAL_JOB = 3
+
+    @property
+    def is_global(self) -> bool:
+        """One task per eligible node."""
+        return self in (ServiceMode.GLOBAL, ServiceMode.GLOBAL_JOB)
+
+    @property
+    def is_job(self) -> bool:
+        return self in (ServiceMode.REPLICATED_JOB, ServiceMode.GLOBAL_JOB)
 
 
 class TaskState(enum.IntEnum):
@@ -118,6 +130,21 @@ class Mount:
     read_only: bool = False
 
 
+@dataclass(frozen=True)
+class FileReference:
+    """A secret or config a task's container gets as a file. id empty or version 0 (as a client
+    gives it): the manager fills in the object's ID and current version. target: a file name
+    under /run/secrets for a secret, an absolute path for a config."""
+
+    name: str
+    target: str
+    id: str = ""
+    version: int = 0
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o444
+
+
 DEFAULT_STOP_GRACE = timedelta(seconds=10)
 
 # HealthCheck.test values with a meaning of their own, as docker gives them.
@@ -162,6 +189,8 @@ class ContainerSpec:
     init: bool = False
     read_only: bool = False
     healthcheck: HealthCheck | None = None
+    secrets: tuple[FileReference, ...] = ()
+    configs: tuple[FileReference, ...] = ()
 
 
 class PortProtocol(enum.IntEnum):
@@ -270,6 +299,13 @@ class ServiceSpec:
     # IDs of the cluster networks the tasks join, in order.
     networks: tuple[str, ...] = ()
     endpoint_mode: EndpointMode = EndpointMode.VIP
+    # A replicated job's tasks at most running at once; 0: replicas.
+    max_concurrent: int = 0
+
+    @property
+    def concurrency(self) -> int:
+        """How many of a replicated job's tasks may run at once."""
+        return min(self.max_concurrent or self.replicas, self.replicas)
 
 
 class UpdateState(enum.IntEnum):
@@ -382,4 +418,74 @@ class Network:
     slices: dict[str, int] = field(default_factory=dict)
 
 
-StoredObject = Node | Service | Task | Cluster | Network
+@dataclass(frozen=True, repr=False)
+class SealedVersion:
+    """One version of a secret's or config's data, sealed with the cluster data key."""
+
+    version: int
+    sealed: bytes
+    created_at: datetime = EPOCH
+
+    def __repr__(self) -> str:
+        return f"SealedVersion({self.version})"
+
+
+@dataclass(frozen=True)
+class SealedObject:
+    """What secrets and configs share: versions still in use, the newest (current) last."""
+
+    id: str
+    name: str
+    versions: tuple[SealedVersion, ...]
+    meta: Meta = Meta()
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def current(self) -> SealedVersion:
+        return self.versions[-1]
+
+    def sealed_for(self, version: int) -> SealedVersion | None:
+        return next((v for v in self.versions if v.version == version), None)
+
+
+@dataclass(frozen=True)
+class Secret(SealedObject):
+    pass
+
+
+@dataclass(frozen=True)
+class Config(SealedObject):
+    pass
+
+
+@dataclass(frozen=True, repr=False)
+class DataInfo:
+    """A secret or config as a client sees it: data is a config's current data, never a
+    secret's."""
+
+    config: bool
+    id: str
+    name: str
+    versions: tuple[int, ...]
+    meta: Meta = Meta()
+    labels: dict[str, str] = field(default_factory=dict)
+    data: bytes = b""
+
+    def __repr__(self) -> str:
+        return f"DataInfo({self.name!r}, versions={self.versions})"
+
+
+@dataclass(frozen=True, repr=False)
+class FileData:
+    """One version of a secret's or config's data in the clear, as a node receives it."""
+
+    config: bool
+    id: str
+    version: int
+    data: bytes
+
+    def __repr__(self) -> str:
+        return f"FileData({self.id!r}, version={self.version})"
+
+
+StoredObject = Node | Service | Task | Cluster | Network | Secret | Config

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from common.model import Meta, Node, Service, ServiceMode, StoredObject, Task
+from common.model import Meta, Node, Service, StoredObject, Task
 from manager.store import Action
 
 Hostnames = Callable[[str], str | None]
@@ -111,7 +111,7 @@ def _service(action: Action, old: Service | None, new: Service | None) -> list[C
 
 def _replicas(service: Service) -> str:
     # A global service has no replica count to speak of.
-    return str(service.spec.replicas) if service.spec.mode == ServiceMode.REPLICATED else ""
+    return "" if service.spec.mode.is_global else str(service.spec.replicas)
 
 
 def _node(action: Action, old: Node | None, new: Node | None) -> list[Change]:

@@ -43,6 +43,7 @@ from manager.metrics import ManagerMetrics
 from manager.orchestrator.loop import Orchestrator
 from manager.orchestrator.updater import Updater
 from manager.placement import PlacementLoop
+from manager.sealed_reaper import VersionReaper
 from manager.serving import ServingCertificate
 from manager.store.choice import open_store
 from manager.store.etcd_tls import EtcdTls
@@ -200,6 +201,7 @@ async def serve(
             MeshFeed(store, {boot.node_id: advertise_host}),
             LocalNode(boot.node_id, data_address(config.advertise)),
             metrics,
+            data_key=boot.data_key,
         )
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)
         # The node's own ports, the manager's (configured and default, with the join port above
@@ -211,6 +213,7 @@ async def serve(
             boot.node_id,
             dispatcher.logs,
             reserved,
+            boot.data_key,
         )
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
         admin_pb2_grpc.add_AdminCertificatesServicer_to_server(
@@ -260,6 +263,7 @@ async def serve(
                     group.create_task(ClusterGauges(store, metrics).run()),
                     group.create_task(Allocator(store, reserved).run()),
                     group.create_task(Updater(store, reserved).run()),
+                    group.create_task(VersionReaper(store).run()),
                     group.create_task(serving.run()),
                     group.create_task(run_node(seat)),
                 ]

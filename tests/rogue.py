@@ -27,7 +27,7 @@ from common.api import control_pb2_grpc, dispatcher_pb2_grpc
 from common.api import dispatcher_pb2 as dpb
 from common.api import types_pb2 as tpb
 from common.mesh_view import IngressPort
-from common.model import NodeDescription, Task
+from common.model import FileData, NodeDescription, Task
 from common.netview import NetworkView
 from common.ports import join_addr
 from common.tls import Bundle
@@ -63,6 +63,8 @@ class Rogue:
     beats: int = 0
     # The kind of each message received, in order.
     kinds: list[str] = field(default_factory=list)
+    # Every secret and config data the manager sent, in order.
+    files: list[FileData] = field(default_factory=list)
     # Seconds between heartbeats: well within any test manager's period.
     beat_every: float = 0.1
     _outgoing: asyncio.Queue[dpb.AgentMessage | None] = field(default_factory=asyncio.Queue)
@@ -126,6 +128,7 @@ class Rogue:
                 self.task_ids.add(task.id)
                 if self.decode:
                     self.tasks[task.id] = convert.task_from_pb(task)
+            self.files += [convert.file_data_from_pb(f) for f in msg.assignments.files]
             for task_id in msg.assignments.removed:
                 self.task_ids.discard(task_id)
                 self.tasks.pop(task_id, None)

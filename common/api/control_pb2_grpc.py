@@ -141,6 +141,31 @@ class ControlStub:
                 request_serializer=shoal_dot_v1_dot_control__pb2.RemoveNetworkRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_control__pb2.RemoveNetworkResponse.FromString,
                 _registered_method=True)
+        self.CreateData = channel.unary_unary(
+                '/shoal.v1.Control/CreateData',
+                request_serializer=shoal_dot_v1_dot_control__pb2.CreateDataRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.DataResponse.FromString,
+                _registered_method=True)
+        self.GetData = channel.unary_unary(
+                '/shoal.v1.Control/GetData',
+                request_serializer=shoal_dot_v1_dot_control__pb2.GetDataRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.DataResponse.FromString,
+                _registered_method=True)
+        self.ListData = channel.unary_unary(
+                '/shoal.v1.Control/ListData',
+                request_serializer=shoal_dot_v1_dot_control__pb2.ListDataRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.ListDataResponse.FromString,
+                _registered_method=True)
+        self.RemoveData = channel.unary_unary(
+                '/shoal.v1.Control/RemoveData',
+                request_serializer=shoal_dot_v1_dot_control__pb2.RemoveDataRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.RemoveDataResponse.FromString,
+                _registered_method=True)
+        self.RotateData = channel.unary_unary(
+                '/shoal.v1.Control/RotateData',
+                request_serializer=shoal_dot_v1_dot_control__pb2.RotateDataRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.RotateDataResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -280,6 +305,39 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateData(self, request, context):
+        """Secrets and configs. A secret's data is never in an answer; a config's is in GetData's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetData(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListData(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveData(self, request, context):
+        """Refused while a service uses it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateData(self, request, context):
+        """A new version of the data; every service using it rolls to it with its update config.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -387,6 +445,31 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.RemoveNetwork,
                     request_deserializer=shoal_dot_v1_dot_control__pb2.RemoveNetworkRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_control__pb2.RemoveNetworkResponse.SerializeToString,
+            ),
+            'CreateData': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateData,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.CreateDataRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.DataResponse.SerializeToString,
+            ),
+            'GetData': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetData,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.GetDataRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.DataResponse.SerializeToString,
+            ),
+            'ListData': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListData,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.ListDataRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.ListDataResponse.SerializeToString,
+            ),
+            'RemoveData': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveData,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.RemoveDataRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.RemoveDataResponse.SerializeToString,
+            ),
+            'RotateData': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateData,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.RotateDataRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.RotateDataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -956,6 +1039,141 @@ class Control:
             '/shoal.v1.Control/RemoveNetwork',
             shoal_dot_v1_dot_control__pb2.RemoveNetworkRequest.SerializeToString,
             shoal_dot_v1_dot_control__pb2.RemoveNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/CreateData',
+            shoal_dot_v1_dot_control__pb2.CreateDataRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.DataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/GetData',
+            shoal_dot_v1_dot_control__pb2.GetDataRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.DataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/ListData',
+            shoal_dot_v1_dot_control__pb2.ListDataRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.ListDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/RemoveData',
+            shoal_dot_v1_dot_control__pb2.RemoveDataRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.RemoveDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/RotateData',
+            shoal_dot_v1_dot_control__pb2.RotateDataRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.RotateDataResponse.FromString,
             options,
             channel_credentials,
             insecure,

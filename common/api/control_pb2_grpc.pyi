@@ -63,6 +63,14 @@ class ControlStub:
     ListNetworks: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListNetworksRequest, _control_pb2.ListNetworksResponse]
     RemoveNetwork: _grpc.UnaryUnaryMultiCallable[_control_pb2.RemoveNetworkRequest, _control_pb2.RemoveNetworkResponse]
     """Refused while a service uses the network."""
+    CreateData: _grpc.UnaryUnaryMultiCallable[_control_pb2.CreateDataRequest, _control_pb2.DataResponse]
+    """Secrets and configs. A secret's data is never in an answer; a config's is in GetData's."""
+    GetData: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetDataRequest, _control_pb2.DataResponse]
+    ListData: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListDataRequest, _control_pb2.ListDataResponse]
+    RemoveData: _grpc.UnaryUnaryMultiCallable[_control_pb2.RemoveDataRequest, _control_pb2.RemoveDataResponse]
+    """Refused while a service uses it."""
+    RotateData: _grpc.UnaryUnaryMultiCallable[_control_pb2.RotateDataRequest, _control_pb2.RotateDataResponse]
+    """A new version of the data; every service using it rolls to it with its update config."""
 
 @_typing.type_check_only
 class ControlAsyncStub(ControlStub):
@@ -97,6 +105,14 @@ class ControlAsyncStub(ControlStub):
     ListNetworks: _aio.UnaryUnaryMultiCallable[_control_pb2.ListNetworksRequest, _control_pb2.ListNetworksResponse]  # type: ignore[assignment]
     RemoveNetwork: _aio.UnaryUnaryMultiCallable[_control_pb2.RemoveNetworkRequest, _control_pb2.RemoveNetworkResponse]  # type: ignore[assignment]
     """Refused while a service uses the network."""
+    CreateData: _aio.UnaryUnaryMultiCallable[_control_pb2.CreateDataRequest, _control_pb2.DataResponse]  # type: ignore[assignment]
+    """Secrets and configs. A secret's data is never in an answer; a config's is in GetData's."""
+    GetData: _aio.UnaryUnaryMultiCallable[_control_pb2.GetDataRequest, _control_pb2.DataResponse]  # type: ignore[assignment]
+    ListData: _aio.UnaryUnaryMultiCallable[_control_pb2.ListDataRequest, _control_pb2.ListDataResponse]  # type: ignore[assignment]
+    RemoveData: _aio.UnaryUnaryMultiCallable[_control_pb2.RemoveDataRequest, _control_pb2.RemoveDataResponse]  # type: ignore[assignment]
+    """Refused while a service uses it."""
+    RotateData: _aio.UnaryUnaryMultiCallable[_control_pb2.RotateDataRequest, _control_pb2.RotateDataResponse]  # type: ignore[assignment]
+    """A new version of the data; every service using it rolls to it with its update config."""
 
 class ControlServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -254,5 +270,43 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.RemoveNetworkResponse, _abc.Awaitable[_control_pb2.RemoveNetworkResponse]]:
         """Refused while a service uses the network."""
+
+    @_abc_1.abstractmethod
+    def CreateData(
+        self,
+        request: _control_pb2.CreateDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.DataResponse, _abc.Awaitable[_control_pb2.DataResponse]]:
+        """Secrets and configs. A secret's data is never in an answer; a config's is in GetData's."""
+
+    @_abc_1.abstractmethod
+    def GetData(
+        self,
+        request: _control_pb2.GetDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.DataResponse, _abc.Awaitable[_control_pb2.DataResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListData(
+        self,
+        request: _control_pb2.ListDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.ListDataResponse, _abc.Awaitable[_control_pb2.ListDataResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RemoveData(
+        self,
+        request: _control_pb2.RemoveDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.RemoveDataResponse, _abc.Awaitable[_control_pb2.RemoveDataResponse]]:
+        """Refused while a service uses it."""
+
+    @_abc_1.abstractmethod
+    def RotateData(
+        self,
+        request: _control_pb2.RotateDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.RotateDataResponse, _abc.Awaitable[_control_pb2.RotateDataResponse]]:
+        """A new version of the data; every service using it rolls to it with its update config."""
 
 def add_ControlServicer_to_server(servicer: ControlServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

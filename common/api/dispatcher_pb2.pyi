@@ -237,12 +237,17 @@ class Assignments(_message.Message):
     TASKS_FIELD_NUMBER: _builtins.int
     REMOVED_FIELD_NUMBER: _builtins.int
     MORE_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
     full: _builtins.bool
     more: _builtins.bool
     @_builtins.property
     def tasks(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Task]: ...
     @_builtins.property
     def removed(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___FileData]:
+        """The data of the secrets and configs this message's tasks reference, and only those."""
+
     def __init__(
         self,
         *,
@@ -250,14 +255,45 @@ class Assignments(_message.Message):
         tasks: _abc.Iterable[_types_pb2.Task] | None = ...,
         removed: _abc.Iterable[_builtins.str] | None = ...,
         more: _builtins.bool = ...,
+        files: _abc.Iterable[Global___FileData] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["full", b"full", "more", b"more", "removed", b"removed", "tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files", "full", b"full", "more", b"more", "removed", b"removed", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Assignments: _TypeAlias = Assignments  # noqa: Y015
+
+@_typing.final
+class FileData(_message.Message):
+    """One version of a secret's or config's data, in the clear (only inside the node's session)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONFIG_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    config: _builtins.bool
+    id: _builtins.str
+    version: _builtins.int
+    data: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        config: _builtins.bool = ...,
+        id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "data", b"data", "id", b"id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FileData: _TypeAlias = FileData  # noqa: Y015
 
 @_typing.final
 class IngressBackend(_message.Message):

@@ -83,11 +83,19 @@ class _ServiceModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ServiceMo
     DESCRIPTOR: _descriptor.EnumDescriptor
     SERVICE_MODE_REPLICATED: _ServiceMode.ValueType  # 0
     SERVICE_MODE_GLOBAL: _ServiceMode.ValueType  # 1
+    SERVICE_MODE_REPLICATED_JOB: _ServiceMode.ValueType  # 2
+    """Run to completion: replicas completions, max_concurrent at a time."""
+    SERVICE_MODE_GLOBAL_JOB: _ServiceMode.ValueType  # 3
+    """Run to completion once on every eligible node."""
 
 class ServiceMode(_ServiceMode, metaclass=_ServiceModeEnumTypeWrapper): ...
 
 SERVICE_MODE_REPLICATED: ServiceMode.ValueType  # 0
 SERVICE_MODE_GLOBAL: ServiceMode.ValueType  # 1
+SERVICE_MODE_REPLICATED_JOB: ServiceMode.ValueType  # 2
+"""Run to completion: replicas completions, max_concurrent at a time."""
+SERVICE_MODE_GLOBAL_JOB: ServiceMode.ValueType  # 3
+"""Run to completion once on every eligible node."""
 Global___ServiceMode: _TypeAlias = ServiceMode  # noqa: Y015
 
 class _MountType:
@@ -546,6 +554,8 @@ class ContainerSpec(_message.Message):
     INIT_FIELD_NUMBER: _builtins.int
     READ_ONLY_FIELD_NUMBER: _builtins.int
     HEALTHCHECK_FIELD_NUMBER: _builtins.int
+    SECRETS_FIELD_NUMBER: _builtins.int
+    CONFIGS_FIELD_NUMBER: _builtins.int
     image: _builtins.str
     hostname: _builtins.str
     """May hold docker's templates ({{.Service.Name}}, {{.Task.Slot}} ...): the agent renders it."""
@@ -578,6 +588,14 @@ class ContainerSpec(_message.Message):
     def healthcheck(self) -> Global___HealthCheck:
         """Unset: whatever the image says."""
 
+    @_builtins.property
+    def secrets(self) -> _containers.RepeatedCompositeFieldContainer[Global___FileReference]:
+        """Files the agent writes on a tmpfs and bind-mounts read-only: secrets under
+        /run/secrets/TARGET, configs at TARGET.
+        """
+
+    @_builtins.property
+    def configs(self) -> _containers.RepeatedCompositeFieldContainer[Global___FileReference]: ...
     def __init__(
         self,
         *,
@@ -596,14 +614,57 @@ class ContainerSpec(_message.Message):
         init: _builtins.bool = ...,
         read_only: _builtins.bool = ...,
         healthcheck: Global___HealthCheck | None = ...,
+        secrets: _abc.Iterable[Global___FileReference] | None = ...,
+        configs: _abc.Iterable[Global___FileReference] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["healthcheck", b"healthcheck", "limits", b"limits", "stop_grace_period", b"stop_grace_period"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "entrypoint", b"entrypoint", "env", b"env", "healthcheck", b"healthcheck", "hostname", b"hostname", "image", b"image", "init", b"init", "labels", b"labels", "limits", b"limits", "mounts", b"mounts", "read_only", b"read_only", "stop_grace_period", b"stop_grace_period", "stop_signal", b"stop_signal", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "configs", b"configs", "entrypoint", b"entrypoint", "env", b"env", "healthcheck", b"healthcheck", "hostname", b"hostname", "image", b"image", "init", b"init", "labels", b"labels", "limits", b"limits", "mounts", b"mounts", "read_only", b"read_only", "secrets", b"secrets", "stop_grace_period", b"stop_grace_period", "stop_signal", b"stop_signal", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ContainerSpec: _TypeAlias = ContainerSpec  # noqa: Y015
+
+@_typing.final
+class FileReference(_message.Message):
+    """A secret or config a task's container gets as a file: the object's ID and name, the version
+    the task uses, and where and how the file is made.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    UID_FIELD_NUMBER: _builtins.int
+    GID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name: _builtins.str
+    version: _builtins.int
+    target: _builtins.str
+    uid: _builtins.int
+    gid: _builtins.int
+    mode: _builtins.int
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        version: _builtins.int = ...,
+        target: _builtins.str = ...,
+        uid: _builtins.int = ...,
+        gid: _builtins.int = ...,
+        mode: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gid", b"gid", "id", b"id", "mode", b"mode", "name", b"name", "target", b"target", "uid", b"uid", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FileReference: _TypeAlias = FileReference  # noqa: Y015
 
 @_typing.final
 class PortConfig(_message.Message):
@@ -774,12 +835,15 @@ class ServiceSpec(_message.Message):
     PORTS_FIELD_NUMBER: _builtins.int
     NETWORKS_FIELD_NUMBER: _builtins.int
     ENDPOINT_MODE_FIELD_NUMBER: _builtins.int
+    MAX_CONCURRENT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     mode: Global___ServiceMode.ValueType
     replicas: _builtins.int
     force_update: _builtins.int
     """Raised by `service update --force`: tasks made before it are replaced though unchanged."""
     endpoint_mode: Global___EndpointMode.ValueType
+    max_concurrent: _builtins.int
+    """A replicated job's tasks at most running at once; 0: replicas."""
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -819,10 +883,11 @@ class ServiceSpec(_message.Message):
         ports: _abc.Iterable[Global___PortConfig] | None = ...,
         networks: _abc.Iterable[_builtins.str] | None = ...,
         endpoint_mode: Global___EndpointMode.ValueType = ...,
+        max_concurrent: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "placement", b"placement", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "mode", b"mode", "name", b"name", "networks", b"networks", "placement", b"placement", "ports", b"ports", "replicas", b"replicas", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "max_concurrent", b"max_concurrent", "mode", b"mode", "name", b"name", "networks", b"networks", "placement", b"placement", "ports", b"ports", "replicas", b"replicas", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1244,3 +1309,91 @@ class Network(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Network: _TypeAlias = Network  # noqa: Y015
+
+@_typing.final
+class SealedVersion(_message.Message):
+    """One version of a secret's or config's data, sealed with the cluster data key, bound to the
+    object's kind, ID and version.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    SEALED_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    sealed: _builtins.bytes
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        sealed: _builtins.bytes = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "sealed", b"sealed", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SealedVersion: _TypeAlias = SealedVersion  # noqa: Y015
+
+@_typing.final
+class SealedObject(_message.Message):
+    """A secret (`shoal secret create`) or config (`shoal config create`); the versions still in
+    use, the newest last.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ID_FIELD_NUMBER: _builtins.int
+    META_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name: _builtins.str
+    @_builtins.property
+    def meta(self) -> Global___Meta: ...
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedCompositeFieldContainer[Global___SealedVersion]: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        meta: Global___Meta | None = ...,
+        name: _builtins.str = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        versions: _abc.Iterable[Global___SealedVersion] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "labels", b"labels", "meta", b"meta", "name", b"name", "versions", b"versions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SealedObject: _TypeAlias = SealedObject  # noqa: Y015

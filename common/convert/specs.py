@@ -13,6 +13,7 @@ from common.convert.base import (
     resources_from_pb,
     resources_to_pb,
 )
+from common.convert.files import file_ref_from_pb, file_ref_to_pb
 
 
 def restart_to_pb(r: m.RestartPolicy) -> pb.RestartPolicy:
@@ -108,6 +109,8 @@ def container_to_pb(c: m.ContainerSpec) -> pb.ContainerSpec:
         stop_signal=c.stop_signal,
         init=c.init,
         read_only=c.read_only,
+        secrets=[file_ref_to_pb(r) for r in c.secrets],
+        configs=[file_ref_to_pb(r) for r in c.configs],
     )
     if c.stop_grace_period is not None:
         msg.stop_grace_period.CopyFrom(duration_to_pb(c.stop_grace_period))
@@ -133,6 +136,8 @@ def container_from_pb(msg: pb.ContainerSpec) -> m.ContainerSpec:
         init=msg.init,
         read_only=msg.read_only,
         healthcheck=healthcheck_from_pb(msg.healthcheck) if msg.HasField("healthcheck") else None,
+        secrets=tuple(file_ref_from_pb(r) for r in msg.secrets),
+        configs=tuple(file_ref_from_pb(r) for r in msg.configs),
     )
 
 
@@ -182,6 +187,7 @@ def spec_to_pb(s: m.ServiceSpec) -> pb.ServiceSpec:
         ports=[port_to_pb(p) for p in s.ports],
         networks=s.networks,
         endpoint_mode=pb.EndpointMode.ValueType(s.endpoint_mode),
+        max_concurrent=s.max_concurrent,
     )
 
 
@@ -205,4 +211,5 @@ def spec_from_pb(msg: pb.ServiceSpec) -> m.ServiceSpec:
         ports=tuple(port_from_pb(p) for p in msg.ports),
         networks=tuple(msg.networks),
         endpoint_mode=enum_from_pb(m.EndpointMode, msg.endpoint_mode, "endpoint mode"),
+        max_concurrent=msg.max_concurrent,
     )

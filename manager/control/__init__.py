@@ -8,10 +8,12 @@ from common.api import control_pb2_grpc
 from common.model import PortProtocol
 from manager.control.authorization import AdminOnly
 from manager.control.cluster import ClusterCalls
+from manager.control.files import FileCalls
 from manager.control.networks import NetworkCalls
 from manager.control.nodes import NodeCalls
 from manager.control.services import ServiceCalls
 from manager.control.streams import StreamCalls
+from manager.data_key import DataKey
 from manager.logbroker import LogBroker
 from manager.store import StateStore
 
@@ -22,6 +24,7 @@ class Control(
     ServiceCalls,
     NodeCalls,
     NetworkCalls,
+    FileCalls,
     ClusterCalls,
     StreamCalls,
     control_pb2_grpc.ControlServicer,
@@ -35,8 +38,11 @@ class Control(
         self_node_id: str,
         logs: LogBroker,
         reserved: frozenset[tuple[int, PortProtocol]],
+        data_key: DataKey,
     ) -> None:
-        """reserved: the cluster's own ports (common.ports.reserved_ports)."""
+        """reserved: the cluster's own ports (common.ports.reserved_ports); data_key: what
+        secrets and configs are sealed with."""
+        self._data_key = data_key
         self._store = store
         self._manager_addr = manager_addr
         self._reserved = reserved

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from common.api import control_pb2 as pb
 from common.ids import new_id
-from common.model import Node, Service, ServiceMode, ServiceSpec, now
+from common.model import Node, Service, ServiceSpec, now
 from manager.allocator import slices
 from manager.orchestrator.global_service import reconcile_global
 from manager.orchestrator.slots import new_task
@@ -18,7 +18,7 @@ def plan_placement(view: ReadView, spec: ServiceSpec, service_id: str = "") -> l
     """Where the tasks of a new service of spec would go; with service_id, with that service's
     tasks all replaced by tasks of spec."""
     service = Service(id=service_id or new_id(), spec=spec)
-    if spec.mode == ServiceMode.GLOBAL:
+    if spec.mode.is_global:
         tasks = reconcile_global(service, [], view.objects(Node), set(), now()).create
     else:
         tasks = [new_task(service, slot, now()) for slot in range(1, spec.replicas + 1)]

@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from common.errors import InvalidArgument, NotFound
-from common.model import Network, Node, Service, Task
+from common.model import Config, Network, Node, Secret, Service, Task
 from manager.store import ReadView
 
-T = TypeVar("T", Node, Service, Task, Network)
+T = TypeVar("T", Node, Service, Task, Network, Secret, Config)
 
 
 def resolve(
@@ -62,3 +62,15 @@ def resolve_network(view: ReadView, ref: str) -> Network:
 def resolve_task(view: ReadView, ref: str) -> Task:
     """A task, for a client that named a service or a task."""
     return resolve(view, Task, ref, "task", missing="no such service or task: {ref}")
+
+
+def resolve_sealed(view: ReadView, config: bool, ref: str) -> Secret | Config:
+    """A secret, or with config a config, as docker words its absence ("secret not found:
+    NAME")."""
+    if config:
+        return resolve(view, Config, ref, "config", _name, missing="config not found: {ref}")
+    return resolve(view, Secret, ref, "secret", _name, missing="secret not found: {ref}")
+
+
+def _name(obj: Secret | Config) -> str:
+    return obj.name

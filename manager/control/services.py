@@ -11,6 +11,7 @@ from common.api import control_pb2 as pb
 from common.errors import Conflict, InvalidArgument, NotFound
 from common.grpc_errors import unary_errors
 from common.ids import new_id
+from common.jobs import job_counts
 from common.model import (
     Node,
     Service,
@@ -24,6 +25,7 @@ from common.model import (
 from common.taskstate import is_live, replaces_tasks
 from manager.allocator.ports import check_ports
 from manager.control.base import ControlBase
+from manager.control.files import resolved
 from manager.control.networks import with_networks
 from manager.control.plan import plan_placement
 from manager.control.resolve import resolve_node, resolve_service
@@ -45,7 +47,7 @@ class ServiceCalls(ControlBase):
             if any(s.spec.name == spec.name for s in services):
                 raise Conflict(f"service {spec.name} already exists")
             check_ports(service.id, spec.ports, services, self._reserved)
-            return [Put(with_networks(view, service))]
+            return [Put(with_networks(view, resolved(view, service)))]
 
         stored = await self._write_one(plan, "service created", name=spec.name)
         assert isinstance(stored, Service)
@@ -80,7 +82,8 @@ class ServiceCalls(ControlBase):
                 raise InvalidArgument("a service's mode cannot be changed")
             status = current.update_status
             previous = current.spec
-            if replaces_tasks(current.spec, spec):
+            # A job runs again from a new spec (the orchestrator's doing): it never rolls.
+            if replaces_tasks(current.spec, spec) and not spec.mode.is_job:
                 status = UpdateStatus(UpdateState.UPDATING, now(), message="update in progress")
             elif status.state == UpdateState.REBALANCING:
                 raise Conflict(f"service {spec.name} is being rebalanced; wait for it to finish")
@@ -89,7 +92,7 @@ class ServiceCalls(ControlBase):
                 previous = current.previous_spec
             check_ports(current.id, spec.ports, view.objects(Service), self._reserved)
             updated = replace(current, spec=spec, previous_spec=previous, update_status=status)
-            return [Put(with_networks(view, updated))]
+            return [Put(with_networks(view, resolved(view, updated)))]
 
         stored = await self._write_one(plan, "service updated", replicas=spec.replicas)
         assert isinstance(stored, Service)
@@ -154,6 +157,18 @@ class ServiceCalls(ControlBase):
         views = []
         for service in sorted(self._store.objects(Service), key=lambda s: s.spec.name):
             tasks = self._store.tasks_of_service(service.id)
+            if service.spec.mode.is_job:
+                counts = job_counts(service, tasks)
+                views.append(
+                    pb.ServiceView(
+                        service=convert.service_to_pb(service),
+                        running_tasks=counts.running,
+                        desired_tasks=counts.active,
+                        completed_tasks=counts.completed,
+                        total_completions=counts.total,
+                    )
+                )
+                continue
             running = sum(
                 1
                 for t in tasks
@@ -162,7 +177,7 @@ class ServiceCalls(ControlBase):
             # A global service wants what it has: a task on every node that can take one.
             desired = (
                 sum(1 for t in tasks if is_live(t))
-                if service.spec.mode == ServiceMode.GLOBAL
+                if service.spec.mode.is_global
                 else service.spec.replicas
             )
             views.append(

@@ -10,7 +10,7 @@ from common.api import types_pb2 as types_pb
 from common.constraints import parse as parse_constraint
 from common.errors import InvalidArgument
 from common.limits import MAX_SPEC_BYTES
-from common.model import FailureAction, ServiceMode, ServiceSpec, UpdateConfig
+from common.model import FailureAction, RestartCondition, ServiceMode, ServiceSpec, UpdateConfig
 from common.names import check_name
 from manager.container_checks import validate_container
 from manager.scheduler import SPREAD_PREFIX
@@ -36,14 +36,22 @@ def validate_spec(spec: ServiceSpec) -> None:
     check_name("service", spec.name)
     if not spec.container.image.strip():
         raise InvalidArgument("a service needs an image")
-    if spec.mode == ServiceMode.GLOBAL:
+    if spec.mode.is_global:
         for flag, used in (
             ("replicas", spec.replicas != 0),
+            ("max-concurrent", spec.max_concurrent != 0),
             ("replicas-max-per-node", spec.placement.max_replicas_per_node != 0),
             ("placement-pref", bool(spec.placement.spread)),
         ):
             if used:
                 raise InvalidArgument(f"--{flag} can only be used with replicated mode")
+    if spec.mode.is_job and spec.restart.condition == RestartCondition.ANY:
+        raise InvalidArgument(
+            "a job's restart condition is on-failure or none: a task that completes is not"
+            " run again"
+        )
+    if spec.max_concurrent and spec.mode != ServiceMode.REPLICATED_JOB:
+        raise InvalidArgument("--max-concurrent can only be used with replicated-job mode")
     for constraint in spec.placement.constraints:
         parse_constraint(constraint)
     for key in spec.placement.spread:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 
 from common import convert
 from common.api import dispatcher_pb2 as pb
 from common.api import types_pb2 as tpb
 from common.message_limits import CHUNK_BYTES
-from common.model import ContainerSpec, Task
+from common.model import ContainerSpec, FileData, Task
 
 # Tasks a message holds at most, whatever their size: converting one message's tasks holds the
 # event loop, and 1,000 small tasks take some tens of milliseconds where a megabyte of them
@@ -26,6 +26,10 @@ def for_agent(task: Task) -> Task:
     return replace(task, spec=lean)
 
 
+def _no_files(task: Task) -> Sequence[FileData]:
+    return ()
+
+
 def assignments(
     tasks: Iterable[Task],
     removed: Sequence[str] = (),
@@ -33,25 +37,36 @@ def assignments(
     full: bool,
     limit: int = CHUNK_BYTES,
     max_tasks: int = CHUNK_TASKS,
+    files: Callable[[Task], Sequence[FileData]] = _no_files,
 ) -> Iterator[pb.Assignments]:
     """The messages that carry tasks and removed: each holds at most limit bytes of tasks (or
     one task, should it alone be larger) and at most max_tasks tasks; all but the last say
-    more.
+    more. files gives the secret and config data a task needs: each message carries that of
+    its own tasks, so data goes only with a task that references it.
 
     Each message is made when it is due, not all of them first: the session sends one between
     the next's conversions, so a node with tens of thousands of tasks never holds the event loop
     (and every other node's heartbeats) for the whole set."""
     chunk: list[tpb.Task] = []
+    data: dict[tuple[bool, str, int], pb.FileData] = {}
     size = 0
     first = True
     for task in tasks:
         msg = convert.task_to_pb(for_agent(task))
+        needed = [f for f in files(task) if (f.config, f.id, f.version) not in data]
         # The field's tag and length prefix take a few bytes more than the task itself.
-        cost = msg.ByteSize() + 8
+        cost = msg.ByteSize() + 8 + sum(len(f.data) + 64 for f in needed)
         if chunk and (size + cost > limit or len(chunk) == max_tasks):
-            yield pb.Assignments(full=full and first, tasks=chunk, more=True)
+            yield pb.Assignments(
+                full=full and first, tasks=chunk, more=True, files=list(data.values())
+            )
             first = False
-            chunk, size = [], 0
+            chunk, size, data = [], 0, {}
+            needed = list(files(task))
         chunk.append(msg)
+        for f in needed:
+            data[(f.config, f.id, f.version)] = convert.file_data_to_pb(f)
         size += cost
-    yield pb.Assignments(full=full and first, tasks=chunk, removed=removed, more=False)
+    yield pb.Assignments(
+        full=full and first, tasks=chunk, removed=removed, more=False, files=list(data.values())
+    )

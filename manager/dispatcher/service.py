@@ -27,8 +27,10 @@ from common.netaddr import peer_host
 from common.netview import NetworkView
 from manager.auth import Authenticator
 from manager.ca import ClusterCA
+from manager.data_key import DataKey
 from manager.dispatcher import chunks
 from manager.dispatcher.hostnames import HostnameIndex
+from manager.dispatcher.files import FileSource
 from manager.dispatcher.intake import check_description
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
 from manager.dispatcher.mesh_feed import MeshFeed
@@ -86,10 +88,14 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         ingress: MeshFeed | None = None,
         local: LocalNode | None = None,
         metrics: ManagerMetrics | None = None,
+        *,
+        data_key: DataKey,
     ) -> None:
         """local: the manager's own node, the one node whose data address is not where its
-        session comes from (it dials over loopback)."""
+        session comes from (it dials over loopback); data_key: what opens the secrets and
+        configs tasks reference."""
         self._store = store
+        self._files = FileSource(store, data_key)
         self._local = local
         self._metrics = metrics or ManagerMetrics()
         self._metrics.sessions.set_function(lambda: len(self._outboxes))
@@ -237,7 +243,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         try:
             period_ms = round(period * 1000)
             yield pb.ManagerMessage(settings=pb.Settings(heartbeat_period_ms=period_ms))
-            for chunk in chunks.assignments(full, full=True):
+            for chunk in chunks.assignments(full, full=True, files=self._files.for_task):
                 yield pb.ManagerMessage(assignments=chunk)
             yield pb.ManagerMessage(ingress=_ingress_full(ingress))
             take = asyncio.create_task(outbox.take())
@@ -276,6 +282,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     [t for t in changes.values() if t is not None],
                     [tid for tid, t in changes.items() if t is None],
                     full=False,
+                    files=self._files.for_task,
                 ):
                     yield pb.ManagerMessage(assignments=chunk)
         finally:

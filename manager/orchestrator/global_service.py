@@ -22,6 +22,7 @@ from manager.orchestrator.slots import (
     new_task,
     orphan_lost,
     replacement_decision,
+    reruns,
     settle_exits,
     stop,
     surplus,
@@ -59,7 +60,7 @@ def reconcile_global(
     extra = {t.id for t in surplus(service, live)}
     kept: set[str] = set()
     for task in live:
-        if task.id in extra or not may_keep(by_id.get(task.node_id)):
+        if task.id in extra or reruns(service, task) or not may_keep(by_id.get(task.node_id)):
             plan.shutdown.append(stop(task))
         else:
             kept.add(task.node_id)
@@ -76,7 +77,7 @@ def reconcile_global(
         if not wanted or node.id in kept or node.id in lost or node.id in held_slots:
             continue
         before = latest.get(node.id)
-        if before is not None and before.finished:
+        if before is not None and before.finished and not reruns(service, before):
             continue
         after = replacement_decision(before, service.spec.restart)
         plan.create.append(new_task(service, 0, at, after, node_id=node.id))

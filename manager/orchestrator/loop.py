@@ -100,7 +100,7 @@ class Orchestrator:
     ) -> SlotPlan:
         at = now()
         held = self._restarts.held_slots(service.id, at)
-        if service.spec.mode == ServiceMode.GLOBAL:
+        if service.spec.mode.is_global:
             plan = reconcile_global(service, tasks, nodes, held, at, lost)
         else:
             plan = self._plan_replicated(service, tasks, load, held, at, lost, draining)
@@ -154,11 +154,7 @@ class Orchestrator:
                 if _moves_tasks(event):
                     dirty |= {t.service_id for t in self._store.tasks_on_node(obj.id)}
                 if _changes_eligibility(event):
-                    dirty |= {
-                        s.id
-                        for s in self._store.objects(Service)
-                        if s.spec.mode == ServiceMode.GLOBAL
-                    }
+                    dirty |= {s.id for s in self._store.objects(Service) if s.spec.mode.is_global}
             elif isinstance(obj, Task):
                 old = event.old
                 if not isinstance(old, Task) or _slot_changed(old, obj):

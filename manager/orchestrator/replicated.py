@@ -22,6 +22,7 @@ from manager.orchestrator.slots import (
     new_task,
     orphan_lost,
     replacement_decision,
+    reruns,
     settle_exits,
     stop,
     surplus,
@@ -50,6 +51,7 @@ def reconcile_service(
     tasks = orphan_lost(tasks, lost_nodes or {}, at)
     live = [t for t in tasks if is_live(t)]
     leaving = {t.id for t in live if t.node_id in draining} | {t.id for t in surplus(service, live)}
+    leaving |= {t.id for t in live if reruns(service, t)}
     for task in [t for t in live if t.id in leaving]:
         plan.shutdown.append(stop(task))
         live.remove(task)
@@ -58,7 +60,10 @@ def reconcile_service(
     stopping = {t.id: t for t in plan.shutdown}
     latest = latest_per_slot([stopping.get(t.id, t) for t in tasks])
     # Slots whose task ended and, by the policy, stays ended: they count as filled.
-    finished = sorted((t for t in latest.values() if t.finished), key=lambda t: -t.slot)
+    finished = sorted(
+        (t for t in latest.values() if t.finished and not reruns(service, t)),
+        key=lambda t: -t.slot,
+    )
     occupied = live_by_slot(live)
     excess = len(occupied) + len(finished) - service.spec.replicas
     # Scaling down forgets finished slots first, highest first: nothing runs there to stop.
@@ -74,7 +79,11 @@ def reconcile_service(
     elif excess < 0:
         used = {t.slot for t in live} | {t.slot for t in finished}
         slot = 0
-        for _ in range(-excess):
+        missing = -excess
+        if service.spec.mode.is_job:
+            # A job's slots are its completions, at most max_concurrent running at once.
+            missing = min(missing, max(0, service.spec.concurrency - len(live)))
+        for _ in range(missing):
             slot += 1
             while slot in used:
                 slot += 1

@@ -13,7 +13,7 @@ from datetime import datetime
 from common.ids import new_id
 from common.model import RestartPolicy, Service, Task, TaskState, TaskStatus
 from common.publish import task_ports
-from common.taskstate import is_live
+from common.taskstate import is_dirty, is_live
 from manager.orchestrator.restart import RestartDecision, SlotKey, decide, slot_key
 
 HISTORY_PER_SLOT = 5
@@ -91,6 +91,12 @@ def settle_exits(tasks: Iterable[Task], policy: RestartPolicy, plan: SlotPlan) -
             why = f"{decision.reason}: {task.status.err}" if task.status.err else decision.reason
             stopped = replace(stopped, status=replace(stopped.status, err=why))
         plan.shutdown.append(stopped)
+
+
+def reruns(service: Service, task: Task) -> bool:
+    """Whether a job's slot runs again: its task was made from another spec than the job's
+    (`service update`, `--force` included). A service that is no job is updated by rolling."""
+    return service.spec.mode.is_job and is_dirty(task, service.spec)
 
 
 def live_by_slot(tasks: Iterable[Task]) -> dict[SlotKey, list[Task]]:

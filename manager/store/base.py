@@ -9,9 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from common.model import EPOCH, Cluster, Network, Node, Service, StoredObject, Task
+from common.model import (
+    EPOCH,
+    Cluster,
+    Config,
+    Network,
+    Node,
+    Secret,
+    Service,
+    StoredObject,
+    Task,
+)
 
-T = TypeVar("T", Node, Service, Task, Cluster, Network)
+T = TypeVar("T", Node, Service, Task, Cluster, Network, Secret, Config)
 
 
 @dataclass(frozen=True)

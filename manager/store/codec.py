@@ -9,7 +9,7 @@ from google.protobuf.message import Message
 
 from common import convert
 from common.api import types_pb2
-from common.model import Cluster, Network, Node, Service, StoredObject, Task
+from common.model import Cluster, Config, Network, Node, Secret, Service, StoredObject, Task
 
 _Codec = tuple[str, Callable[[Any], Message], Callable[[bytes], StoredObject]]
 
@@ -42,6 +42,16 @@ CODECS: dict[type, _Codec] = {
         "network",
         convert.network_to_pb,
         _decoder(types_pb2.Network, convert.network_from_pb),
+    ),
+    Secret: (
+        "secret",
+        convert.sealed_to_pb,
+        _decoder(types_pb2.SealedObject, convert.secret_from_pb),
+    ),
+    Config: (
+        "config",
+        convert.sealed_to_pb,
+        _decoder(types_pb2.SealedObject, convert.config_from_pb),
     ),
 }
 KIND_TYPES = {name: cls for cls, (name, _, _) in CODECS.items()}

@@ -15,6 +15,7 @@ from typing import Any
 
 import docker
 
+from agent.task_files import TaskFiles, files_dir
 from common.mesh_flag import ENV as MESH_ENV
 from tests.waiting import wait_for
 
@@ -137,9 +138,20 @@ class Cluster:
         assert result.code == 0, f"shoal {' '.join(args)} failed: {result.err}"
         return result
 
+    def answers(self, *args: str) -> Result | None:
+        """shoal's answer, or None when it took over 5 s (a loaded machine starting a process,
+        or a manager still starting): for waits that try again."""
+        try:
+            return self.shoal(*args, timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
+
     def start_manager(self) -> None:
         self.manager.start(self.env)
-        wait_for(lambda: self.shoal("node", "ls", timeout=5).code == 0, "the manager to answer")
+        wait_for(
+            lambda: (r := self.answers("node", "ls")) is not None and r.code == 0,
+            "the manager to answer",
+        )
 
     def add_agent(self, index: int, *extra: str) -> Daemon:
         token = self.ok("join-token", "worker", "-q").out.strip()
@@ -188,8 +200,8 @@ class Cluster:
         found = {
             json.loads(path.read_text())["node_id"] for path in self.root.rglob("identity.json")
         }
-        listed = self.shoal("node", "ls", "-q", timeout=5)
-        if listed.code == 0:
+        listed = self.answers("node", "ls", "-q")
+        if listed is not None and listed.code == 0:
             found |= set(listed.out.split())
         return found
 
@@ -203,3 +215,6 @@ class Cluster:
             # An agent killed mid-removal may have taken it.
             with contextlib.suppress(docker.errors.NotFound):
                 self.engine.remove_container(c["Id"], force=True)
+        # The tmpfs an agent mounted for its tasks' secrets: `agent leave` would remove it.
+        for node_id in ours:
+            TaskFiles(files_dir(node_id)).clear()

@@ -14,6 +14,7 @@ class FakeNetworks:
     """Networks by name or ID; NOT_FOUND for unknown ones, ALREADY_EXISTS for a taken name."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.networks: dict[str, m.Network] = {}
 
     def _find(self, ref: str, context: grpc.ServicerContext) -> m.Network:

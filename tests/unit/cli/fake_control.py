@@ -15,12 +15,13 @@ from common import model as m
 from common.api import control_pb2 as api
 from common.api import control_pb2_grpc, logs_pb2
 from common.ids import new_id
+from tests.unit.fake_files import FakeFiles
 from tests.unit.fake_networks import FakeNetworks
 
 Named = TypeVar("Named", m.Service, m.Node)
 
 
-class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
+class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
     """The Control contract in memory: admin certificates only, refs by ID, name or ID prefix,
     NOT_FOUND for unknown ones, versioned compare-and-swap updates of services and nodes, tasks
     filtered by service and node, nodes removed only when down or forced. Records what the

@@ -226,3 +226,21 @@ def test_join_tokens_are_per_role_and_rotate_alone(subject: Subject) -> None:
     rotated = subject.client.join_token(m.NodeRole.WORKER, rotate=True).token
     assert rotated != worker
     assert subject.client.join_token(m.NodeRole.MANAGER, rotate=False).token == manager
+
+
+def test_secrets_and_configs_are_apart_and_a_secrets_data_never_shown(subject: Subject) -> None:
+    client = subject.client
+    secret = client.create_data(False, "db", {"k": "v"}, b"hunter2")
+    config = client.create_data(True, "db", {}, b"key=value")
+    assert (secret.data, secret.versions, secret.labels) == (b"", (1,), {"k": "v"})
+    assert client.get_data(True, "db").data == b"key=value"
+    assert client.get_data(False, secret.id).data == b""
+    assert [i.id for i in client.list_data(False)] == [secret.id]
+    assert [i.data for i in client.list_data(True)] == [b""]
+    with pytest.raises(Conflict):
+        client.create_data(False, "db", {}, b"again")
+    rotated, _ = client.rotate_data(False, "db", b"hunter3")
+    assert (rotated.versions, rotated.data) == ((1, 2), b"")
+    assert client.remove_data(True, "db") == config.id
+    with pytest.raises(NotFound, match=r"^config not found: db$"):
+        client.get_data(True, "db")
