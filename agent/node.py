@@ -32,7 +32,7 @@ from common.errors import NodeRemoved, ShoalError
 from common.grpc_errors import from_rpc_error
 from common.logs import PublishedLogs
 from common.mesh_view import IngressPort
-from common.model import NodeDescription, Resources, Task, TaskStatus, now
+from common.model import NodeDescription, RegistryAuth, Resources, Task, TaskStatus, now
 from common.tls import Bundle
 from common.version import PROTOCOL, VERSION
 
@@ -296,6 +296,7 @@ class NodeAgent:
             call = stub.Session(self._outgoing(description))
             # The assignments received of a set still coming, and whether it is a full one.
             held: tuple[list[Task], bool] = ([], False)
+            auths: dict[str, RegistryAuth] = {}
             async for msg in call:
                 kind = msg.WhichOneof("kind")
                 if kind == "settings":
@@ -309,13 +310,16 @@ class NodeAgent:
                     if a.full:
                         held = ([], True)
                     held[0].extend(convert.task_from_pb(t) for t in a.tasks)
+                    for given in a.registry_auths:
+                        auths[given.service_id] = convert.registry_auth_from_pb(given.auth)
                     if a.more:
                         # A set in several messages is acted on whole: a full set in part
                         # would have the worker remove the containers of the rest.
                         continue
                     tasks, full = held
                     held = ([], False)
-                    self.worker.assign(tasks, a.removed, full=full)
+                    self.worker.assign(tasks, a.removed, full=full, auths=auths)
+                    auths = {}
                     if full:
                         self._sessions += 1
                         if self._sessions > 1:

@@ -193,6 +193,7 @@ async def serve(
             boot.ca,
             boot.cluster.id,
             config.cert_lifetime,
+            boot.data_key,
             # Its own node's session comes over loopback: others reach it at the advertised host.
             MeshFeed(store, {boot.node_id: advertise_host}),
             LocalNode(boot.node_id, data_address(config.advertise)),
@@ -208,6 +209,7 @@ async def serve(
             boot.node_id,
             dispatcher.logs,
             reserved,
+            boot.data_key,
         )
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
         admin_pb2_grpc.add_AdminCertificatesServicer_to_server(

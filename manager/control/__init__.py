@@ -12,6 +12,7 @@ from manager.control.networks import NetworkCalls
 from manager.control.nodes import NodeCalls
 from manager.control.services import ServiceCalls
 from manager.control.streams import StreamCalls
+from manager.data_key import DataKey
 from manager.logbroker import LogBroker
 from manager.store import StateStore
 
@@ -35,8 +36,10 @@ class Control(
         self_node_id: str,
         logs: LogBroker,
         reserved: frozenset[tuple[int, PortProtocol]],
+        data_key: DataKey,
     ) -> None:
         """reserved: the cluster's own ports (common.ports.reserved_ports)."""
+        self._data_key = data_key
         self._store = store
         self._manager_addr = manager_addr
         self._reserved = reserved

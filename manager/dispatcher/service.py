@@ -22,11 +22,22 @@ from common.errors import Conflict, NodeRemoved, PermissionDenied, ShoalError
 from common.grpc_errors import code_for, unary_errors
 from common.logs import LogRequest
 from common.mesh_view import IngressPort
-from common.model import Node, NodeRole, NodeState, Task, TaskState, TaskStatus
+from common.model import (
+    Node,
+    NodeRole,
+    NodeState,
+    RegistryAuth,
+    Service,
+    Task,
+    TaskState,
+    TaskStatus,
+)
 from common.netaddr import peer_host
 from common.netview import NetworkView
+from manager import registry_auth
 from manager.auth import Authenticator
 from manager.ca import ClusterCA
+from manager.data_key import DataKey
 from manager.dispatcher import chunks
 from manager.dispatcher.intake import check_description
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
@@ -82,6 +93,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         ca: ClusterCA,
         cluster_id: str,
         cert_lifetime: timedelta,
+        data_key: DataKey,
         ingress: MeshFeed | None = None,
         local: LocalNode | None = None,
         metrics: ManagerMetrics | None = None,
@@ -89,6 +101,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         """local: the manager's own node, the one node whose data address is not where its
         session comes from (it dials over loopback)."""
         self._store = store
+        self._data_key = data_key
         self._local = local
         self._metrics = metrics or ManagerMetrics()
         self._metrics.sessions.set_function(lambda: len(self._outboxes))
@@ -102,6 +115,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self.logs = LogBroker(store)
         self.ingress = ingress or MeshFeed(store)
         self.networks = NetworkViews(store)
+
+    def _registry_auth(self, service_id: str) -> RegistryAuth | None:
+        service = self._store.get(Service, service_id)
+        return None if service is None else registry_auth.unseal(self._data_key, service)
 
     async def run(self) -> None:
         """The dispatcher's background work; runs until cancelled."""
@@ -231,7 +248,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         try:
             period_ms = round(self._liveness.period * 1000)
             yield pb.ManagerMessage(settings=pb.Settings(heartbeat_period_ms=period_ms))
-            for chunk in chunks.assignments(full, full=True):
+            for chunk in chunks.assignments(full, full=True, auth_of=self._registry_auth):
                 yield pb.ManagerMessage(assignments=chunk)
             yield pb.ManagerMessage(ingress=_ingress_full(ingress))
             take = asyncio.create_task(outbox.take())
@@ -270,6 +287,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     [t for t in changes.values() if t is not None],
                     [tid for tid, t in changes.items() if t is None],
                     full=False,
+                    auth_of=self._registry_auth,
                 ):
                     yield pb.ManagerMessage(assignments=chunk)
         finally:
