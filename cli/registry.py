@@ -10,13 +10,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-import docker
-import docker.auth
-import docker.errors
-import docker.utils
-import requests.exceptions
-
 from common.model import RegistryAuth
+
+# docker-py is imported where it is used: it takes the better part of a second, which only the
+# commands that ask an engine or read the docker configuration should pay.
 
 # Seconds the engine may take to ask the registry: past that the image stays unpinned.
 RESOLVE_TIMEOUT = 30
@@ -42,6 +39,8 @@ def shown(image: str) -> str:
 
 def credentials(image: str) -> RegistryAuth | None:
     """The user's credentials for image's registry; None when the configuration has none."""
+    import docker.auth
+
     registry, _ = docker.auth.resolve_repository_name(image)
     found = docker.auth.resolve_authconfig(docker.auth.load_config(), registry)
     if not found:
@@ -60,6 +59,9 @@ def pinned(image: str, auth: RegistryAuth | None, err: TextIO | None = None) -> 
     """image as `repo:tag@sha256:...`, the digest its tag names now; image itself, after one
     line of warning, when no registry answers for it (as docker goes on), and without one for
     an image only built on the engine."""
+    import docker.errors
+    import requests.exceptions
+
     if "@" in image:
         return image
     reference = _tagged(image)
@@ -88,6 +90,10 @@ def pinned(image: str, auth: RegistryAuth | None, err: TextIO | None = None) -> 
 def _digest(reference: str, auth: RegistryAuth | None) -> str | None:
     """The digest reference's tag names in its registry; None for an image built on this
     engine and never pushed or pulled, which no registry can know (nor is asked about)."""
+    import docker
+    import docker.errors
+    import docker.utils
+
     with docker.APIClient(
         **docker.utils.kwargs_from_env(), version="auto", timeout=RESOLVE_TIMEOUT
     ) as api:
@@ -124,6 +130,8 @@ def _tagged(image: str) -> str:
 
 
 def _reason(exc: Exception) -> str:
+    import docker.errors
+
     if isinstance(exc, docker.errors.APIError):
         explanation = exc.explanation
         text = explanation.decode() if isinstance(explanation, bytes) else str(explanation or exc)
