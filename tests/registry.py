@@ -106,7 +106,7 @@ def build(api: docker.APIClient, tag: str, version: str) -> str:
     for line in api.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, decode=True):
         if "error" in line:
             raise AssertionError(f"building {tag}: {line['error']}")
-    image_id: str = api.inspect_image(tag)["Id"]
+    image_id: str = api.inspect_image(tag)["Id"]  # type: ignore[no-untyped-call]
     return image_id
 
 

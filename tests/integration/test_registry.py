@@ -59,7 +59,7 @@ def images(engine: docker.APIClient, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture
-def credentials(images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def credentials(images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """The client's docker configuration holds the registry's credentials; the password."""
     monkeypatch.setenv("DOCKER_CONFIG", str(images.registry.docker_config(tmp_path / "docker")))
     return images.registry.password

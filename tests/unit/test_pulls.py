@@ -23,12 +23,14 @@ class TestOnePullPerImage:
         h = Harness(runtime=FakeRuntime(pullable={PRIVATE}, pull_gate=gate))
         tasks = [assigned(f"t{i}", slot=i, image=PRIVATE) for i in (1, 2, 3)]
         h.worker.assign(tasks, [], full=True)
-        for t in tasks:
-            await eventually(
-                lambda t=t: "pulling image (50%)" in [s.message for s in h.statuses(t.id)],
-                f"{t.id} pulling at 50 %",
+
+        def all_at_half() -> bool:
+            return all(
+                "pulling image (50%)" in [s.message for s in h.statuses(t.id)] for t in tasks
             )
-            assert h.last(t.id).state == TaskState.PREPARING
+
+        await eventually(all_at_half, "each task pulling at 50 %")
+        assert {h.last(t.id).state for t in tasks} == {TaskState.PREPARING}
         gate.set()
         for t in tasks:
             await h.reported(t.id, TaskState.RUNNING)

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from common import convert
 from common.api import control_pb2 as pb
+from common.api import types_pb2 as tpb
 from common.model import ContainerSpec, RegistryAuth, Service, ServiceSpec, Task, TaskState
 from manager import registry_auth
 from manager.data_key import DataKey
@@ -21,12 +22,12 @@ AUTH = RegistryAuth(username="deploy", password="pw-0f9a8e7d", server_address="1
 OTHER = RegistryAuth(username="deploy", password="pw-other-42", server_address="127.0.0.1:5000")
 
 
-def _spec(name: str, image: str = PRIVATE, replicas: int = 1) -> pb.ServiceSpec:
+def _spec(name: str, image: str = PRIVATE, replicas: int = 1) -> tpb.ServiceSpec:
     spec = ServiceSpec(name=name, replicas=replicas, container=ContainerSpec(image=image))
     return convert.spec_to_pb(spec)
 
 
-async def _create(harness: Harness, name: str, auth: RegistryAuth | None) -> pb.Service:
+async def _create(harness: Harness, name: str, auth: RegistryAuth | None) -> tpb.Service:
     request = pb.CreateServiceRequest(spec=_spec(name))
     if auth is not None:
         request.registry_auth.CopyFrom(convert.registry_auth_to_pb(auth))
