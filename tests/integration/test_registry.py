@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,11 +52,12 @@ def images(engine: docker.APIClient, tmp_path_factory: pytest.TempPathFactory) -
         yield found
     finally:
         registry.stop()
+        # Set up before the cluster (tests name it first), so torn down after it: no container
+        # of its holds these images any more.
         for image in engine.images():
             names = [*(image.get("RepoTags") or []), *(image.get("RepoDigests") or [])]
             if any(found.namespace in name for name in names):
-                for name in names:
-                    engine.remove_image(name, force=True)
+                engine.remove_image(image["Id"], force=True)
 
 
 @pytest.fixture
@@ -77,10 +79,11 @@ def _error_lines(err: str) -> list[str]:
 
 
 def test_a_private_image_runs_pinned_to_its_digest_with_the_users_credentials(
-    cluster: Cluster, images: Images, engine: docker.APIClient, credentials: str
+    images: Images, cluster: Cluster, engine: docker.APIClient, credentials: str
 ) -> None:
     image_id, digest = images.publish(engine, "web", "1")
     tag = images.ref("web:v1")
+    started = time.time()
     cluster.ok(
         "service",
         "create",
@@ -103,7 +106,7 @@ def test_a_private_image_runs_pinned_to_its_digest_with_the_users_credentials(
     assert {t["Image"] for t in cluster.tasks("priv")} == {f"{tag}@{digest}"}
 
     # Nowhere to be read: not in inspect, the daemons' logs, the events, nor the store's files.
-    events = _events(cluster)
+    events = _events(cluster, started)
     assert credentials not in cluster.ok("service", "inspect", "priv").out + events
     for daemon in [cluster.manager, *cluster.agents]:
         assert credentials not in daemon.log_text()
@@ -114,7 +117,7 @@ def test_a_private_image_runs_pinned_to_its_digest_with_the_users_credentials(
 
 
 def test_without_registry_auth_the_tasks_are_rejected_with_the_registrys_reason(
-    cluster: Cluster, images: Images, engine: docker.APIClient, credentials: str
+    images: Images, cluster: Cluster, engine: docker.APIClient, credentials: str
 ) -> None:
     images.publish(engine, "closed", "1")
     tag = images.ref("closed:v1")
@@ -126,7 +129,7 @@ def test_without_registry_auth_the_tasks_are_rejected_with_the_registrys_reason(
     warning, error = result.err.splitlines()
     assert warning.startswith(f"image {tag} could not be accessed on a registry")
     assert "no basic auth credentials" in warning
-    assert error.startswith("Error: service nocred did not converge within 4s: ")
+    assert error.startswith("Error: service nocred did not converge within 4 seconds: ")
     assert "no basic auth credentials" in error
     rejected = [t for t in cluster.tasks("nocred") if t["CurrentState"].startswith("Rejected")]
     assert rejected
@@ -135,7 +138,7 @@ def test_without_registry_auth_the_tasks_are_rejected_with_the_registrys_reason(
 
 
 def test_scaling_keeps_the_pinned_digest_and_only_an_update_moves_it(
-    cluster: Cluster, images: Images, engine: docker.APIClient, credentials: str
+    images: Images, cluster: Cluster, engine: docker.APIClient, credentials: str
 ) -> None:
     old_id, old_digest = images.publish(engine, "moving", "1")
     tag = images.ref("moving:v1")
@@ -155,7 +158,7 @@ def test_scaling_keeps_the_pinned_digest_and_only_an_update_moves_it(
 
 
 def test_a_pull_from_a_registry_that_is_down_says_why_and_runs_once_it_is_back(
-    cluster: Cluster, images: Images, engine: docker.APIClient, credentials: str
+    images: Images, cluster: Cluster, engine: docker.APIClient, credentials: str
 ) -> None:
     image_id, _ = images.publish(engine, "late", "1")
     tag = images.ref("late:v1")
@@ -176,18 +179,18 @@ def test_a_pull_from_a_registry_that_is_down_says_why_and_runs_once_it_is_back(
         images.registry.start()
     assert result.code == 2, result.err
     [error] = _error_lines(result.err)
-    assert error.startswith("Error: service late did not converge within 4s: ")
+    assert error.startswith("Error: service late did not converge within 4 seconds: ")
     assert "connection refused" in error
     # The restart policy tries again, with backoff, and now the pull goes through.
     assert wait_for(lambda: _image_ids(cluster, "late", 1), "the task running", 90) == {image_id}
     cluster.ok("service", "rm", "late")
 
 
-def _events(cluster: Cluster) -> str:
-    """What `shoal events --since 10m` replays; it follows on after, so it is cut off."""
+def _events(cluster: Cluster, since: float) -> str:
+    """What `shoal events --since SINCE` replays; it follows on after, so it is cut off."""
     try:
         subprocess.run(
-            [str(BIN / "shoal"), "events", "--since", "10m"],
+            [str(BIN / "shoal"), "events", "--since", f"{since:.3f}"],
             capture_output=True,
             env=cluster.env,
             timeout=3,
