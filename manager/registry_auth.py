@@ -11,6 +11,7 @@ import structlog
 from common.errors import InvalidArgument
 from common.model import RegistryAuth, Service
 from manager.data_key import DataKey
+from manager.store import ReadView
 
 log = structlog.get_logger("registry_auth")
 
@@ -35,3 +36,15 @@ def unseal(key: DataKey, service: Service) -> RegistryAuth | None:
     except (InvalidArgument, ValueError, TypeError):
         log.warning("registry credentials do not open", service_id=service.id)
         return None
+
+
+class Lookup:
+    """A service's registry credentials by its ID, opened from the store when asked."""
+
+    def __init__(self, store: ReadView, key: DataKey) -> None:
+        self._store = store
+        self._key = key
+
+    def __call__(self, service_id: str) -> RegistryAuth | None:
+        service = self._store.get(Service, service_id)
+        return None if service is None else unseal(self._key, service)

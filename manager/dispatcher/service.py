@@ -22,16 +22,7 @@ from common.errors import Conflict, NodeRemoved, PermissionDenied, ShoalError
 from common.grpc_errors import code_for, unary_errors
 from common.logs import LogRequest
 from common.mesh_view import IngressPort
-from common.model import (
-    Node,
-    NodeRole,
-    NodeState,
-    RegistryAuth,
-    Service,
-    Task,
-    TaskState,
-    TaskStatus,
-)
+from common.model import Node, NodeRole, NodeState, Task, TaskState, TaskStatus
 from common.netaddr import peer_host
 from common.netview import NetworkView
 from manager import registry_auth
@@ -101,7 +92,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         """local: the manager's own node, the one node whose data address is not where its
         session comes from (it dials over loopback)."""
         self._store = store
-        self._data_key = data_key
+        self._registry_auth = registry_auth.Lookup(store, data_key)
         self._local = local
         self._metrics = metrics or ManagerMetrics()
         self._metrics.sessions.set_function(lambda: len(self._outboxes))
@@ -115,10 +106,6 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self.logs = LogBroker(store)
         self.ingress = ingress or MeshFeed(store)
         self.networks = NetworkViews(store)
-
-    def _registry_auth(self, service_id: str) -> RegistryAuth | None:
-        service = self._store.get(Service, service_id)
-        return None if service is None else registry_auth.unseal(self._data_key, service)
 
     async def run(self) -> None:
         """The dispatcher's background work; runs until cancelled."""
