@@ -139,7 +139,16 @@ class Cluster:
 
     def start_manager(self) -> None:
         self.manager.start(self.env)
-        wait_for(lambda: self.shoal("node", "ls", timeout=5).code == 0, "the manager to answer")
+
+        def answers() -> bool:
+            # On a loaded machine the client alone may take seconds to start: a slow try is
+            # one more try, not the end of the wait.
+            try:
+                return self.shoal("node", "ls", timeout=10).code == 0
+            except subprocess.TimeoutExpired:
+                return False
+
+        wait_for(answers, "the manager to answer", 2 * DEADLINE)
 
     def add_agent(self, index: int, *extra: str) -> Daemon:
         token = self.ok("join-token", "worker", "-q").out.strip()
