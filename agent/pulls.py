@@ -27,33 +27,40 @@ class Pulls:
     def __init__(self, runtime: ContainerRuntime) -> None:
         self._runtime = runtime
         self._running: dict[str, _Pull] = {}
-        # Pull tasks alive while they run: the loop keeps only weak references to tasks.
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def ensure(
         self, image: str, auth: RegistryAuth | None, progress: PullProgress | None = None
     ) -> None:
         """image present on the engine. A task that joins a pull under way shares its outcome,
         and the credentials of the task that started it."""
-        pull = self._running.get(image)
-        if pull is None:
-            pull = _Pull(asyncio.get_running_loop().create_future())
-            self._running[image] = pull
-            task = asyncio.create_task(self._pull(image, auth, pull))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        elif progress is not None and pull.percent:
-            progress(pull.percent)
+        while (pull := self._running.get(image)) is not None:
+            if progress is not None:
+                if pull.percent:
+                    progress(pull.percent)
+                pull.listeners.append(progress)
+            try:
+                # Shielded: this waiter giving up (its task removed) ends no one else's wait.
+                await asyncio.shield(pull.done)
+                return
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if not pull.done.cancelled() or (current is not None and current.cancelling()):
+                    raise
+                # The task that pulled was removed mid-pull: the pull is this one's to make.
+            finally:
+                if progress is not None:
+                    pull.listeners.remove(progress)
+        await self._pull(image, auth, progress)
+
+    async def _pull(
+        self, image: str, auth: RegistryAuth | None, progress: PullProgress | None
+    ) -> None:
+        # Made in the first task's own coroutine, not a task of its own: an image already
+        # present costs no turn of the event loop.
+        pull = _Pull(asyncio.get_running_loop().create_future())
         if progress is not None:
             pull.listeners.append(progress)
-        try:
-            # Shielded: one waiter that gives up (its task removed) ends no one else's pull.
-            await asyncio.shield(pull.done)
-        finally:
-            if progress is not None:
-                pull.listeners.remove(progress)
-
-    async def _pull(self, image: str, auth: RegistryAuth | None, pull: _Pull) -> None:
+        self._running[image] = pull
         try:
             await self._runtime.ensure_image(image, auth, pull.told)
         except asyncio.CancelledError:
@@ -61,8 +68,9 @@ class Pulls:
             raise
         except Exception as exc:
             pull.done.set_exception(exc)
-            # Retrieved here too, so a pull no one waits for any more is not reported unseen.
+            # Retrieved here too, so a failure no other task waited for is not reported unseen.
             pull.done.exception()
+            raise
         else:
             pull.done.set_result(None)
         finally:

@@ -136,12 +136,12 @@ class FakeRuntime:
         self.pull_auths.append(auth)
         if image not in self.pullable:
             raise NotFound(f"pull access denied for {image}, repository does not exist")
-        if image in self.private and auth != self.private[image]:
-            raise InvalidArgument(f"Head {image}: unauthorized: authentication required")
         if self.pull_gate is not None:
             if progress is not None:
                 progress(50)
             await self.pull_gate.wait()
+        if image in self.private and auth != self.private[image]:
+            raise InvalidArgument(f"Head {image}: unauthorized: authentication required")
         if progress is not None:
             progress(100)
         self.images.add(image)

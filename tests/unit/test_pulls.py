@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from agent.pulls import Pulls
 from agent.runtime.fake import FakeRuntime
 from agent.runtime.pull_progress import PullMeter
 from common.model import RegistryAuth, TaskState
@@ -44,12 +45,34 @@ class TestOnePullPerImage:
         runtime = FakeRuntime(pullable={PRIVATE}, private={PRIVATE: AUTH}, pull_gate=gate)
         h = Harness(runtime=runtime)
         h.worker.assign([assigned(f"t{i}", slot=i, image=PRIVATE) for i in (1, 2)], [], full=True)
+
+        def both_waiting() -> bool:
+            return all(
+                h.statuses(t) and h.last(t).message.startswith("pulling") for t in ("t1", "t2")
+            )
+
+        await eventually(both_waiting, "both tasks waiting for the pull")
+        gate.set()
         for task_id in ("t1", "t2"):
             rejected = await h.reported(task_id, TaskState.REJECTED)
             assert rejected.err.endswith("unauthorized: authentication required")
         h.worker.assign([assigned("t3", slot=3, image=PRIVATE)], [], full=False)
         await h.reported("t3", TaskState.REJECTED)
         assert h.engine_calls("pull") == [f"pull {PRIVATE}"] * 2
+
+    async def test_a_waiting_task_pulls_itself_when_the_pulling_one_is_cancelled(self) -> None:
+        gate = asyncio.Event()
+        runtime = FakeRuntime(pullable={PRIVATE}, pull_gate=gate)
+        pulls = Pulls(runtime)
+        first = asyncio.create_task(pulls.ensure(PRIVATE, None))
+        await eventually(lambda: runtime.calls == [f"pull {PRIVATE}"], "the first pull")
+        second = asyncio.create_task(pulls.ensure(PRIVATE, None))
+        await settle()
+        first.cancel()
+        await eventually(lambda: len(runtime.calls) == 2, "the second task's own pull")
+        gate.set()
+        await asyncio.wait_for(second, 10)
+        assert PRIVATE in runtime.images
 
 
 class TestCredentials:
