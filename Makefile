@@ -43,9 +43,10 @@ typecheck: venv
 
 check: lint typecheck proto-check
 
-# The etcd store's tests start an etcd member of their own (and compact it with etcdctl).
+# The etcd store's tests start an etcd member of their own (and compact it with etcdctl); the
+# registry tests a docker-registry of their own.
 test: venv
-	scripts/deps.sh etcd-server etcd-client
+	scripts/deps.sh etcd-server etcd-client docker-registry
 	scripts/with-engine.sh $(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: venv

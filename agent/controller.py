@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from agent.overlay.node_networks import Attachments
+from agent.pulls import Pulls
 from agent.runtime.base import (
     NODE_LABEL,
     SERVICE_ID_LABEL,
@@ -17,12 +18,13 @@ from agent.runtime.base import (
     TASK_LABEL,
     ContainerInfo,
     ContainerRuntime,
+    PullProgress,
     RunSpec,
 )
 from agent.task_files import TaskFiles
 from common import templates
 from common.errors import ShoalError
-from common.model import DEFAULT_STOP_GRACE, Mount, Task
+from common.model import DEFAULT_STOP_GRACE, Mount, RegistryAuth, Task
 
 NO_NETWORKS = Attachments()
 
@@ -31,8 +33,11 @@ Attacher = Callable[[tuple[str, ...]], Awaitable[Attachments]]
 
 
 class Controller(Protocol):
-    async def prepare(self, task: Task) -> Attachments:
-        """The task's image present and its networks ready on this node."""
+    async def prepare(
+        self, task: Task, auth: RegistryAuth | None, progress: PullProgress
+    ) -> Attachments:
+        """The task's image present (pulled with auth, telling progress how far the pull came)
+        and its networks ready on this node."""
         ...
 
     async def start(self, task: Task, attachments: Attachments) -> ContainerInfo: ...
@@ -120,9 +125,12 @@ class ContainerController:
         self._runtime = runtime
         self._node_hostname = node_hostname
         self._attach = attach
+        self._pulls = Pulls(runtime)
 
-    async def prepare(self, task: Task) -> Attachments:
-        await self._runtime.ensure_image(task.spec.image)
+    async def prepare(
+        self, task: Task, auth: RegistryAuth | None, progress: PullProgress
+    ) -> Attachments:
+        await self._pulls.ensure(task.spec.image, auth, progress)
         if not task.networks:
             return NO_NETWORKS
         if self._attach is None:

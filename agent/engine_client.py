@@ -49,7 +49,12 @@ def _explain(exc: docker.errors.APIError) -> str:
     explanation = exc.explanation
     if isinstance(explanation, bytes):
         explanation = explanation.decode(errors="replace")
-    return str(explanation or exc)
+    return one_line(str(explanation or exc))
+
+
+def one_line(text: str) -> str:
+    """An engine's message as `service ps` shows it: the first line that says something."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), text.strip())
 
 
 class EngineClient:

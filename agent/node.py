@@ -33,7 +33,7 @@ from common.errors import NodeRemoved, ShoalError
 from common.grpc_errors import from_rpc_error
 from common.logs import PublishedLogs
 from common.mesh_view import IngressPort
-from common.model import FileData, NodeDescription, Resources, Task, TaskStatus, now
+from common.model import FileData, NodeDescription, RegistryAuth, Resources, Task, TaskStatus, now
 from common.tls import Bundle
 from common.version import PROTOCOL, VERSION
 
@@ -308,6 +308,7 @@ class NodeAgent:
             # The assignments received of a set still coming, and whether it is a full one.
             held: tuple[list[Task], bool] = ([], False)
             files: list[FileData] = []
+            auths: dict[str, RegistryAuth] = {}
             async for msg in call:
                 kind = msg.WhichOneof("kind")
                 if kind == "settings":
@@ -322,14 +323,16 @@ class NodeAgent:
                         held, files = ([], True), []
                     held[0].extend(convert.task_from_pb(t) for t in a.tasks)
                     files.extend(convert.file_data_from_pb(f) for f in a.files)
+                    for given in a.registry_auths:
+                        auths[given.service_id] = convert.registry_auth_from_pb(given.auth)
                     if a.more:
                         # A set in several messages is acted on whole: a full set in part
                         # would have the worker remove the containers of the rest.
                         continue
                     tasks, full = held
                     held = ([], False)
-                    self.worker.assign(tasks, a.removed, full=full, files=files)
-                    files = []
+                    self.worker.assign(tasks, a.removed, full=full, files=files, auths=auths)
+                    files, auths = [], {}
                     if full:
                         self._sessions += 1
                         if self._sessions > 1:

@@ -8,7 +8,8 @@ marks the task dirty and the same coroutine goes round again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 import structlog
@@ -19,11 +20,14 @@ from agent.lifecycle import Step
 from agent.runtime.base import ContainerInfo, ContainerRuntime
 from agent.task_files import TaskFiles, files_dir
 from common.errors import ShoalError
-from common.model import FileData, Task, TaskState, TaskStatus, now
+from common.model import FileData, RegistryAuth, Task, TaskState, TaskStatus, now
 
 log = structlog.get_logger("worker")
 
 Reporter = Callable[[str, TaskStatus], None]
+
+# Seconds between two reports of a pull's progress.
+PROGRESS_PERIOD = 0.5
 
 
 class Worker:
@@ -51,6 +55,8 @@ class Worker:
         self._busy: set[str] = set()
         self._drivers: set[asyncio.Task[None]] = set()
         self._dirty: set[str] = set()
+        # service ID -> the registry credentials its tasks pull with, as the manager sent them.
+        self._auths: dict[str, RegistryAuth] = {}
         self._log = log.bind(node_id=node_id)
 
     async def load(self) -> None:
@@ -70,8 +76,10 @@ class Worker:
         *,
         full: bool,
         files: Iterable[FileData] = (),
+        auths: Mapping[str, RegistryAuth] | None = None,
     ) -> None:
-        """files: the secret and config data the tasks reference."""
+        """files: the secret and config data the tasks reference; auths: service ID -> registry
+        credentials, for the services of tasks that pull."""
         self._files.hold(files)
         changed: set[str] = set()
         if full:
@@ -79,7 +87,9 @@ class Worker:
             changed |= set(self._assigned) | set(self._containers)
             self._assigned = {}
             self._reported.clear()
+            self._auths.clear()
             self._have_assignments = True
+        self._auths.update(auths or {})
         for task in tasks:
             self._assigned[task.id] = task
             changed.add(task.id)
@@ -149,10 +159,11 @@ class Worker:
 
     def _report(self, task: Task, status: TaskStatus) -> None:
         last = self._reported.get(task.id)
-        if last is not None and (last.state, last.container_id, last.err) == (
+        if last is not None and (last.state, last.container_id, last.err, last.message) == (
             status.state,
             status.container_id,
             status.err,
+            status.message,
         ):
             return
         self._reported[task.id] = status
@@ -219,8 +230,20 @@ class Worker:
 
     async def _start(self, task: Task) -> None:
         self._report(task, TaskStatus(TaskState.PREPARING, now(), "preparing"))
+        told_at = -PROGRESS_PERIOD
+
+        def pulling(percent: int) -> None:
+            # Each report is a store write: a few a second per task at most, and the last.
+            nonlocal told_at
+            if percent < 100 and time.monotonic() - told_at < PROGRESS_PERIOD:
+                return
+            told_at = time.monotonic()
+            message = f"pulling image ({percent}%)"
+            self._report(task, TaskStatus(TaskState.PREPARING, now(), message))
+
         try:
-            attachments = await self._controller.prepare(task)
+            auth = self._auths.get(task.service_id)
+            attachments = await self._controller.prepare(task, auth, pulling)
         except ShoalError as exc:
             self._failed(task, exc, "preparing")
             return

@@ -25,7 +25,16 @@ from common.errors import ShoalError, Unavailable
 from common.grpc_errors import from_rpc_error
 from common.info import ClusterInfo
 from common.logs import LogOptions, ServiceLogs
-from common.model import DataInfo, Network, Node, NodeRole, Service, ServiceSpec, Task
+from common.model import (
+    DataInfo,
+    Network,
+    Node,
+    NodeRole,
+    RegistryAuth,
+    Service,
+    ServiceSpec,
+    Task,
+)
 from common.version import Build
 
 DEADLINE = 10.0
@@ -94,19 +103,27 @@ class Client:
         self._endpoint = endpoint
         self._deadline = deadline
 
-    def create_service(self, spec: ServiceSpec) -> Service:
+    def create_service(self, spec: ServiceSpec, auth: RegistryAuth | None = None) -> Service:
+        """auth: the credentials the nodes pull spec's image with (--with-registry-auth)."""
         request = api.CreateServiceRequest(spec=convert.spec_to_pb(spec))
+        if auth is not None:
+            request.registry_auth.CopyFrom(convert.registry_auth_to_pb(auth))
         return convert.service_from_pb(self._call(self._stub.CreateService, request).service)
 
     def plan_service(self, spec: ServiceSpec) -> list[PlannedTask]:
         request = api.CreateServiceRequest(spec=convert.spec_to_pb(spec))
         return _planned(self._call(self._stub.PlanService, request))
 
-    def update_service(self, service: Service, spec: ServiceSpec) -> Service:
-        """Replace the spec of `service` as read; Conflict if it was written since."""
+    def update_service(
+        self, service: Service, spec: ServiceSpec, auth: RegistryAuth | None = None
+    ) -> Service:
+        """Replace the spec of `service` as read; Conflict if it was written since. auth, when
+        given, replaces the credentials the nodes pull with."""
         request = api.UpdateServiceRequest(
             service_id=service.id, version=service.meta.version, spec=convert.spec_to_pb(spec)
         )
+        if auth is not None:
+            request.registry_auth.CopyFrom(convert.registry_auth_to_pb(auth))
         return convert.service_from_pb(self._call(self._stub.UpdateService, request).service)
 
     def plan_service_update(self, service: Service, spec: ServiceSpec) -> list[PlannedTask]:

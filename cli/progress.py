@@ -56,6 +56,9 @@ class Progress:
     pending_reason: str
     # Every slot's task ended in a state the restart policy leaves it in.
     ended: bool = False
+    # The error of the latest task of the current spec that failed or was rejected (a pull
+    # that failed, say), while its slot waits for its replacement.
+    failure: str = ""
 
 
 def measure(service: Service, service_tasks: list[Task]) -> Progress:
@@ -108,7 +111,16 @@ def measure(service: Service, service_tasks: list[Task]) -> Progress:
     # A global service has no count to reach: before its first task exists, nothing is done.
     started = bool(wanted) or service.spec.mode is ServiceMode.REPLICATED
     ended = bool(wanted) and all(name in finished for name in wanted)
-    return Progress(lines, started and len(done) == len(wanted) and not extra, reason, ended)
+    failed = [
+        t
+        for t in service_tasks
+        if t.status.state in (TaskState.FAILED, TaskState.REJECTED)
+        and t.status.err
+        and not is_dirty(t, service.spec)
+    ]
+    failure = max(failed, key=lambda t: t.status.timestamp).status.err if failed else ""
+    converged = started and len(done) == len(wanted) and not extra
+    return Progress(lines, converged, reason, ended, failure)
 
 
 def _job_step(
@@ -242,7 +254,8 @@ def wait(
                     out.write("verify: Service converged\n")
                 return CONVERGED
             if clock() >= deadline:
-                why = f": {progress.pending_reason}" if progress.pending_reason else ""
+                reason = progress.pending_reason or progress.failure
+                why = f": {reason}" if reason else ""
                 err.write(
                     f"Error: service {name} did not converge within"
                     f" {humanize.duration(timeout)}{why}\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import secrets
+from dataclasses import replace
 
 from cli import (
     batch,
@@ -15,6 +16,7 @@ from cli import (
     plans,
     progress,
     publish_flags,
+    registry,
     restart_flags,
     service_pretty,
     service_update,
@@ -104,6 +106,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     service_update.add_wait_flags(create)
     container_flags.add(create, update=False)
     network_flags.add(create, update=False)
+    registry.add(create)
     create.add_argument("image", metavar="IMAGE")
     # Everything after IMAGE belongs to the container, even words that look like our flags.
     # argparse counts a REMAINDER positional as required, yet a service needs no command.
@@ -161,7 +164,11 @@ def _create(args: argparse.Namespace, client: Client) -> int:
     spec = network_flags.apply(spec, args)
     if args.dry_run:
         return plans.show(spec, client.plan_service(spec))
-    service = client.create_service(spec)
+    # Once the flags are known good: a bad one fails before any registry is asked.
+    auth = registry.credentials(image) if args.with_registry_auth else None
+    if not args.no_resolve_image:
+        spec = replace(spec, container=replace(spec.container, image=registry.pinned(image, auth)))
+    service = client.create_service(spec, auth)
     print(service.id)
     return service_update.follow(args, client, service, progress.Goal.CONVERGE)
 
@@ -227,7 +234,7 @@ def _ls_record(summary: ServiceSummary) -> dict[str, str]:
         "Mode": service.spec.mode.name.lower(),
         "Replicas": f"{summary.running}/{summary.desired}"
         + (f" ({summary.completed}/{summary.total} completed)" if service.spec.mode.is_job else ""),
-        "Image": service.spec.container.image,
+        "Image": registry.shown(service.spec.container.image),
         "Ports": publish_flags.service_column(service),
     }
 

@@ -22,13 +22,14 @@ from cli import (
     plans,
     progress,
     publish_flags,
+    registry,
     restart_flags,
     update_flags,
 )
 from cli.client import Client
 from common import durations
 from common.errors import InvalidArgument, ShoalError
-from common.model import Service, ServiceMode, ServiceSpec, UpdateState
+from common.model import RegistryAuth, Service, ServiceMode, ServiceSpec, UpdateState
 
 DEFAULT_TIMEOUT = timedelta(minutes=5)
 
@@ -92,6 +93,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     update_flags.add(update)
     publish_flags.add(update, update=True)
     network_flags.add(update, update=True)
+    registry.add(update)
     add_wait_flags(update)
     update.add_argument("service", metavar="SERVICE")
     update.set_defaults(run=_update)
@@ -132,11 +134,18 @@ def _update(args: argparse.Namespace, client: Client) -> int:
             spec = replace(spec, force_update=spec.force_update + 1)
         return spec
 
+    auth = None
+    if args.with_registry_auth:
+        image = args.image or client.get_service(args.service).spec.container.image
+        auth = registry.credentials(image)
+    if args.image is not None and args.image.strip() and not args.no_resolve_image:
+        # Only an update moves the digest a service runs: scaling and restarts keep it.
+        args.image = registry.pinned(args.image, auth)
     if args.dry_run:
         service = client.get_service(args.service)
         spec = change(service)
         return plans.show(spec, client.plan_service_update(service, spec))
-    updated = change_spec(client, args.service, change)
+    updated = change_spec(client, args.service, change, auth)
     print(args.service)
     # A change that replaces no task starts no update: an old update's outcome is not this one's.
     rolling = updated.update_status.state == UpdateState.UPDATING
@@ -207,12 +216,18 @@ def set_replicas(client: Client, ref: str, count: int) -> Service:
     return change_spec(client, ref, change)
 
 
-def change_spec(client: Client, ref: str, change: Callable[[Service], ServiceSpec]) -> Service:
-    """Replace the spec of the service `ref` names with `change` of it, as read."""
+def change_spec(
+    client: Client,
+    ref: str,
+    change: Callable[[Service], ServiceSpec],
+    auth: RegistryAuth | None = None,
+) -> Service:
+    """Replace the spec of the service `ref` names with `change` of it, as read (and its
+    registry credentials with auth, when given)."""
     stored: list[Service] = []
     cas.update(
         lambda: client.get_service(ref),
-        lambda service: stored.append(client.update_service(service, change(service))),
+        lambda service: stored.append(client.update_service(service, change(service), auth)),
     )
     return stored[-1]
 

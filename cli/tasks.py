@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from cli import humanize, output, publish_flags
+from cli import humanize, output, publish_flags, registry
 from cli.client import TaskListing
-from common.model import Task
+from common.model import Task, TaskState
+
+# How an agent words a pull under way: `pulling image (45%)`.
+PULLING = "pulling image"
 
 HEADER = ("ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS")
 # Beyond docker: the secret and config versions each task has, shown when any task has one.
@@ -34,7 +37,8 @@ def records(listing: TaskListing, *, trunc: bool, now: datetime) -> list[dict[st
         record = {
             "ID": output.short_id(task.id) if trunc else task.id,
             "Name": slot_name(task),
-            "Image": task.spec.image,
+            # docker's --no-trunc shows the digest the task runs, else the tag only.
+            "Image": task.spec.image if not trunc else registry.shown(task.spec.image),
             "Node": _node_name(listing, task.node_id),
             "DesiredState": task.desired_state.name.capitalize(),
             "CurrentState": _current_state(task, now),
@@ -92,6 +96,10 @@ def _node_name(listing: TaskListing, node_id: str) -> str:
 
 
 def _current_state(task: Task, now: datetime) -> str:
+    status = task.status
+    if status.state == TaskState.PREPARING and status.message.startswith(PULLING):
+        # Each report of the pull's progress is stamped anew: how long ago says nothing.
+        return f"Preparing: {status.message}"
     since = humanize.duration(now - task.status.timestamp).lower()
     return f"{task.status.state.name.capitalize()} {since} ago"
 

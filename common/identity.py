@@ -54,7 +54,7 @@ def save(state_dir: Path, identity: Identity, bundle: Bundle) -> None:
 def rename(state_dir: Path, identity: Identity, hostname: str) -> Identity:
     """The node's name, changed explicitly (`agent run --hostname`), kept for later starts."""
     renamed = replace(identity, hostname=hostname)
-    pki.write_private(state_dir / FILE, json.dumps(asdict(renamed)).encode())
+    write_private(state_dir / FILE, json.dumps(asdict(renamed)).encode())
     return renamed
 
 

@@ -347,6 +347,22 @@ class Service:
     endpoint_ports: tuple[PortConfig, ...] = ()
     # network ID -> the service's virtual IP on it (vip mode).
     virtual_ips: dict[str, str] = field(default_factory=dict)
+    # --with-registry-auth's credentials sealed with the cluster's data key (manager.registry_auth);
+    # empty: the nodes pull without any.
+    sealed_registry_auth: bytes = b""
+
+
+@dataclass(frozen=True, repr=False)
+class RegistryAuth:
+    """A user's credentials for one registry, from docker's client configuration."""
+
+    username: str = ""
+    password: str = ""
+    server_address: str = ""
+    identity_token: str = ""
+
+    def __repr__(self) -> str:
+        return f"RegistryAuth(server_address={self.server_address!r}, <credentials redacted>)"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from common import pki
+from common.private_file import write_private
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class _Authority:
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         pair = Pair(directory / f"{common}.pem", directory / f"{common}-key.pem")
         pair.cert.write_bytes(pki.cert_pem(builder.sign(self.key, hashes.SHA256())))
-        pki.write_private(pair.key, pki.key_pem(key))
+        write_private(pair.key, pki.key_pem(key))
         return pair
 
     def save(self, path: Path) -> Path:

@@ -27,6 +27,7 @@ from tests.lab_host import (
     GATEWAY,
     PORT,
     REPO,
+    SUBNET,
     Host,
     has_image,
     nameservers,
@@ -128,6 +129,9 @@ class Lab:
                     host.docker_host,
                     "--pidfile",
                     str(host.root / "docker.pid"),
+                    # The lab's registry (tests/registry.py) serves plain HTTP on a lab address.
+                    "--insecure-registry",
+                    f"{SUBNET}.0/24",
                 ),
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -269,9 +273,16 @@ class Lab:
 
     # -- observing ----------------------------------------------------------------------------
 
-    def shoal(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def shoal(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """env: variables to set besides the lab's."""
         return subprocess.run(
-            [str(BIN / "shoal"), *args], capture_output=True, text=True, env=self.env, timeout=30
+            [str(BIN / "shoal"), *args],
+            capture_output=True,
+            text=True,
+            env={**self.env, **(env or {})},
+            timeout=30,
         )
 
     def json_lines(self, *args: str) -> list[dict[str, Any]]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from common.errors import Unavailable
-from common.model import HealthCheck, Mount, PortBinding, PortConfig
+from common.model import HealthCheck, Mount, PortBinding, PortConfig, RegistryAuth
 
 # The labels every Shoal container carries; the agent keeps no database and rebuilds from these.
 NODE_LABEL = "shoal.node.id"
@@ -15,6 +15,9 @@ SERVICE_ID_LABEL = "shoal.service.id"
 SERVICE_NAME_LABEL = "shoal.service.name"
 TASK_LABEL = "shoal.task.id"
 SLOT_LABEL = "shoal.task.slot"
+
+# Told a pull's percentage as it grows, on the event loop.
+PullProgress = Callable[[int], None]
 
 # ContainerInfo.health, as docker reports it; "" for a container without a health check.
 HEALTH_STARTING = "starting"
@@ -108,8 +111,15 @@ class ContainerRuntime(Protocol):
 
     async def inspect(self, container_id: str) -> ContainerInfo | None: ...
 
-    async def ensure_image(self, image: str) -> None:
-        """Pull image when the engine lacks it (docker's --pull missing)."""
+    async def ensure_image(
+        self,
+        image: str,
+        auth: RegistryAuth | None = None,
+        progress: PullProgress | None = None,
+    ) -> None:
+        """Pull image when the engine lacks it (docker's --pull missing) with auth's
+        credentials, and never with this host's own docker configuration's (None: with none),
+        telling progress how far it came."""
         ...
 
     async def run(self, spec: RunSpec) -> ContainerInfo:

@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar, cast
 import docker
 import docker.errors
 
-from agent.engine_client import EngineClient, translate
+from agent.engine_client import EngineClient, one_line, translate
 from agent.runtime.base import (
     NODE_LABEL,
     TASK_LABEL,
@@ -21,12 +21,22 @@ from agent.runtime.base import (
     ContainerInfo,
     EngineInfo,
     LogEntry,
+    PullProgress,
     RunSpec,
 )
 from agent.runtime.docker_logs import read_logs
+from agent.runtime.pull_progress import PullMeter
 from common.errors import NotFound, Unavailable
 from common.ids import new_id
-from common.model import HealthCheck, Mount, MountType, PortBinding, PortConfig, PortProtocol
+from common.model import (
+    HealthCheck,
+    Mount,
+    MountType,
+    PortBinding,
+    PortConfig,
+    PortProtocol,
+    RegistryAuth,
+)
 
 R = TypeVar("R")
 
@@ -165,14 +175,25 @@ class DockerRuntime:
         except NotFound:
             return None
 
-    async def ensure_image(self, image: str) -> None:
+    async def ensure_image(
+        self,
+        image: str,
+        auth: RegistryAuth | None = None,
+        progress: PullProgress | None = None,
+    ) -> None:
         if image in self._present:
             return
         try:
             await self._call(lambda api: api.inspect_image(image))  # type: ignore[no-untyped-call]
         except NotFound:
-            repository, tag = _split_reference(image)
-            await self._call(lambda api: _pull(api, repository, tag))
+            loop = asyncio.get_running_loop()
+
+            def told(percent: int) -> None:
+                # Called on the pulling thread; progress belongs to the event loop.
+                if progress is not None:
+                    loop.call_soon_threadsafe(progress, percent)
+
+            await self._call(lambda api: _pull(api, image, auth, told))
         self._present.add(image)
 
     async def run(self, spec: RunSpec) -> ContainerInfo:
@@ -302,11 +323,32 @@ def _engine_id(api: docker.APIClient) -> str:
     return str(labels.get(ENGINE_ID_LABEL, ""))
 
 
-def _pull(api: docker.APIClient, repository: str, tag: str | None) -> None:
+def _pull(
+    api: docker.APIClient, image: str, auth: RegistryAuth | None, told: Callable[[int], None]
+) -> None:
+    repository, tag = _split_reference(image)
+    # Always a header of our own: docker-py would otherwise send what this host's docker
+    # configuration holds, and a node pulls with the credentials its service came with only.
+    auth_config = (
+        {
+            "username": auth.username,
+            "password": auth.password,
+            "serveraddress": auth.server_address,
+            "identitytoken": auth.identity_token,
+        }
+        if auth is not None
+        else {}
+    )
+    meter = PullMeter()
     # The engine reports some pull failures inside the progress stream, not as an HTTP error.
-    for line in api.pull(repository, tag=tag, stream=True, decode=True):
-        if isinstance(line, dict) and line.get("error"):
-            raise NotFound(str(line["error"]))
+    for line in api.pull(repository, tag=tag, stream=True, decode=True, auth_config=auth_config):
+        if not isinstance(line, dict):
+            continue
+        if line.get("error"):
+            raise NotFound(one_line(str(line["error"])))
+        percent = meter.feed(line)
+        if percent is not None:
+            told(percent)
 
 
 def _split_reference(image: str) -> tuple[str, str | None]:

@@ -16,11 +16,12 @@ from agent.runtime.base import (
     EngineDown,
     EngineInfo,
     LogEntry,
+    PullProgress,
     RunSpec,
 )
-from common.errors import NotFound, Unavailable
+from common.errors import InvalidArgument, NotFound, Unavailable
 from common.ids import new_id
-from common.model import PortBinding
+from common.model import PortBinding, RegistryAuth
 
 
 @dataclass
@@ -42,6 +43,12 @@ class FakeRuntime:
     pullable: set[str] = field(default_factory=set)
     # Every pull succeeds, as on a host that reaches every registry (hollow nodes).
     pull_any: bool = False
+    # Pullable images a pull finds only with these credentials (a private registry's).
+    private: dict[str, RegistryAuth] = field(default_factory=dict)
+    # The credentials each pull came with, in order.
+    pull_auths: list[RegistryAuth | None] = field(default_factory=list)
+    # When set, a pull tells 50 % and then waits for it: a test sees a pull under way.
+    pull_gate: asyncio.Event | None = None
     # Images with a HEALTHCHECK of their own.
     checked_images: set[str] = field(default_factory=set)
     containers_by_id: dict[str, FakeContainer] = field(default_factory=dict)
@@ -118,13 +125,27 @@ class FakeRuntime:
         c = self.containers_by_id.get(container_id)
         return None if c is None else self._info(c)
 
-    async def ensure_image(self, image: str) -> None:
+    async def ensure_image(
+        self,
+        image: str,
+        auth: RegistryAuth | None = None,
+        progress: PullProgress | None = None,
+    ) -> None:
         self._answer()
         if image in self.images:
             return
         self.calls.append(f"pull {image}")
+        self.pull_auths.append(auth)
         if image not in self.pullable and not self.pull_any:
             raise NotFound(f"pull access denied for {image}, repository does not exist")
+        if self.pull_gate is not None:
+            if progress is not None:
+                progress(50)
+            await self.pull_gate.wait()
+        if image in self.private and auth != self.private[image]:
+            raise InvalidArgument(f"Head {image}: unauthorized: authentication required")
+        if progress is not None:
+            progress(100)
         self.images.add(image)
 
     async def run(self, spec: RunSpec) -> ContainerInfo:

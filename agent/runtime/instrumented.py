@@ -14,8 +14,10 @@ from agent.runtime.base import (
     ContainerRuntime,
     EngineInfo,
     LogEntry,
+    PullProgress,
     RunSpec,
 )
+from common.model import RegistryAuth
 
 R = TypeVar("R")
 
@@ -44,8 +46,13 @@ class InstrumentedRuntime:
     async def inspect(self, container_id: str) -> ContainerInfo | None:
         return await self._timed("inspect", self._inner.inspect(container_id))
 
-    async def ensure_image(self, image: str) -> None:
-        await self._timed("ensure_image", self._inner.ensure_image(image))
+    async def ensure_image(
+        self,
+        image: str,
+        auth: RegistryAuth | None = None,
+        progress: PullProgress | None = None,
+    ) -> None:
+        await self._timed("ensure_image", self._inner.ensure_image(image, auth, progress))
 
     async def run(self, spec: RunSpec) -> ContainerInfo:
         try:

@@ -491,16 +491,22 @@ class CreateServiceRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SPEC_FIELD_NUMBER: _builtins.int
+    REGISTRY_AUTH_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def spec(self) -> _types_pb2.ServiceSpec: ...
+    @_builtins.property
+    def registry_auth(self) -> _types_pb2.RegistryAuth:
+        """--with-registry-auth: what the nodes pull the service's image with."""
+
     def __init__(
         self,
         *,
         spec: _types_pb2.ServiceSpec | None = ...,
+        registry_auth: _types_pb2.RegistryAuth | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["registry_auth", b"registry_auth", "spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["registry_auth", b"registry_auth", "spec", b"spec"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -564,20 +570,26 @@ class UpdateServiceRequest(_message.Message):
     SERVICE_ID_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     SPEC_FIELD_NUMBER: _builtins.int
+    REGISTRY_AUTH_FIELD_NUMBER: _builtins.int
     service_id: _builtins.str
     version: _builtins.int
     @_builtins.property
     def spec(self) -> _types_pb2.ServiceSpec: ...
+    @_builtins.property
+    def registry_auth(self) -> _types_pb2.RegistryAuth:
+        """--with-registry-auth: replaces the credentials stored with the service; unset keeps them."""
+
     def __init__(
         self,
         *,
         service_id: _builtins.str = ...,
         version: _builtins.int = ...,
         spec: _types_pb2.ServiceSpec | None = ...,
+        registry_auth: _types_pb2.RegistryAuth | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["registry_auth", b"registry_auth", "spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["service_id", b"service_id", "spec", b"spec", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["registry_auth", b"registry_auth", "service_id", b"service_id", "spec", b"spec", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -238,6 +238,7 @@ class Assignments(_message.Message):
     REMOVED_FIELD_NUMBER: _builtins.int
     MORE_FIELD_NUMBER: _builtins.int
     FILES_FIELD_NUMBER: _builtins.int
+    REGISTRY_AUTHS_FIELD_NUMBER: _builtins.int
     full: _builtins.bool
     more: _builtins.bool
     @_builtins.property
@@ -248,6 +249,10 @@ class Assignments(_message.Message):
     def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___FileData]:
         """The data of the secrets and configs this message's tasks reference, and only those."""
 
+    @_builtins.property
+    def registry_auths(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceRegistryAuth]:
+        """The registry credentials of the services whose tasks in this message pull with them."""
+
     def __init__(
         self,
         *,
@@ -256,10 +261,11 @@ class Assignments(_message.Message):
         removed: _abc.Iterable[_builtins.str] | None = ...,
         more: _builtins.bool = ...,
         files: _abc.Iterable[Global___FileData] | None = ...,
+        registry_auths: _abc.Iterable[Global___ServiceRegistryAuth] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files", "full", b"full", "more", b"more", "removed", b"removed", "tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files", "full", b"full", "more", b"more", "registry_auths", b"registry_auths", "removed", b"removed", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -294,6 +300,29 @@ class FileData(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FileData: _TypeAlias = FileData  # noqa: Y015
+
+@_typing.final
+class ServiceRegistryAuth(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_ID_FIELD_NUMBER: _builtins.int
+    AUTH_FIELD_NUMBER: _builtins.int
+    service_id: _builtins.str
+    @_builtins.property
+    def auth(self) -> _types_pb2.RegistryAuth: ...
+    def __init__(
+        self,
+        *,
+        service_id: _builtins.str = ...,
+        auth: _types_pb2.RegistryAuth | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth", "service_id", b"service_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceRegistryAuth: _TypeAlias = ServiceRegistryAuth  # noqa: Y015
 
 @_typing.final
 class IngressBackend(_message.Message):

@@ -995,7 +995,12 @@ class Service(_message.Message):
     UPDATE_STATUS_FIELD_NUMBER: _builtins.int
     ENDPOINT_PORTS_FIELD_NUMBER: _builtins.int
     VIRTUAL_IPS_FIELD_NUMBER: _builtins.int
+    SEALED_REGISTRY_AUTH_FIELD_NUMBER: _builtins.int
     id: _builtins.str
+    sealed_registry_auth: _builtins.bytes
+    """The registry credentials given with --with-registry-auth, sealed with the cluster's data
+    key. Only the store holds this field: the Control API never fills it in.
+    """
     @_builtins.property
     def meta(self) -> Global___Meta: ...
     @_builtins.property
@@ -1024,14 +1029,47 @@ class Service(_message.Message):
         update_status: Global___UpdateStatus | None = ...,
         endpoint_ports: _abc.Iterable[Global___PortConfig] | None = ...,
         virtual_ips: _abc.Iterable[Global___VirtualIP] | None = ...,
+        sealed_registry_auth: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_ports", b"endpoint_ports", "id", b"id", "meta", b"meta", "previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status", "virtual_ips", b"virtual_ips"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_ports", b"endpoint_ports", "id", b"id", "meta", b"meta", "previous_spec", b"previous_spec", "sealed_registry_auth", b"sealed_registry_auth", "spec", b"spec", "update_status", b"update_status", "virtual_ips", b"virtual_ips"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Service: _TypeAlias = Service  # noqa: Y015
+
+@_typing.final
+class RegistryAuth(_message.Message):
+    """A user's credentials for one registry, as docker's client configuration holds them. Travels
+    from the client to the manager, and from the manager to a node with a task that pulls.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERNAME_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    SERVER_ADDRESS_FIELD_NUMBER: _builtins.int
+    IDENTITY_TOKEN_FIELD_NUMBER: _builtins.int
+    username: _builtins.str
+    password: _builtins.str
+    server_address: _builtins.str
+    identity_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        username: _builtins.str = ...,
+        password: _builtins.str = ...,
+        server_address: _builtins.str = ...,
+        identity_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identity_token", b"identity_token", "password", b"password", "server_address", b"server_address", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegistryAuth: _TypeAlias = RegistryAuth  # noqa: Y015
 
 @_typing.final
 class TaskStatus(_message.Message):

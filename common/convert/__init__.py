@@ -56,6 +56,12 @@ from common.convert.nodes import (
     node_from_pb,
     node_to_pb,
 )
+from common.convert.registry_auth import (
+    registry_auth_from_pb,
+    registry_auth_to_pb,
+    stored_service_from_pb,
+    stored_service_to_pb,
+)
 from common.convert.services import (
     binding_from_pb,
     binding_to_pb,
@@ -128,6 +134,8 @@ __all__ = [
     "port_to_pb",
     "published_logs_from_pb",
     "published_logs_to_pb",
+    "registry_auth_from_pb",
+    "registry_auth_to_pb",
     "resources_from_pb",
     "resources_to_pb",
     "restart_from_pb",
@@ -142,6 +150,8 @@ __all__ = [
     "spec_to_pb",
     "status_from_pb",
     "status_to_pb",
+    "stored_service_from_pb",
+    "stored_service_to_pb",
     "subscribe_logs_from_pb",
     "task_from_pb",
     "task_logs_from_pb",

@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 
 from common.model import PortProtocol, StoredObject
+from manager.data_key import DataKey
 from manager.logbroker import LogBroker
 from manager.store import Op, ReadView, StateStore
 
@@ -22,6 +23,8 @@ class ControlBase:
     _manager_addr: str
     _self_node_id: str
     _logs: LogBroker
+    # Seals what must not be in the store in the clear (registry credentials).
+    _data_key: DataKey
     # The node's own ports (common.ports.reserved_ports): no service may publish them.
     _reserved: frozenset[tuple[int, PortProtocol]]
 

@@ -23,6 +23,7 @@ from common.model import (
     now,
 )
 from common.taskstate import is_live, replaces_tasks
+from manager import registry_auth
 from manager.allocator.ports import check_ports
 from manager.control.base import ControlBase
 from manager.control.files import resolved
@@ -40,7 +41,9 @@ class ServiceCalls(ControlBase):
         self, request: pb.CreateServiceRequest, context: Any
     ) -> pb.ServiceResponse:
         spec = spec_from_request(request.spec)
-        service = Service(id=new_id(), spec=spec)
+        service_id = new_id()
+        sealed = self._sealed_auth(request, service_id)
+        service = Service(id=service_id, spec=spec, sealed_registry_auth=sealed)
 
         def plan(view: ReadView) -> Sequence[Op]:
             services = view.objects(Service)
@@ -67,6 +70,7 @@ class ServiceCalls(ControlBase):
         self, request: pb.UpdateServiceRequest, context: Any
     ) -> pb.ServiceResponse:
         spec = spec_from_request(request.spec)
+        sealed = self._sealed_auth(request, request.service_id)
 
         def plan(view: ReadView) -> Sequence[Op]:
             current = view.get(Service, request.service_id)
@@ -92,11 +96,22 @@ class ServiceCalls(ControlBase):
                 previous = current.previous_spec
             check_ports(current.id, spec.ports, view.objects(Service), self._reserved)
             updated = replace(current, spec=spec, previous_spec=previous, update_status=status)
+            if sealed:
+                updated = replace(updated, sealed_registry_auth=sealed)
             return [Put(with_networks(view, resolved(view, updated)))]
 
         stored = await self._write_one(plan, "service updated", replicas=spec.replicas)
         assert isinstance(stored, Service)
         return pb.ServiceResponse(service=convert.service_to_pb(stored))
+
+    def _sealed_auth(
+        self, request: pb.CreateServiceRequest | pb.UpdateServiceRequest, service_id: str
+    ) -> bytes:
+        """The request's registry credentials sealed for service_id; empty when it has none."""
+        if not request.HasField("registry_auth"):
+            return b""
+        auth = convert.registry_auth_from_pb(request.registry_auth)
+        return registry_auth.seal(self._data_key, service_id, auth)
 
     @unary_errors
     async def PlanServiceUpdate(

@@ -25,12 +25,13 @@ from common.mesh_view import IngressPort
 from common.model import Node, NodeRole, NodeState, Task, TaskState, TaskStatus
 from common.netaddr import peer_host
 from common.netview import NetworkView
+from manager import registry_auth
 from manager.auth import Authenticator
 from manager.ca import ClusterCA
 from manager.data_key import DataKey
 from manager.dispatcher import chunks
-from manager.dispatcher.hostnames import HostnameIndex
 from manager.dispatcher.files import FileSource
+from manager.dispatcher.hostnames import HostnameIndex
 from manager.dispatcher.intake import check_description
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
 from manager.dispatcher.mesh_feed import MeshFeed
@@ -96,6 +97,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         configs tasks reference."""
         self._store = store
         self._files = FileSource(store, data_key)
+        self._registry_auth = registry_auth.Lookup(store, data_key)
         self._local = local
         self._metrics = metrics or ManagerMetrics()
         self._metrics.sessions.set_function(lambda: len(self._outboxes))
@@ -243,7 +245,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         try:
             period_ms = round(period * 1000)
             yield pb.ManagerMessage(settings=pb.Settings(heartbeat_period_ms=period_ms))
-            for chunk in chunks.assignments(full, full=True, files=self._files.for_task):
+            for chunk in chunks.assignments(
+                full, full=True, files=self._files.for_task, auth_of=self._registry_auth
+            ):
                 yield pb.ManagerMessage(assignments=chunk)
             yield pb.ManagerMessage(ingress=_ingress_full(ingress))
             take = asyncio.create_task(outbox.take())
@@ -283,6 +287,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     [tid for tid, t in changes.items() if t is None],
                     full=False,
                     files=self._files.for_task,
+                    auth_of=self._registry_auth,
                 ):
                     yield pb.ManagerMessage(assignments=chunk)
         finally:

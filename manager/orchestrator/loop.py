@@ -9,7 +9,7 @@ from datetime import datetime
 import structlog
 
 from common.constraints import parse as parse_constraint
-from common.model import Availability, Node, NodeState, Service, ServiceMode, Task, TaskState, now
+from common.model import Availability, Node, NodeState, Service, Task, TaskState, now
 from common.taskstate import is_live
 from manager.loops import RETRY_DELAY, attempt, skipping
 from manager.orchestrator.global_service import reconcile_global

@@ -29,8 +29,8 @@ CODECS: dict[type, _Codec] = {
     Node: ("node", convert.node_to_pb, _decoder(types_pb2.Node, convert.node_from_pb)),
     Service: (
         "service",
-        convert.service_to_pb,
-        _decoder(types_pb2.Service, convert.service_from_pb),
+        convert.stored_service_to_pb,
+        _decoder(types_pb2.Service, convert.stored_service_from_pb),
     ),
     Task: ("task", convert.task_to_pb, _decoder(types_pb2.Task, convert.task_from_pb)),
     Cluster: (

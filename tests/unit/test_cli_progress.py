@@ -193,6 +193,16 @@ class TestWait:
         assert code == progress.NOT_CONVERGED
         assert err == f"Error: service web did not converge within 5 seconds: {why}\n"
 
+    def test_times_out_with_the_error_of_a_task_that_failed_to_pull(self) -> None:
+        """A rejected task waits for its replacement: the timeout says why it was rejected."""
+        why = 'Head "http://127.0.0.1:5000/v2/app/manifests/v1": no basic auth credentials'
+        rejected = task("r", 1, node_id="n1", state=TaskState.REJECTED, err=why)
+        replacement = task("p", 1, node_id="n1", state=TaskState.ASSIGNED)
+        client = Scripted([(web(1), [rejected, replacement])])
+        code, _, err = wait(client, progress.Goal.CONVERGE, timeout=5)
+        assert code == progress.NOT_CONVERGED
+        assert err == f"Error: service web did not converge within 5 seconds: {why}\n"
+
     def test_an_update_waits_for_its_job_not_only_the_tasks(self) -> None:
         """Tasks look converged while the update still monitors them: keep waiting."""
         svc = web(1, image=NEW)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cli import connection
+from cli import connection, registry
 from common import pki
 from common.tls import Bundle
 from manager.ca import ClusterCA
@@ -52,6 +52,13 @@ def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Places:
     return Places(
         home_config=tmp_path / "home" / ".shoal", manager_admin=tmp_path / "manager-admin"
     )
+
+
+@pytest.fixture(autouse=True)
+def no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client resolves an image's digest through a Docker engine: here there is none, and
+    every image counts as built on it (tests of resolving replace this)."""
+    monkeypatch.setattr(registry, "_digest", lambda reference, auth: None)
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
         self.nodes: list[m.Node] = []
         self.self_node_id = ""
         self.calls: list[str] = []
+        self.creates: list[api.CreateServiceRequest] = []
         self.updates: list[api.UpdateServiceRequest] = []
         self.node_updates: list[api.UpdateNodeRequest] = []
         self.token_requests: list[tuple[m.NodeRole, bool]] = []
@@ -68,6 +69,7 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
         self, request: api.CreateServiceRequest, context: grpc.ServicerContext
     ) -> api.ServiceResponse:
         self._enter("CreateService", context)
+        self.creates.append(request)
         service = m.Service(
             id=new_id(), spec=convert.spec_from_pb(request.spec), meta=m.Meta(version=1)
         )
