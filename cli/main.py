@@ -23,6 +23,7 @@ from cli.connection import (
     open_channel,
 )
 from cli.dashboard import command as dashboard
+from cli.stack import command as stack
 from common.cli_args import Parser
 from common.errors import ShoalError
 from common.version import banner
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     service.register(groups.add_parser("service", help="Manage services"))
     node.register(groups.add_parser("node", help="Manage nodes"))
     network.register(groups.add_parser("network", help="Manage networks"))
+    stack.register(groups.add_parser("stack", help="Manage stacks"))
     join_token.register(groups.add_parser("join-token", help="Show how to join a node"))
     events.register(groups.add_parser("events", help="Get real time events from the cluster"))
     dashboard.register(groups.add_parser("dashboard", help="Serve a live web view of the cluster"))
