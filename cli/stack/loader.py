@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from common.errors import InvalidArgument
 
 # Compose project names are what stack names may be: the objects are named STACK_NAME from it.
@@ -89,7 +91,7 @@ def load(files: Sequence[Path], stack: str, environ: Mapping[str, str]) -> dict[
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise InvalidArgument(f"the compose loader failed: {exc}") from None
     if done.returncode != 0:
-        raise InvalidArgument(error_line(done.stderr))
+        raise InvalidArgument(_with_path(error_line(done.stderr), files))
     model = json.loads(done.stdout)
     if not isinstance(model, dict):
         raise InvalidArgument("the compose loader gave no project")
@@ -108,3 +110,42 @@ def error_line(text: str) -> str:
                 break
         out.append(_BRACKETS.sub(r"\1.\2", line))
     return "; ".join(out)
+
+
+# A path in the file, or the file itself, leading a message: it says where already.
+_PLACED = re.compile(r"^(?:[\w.\[\]-]+|/\S+|\S+\.ya?ml): ")
+
+
+def _with_path(message: str, files: Sequence[Path]) -> str:
+    """Some of the Go loader's errors name the value and not where it is (`invalid
+    containerPort: abc`): the value is looked for in the files, the last one first (it wins a
+    merge), and its path put in front."""
+    if _PLACED.match(message):
+        return message
+    value = message.rsplit(": ", 1)[-1].strip()
+    for file in reversed(files):
+        try:
+            document = yaml.safe_load(file.read_text())
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        path = _find(document, value, "")
+        if path:
+            return f"{path}: {message}"
+    return message
+
+
+def _find(node: object, value: str, path: str) -> str:
+    """The path of the first scalar in node that holds value, or ""."""
+    if isinstance(node, dict):
+        for key, child in node.items():
+            found = _find(child, value, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            found = _find(child, value, f"{path}[{index}]")
+            if found:
+                return found
+    elif value and node is not None and value in str(node):
+        return path
+    return ""
