@@ -1,5 +1,6 @@
-"""Ten files `stack deploy` must refuse: one line on stderr naming where in the file, exit
-code 1, and not one call to the manager (so nothing created)."""
+"""`shoal stack` against the fake Control: files `stack deploy` must refuse (one line on stderr
+naming where in the file, exit code 1, and not one call to the manager, so nothing created), and
+a deploy's warnings, order and listing."""
 
 from __future__ import annotations
 
@@ -102,3 +103,32 @@ def test_an_invalid_stack_name_is_refused(
     line = one_error_line(shoal("stack", "deploy", "-c", str(compose), "My Stack"))
     assert line.startswith("Error: invalid stack name 'My Stack'")
     assert control.calls == []
+
+
+def test_deploy_warns_creates_in_order_and_lists(
+    shoal: Shoal, control: FakeControl, tmp_path: Path
+) -> None:
+    """Each ignored key is one warning line; the network comes first, then each service after
+    those it depends on; `stack ls` and `services` find them by the namespace label."""
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text(
+        "services:\n"
+        "  web:\n    image: a\n    depends_on: [api]\n    privileged: true\n    cap_add: [ALL]\n"
+        "  api:\n    image: b\n"
+    )
+    result = shoal("stack", "deploy", "-d", "-c", str(compose), "app")
+    assert result.code == 0, result.err
+    assert result.err.splitlines() == [
+        "Ignoring unsupported option: services.web.cap_add",
+        "Ignoring unsupported option: services.web.privileged",
+    ]
+    assert result.lines == [
+        "Creating network app_default",
+        "Creating service app_api",
+        "Creating service app_web",
+    ]
+    assert [n.name for n in control.networks.values()] == ["app_default"]
+    assert shoal("stack", "ls").lines == ["NAME   SERVICES", "app    2"]
+    listed = shoal("stack", "services", "-q", "app").lines
+    assert len(listed) == 2
+    assert shoal("stack", "services", "nothing").err == "Nothing found in stack: nothing\n"
