@@ -270,6 +270,8 @@ class ServiceSpec:
     # IDs of the cluster networks the tasks join, in order.
     networks: tuple[str, ...] = ()
     endpoint_mode: EndpointMode = EndpointMode.VIP
+    # Other names the service answers to on each of its networks (a stack's short names).
+    aliases: tuple[str, ...] = ()
 
 
 class UpdateState(enum.IntEnum):

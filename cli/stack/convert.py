@@ -146,6 +146,9 @@ def _service(
     if not image.strip():
         raise InvalidArgument(f"{path}.image: a service needs an image")
     namespace = {NAMESPACE_LABEL: stack_name}
+    attached, aliases = _service_networks(
+        service.get("networks"), f"{path}.networks", networks, reader
+    )
     container = ContainerSpec(
         image=image,
         args=fields.words(service.get("command", []), f"{path}.command"),
@@ -174,7 +177,10 @@ def _service(
         container=container,
         labels=dict(namespace),
         ports=_ports(service.get("ports", []), f"{path}.ports", reader),
-        networks=_service_networks(service.get("networks"), f"{path}.networks", networks, reader),
+        networks=attached,
+        # Docker gives a stack's service its name in the file as an alias on its networks, so
+        # the file's names (`db:5432`) work; Shoal's aliases hold on all the service's networks.
+        aliases=(key, *(a for a in aliases if a != key)),
     )
     if "deploy" in service:
         spec = deploy_section.apply(spec, service["deploy"], f"{path}.deploy", reader)
@@ -270,19 +276,23 @@ def _maybe_duration(section: dict[str, Any], key: str, path: str) -> Any:
 
 def _service_networks(
     section: Any, path: str, networks: dict[str, StackNetwork], reader: Reader
-) -> tuple[str, ...]:
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The cluster names of the service's networks, and its aliases on them."""
     # Compose attaches a service that names no network to `default` (STACK_default).
     attached = fields.mapping(section or {DEFAULT_NETWORK: None}, path)
-    names = []
+    names: list[str] = []
+    aliases: list[str] = []
     for key, options in attached.items():
         if options is not None:
             where = f"{path}.{key}"
-            reader.keys(fields.mapping(options, where), where, ())
+            option = reader.keys(fields.mapping(options, where), where, ("aliases",))
+            found = fields.words(option.get("aliases", []), f"{where}.aliases")
+            aliases += [alias for alias in found if alias not in aliases]
         network = networks.get(key)
         if network is None:
             raise InvalidArgument(f"{path}: undefined network {key}")
         names.append(network.name)
-    return tuple(names)
+    return tuple(names), tuple(aliases)
 
 
 def _depends_on(section: Any, path: str, reader: Reader) -> dict[str, str]:

@@ -182,6 +182,7 @@ def spec_to_pb(s: m.ServiceSpec) -> pb.ServiceSpec:
         ports=[port_to_pb(p) for p in s.ports],
         networks=s.networks,
         endpoint_mode=pb.EndpointMode.ValueType(s.endpoint_mode),
+        aliases=s.aliases,
     )
 
 
@@ -205,4 +206,5 @@ def spec_from_pb(msg: pb.ServiceSpec) -> m.ServiceSpec:
         ports=tuple(port_from_pb(p) for p in msg.ports),
         networks=tuple(msg.networks),
         endpoint_mode=enum_from_pb(m.EndpointMode, msg.endpoint_mode, "endpoint mode"),
+        aliases=tuple(msg.aliases),
     )

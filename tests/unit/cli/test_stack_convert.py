@@ -41,7 +41,7 @@ services:
     env_file: web.env
     labels: {team: a}
     ports: ["8080:80", {target: 53, published: 5353, protocol: udp, mode: host}]
-    networks: [front]
+    networks: {front: {aliases: [www]}}
     healthcheck: {test: [CMD, "true"], interval: 2s, timeout: 1s, retries: 4, start_period: 3s}
     user: "1000"
     working_dir: /srv
@@ -106,6 +106,7 @@ def test_every_supported_key_reaches_the_spec(tmp_path: Path) -> None:
         PortConfig(53, 5353, PortProtocol.UDP, PublishMode.HOST),
     )
     assert web.networks == ("app_front",)
+    assert web.aliases == ("web", "www")
     assert container.healthcheck == HealthCheck(
         ("CMD", "true"), timedelta(seconds=2), timedelta(seconds=1), 4, timedelta(seconds=3)
     )
