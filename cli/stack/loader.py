@@ -92,10 +92,22 @@ def load(files: Sequence[Path], stack: str, environ: Mapping[str, str]) -> dict[
         raise InvalidArgument(f"the compose loader failed: {exc}") from None
     if done.returncode != 0:
         raise InvalidArgument(_with_path(error_line(done.stderr), files))
-    model = json.loads(done.stdout)
+    model = _unescaped(json.loads(done.stdout))
     if not isinstance(model, dict):
         raise InvalidArgument("the compose loader gave no project")
     return model
+
+
+def _unescaped(node: Any) -> Any:
+    """The model with each `$$` as the `$` it stands for: compose writes every literal `$` of
+    its output doubled, so that the output reads back as the same file."""
+    if isinstance(node, str):
+        return node.replace("$$", "$")
+    if isinstance(node, list):
+        return [_unescaped(item) for item in node]
+    if isinstance(node, dict):
+        return {key: _unescaped(value) for key, value in node.items()}
+    return node
 
 
 def error_line(text: str) -> str:

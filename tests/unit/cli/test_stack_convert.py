@@ -158,6 +158,19 @@ def test_later_files_override_earlier_ones(tmp_path: Path) -> None:
     assert web.spec.container.env == ("A=1", "B=3")
 
 
+def test_dollars_reach_the_container_as_written(tmp_path: Path) -> None:
+    """`$$` in the file is a `$` in the container, as is a `$` in an interpolated value."""
+    stack = _load(
+        tmp_path,
+        "services:\n  web:\n    image: a\n    command: [sh, -c, 'echo $$HOME']\n"
+        "    environment: {PASSWORD: '${SECRET}', PRICE: '$$5'}\n",
+        env={"SECRET": "pa$$word$"},
+    )
+    [web] = stack.services
+    assert web.spec.container.args == ("sh", "-c", "echo $HOME")
+    assert web.spec.container.env == ("PASSWORD=pa$$word$", "PRICE=$5")
+
+
 def test_job_modes_are_not_supported_yet(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match=r"^services\.w\.deploy\.mode: replicated-job is"):
         _load(tmp_path, "services:\n  w:\n    image: a\n    deploy: {mode: replicated-job}\n")
