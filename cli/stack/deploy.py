@@ -28,12 +28,12 @@ class Waiting:
     quiet: bool
     timeout: timedelta
     clock: Callable[[], float] = time.monotonic
-    deadline: float = 0.0
+    started: float = 0.0
     # Service name -> how to wait for it (its update, or its convergence), until waited for.
     pending: dict[str, tuple[str, progress.Goal]] = field(default_factory=dict)
 
     def start(self) -> None:
-        self.deadline = self.clock() + self.timeout.total_seconds()
+        self.started = self.clock()
 
     def settle(self, client: Client, name: str, out: TextIO) -> int:
         """Wait for the service name once; the exit code service create would give."""
@@ -44,8 +44,18 @@ class Waiting:
         if not self.quiet:
             out.write(f"{name}\n")
             out.flush()
-        left = timedelta(seconds=max(0.0, self.deadline - self.clock()))
-        return progress.wait(client, service_id, goal, left, quiet=self.quiet, out=out)
+        # The wait's clock reads the time since the deploy started, so the stack's timeout
+        # bounds all the waits together, and a failure names it.
+        started = self.started
+        return progress.wait(
+            client,
+            service_id,
+            goal,
+            self.timeout,
+            quiet=self.quiet,
+            out=out,
+            clock=lambda: self.clock() - started,
+        )
 
 
 def run(
@@ -61,9 +71,9 @@ def run(
         out.write(f"Creating network {network.name}\n")
         client.create_network(network.name, network.subnet, network.labels)
     keys = {s.key: s.spec.name for s in stack.services}
-    for name in plan.unchanged:
+    for same in plan.unchanged:
         # What already runs as the file says may still be converging: dependents wait for it.
-        waiting.pending[name] = (client.get_service(name).id, progress.Goal.CONVERGE)
+        waiting.pending[same.spec.name] = (same.id, progress.Goal.CONVERGE)
     for service, stored in plan.services:
         for dependency in sorted(service.depends_on):
             code = waiting.settle(client, keys[dependency], out)

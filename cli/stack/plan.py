@@ -17,7 +17,7 @@ class Plan:
     networks_to_create: tuple[StackNetwork, ...]
     # Dependencies first; each with the stored service it replaces the spec of, if any.
     services: tuple[tuple[StackService, Service | None], ...]
-    unchanged: tuple[str, ...]
+    unchanged: tuple[Service, ...]
     to_remove: tuple[Service, ...]
 
 
@@ -38,7 +38,7 @@ def make(
             )
     ids = {name: network.id for name, network in by_name.items()}
     changes: list[tuple[StackService, Service | None]] = []
-    unchanged = []
+    unchanged: list[Service] = []
     for service in ordered(stack.services):
         stored = existing.get(service.spec.name)
         if stored is not None and not of_stack(stored, stack.name):
@@ -46,7 +46,7 @@ def make(
                 f"service {service.spec.name} exists and is not part of stack {stack.name}"
             )
         if stored is not None and same(stored.spec, service.spec, ids):
-            unchanged.append(service.spec.name)
+            unchanged.append(stored)
         else:
             changes.append((service, stored))
     wanted = {s.spec.name for s in stack.services}

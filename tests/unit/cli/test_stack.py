@@ -132,3 +132,23 @@ def test_deploy_warns_creates_in_order_and_lists(
     listed = shoal("stack", "services", "-q", "app").lines
     assert len(listed) == 2
     assert shoal("stack", "services", "nothing").err == "Nothing found in stack: nothing\n"
+
+
+def test_a_dependency_that_does_not_converge_stops_the_deploy(
+    shoal: Shoal, control: FakeControl, tmp_path: Path
+) -> None:
+    """db never runs (the fake runs no task): after --timeout, exit code 2 naming it, and api,
+    which waits for db to be healthy, is not created."""
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text(
+        "services:\n"
+        "  api:\n    image: a\n    depends_on: {db: {condition: service_healthy}}\n"
+        "  db:\n    image: b\n"
+    )
+    result = shoal("stack", "deploy", "-q", "--timeout", "1s", "-c", str(compose), "app")
+    assert result.code == 2
+    assert result.err.splitlines() == ["Error: service app_db did not converge within 1 second"]
+    assert result.lines == ["Creating network app_default", "Creating service app_db"]
+    assert [s.spec.name for s in control.services.values() if s.spec.name.startswith("app")] == [
+        "app_db"
+    ]

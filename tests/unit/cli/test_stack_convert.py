@@ -205,7 +205,7 @@ def test_plan_orders_dependencies_and_touches_only_what_differs(tmp_path: Path) 
     assert [n.name for n in first.networks_to_create] == ["app_default"]
     steps = plan.make(after, stored, [default], prune=True)
     assert [(s.key, old.id if old else None) for s, old in steps.services] == [("api", "id-api")]
-    assert steps.unchanged == ("app_db", "app_web")
+    assert [s.spec.name for s in steps.unchanged] == ["app_db", "app_web"]
     assert [s.spec.name for s in steps.to_remove] == ["app_old"]
     assert steps.networks_to_create == ()
     assert plan.make(after, stored, [default], prune=False).to_remove == ()
