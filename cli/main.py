@@ -23,6 +23,7 @@ from cli.connection import (
     open_channel,
 )
 from cli.dashboard import command as dashboard
+from cli.stack import command as stack
 from common.cli_args import Parser
 from common.errors import ShoalError
 from common.version import banner
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     network.register(groups.add_parser("network", help="Manage networks"))
     files.register(groups.add_parser("secret", help="Manage secrets"), config=False)
     files.register(groups.add_parser("config", help="Manage configs"), config=True)
+    stack.register(groups.add_parser("stack", help="Manage stacks"))
     join_token.register(groups.add_parser("join-token", help="Show how to join a node"))
     events.register(groups.add_parser("events", help="Get real time events from the cluster"))
     dashboard.register(groups.add_parser("dashboard", help="Serve a live web view of the cluster"))

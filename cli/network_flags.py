@@ -57,7 +57,9 @@ def document(spec: ServiceSpec) -> dict[str, object]:
     if not spec.networks and spec.endpoint_mode == EndpointMode.VIP:
         return {}
     mode = "dnsrr" if spec.endpoint_mode == EndpointMode.DNSRR else "vip"
+    # Docker lists aliases per network; Shoal's hold on each of the service's networks.
+    aliases = {"Aliases": list(spec.aliases)} if spec.aliases else {}
     return {
-        "Networks": [{"Target": network} for network in spec.networks],
+        "Networks": [{"Target": network, **aliases} for network in spec.networks],
         "EndpointSpec": {"Mode": mode},
     }

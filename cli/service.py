@@ -199,9 +199,9 @@ def _ls(args: argparse.Namespace, client: Client) -> int:
         for summary in summaries:
             print(summary.service.id)
     elif args.format == "json":
-        output.json_lines(_ls_record(summary) for summary in summaries)
+        output.json_lines(ls_record(summary) for summary in summaries)
     else:
-        rows = [list(_ls_record(summary).values()) for summary in summaries]
+        rows = [list(ls_record(summary).values()) for summary in summaries]
         print(table.render(LS_HEADER, rows))
     return 0
 
@@ -226,7 +226,7 @@ def _rm(args: argparse.Namespace, client: Client) -> int:
     return batch.each(args.services, remove)
 
 
-def _ls_record(summary: ServiceSummary) -> dict[str, str]:
+def ls_record(summary: ServiceSummary) -> dict[str, str]:
     service = summary.service
     return {
         "ID": output.short_id(service.id),

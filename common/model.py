@@ -301,6 +301,8 @@ class ServiceSpec:
     endpoint_mode: EndpointMode = EndpointMode.VIP
     # A replicated job's tasks at most running at once; 0: replicas.
     max_concurrent: int = 0
+    # Other names the service answers to on each of its networks (a stack's short names).
+    aliases: tuple[str, ...] = ()
 
     @property
     def concurrency(self) -> int:

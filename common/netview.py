@@ -14,6 +14,8 @@ class Endpoint:
     service_name: str
     virtual_ip: str = ""
     addresses: tuple[str, ...] = ()
+    # Other names of the service, resolving as its name does (where no service has the name).
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ def check_spec_strings(spec: ServiceSpec) -> None:
     check_each("constraint", spec.placement.constraints, MAX_CONSTRAINT)
     check_each("placement preference", spec.placement.spread, MAX_CONSTRAINT)
     check_each("network", spec.networks, MAX_WORD)
+    check_each("network alias", spec.aliases, MAX_WORD)
     _check_container(spec.container)
 
 

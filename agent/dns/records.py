@@ -2,7 +2,8 @@
 
 A container sees the services of its networks: NAME gives the service's virtual IP (vip mode)
 or its running tasks' addresses (dnsrr mode), tasks.NAME the running tasks' addresses in either
-mode. Names are not case-sensitive and may end with a dot.
+mode; each of a service's aliases answers as its NAME does, unless a service has that name.
+Names are not case-sensitive and may end with a dot.
 
 The asker is known by its source address. The address of a running task says which service it
 belongs to, and so every network the asker is on (all tasks of a service share its networks),
@@ -38,6 +39,13 @@ class Records:
                 table[name] = [endpoint.virtual_ip] if endpoint.virtual_ip else tasks
                 table[TASKS_PREFIX + name] = tasks
                 service_networks.setdefault(name, []).append(index)
+            # Aliases after every name: a service's own name wins over another's alias.
+            for endpoint in network.endpoints:
+                own = table[endpoint.service_name.lower()]
+                tasks = table[TASKS_PREFIX + endpoint.service_name.lower()]
+                for alias in endpoint.aliases:
+                    table.setdefault(alias.lower(), own)
+                    table.setdefault(TASKS_PREFIX + alias.lower(), tasks)
             tables.append((IPv4Network(network.subnet), table))
         members = {
             address: tuple(service_networks[endpoint.service_name.lower()])

@@ -84,7 +84,15 @@ def _checked_network(network: NodeNetwork, subnet: IPv4Network) -> NodeNetwork:
                 service=endpoint.service_name,
                 skipped=[a[:40] for a in endpoint.addresses if not _inside(a, subnet)][:10],
             )
-        endpoints.append(Endpoint(endpoint.service_name, vip, addresses))
+        aliases = tuple(a for a in endpoint.aliases if _SERVICE_NAME.fullmatch(a))
+        if len(aliases) != len(endpoint.aliases):
+            log.warning(
+                "service aliases skipped",
+                network_id=network.id,
+                service=endpoint.service_name,
+                skipped=[a[:64] for a in endpoint.aliases if not _SERVICE_NAME.fullmatch(a)][:10],
+            )
+        endpoints.append(Endpoint(endpoint.service_name, vip, addresses, aliases))
     return replace(network, peers=tuple(peers), endpoints=tuple(endpoints))
 
 

@@ -508,20 +508,26 @@ class NetworkEndpoint(_message.Message):
     SERVICE_NAME_FIELD_NUMBER: _builtins.int
     VIRTUAL_IP_FIELD_NUMBER: _builtins.int
     ADDRESSES_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
     service_name: _builtins.str
     virtual_ip: _builtins.str
     @_builtins.property
     def addresses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The service's other names (ServiceSpec.aliases), resolving as its name does."""
+
     def __init__(
         self,
         *,
         service_name: _builtins.str = ...,
         virtual_ip: _builtins.str = ...,
         addresses: _abc.Iterable[_builtins.str] | None = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["addresses", b"addresses", "service_name", b"service_name", "virtual_ip", b"virtual_ip"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addresses", b"addresses", "aliases", b"aliases", "service_name", b"service_name", "virtual_ip", b"virtual_ip"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -836,6 +836,7 @@ class ServiceSpec(_message.Message):
     NETWORKS_FIELD_NUMBER: _builtins.int
     ENDPOINT_MODE_FIELD_NUMBER: _builtins.int
     MAX_CONCURRENT_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     mode: Global___ServiceMode.ValueType
     replicas: _builtins.int
@@ -866,6 +867,12 @@ class ServiceSpec(_message.Message):
     def networks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """IDs of the cluster networks (Network) the tasks are attached to, in order."""
 
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Other names the service answers to on each of its networks, beside its own (a stack's
+        services are found by their names in the file, as docker's network aliases make them).
+        """
+
     def __init__(
         self,
         *,
@@ -884,10 +891,11 @@ class ServiceSpec(_message.Message):
         networks: _abc.Iterable[_builtins.str] | None = ...,
         endpoint_mode: Global___EndpointMode.ValueType = ...,
         max_concurrent: _builtins.int = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "placement", b"placement", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "max_concurrent", b"max_concurrent", "mode", b"mode", "name", b"name", "networks", b"networks", "placement", b"placement", "ports", b"ports", "replicas", b"replicas", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "max_concurrent", b"max_concurrent", "mode", b"mode", "name", b"name", "networks", b"networks", "placement", b"placement", "ports", b"ports", "replicas", b"replicas", "reservations", b"reservations", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

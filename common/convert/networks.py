@@ -47,7 +47,10 @@ def network_view_to_pb(view: NetworkView) -> dpb.NetworkView:
                 peers=n.peers,
                 endpoints=[
                     dpb.NetworkEndpoint(
-                        service_name=e.service_name, virtual_ip=e.virtual_ip, addresses=e.addresses
+                        service_name=e.service_name,
+                        virtual_ip=e.virtual_ip,
+                        addresses=e.addresses,
+                        aliases=e.aliases,
                     )
                     for e in n.endpoints
                 ],
@@ -70,7 +73,8 @@ def network_view_from_pb(msg: dpb.NetworkView) -> NetworkView:
                 gateway=n.gateway,
                 peers=tuple(n.peers),
                 endpoints=tuple(
-                    Endpoint(e.service_name, e.virtual_ip, tuple(e.addresses)) for e in n.endpoints
+                    Endpoint(e.service_name, e.virtual_ip, tuple(e.addresses), tuple(e.aliases))
+                    for e in n.endpoints
                 ),
             )
             for n in msg.networks

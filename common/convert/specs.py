@@ -188,6 +188,7 @@ def spec_to_pb(s: m.ServiceSpec) -> pb.ServiceSpec:
         networks=s.networks,
         endpoint_mode=pb.EndpointMode.ValueType(s.endpoint_mode),
         max_concurrent=s.max_concurrent,
+        aliases=s.aliases,
     )
 
 
@@ -212,4 +213,5 @@ def spec_from_pb(msg: pb.ServiceSpec) -> m.ServiceSpec:
         networks=tuple(msg.networks),
         endpoint_mode=enum_from_pb(m.EndpointMode, msg.endpoint_mode, "endpoint mode"),
         max_concurrent=msg.max_concurrent,
+        aliases=tuple(msg.aliases),
     )

@@ -34,6 +34,8 @@ def spec_from_request(msg: types_pb.ServiceSpec) -> ServiceSpec:
 def validate_spec(spec: ServiceSpec) -> None:
     check_spec_strings(spec)
     check_name("service", spec.name)
+    for alias in spec.aliases:
+        check_name("network alias", alias)
     if not spec.container.image.strip():
         raise InvalidArgument("a service needs an image")
     if spec.mode.is_global:

@@ -67,6 +67,7 @@ def compute(view: ReadView) -> dict[str, NetworkView]:
                 if s.spec.endpoint_mode == EndpointMode.VIP
                 else "",
                 addresses=tuple(sorted(addresses.get((s.id, network.id), []))),
+                aliases=s.spec.aliases,
             )
             for s in sorted(services, key=lambda s: s.spec.name)
             if network.id in s.spec.networks

@@ -54,6 +54,7 @@ def spec(name: str = "web", replicas: int = 3) -> ServiceSpec:
         labels={"team": "blue", "empty": ""},
         mode=ServiceMode.GLOBAL,
         replicas=replicas,
+        aliases=("www", "front"),
     )
 
 
@@ -133,6 +134,7 @@ class TestService:
         assert type(back.spec.container.env) is tuple
         assert type(back.spec.labels) is dict
         assert type(back.spec.mode) is ServiceMode
+        assert type(back.spec.aliases) is tuple
 
 
 class TestTask:

@@ -108,6 +108,26 @@ class TestRecords:
         assert records.lookup("api", "10.140.4.4") == ["10.128.0.2"]
         assert records.lookup("cache", "10.128.9.9") is None
 
+    def test_an_alias_answers_as_the_name_unless_a_service_has_it(self) -> None:
+        """A stack's service `app_api` is `api` to its neighbours; a service's own name wins."""
+        aliased = replace(
+            FRONT,
+            endpoints=(
+                Endpoint("app_api", "10.128.0.9", ("10.128.1.8",), aliases=("API", "db")),
+                *FRONT.endpoints,
+            ),
+        )
+        records = Records.of(NetworkView(networks=(aliased, BACK)))
+        assert records.lookup("app_api", "10.128.1.9") == ["10.128.0.9"]
+        assert records.lookup("api", "10.128.1.9") == ["10.128.0.2"]
+        assert records.lookup("tasks.api", "10.128.1.9") == ["10.128.1.5", "10.128.2.5"]
+        alone = replace(aliased, endpoints=aliased.endpoints[:1])
+        records = Records.of(NetworkView(networks=(alone, BACK)))
+        assert records.lookup("api", "10.128.1.9") == ["10.128.0.9"]
+        assert records.lookup("tasks.Api", "10.128.1.9") == ["10.128.1.8"]
+        assert records.lookup("db", "10.128.1.9") == ["10.128.0.9"]
+        assert records.lookup("api", "10.140.1.9") is None
+
     def test_only_the_askers_network(self) -> None:
         assert RECORDS.lookup("api", "10.140.1.9") is None
         assert RECORDS.lookup("cache", "10.140.1.9") == ["10.140.0.2"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TypeVar, cast
 
+from common.convert.networks import network_view_from_pb, network_view_to_pb
 from common.model import (
     EndpointMode,
     Network,
@@ -106,6 +107,15 @@ class TestViews:
         running = on_network(task("t1", 1, node_id="n1"), "10.128.1.2", NET)
         views = compute(View(*NODES, FRONT, api(EndpointMode.DNSRR), running))
         assert views["n1"].networks[0].endpoints == (Endpoint("api", "", ("10.128.1.2",)),)
+
+    def test_a_services_aliases_go_with_its_endpoint_and_over_the_wire(self) -> None:
+        aliased = api()
+        aliased = replace(aliased, spec=replace(aliased.spec, aliases=("backend-api",)))
+        running = on_network(task("t1", 1, node_id="n1"), "10.128.1.2", NET)
+        views = compute(View(*NODES, FRONT, aliased, running))
+        [endpoint] = views["n1"].networks[0].endpoints
+        assert endpoint.aliases == ("backend-api",)
+        assert network_view_from_pb(network_view_to_pb(views["n1"])) == views["n1"]
 
     def test_a_node_waits_for_its_slice(self) -> None:
         on_n3 = on_network(task("t1", 1, node_id="n3"))

@@ -72,6 +72,7 @@ def test_a_global_spec_passes() -> None:
         (spec(placement=Placement(constraints=("zone==b",))), "invalid constraint"),
         (spec(placement=Placement(spread=("zone",))), "invalid placement preference"),
         (spec(reservations=Resources(memory_bytes=-1)), "memory reservation"),
+        (spec(aliases=("web", "no spaces")), "invalid network alias name 'no spaces'"),
     ],
 )
 def test_refused(bad: ServiceSpec, message: str) -> None:

@@ -102,6 +102,14 @@ class TestNetworkView:
         assert "8.8.8.8" not in text
         assert "evil" not in text
 
+    def test_aliases_are_kept_and_bad_ones_skipped(self) -> None:
+        """A stack's short names reach the name server; one that is no name does not."""
+        aliased = Endpoint("app_web", "10.128.0.2", (), ("web", "www", "x\ny"))
+        view = checked_view(NetworkView(networks=(replace(NET, endpoints=(aliased,)),)))
+        assert view.networks[0].endpoints == (
+            Endpoint("app_web", "10.128.0.2", (), ("web", "www")),
+        )
+
     def test_a_network_with_bad_own_fields_is_skipped_whole(self) -> None:
         bad = [
             replace(NET, id="x\ny"),

@@ -74,6 +74,7 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
             id=new_id(), spec=convert.spec_from_pb(request.spec), meta=m.Meta(version=1)
         )
         self.services[service.id] = service
+        self.counts[service.id] = (0, service.spec.replicas)
         return api.ServiceResponse(service=convert.service_to_pb(service))
 
     def PlanServiceUpdate(

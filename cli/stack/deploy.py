@@ -1,0 +1,103 @@
+"""Carrying a plan out: the stack's networks, then its services in depends_on order, each
+created once what it depends on has converged (running, and healthy where it has a health
+check), then the services no longer in the file (--prune). Waits as `service create` does,
+with its progress for each service and its exit codes, unless detached."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TextIO
+
+from cli import progress
+from cli.client import Client
+from cli.stack.model import Stack
+from cli.stack.plan import Plan
+from common.model import Service, UpdateState
+
+
+@dataclass
+class Waiting:
+    """How a deploy waits: not at all (detach), silently (quiet), or drawing progress; one
+    deadline for the whole stack."""
+
+    detach: bool
+    quiet: bool
+    timeout: timedelta
+    clock: Callable[[], float] = time.monotonic
+    started: float = 0.0
+    # Service name -> how to wait for it (its update, or its convergence), until waited for.
+    pending: dict[str, tuple[str, progress.Goal]] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.started = self.clock()
+
+    def settle(self, client: Client, name: str, out: TextIO) -> int:
+        """Wait for the service name once; the exit code service create would give."""
+        entry = self.pending.pop(name, None)
+        if entry is None or self.detach:
+            return progress.CONVERGED
+        service_id, goal = entry
+        if not self.quiet:
+            out.write(f"{name}\n")
+            out.flush()
+        # The wait's clock reads the time since the deploy started, so the stack's timeout
+        # bounds all the waits together, and a failure names it.
+        started = self.started
+        return progress.wait(
+            client,
+            service_id,
+            goal,
+            self.timeout,
+            quiet=self.quiet,
+            out=out,
+            clock=lambda: self.clock() - started,
+        )
+
+
+def run(
+    client: Client, stack: Stack, plan: Plan, waiting: Waiting, out: TextIO | None = None
+) -> int:
+    out = out or sys.stdout
+    waiting.start()
+    # Pruned first, as docker does: what they held (published ports) is free for the rest.
+    for removed in plan.to_remove:
+        out.write(f"Removing service {removed.spec.name}\n")
+        client.remove_service(removed.id)
+    for network in plan.networks_to_create:
+        out.write(f"Creating network {network.name}\n")
+        client.create_network(network.name, network.subnet, network.labels)
+    keys = {s.key: s.spec.name for s in stack.services}
+    for same in plan.unchanged:
+        # What already runs as the file says may still be converging: dependents wait for it.
+        waiting.pending[same.spec.name] = (same.id, progress.Goal.CONVERGE)
+    for service, stored in plan.services:
+        for dependency in sorted(service.depends_on):
+            code = waiting.settle(client, keys[dependency], out)
+            if code != progress.CONVERGED:
+                return code
+        name = service.spec.name
+        if stored is None:
+            out.write(f"Creating service {name}\n")
+            done = client.create_service(service.spec)
+        else:
+            out.write(f"Updating service {name} (id: {stored.id})\n")
+            done = client.update_service(stored, service.spec)
+        waiting.pending[name] = (done.id, _goal(done))
+    changed = [s.spec.name for s, _ in plan.services]
+    for name in changed:
+        code = waiting.settle(client, name, out)
+        if code != progress.CONVERGED:
+            return code
+    return progress.CONVERGED
+
+
+def _goal(service: Service) -> progress.Goal:
+    # An update that replaces tasks is followed as one (a failure pauses or rolls it back);
+    # any other change only has to converge.
+    if service.update_status.state == UpdateState.UPDATING:
+        return progress.Goal.UPDATE
+    return progress.Goal.CONVERGE

@@ -1,0 +1,125 @@
+"""`shoal stack` against a real cluster: a three-service file with `.env` interpolation and a
+health-checked dependency, a redeploy that touches one service only, --prune, and rm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.integration.cluster import Cluster
+from tests.waiting import wait_for
+
+SLEEP = "[sh, -c, \"trap 'exit 0' TERM; sleep 100000 & wait\"]"
+
+
+def _file(path: Path, api_greeting: str, *, with_db: bool = True) -> Path:
+    db = (
+        f"""
+  db:
+    image: local/busybox:latest
+    command: {SLEEP}
+    healthcheck:
+      test: [CMD-SHELL, "test -e /tmp/ready || touch /tmp/ready; true"]
+      interval: 1s
+      retries: 3
+"""
+        if with_db
+        else ""
+    )
+    depends = "\n    depends_on:\n      db:\n        condition: service_healthy" if with_db else ""
+    path.write_text(f"""
+services:
+  web:
+    image: local/busybox:latest
+    command: {SLEEP}
+    environment:
+      TIER: ${{TIER:-front}}
+    depends_on: [api]
+    deploy:
+      replicas: 2
+      labels:
+        role: web
+  api:
+    image: local/busybox:latest
+    command: {SLEEP}
+    environment:
+      GREETING: ${{GREETING:?GREETING must be set}}
+      SAYS: "{api_greeting}"{depends}
+    stop_grace_period: 2s
+{db}""")
+    return path
+
+
+def _container_ids(cluster: Cluster, service: str, count: int) -> set[str]:
+    found = wait_for(lambda: cluster.running(service, count), f"{count} of {service} running")
+    return {c["Id"] for c in found}
+
+
+def test_deploy_redeploy_prune_and_rm(cluster: Cluster, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("GREETING=hello from .env\n")
+    compose = _file(tmp_path / "docker-compose.yml", "one")
+    try:
+        first = cluster.shoal("stack", "deploy", "-c", str(compose), "it", timeout=240)
+        assert first.code == 0, first.err
+        lines = first.out.splitlines()
+        # db converged (healthy) before api was created, and api before web.
+        assert lines[0] == "Creating network it_default"
+        assert lines.index("Creating service it_db") < lines.index("Creating service it_api")
+        assert lines.index("Creating service it_api") < lines.index("Creating service it_web")
+        converged = [i for i, line in enumerate(lines) if line == "verify: Service converged"]
+        assert converged[0] < lines.index("Creating service it_api")
+        [api] = cluster.containers("it_api")
+        env = cluster.engine.inspect_container(api["Id"])["Config"]["Env"]
+        assert "GREETING=hello from .env" in env
+        assert "SAYS=one" in env
+
+        assert cluster.ok("stack", "ls").out.splitlines() == ["NAME   SERVICES", "it     3"]
+        listed = cluster.ok("stack", "services", "it", "--format", "json").json_lines()
+        assert [(s["Name"], s["Replicas"]) for s in listed] == [
+            ("it_api", "1/1"),
+            ("it_db", "1/1"),
+            ("it_web", "2/2"),
+        ]
+        tasks = cluster.ok("stack", "ps", "it", "--format", "json").json_lines()
+        assert sorted(t["Name"] for t in tasks) == ["it_api.1", "it_db.1", "it_web.1", "it_web.2"]
+        labels = cluster.ok("service", "inspect", "it_web").out
+        assert '"com.docker.stack.namespace": "it"' in labels
+        assert '"role": "web"' in labels
+
+        web_before = _container_ids(cluster, "it_web", 2)
+        db_before = _container_ids(cluster, "it_db", 1)
+        api_before = _container_ids(cluster, "it_api", 1)
+        again = cluster.shoal("stack", "deploy", "-c", str(compose), "it", timeout=240)
+        assert again.code == 0, again.err
+        assert "Updating service" not in again.out
+        assert "Creating service" not in again.out
+
+        _file(compose, "two")
+        changed = cluster.shoal("stack", "deploy", "-c", str(compose), "it", timeout=240)
+        assert changed.code == 0, changed.err
+        assert next(line for line in changed.out.splitlines() if "service" in line).startswith(
+            "Updating service it_api"
+        )
+        assert "Updating service it_web" not in changed.out
+        api_after = _container_ids(cluster, "it_api", 1)
+        assert api_after.isdisjoint(api_before)
+        assert _container_ids(cluster, "it_web", 2) == web_before
+        assert _container_ids(cluster, "it_db", 1) == db_before
+
+        _file(compose, "two", with_db=False)
+        pruned = cluster.shoal("stack", "deploy", "--prune", "-c", str(compose), "it", timeout=240)
+        assert pruned.code == 0, pruned.err
+        assert "Removing service it_db" in pruned.out
+        assert cluster.shoal("service", "inspect", "it_db").code == 1
+        assert _container_ids(cluster, "it_web", 2) == web_before
+
+        removed = cluster.shoal("stack", "rm", "it", timeout=120)
+        assert removed.code == 0, removed.err
+        assert removed.out.splitlines() == [
+            "Removing service it_api",
+            "Removing service it_web",
+            "Removing network it_default",
+        ]
+        assert cluster.ok("stack", "ls").out.splitlines() == ["NAME   SERVICES"]
+        assert "it_default" not in cluster.ok("network", "ls").out
+    finally:
+        cluster.shoal("stack", "rm", "it", timeout=120)
