@@ -16,6 +16,7 @@ from common.model import Availability
 from common.netaddr import default_address
 from common.ports import DEFAULT_PORT
 from common.version import banner
+from manager.docker_api import DEFAULT_PORT as DOCKER_API_PORT
 from manager.local_node import serve_with_node
 from manager.server import ManagerConfig
 from manager.store.etcd import parse_url
@@ -78,6 +79,13 @@ def build_parser() -> Parser:
         help="keep the cluster's state in etcd, under PREFIX (default /shoal); default: the"
         " SQLite file in --state-dir",
     )
+    serve_cmd.add_argument(
+        "--docker-api-addr",
+        default=f"0.0.0.0:{DOCKER_API_PORT}",
+        metavar="HOST:PORT",
+        help="serve the Docker Engine API's swarm endpoints here, over mutual TLS with the admin"
+        f" bundle (default 0.0.0.0:{DOCKER_API_PORT}); empty: not at all",
+    )
     serve_cmd.add_argument("--log-level", choices=log.LEVELS, default="info")
     mesh_flag.add(serve_cmd)
     metrics_server.add_flag(serve_cmd)
@@ -107,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         routing_mesh=not args.no_routing_mesh,
         metrics_addr=args.metrics_addr,
         store_url=args.store,
+        docker_api_addr=args.docker_api_addr or None,
     )
     try:
         asyncio.run(_run(config))

@@ -84,10 +84,15 @@ class Cluster:
     port: int
     engine: docker.APIClient
     manager_args: list[str] = field(default_factory=list)
+    # The manager's Docker API port; 0: a free one. Explicit, so that managers of test runs side
+    # by side never meet on docker's default port.
+    docker_api_port: int = 0
     manager: Daemon = field(init=False)
     agents: list[Daemon] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if not self.docker_api_port:
+            self.docker_api_port = free_port()
         self.manager = Daemon(
             "manager",
             [
@@ -103,6 +108,8 @@ class Cluster:
                 "it-manager",
                 "--heartbeat-period",
                 str(HEARTBEAT),
+                "--docker-api-addr",
+                f"127.0.0.1:{self.docker_api_port}",
                 *self.manager_args,
             ],
             self.root / "manager.log",
