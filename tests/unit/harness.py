@@ -45,6 +45,9 @@ class Harness:
     channel: grpc.aio.Channel | None = None
     availability: Availability | None = None
     cert_lifetime: timedelta = timedelta(days=90)
+    # Serve the Docker API too, on a free loopback port (docker_api_port once started).
+    docker_api: bool = False
+    docker_api_port: int = 0
 
     async def start(self) -> None:
         self.stop = asyncio.Event()
@@ -58,6 +61,7 @@ class Harness:
             hostname="mgr",
             availability=self.availability,
             cert_lifetime=self.cert_lifetime,
+            docker_api_addr="127.0.0.1:0" if self.docker_api else None,
         )
         self.task = asyncio.create_task(
             serve(
@@ -69,6 +73,7 @@ class Harness:
         )
         info = await asyncio.wait_for(started, 10)
         self.port, self.node_id = info.port, info.node_id
+        self.docker_api_port = info.docker_api_port or 0
         admin = Bundle.load(self.state_dir / "admin")
         self.channel = grpc.aio.secure_channel(self.addr, admin.channel_credentials())
 

@@ -191,6 +191,12 @@ def _networks(parent: Fields, name: str, labels: dict[str, str]) -> tuple[str, .
 
 
 def _mode(m: Fields) -> tuple[ServiceMode, int]:
+    # An empty object names a mode here ({"GlobalJob": {}}): what is given counts, empty or not.
+    for key in ("ReplicatedJob", "GlobalJob"):
+        if m.has(key):
+            raise InvalidArgument(
+                f"unsupported field {m.path}.{key}: Shoal does not support it (jobs)"
+            )
     if m.has("Global"):
         m.obj("Global").done()
         m.done()
