@@ -249,6 +249,8 @@ async def serve(
                 config.state_dir / TLS_DIR,
             )
         )
+        if docker_api is not None:
+            serving.on_renewal.append(docker_api.reload_certificate)
         join_service = JoinService(store, boot.ca, config.cert_lifetime)
         joins = join_server(join_service)
         _bind(joins, join_host_port(host, bound + 1), None)

@@ -47,9 +47,13 @@ def _tls_context(tls_dir: Path) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.verify_mode = ssl.CERT_REQUIRED
     context.load_verify_locations(cadata=Bundle.load(tls_dir).ca_pem.decode())
+    _load_pair(context, tls_dir)
+    return context
+
+
+def _load_pair(context: ssl.SSLContext, tls_dir: Path) -> None:
     # ssl loads a key pair from files only: the serving bundle's own, 0600 in the state dir.
     context.load_cert_chain(tls_dir / CERT_FILE, tls_dir / KEY_FILE)
-    return context
 
 
 def _listen(addr: str) -> socket.socket:
@@ -72,6 +76,7 @@ class DockerApiServer:
 
     def __init__(self, addr: str, backend: Backend, tls_dir: Path) -> None:
         context = _tls_context(tls_dir)
+        self._context, self._tls_dir = context, tls_dir
         self._socket = _listen(addr)
         config = uvicorn.Config(
             build_app(backend),
@@ -89,6 +94,10 @@ class DockerApiServer:
     def port(self) -> int:
         port: int = self._socket.getsockname()[1]
         return port
+
+    def reload_certificate(self) -> None:
+        """Take up the renewed serving pair: new connections present it."""
+        _load_pair(self._context, self._tls_dir)
 
     async def serve(self) -> None:
         try:
