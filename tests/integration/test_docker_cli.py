@@ -187,7 +187,8 @@ def test_service_logs_and_follow(cli: DockerCli, cluster: Cluster) -> None:
         assert "err 1\n" in logs.err
         task = cli.lines("service", "ps", name, "-q")[0]
         shown = cli.run("service", "logs", name).out.splitlines()[0]
-        assert shown.startswith(f"{name}.1.{task}@it-")
+        # The CLI shortens task IDs as docker's own.
+        assert shown.startswith(f"{name}.1.{task[:12]}@it-")
         follower = subprocess.Popen(
             [str(cli.cli), "service", "logs", "-f", "--tail", "1", "--raw", name],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=cli.env,
@@ -277,7 +278,11 @@ def test_refused_requests_store_nothing(cli: DockerCli) -> None:
     assert cli.lines("service", "ls", "-q", "--filter", f"name={name}") == []
 
 
-def test_docker_py_high_level_api(cluster: Cluster) -> None:
+def test_docker_py_high_level_api(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    # requests lets these override the session's own CA file (its issue 3829); this machine sets
+    # them to the system's bundle, which does not hold the cluster CA.
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
     admin = cluster.root / "manager" / "admin"
     tls = docker.tls.TLSConfig(
         client_cert=(str(admin / "cert.pem"), str(admin / "key.pem")),

@@ -34,11 +34,19 @@ class Fields:
     def _at(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
 
+    def _key(self, key: str) -> str:
+        """key as given: docker's Go decoder takes field names in any case (docker-py sends
+        {"Mode": {"replicated": ...}}), an exact match first."""
+        if key in self._left:
+            return key
+        folded = key.lower()
+        return next((k for k in self._left if k.lower() == folded), key)
+
     def take(self, key: str) -> Any:
-        return self._left.pop(key, None)
+        return self._left.pop(self._key(key), None)
 
     def has(self, key: str) -> bool:
-        return self._left.get(key) is not None
+        return self._left.get(self._key(key)) is not None
 
     def text(self, key: str, default: str = "") -> str:
         value = self.take(key)

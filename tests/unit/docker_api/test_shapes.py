@@ -158,3 +158,12 @@ def test_both_filter_encodings(text: str, found: dict[str, tuple[str, ...]]) -> 
 def test_malformed_filters(text: str) -> None:
     with pytest.raises(InvalidArgument, match="invalid filter"):
         filters.parse(text, ("label",))
+
+
+def test_field_names_in_any_case_as_docker_takes_them() -> None:
+    """docker-py's ServiceMode writes {"replicated": {"Replicas": 2}}."""
+    body = {"name": "x", "TaskTemplate": {"containerSpec": {"Image": "i"}},
+            "Mode": {"replicated": {"Replicas": 2}}}  # fmt: skip
+    assert spec_from_json(body) == ServiceSpec(
+        name="x", container=ContainerSpec(image="i"), replicas=2
+    )
