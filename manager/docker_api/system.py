@@ -1,4 +1,5 @@
-"""/_ping, /version, /info and /swarm: who answers, and the cluster as docker's swarm."""
+"""/_ping, /version, /info and /swarm: who answers, and the cluster as docker's swarm, whose join
+tokens /swarm/update rotates."""
 
 from __future__ import annotations
 
@@ -12,18 +13,18 @@ from starlette.routing import Route
 
 from common.api import control_pb2 as pb
 from common.api import types_pb2 as types_pb
+from common.errors import InvalidArgument
 from common.model import Cluster, Node, NodeRole
 from common.version import this_build
 from manager.control import Control
 from manager.docker_api.apiversion import API_VERSION, MIN_API_VERSION
 from manager.docker_api.backend import Backend
-from manager.docker_api.shapes.times import nanos, timestamp
+from manager.docker_api.requests import flag, json_body
+from manager.docker_api.shapes.swarm import check_unchanged, swarm_to_json
 from manager.system import summarize
 
 # Docker names architectures as Go does.
 _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
-# UDP port of the VXLAN traffic between nodes (agent.overlay).
-DATA_PATH_PORT = 4789
 
 
 def _arch() -> str:
@@ -65,22 +66,9 @@ def routes(backend: Backend) -> list[Route]:
         )
 
     async def swarm_json(*, tokens: bool) -> dict[str, Any]:
-        cluster = backend.view.objects(Cluster)[0]
         facts = backend.facts
-        out: dict[str, Any] = {
-            "ID": cluster.id,
-            "Version": {"Index": cluster.meta.version},
-            "CreatedAt": timestamp(cluster.meta.created_at),
-            "UpdatedAt": timestamp(cluster.meta.updated_at),
-            "Spec": {
-                "Name": "default",
-                "Labels": {},
-                "Dispatcher": {"HeartbeatPeriod": nanos(facts.heartbeat_period)},
-                "CAConfig": {"NodeCertExpiry": nanos(facts.node_cert_lifetime)},
-            },
-            "RootRotationInProgress": False,
-            "DataPathPort": DATA_PATH_PORT,
-        }
+        cluster = backend.view.objects(Cluster)[0]
+        out = swarm_to_json(cluster, facts.heartbeat_period, facts.node_cert_lifetime)
         if tokens:
             out["JoinTokens"] = {
                 "Worker": await _token(backend, NodeRole.WORKER),
@@ -128,15 +116,31 @@ def routes(backend: Backend) -> list[Route]:
             }
         )
 
+    async def update(request: Request) -> Response:
+        """What `docker swarm join-token --rotate` sends: the spec as read, and which token to
+        replace. The spec itself cannot be changed here."""
+        facts = backend.facts
+        check_unchanged(await json_body(request), facts.heartbeat_period, facts.node_cert_lifetime)
+        if flag(request, "rotateManagerUnlockKey"):
+            raise InvalidArgument("Shoal's managers have no unlock key to rotate")
+        for role, asked in (
+            (NodeRole.WORKER, flag(request, "rotateWorkerToken")),
+            (NodeRole.MANAGER, flag(request, "rotateManagerToken")),
+        ):
+            if asked:
+                await _token(backend, role, rotate=True)
+        return Response(status_code=200)
+
     return [
         Route("/_ping", ping, methods=["GET", "HEAD"]),
         Route("/version", version, methods=["GET"]),
         Route("/info", info, methods=["GET"]),
         Route("/swarm", swarm, methods=["GET"]),
+        Route("/swarm/update", update, methods=["POST"]),
     ]
 
 
-async def _token(backend: Backend, role: NodeRole) -> str:
-    request = pb.GetJoinTokenRequest(role=types_pb.NodeRole.ValueType(role))
+async def _token(backend: Backend, role: NodeRole, *, rotate: bool = False) -> str:
+    request = pb.GetJoinTokenRequest(role=types_pb.NodeRole.ValueType(role), rotate=rotate)
     answer = await backend.call(Control.GetJoinToken, request)
     return answer.token

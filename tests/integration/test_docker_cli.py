@@ -101,13 +101,19 @@ def test_this_machine_has_a_docker_cli() -> None:
     assert CLIENTS, "no docker CLI found at /usr/local/bin/docker or /usr/bin/docker"
 
 
-def test_node_ls_and_the_negotiated_version(cli: DockerCli) -> None:
+def test_node_ls_join_token_and_the_negotiated_version(cli: DockerCli) -> None:
     rows = cli.lines("node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.Self}}")
     assert sorted(rows) == [
         "it-agent-1 Ready false",
         "it-agent-2 Ready false",
         "it-manager Ready true",
     ]
+    before = cli.ok("swarm", "join-token", "-q", "worker").strip()
+    cli.ok("swarm", "join-token", "--rotate", "-q", "worker")
+    after = cli.ok("swarm", "join-token", "-q", "worker").strip()
+    assert before.startswith("SHOAL-1-")
+    assert after.startswith("SHOAL-1-")
+    assert after != before
     version = json.loads(cli.ok("version", "--format", "{{json .}}"))
     assert version["Server"]["ApiVersion"] == "1.41"
     assert version["Client"]["ApiVersion"] == "1.41"

@@ -96,6 +96,31 @@ class TestVersions:
         assert tokens["Worker"] != tokens["Manager"]
 
 
+class TestSwarm:
+    async def test_rotating_the_worker_token_with_the_spec_read(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        before = (await api.get(f"{V}/swarm")).json()
+        version = before["Version"]["Index"]
+        answer = await api.post(
+            f"{V}/swarm/update?version={version}&rotateWorkerToken=true", json=before["Spec"]
+        )
+        assert answer.status_code == 200, answer.text
+        after = (await api.get(f"{V}/swarm")).json()["JoinTokens"]
+        assert after["Worker"] != before["JoinTokens"]["Worker"]
+        assert after["Manager"] == before["JoinTokens"]["Manager"]
+
+    async def test_a_changed_swarm_spec_is_refused_and_no_token_rotated(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        before = (await api.get(f"{V}/swarm")).json()
+        spec = before["Spec"] | {"Raft": {"SnapshotInterval": 5}}
+        answer = await api.post(f"{V}/swarm/update?version=1&rotateWorkerToken=1", json=spec)
+        assert answer.status_code == 400
+        assert answer.json()["message"].startswith("unsupported field Raft:")
+        assert (await api.get(f"{V}/swarm")).json()["JoinTokens"] == before["JoinTokens"]
+
+
 class TestServices:
     async def test_a_spec_read_back_updates_with_its_version(
         self, api: httpx.AsyncClient, dharness: Harness
