@@ -19,6 +19,11 @@ class Conflict(ShoalError):
     """The object changed since it was read, or the request clashes with one that exists."""
 
 
+class StaleVersion(Conflict):
+    """A write that named a version of the object other than the stored one: someone changed it
+    since the caller read it (Docker's "update out of sequence")."""
+
+
 class Unauthenticated(ShoalError):
     pass
 

@@ -34,11 +34,13 @@ NODE_PORTS: frozenset[tuple[int, PortProtocol]] = frozenset(
 
 
 def reserved_ports(
-    manager_port: int, metrics_port: int | None = None
+    manager_port: int, metrics_port: int | None = None, docker_api_port: int | None = None
 ) -> frozenset[tuple[int, PortProtocol]]:
     """The one list of (port, protocol) no service may publish: NODE_PORTS, the manager's own
-    ports (configured and default, each with the join port above it) and a metrics port."""
+    ports (configured and default, each with the join port above it), a metrics port and the
+    Docker API's port."""
     tcp = {manager_port, manager_port + 1, DEFAULT_PORT, DEFAULT_PORT + 1}
-    if metrics_port:
-        tcp.add(metrics_port)
+    for extra in (metrics_port, docker_api_port):
+        if extra:
+            tcp.add(extra)
     return NODE_PORTS | {(port, PortProtocol.TCP) for port in tcp}

@@ -17,15 +17,16 @@ class Authenticator:
         self._store = store
         self._cluster_id = cluster_id
 
-    def _subject(self, context: Any) -> pki.Subject:
-        subject = peer_subject(context)
+    def _checked(self, subject: pki.Subject) -> pki.Subject:
         if subject.cluster_id != self._cluster_id:
             raise Unauthenticated("the certificate belongs to another cluster")
         return subject
 
     def node(self, context: Any) -> Node:
         """The node calling: a worker or manager certificate whose node still exists."""
-        subject = self._subject(context)
+        return self._node(self._checked(peer_subject(context)))
+
+    def _node(self, subject: pki.Subject) -> Node:
         if subject.role not in (pki.ROLE_WORKER, pki.ROLE_MANAGER):
             raise PermissionDenied(f"a {subject.role} certificate cannot act as a node")
         node = self._store.get(Node, subject.node_id)
@@ -37,7 +38,12 @@ class Authenticator:
 
     def admin(self, context: Any) -> pki.Subject:
         """The control API is for the admin bundle and for manager nodes, not for workers."""
-        subject = self._subject(context)
+        return self.admin_subject(peer_subject(context))
+
+    def admin_subject(self, presented: pki.Subject) -> pki.Subject:
+        """admin() for the subject of a certificate a TLS layer other than gRPC's verified (the
+        Docker API's)."""
+        subject = self._checked(presented)
         if subject.role == pki.ROLE_ADMIN:
             if subject.generation < self._store.objects(Cluster)[0].admin_generation:
                 raise Unauthenticated(
@@ -46,6 +52,6 @@ class Authenticator:
                 )
             return subject
         if subject.role == pki.ROLE_MANAGER:
-            self.node(context)
+            self._node(subject)
             return subject
         raise PermissionDenied("a worker certificate cannot use the control API")

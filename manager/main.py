@@ -16,6 +16,7 @@ from common.model import Availability
 from common.netaddr import default_address
 from common.ports import DEFAULT_PORT
 from common.version import banner
+from manager.docker_api import DEFAULT_PORT as DOCKER_API_PORT
 from manager.local_node import serve_with_node
 from manager.server import ManagerConfig
 from manager.store import etcd_tls
@@ -81,6 +82,13 @@ def build_parser() -> Parser:
         " SQLite file in --state-dir. An existing SQLite cluster is moved into etcd once",
     )
     _add_etcd_tls_flags(serve_cmd)
+    serve_cmd.add_argument(
+        "--docker-api-addr",
+        default=f"0.0.0.0:{DOCKER_API_PORT}",
+        metavar="HOST:PORT",
+        help="serve the Docker Engine API's swarm endpoints here, over mutual TLS with the admin"
+        f" bundle (default 0.0.0.0:{DOCKER_API_PORT}); empty: not at all",
+    )
     serve_cmd.add_argument("--log-level", choices=log.LEVELS, default="info")
     mesh_flag.add(serve_cmd)
     metrics_server.add_flag(serve_cmd)
@@ -130,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         metrics_addr=args.metrics_addr,
         store_url=args.store,
         etcd_tls=tls,
+        docker_api_addr=args.docker_api_addr or None,
     )
     try:
         asyncio.run(_run(config))

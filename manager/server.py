@@ -38,6 +38,8 @@ from manager.control_metrics import ControlMetrics
 from manager.dispatcher import Dispatcher
 from manager.dispatcher.mesh_feed import MeshFeed
 from manager.dispatcher.service import LocalNode
+from manager.docker_api import DEFAULT_PORT as DOCKER_API_PORT
+from manager.docker_api import Backend, DockerApiServer
 from manager.join import JoinService, join_server
 from manager.metrics import ManagerMetrics
 from manager.orchestrator.loop import Orchestrator
@@ -81,6 +83,8 @@ class ManagerConfig:
     store_url: str | None = None
     # TLS to etcd (--etcd-cacert/--etcd-cert/--etcd-key); None: plaintext, unless etcds://.
     etcd_tls: EtcdTls | None = None
+    # HOST:PORT to serve the Docker Engine API on (manager.docker_api); None: nowhere.
+    docker_api_addr: str | None = None
 
 
 def data_address(advertise: str) -> str:
@@ -122,6 +126,8 @@ class Started:
 
     port: int
     node_id: str
+    # Where the Docker API listens (its bound port), when it does.
+    docker_api_port: int | None = None
 
 
 def _bind(server: grpc.aio.Server, addr: str, credentials: grpc.ServerCredentials | None) -> int:
@@ -205,8 +211,14 @@ async def serve(
         )
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)
         # The node's own ports, the manager's (configured and default, with the join port above
-        # each) and a metrics port: no service may publish them.
-        reserved = reserved_ports(port, config.metrics_addr.port if config.metrics_addr else None)
+        # each), a metrics port and the Docker API's: no service may publish them.
+        reserved = reserved_ports(
+            port,
+            config.metrics_addr.port if config.metrics_addr else None,
+            split_host_port(config.docker_api_addr, DOCKER_API_PORT)[1]
+            if config.docker_api_addr
+            else None,
+        )
         control = Control(
             store,
             advertise_addr,
@@ -234,6 +246,17 @@ async def serve(
         )
         system = System(store, facts, Authenticator(store, boot.cluster.id))
         system_pb2_grpc.add_SystemServicer_to_server(system, server)
+        docker_api = (
+            None
+            if config.docker_api_addr is None
+            else DockerApiServer(
+                config.docker_api_addr,
+                Backend(control, store, facts, Authenticator(store, boot.cluster.id)),
+                config.state_dir / TLS_DIR,
+            )
+        )
+        if docker_api is not None:
+            serving.on_renewal.append(docker_api.reload_certificate)
         join_service = JoinService(store, boot.ca, config.cert_lifetime)
         joins = join_server(join_service)
         _bind(joins, join_host_port(host, bound + 1), None)
@@ -267,10 +290,24 @@ async def serve(
                     group.create_task(serving.run()),
                     group.create_task(run_node(seat)),
                 ]
+                docker_task = None
+                if docker_api is not None:
+                    docker_task = group.create_task(docker_api.serve())
+                    log.info("docker api listening", port=docker_api.port)
                 if started is not None:
-                    started(Started(port=bound, node_id=boot.node_id))
+                    started(
+                        Started(
+                            port=bound,
+                            node_id=boot.node_id,
+                            docker_api_port=docker_api.port if docker_api else None,
+                        )
+                    )
                 await stop.wait()
                 log.info("manager stopping")
+                if docker_api is not None and docker_task is not None:
+                    # Its open streams (events, logs) end within its graceful shutdown.
+                    docker_api.stop()
+                    await docker_task
                 for task in loops:
                     task.cancel()
         finally:

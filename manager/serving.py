@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,6 +44,9 @@ class ServingCertificate:
             self._issue()
         self._bundle = Bundle.load(directory)
         self._pending: grpc.ServerCertificateConfiguration | None = None
+        # Called after each renewal, once the new pair is in directory: other servers that
+        # serve it (the Docker API) take it up.
+        self.on_renewal: list[Callable[[], None]] = []
 
     def _issue(self) -> Bundle:
         issued = self._ca.issue_with_key(
@@ -75,4 +79,6 @@ class ServingCertificate:
             await asyncio.sleep(max(0.0, (due - now()).total_seconds()))
             self._bundle = self._issue()
             self._pending = self._configuration()
+            for renewed in self.on_renewal:
+                renewed()
             log.info("serving certificate renewed")

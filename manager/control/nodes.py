@@ -8,7 +8,7 @@ from typing import Any
 
 from common import convert
 from common.api import control_pb2 as pb
-from common.errors import Conflict, NotFound
+from common.errors import Conflict, NotFound, StaleVersion
 from common.grpc_errors import unary_errors
 from common.limits import check_labels
 from common.model import Availability, Node, NodeState
@@ -40,7 +40,7 @@ class NodeCalls(ControlBase):
             if node is None:
                 raise NotFound(f"no such node: {request.node_id}")
             if node.meta.version != request.version:
-                raise Conflict(
+                raise StaleVersion(
                     f"node {node.description.hostname} was changed meanwhile; read it and retry"
                 )
             return [Put(replace(node, availability=availability, labels=labels))]

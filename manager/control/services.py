@@ -8,7 +8,7 @@ from typing import Any
 
 from common import convert
 from common.api import control_pb2 as pb
-from common.errors import Conflict, InvalidArgument, NotFound
+from common.errors import Conflict, InvalidArgument, NotFound, StaleVersion
 from common.grpc_errors import unary_errors
 from common.ids import new_id
 from common.jobs import job_counts
@@ -77,7 +77,7 @@ class ServiceCalls(ControlBase):
             if current is None:
                 raise NotFound(f"no such service: {request.service_id}")
             if current.meta.version != request.version:
-                raise Conflict(
+                raise StaleVersion(
                     f"service {current.spec.name} was changed by someone else; read it and retry"
                 )
             if spec.name != current.spec.name:

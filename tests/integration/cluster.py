@@ -85,10 +85,15 @@ class Cluster:
     port: int
     engine: docker.APIClient
     manager_args: list[str] = field(default_factory=list)
+    # The manager's Docker API port; 0: a free one. Explicit, so that managers of test runs side
+    # by side never meet on docker's default port.
+    docker_api_port: int = 0
     manager: Daemon = field(init=False)
     agents: list[Daemon] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if not self.docker_api_port:
+            self.docker_api_port = free_port()
         self.manager = Daemon(
             "manager",
             [
@@ -104,6 +109,8 @@ class Cluster:
                 "it-manager",
                 "--heartbeat-period",
                 str(HEARTBEAT),
+                "--docker-api-addr",
+                f"127.0.0.1:{self.docker_api_port}",
                 *self.manager_args,
             ],
             self.root / "manager.log",
@@ -139,10 +146,10 @@ class Cluster:
         return result
 
     def answers(self, *args: str) -> Result | None:
-        """shoal's answer, or None when it took over 5 s (a loaded machine starting a process,
-        or a manager still starting): for waits that try again."""
+        """shoal ARGS when it answers within a few seconds; None when it is slower, as on a
+        loaded machine, where the caller's own deadline decides."""
         try:
-            return self.shoal(*args, timeout=5)
+            return self.shoal(*args, timeout=10)
         except subprocess.TimeoutExpired:
             return None
 
@@ -151,6 +158,7 @@ class Cluster:
         wait_for(
             lambda: (r := self.answers("node", "ls")) is not None and r.code == 0,
             "the manager to answer",
+            timeout=DEADLINE * 2,
         )
 
     def add_agent(self, index: int, *extra: str) -> Daemon:

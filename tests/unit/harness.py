@@ -51,6 +51,9 @@ class Harness:
     channel: grpc.aio.Channel | None = None
     availability: Availability | None = None
     cert_lifetime: timedelta = timedelta(days=90)
+    # Serve the Docker API too, on a free loopback port (docker_api_port once started).
+    docker_api: bool = False
+    docker_api_port: int = 0
 
     async def start(self) -> None:
         """Start the manager on self.port; on port 0 the system picks it, and the join port
@@ -77,6 +80,7 @@ class Harness:
             hostname="mgr",
             availability=self.availability,
             cert_lifetime=self.cert_lifetime,
+            docker_api_addr="127.0.0.1:0" if self.docker_api else None,
         )
         self.task = asyncio.create_task(
             serve(
@@ -91,6 +95,7 @@ class Harness:
         if started.done():
             info = started.result()
             self.port, self.node_id = info.port, info.node_id
+            self.docker_api_port = info.docker_api_port or 0
             return True
         if not self.task.done():
             raise TimeoutError("the manager did not start within 10 s")
