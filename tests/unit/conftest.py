@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from manager.store import StateStore
 from manager.store.etcd_tls import load as load_tls
 from tests.unit.harness import Harness
 from tests.unit.stores import Backend, etcd_backend, sqlite_backend
+
+
+@pytest.fixture(autouse=True)
+def _structlog_as_it_was() -> Iterator[None]:
+    """A test that runs a command's main() sets structlog up to print to pytest's captured
+    stream, which is closed after that test: later tests' log lines would fail on it."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture
