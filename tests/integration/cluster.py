@@ -139,10 +139,10 @@ class Cluster:
         return result
 
     def answers(self, *args: str) -> Result | None:
-        """shoal's answer, or None when it took over 5 s (a loaded machine starting a process,
-        or a manager still starting): for waits that try again."""
+        """shoal's answer, or None when it took over 15 s (a loaded machine starting a
+        process, or a manager still starting): for waits that try again."""
         try:
-            return self.shoal(*args, timeout=5)
+            return self.shoal(*args, timeout=15)
         except subprocess.TimeoutExpired:
             return None
 
@@ -151,6 +151,7 @@ class Cluster:
         wait_for(
             lambda: (r := self.answers("node", "ls")) is not None and r.code == 0,
             "the manager to answer",
+            timeout=3 * DEADLINE,
         )
 
     def add_agent(self, index: int, *extra: str) -> Daemon:
