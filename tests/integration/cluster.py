@@ -146,10 +146,10 @@ class Cluster:
         return result
 
     def answers(self, *args: str) -> Result | None:
-        """shoal ARGS when it answers within a few seconds; None when it is slower, as on a
-        loaded machine, where the caller's own deadline decides."""
+        """shoal's answer, or None when it took over 15 s (a loaded machine starting a
+        process, or a manager still starting): for waits that try again."""
         try:
-            return self.shoal(*args, timeout=10)
+            return self.shoal(*args, timeout=15)
         except subprocess.TimeoutExpired:
             return None
 
@@ -158,7 +158,7 @@ class Cluster:
         wait_for(
             lambda: (r := self.answers("node", "ls")) is not None and r.code == 0,
             "the manager to answer",
-            timeout=DEADLINE * 2,
+            timeout=3 * DEADLINE,
         )
 
     def add_agent(self, index: int, *extra: str) -> Daemon:

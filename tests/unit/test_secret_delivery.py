@@ -87,8 +87,10 @@ async def test_refusals_store_nothing(harness: Harness) -> None:
         )
     assert refused.value.code() == grpc.StatusCode.NOT_FOUND
     assert refused.value.details() == "secret not found: nope"
+    # No replicas: the spec alone makes the secret in use (and no node writes its file).
     used = ServiceSpec(
         name="app",
+        replicas=0,
         container=ContainerSpec(
             image="local/busybox:latest", secrets=(FileReference(name="db", target=""),)
         ),
