@@ -139,7 +139,15 @@ class Cluster:
 
     def start_manager(self) -> None:
         self.manager.start(self.env)
-        wait_for(lambda: self.shoal("node", "ls", timeout=5).code == 0, "the manager to answer")
+        wait_for(self._answers, "the manager to answer")
+
+    def _answers(self) -> bool:
+        # On a loaded machine the client alone may take seconds to start: a call that did
+        # not end in time is one more try, not a failure of the fixture.
+        try:
+            return self.shoal("node", "ls", timeout=5).code == 0
+        except subprocess.TimeoutExpired:
+            return False
 
     def add_agent(self, index: int, *extra: str) -> Daemon:
         token = self.ok("join-token", "worker", "-q").out.strip()
@@ -188,7 +196,11 @@ class Cluster:
         found = {
             json.loads(path.read_text())["node_id"] for path in self.root.rglob("identity.json")
         }
-        listed = self.shoal("node", "ls", "-q", timeout=5)
+        try:
+            listed = self.shoal("node", "ls", "-q", timeout=5)
+        except subprocess.TimeoutExpired:
+            # Stopping must go on (else its daemons outlive the test): the disk's are enough.
+            return found
         if listed.code == 0:
             found |= set(listed.out.split())
         return found
