@@ -76,11 +76,12 @@ def images(lab: Lab) -> Iterator[Images]:
 def _image_ids(lab: Lab, service: str, count: int) -> dict[str, set[str]] | None:
     """host -> the image IDs the service's running containers there run, once count run."""
     found: dict[str, set[str]] = {}
+    running = 0
     for host in lab.hosts:
         with host.engine() as api:
             for c in api.containers(filters={"label": f"shoal.service.name={service}"}):
                 found.setdefault(host.name, set()).add(api.inspect_container(c["Id"])["Image"])
-    running = sum(len(lab.running(service).get(h.name, [])) for h in lab.hosts)
+                running += 1
     return found if running == count else None
 
 
