@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import math
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -268,6 +269,9 @@ def main() -> None:
     )
     parser.add_argument("--store", choices=("sqlite", "etcd"), default="sqlite")
     args = parser.parse_args()
+    # A stopped benchmark still stops what it started (its processes are in sessions of their
+    # own, out of reach of the signal).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     results = []
     for size in args.sizes:
