@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.mesh import Figures, parse_wrk, ratio_verdict
+from bench.mesh import Figures, parse_wrk
 
 SUMMARY = """Running 1s test @ http://10.77.0.11:8080/
   2 threads and 4 connections
@@ -40,28 +40,3 @@ def test_errors_are_counted() -> None:
 def test_unexpected_output() -> None:
     with pytest.raises(RuntimeError, match="unexpected wrk output"):
         parse_wrk("unable to connect to 10.77.0.11:8080 Connection refused")
-
-
-def _runs(*rates: float) -> list[Figures]:
-    return [Figures(rate, 1.0, 0) for rate in rates]
-
-
-def test_a_ratio_is_reported_when_three_runs_agree_within_10_percent() -> None:
-    verdict = ratio_verdict(_runs(950, 1000, 1020), _runs(1000, 1000, 1000))
-    assert verdict.startswith("1.00 (runs 0.95, 1.00, 1.02, spread 7%)")
-
-
-@pytest.mark.parametrize(
-    ("mesh", "direct", "why"),
-    [
-        # The three runs of the report that made this rule: ratios 0.98, 1.36 and 5.77.
-        ((980, 1360, 2908), (1000, 1000, 504), "disagree by more than 10%"),
-        ((1000, 1000), (1000, 1000), "fewer than 3 runs"),
-    ],
-)
-def test_no_ratio_when_runs_disagree_or_are_too_few(
-    mesh: tuple[float, ...], direct: tuple[float, ...], why: str
-) -> None:
-    verdict = ratio_verdict(_runs(*mesh), _runs(*direct))
-    assert verdict.startswith("not reported")
-    assert why in verdict
