@@ -56,8 +56,10 @@ CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
     # Also the connect timeout (20 s by default): a connect begun while the link was down would
-    # otherwise hold the node away that long after the link came back.
-    ("grpc.min_reconnect_backoff_ms", 1000),
+    # otherwise hold the node away that long after the link came back. Not shorter: when
+    # thousands of nodes reconnect at once (a manager restart) a TLS handshake waits its turn
+    # on the manager; abandoned after 1 s, every handshake was redone and none completed.
+    ("grpc.min_reconnect_backoff_ms", 5000),
     *message_limits.OPTIONS,
 ]
 

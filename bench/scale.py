@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import math
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -259,6 +260,12 @@ def report(all_figures: list[Figures], store: str, load: str) -> None:
         print(f"  {anchor}")
 
 
+def _stop(*_: object) -> None:
+    """The first SIGTERM ends the run, and the cleanup is not cut short by another."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(143)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000])
@@ -268,6 +275,9 @@ def main() -> None:
     )
     parser.add_argument("--store", choices=("sqlite", "etcd"), default="sqlite")
     args = parser.parse_args()
+    # A stopped benchmark still stops what it started (its processes are in sessions of their
+    # own, out of reach of the signal).
+    signal.signal(signal.SIGTERM, _stop)
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     results = []
     for size in args.sizes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -198,8 +197,16 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         messages = aiter(request_iterator)
         period = self._liveness.session_period()
         first: pb.AgentMessage | None = None
-        with contextlib.suppress(TimeoutError, StopAsyncIteration):
+        try:
             first = await asyncio.wait_for(anext(messages), MISSED_BEATS * period)
+        except TimeoutError:
+            # A node or a manager too busy to pass the hello in time (thousands of nodes
+            # reconnecting at once): the node tries again, as after any outage. Refusing it for
+            # good, as a malformed session is, stopped healthy nodes.
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "no hello in time: try again")
+            return
+        except StopAsyncIteration:
+            pass
         if first is None or first.WhichOneof("kind") != "hello":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a session starts with hello")
             return

@@ -6,8 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import grpc
+import pytest
+
+from agent.node import _FATAL as FATAL
+from common.api import dispatcher_pb2 as dpb
+from common.api import dispatcher_pb2_grpc
 from common.model import Node, NodeDescription, NodeState
 from manager.dispatcher.hostnames import HostnameIndex
 from manager.dispatcher.liveness import (
@@ -17,6 +24,8 @@ from manager.dispatcher.liveness import (
     period_for,
 )
 from manager.store import Action, Event, Put, SqliteStore
+from tests.rogue import Rogue
+from tests.unit.harness import Harness
 from tests.waiting import eventually
 
 
@@ -76,3 +85,22 @@ async def test_no_node_down_while_others_still_reconnect(tmp_path: Path) -> None
         sweeping.cancel()
         await asyncio.gather(sweeping, return_exceptions=True)
         await store.close()
+
+
+async def test_a_hello_that_comes_late_is_retried_not_refused(harness: Harness) -> None:
+    """A session whose hello does not come within the wait (a manager or node swamped by
+    thousands of reconnects) ends UNAVAILABLE, which the agent retries; INVALID_ARGUMENT stops
+    an agent for good and is kept for a session that starts with something else."""
+    node = await Rogue.joined(harness, "slow")
+    async with grpc.aio.secure_channel(harness.addr, node.bundle.channel_credentials()) as ch:
+        silent: asyncio.Queue[dpb.AgentMessage] = asyncio.Queue()
+
+        async def nothing_yet() -> AsyncIterator[dpb.AgentMessage]:
+            yield await silent.get()
+
+        call = dispatcher_pb2_grpc.DispatcherStub(ch).Session(nothing_yet())
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
+            async for _ in call:
+                pass
+        assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert ended.value.code() not in FATAL
