@@ -71,7 +71,8 @@ class Harness:
                 started.set_result,
             )
         )
-        info = await asyncio.wait_for(started, 10)
+        # Generous: a loaded machine (CI, helpers side by side) starts a manager slowly.
+        info = await asyncio.wait_for(started, 60)
         self.port, self.node_id = info.port, info.node_id
         self.docker_api_port = info.docker_api_port or 0
         admin = Bundle.load(self.state_dir / "admin")
