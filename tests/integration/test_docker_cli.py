@@ -195,6 +195,8 @@ def test_service_logs_and_follow(cli: DockerCli, cluster: Cluster) -> None:
         shown = cli.run("service", "logs", name).out.splitlines()[0]
         # The CLI shortens task IDs as docker's own.
         assert shown.startswith(f"{name}.1.{task[:12]}@it-")
+        # One task's lines (/tasks/{id}/logs).
+        assert "out 1\n" in cli.ok("service", "logs", "--raw", task)
         follower = subprocess.Popen(
             [str(cli.cli), "service", "logs", "-f", "--tail", "1", "--raw", name],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=cli.env,
