@@ -15,9 +15,10 @@ from typing import TextIO
 
 from cli import progress
 from cli.client import Client
-from cli.stack.model import Stack
+from cli.stack.model import Stack, StackFile
 from cli.stack.plan import Plan
-from common.model import Service, UpdateState
+from common.errors import Conflict
+from common.model import DataInfo, Service, UpdateState
 
 
 @dataclass
@@ -74,13 +75,13 @@ def run(
     for file in plan.files_to_create:
         out.write(f"Creating {file.kind} {file.name}\n")
         client.create_data(file.config, file.name, file.labels, file.data or b"")
-    rolled = _rotate(client, plan, out)
     keys = {s.key: s.spec.name for s in stack.services}
     for same in plan.unchanged:
         # What already runs as the file says may still be converging: dependents wait for it.
         waiting.pending[same.spec.name] = (same.id, progress.Goal.CONVERGE)
-    for name, service_id in rolled.items():
-        waiting.pending[name] = (service_id, progress.Goal.UPDATE)
+    code, rolled = _rotate(client, plan, waiting, out)
+    if code != progress.CONVERGED:
+        return code
     for service, stored in plan.services:
         for dependency in sorted(service.depends_on):
             code = waiting.settle(client, keys[dependency], out)
@@ -106,21 +107,34 @@ def run(
     return progress.CONVERGED
 
 
-def _rotate(client: Client, plan: Plan, out: TextIO) -> dict[str, str]:
+def _rotate(client: Client, plan: Plan, waiting: Waiting, out: TextIO) -> tuple[int, set[str]]:
     """The stack's secrets and configs brought to the file's data: a new version where it
-    differs (the manager compares: a secret's data never comes back to be compared here).
-    Returns the services rolling to a new version, name -> ID."""
-    rolled: dict[str, str] = {}
+    differs (the manager compares: a secret's data never comes back to be compared here). The
+    services rolling to a new version are waited for as updates; the exit code so far, and
+    their names."""
+    rolled: set[str] = set()
     for file, stored in plan.files_to_sync:
-        info, services = client.rotate_data(
-            file.config, stored.id, file.data or b"", if_changed=True
-        )
+        try:
+            info, services = _rotate_one(client, file, stored)
+        except Conflict:
+            # The manager rotates nothing a service rolling from an earlier rotation uses:
+            # that roll ends first (without waiting, the refusal stands).
+            for name in sorted(rolled):
+                code = waiting.settle(client, name, out)
+                if code != progress.CONVERGED:
+                    return code, rolled
+            info, services = _rotate_one(client, file, stored)
         if info.versions[-1] == stored.versions[-1]:
             continue
         out.write(f"Rotating {file.kind} {file.name} to version {info.versions[-1]}\n")
         for name in services:
-            rolled[name] = client.get_service(name).id
-    return rolled
+            waiting.pending[name] = (client.get_service(name).id, progress.Goal.UPDATE)
+            rolled.add(name)
+    return progress.CONVERGED, rolled
+
+
+def _rotate_one(client: Client, file: StackFile, stored: DataInfo) -> tuple[DataInfo, list[str]]:
+    return client.rotate_data(file.config, stored.id, file.data or b"", if_changed=True)
 
 
 def _goal(service: Service) -> progress.Goal:

@@ -169,16 +169,20 @@ def test_deploy_redeploy_prune_and_rm(cluster: Cluster, tmp_path: Path) -> None:
         assert cluster.shoal("service", "inspect", "it_db").code == 1
         assert _container_ids(cluster, "it_web", 2) == web_before
 
-        # A changed secret file is a new version of the stack's secret, and api, changed in the
-        # same deploy, runs with it.
+        # Changed files are new versions of the stack's secret and config (api uses both, so
+        # the second rotation waits for the roll the first began), and api, changed in the
+        # same deploy, runs with them.
         (tmp_path / "db_password.txt").write_bytes(b"rotated-" + password)
+        (tmp_path / "app.conf").write_bytes(b"rotated-" + setting)
         _file(compose, "three", with_db=False)
         rotated = cluster.shoal("stack", "deploy", "-c", str(compose), "it", timeout=240)
         assert rotated.code == 0, rotated.err
         assert "Rotating secret it_db_password to version 2" in rotated.out
+        assert "Rotating config it_app_conf to version 2" in rotated.out
         assert "Updating service it_api" in rotated.out
         _container_ids(cluster, "it_api", 1)
         assert _read(cluster, "it_api", "/run/secrets/db_password") == b"rotated-" + password
+        assert _read(cluster, "it_api", "/etc/app.conf") == b"rotated-" + setting
 
         removed = cluster.shoal("stack", "rm", "it", timeout=120)
         assert removed.code == 0, removed.err
