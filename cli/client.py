@@ -307,9 +307,14 @@ class Client:
         request = api.RemoveDataRequest(kind=_kind(config), ref=ref)
         return self._call(self._stub.RemoveData, request).id
 
-    def rotate_data(self, config: bool, ref: str, data: bytes) -> tuple[DataInfo, list[str]]:
-        """The secret (or config) with its new version, and the services rolling to it."""
-        request = api.RotateDataRequest(kind=_kind(config), ref=ref, data=data)
+    def rotate_data(
+        self, config: bool, ref: str, data: bytes, *, if_changed: bool = False
+    ) -> tuple[DataInfo, list[str]]:
+        """The secret (or config) with its new version, and the services rolling to it. With
+        if_changed, data the same as the current version's makes no version (and rolls none)."""
+        request = api.RotateDataRequest(
+            kind=_kind(config), ref=ref, data=data, if_changed=if_changed
+        )
         response = self._call(self._stub.RotateData, request)
         return convert.data_info_from_pb(response.info), list(response.services)
 

@@ -65,7 +65,8 @@ def _deploy(args: argparse.Namespace, client: Client) -> int:
     for warning in stack.warnings:
         print(warning, file=sys.stderr)
     services = [summary.service for summary in client.list_services()]
-    steps = plan.make(stack, services, client.list_networks(), prune=args.prune)
+    files = [*client.list_data(False), *client.list_data(True)]
+    steps = plan.make(stack, services, client.list_networks(), files, prune=args.prune)
     waiting = deploy.Waiting(detach=args.detach, quiet=args.quiet, timeout=args.timeout)
     return deploy.run(client, stack, steps, waiting)
 

@@ -2,7 +2,8 @@
 named STACK_NAME and labelled with the stack's namespace, as `docker stack deploy` converts it.
 
 Keys Shoal ignores are warned of, one line each; what cannot be deployed as written (a network
-driver other than overlay, secrets and configs for now) is refused before anything is created.
+driver other than overlay, a secret's file that cannot be read) is refused before anything is
+created.
 """
 
 from __future__ import annotations
@@ -10,9 +11,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from cli.stack import deploy_section, fields
+from cli.stack import deploy_section, fields, files_section
 from cli.stack.fields import Reader
-from cli.stack.model import HEALTHY, NAMESPACE_LABEL, Stack, StackNetwork, StackService, scoped
+from cli.stack.model import (
+    HEALTHY,
+    NAMESPACE_LABEL,
+    Stack,
+    StackFile,
+    StackNetwork,
+    StackService,
+    scoped,
+)
 from common.errors import InvalidArgument
 from common.model import (
     HEALTH_NONE,
@@ -26,7 +35,7 @@ from common.model import (
     ServiceSpec,
 )
 
-_TOP = ("name", "services", "networks", "volumes")
+_TOP = ("name", "services", "networks", "volumes", "secrets", "configs")
 _SERVICE = (
     "image",
     "command",
@@ -47,37 +56,60 @@ _SERVICE = (
     "volumes",
     "deploy",
     "depends_on",
+    "secrets",
+    "configs",
 )
-# Secrets and configs come with the cluster's own secret and config objects.
-_NOT_YET = ("secrets", "configs")
 _PROTOCOLS = {p.name.lower(): p for p in PortProtocol}
 _PUBLISH_MODES = {m.name.lower(): m for m in PublishMode}
 _MOUNT_TYPES = {t.name.lower(): t for t in MountType}
 DEFAULT_NETWORK = "default"
 STARTED = "service_started"
-# Waiting for a service to complete needs the job modes, which Shoal does not have yet.
 COMPLETED = "service_completed_successfully"
+"""A depends_on condition only a job meets: deploy waits for it to complete."""
 
 
 def stack(model: dict[str, Any], name: str) -> Stack:
     reader = Reader()
-    for key in _NOT_YET:
-        if model.get(key):
-            raise InvalidArgument(f"{key}: stacks do not support {key} yet")
     top = reader.keys(model, "", _TOP)
     networks = _networks(top.get("networks", {}), name, reader)
     volumes = _volume_names(top.get("volumes", {}), reader)
+    files = {
+        **files_section.objects(top.get("secrets", {}), "secrets", name, reader),
+        **files_section.objects(top.get("configs", {}), "configs", name, reader),
+    }
     services = tuple(
-        _service(key, fields.mapping(body, f"services.{key}"), name, networks, volumes, reader)
+        _service(
+            key, fields.mapping(body, f"services.{key}"), name, networks, volumes, files, reader
+        )
         for key, body in sorted(fields.mapping(top.get("services", {}), "services").items())
     )
     if not services:
         raise InvalidArgument("services: the file defines no service")
+    _check_completions(services)
     used = {network for s in services for network in s.spec.networks}
     kept = tuple(n for n in networks.values() if n.name in used)
+    refs = {
+        (config, r.name)
+        for s in services
+        for config, group in ((False, s.spec.container.secrets), (True, s.spec.container.configs))
+        for r in group
+    }
+    used_files = tuple(f for f in files.values() if (f.config, f.name) in refs)
     # The top level's keys were warned of with an empty path: say where they were.
     warnings = tuple(w.replace("option: .", "option: ") for w in reader.warnings)
-    return Stack(name=name, services=services, networks=kept, warnings=warnings)
+    return Stack(name=name, services=services, networks=kept, files=used_files, warnings=warnings)
+
+
+def _check_completions(services: tuple[StackService, ...]) -> None:
+    """Only a job completes: waiting for any other service to would never end."""
+    modes = {s.key: s.spec.mode for s in services}
+    for service in services:
+        for dependency, condition in sorted(service.depends_on.items()):
+            if condition == COMPLETED and not modes[dependency].is_job:
+                raise InvalidArgument(
+                    f"services.{service.key}.depends_on.{dependency}.condition: {COMPLETED}"
+                    f" needs {dependency} to be a job (deploy.mode replicated-job or global-job)"
+                )
 
 
 def _networks(section: Any, stack_name: str, reader: Reader) -> dict[str, StackNetwork]:
@@ -135,12 +167,10 @@ def _service(
     stack_name: str,
     networks: dict[str, StackNetwork],
     volumes: dict[str, str],
+    files: dict[str, StackFile],
     reader: Reader,
 ) -> StackService:
     path = f"services.{key}"
-    for refused in _NOT_YET:
-        if body.get(refused):
-            raise InvalidArgument(f"{path}.{refused}: stacks do not support {refused} yet")
     service = reader.keys(body, path, _SERVICE)
     image = fields.text(service.get("image", ""), f"{path}.image")
     if not image.strip():
@@ -164,6 +194,12 @@ def _service(
         mounts=(
             *_volumes(service.get("volumes", []), f"{path}.volumes", volumes, reader),
             *_tmpfs(service.get("tmpfs", []), f"{path}.tmpfs"),
+        ),
+        secrets=files_section.references(
+            service.get("secrets", []), f"{path}.secrets", files, reader
+        ),
+        configs=files_section.references(
+            service.get("configs", []), f"{path}.configs", files, reader
         ),
     )
     if "stop_grace_period" in service:
@@ -303,8 +339,6 @@ def _depends_on(section: Any, path: str, reader: Reader) -> dict[str, str]:
         option = reader.keys(
             fields.mapping(options or {}, where), where, ("condition", "required", "restart")
         )
-        condition = fields.text(option.get("condition", STARTED), f"{where}.condition")
-        if condition == COMPLETED:
-            raise InvalidArgument(f"{where}.condition: {COMPLETED} is not supported yet")
-        found[key] = fields.choice(condition, f"{where}.condition", (STARTED, HEALTHY))
+        condition = option.get("condition", STARTED)
+        found[key] = fields.choice(condition, f"{where}.condition", (STARTED, HEALTHY, COMPLETED))
     return found

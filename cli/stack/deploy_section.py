@@ -33,9 +33,12 @@ _DEPLOY = (
     "endpoint_mode",
     "labels",
 )
-_MODES = {"replicated": ServiceMode.REPLICATED, "global": ServiceMode.GLOBAL}
-# The job modes come with the run-to-completion services Shoal does not have yet.
-_JOB_MODES = ("replicated-job", "global-job")
+_MODES = {
+    "replicated": ServiceMode.REPLICATED,
+    "global": ServiceMode.GLOBAL,
+    "replicated-job": ServiceMode.REPLICATED_JOB,
+    "global-job": ServiceMode.GLOBAL_JOB,
+}
 _CONDITIONS = {"any": RestartCondition.ANY, "on-failure": RestartCondition.ON_FAILURE}
 _CONDITIONS["none"] = RestartCondition.NONE
 _ACTIONS = {a.name.lower(): a for a in FailureAction}
@@ -47,16 +50,20 @@ NANO = 1_000_000_000
 def apply(spec: ServiceSpec, section: Any, path: str, reader: Reader) -> ServiceSpec:
     """spec with what section says; spec's labels are kept (the stack's own label among them)."""
     deploy = reader.keys(fields.mapping(section, path), path, _DEPLOY)
-    mode_name = fields.text(deploy.get("mode", "replicated"), f"{path}.mode")
-    if mode_name in _JOB_MODES:
-        raise InvalidArgument(f"{path}.mode: {mode_name} is not supported yet")
-    mode = _MODES[fields.choice(mode_name, f"{path}.mode", (*_MODES, *_JOB_MODES))]
-    replicas = 1 if mode is ServiceMode.REPLICATED else 0
+    mode = _MODES[fields.choice(deploy.get("mode", "replicated"), f"{path}.mode", _MODES)]
+    replicas = 0 if mode.is_global else 1
     if "replicas" in deploy:
-        if mode is not ServiceMode.REPLICATED:
-            raise InvalidArgument(f"{path}.replicas: can only be used with replicated mode")
+        if mode.is_global:
+            raise InvalidArgument(
+                f"{path}.replicas: can only be used with replicated or replicated-job mode"
+            )
+        # A replicated job's replicas are docker's TotalCompletions and MaxConcurrent both:
+        # max_concurrent 0 runs replicas at once.
         replicas = fields.count(deploy["replicas"], f"{path}.replicas")
     spec = replace(spec, mode=mode, replicas=replicas)
+    if mode.is_job:
+        # A job's task that completes is not run again, as `service create` makes it.
+        spec = replace(spec, restart=RestartPolicy(condition=RestartCondition.ON_FAILURE))
     if "labels" in deploy:
         own = fields.labels(deploy["labels"], f"{path}.labels")
         spec = replace(spec, labels={**own, **spec.labels})
@@ -65,7 +72,14 @@ def apply(spec: ServiceSpec, section: Any, path: str, reader: Reader) -> Service
     if "resources" in deploy:
         spec = _resources(spec, deploy["resources"], f"{path}.resources", reader)
     if "restart_policy" in deploy:
-        restart = _restart(deploy["restart_policy"], f"{path}.restart_policy", reader)
+        # A job's condition, when the file gives none, is the one its default policy has.
+        condition = "on-failure" if mode.is_job else "any"
+        restart = _restart(deploy["restart_policy"], f"{path}.restart_policy", reader, condition)
+        if mode.is_job and restart.condition is RestartCondition.ANY:
+            raise InvalidArgument(
+                f"{path}.restart_policy.condition: a job's is on-failure or none: a task that"
+                " completes is not run again"
+            )
         spec = replace(spec, restart=restart)
     if "update_config" in deploy:
         update = _update(deploy["update_config"], f"{path}.update_config", reader)
@@ -119,11 +133,11 @@ def _amounts(section: Any, path: str, reader: Reader) -> Resources:
     )
 
 
-def _restart(section: Any, path: str, reader: Reader) -> RestartPolicy:
+def _restart(section: Any, path: str, reader: Reader, condition: str) -> RestartPolicy:
     policy = reader.keys(
         fields.mapping(section, path), path, ("condition", "delay", "max_attempts", "window")
     )
-    condition = fields.choice(policy.get("condition", "any"), f"{path}.condition", _CONDITIONS)
+    condition = fields.choice(policy.get("condition", condition), f"{path}.condition", _CONDITIONS)
     return RestartPolicy(
         condition=_CONDITIONS[condition],
         delay=fields.duration(policy["delay"], f"{path}.delay") if "delay" in policy else None,

@@ -28,6 +28,28 @@ class StackNetwork:
 
 
 @dataclass(frozen=True)
+class StackFile:
+    """A top-level secret (or, with config, config) as the file names it (key) and as the
+    cluster does (name: STACK_KEY or the file's `name:`). data: what its `file:` holds, None
+    for an external one, which must exist and is used as it is."""
+
+    key: str
+    name: str
+    config: bool
+    # Never in a repr: a secret's data must not reach a log line or a traceback.
+    data: bytes | None = field(repr=False)
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def external(self) -> bool:
+        return self.data is None
+
+    @property
+    def kind(self) -> str:
+        return "config" if self.config else "secret"
+
+
+@dataclass(frozen=True)
 class StackService:
     """A service as the file names it (key), its spec (networks by cluster name), and the
     services it depends on, each with its condition."""
@@ -42,6 +64,8 @@ class Stack:
     name: str
     services: tuple[StackService, ...]
     networks: tuple[StackNetwork, ...]
+    # The secrets and configs its services use.
+    files: tuple[StackFile, ...] = ()
     # One line per key of the file that Shoal ignores, as docker warns of them.
     warnings: tuple[str, ...] = ()
 

@@ -275,24 +275,31 @@ Global___RemoveDataResponse: _TypeAlias = RemoveDataResponse  # noqa: Y015
 
 @_typing.final
 class RotateDataRequest(_message.Message):
+    """if_changed: data the same as the current version's is no new version, and nothing rolls
+    (what a stack's redeploy asks: only the manager can read a secret's data to compare).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KIND_FIELD_NUMBER: _builtins.int
     REF_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
+    IF_CHANGED_FIELD_NUMBER: _builtins.int
     kind: Global___DataKind.ValueType
     ref: _builtins.str
     data: _builtins.bytes
+    if_changed: _builtins.bool
     def __init__(
         self,
         *,
         kind: Global___DataKind.ValueType = ...,
         ref: _builtins.str = ...,
         data: _builtins.bytes = ...,
+        if_changed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "kind", b"kind", "ref", b"ref"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "if_changed", b"if_changed", "kind", b"kind", "ref", b"ref"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

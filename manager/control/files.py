@@ -157,9 +157,16 @@ class FileCalls(ControlBase):
         kind = _kind(request.kind)
         sealed.check_size(kind, request.data)
         rolled: list[str] = []
+        kept: list[SealedObject] = []
 
         def plan(view: ReadView) -> Sequence[Op]:
             obj = resolve_sealed(view, kind is Config, request.ref)
+            kept.clear()
+            if request.if_changed:
+                current = sealed.open_version(self._data_key, obj, obj.current)
+                if current == request.data:
+                    kept.append(obj)
+                    return []
             number = obj.current.version + 1
             version = sealed.sealed_version(self._data_key, kind, obj.id, number, request.data)
             ops: list[Op] = [Put(replace(obj, versions=(*obj.versions, version)))]
@@ -176,7 +183,8 @@ class FileCalls(ControlBase):
                     rolled.append(service.spec.name)
             return ops
 
-        stored, *_ = await self._store.transact(plan)
+        written = await self._store.transact(plan)
+        stored = kept[0] if kept else written[0]
         assert isinstance(stored, Secret | Config)
         return pb.RotateDataResponse(
             info=convert.data_info_to_pb(replace(_info(stored, self._data_key), data=b"")),

@@ -77,6 +77,8 @@ class FakeFiles:
         self, request: api.RotateDataRequest, context: grpc.ServicerContext
     ) -> api.RotateDataResponse:
         info = self._find_data(request.kind, request.ref, context)
+        if request.if_changed and info.data == request.data:
+            return api.RotateDataResponse(info=self._shown(replace(info, data=b"")))
         rotated = replace(info, versions=(*info.versions, info.versions[-1] + 1), data=request.data)
         self.files[info.id] = rotated
         return api.RotateDataResponse(info=self._shown(replace(rotated, data=b"")))

@@ -30,7 +30,11 @@ class FakeNetworks:
         if any(n.name == request.name for n in self.networks.values()):
             context.abort(grpc.StatusCode.ALREADY_EXISTS, f"network {request.name} exists")
         network = m.Network(
-            id=new_id(), name=request.name, subnet=request.subnet or "10.128.0.0/16", vni=4096
+            id=new_id(),
+            name=request.name,
+            subnet=request.subnet or "10.128.0.0/16",
+            vni=4096,
+            labels=dict(request.labels),
         )
         self.networks[network.id] = network
         return api.NetworkResponse(network=convert.network_to_pb(network))

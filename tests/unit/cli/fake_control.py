@@ -13,7 +13,7 @@ import grpc
 from common import convert, pki, tls
 from common import model as m
 from common.api import control_pb2 as api
-from common.api import control_pb2_grpc, logs_pb2
+from common.api import control_pb2_grpc, logs_pb2, types_pb2
 from common.ids import new_id
 from tests.unit.fake_files import FakeFiles
 from tests.unit.fake_networks import FakeNetworks
@@ -71,7 +71,7 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
         self._enter("CreateService", context)
         self.creates.append(request)
         service = m.Service(
-            id=new_id(), spec=convert.spec_from_pb(request.spec), meta=m.Meta(version=1)
+            id=new_id(), spec=self._stored_spec(request.spec), meta=m.Meta(version=1)
         )
         self.services[service.id] = service
         self.counts[service.id] = (0, service.spec.replicas)
@@ -123,7 +123,7 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
             )
         updated = replace(
             current,
-            spec=convert.spec_from_pb(request.spec),
+            spec=self._stored_spec(request.spec),
             previous_spec=current.spec,
             meta=replace(current.meta, version=current.meta.version + 1),
         )
@@ -288,6 +288,12 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
                 f"a {role} certificate cannot use the control API",
             )
         self.calls.append(method)
+
+    def _stored_spec(self, spec: types_pb2.ServiceSpec) -> m.ServiceSpec:
+        """spec as the manager stores it: its networks by ID (names it does not know as given)."""
+        found = convert.spec_from_pb(spec)
+        ids = {n.name: n.id for n in self.networks.values()}
+        return replace(found, networks=tuple(ids.get(ref, ref) for ref in found.networks))
 
     def _resolve(self, ref: str, context: grpc.ServicerContext) -> m.Service:
         return _resolved(

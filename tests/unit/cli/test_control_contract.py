@@ -241,6 +241,9 @@ def test_secrets_and_configs_are_apart_and_a_secrets_data_never_shown(subject: S
         client.create_data(False, "db", {}, b"again")
     rotated, _ = client.rotate_data(False, "db", b"hunter3")
     assert (rotated.versions, rotated.data) == ((1, 2), b"")
+    # if_changed: the same data again is no new version; other data is.
+    assert client.rotate_data(False, "db", b"hunter3", if_changed=True)[0].versions[-1] == 2
+    assert client.rotate_data(False, "db", b"hunter4", if_changed=True)[0].versions[-1] == 3
     assert client.remove_data(True, "db") == config.id
     with pytest.raises(NotFound, match=r"^config not found: db$"):
         client.get_data(True, "db")

@@ -58,9 +58,9 @@ INVALID = [
         id="network-driver",
     ),
     pytest.param(
-        "services:\n  web:\n    image: a\n    secrets: [s]\nsecrets:\n  s:\n    file: ./s\n",
-        "Error: secrets: stacks do not support secrets yet",
-        id="secrets-not-yet",
+        "services:\n  web:\n    image: a\n    secrets: [s]\n",
+        "Error: services.web.secrets: undefined secret s",
+        id="undefined-secret",
     ),
     pytest.param(
         "services:\n  web: {image: a\n",
@@ -152,3 +152,73 @@ def test_a_dependency_that_does_not_converge_stops_the_deploy(
     assert [s.spec.name for s in control.services.values() if s.spec.name.startswith("app")] == [
         "app_db"
     ]
+
+
+SECRETS = (
+    "services:\n  web:\n    image: a\n    secrets: [db_pass, shared]\n    configs: [site]\n"
+    "secrets:\n  db_pass: {file: ./pass.txt}\n  shared: {external: true}\n"
+    "configs:\n  site: {file: ./site.conf}\n"
+)
+
+
+def test_secrets_and_configs_come_before_services_and_go_after_them(
+    shoal: Shoal, control: FakeControl, tmp_path: Path
+) -> None:
+    """The stack's own secrets and configs are created labelled before any service; a redeploy
+    with the same data leaves them alone and one with new data rotates them; `stack rm` removes
+    them after the services and networks, and never the external one."""
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text(SECRETS)
+    (tmp_path / "pass.txt").write_bytes(b"hunter2")
+    (tmp_path / "site.conf").write_bytes(b"listen 80")
+    shared = shoal("secret", "create", "shared", str(tmp_path / "pass.txt"))
+    assert shared.code == 0, shared.err
+    result = shoal("stack", "deploy", "-d", "-c", str(compose), "app")
+    assert result.code == 0, result.err
+    assert result.lines == [
+        "Creating network app_default",
+        "Creating secret app_db_pass",
+        "Creating config app_site",
+        "Creating service app_web",
+    ]
+    files = {(i.config, i.name): i for i in control.files.values()}
+    assert files[False, "app_db_pass"].data == b"hunter2"
+    assert files[False, "app_db_pass"].labels == {"com.docker.stack.namespace": "app"}
+    assert files[True, "app_site"].data == b"listen 80"
+    [web] = [s for s in control.services.values() if s.spec.name == "app_web"]
+    assert [(r.name, r.target) for r in web.spec.container.secrets] == [
+        ("app_db_pass", "db_pass"),
+        ("shared", "shared"),
+    ]
+    assert [(r.name, r.target) for r in web.spec.container.configs] == [("app_site", "/site")]
+
+    assert shoal("stack", "deploy", "-d", "-c", str(compose), "app").lines == []
+    (tmp_path / "pass.txt").write_bytes(b"hunter3")
+    result = shoal("stack", "deploy", "-d", "-c", str(compose), "app")
+    assert result.lines == ["Rotating secret app_db_pass to version 2"]
+    assert files[False, "app_db_pass"].id in control.files
+    assert control.files[files[False, "app_db_pass"].id].data == b"hunter3"
+
+    result = shoal("stack", "rm", "app")
+    assert result.code == 0, result.err
+    assert result.lines == [
+        "Removing service app_web",
+        "Removing network app_default",
+        "Removing secret app_db_pass",
+        "Removing config app_site",
+    ]
+    assert [i.name for i in control.files.values()] == ["shared"]
+
+
+def test_a_missing_external_secret_creates_nothing(
+    shoal: Shoal, control: FakeControl, tmp_path: Path
+) -> None:
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text(SECRETS)
+    (tmp_path / "pass.txt").write_bytes(b"hunter2")
+    (tmp_path / "site.conf").write_bytes(b"listen 80")
+    line = one_error_line(shoal("stack", "deploy", "-d", "-c", str(compose), "app"))
+    assert line.startswith("Error: secret 'shared' is declared as external, but could not be found")
+    assert control.files == {}
+    assert control.networks == {}
+    assert "CreateService" not in control.calls

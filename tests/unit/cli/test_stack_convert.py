@@ -14,8 +14,10 @@ from cli.stack import convert, loader, plan
 from cli.stack.model import NAMESPACE_LABEL, Stack
 from common.errors import InvalidArgument, NotFound
 from common.model import (
+    DataInfo,
     EndpointMode,
     FailureAction,
+    FileReference,
     HealthCheck,
     Meta,
     Mount,
@@ -171,9 +173,125 @@ def test_dollars_reach_the_container_as_written(tmp_path: Path) -> None:
     assert web.spec.container.env == ("PASSWORD=pa$$word$", "PRICE=$5")
 
 
-def test_job_modes_are_not_supported_yet(tmp_path: Path) -> None:
-    with pytest.raises(InvalidArgument, match=r"^services\.w\.deploy\.mode: replicated-job is"):
-        _load(tmp_path, "services:\n  w:\n    image: a\n    deploy: {mode: replicated-job}\n")
+SECRETS = """
+services:
+  web:
+    image: a
+    secrets: [db_pass, {source: api_key, target: key, uid: "1000", gid: "10", mode: 0400}]
+    configs: [site, {source: site, target: /etc/site.conf, mode: 0440}]
+secrets:
+  db_pass: {file: ./pass.txt}
+  api_key: {external: true}
+  unused: {file: ./missing.txt}
+configs:
+  site: {file: ./site.conf, name: shared_site, labels: {team: a}}
+"""
+
+
+def test_secrets_and_configs_become_stack_objects_and_references(tmp_path: Path) -> None:
+    """A `file:` is the stack's own object (STACK_KEY or its `name:`, its data read now); an
+    external one keeps its name and has no data; a reference's default target is the key."""
+    (tmp_path / "pass.txt").write_bytes(b"hunter2\n")
+    (tmp_path / "site.conf").write_bytes(b"listen 80")
+    stack = _load(tmp_path, SECRETS)
+    assert [(f.key, f.name, f.config, f.data) for f in stack.files] == [
+        ("api_key", "api_key", False, None),
+        ("db_pass", "app_db_pass", False, b"hunter2\n"),
+        ("site", "shared_site", True, b"listen 80"),
+    ]
+    assert stack.files[2].labels == {"team": "a", NAMESPACE_LABEL: "app"}
+    assert "hunter2" not in repr(stack.files[1])
+    [web] = stack.services
+    assert web.spec.container.secrets == (
+        FileReference(name="app_db_pass", target="db_pass"),
+        FileReference(name="api_key", target="key", uid=1000, gid=10, mode=0o400),
+    )
+    assert web.spec.container.configs == (
+        FileReference(name="shared_site", target="/site"),
+        FileReference(name="shared_site", target="/etc/site.conf", mode=0o440),
+    )
+
+
+def test_a_secret_file_that_cannot_be_read_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgument, match=r"^secrets\.s\.file: cannot read .*/nope"):
+        _load(
+            tmp_path,
+            "services:\n  w:\n    image: a\n    secrets: [s]\nsecrets:\n  s: {file: ./nope}\n",
+        )
+
+
+def test_job_modes_run_to_completion(tmp_path: Path) -> None:
+    """replicas are a replicated job's completions (all at once, as docker's MaxConcurrent);
+    a job's default restart condition is on-failure, and `any` is refused."""
+    stack = _load(
+        tmp_path,
+        "services:\n  once:\n    image: a\n    deploy: {mode: replicated-job, replicas: 3}\n"
+        "  each:\n    image: a\n    deploy: {mode: global-job}\n"
+        "  web:\n    image: a\n"
+        "    depends_on: {once: {condition: service_completed_successfully}}\n",
+    )
+    specs = {s.key: s.spec for s in stack.services}
+    assert (specs["once"].mode, specs["once"].replicas) == (ServiceMode.REPLICATED_JOB, 3)
+    assert specs["once"].concurrency == 3
+    assert (specs["each"].mode, specs["each"].replicas) == (ServiceMode.GLOBAL_JOB, 0)
+    assert specs["once"].restart.condition is RestartCondition.ON_FAILURE
+    assert {s.key: s.depends_on for s in stack.services}["web"] == {
+        "once": "service_completed_successfully"
+    }
+    with pytest.raises(InvalidArgument, match=r"^services\.j\.deploy\.restart_policy\.condition"):
+        _load(
+            tmp_path,
+            "services:\n  j:\n    image: a\n    deploy:\n      mode: replicated-job\n"
+            "      restart_policy: {condition: any}\n",
+        )
+
+
+def test_waiting_for_a_service_that_is_no_job_to_complete_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(
+        InvalidArgument,
+        match=r"^services\.web\.depends_on\.db\.condition: service_completed_successfully needs",
+    ):
+        _load(
+            tmp_path,
+            "services:\n  db:\n    image: a\n  web:\n    image: a\n"
+            "    depends_on: {db: {condition: service_completed_successfully}}\n",
+        )
+
+
+def test_plan_creates_missing_files_syncs_own_ones_and_needs_external_ones(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pass.txt").write_bytes(b"hunter2")
+    (tmp_path / "site.conf").write_bytes(b"listen 80")
+    stack = _load(tmp_path, SECRETS)
+    with pytest.raises(NotFound, match="secret 'api_key' is declared as external"):
+        plan.make(stack, [], [], [], prune=False)
+    external = DataInfo(config=False, id="s1", name="api_key", versions=(1,))
+    first = plan.make(stack, [], [], [external], prune=False)
+    assert [f.name for f in first.files_to_create] == ["app_db_pass", "shared_site"]
+    assert first.files_to_sync == ()
+    own = DataInfo(False, "s2", "app_db_pass", (1,), labels={NAMESPACE_LABEL: "app"})
+    again = plan.make(stack, [], [], [external, own], prune=False)
+    assert [f.name for f in again.files_to_create] == ["shared_site"]
+    assert [(f.name, info.id) for f, info in again.files_to_sync] == [("app_db_pass", "s2")]
+    theirs = replace(own, labels={NAMESPACE_LABEL: "other"})
+    with pytest.raises(InvalidArgument, match="secret app_db_pass exists and is not part of"):
+        plan.make(stack, [], [], [external, theirs], prune=False)
+
+
+def test_a_service_whose_references_resolved_is_unchanged(tmp_path: Path) -> None:
+    """The manager stores each reference with its object's ID and version: that alone is no
+    change to the file's spec, while another target is."""
+    (tmp_path / "pass.txt").write_bytes(b"hunter2")
+    text = "services:\n  web:\n    image: a\n    secrets: [s]\nsecrets:\n  s: {file: pass.txt}\n"
+    stack = _load(tmp_path, text)
+    [web] = stack.services
+    ref = replace(web.spec.container.secrets[0], id="s1", version=2)
+    stored = replace(web.spec, container=replace(web.spec.container, secrets=(ref,)))
+    assert plan.same(stored, web.spec, {})
+    moved = replace(ref, target="elsewhere")
+    stored = replace(web.spec, container=replace(web.spec.container, secrets=(moved,)))
+    assert not plan.same(stored, web.spec, {})
 
 
 def _service(spec_stack: Stack, key: str, version: int = 1) -> Service:
@@ -200,15 +318,15 @@ def test_plan_orders_dependencies_and_touches_only_what_differs(tmp_path: Path) 
             "  old:\n    image: a\n", ""
         ),
     )
-    first = plan.make(before, [], [], prune=False)
+    first = plan.make(before, [], [], [], prune=False)
     assert [s.key for s, _ in first.services] == ["db", "api", "old", "web"]
     assert [n.name for n in first.networks_to_create] == ["app_default"]
-    steps = plan.make(after, stored, [default], prune=True)
+    steps = plan.make(after, stored, [default], [], prune=True)
     assert [(s.key, old.id if old else None) for s, old in steps.services] == [("api", "id-api")]
     assert [s.spec.name for s in steps.unchanged] == ["app_db", "app_web"]
     assert [s.spec.name for s in steps.to_remove] == ["app_old"]
     assert steps.networks_to_create == ()
-    assert plan.make(after, stored, [default], prune=False).to_remove == ()
+    assert plan.make(after, stored, [default], [], prune=False).to_remove == ()
 
 
 def test_a_dependency_cycle_is_refused(tmp_path: Path) -> None:
@@ -235,6 +353,6 @@ def test_a_missing_external_network_is_refused(tmp_path: Path) -> None:
     )
     assert stack.networks[0].name == "shared"
     with pytest.raises(NotFound, match="network 'shared' is declared as external"):
-        plan.make(stack, [], [], prune=False)
+        plan.make(stack, [], [], [], prune=False)
     existing = Network(id="n1", name="shared", subnet="10.128.0.0/16", vni=4096)
-    assert plan.make(stack, [], [existing], prune=False).networks_to_create == ()
+    assert plan.make(stack, [], [existing], [], prune=False).networks_to_create == ()
