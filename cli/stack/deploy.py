@@ -17,7 +17,7 @@ from cli import progress
 from cli.client import Client
 from cli.stack.model import Stack, StackFile
 from cli.stack.plan import Plan
-from common.errors import Conflict
+from common.errors import Conflict, InvalidArgument, NotFound
 from common.model import DataInfo, Service, UpdateState
 
 
@@ -64,6 +64,7 @@ def run(
     client: Client, stack: Stack, plan: Plan, waiting: Waiting, out: TextIO | None = None
 ) -> int:
     out = out or sys.stdout
+    _check(client, plan)
     waiting.start()
     # Pruned first, as docker does: what they held (published ports) is free for the rest.
     for removed in plan.to_remove:
@@ -105,6 +106,20 @@ def run(
         if code != progress.CONVERGED:
             return code
     return progress.CONVERGED
+
+
+def _check(client: Client, plan: Plan) -> None:
+    """Each spec the deploy creates or updates checked by the manager's dry runs, before the
+    first write: a spec it refuses changes nothing. The dry runs read no network, secret or
+    config reference, so those the stack has yet to create do not fail them."""
+    for service, stored in plan.services:
+        try:
+            if stored is None:
+                client.plan_service(service.spec)
+            else:
+                client.plan_service_update(stored, service.spec)
+        except (InvalidArgument, Conflict, NotFound) as exc:
+            raise type(exc)(f"service {service.spec.name}: {exc}") from exc
 
 
 def _rotate(client: Client, plan: Plan, waiting: Waiting, out: TextIO) -> tuple[int, set[str]]:

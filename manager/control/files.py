@@ -4,6 +4,7 @@ does, as docker's `config inspect` shows it."""
 
 from __future__ import annotations
 
+import hmac
 import posixpath
 from collections.abc import Sequence
 from dataclasses import replace
@@ -164,7 +165,7 @@ class FileCalls(ControlBase):
             kept.clear()
             if request.if_changed:
                 current = sealed.open_version(self._data_key, obj, obj.current)
-                if current == request.data:
+                if hmac.compare_digest(current, request.data):
                     kept.append(obj)
                     return []
             number = obj.current.version + 1

@@ -33,19 +33,35 @@ _STDOUT, _STDERR = 1, 2
 _RAW_STREAM = "application/vnd.docker.raw-stream"
 
 
+# The largest tail the logs API carries (a uint64), and the latest since a protobuf Timestamp
+# holds (9999-12-31T23:59:59Z).
+_MAX_TAIL = 2**64 - 1
+_MAX_SECONDS = 253_402_300_799
+
+
+def _is_number(text: str) -> bool:
+    """Decimal ASCII digits only: str.isdigit alone accepts "²", which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
+def _at_most(text: str, maximum: int) -> bool:
+    """A number no greater than maximum (its length checked first: int() refuses a huge text)."""
+    return _is_number(text) and len(text) <= len(str(maximum)) and int(text) <= maximum
+
+
 def _since_ns(text: str) -> int:
     """docker's since/until: Unix seconds with an optional fraction ("1700000000.5")."""
     if not text:
         return 0
     seconds, _, fraction = text.partition(".")
-    if not seconds.isdigit() or (fraction and not fraction.isdigit()):
+    if not _at_most(seconds, _MAX_SECONDS) or (fraction and not _is_number(fraction)):
         raise InvalidArgument(f"invalid time {text!r}: expected Unix seconds")
     return int(seconds) * 1_000_000_000 + int((fraction + "000000000")[:9])
 
 
 def _log_options(request: Request) -> LogOptions:
     tail_text = request.query_params.get("tail", "all")
-    if tail_text != "all" and not tail_text.isdigit():
+    if tail_text != "all" and not _at_most(tail_text, _MAX_TAIL):
         raise InvalidArgument(f"invalid tail {tail_text!r}: expected a number or all")
     return LogOptions(
         follow=flag(request, "follow"),

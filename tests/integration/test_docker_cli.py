@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import json
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -318,8 +317,10 @@ def test_docker_py_high_level_api(cluster: Cluster, monkeypatch: pytest.MonkeyPa
         finally:
             service.remove()
             wait_for(lambda: not cluster.containers("py"), "no containers left")
-            deadline = time.monotonic() + DEADLINE
-            while client.services.list(filters={"name": "py"}) and time.monotonic() < deadline:
-                time.sleep(0.1)
+            wait_for(
+                lambda: not client.services.list(filters={"name": "py"}),
+                "service py removed",
+                timeout=DEADLINE,
+            )
     finally:
         client.close()

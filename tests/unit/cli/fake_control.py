@@ -44,6 +44,8 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
         self.node_removals: list[tuple[str, bool]] = []
         # What PlanService answers: (slot, hostname, reason) per task.
         self.plan: list[tuple[int, str, str]] = []
+        # Service name -> why PlanService and PlanServiceUpdate refuse its spec (INVALID_ARGUMENT).
+        self.refused: dict[str, str] = {}
         # Writes another client makes right after each of our next reads.
         self.interlopers = 0
         self.slow = False
@@ -58,6 +60,8 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
         self, request: api.CreateServiceRequest, context: grpc.ServicerContext
     ) -> api.PlanServiceResponse:
         self._enter("PlanService", context)
+        if request.spec.name in self.refused:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, self.refused[request.spec.name])
         return api.PlanServiceResponse(
             tasks=[
                 api.PlannedTask(slot=slot, node_id=host and f"id-{host}", hostname=host, reason=why)

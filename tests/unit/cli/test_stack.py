@@ -222,3 +222,37 @@ def test_a_missing_external_secret_creates_nothing(
     assert control.files == {}
     assert control.networks == {}
     assert "CreateService" not in control.calls
+
+
+@pytest.mark.parametrize("refused", ["app_web", "app_api"], ids=["update", "create"])
+def test_a_spec_the_manager_refuses_changes_nothing(
+    shoal: Shoal, control: FakeControl, tmp_path: Path, refused: str
+) -> None:
+    """Every spec to create (app_api) or update (app_web) is dry-run first: one the manager
+    refuses is named on one line, and nothing is pruned, created or updated."""
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text("services:\n  web:\n    image: a\n  old:\n    image: b\n")
+    first = shoal("stack", "deploy", "-d", "-c", str(compose), "app")
+    assert first.code == 0, first.err
+    services = dict(control.services)
+    networks = dict(control.networks)
+    (tmp_path / "pass.txt").write_bytes(b"hunter2")
+    compose.write_text(
+        "services:\n  web:\n    image: a2\n"
+        "  api:\n    image: c\n    networks: [back]\n    secrets: [db_pass]\n"
+        "networks:\n  back: {}\nsecrets:\n  db_pass: {file: ./pass.txt}\n"
+    )
+    control.refused[refused] = "invalid constraint: bogus"
+    control.calls.clear()
+    line = one_error_line(shoal("stack", "deploy", "-d", "--prune", "-c", str(compose), "app"))
+    assert line == f"Error: service {refused}: invalid constraint: bogus"
+    assert control.services == services
+    assert control.networks == networks
+    assert control.files == {}
+    assert not set(control.calls) & {
+        "RemoveService",
+        "CreateNetwork",
+        "CreateData",
+        "CreateService",
+        "UpdateService",
+    }
