@@ -8,7 +8,7 @@ GEN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) scripts/gen_proto.py
 PYTEST_ARGS ?=
 
 .PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal bench-mesh
-.PHONY: bench-overlay bench-dns bench-store demo demo-stop
+.PHONY: bench-overlay bench-dns bench-store bench-failover demo demo-stop
 
 venv: $(STAMP)
 
@@ -72,6 +72,12 @@ bench-mesh: venv
 # In the multi-host lab (root): container to container through a cluster network vs host to host.
 bench-overlay: venv
 	$(PY) -m bench.overlay $(BENCH_ARGS)
+
+# In the multi-host lab (root): kill -9 of the leading manager of 3, until a write is accepted and
+# until a service sent at the kill runs (Docker Swarm's figures; see bench/failover.py).
+bench-failover: venv
+	scripts/deps.sh docker.io busybox-static iptables iproute2
+	flock /tmp/shoal-lab.lock $(PY) -m bench.failover $(BENCH_ARGS)
 
 bench-dns: venv
 	$(PY) -m bench.dns_flood $(BENCH_ARGS)

@@ -18,7 +18,9 @@ from common.ports import DEFAULT_PORT
 from common.version import banner
 from manager.local_node import serve_with_node
 from manager.server import ManagerConfig
+from manager.store import etcd_tls
 from manager.store.etcd import parse_url
+from manager.store.etcd_tls import EtcdTls
 
 DEFAULT_STATE_DIR = "/var/lib/shoal/manager"
 
@@ -76,12 +78,31 @@ def build_parser() -> Parser:
         type=_store_url,
         metavar="etcd://HOST:PORT[,HOST:PORT...][/PREFIX]",
         help="keep the cluster's state in etcd, under PREFIX (default /shoal); default: the"
-        " SQLite file in --state-dir",
+        " SQLite file in --state-dir. An existing SQLite cluster is moved into etcd once",
     )
+    _add_etcd_tls_flags(serve_cmd)
     serve_cmd.add_argument("--log-level", choices=log.LEVELS, default="info")
     mesh_flag.add(serve_cmd)
     metrics_server.add_flag(serve_cmd)
     return parser
+
+
+def _add_etcd_tls_flags(parser: Parser) -> None:
+    # etcdctl's names; any of them (or etcds://) makes the connection to etcd TLS.
+    parser.add_argument("--etcd-cacert", type=Path, help="CA that signed etcd's certificate")
+    parser.add_argument("--etcd-cert", type=Path, help="client certificate shown to etcd")
+    parser.add_argument("--etcd-key", type=Path, help="key of --etcd-cert")
+
+
+def _etcd_tls(args: argparse.Namespace) -> EtcdTls | None:
+    if args.etcd_cacert is None and args.etcd_cert is None and args.etcd_key is None:
+        return None
+    if args.store is None:
+        fail("--etcd-cacert, --etcd-cert and --etcd-key need --store etcd://...")
+    try:
+        return etcd_tls.load(args.etcd_cacert, args.etcd_cert, args.etcd_key)
+    except ShoalError as exc:
+        fail(str(exc))
 
 
 async def _run(config: ManagerConfig) -> None:
@@ -95,6 +116,7 @@ async def _run(config: ManagerConfig) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     log.setup(args.log_level)
+    tls = _etcd_tls(args)
     config = ManagerConfig(
         listen=args.listen,
         advertise=args.advertise or default_address(),
@@ -107,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         routing_mesh=not args.no_routing_mesh,
         metrics_addr=args.metrics_addr,
         store_url=args.store,
+        etcd_tls=tls,
     )
     try:
         asyncio.run(_run(config))

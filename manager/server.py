@@ -45,6 +45,7 @@ from manager.orchestrator.updater import Updater
 from manager.placement import PlacementLoop
 from manager.serving import ServingCertificate
 from manager.store.choice import open_store
+from manager.store.etcd_tls import EtcdTls
 from manager.system import ManagerFacts, System
 
 log = structlog.get_logger("manager")
@@ -77,6 +78,8 @@ class ManagerConfig:
     # etcd://HOST:PORT[,HOST:PORT...][/PREFIX] to keep the state in etcd; None: the SQLite file
     # in state_dir.
     store_url: str | None = None
+    # TLS to etcd (--etcd-cacert/--etcd-cert/--etcd-key); None: plaintext, unless etcds://.
+    etcd_tls: EtcdTls | None = None
 
 
 def data_address(advertise: str) -> str:
@@ -156,7 +159,7 @@ async def serve(
     listen_host, port = split_host_port(config.listen, DEFAULT_PORT)
     advertise_host, _ = split_host_port(config.advertise, port)
     hostname = config.hostname or socket.gethostname()
-    opened = await open_store(config.store_url, config.state_dir / STATE_FILE)
+    opened = await open_store(config.store_url, config.state_dir / STATE_FILE, config.etcd_tls)
     store = opened.store
     metrics = ManagerMetrics()
     store.on_commit = metrics.committed

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.etcd_certs import EtcdCerts, make_certs
 from tests.etcd_member import etcd_member
 
 
@@ -15,3 +16,12 @@ def etcd_endpoint() -> Iterator[str]:
     keeps its keys under a prefix of its own."""
     with etcd_member() as endpoint:
         yield endpoint
+
+
+@pytest.fixture(scope="session")
+def etcd_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, EtcdCerts]]:
+    """One etcd member served over TLS that asks clients for a certificate of its CA
+    (--client-cert-auth); its endpoint, and the certificates the test made for it."""
+    certs = make_certs(tmp_path_factory.mktemp("etcd-certs"), ["127.0.0.1"])
+    with etcd_member(tls=certs) as endpoint:
+        yield endpoint, certs

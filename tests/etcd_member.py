@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.etcd_certs import EtcdCerts
 from tests.integration.cluster import free_port
 from tests.waiting import wait_for
 
@@ -28,16 +29,29 @@ def _answers(port: int) -> bool:
 
 @contextmanager
 def etcd_member(
-    data_dir: Path | None = None, max_txn_ops: int = MAX_TXN_OPS, port: int | None = None
+    data_dir: Path | None = None,
+    max_txn_ops: int = MAX_TXN_OPS,
+    port: int | None = None,
+    tls: EtcdCerts | None = None,
 ) -> Iterator[str]:
     """Run one member until the block ends, however it ends; yields its HOST:PORT. The same
-    data_dir and port again restart that member."""
+    data_dir and port again restart that member. With tls, clients must speak TLS and show a
+    certificate of tls.ca (--client-cert-auth)."""
     binary = shutil.which(ETCD)
     if binary is None:
         raise RuntimeError("etcd is not installed: scripts/deps.sh etcd-server")
     with tempfile.TemporaryDirectory(prefix="shoal-etcd-") as tmp:
         port = port or free_port()
-        client, peer = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"
+        scheme = "https" if tls else "http"
+        client, peer = f"{scheme}://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"
+        secure = []
+        if tls is not None:
+            secure = [
+                f"--cert-file={tls.server.cert}",
+                f"--key-file={tls.server.key}",
+                f"--trusted-ca-file={tls.ca}",
+                "--client-cert-auth",
+            ]
         log = (Path(tmp) / "etcd.log").open("wb")
         process = subprocess.Popen(
             [
@@ -51,6 +65,7 @@ def etcd_member(
                 f"--initial-cluster=default={peer}",
                 f"--max-txn-ops={max_txn_ops}",
                 f"--max-request-bytes={MAX_REQUEST_BYTES}",
+                *secure,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

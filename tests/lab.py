@@ -221,12 +221,16 @@ class Lab:
 
     # -- whole lab ----------------------------------------------------------------------------
 
-    def up(self) -> None:
+    def engines_up(self) -> None:
+        """The hosts, their network and their engines with the test image; no Shoal daemon."""
         self.root.mkdir(parents=True, exist_ok=True)
         self._network_up()
         for host in self.hosts:
             self.start_engine(host)
             self._load_image(host)
+
+    def up(self) -> None:
+        self.engines_up()
         self.start_manager()
         self.token = self.shoal("join-token", "worker", "-q").stdout.strip()
         for host in self.hosts[1:]:

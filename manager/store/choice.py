@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from manager.store.etcd import EtcdStore, parse_url
+from manager.store.etcd import EtcdStore, parse_url, uses_tls
+from manager.store.etcd_client import EtcdClient
+from manager.store.etcd_import import check_no_move_pending, move_into_etcd, refuse_moved
+from manager.store.etcd_tls import EtcdTls
 from manager.store.sqlite import SqliteStore
 
 
@@ -17,9 +21,26 @@ class Opened:
     location: str
 
 
-async def open_store(url: str | None, sqlite_file: Path) -> Opened:
-    """The store url names (etcd://HOST:PORT[,HOST:PORT...][/PREFIX]), or sqlite_file's."""
+async def open_store(url: str | None, sqlite_file: Path, tls: EtcdTls | None = None) -> Opened:
+    """The store url names (etcd://HOST:PORT[,HOST:PORT...][/PREFIX]), or sqlite_file's.
+
+    TLS to etcd with tls (the --etcd-* files), or with gRPC's own roots for etcds:// alone.
+    With url, a cluster still in sqlite_file is moved into etcd first (manager/store/
+    etcd_import.py).
+    """
     if url is None:
+        refuse_moved(sqlite_file)
         return Opened(await SqliteStore.open(sqlite_file), "sqlite", str(sqlite_file))
     endpoints, prefix = parse_url(url)
-    return Opened(await EtcdStore.open(endpoints, prefix), "etcd", ",".join(endpoints) + prefix)
+    if tls is None and uses_tls(url):
+        tls = EtcdTls(None, None, None)
+    client = EtcdClient(endpoints, tls=tls)
+    try:
+        if await asyncio.to_thread(sqlite_file.exists):
+            await move_into_etcd(sqlite_file, client, prefix)
+        else:
+            await check_no_move_pending(client, prefix)
+    finally:
+        await client.close()
+    store = await EtcdStore.open(endpoints, prefix, tls)
+    return Opened(store, "etcd", ",".join(endpoints) + prefix)

@@ -38,6 +38,7 @@ from common.model import StoredObject, Task, now
 from manager.store.base import Action, Event, Op, ReadView, T, Watch
 from manager.store.codec import KIND_TYPES, decode, encode, kind_name
 from manager.store.etcd_client import EtcdClient
+from manager.store.etcd_tls import EtcdTls
 from manager.store.view import EventLog, MemoryState, stage
 
 log = structlog.get_logger("store")
@@ -66,10 +67,11 @@ class Fence:
 
 
 def parse_url(url: str) -> tuple[list[str], str]:
-    """`etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`: the endpoints and the key prefix."""
+    """`etcd://HOST:PORT[,HOST:PORT...][/PREFIX]` (`etcds://` for TLS): the endpoints and the
+    key prefix."""
     scheme, sep, rest = url.partition("://")
-    if scheme != "etcd" or not sep:
-        raise ValueError(f"{url!r} is not etcd://HOST:PORT[,HOST:PORT...]")
+    if scheme not in ("etcd", "etcds") or not sep:
+        raise ValueError(f"{url!r} is not etcd://HOST:PORT[,HOST:PORT...] (or etcds://)")
     hosts, slash, path = rest.partition("/")
     endpoints = [h.strip() for h in hosts.split(",")]
     for endpoint in endpoints:
@@ -80,12 +82,27 @@ def parse_url(url: str) -> tuple[list[str], str]:
     return endpoints, prefix
 
 
+def uses_tls(url: str) -> bool:
+    """Whether url's scheme is etcds://: TLS even without --etcd-cacert (the system's roots)."""
+    return url.startswith("etcds://")
+
+
+def objects_key(prefix: str) -> bytes:
+    """Where prefix's objects are: `P/objects/`."""
+    return prefix.encode() + b"/objects/"
+
+
+def object_key(objects: bytes, obj: StoredObject) -> bytes:
+    """obj's key under objects (an objects_key)."""
+    return objects + f"{kind_name(obj)}/{obj.id}".encode()
+
+
 class EtcdStore:
     def __init__(self, client: EtcdClient, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
         self._root = prefix.encode() + b"/"
-        self._objects_key = self._root + b"objects/"
+        self._objects_key = objects_key(prefix)
         self._marker_key = self._root + b"revision"
         self._state = MemoryState()
         self._mods: dict[bytes, int] = {}
@@ -103,8 +120,10 @@ class EtcdStore:
         self.on_commit: Callable[[float, int], None] | None = None
 
     @classmethod
-    async def open(cls, endpoints: Sequence[str], prefix: str = DEFAULT_PREFIX) -> EtcdStore:
-        store = cls(EtcdClient(endpoints), prefix)
+    async def open(
+        cls, endpoints: Sequence[str], prefix: str = DEFAULT_PREFIX, tls: EtcdTls | None = None
+    ) -> EtcdStore:
+        store = cls(EtcdClient(endpoints, tls=tls), prefix)
         try:
             kvs, revision = await store.client.range_prefix(store._objects_key)
         except BaseException:
@@ -323,7 +342,7 @@ class EtcdStore:
     # -- keys ---------------------------------------------------------------------------------
 
     def _key(self, obj: StoredObject) -> bytes:
-        return self._objects_key + f"{kind_name(obj)}/{obj.id}".encode()
+        return object_key(self._objects_key, obj)
 
     def _current(self, key: bytes) -> StoredObject | None:
         kind, _, obj_id = key[len(self._objects_key) :].decode().partition("/")

@@ -7,13 +7,15 @@ moves the client on to the next one, so the call after it tries another member.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import grpc
 from grpc import aio
 
 from common.api.etcd import kv_pb2, rpc_pb2, rpc_pb2_grpc
 from common.errors import Unavailable
+from manager.store.etcd_tls import EtcdTls
 
 # One call's deadline: etcd answers in milliseconds when it has a quorum, and a manager must
 # learn soon that it has none.
@@ -22,6 +24,9 @@ CALL_TIMEOUT = 5.0
 PAGE = 500
 # A watch catching up sends up to 1,000 revisions in one message, each as large as a commit
 # etcd accepts (its --max-request-bytes): far more than gRPC's default 4 MiB.
+# gRPC's words for a call that found no connection to its endpoint, and so was never sent.
+NOT_SENT = "failed to connect to all addresses"
+R = TypeVar("R")
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
 
 
@@ -36,22 +41,47 @@ def prefix_end(prefix: bytes) -> bytes:
     return b"\0"
 
 
-def unavailable(exc: aio.AioRpcError, endpoint: str) -> Unavailable:
+# What gRPC's details say when the TLS handshake failed, and what that means to the user.
+_TLS_REFUSALS = {
+    # etcd's --client-cert-auth turned the client away: no certificate, or one it did not sign.
+    "TSI_DATA_CORRUPTED": "refused this manager's TLS client certificate (--etcd-cert and"
+    " --etcd-key must be a pair signed by the CA etcd trusts, its --trusted-ca-file)",
+    "CERTIFICATE_VERIFY_FAILED": "is not trusted: its certificate is not signed by"
+    " --etcd-cacert, or does not name the endpoint's host",
+}
+
+
+def unavailable(exc: aio.AioRpcError, endpoint: str, tls: bool = False) -> Unavailable:
     details = exc.details() or ""
+    where = f"the state store (etcd at {endpoint})"
+    for mark, meaning in _TLS_REFUSALS.items():
+        if tls and mark in details:
+            return Unavailable(f"{where} {meaning}")
+    if not tls and NOT_SENT in details and "Socket closed" in details:
+        # A plaintext client at a member that serves TLS sees only its connection closed.
+        details += " (if etcd serves TLS: etcds:// and --etcd-cacert)"
     # etcd's own limit, 128 by default: a commit (a placement pass) can hold more objects.
     hint = " (start etcd with a higher --max-txn-ops)" if "too many operations" in details else ""
-    return Unavailable(
-        f"the state store (etcd at {endpoint}) failed: {exc.code().name} {details}{hint}"
-    )
+    return Unavailable(f"{where} failed: {exc.code().name} {details}{hint}")
 
 
 class EtcdClient:
-    def __init__(self, endpoints: Sequence[str], timeout: float = CALL_TIMEOUT) -> None:
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        timeout: float = CALL_TIMEOUT,
+        tls: EtcdTls | None = None,
+    ) -> None:
         if not endpoints:
             raise ValueError("no etcd endpoint")
         self.endpoints = list(endpoints)
         self._timeout = timeout
-        self._channels = [aio.insecure_channel(e, CHANNEL_OPTIONS) for e in self.endpoints]
+        self._tls = tls is not None
+        if tls is None:
+            self._channels = [aio.insecure_channel(e, CHANNEL_OPTIONS) for e in self.endpoints]
+        else:
+            creds = tls.credentials()
+            self._channels = [aio.secure_channel(e, creds, CHANNEL_OPTIONS) for e in self.endpoints]
         self._current = 0
 
     @property
@@ -63,10 +93,29 @@ class EtcdClient:
 
     def failed(self, exc: aio.AioRpcError) -> Unavailable:
         """The error for a failed call; an unreachable endpoint makes the next one current."""
-        error = unavailable(exc, self.endpoint)
+        error = unavailable(exc, self.endpoint, self._tls)
         if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             self._current = (self._current + 1) % len(self._channels)
         return error
+
+    async def _unary(self, call: Callable[[aio.Channel], Awaitable[R]]) -> R:
+        """call on the current endpoint, and on the next ones while it could not even connect:
+        a call that never left is safe to send elsewhere, so a dead member costs nothing while
+        another answers. Any other failure may have been applied, and is the caller's to judge."""
+        tries = len(self._channels)
+        while True:
+            try:
+                return await call(self._channel())
+            except aio.AioRpcError as exc:
+                tries -= 1
+                error = self.failed(exc)
+                if not tries or NOT_SENT not in (exc.details() or ""):
+                    raise error from None
+
+    async def _range(self, request: rpc_pb2.RangeRequest) -> rpc_pb2.RangeResponse:
+        return await self._unary(
+            lambda channel: rpc_pb2_grpc.KVStub(channel).Range(request, timeout=self._timeout)
+        )
 
     async def range_prefix(
         self, prefix: bytes, revision: int = 0
@@ -76,11 +125,7 @@ class EtcdClient:
         start, end = prefix, prefix_end(prefix)
         while True:
             request = rpc_pb2.RangeRequest(key=start, range_end=end, limit=PAGE, revision=revision)
-            try:
-                stub = rpc_pb2_grpc.KVStub(self._channel())
-                answer = await stub.Range(request, timeout=self._timeout)
-            except aio.AioRpcError as exc:
-                raise self.failed(exc) from None
+            answer = await self._range(request)
             kvs.extend(answer.kvs)
             # Later pages read the revision the first one saw, so the whole is one snapshot.
             revision = answer.header.revision
@@ -95,11 +140,9 @@ class EtcdClient:
         failure: Sequence[rpc_pb2.RequestOp] = (),
     ) -> rpc_pb2.TxnResponse:
         request = rpc_pb2.TxnRequest(compare=compare, success=success, failure=failure)
-        try:
-            stub = rpc_pb2_grpc.KVStub(self._channel())
-            return await stub.Txn(request, timeout=self._timeout)
-        except aio.AioRpcError as exc:
-            raise self.failed(exc) from None
+        return await self._unary(
+            lambda channel: rpc_pb2_grpc.KVStub(channel).Txn(request, timeout=self._timeout)
+        )
 
     async def watch(
         self, prefix: bytes, start_revision: int
@@ -124,13 +167,12 @@ class EtcdClient:
 
     async def lease_grant(self, ttl: int) -> int:
         """A new lease of ttl seconds; its ID."""
-        try:
-            stub = rpc_pb2_grpc.LeaseStub(self._channel())
-            answer = await stub.LeaseGrant(
-                rpc_pb2.LeaseGrantRequest(TTL=ttl), timeout=self._timeout
+        request = rpc_pb2.LeaseGrantRequest(TTL=ttl)
+        answer = await self._unary(
+            lambda channel: rpc_pb2_grpc.LeaseStub(channel).LeaseGrant(
+                request, timeout=self._timeout
             )
-        except aio.AioRpcError as exc:
-            raise self.failed(exc) from None
+        )
         return answer.ID
 
     async def lease_keep_alive(self, lease: int) -> int:
@@ -147,11 +189,12 @@ class EtcdClient:
         raise Unavailable(f"the state store (etcd at {self.endpoint}) ended a lease renewal")
 
     async def lease_revoke(self, lease: int) -> None:
-        try:
-            stub = rpc_pb2_grpc.LeaseStub(self._channel())
-            await stub.LeaseRevoke(rpc_pb2.LeaseRevokeRequest(ID=lease), timeout=self._timeout)
-        except aio.AioRpcError as exc:
-            raise self.failed(exc) from None
+        request = rpc_pb2.LeaseRevokeRequest(ID=lease)
+        await self._unary(
+            lambda channel: rpc_pb2_grpc.LeaseStub(channel).LeaseRevoke(
+                request, timeout=self._timeout
+            )
+        )
 
     async def close(self) -> None:
         for channel in self._channels:

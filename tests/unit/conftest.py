@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from manager.store import StateStore
+from manager.store.etcd_tls import load as load_tls
 from tests.unit.harness import Harness
 from tests.unit.stores import Backend, etcd_backend, sqlite_backend
 
@@ -22,12 +23,22 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
         await h.halt()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("etcd", marks=pytest.mark.etcd)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("etcd", marks=pytest.mark.etcd),
+        pytest.param("etcd-tls", marks=pytest.mark.etcd),
+    ]
+)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    """Each StateStore backend in turn, for the tests of the store's contract."""
+    """Each StateStore backend in turn, for the tests of the store's contract: SQLite, etcd,
+    and etcd over TLS with a client certificate."""
     if request.param == "sqlite":
         return sqlite_backend(tmp_path / "state" / "store.db")
-    return etcd_backend(request.getfixturevalue("etcd_endpoint"))
+    if request.param == "etcd":
+        return etcd_backend(request.getfixturevalue("etcd_endpoint"))
+    endpoint, certs = request.getfixturevalue("etcd_tls")
+    return etcd_backend(endpoint, load_tls(certs.ca, certs.client.cert, certs.client.key))
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from manager.store import etcd as etcd_store
 from manager.store import sqlite as sqlite_store
 from manager.store.codec import decode
 from manager.store.etcd_client import EtcdClient
+from manager.store.etcd_tls import EtcdTls
 
 Persisted = dict[tuple[str, str], int]
 
@@ -45,14 +46,14 @@ def sqlite_backend(db_path: Path) -> Backend:
     return Backend("sqlite", open_, persisted, sqlite_store)
 
 
-def etcd_backend(endpoint: str) -> Backend:
+def etcd_backend(endpoint: str, tls: EtcdTls | None = None) -> Backend:
     prefix = f"/test-{uuid.uuid4().hex[:12]}"
 
     async def open_() -> StateStore:
-        return await EtcdStore.open([endpoint], prefix)
+        return await EtcdStore.open([endpoint], prefix, tls)
 
     async def persisted() -> Persisted:
-        client = EtcdClient([endpoint])
+        client = EtcdClient([endpoint], tls=tls)
         try:
             kvs, _ = await client.range_prefix(f"{prefix}/objects/".encode())
         finally:
@@ -63,4 +64,4 @@ def etcd_backend(endpoint: str) -> Backend:
             found[(kind, obj_id)] = decode(kind, kv.value).meta.version
         return found
 
-    return Backend("etcd", open_, persisted, etcd_store)
+    return Backend("etcd-tls" if tls else "etcd", open_, persisted, etcd_store)

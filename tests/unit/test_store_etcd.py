@@ -220,14 +220,23 @@ class TestUnreachable:
                 await store.close()
 
     async def test_the_next_endpoint_is_tried(self, etcd_endpoint: str) -> None:
-        """A call that finds its endpoint dead fails, and the next call goes to the next one."""
+        """A call that cannot connect to its endpoint was never sent: it goes to the next one at
+        once, and later calls start there."""
         dead = f"127.0.0.1:{free_port()}"
         client = EtcdClient([dead, etcd_endpoint])
         try:
-            with pytest.raises(Unavailable, match=re.escape(dead)):
-                await client.range_prefix(b"/nothing/")
             assert await client.range_prefix(b"/nothing/") == ([], ANY)
             assert client.endpoint == etcd_endpoint
+            assert (await client.txn([], [])).succeeded
+        finally:
+            await client.close()
+
+    async def test_every_endpoint_dead_names_the_last_one_tried(self) -> None:
+        dead = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+        client = EtcdClient(dead)
+        try:
+            with pytest.raises(Unavailable, match=re.escape(dead[1])):
+                await client.range_prefix(b"/nothing/")
         finally:
             await client.close()
 
