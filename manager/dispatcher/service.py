@@ -18,11 +18,11 @@ from common.addrcheck import unicast_ipv4
 from common.api import dispatcher_pb2 as pb
 from common.api import dispatcher_pb2_grpc
 from common.api import logs_pb2 as lpb
-from common.errors import Conflict, NodeRemoved, PermissionDenied, ShoalError
+from common.errors import Conflict, NodeRemoved, PermissionDenied, ShoalError, Unavailable
 from common.grpc_errors import code_for, unary_errors
 from common.logs import LogRequest
 from common.mesh_view import IngressPort
-from common.model import Node, NodeRole, NodeState, Task, TaskState, TaskStatus
+from common.model import ManagerList, Node, NodeRole, NodeState, Task, TaskState, TaskStatus
 from common.netaddr import peer_host
 from common.netview import NetworkView
 from manager.auth import Authenticator
@@ -34,6 +34,7 @@ from manager.dispatcher.mesh_feed import MeshFeed
 from manager.dispatcher.outbox import Outbox
 from manager.dispatcher.status import StatusIntake
 from manager.dispatcher.versions import check_agent
+from manager.leadership import ManagerSet
 from manager.logbroker import LogBroker
 from manager.metrics import ManagerMetrics
 from manager.networks.views import NetworkViews
@@ -42,6 +43,9 @@ from manager.store import Action, Delete, Event, Op, Put, ReadView, StateStore
 log = structlog.get_logger("dispatcher")
 
 Context = grpc.aio.ServicerContext[pb.AgentMessage, pb.ManagerMessage]
+
+# Trailing metadata of a session a follower refuses: the leader's dispatcher, HOST:PORT.
+LEADER_METADATA = "shoal-leader"
 
 # Said before a removed node's session is refused or ended: an agent of this release then
 # removes what it has on its host; an older one ignores it and stops on PERMISSION_DENIED.
@@ -85,10 +89,14 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         ingress: MeshFeed | None = None,
         local: LocalNode | None = None,
         metrics: ManagerMetrics | None = None,
+        *,
+        managers: ManagerSet,
     ) -> None:
         """local: the manager's own node, the one node whose data address is not where its
-        session comes from (it dials over loopback)."""
+        session comes from (it dials over loopback). managers: only the leader holds sessions,
+        and each session is told where the managers are."""
         self._store = store
+        self._managers = managers
         self._local = local
         self._metrics = metrics or ManagerMetrics()
         self._metrics.sessions.set_function(lambda: len(self._outboxes))
@@ -104,9 +112,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self.networks = NetworkViews(store)
 
     async def run(self) -> None:
-        """The dispatcher's background work; runs until cancelled."""
+        """The dispatcher's background work, on every manager (its views stay warm on a
+        follower, which has no sessions); runs until cancelled."""
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._liveness.run())
             group.create_task(self._status.run())
             group.create_task(self._route_assignments())
             group.create_task(self.ingress.run())
@@ -133,6 +141,31 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                         )
         finally:
             watch.close()
+
+    async def sweep_liveness(self) -> None:
+        """Mark down the nodes without a session: the leader's work, run while it leads."""
+        await self._liveness.run()
+
+    def step_down(self) -> None:
+        """This manager stopped leading: end every session, so each agent finds the leader."""
+        for outbox in self._outboxes.values():
+            outbox.close(Unavailable("this manager no longer leads the cluster"))
+
+    async def _refuse(self, context: Context) -> None:
+        """End a session on a manager that does not lead, naming the one that does."""
+        leader = self._managers.leader()
+        if leader is None:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                "this manager does not lead the cluster, and no manager leads at the moment",
+            )
+        else:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"this manager does not lead the cluster: the leader is node {leader.node_id}"
+                f" at {leader.addr}",
+                ((LEADER_METADATA, leader.addr),),
+            )
 
     def _close_session(self, node_id: str) -> None:
         outbox = self._outboxes.get(node_id)
@@ -182,6 +215,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     async def Session(
         self, request_iterator: AsyncIterator[pb.AgentMessage], context: Context
     ) -> AsyncIterator[pb.ManagerMessage]:
+        if not self._managers.leads():
+            await self._refuse(context)
+            return
         messages = aiter(request_iterator)
         first: pb.AgentMessage | None = None
         with contextlib.suppress(TimeoutError, StopAsyncIteration):
@@ -228,20 +264,25 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         ask: asyncio.Task[LogRequest] | None = None
         mesh: asyncio.Task[dict[str, IngressPort | None]] | None = None
         network: asyncio.Task[NetworkView] | None = None
+        managers: asyncio.Task[int] | None = None
         try:
             period_ms = round(self._liveness.period * 1000)
             yield pb.ManagerMessage(settings=pb.Settings(heartbeat_period_ms=period_ms))
             for chunk in chunks.assignments(full, full=True):
                 yield pb.ManagerMessage(assignments=chunk)
             yield pb.ManagerMessage(ingress=_ingress_full(ingress))
+            told = self._managers.version
+            yield self._manager_list()
             take = asyncio.create_task(outbox.take())
             ask = asyncio.create_task(requests.get())
             mesh = asyncio.create_task(mesh_changes.take())
             # The first view goes even when empty: the agent acts on none before it.
             network = asyncio.create_task(self.networks.changed(node_id, None))
+            managers = asyncio.create_task(self._managers.changed(told))
             while True:
                 await asyncio.wait(
-                    [reader, take, ask, mesh, network], return_when=asyncio.FIRST_COMPLETED
+                    [reader, take, ask, mesh, network, managers],
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 if reader.done():
                     down = reader.result()
@@ -257,6 +298,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     sent = network.result()
                     yield pb.ManagerMessage(network_view=convert.network_view_to_pb(sent))
                     network = asyncio.create_task(self.networks.changed(node_id, sent))
+                if managers.done():
+                    managers = asyncio.create_task(self._managers.changed(managers.result()))
+                    yield self._manager_list()
                 if not take.done():
                     continue
                 try:
@@ -264,6 +308,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 except ShoalError as exc:
                     if isinstance(exc, NodeRemoved):
                         yield _REMOVED
+                    if not self._managers.leads():
+                        await self._refuse(context)
                     await context.abort(code_for(exc), str(exc))
                 take = asyncio.create_task(outbox.take())
                 for chunk in chunks.assignments(
@@ -274,21 +320,27 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     yield pb.ManagerMessage(assignments=chunk)
         finally:
             reader.cancel()
-            for pending in (take, ask, mesh, network):
+            for pending in (take, ask, mesh, network, managers):
                 if pending is not None:
                     pending.cancel()
             self.logs.detach(node_id, requests)
             self.ingress.detach(mesh_changes)
+            # A former leader writes nothing: the node's state is the new leader's to tell.
             if self._outboxes.get(node_id) is outbox:
                 del self._outboxes[node_id]
                 self._liveness.disconnected(node_id, down=down)
-                state, why = (
-                    (NodeState.DOWN, "heartbeat failure")
-                    if down
-                    else (NodeState.DISCONNECTED, "session closed")
-                )
-                await self._liveness.set_state(node_id, state, why)
-                bound.info("session closed", state=state.name)
+                if self._managers.leads():
+                    state, why = (
+                        (NodeState.DOWN, "heartbeat failure")
+                        if down
+                        else (NodeState.DISCONNECTED, "session closed")
+                    )
+                    await self._liveness.set_state(node_id, state, why)
+                    bound.info("session closed", state=state.name)
+
+    def _manager_list(self) -> pb.ManagerMessage:
+        managers = ManagerList(tuple(self._managers.addresses()))
+        return pb.ManagerMessage(managers=convert.manager_list_to_pb(managers))
 
     async def _open(self, node_id: str, hello: pb.Hello, addr: str) -> None:
         if self._local is not None and node_id == self._local.node_id:
