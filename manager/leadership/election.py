@@ -162,15 +162,31 @@ class Election:
                     await self._managers.leader_gone()
 
     async def _lead(self, fence: Fence) -> None:
+        """Run the term until it ends or etcd shows the key gone (removed by hand: the lease
+        still renews); LeaseLost for the latter."""
         self._store.fence = fence
         self._store.refusal = None
         self._managers.set_leading(True)
         log.info("leading the cluster", revision=fence.create_revision)
+        term = asyncio.create_task(self._term(), name="leadership-term")
+        deposed = asyncio.create_task(self._deposed(fence.create_revision))
         try:
-            await self._term()
+            await asyncio.wait([term, deposed], return_when=asyncio.FIRST_COMPLETED)
+            if term.done():
+                term.result()
+                return
+            raise LeaseLost("the leadership key was taken away")
         finally:
             self._follow()
+            for task in (term, deposed):
+                task.cancel()
+            await asyncio.gather(term, deposed, return_exceptions=True)
             log.info("no longer leading the cluster")
+
+    async def _deposed(self, created: int) -> None:
+        version = self._managers.version
+        while not self._managers.deposed(created):
+            version = await self._managers.changed(version)
 
     def _follow(self) -> None:
         self._store.refusal = FOLLOWER

@@ -20,8 +20,11 @@ class ManagerSet:
         self._leading = False
         # As etcd last said: the leadership key's holder, and the presence keys.
         self._named: Leader | None = None
-        # Whether the key is there at all: its value may be one this release cannot read.
+        # Whether the key is there at all (its value may be one this release cannot read),
+        # the revision it was created at, and the revision the watch has shown up to.
         self._held = False
+        self._created = 0
+        self._seen = 0
         self._present: dict[str, str] = {}
         self._version = 0
         # Set and replaced at every change: whoever waits holds the one that will be set.
@@ -72,6 +75,11 @@ class ManagerSet:
             addr=addr or stored_addr,
         )
 
+    def deposed(self, created: int) -> bool:
+        """Whether etcd shows that the leadership key created at revision created is gone
+        (deleted, or another manager's): once the watch has come that far."""
+        return self._seen >= created and self._created != created
+
     def key_held(self) -> bool:
         """Whether etcd showed a leadership key last, whoever holds it."""
         return self._held
@@ -98,9 +106,14 @@ class ManagerSet:
             self._leading = leading
             self._bump()
 
-    def set_named(self, leader: Leader | None, *, held: bool) -> None:
-        if (leader, held) != (self._named, self._held):
-            self._named, self._held = leader, held
+    def set_named(
+        self, leader: Leader | None, *, held: bool, created: int = 0, seen: int = 0
+    ) -> None:
+        """What etcd showed of the leadership key as of revision seen: whether it is held, by
+        whom, since revision created."""
+        self._seen = max(self._seen, seen)
+        if (leader, held, created) != (self._named, self._held, self._created):
+            self._named, self._held, self._created = leader, held, created
             self._bump()
 
     def set_present(self, present: Mapping[str, str]) -> None:

@@ -23,13 +23,17 @@ RETRY = (0.1, 2.0)
 async def follow_leases(client: EtcdClient, keys: Keys, managers: ManagerSet) -> None:
     """Keep managers' view of the leader and of the reachable managers; runs until cancelled."""
 
-    def leader(found: dict[bytes, bytes]) -> None:
-        value = found.get(keys.leader)
-        managers.set_named(None if value is None else decode_leader(value), held=value is not None)
+    def leader(found: dict[bytes, kv_pb2.KeyValue], revision: int) -> None:
+        kv = found.get(keys.leader)
+        if kv is None:
+            managers.set_named(None, held=False, seen=revision)
+        else:
+            leader = decode_leader(kv.value)
+            managers.set_named(leader, held=True, created=kv.create_revision, seen=revision)
 
-    def present(found: dict[bytes, bytes]) -> None:
+    def present(found: dict[bytes, kv_pb2.KeyValue], revision: int) -> None:
         managers.set_present(
-            {keys.node_of(k): v.decode(errors="replace") for k, v in found.items()}
+            {keys.node_of(k): kv.value.decode(errors="replace") for k, kv in found.items()}
         )
 
     async with asyncio.TaskGroup() as group:
@@ -38,14 +42,16 @@ async def follow_leases(client: EtcdClient, keys: Keys, managers: ManagerSet) ->
 
 
 async def _follow(
-    client: EtcdClient, prefix: bytes, apply: Callable[[dict[bytes, bytes]], None]
+    client: EtcdClient,
+    prefix: bytes,
+    apply: Callable[[dict[bytes, kv_pb2.KeyValue], int], None],
 ) -> None:
     pause = RETRY[0]
     while True:
         try:
             kvs, revision = await client.range_prefix(prefix)
-            found = {kv.key: kv.value for kv in kvs}
-            apply(found)
+            found = {kv.key: kv for kv in kvs}
+            apply(found, revision)
             async for answer in client.watch(prefix, revision + 1):
                 if answer.compact_revision:
                     break
@@ -53,8 +59,8 @@ async def _follow(
                     if event.type == kv_pb2.Event.DELETE:
                         found.pop(event.kv.key, None)
                     else:
-                        found[event.kv.key] = event.kv.value
-                apply(found)
+                        found[event.kv.key] = event.kv
+                apply(found, answer.header.revision)
                 pause = RETRY[0]
         except Unavailable as exc:
             log.warning("managers' leases: watch broken; watching again", error=str(exc))
