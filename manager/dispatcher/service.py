@@ -22,13 +22,14 @@ from common.errors import Conflict, NodeRemoved, PermissionDenied, ShoalError, U
 from common.grpc_errors import code_for, unary_errors
 from common.logs import LogRequest
 from common.mesh_view import IngressPort
-from common.model import ManagerList, Node, NodeRole, NodeState, Task, TaskState, TaskStatus
+from common.model import Node, NodeRole, NodeState, Task, TaskState, TaskStatus
 from common.netaddr import peer_host
 from common.netview import NetworkView
 from manager.auth import Authenticator
 from manager.ca import ClusterCA
 from manager.dispatcher import chunks
 from manager.dispatcher.intake import check_description
+from manager.dispatcher.leader_only import manager_list, refuse
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
 from manager.dispatcher.mesh_feed import MeshFeed
 from manager.dispatcher.outbox import Outbox
@@ -43,9 +44,6 @@ from manager.store import Action, Delete, Event, Op, Put, ReadView, StateStore
 log = structlog.get_logger("dispatcher")
 
 Context = grpc.aio.ServicerContext[pb.AgentMessage, pb.ManagerMessage]
-
-# Trailing metadata of a session a follower refuses: the leader's dispatcher, HOST:PORT.
-LEADER_METADATA = "shoal-leader"
 
 # Said before a removed node's session is refused or ended: an agent of this release then
 # removes what it has on its host; an older one ignores it and stops on PERMISSION_DENIED.
@@ -151,22 +149,6 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         for outbox in self._outboxes.values():
             outbox.close(Unavailable("this manager no longer leads the cluster"))
 
-    async def _refuse(self, context: Context) -> None:
-        """End a session on a manager that does not lead, naming the one that does."""
-        leader = self._managers.leader()
-        if leader is None:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                "this manager does not lead the cluster, and no manager leads at the moment",
-            )
-        else:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                f"this manager does not lead the cluster: the leader is node {leader.node_id}"
-                f" at {leader.addr}",
-                ((LEADER_METADATA, leader.addr),),
-            )
-
     def _close_session(self, node_id: str) -> None:
         outbox = self._outboxes.get(node_id)
         if outbox is not None:
@@ -216,7 +198,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self, request_iterator: AsyncIterator[pb.AgentMessage], context: Context
     ) -> AsyncIterator[pb.ManagerMessage]:
         if not self._managers.leads():
-            await self._refuse(context)
+            await refuse(self._managers, context)
             return
         messages = aiter(request_iterator)
         first: pb.AgentMessage | None = None
@@ -272,7 +254,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 yield pb.ManagerMessage(assignments=chunk)
             yield pb.ManagerMessage(ingress=_ingress_full(ingress))
             told = self._managers.version
-            yield self._manager_list()
+            yield manager_list(self._managers)
             take = asyncio.create_task(outbox.take())
             ask = asyncio.create_task(requests.get())
             mesh = asyncio.create_task(mesh_changes.take())
@@ -300,7 +282,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     network = asyncio.create_task(self.networks.changed(node_id, sent))
                 if managers.done():
                     managers = asyncio.create_task(self._managers.changed(managers.result()))
-                    yield self._manager_list()
+                    yield manager_list(self._managers)
                 if not take.done():
                     continue
                 try:
@@ -309,7 +291,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     if isinstance(exc, NodeRemoved):
                         yield _REMOVED
                     if not self._managers.leads():
-                        await self._refuse(context)
+                        await refuse(self._managers, context)
                     await context.abort(code_for(exc), str(exc))
                 take = asyncio.create_task(outbox.take())
                 for chunk in chunks.assignments(
@@ -337,10 +319,6 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     )
                     await self._liveness.set_state(node_id, state, why)
                     bound.info("session closed", state=state.name)
-
-    def _manager_list(self) -> pb.ManagerMessage:
-        managers = ManagerList(tuple(self._managers.addresses()))
-        return pb.ManagerMessage(managers=convert.manager_list_to_pb(managers))
 
     async def _open(self, node_id: str, hello: pb.Hello, addr: str) -> None:
         if self._local is not None and node_id == self._local.node_id:

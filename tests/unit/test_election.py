@@ -86,7 +86,7 @@ async def test_one_leads_and_writes_the_others_follow_and_refuse_writes(
     await eventually(a.managers.leads, "a to lead", within=10)
     b, c = await candidates("b"), await candidates("c")
     for follower in (b, c):
-        await eventually(lambda f=follower: f.managers.leader() is not None, "the leader known")
+        await eventually(follower.managers.leader, "the leader known")
         assert follower.managers.leader() == Leader("a", "a.test:7462")
         assert not follower.managers.leads()
         with pytest.raises(Unavailable, match="does not lead"):
