@@ -254,7 +254,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 yield pb.ManagerMessage(assignments=chunk)
             yield pb.ManagerMessage(ingress=_ingress_full(ingress))
             told = self._managers.version
-            yield manager_list(self._managers)
+            listed = manager_list(self._managers)
+            yield listed
             take = asyncio.create_task(outbox.take())
             ask = asyncio.create_task(requests.get())
             mesh = asyncio.create_task(mesh_changes.take())
@@ -282,7 +283,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     network = asyncio.create_task(self.networks.changed(node_id, sent))
                 if managers.done():
                     managers = asyncio.create_task(self._managers.changed(managers.result()))
-                    yield manager_list(self._managers)
+                    # Said again only when the addresses or their order changed.
+                    if (latest := manager_list(self._managers)) != listed:
+                        listed = latest
+                        yield listed
                 if not take.done():
                     continue
                 try:

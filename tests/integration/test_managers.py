@@ -27,10 +27,12 @@ import pytest
 
 from common.api import dispatcher_pb2 as pb
 from common.api import dispatcher_pb2_grpc
+from common.model import ManagerList
 from common.tls import Bundle
 from tests.integration.cluster import BIN, Cluster, Daemon, Result, free_port
 from tests.relay import ThreadedRelay
-from tests.waiting import SLEEPER, wait_for
+from tests.rogue import Rogue, description
+from tests.waiting import SLEEPER, eventually, wait_for
 
 pytestmark = pytest.mark.etcd
 
@@ -262,6 +264,28 @@ def test_a_follower_refuses_a_session_naming_the_leader(managers: Managers) -> N
     assert managers.cluster.addr in details
     assert trailing["shoal-leader"] == managers.cluster.addr
     assert took < 5
+
+
+def test_the_leader_tells_a_session_where_every_manager_is(managers: Managers) -> None:
+    """The managers' dispatcher addresses, the leader's first, after the first assignments.
+    (This session replaces the agent's for a moment; the agent takes its place back.)"""
+    agent_dir = managers.cluster.root / "agent-1"
+    node_id = json.loads((agent_dir / "identity.json").read_text())["node_id"]
+
+    async def listed() -> tuple[ManagerList | None, list[str]]:
+        rogue = Rogue(node_id, Bundle.load(agent_dir), managers.cluster.addr)
+        await rogue.open(description("it-agent-1"))
+        try:
+            await eventually(lambda: rogue.managers is not None, "the managers' list", 20)
+        finally:
+            await rogue.close()
+        return rogue.managers, rogue.kinds
+
+    addrs, kinds = asyncio.run(listed())
+    assert addrs is not None
+    assert addrs.addrs[0] == managers.cluster.addr
+    assert sorted(addrs.addrs) == sorted(managers.daemons)
+    assert kinds.index("managers") > kinds.index("assignments")
 
 
 def test_the_leader_killed_another_leads_and_no_node_goes_down(managers: Managers) -> None:
