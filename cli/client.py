@@ -25,7 +25,7 @@ from common.errors import ShoalError, Unavailable
 from common.grpc_errors import from_rpc_error
 from common.info import ClusterInfo
 from common.logs import LogOptions, ServiceLogs
-from common.model import Network, Node, NodeRole, Service, ServiceSpec, Task
+from common.model import ManagerStatus, Network, Node, NodeRole, Service, ServiceSpec, Task
 from common.version import Build
 
 DEADLINE = 10.0
@@ -61,6 +61,8 @@ class TaskListing:
 class NodeListing:
     nodes: list[Node]
     self_id: str
+    # Each manager node's status, by node ID.
+    managers: dict[str, ManagerStatus]
 
 
 @dataclass(frozen=True, repr=False)
@@ -154,11 +156,24 @@ class Client:
         return NodeListing(
             nodes=[convert.node_from_pb(node) for node in response.nodes],
             self_id=response.self_node_id,
+            managers={
+                node_id: convert.manager_status_from_pb(status)
+                for node_id, status in response.manager_status.items()
+            },
         )
 
     def get_node(self, ref: str) -> Node:
-        request = api.GetNodeRequest(ref=ref)
-        return convert.node_from_pb(self._call(self._stub.GetNode, request).node)
+        return self.inspect_node(ref)[0]
+
+    def inspect_node(self, ref: str) -> tuple[Node, ManagerStatus | None]:
+        """The node, and its manager status when it is a manager."""
+        response = self._call(self._stub.GetNode, api.GetNodeRequest(ref=ref))
+        status = (
+            convert.manager_status_from_pb(response.manager_status)
+            if response.HasField("manager_status")
+            else None
+        )
+        return convert.node_from_pb(response.node), status
 
     def update_node(self, node: Node) -> Node:
         """Write the operator's part of `node` (availability, labels) over the stored one, as a

@@ -16,6 +16,7 @@ from common.model import Availability
 from common.netaddr import default_address
 from common.ports import DEFAULT_PORT
 from common.version import banner
+from manager.leadership import DEFAULT_LEASE
 from manager.local_node import serve_with_node
 from manager.server import ManagerConfig
 from manager.store import etcd_tls
@@ -23,6 +24,8 @@ from manager.store.etcd import parse_url
 from manager.store.etcd_tls import EtcdTls
 
 DEFAULT_STATE_DIR = "/var/lib/shoal/manager"
+# etcd's shortest lease with its default election settings.
+MIN_LEASE = 2
 
 
 def _duration(text: str) -> timedelta:
@@ -38,6 +41,15 @@ def _store_url(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _lease(text: str) -> int:
+    seconds = _duration(text).total_seconds()
+    if seconds != int(seconds) or seconds < MIN_LEASE:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a leader lease is whole seconds, {MIN_LEASE}s at least (etcd's minimum)"
+        )
+    return int(seconds)
 
 
 def build_parser() -> Parser:
@@ -81,6 +93,13 @@ def build_parser() -> Parser:
         " SQLite file in --state-dir. An existing SQLite cluster is moved into etcd once",
     )
     _add_etcd_tls_flags(serve_cmd)
+    serve_cmd.add_argument(
+        "--leader-lease",
+        type=_lease,
+        metavar="DURATION",
+        help=f"with --store: the etcd lease the leader holds (default {DEFAULT_LEASE}s, etcd's"
+        " minimum); a leader that cannot renew it stops acting before it ends",
+    )
     serve_cmd.add_argument("--log-level", choices=log.LEVELS, default="info")
     mesh_flag.add(serve_cmd)
     metrics_server.add_flag(serve_cmd)
@@ -114,7 +133,10 @@ async def _run(config: ManagerConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.leader_lease is not None and args.store is None:
+        parser.error("--leader-lease applies only with --store etcd://...")
     log.setup(args.log_level)
     tls = _etcd_tls(args)
     config = ManagerConfig(
@@ -130,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         metrics_addr=args.metrics_addr,
         store_url=args.store,
         etcd_tls=tls,
+        leader_lease=args.leader_lease or DEFAULT_LEASE,
     )
     try:
         asyncio.run(_run(config))

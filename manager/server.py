@@ -39,11 +39,14 @@ from manager.dispatcher import Dispatcher
 from manager.dispatcher.mesh_feed import MeshFeed
 from manager.dispatcher.service import LocalNode
 from manager.join import JoinService, join_server
+from manager.leadership import DEFAULT_LEASE, Election, Keys, ManagerSet, follow_leases
+from manager.leadership.forward import LeaderForwarding
 from manager.metrics import ManagerMetrics
 from manager.orchestrator.loop import Orchestrator
 from manager.orchestrator.updater import Updater
 from manager.placement import PlacementLoop
 from manager.serving import ServingCertificate
+from manager.store import EtcdStore
 from manager.store.choice import open_store
 from manager.store.etcd_tls import EtcdTls
 from manager.system import ManagerFacts, System
@@ -80,6 +83,8 @@ class ManagerConfig:
     store_url: str | None = None
     # TLS to etcd (--etcd-cacert/--etcd-cert/--etcd-key); None: plaintext, unless etcds://.
     etcd_tls: EtcdTls | None = None
+    # Seconds of the etcd lease a leader holds (etcd: whole seconds, 2 at least).
+    leader_lease: int = DEFAULT_LEASE
 
 
 def data_address(advertise: str) -> str:
@@ -173,6 +178,7 @@ async def serve(
             hostname,
             config.availability,
             config.cert_lifetime,
+            reset_nodes=not isinstance(store, EtcdStore),
         )
         structlog.contextvars.bind_contextvars(cluster_id=boot.cluster.id)
         serving = ServingCertificate(
@@ -183,13 +189,25 @@ async def serve(
             _server_names(advertise_host, listen_host, hostname),
             config.cert_lifetime,
         )
-        server = grpc.aio.server(
-            options=SERVER_OPTIONS,
-            interceptors=[
-                ControlMetrics(metrics),
-                AdminOnly(Authenticator(store, boot.cluster.id)),
-            ],
+        # The dispatcher's address, once the port is bound (it may have been asked as 0).
+        managers = (
+            ManagerSet(boot.node_id, advertise_addr)
+            if isinstance(store, EtcdStore)
+            else ManagerSet.single(boot.node_id, advertise_addr)
         )
+        metrics.leader.set_function(lambda: int(managers.leads()))
+        interceptors: list[grpc.aio.ServerInterceptor] = [
+            ControlMetrics(metrics),
+            AdminOnly(Authenticator(store, boot.cluster.id)),
+        ]
+        forwarding: LeaderForwarding | None = None
+        if isinstance(store, EtcdStore):
+            forwarding = LeaderForwarding(managers, store, config.state_dir / NODE_DIR)
+            interceptors.append(forwarding)
+        server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
+        host = listen_host or "0.0.0.0"
+        bound = _bind(server, join_host_port(host, port), serving.credentials())
+        managers.self_addr = join_host_port(advertise_host, bound)
         dispatcher = Dispatcher(
             store,
             config.heartbeat_period,
@@ -200,6 +218,7 @@ async def serve(
             MeshFeed(store, {boot.node_id: advertise_host}),
             LocalNode(boot.node_id, data_address(config.advertise)),
             metrics,
+            managers=managers,
         )
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)
         # The node's own ports, the manager's (configured and default, with the join port above
@@ -211,14 +230,12 @@ async def serve(
             boot.node_id,
             dispatcher.logs,
             reserved,
+            managers,
         )
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
         admin_pb2_grpc.add_AdminCertificatesServicer_to_server(
             AdminCertificates(store, boot.ca, boot.cluster.id), server
         )
-        host = listen_host or "0.0.0.0"
-        bound = _bind(server, join_host_port(host, port), serving.credentials())
-        # The port bound, which differs from the one asked for when that was 0.
         facts = ManagerFacts(
             node_id=boot.node_id,
             addr=join_host_port(advertise_host, bound),
@@ -229,7 +246,7 @@ async def serve(
             node_cert_lifetime=config.cert_lifetime,
             node_dir=config.state_dir / NODE_DIR,
         )
-        system = System(store, facts, Authenticator(store, boot.cluster.id))
+        system = System(store, facts, Authenticator(store, boot.cluster.id), managers)
         system_pb2_grpc.add_SystemServicer_to_server(system, server)
         join_service = JoinService(store, boot.ca, config.cert_lifetime)
         joins = join_server(join_service)
@@ -252,17 +269,27 @@ async def serve(
                 config.state_dir / NODE_DIR,
                 metrics.registry,
             )
+
+            async def lead() -> None:
+                """The leader's work; new loops for each term, nothing carried over."""
+                async with asyncio.TaskGroup() as term:
+                    term.create_task(dispatcher.sweep_liveness())
+                    term.create_task(Orchestrator(store).run())
+                    term.create_task(PlacementLoop(store, metrics).run())
+                    term.create_task(Allocator(store, reserved).run())
+                    term.create_task(Updater(store, reserved).run())
+
             async with asyncio.TaskGroup() as group:
                 loops = [
                     group.create_task(dispatcher.run()),
-                    group.create_task(Orchestrator(store).run()),
-                    group.create_task(PlacementLoop(store, metrics).run()),
                     group.create_task(ClusterGauges(store, metrics).run()),
-                    group.create_task(Allocator(store, reserved).run()),
-                    group.create_task(Updater(store, reserved).run()),
                     group.create_task(serving.run()),
                     group.create_task(run_node(seat)),
                 ]
+                if isinstance(store, EtcdStore):
+                    loops += _elect(store, managers, config.leader_lease, lead, dispatcher, group)
+                else:
+                    loops.append(group.create_task(lead()))
                 if started is not None:
                     started(Started(port=bound, node_id=boot.node_id))
                 await stop.wait()
@@ -274,11 +301,36 @@ async def serve(
             await joins.stop(grace=1)
             join_service.close()
             await server.stop(grace=1)
+            if forwarding is not None:
+                await forwarding.close()
     finally:
         if exporter is not None:
             exporter.close()
         with contextlib.suppress(Exception):
             await store.close()
+
+
+def _elect(
+    store: EtcdStore,
+    managers: ManagerSet,
+    lease: int,
+    lead: Callable[[], Coroutine[Any, Any, None]],
+    dispatcher: Dispatcher,
+    group: asyncio.TaskGroup,
+) -> list[asyncio.Task[None]]:
+    """Among managers sharing the etcd prefix: follow the leases, campaign, lead when elected."""
+    keys = Keys(store.prefix)
+
+    async def term() -> None:
+        try:
+            await lead()
+        finally:
+            dispatcher.step_down()
+
+    return [
+        group.create_task(follow_leases(store.client, keys, managers)),
+        group.create_task(Election(store, keys, managers, lease, term).run()),
+    ]
 
 
 def _announce(created: bool, node_id: str, cluster: Cluster, advertise: str) -> None:

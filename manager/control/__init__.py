@@ -12,6 +12,7 @@ from manager.control.networks import NetworkCalls
 from manager.control.nodes import NodeCalls
 from manager.control.services import ServiceCalls
 from manager.control.streams import StreamCalls
+from manager.leadership import ManagerSet
 from manager.logbroker import LogBroker
 from manager.store import StateStore
 
@@ -35,9 +36,12 @@ class Control(
         self_node_id: str,
         logs: LogBroker,
         reserved: frozenset[tuple[int, PortProtocol]],
+        managers: ManagerSet,
     ) -> None:
-        """reserved: the cluster's own ports (common.ports.reserved_ports)."""
+        """reserved: the cluster's own ports (common.ports.reserved_ports); managers: who leads
+        and who is reachable, for the nodes' manager status."""
         self._store = store
+        self._managers = managers
         self._manager_addr = manager_addr
         self._reserved = reserved
         self._self_node_id = self_node_id

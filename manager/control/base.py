@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 
 from common.model import PortProtocol, StoredObject
+from manager.leadership import ManagerSet
 from manager.logbroker import LogBroker
 from manager.store import Op, ReadView, StateStore
 
@@ -22,6 +23,7 @@ class ControlBase:
     _manager_addr: str
     _self_node_id: str
     _logs: LogBroker
+    _managers: ManagerSet
     # The node's own ports (common.ports.reserved_ports): no service may publish them.
     _reserved: frozenset[tuple[int, PortProtocol]]
 

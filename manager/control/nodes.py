@@ -11,7 +11,7 @@ from common.api import control_pb2 as pb
 from common.errors import Conflict, NotFound
 from common.grpc_errors import unary_errors
 from common.limits import check_labels
-from common.model import Availability, Node, NodeState
+from common.model import Availability, Node, NodeRole, NodeState
 from manager.control.base import ControlBase
 from manager.control.resolve import resolve_node
 from manager.store import Delete, Op, Put, ReadView
@@ -22,12 +22,26 @@ class NodeCalls(ControlBase):
     async def ListNodes(self, request: pb.ListNodesRequest, context: Any) -> pb.ListNodesResponse:
         nodes = sorted(self._store.objects(Node), key=lambda n: (n.description.hostname, n.id))
         return pb.ListNodesResponse(
-            nodes=[convert.node_to_pb(n) for n in nodes], self_node_id=self._self_node_id
+            nodes=[convert.node_to_pb(n) for n in nodes],
+            self_node_id=self._self_node_id,
+            manager_status={
+                n.id: convert.manager_status_to_pb(self._managers.status(n.id, n.addr))
+                for n in nodes
+                if n.role is NodeRole.MANAGER
+            },
         )
 
     @unary_errors
     async def GetNode(self, request: pb.GetNodeRequest, context: Any) -> pb.NodeResponse:
-        return pb.NodeResponse(node=convert.node_to_pb(resolve_node(self._store, request.ref)))
+        return self._node_response(resolve_node(self._store, request.ref))
+
+    def _node_response(self, node: Node) -> pb.NodeResponse:
+        if node.role is not NodeRole.MANAGER:
+            return pb.NodeResponse(node=convert.node_to_pb(node))
+        status = self._managers.status(node.id, node.addr)
+        return pb.NodeResponse(
+            node=convert.node_to_pb(node), manager_status=convert.manager_status_to_pb(status)
+        )
 
     @unary_errors
     async def UpdateNode(self, request: pb.UpdateNodeRequest, context: Any) -> pb.NodeResponse:
@@ -47,7 +61,7 @@ class NodeCalls(ControlBase):
 
         stored = await self._write_one(plan, "node updated", availability=availability.name.lower())
         assert isinstance(stored, Node)
-        return pb.NodeResponse(node=convert.node_to_pb(stored))
+        return self._node_response(stored)
 
     @unary_errors
     async def RemoveNode(

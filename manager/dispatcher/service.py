@@ -18,7 +18,7 @@ from common.addrcheck import unicast_ipv4
 from common.api import dispatcher_pb2 as pb
 from common.api import dispatcher_pb2_grpc
 from common.api import logs_pb2 as lpb
-from common.errors import Conflict, NodeRemoved, PermissionDenied, ShoalError
+from common.errors import Conflict, NodeRemoved, PermissionDenied, ShoalError, Unavailable
 from common.grpc_errors import code_for, unary_errors
 from common.logs import LogRequest
 from common.mesh_view import IngressPort
@@ -29,11 +29,13 @@ from manager.auth import Authenticator
 from manager.ca import ClusterCA
 from manager.dispatcher import chunks
 from manager.dispatcher.intake import check_description
+from manager.dispatcher.leader_only import manager_list, refuse
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
 from manager.dispatcher.mesh_feed import MeshFeed
 from manager.dispatcher.outbox import Outbox
 from manager.dispatcher.status import StatusIntake
 from manager.dispatcher.versions import check_agent
+from manager.leadership import ManagerSet
 from manager.logbroker import LogBroker
 from manager.metrics import ManagerMetrics
 from manager.networks.views import NetworkViews
@@ -85,10 +87,14 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         ingress: MeshFeed | None = None,
         local: LocalNode | None = None,
         metrics: ManagerMetrics | None = None,
+        *,
+        managers: ManagerSet,
     ) -> None:
         """local: the manager's own node, the one node whose data address is not where its
-        session comes from (it dials over loopback)."""
+        session comes from (it dials over loopback). managers: only the leader holds sessions,
+        and each session is told where the managers are."""
         self._store = store
+        self._managers = managers
         self._local = local
         self._metrics = metrics or ManagerMetrics()
         self._metrics.sessions.set_function(lambda: len(self._outboxes))
@@ -104,9 +110,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self.networks = NetworkViews(store)
 
     async def run(self) -> None:
-        """The dispatcher's background work; runs until cancelled."""
+        """The dispatcher's background work, on every manager (its views stay warm on a
+        follower, which has no sessions); runs until cancelled."""
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._liveness.run())
             group.create_task(self._status.run())
             group.create_task(self._route_assignments())
             group.create_task(self.ingress.run())
@@ -133,6 +139,15 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                         )
         finally:
             watch.close()
+
+    async def sweep_liveness(self) -> None:
+        """Mark down the nodes without a session: the leader's work, run while it leads."""
+        await self._liveness.run()
+
+    def step_down(self) -> None:
+        """This manager stopped leading: end every session, so each agent finds the leader."""
+        for outbox in self._outboxes.values():
+            outbox.close(Unavailable("this manager no longer leads the cluster"))
 
     def _close_session(self, node_id: str) -> None:
         outbox = self._outboxes.get(node_id)
@@ -182,6 +197,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     async def Session(
         self, request_iterator: AsyncIterator[pb.AgentMessage], context: Context
     ) -> AsyncIterator[pb.ManagerMessage]:
+        if not self._managers.leads():
+            await refuse(self._managers, context)
+            return
         messages = aiter(request_iterator)
         first: pb.AgentMessage | None = None
         with contextlib.suppress(TimeoutError, StopAsyncIteration):
@@ -228,20 +246,26 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         ask: asyncio.Task[LogRequest] | None = None
         mesh: asyncio.Task[dict[str, IngressPort | None]] | None = None
         network: asyncio.Task[NetworkView] | None = None
+        managers: asyncio.Task[int] | None = None
         try:
             period_ms = round(self._liveness.period * 1000)
             yield pb.ManagerMessage(settings=pb.Settings(heartbeat_period_ms=period_ms))
             for chunk in chunks.assignments(full, full=True):
                 yield pb.ManagerMessage(assignments=chunk)
             yield pb.ManagerMessage(ingress=_ingress_full(ingress))
+            told = self._managers.version
+            listed = manager_list(self._managers)
+            yield listed
             take = asyncio.create_task(outbox.take())
             ask = asyncio.create_task(requests.get())
             mesh = asyncio.create_task(mesh_changes.take())
             # The first view goes even when empty: the agent acts on none before it.
             network = asyncio.create_task(self.networks.changed(node_id, None))
+            managers = asyncio.create_task(self._managers.changed(told))
             while True:
                 await asyncio.wait(
-                    [reader, take, ask, mesh, network], return_when=asyncio.FIRST_COMPLETED
+                    [reader, take, ask, mesh, network, managers],
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 if reader.done():
                     down = reader.result()
@@ -257,6 +281,12 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     sent = network.result()
                     yield pb.ManagerMessage(network_view=convert.network_view_to_pb(sent))
                     network = asyncio.create_task(self.networks.changed(node_id, sent))
+                if managers.done():
+                    managers = asyncio.create_task(self._managers.changed(managers.result()))
+                    # Said again only when the addresses or their order changed.
+                    if (latest := manager_list(self._managers)) != listed:
+                        listed = latest
+                        yield listed
                 if not take.done():
                     continue
                 try:
@@ -264,6 +294,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 except ShoalError as exc:
                     if isinstance(exc, NodeRemoved):
                         yield _REMOVED
+                    if not self._managers.leads():
+                        await refuse(self._managers, context)
                     await context.abort(code_for(exc), str(exc))
                 take = asyncio.create_task(outbox.take())
                 for chunk in chunks.assignments(
@@ -274,21 +306,23 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     yield pb.ManagerMessage(assignments=chunk)
         finally:
             reader.cancel()
-            for pending in (take, ask, mesh, network):
+            for pending in (take, ask, mesh, network, managers):
                 if pending is not None:
                     pending.cancel()
             self.logs.detach(node_id, requests)
             self.ingress.detach(mesh_changes)
+            # A former leader writes nothing: the node's state is the new leader's to tell.
             if self._outboxes.get(node_id) is outbox:
                 del self._outboxes[node_id]
                 self._liveness.disconnected(node_id, down=down)
-                state, why = (
-                    (NodeState.DOWN, "heartbeat failure")
-                    if down
-                    else (NodeState.DISCONNECTED, "session closed")
-                )
-                await self._liveness.set_state(node_id, state, why)
-                bound.info("session closed", state=state.name)
+                if self._managers.leads():
+                    state, why = (
+                        (NodeState.DOWN, "heartbeat failure")
+                        if down
+                        else (NodeState.DISCONNECTED, "session closed")
+                    )
+                    await self._liveness.set_state(node_id, state, why)
+                    bound.info("session closed", state=state.name)
 
     async def _open(self, node_id: str, hello: pb.Hello, addr: str) -> None:
         if self._local is not None and node_id == self._local.node_id:

@@ -137,9 +137,16 @@ class Cluster:
         assert result.code == 0, f"shoal {' '.join(args)} failed: {result.err}"
         return result
 
+    def answers(self) -> bool:
+        """Whether the manager answers; on a loaded machine the client alone may take seconds."""
+        try:
+            return self.shoal("node", "ls", timeout=10).code == 0
+        except subprocess.TimeoutExpired:
+            return False
+
     def start_manager(self) -> None:
         self.manager.start(self.env)
-        wait_for(lambda: self.shoal("node", "ls", timeout=5).code == 0, "the manager to answer")
+        wait_for(self.answers, "the manager to answer")
 
     def add_agent(self, index: int, *extra: str) -> Daemon:
         token = self.ok("join-token", "worker", "-q").out.strip()
@@ -188,9 +195,10 @@ class Cluster:
         found = {
             json.loads(path.read_text())["node_id"] for path in self.root.rglob("identity.json")
         }
-        listed = self.shoal("node", "ls", "-q", timeout=5)
-        if listed.code == 0:
-            found |= set(listed.out.split())
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            listed = self.shoal("node", "ls", "-q", timeout=10)
+            if listed.code == 0:
+                found |= set(listed.out.split())
         return found
 
     def stop(self) -> None:

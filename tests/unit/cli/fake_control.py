@@ -34,6 +34,8 @@ class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
         self.tasks: list[m.Task] = []
         self.nodes: list[m.Node] = []
         self.self_node_id = ""
+        # What the managers' leases say of each manager node.
+        self.manager_status: dict[str, m.ManagerStatus] = {}
         self.calls: list[str] = []
         self.updates: list[api.UpdateServiceRequest] = []
         self.node_updates: list[api.UpdateNodeRequest] = []
@@ -186,7 +188,12 @@ class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
         if self.slow:
             self.release.wait(10)
         return api.ListNodesResponse(
-            nodes=[convert.node_to_pb(n) for n in self.nodes], self_node_id=self.self_node_id
+            nodes=[convert.node_to_pb(n) for n in self.nodes],
+            self_node_id=self.self_node_id,
+            manager_status={
+                node_id: convert.manager_status_to_pb(status)
+                for node_id, status in self.manager_status.items()
+            },
         )
 
     def GetNode(
@@ -199,7 +206,12 @@ class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
             self._store_node(
                 replace(found, meta=replace(found.meta, version=found.meta.version + 1))
             )
-        return api.NodeResponse(node=convert.node_to_pb(found))
+        status = self.manager_status.get(found.id)
+        if status is None:
+            return api.NodeResponse(node=convert.node_to_pb(found))
+        return api.NodeResponse(
+            node=convert.node_to_pb(found), manager_status=convert.manager_status_to_pb(status)
+        )
 
     def UpdateNode(
         self, request: api.UpdateNodeRequest, context: grpc.ServicerContext

@@ -48,6 +48,42 @@ class TestNodeLs:
         }
         assert (worker["Self"], worker["ManagerStatus"]) == (False, "")
 
+    def test_manager_status_of_several_managers(self, shoal: Shoal, control: FakeControl) -> None:
+        """MANAGER STATUS as docker shows it: `Leader`, `Reachable` for a manager holding its
+        lease, `Unreachable` for one that does not, nothing for a worker; `node inspect` says
+        the same in docker's ManagerStatus, without Leader for one that does not lead."""
+        control.nodes += [
+            m.Node(id="node2manager0000000000000", role=m.NodeRole.MANAGER,
+                   description=m.NodeDescription(hostname="manager-2")),
+            m.Node(id="node3manager0000000000000", role=m.NodeRole.MANAGER,
+                   description=m.NodeDescription(hostname="manager-3")),
+        ]  # fmt: skip
+        control.manager_status |= {
+            "node2manager0000000000000": m.ManagerStatus(
+                leader=False, reachability=m.Reachability.REACHABLE, addr="10.0.0.2:7462"
+            ),
+            "node3manager0000000000000": m.ManagerStatus(
+                leader=False, reachability=m.Reachability.UNREACHABLE, addr="10.0.0.3:7462"
+            ),
+        }
+        records = [json.loads(line) for line in shoal("node", "ls", "--format", "json").lines]
+        assert {r["Hostname"]: r["ManagerStatus"] for r in records} == {
+            "manager-1": "Leader",
+            "manager-2": "Reachable",
+            "manager-3": "Unreachable",
+            "worker-1": "",
+        }
+        table = shoal("node", "ls").lines
+        assert "Unreachable" in next(line for line in table if "manager-3" in line)
+        (inspected,) = json.loads(shoal("node", "inspect", "manager-3").out)
+        assert inspected["ManagerStatus"] == {
+            "Reachability": "unreachable",
+            "Addr": "10.0.0.3:7462",
+        }
+        pretty = shoal("node", "inspect", "--pretty", "manager-2").lines
+        assert pretty_field(" Raft Status:", "Reachable") in pretty
+        assert pretty_field(" Leader:", "No") in pretty
+
 
 class TestNodeRm:
     def test_removes_each_and_prints_its_ref(self, shoal: Shoal, control: FakeControl) -> None:
@@ -203,6 +239,7 @@ class TestNodeInspect:
         manager, worker = json.loads(result.out)
         assert set(manager) == {
             "ID", "Version", "CreatedAt", "UpdatedAt", "Spec", "Description", "Status",
+            "ManagerStatus",
         }  # fmt: skip
         assert manager["ID"] == MANAGER_NODE
         assert manager["Version"] == {"Index": 12}
@@ -222,7 +259,13 @@ class TestNodeInspect:
             "Shoal": {"Version": "0.2.0", "Protocol": 2},
         }
         assert manager["Status"] == {"State": "ready", "Message": "", "Addr": "10.0.0.1"}
+        assert manager["ManagerStatus"] == {
+            "Leader": True,
+            "Reachability": "reachable",
+            "Addr": "10.0.0.1:7462",
+        }
         assert worker["ID"] == WORKER_NODE
+        assert "ManagerStatus" not in worker
         assert (worker["Spec"]["Role"], worker["Spec"]["Availability"]) == ("worker", "drain")
         assert worker["Spec"]["Labels"] == {}
         assert worker["Status"] == {"State": "down", "Message": "heartbeat failure", "Addr": ""}
@@ -248,6 +291,10 @@ class TestNodeInspect:
             pretty_field(" State:", "Ready"),
             pretty_field(" Availability:", "Active"),
             pretty_field(" Address:", "10.0.0.1"),
+            "Manager Status:",
+            pretty_field(" Address:", "10.0.0.1:7462"),
+            pretty_field(" Raft Status:", "Reachable"),
+            pretty_field(" Leader:", "Yes"),
             "Platform:",
             pretty_field(" Operating System:", "linux"),
             pretty_field(" Architecture:", "x86_64"),
