@@ -45,6 +45,8 @@ class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
         # Writes another client makes right after each of our next reads.
         self.interlopers = 0
         self.slow = False
+        # Answer every call UNAVAILABLE once it arrived, as a manager that cannot serve it.
+        self.unavailable = False
         self.release = threading.Event()
         self.event_requests: list[api.EventsRequest] = []
         # What Events streams: these events, then the end given (a status and its details; OK
@@ -284,6 +286,8 @@ class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
                 f"a {role} certificate cannot use the control API",
             )
         self.calls.append(method)
+        if self.unavailable:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "no leader to forward the call to")
 
     def _resolve(self, ref: str, context: grpc.ServicerContext) -> m.Service:
         return _resolved(
