@@ -16,7 +16,6 @@ import grpc
 import structlog
 
 from agent.engine_client import EngineClient
-from agent.join import join
 from agent.mesh.netfilter import Netfilter
 from agent.mesh.sync import MeshSync
 from agent.metrics import AgentMetrics
@@ -29,6 +28,7 @@ from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.cli_args import Parser, fail
 from common.errors import ShoalError
+from common.join_client import join
 from common.metrics_server import MetricsAddr, MetricsServer
 from common.model import NodeDescription
 from common.netaddr import default_address, join_host_port, split_host_port

@@ -16,7 +16,6 @@ from pathlib import Path
 import grpc
 import structlog
 
-from agent.backoff import Backoff
 from agent.logs import LogStreams, Publish
 from agent.managers import Managers
 from agent.mesh.sync import MeshSync
@@ -29,6 +28,7 @@ from agent.worker import Worker
 from common import convert, message_limits, pki
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
+from common.backoff import Backoff
 from common.errors import NodeRemoved, ShoalError
 from common.grpc_errors import from_rpc_error
 from common.logs import PublishedLogs

@@ -6,18 +6,24 @@ import argparse
 import asyncio
 import os
 import signal
+import socket
+import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import NoReturn
 
-from common import durations, log, mesh_flag, metrics_server
+from common import durations, identity, log, mesh_flag, metrics_server
 from common.cli_args import Parser, fail
 from common.errors import ShoalError
 from common.model import Availability
 from common.netaddr import default_address
 from common.ports import DEFAULT_PORT
 from common.version import banner
+from manager.bootstrap import NODE_DIR
+from manager.joining import join_manager
 from manager.local_node import serve_with_node
 from manager.server import ManagerConfig
+from manager.store import saved_url
 from manager.store.etcd import parse_url
 
 DEFAULT_STATE_DIR = "/var/lib/shoal/manager"
@@ -43,6 +49,27 @@ def build_parser() -> Parser:
     parser.add_argument("-v", "--version", action="version", version=banner("manager"))
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     serve_cmd = commands.add_parser("serve", help="create or resume the cluster and serve it")
+    join_cmd = commands.add_parser(
+        "join",
+        help="join a cluster on etcd as a manager (or resume the manager in --state-dir)",
+    )
+    join_cmd.add_argument("token", help="the manager join token from `shoal join-token manager`")
+    join_cmd.add_argument(
+        "addr", help="a manager's ADDR:PORT (joining uses the port above it, PORT+1)"
+    )
+    for cmd in (serve_cmd, join_cmd):
+        _serve_flags(cmd)
+    serve_cmd.add_argument(
+        "--store",
+        type=_store_url,
+        metavar="etcd://HOST:PORT[,HOST:PORT...][/PREFIX]",
+        help="keep the cluster's state in etcd, under PREFIX (default /shoal); default: the"
+        " store a joined manager was given, else the SQLite file in --state-dir",
+    )
+    return parser
+
+
+def _serve_flags(serve_cmd: argparse.ArgumentParser) -> None:
     serve_cmd.add_argument(
         "--listen", default=f"0.0.0.0:{DEFAULT_PORT}", help="ADDR:PORT to listen on"
     )
@@ -71,17 +98,9 @@ def build_parser() -> Parser:
         default=timedelta(days=90),
         help="lifetime of node certificates (default 90d); they renew at 50-80 %% of it",
     )
-    serve_cmd.add_argument(
-        "--store",
-        type=_store_url,
-        metavar="etcd://HOST:PORT[,HOST:PORT...][/PREFIX]",
-        help="keep the cluster's state in etcd, under PREFIX (default /shoal); default: the"
-        " SQLite file in --state-dir",
-    )
     serve_cmd.add_argument("--log-level", choices=log.LEVELS, default="info")
     mesh_flag.add(serve_cmd)
     metrics_server.add_flag(serve_cmd)
-    return parser
 
 
 async def _run(config: ManagerConfig) -> None:
@@ -92,9 +111,63 @@ async def _run(config: ManagerConfig) -> None:
     await serve_with_node(config, stop)
 
 
+def _millis(duration: timedelta) -> str:
+    return f"{duration // timedelta(milliseconds=1)}ms"
+
+
+def serve_argv(args: argparse.Namespace) -> list[str]:
+    """`manager serve` with every flag `manager join` was given but the token and the address:
+    the store and the keys are in the state dir now, and the token must not stay in the
+    command line."""
+    argv = ["serve", "--listen", args.listen, "--state-dir", str(args.state_dir)]
+    argv += ["--log-level", args.log_level]
+    argv += ["--heartbeat-period", _millis(args.heartbeat_period)]
+    argv += ["--cert-expiry", _millis(args.cert_expiry)]
+    for flag, value in (
+        ("--advertise", args.advertise),
+        ("--docker-host", args.docker_host),
+        ("--availability", args.availability),
+        ("--hostname", args.hostname),
+        ("--metrics-addr", args.metrics_addr),
+    ):
+        if value:
+            argv += [flag, str(value)]
+    if args.no_routing_mesh:
+        argv.append("--no-routing-mesh")
+    return argv
+
+
+def _join(args: argparse.Namespace) -> NoReturn:
+    """Join unless the state dir already holds this manager's node, then go on as `manager
+    serve` in this process (same PID, so a supervisor keeps following it)."""
+    try:
+        if identity.load(args.state_dir / NODE_DIR) is None:
+            hostname = args.hostname or socket.gethostname()
+            joined = asyncio.run(join_manager(hostname, args.token, args.addr))
+            joined.keep(args.state_dir)
+            print(f"This node joined a cluster as a manager ({joined.node.node_id}).", flush=True)
+    except ShoalError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = [sys.executable, "-m", "manager", *serve_argv(args)]
+    try:
+        os.execv(sys.executable, argv)
+    except OSError as exc:
+        fail(f"cannot continue as `manager serve`: {exc.strerror}")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     log.setup(args.log_level)
+    if args.command == "join":
+        _join(args)
+    try:
+        store_url = args.store or saved_url.load(args.state_dir)
+    except ShoalError as exc:
+        fail(str(exc))
     config = ManagerConfig(
         listen=args.listen,
         advertise=args.advertise or default_address(),
@@ -106,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         hostname=args.hostname,
         routing_mesh=not args.no_routing_mesh,
         metrics_addr=args.metrics_addr,
-        store_url=args.store,
+        store_url=store_url,
     )
     try:
         asyncio.run(_run(config))

@@ -15,11 +15,11 @@ from collections.abc import Iterable
 
 import structlog
 
-from agent.backoff import Backoff
 from agent.mesh.checks import checked
 from agent.mesh.netfilter import Tables
 from agent.mesh.rules import SERVICE_PREFIX, destinations, render, render_removal, service_chain
 from agent.metrics import AgentMetrics
+from common.backoff import Backoff
 from common.errors import ShoalError
 from common.mesh_view import IngressPort
 

@@ -137,9 +137,16 @@ class Cluster:
         assert result.code == 0, f"shoal {' '.join(args)} failed: {result.err}"
         return result
 
+    def answers(self) -> bool:
+        try:
+            return self.shoal("node", "ls", timeout=10).code == 0
+        except subprocess.TimeoutExpired:
+            # A loaded machine can take seconds just to start the client: ask again.
+            return False
+
     def start_manager(self) -> None:
         self.manager.start(self.env)
-        wait_for(lambda: self.shoal("node", "ls", timeout=5).code == 0, "the manager to answer")
+        wait_for(self.answers, "the manager to answer")
 
     def add_agent(self, index: int, *extra: str) -> Daemon:
         token = self.ok("join-token", "worker", "-q").out.strip()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import grpc
 
-from agent.join import join
 from agent.mesh.fake import FakeTables
 from agent.mesh.sync import MeshSync
 from agent.node import NodeAgent
@@ -24,6 +23,7 @@ from agent.teardown import HostCleanup
 from common import convert, identity
 from common.api import control_pb2 as pb
 from common.api import control_pb2_grpc
+from common.join_client import join
 from common.model import Availability, ContainerSpec, NodeDescription, NodeState, ServiceSpec
 from common.ports import join_addr
 from common.tls import Bundle

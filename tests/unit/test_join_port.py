@@ -13,10 +13,10 @@ import grpc
 import pytest
 
 from agent import main as agent_main
-from agent.join import join
 from common import pki, tokens
 from common.api import control_pb2, join_pb2, join_pb2_grpc, types_pb2
 from common.errors import Unauthenticated
+from common.join_client import join
 from common.model import Cluster, NodeDescription
 from common.ports import join_addr
 from manager.bootstrap import bootstrap
