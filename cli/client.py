@@ -159,15 +159,17 @@ class Client:
         request = api.GetNodeRequest(ref=ref)
         return convert.node_from_pb(self._read(lambda s: s.control.GetNode, request).node)
 
-    def update_node(self, node: Node) -> Node:
-        """Write the operator's part of `node` (availability, labels) over the stored one, as a
-        whole; Conflict if the node was written since it was read."""
+    def update_node(self, node: Node, role: NodeRole | None = None) -> Node:
+        """Write the operator's part of `node` (availability, labels, and role when given) over
+        the stored one, as a whole; Conflict if the node was written since it was read."""
         request = api.UpdateNodeRequest(
             node_id=node.id,
             version=node.meta.version,
             availability=pb.NodeAvailability.ValueType(node.availability),
             labels=node.labels,
         )
+        if role is not None:
+            request.role = pb.NodeRole.ValueType(role)
         return convert.node_from_pb(self._write(lambda s: s.control.UpdateNode, request).node)
 
     def remove_node(self, ref: str, *, force: bool) -> str:

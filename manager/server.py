@@ -210,6 +210,7 @@ async def serve(
             boot.node_id,
             dispatcher.logs,
             reserved,
+            shared_store=config.store_url is not None,
         )
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
         admin_pb2_grpc.add_AdminCertificatesServicer_to_server(

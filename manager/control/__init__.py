@@ -35,8 +35,11 @@ class Control(
         self_node_id: str,
         logs: LogBroker,
         reserved: frozenset[tuple[int, PortProtocol]],
+        shared_store: bool = False,
     ) -> None:
-        """reserved: the cluster's own ports (common.ports.reserved_ports)."""
+        """reserved: the cluster's own ports (common.ports.reserved_ports); shared_store: the
+        state is in etcd, where managers can be added (SQLite keeps one)."""
+        self._shared_store = shared_store
         self._store = store
         self._manager_addr = manager_addr
         self._reserved = reserved

@@ -198,3 +198,47 @@ def test_manager_join_with_a_wrong_token_leaves_nothing(
     assert ("needs the manager token" if which == "worker" else "malformed join token") in line
     assert not state.exists()
     assert len(cluster.nodes()) == before
+
+
+def roles(cluster: Cluster) -> dict[str, str]:
+    names = [n["Hostname"] for n in cluster.nodes()]
+    documents = json.loads(cluster.ok("node", "inspect", *names).out)
+    return {d["Description"]["Hostname"]: d["Spec"]["Role"] for d in documents}
+
+
+def test_demote_and_promote_on_etcd(cluster: Cluster, joined: Joined) -> None:
+    """As docker: a manager is demoted and promoted again; the last one is not demoted."""
+    wait_for(lambda: len(joined.nodes()) == 2, "the joined manager to answer")
+    demoted = cluster.ok("node", "demote", "it-manager-2").out
+    assert demoted == "Manager it-manager-2 demoted in the swarm.\n"
+    assert roles(cluster) == {"it-manager": "manager", "it-manager-2": "worker"}
+    last = cluster.shoal("node", "demote", "it-manager")
+    assert (last.code, last.err) == (
+        1,
+        "Error: attempting to demote the last manager of the cluster\n",
+    )
+    promoted = cluster.ok("node", "promote", "it-manager-2").out
+    assert promoted == "Node it-manager-2 promoted to a manager in the swarm.\n"
+    assert roles(cluster) == {"it-manager": "manager", "it-manager-2": "manager"}
+
+
+def test_a_manager_that_is_down_is_removed_from_the_manager_set(
+    cluster: Cluster, joined: Joined
+) -> None:
+    """Up, it is not removed even with --force (demote it first, as docker says); once down,
+    `node rm` takes it out of the cluster and of the managers."""
+    wait_for(lambda: len(joined.nodes()) == 2, "the joined manager to answer")
+    up = cluster.shoal("node", "rm", "--force", "it-manager-2")
+    assert up.code == 1
+    assert "demote it to a worker first" in up.err
+    joined.daemon.kill(signal.SIGTERM)
+    # The first manager, restarted, counts the node down once it does not come back.
+    cluster.manager.kill(signal.SIGTERM)
+    cluster.start_manager()
+    wait_for(
+        lambda: {n["Hostname"]: n["Status"] for n in cluster.nodes()}.get("it-manager-2") == "Down",
+        "the stopped manager's node to be Down",
+        timeout=2 * DEADLINE,
+    )
+    assert cluster.ok("node", "rm", "it-manager-2").out == "it-manager-2\n"
+    assert roles(cluster) == {"it-manager": "manager"}
