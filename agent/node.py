@@ -29,7 +29,7 @@ from common import convert, message_limits, pki
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.backoff import Backoff
-from common.errors import NodeRemoved, ShoalError
+from common.errors import NodePromoted, NodeRemoved, ShoalError
 from common.grpc_errors import from_rpc_error
 from common.logs import PublishedLogs
 from common.mesh_view import IngressPort
@@ -351,6 +351,9 @@ class NodeAgent:
                     self._networks.apply(convert.network_view_from_pb(msg.network_view))
                 elif kind == "managers":
                     self.managers.update(msg.managers.addrs)
+                elif kind == "promoted":
+                    # The containers keep running: the manager process adopts them.
+                    raise NodePromoted("this node was promoted to a manager")
                 elif kind == "removed":
                     # Said only by the manager of this node's cluster (the session is mutual
                     # TLS), never inferred from a manager that is away or a session replaced.

@@ -16,9 +16,10 @@ from pathlib import Path
 import grpc
 
 from common import identity, message_limits, pki, tokens
+from common.api import dispatcher_pb2 as dpb
+from common.api import dispatcher_pb2_grpc, membership_pb2_grpc
 from common.api import membership_pb2 as pb
-from common.api import membership_pb2_grpc
-from common.errors import InvalidArgument, Unauthenticated
+from common.errors import FailedPrecondition, InvalidArgument, Unauthenticated
 from common.grpc_errors import from_rpc_error
 from common.join_client import join
 from common.model import NodeDescription
@@ -64,6 +65,38 @@ async def join_manager(hostname: str, token: str, addr: str) -> Joined:
     subject, bundle = await join(
         token, join_addr(manager), NodeDescription(hostname=hostname), pki.ROLE_MANAGER
     )
+    return await _with_keys(manager, subject, bundle)
+
+
+async def take_over(agent_state_dir: Path) -> Joined:
+    """A promoted node: its agent's identity becomes a manager's. The node keeps its ID (and
+    so its containers); a manager certificate for a new key comes from renewing with the
+    agent's certificate, which the manager issues for the node's role, now manager."""
+    known = identity.load(agent_state_dir)
+    if known is None:
+        raise InvalidArgument(f"no node identity in {agent_state_dir} to take over")
+    agent = Bundle.load(agent_state_dir)
+    key = pki.new_key()
+    async with grpc.aio.secure_channel(
+        known.manager, agent.channel_credentials(), options=message_limits.OPTIONS
+    ) as channel:
+        try:
+            answer: dpb.RenewResponse = await dispatcher_pb2_grpc.DispatcherStub(channel).Renew(
+                dpb.RenewRequest(csr_pem=pki.new_csr(key)), timeout=CALL_DEADLINE
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+    cert = pki.load_cert(answer.cert_pem)
+    subject = pki.subject_of(cert)
+    if not pki.issued_by(cert, pki.load_cert(agent.ca_pem)) or not pki.matches_key(cert, key):
+        raise Unauthenticated("the manager answered with a certificate that does not verify")
+    if subject.role != pki.ROLE_MANAGER or subject.node_id != known.node_id:
+        raise FailedPrecondition(f"node {known.node_id} is not a manager: nothing to take over")
+    bundle = Bundle(ca_pem=agent.ca_pem, cert_pem=answer.cert_pem, key_pem=pki.key_pem(key))
+    return await _with_keys(known.manager, subject, bundle)
+
+
+async def _with_keys(manager: str, subject: pki.Subject, bundle: Bundle) -> Joined:
     keys = await _manager_keys(manager, bundle)
     ca = ClusterCA.from_pem(keys.ca_cert_pem, keys.ca_key_pem)
     if pki.der(ca.cert) != pki.der(pki.load_cert(bundle.ca_pem)):

@@ -20,7 +20,7 @@ from common.netaddr import default_address
 from common.ports import DEFAULT_PORT
 from common.version import banner
 from manager.bootstrap import NODE_DIR
-from manager.joining import join_manager
+from manager.joining import join_manager, take_over
 from manager.local_node import serve_with_node
 from manager.server import ManagerConfig
 from manager.store import saved_url
@@ -57,7 +57,14 @@ def build_parser() -> Parser:
     join_cmd.add_argument(
         "addr", help="a manager's ADDR:PORT (joining uses the port above it, PORT+1)"
     )
-    for cmd in (serve_cmd, join_cmd):
+    take_over_cmd = commands.add_parser(
+        "take-over",
+        help="go on as the manager of a promoted node (what its agent execs into)",
+    )
+    take_over_cmd.add_argument(
+        "--agent-state-dir", type=Path, required=True, help="the promoted node's agent state dir"
+    )
+    for cmd in (serve_cmd, join_cmd, take_over_cmd):
         _serve_flags(cmd)
     serve_cmd.add_argument(
         "--store",
@@ -138,13 +145,20 @@ def serve_argv(args: argparse.Namespace) -> list[str]:
 
 
 def _join(args: argparse.Namespace) -> NoReturn:
-    """Join unless the state dir already holds this manager's node, then go on as `manager
-    serve` in this process (same PID, so a supervisor keeps following it)."""
+    """Join (or take a promoted node over from its agent) unless the state dir already holds
+    this manager's node, then go on as `manager serve` in this process (same PID, so a
+    supervisor keeps following it)."""
     try:
         if identity.load(args.state_dir / NODE_DIR) is None:
-            hostname = args.hostname or socket.gethostname()
-            joined = asyncio.run(join_manager(hostname, args.token, args.addr))
+            if args.command == "take-over":
+                joined = asyncio.run(take_over(args.agent_state_dir))
+            else:
+                hostname = args.hostname or socket.gethostname()
+                joined = asyncio.run(join_manager(hostname, args.token, args.addr))
             joined.keep(args.state_dir)
+            if args.command == "take-over":
+                # The node is this manager's now: no `agent run` may resume it beside it.
+                identity.forget(args.agent_state_dir)
             print(f"This node joined a cluster as a manager ({joined.node.node_id}).", flush=True)
     except ShoalError as exc:
         fail(str(exc))
@@ -162,7 +176,7 @@ def _join(args: argparse.Namespace) -> NoReturn:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     log.setup(args.log_level)
-    if args.command == "join":
+    if args.command in ("join", "take-over"):
         _join(args)
     try:
         store_url = args.store or saved_url.load(args.state_dir)

@@ -195,9 +195,10 @@ class Cluster:
         found = {
             json.loads(path.read_text())["node_id"] for path in self.root.rglob("identity.json")
         }
-        listed = self.shoal("node", "ls", "-q", timeout=5)
-        if listed.code == 0:
-            found |= set(listed.out.split())
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            listed = self.shoal("node", "ls", "-q", timeout=10)
+            if listed.code == 0:
+                found |= set(listed.out.split())
         return found
 
     def stop(self) -> None:

@@ -242,3 +242,55 @@ def test_a_manager_that_is_down_is_removed_from_the_manager_set(
     )
     assert cluster.ok("node", "rm", "it-manager-2").out == "it-manager-2\n"
     assert roles(cluster) == {"it-manager": "manager"}
+
+
+def test_a_promoted_agent_host_goes_on_as_a_manager(cluster: Cluster) -> None:
+    """`node promote` of an agent's node: its agent hands the host over (same process, same
+    node ID) to a manager that serves Control with its own admin bundle and runs the node."""
+    port = free_port()
+    manager_dir = cluster.root / "agent-1-manager"
+    agent = cluster.add_agent(
+        1,
+        "--manager-listen", f"127.0.0.1:{port}",
+        "--manager-advertise", "127.0.0.1",
+        "--manager-state-dir", str(manager_dir),
+    )  # fmt: skip
+    wait_for(
+        lambda: {n["Hostname"]: n["Status"] for n in cluster.nodes()}.get("it-agent-1") == "Ready",
+        "the agent's node to be Ready",
+        timeout=2 * DEADLINE,
+    )
+    agent_dir = cluster.root / "agent-1"
+    node_id = json.loads((agent_dir / "identity.json").read_text())["node_id"]
+    promoted = cluster.ok("node", "promote", "it-agent-1").out
+    assert promoted == "Node it-agent-1 promoted to a manager in the swarm.\n"
+    env = {
+        **cluster.env,
+        "SHOAL_HOST": f"127.0.0.1:{port}",
+        "SHOAL_CONFIG": str(manager_dir / "admin"),
+    }
+
+    def own_node() -> tuple[str, str] | None:
+        if not (manager_dir / "admin" / "key.pem").exists():
+            return None
+        listed = subprocess.run(
+            [str(BIN / "shoal"), "node", "ls", "--format", "json"],
+            capture_output=True, text=True, env=env, timeout=DEADLINE,
+        )  # fmt: skip
+        nodes = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
+        mine = [(n["ID"], n["Status"]) for n in nodes if n["Self"]]
+        return mine[0] if mine else None
+
+    wait_for(
+        lambda: own_node() == (node_id, "Ready"),
+        "the promoted host's manager to serve its own node",
+        timeout=2 * DEADLINE,
+    )
+    assert agent.alive()
+    assert agent.proc is not None
+    cmdline = Path(f"/proc/{agent.proc.pid}/cmdline").read_bytes().split(b"\0")
+    assert b"serve" in cmdline
+    assert not (agent_dir / "identity.json").exists()
+    kept = json.loads((manager_dir / "node" / "identity.json").read_text())
+    assert kept["node_id"] == node_id
+    assert roles(cluster)["it-agent-1"] == "manager"
