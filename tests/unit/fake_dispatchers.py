@@ -29,6 +29,8 @@ class Behaviour:
     leader: bool
     leader_addr: str = ""
     managers: list[str] = field(default_factory=list)
+    # End the session saying the node was promoted, as a manager does once it is.
+    promote: bool = False
 
 
 class FakeDispatcher:
@@ -57,6 +59,10 @@ class FakeDispatcher:
         yield dpb.ManagerMessage(settings=dpb.Settings(heartbeat_period_ms=200))
         yield dpb.ManagerMessage(assignments=dpb.Assignments(full=True))
         yield dpb.ManagerMessage(managers=dpb.ManagerList(addrs=self.behaviour.managers))
+        if self.behaviour.promote:
+            yield dpb.ManagerMessage(promoted=dpb.Promoted())
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "promoted")
+            return
         self.live.set()
         try:
             async for _ in request_iterator:

@@ -16,6 +16,8 @@ import pytest
 from agent.managers import FILE
 from agent.node import NodeAgent
 from agent.runtime.fake import FakeRuntime
+from common.errors import NodePromoted
+from common.tls import Bundle
 from tests.unit.fake_dispatchers import Behaviour, Fleet
 from tests.waiting import eventually
 
@@ -117,3 +119,18 @@ async def test_a_dead_leader_is_passed_over_for_the_next_manager(
         await asyncio.wait_for(fleet.dispatchers[alive].live.wait(), 5)
         assert agent.manager == alive
         assert time.monotonic() - started < 2.0
+
+
+async def test_a_promoted_node_hands_over_its_host(fleet: Fleet, tmp_path: Path) -> None:
+    """Told it was promoted, the agent stops with NodePromoted (its caller goes on as a
+    manager) and leaves its containers and identity for the manager to take over."""
+    manager = await fleet.start(Behaviour(leader=True, promote=True))
+    runtime = FakeRuntime()
+    state = tmp_path / "agent"
+    bundle = fleet.agent_bundle("n1")
+    bundle.save(state)
+    agent = NodeAgent("n1", manager, runtime, "h1", bundle, state)
+    with pytest.raises(NodePromoted):
+        await asyncio.wait_for(agent.run(), 10)
+    assert fleet.dispatchers[manager].attempts == 1
+    assert Bundle.present(state)
