@@ -156,6 +156,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         if outbox is None:
             return
         if promoted:
+            if not outbox.worker:
+                # A manager's own node (demoted, then promoted again): already a manager.
+                return
             log.info("closing the worker session of a promoted node", node_id=node_id)
             outbox.close(NodePromoted(f"node {node_id} was promoted to a manager"))
             return
@@ -213,7 +216,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             return
         try:
             node = self._auth.node(context)
-            if node.role == NodeRole.MANAGER and peer_subject(context).role == pki.ROLE_WORKER:
+            worker = peer_subject(context).role == pki.ROLE_WORKER
+            if node.role == NodeRole.MANAGER and worker:
                 # Promoted while its agent was away.
                 raise NodePromoted(f"node {node.id} was promoted to a manager")
             node_id = node.id
@@ -231,7 +235,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         # The snapshot and the outbox are taken with no await between them: no event is lost.
         # Registered before the first await, so an older session ending now finds itself
         # replaced and leaves the node's state to this one.
-        outbox = Outbox(self._store.revision)
+        outbox = Outbox(self._store.revision, worker)
         self._outboxes[node_id] = outbox
         requests = self.logs.attach(node_id)
         ingress, mesh_changes = self.ingress.attach()

@@ -220,6 +220,13 @@ def test_demote_and_promote_on_etcd(cluster: Cluster, joined: Joined) -> None:
     promoted = cluster.ok("node", "promote", "it-manager-2").out
     assert promoted == "Node it-manager-2 promoted to a manager in the swarm.\n"
     assert roles(cluster) == {"it-manager": "manager", "it-manager-2": "manager"}
+    # A manager's own node promoted again is no agent to hand over: its manager serves on.
+    wait_for(
+        lambda: {n["Hostname"]: n["Status"] for n in joined.nodes()}.get("it-manager-2") == "Ready",
+        "the joined manager to serve its node still",
+        timeout=2 * DEADLINE,
+    )
+    assert joined.daemon.alive()
 
 
 def test_a_manager_that_is_down_is_removed_from_the_manager_set(
