@@ -1,4 +1,4 @@
-"""`shoal node ...`: inspect, ls, ps, rm, update."""
+"""`shoal node ...`: inspect, ls, ps, rm, update (promote and demote: cli/node_role.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import functools
 from dataclasses import replace
 
-from cli import batch, cas, humanize, labels, output, table, tasks
+from cli import batch, cas, humanize, labels, node_role, output, table, tasks
 from cli.client import Client, NodeListing
 from common.errors import NotFound
 from common.model import Availability, ManagerStatus, Node, Reachability, now
@@ -76,6 +76,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     update.add_argument("node", metavar="NODE")
     update.set_defaults(run=_update, check=functools.partial(_require_a_change, update))
+    node_role.register(commands)
 
 
 def _inspect(args: argparse.Namespace, client: Client) -> int:

@@ -20,6 +20,7 @@ from common.api import (
     admin_pb2_grpc,
     control_pb2_grpc,
     dispatcher_pb2_grpc,
+    membership_pb2_grpc,
     system_pb2_grpc,
 )
 from common.errors import Unavailable
@@ -41,6 +42,7 @@ from manager.dispatcher.service import LocalNode
 from manager.join import JoinService, join_server
 from manager.leadership import DEFAULT_LEASE, Election, Keys, ManagerSet, follow_leases
 from manager.leadership.forward import LeaderForwarding
+from manager.membership import Membership
 from manager.metrics import ManagerMetrics
 from manager.orchestrator.loop import Orchestrator
 from manager.orchestrator.updater import Updater
@@ -231,6 +233,7 @@ async def serve(
             dispatcher.logs,
             reserved,
             managers,
+            shared_store=isinstance(store, EtcdStore),
         )
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
         admin_pb2_grpc.add_AdminCertificatesServicer_to_server(
@@ -248,7 +251,13 @@ async def serve(
         )
         system = System(store, facts, Authenticator(store, boot.cluster.id), managers)
         system_pb2_grpc.add_SystemServicer_to_server(system, server)
-        join_service = JoinService(store, boot.ca, config.cert_lifetime)
+        membership_pb2_grpc.add_MembershipServicer_to_server(
+            Membership(
+                Authenticator(store, boot.cluster.id), boot.ca, boot.data_key, config.store_url
+            ),
+            server,
+        )
+        join_service = JoinService(store, boot.ca, config.cert_lifetime, config.store_url)
         joins = join_server(join_service)
         _bind(joins, join_host_port(host, bound + 1), None)
         if config.metrics_addr is not None:

@@ -1,23 +1,16 @@
 """A TCP relay on loopback that a test can cut, as a network partition does (while cut it
-passes no byte either way and leaves every connection hanging, new ones too), or point at
-another target, as an address that moves does."""
+passes no byte either way and leaves every connection hanging, new ones too)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
-from collections.abc import Coroutine
-from typing import Any, TypeVar
-
-T = TypeVar("T")
 
 
 class Relay:
-    def __init__(self, target: str, port: int = 0) -> None:
-        """port: where to listen (0: any free port)."""
-        self.retarget(target)
-        self._port = port
+    def __init__(self, target: str) -> None:
+        host, _, port = target.rpartition(":")
+        self._target = (host, int(port))
         self._open = asyncio.Event()
         self._open.set()
         self._server: asyncio.Server | None = None
@@ -25,14 +18,9 @@ class Relay:
 
     async def start(self) -> str:
         """Listen; the HOST:PORT to dial instead of the target."""
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self._port)
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
         port = self._server.sockets[0].getsockname()[1]
         return f"127.0.0.1:{port}"
-
-    def retarget(self, target: str) -> None:
-        """Send new connections to target; those open stay where they are."""
-        host, _, port = target.rpartition(":")
-        self._target = (host, int(port))
 
     def cut(self) -> None:
         self._open.clear()
@@ -70,29 +58,3 @@ class Relay:
         finally:
             with contextlib.suppress(OSError):
                 sink.close()
-
-
-class ThreadedRelay:
-    """A Relay on an event loop of its own, for tests that are not async themselves."""
-
-    def __init__(self, target: str, port: int = 0) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._relay = self._run(self._made(target, port))
-        self.addr = self._run(self._relay.start())
-
-    async def _made(self, target: str, port: int) -> Relay:
-        return Relay(target, port)
-
-    def _run(self, step: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(step, self._loop).result(timeout=10)
-
-    def retarget(self, target: str) -> None:
-        self._loop.call_soon_threadsafe(self._relay.retarget, target)
-
-    def close(self) -> None:
-        self._run(self._relay.close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()

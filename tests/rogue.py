@@ -20,12 +20,12 @@ from typing import Protocol
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from agent.join import join
 from common import convert
 from common.api import control_pb2 as cpb
 from common.api import control_pb2_grpc, dispatcher_pb2_grpc
 from common.api import dispatcher_pb2 as dpb
 from common.api import types_pb2 as tpb
+from common.join_client import join
 from common.mesh_view import IngressPort
 from common.model import ManagerList, NodeDescription, Task
 from common.netview import NetworkView

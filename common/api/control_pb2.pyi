@@ -648,9 +648,14 @@ class UpdateNodeRequest(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     AVAILABILITY_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     version: _builtins.int
     availability: _types_pb2.NodeAvailability.ValueType
+    role: _types_pb2.NodeRole.ValueType
+    """Unset keeps the role: promote (manager) and demote (worker) set it. The last manager is
+    not demoted, and a cluster on SQLite gets no second manager.
+    """
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(
@@ -660,12 +665,15 @@ class UpdateNodeRequest(_message.Message):
         version: _builtins.int = ...,
         availability: _types_pb2.NodeAvailability.ValueType = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        role: _types_pb2.NodeRole.ValueType | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_role", b"_role", "role", b"role"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["availability", b"availability", "labels", b"labels", "node_id", b"node_id", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_role", b"_role", "availability", b"availability", "labels", b"labels", "node_id", b"node_id", "role", b"role", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__role: _TypeAlias = _typing.Literal["role"]  # noqa: Y015
+    _WhichOneofArgType__role: _TypeAlias = _typing.Literal["_role", b"_role"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__role) -> _WhichOneofReturnType__role | None: ...
 
 Global___UpdateNodeRequest: _TypeAlias = UpdateNodeRequest  # noqa: Y015
 

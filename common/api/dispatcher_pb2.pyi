@@ -373,6 +373,7 @@ class ManagerMessage(_message.Message):
     NETWORK_VIEW_FIELD_NUMBER: _builtins.int
     REMOVED_FIELD_NUMBER: _builtins.int
     MANAGERS_FIELD_NUMBER: _builtins.int
+    PROMOTED_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def settings(self) -> Global___Settings: ...
     @_builtins.property
@@ -399,6 +400,12 @@ class ManagerMessage(_message.Message):
         whenever the set or the leader changes. The agent keeps it on disk to find the leader again.
         """
 
+    @_builtins.property
+    def promoted(self) -> Global___Promoted:
+        """This node was promoted to a manager (node promote): the last message of the session.
+        The agent hands its host over to a manager process (`manager take-over`).
+        """
+
     def __init__(
         self,
         *,
@@ -410,12 +417,13 @@ class ManagerMessage(_message.Message):
         network_view: Global___NetworkView | None = ...,
         removed: Global___Removed | None = ...,
         managers: Global___ManagerList | None = ...,
+        promoted: Global___Promoted | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "managers", b"managers", "network_view", b"network_view", "removed", b"removed", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "managers", b"managers", "network_view", b"network_view", "promoted", b"promoted", "removed", b"removed", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "managers", b"managers", "network_view", b"network_view", "removed", b"removed", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "managers", b"managers", "network_view", b"network_view", "promoted", b"promoted", "removed", b"removed", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["settings", "assignments", "subscribe_logs", "cancel_logs", "ingress", "network_view", "removed", "managers"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["settings", "assignments", "subscribe_logs", "cancel_logs", "ingress", "network_view", "removed", "managers", "promoted"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -461,6 +469,23 @@ class ManagerList(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ManagerList: _TypeAlias = ManagerList  # noqa: Y015
+
+@_typing.final
+class Promoted(_message.Message):
+    """Sent to a worker's session once its node is a manager."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Promoted: _TypeAlias = Promoted  # noqa: Y015
 
 @_typing.final
 class NetworkEndpoint(_message.Message):

@@ -37,9 +37,12 @@ class Control(
         logs: LogBroker,
         reserved: frozenset[tuple[int, PortProtocol]],
         managers: ManagerSet,
+        shared_store: bool = False,
     ) -> None:
         """reserved: the cluster's own ports (common.ports.reserved_ports); managers: who leads
-        and who is reachable, for the nodes' manager status."""
+        and who is reachable, for the nodes' manager status; shared_store: the state is in etcd,
+        where managers can be added (SQLite keeps one)."""
+        self._shared_store = shared_store
         self._store = store
         self._managers = managers
         self._manager_addr = manager_addr

@@ -26,6 +26,7 @@ class ControlBase:
     _managers: ManagerSet
     # The node's own ports (common.ports.reserved_ports): no service may publish them.
     _reserved: frozenset[tuple[int, PortProtocol]]
+    _shared_store: bool
 
     async def _write_one(
         self, plan: Callable[[ReadView], Sequence[Op]], what: str, **context: Any

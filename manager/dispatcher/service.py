@@ -18,13 +18,21 @@ from common.addrcheck import unicast_ipv4
 from common.api import dispatcher_pb2 as pb
 from common.api import dispatcher_pb2_grpc
 from common.api import logs_pb2 as lpb
-from common.errors import Conflict, NodeRemoved, PermissionDenied, ShoalError, Unavailable
+from common.errors import (
+    Conflict,
+    NodePromoted,
+    NodeRemoved,
+    PermissionDenied,
+    ShoalError,
+    Unavailable,
+)
 from common.grpc_errors import code_for, unary_errors
 from common.logs import LogRequest
 from common.mesh_view import IngressPort
 from common.model import Node, NodeRole, NodeState, Task, TaskState, TaskStatus
 from common.netaddr import peer_host
 from common.netview import NetworkView
+from common.tls import peer_subject
 from manager.auth import Authenticator
 from manager.ca import ClusterCA
 from manager.dispatcher import chunks
@@ -48,6 +56,9 @@ Context = grpc.aio.ServicerContext[pb.AgentMessage, pb.ManagerMessage]
 # Said before a removed node's session is refused or ended: an agent of this release then
 # removes what it has on its host; an older one ignores it and stops on PERMISSION_DENIED.
 _REMOVED = pb.ManagerMessage(removed=pb.Removed())
+# Said before a promoted node's worker session is ended: its agent hands the host over to a
+# manager process.
+_PROMOTED = pb.ManagerMessage(promoted=pb.Promoted())
 
 
 def _assigned(task: Task) -> bool:
@@ -55,6 +66,16 @@ def _assigned(task: Task) -> bool:
     An orphaned task was given up on and replaced elsewhere: its node must drop its container
     when it comes back, so the task is no longer among the node's assignments."""
     return TaskState.ASSIGNED <= task.status.state != TaskState.ORPHANED
+
+
+def _promoted(event: Event) -> bool:
+    """A worker made a manager: its agent's session is for a worker certificate."""
+    return (
+        isinstance(event.old, Node)
+        and isinstance(event.obj, Node)
+        and event.old.role == NodeRole.WORKER
+        and event.obj.role == NodeRole.MANAGER
+    )
 
 
 def _assignment_changed(event: Event) -> bool:
@@ -126,6 +147,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     if isinstance(event.obj, Node) and event.action is Action.DELETE:
                         self._close_session(event.obj.id)
                         continue
+                    if isinstance(event.obj, Node) and _promoted(event):
+                        self._close_session(event.obj.id, promoted=True)
+                        continue
                     if not isinstance(event.obj, Task) or not _assignment_changed(event):
                         continue
                     task = event.obj
@@ -149,11 +173,19 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         for outbox in self._outboxes.values():
             outbox.close(Unavailable("this manager no longer leads the cluster"))
 
-    def _close_session(self, node_id: str) -> None:
+    def _close_session(self, node_id: str, *, promoted: bool = False) -> None:
         outbox = self._outboxes.get(node_id)
-        if outbox is not None:
-            log.info("closing the session of a removed node", node_id=node_id)
-            outbox.close(NodeRemoved(f"node {node_id} was removed from the cluster"))
+        if outbox is None:
+            return
+        if promoted:
+            if not outbox.worker:
+                # A manager's own node (demoted, then promoted again): already a manager.
+                return
+            log.info("closing the worker session of a promoted node", node_id=node_id)
+            outbox.close(NodePromoted(f"node {node_id} was promoted to a manager"))
+            return
+        log.info("closing the session of a removed node", node_id=node_id)
+        outbox.close(NodeRemoved(f"node {node_id} was removed from the cluster"))
 
     def _deliver(self, node_id: str, revision: int, task_id: str, task: Task | None) -> None:
         outbox = self._outboxes.get(node_id)
@@ -208,10 +240,17 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a session starts with hello")
             return
         try:
-            node_id = self._auth.node(context).id
+            node = self._auth.node(context)
+            worker = peer_subject(context).role == pki.ROLE_WORKER
+            if node.role == NodeRole.MANAGER and worker:
+                # Promoted while its agent was away.
+                raise NodePromoted(f"node {node.id} was promoted to a manager")
+            node_id = node.id
         except ShoalError as exc:
             if isinstance(exc, NodeRemoved):
                 yield _REMOVED
+            if isinstance(exc, NodePromoted):
+                yield _PROMOTED
             await context.abort(code_for(exc), str(exc))
             return
         bound = log.bind(node_id=node_id)
@@ -221,7 +260,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         # The snapshot and the outbox are taken with no await between them: no event is lost.
         # Registered before the first await, so an older session ending now finds itself
         # replaced and leaves the node's state to this one.
-        outbox = Outbox(self._store.revision)
+        outbox = Outbox(self._store.revision, worker)
         self._outboxes[node_id] = outbox
         requests = self.logs.attach(node_id)
         ingress, mesh_changes = self.ingress.attach()
@@ -294,7 +333,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 except ShoalError as exc:
                     if isinstance(exc, NodeRemoved):
                         yield _REMOVED
-                    if not self._managers.leads():
+                    if isinstance(exc, NodePromoted):
+                        yield _PROMOTED
+                    elif not self._managers.leads():
                         await refuse(self._managers, context)
                     await context.abort(code_for(exc), str(exc))
                 take = asyncio.create_task(outbox.take())

@@ -138,10 +138,10 @@ class Cluster:
         return result
 
     def answers(self) -> bool:
-        """Whether the manager answers; on a loaded machine the client alone may take seconds."""
         try:
             return self.shoal("node", "ls", timeout=10).code == 0
         except subprocess.TimeoutExpired:
+            # A loaded machine can take seconds just to start the client: ask again.
             return False
 
     def start_manager(self) -> None:

@@ -1,17 +1,13 @@
-"""Three `manager serve` processes on one etcd prefix, with an agent on the test engine: one
-manager leads; followers serve reads, forward writes and send agents to the leader; when the
-leader is killed another leads within a few seconds, and no node is marked down for it.
-
-Until `manager join` exists (a manager that joins gets the CA and the shared keys in its
-handshake), the second and third managers start from copies of the first one's `ca/` and
-`keys/` directories: the same cluster, as a joined manager would be.
+"""Three managers on one etcd prefix, the second and third added with `manager join`, and an
+agent joined through the first: one manager leads; followers serve reads, forward writes and
+send agents to the leader; when the leader is killed another leads within a few seconds, the
+agent follows it by itself, and no node is marked down for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import signal
 import subprocess
 import time
@@ -30,7 +26,6 @@ from common.api import dispatcher_pb2_grpc
 from common.model import ManagerList
 from common.tls import Bundle
 from tests.integration.cluster import BIN, Cluster, Daemon, Result, free_port
-from tests.relay import ThreadedRelay
 from tests.rogue import Rogue, description
 from tests.waiting import SLEEPER, eventually, wait_for
 
@@ -45,10 +40,6 @@ class Managers:
     cluster: Cluster
     # Every manager by its listen address, the first one's included.
     daemons: dict[str, Daemon]
-    # What the agent dials: a relay the test points at the leader, as a moving address would be
-    # (the agent's own following of the leader comes with `manager join`'s agent side).
-    relay: ThreadedRelay
-    join_relay: ThreadedRelay
 
     def shoal(self, addr: str, *args: str, timeout: float = 30) -> Result:
         done = subprocess.run(
@@ -94,14 +85,16 @@ class Managers:
 ADDRS: dict[str, str] = {}
 
 
-def _manager(root: Path, index: int, port: int, store: str) -> Daemon:
+def _manager(root: Path, index: int, port: int, token: str, first: str) -> Daemon:
     hostname = f"it-manager-{index}"
     ADDRS[hostname] = f"127.0.0.1:{port}"
     return Daemon(
         hostname,
         [
             str(BIN / "manager"),
-            "serve",
+            "join",
+            token,
+            first,
             "--listen",
             f"127.0.0.1:{port}",
             "--advertise",
@@ -112,8 +105,6 @@ def _manager(root: Path, index: int, port: int, store: str) -> Daemon:
             hostname,
             "--heartbeat-period",
             HEARTBEAT,
-            "--store",
-            store,
         ],
         root / f"{hostname}.log",
     )
@@ -133,21 +124,15 @@ def managers(
         manager_args=["--heartbeat-period", HEARTBEAT, "--store", store],
     )
     ADDRS["it-manager"] = cluster.addr
-    relay_port = free_port()
-    relay = ThreadedRelay(cluster.addr, relay_port)
-    join_relay = ThreadedRelay(f"127.0.0.1:{first_port + 1}", relay_port + 1)
     daemons = {cluster.addr: cluster.manager}
-    group = Managers(cluster, daemons, relay, join_relay)
+    group = Managers(cluster, daemons)
     try:
         cluster.start_manager()
         wait_for(lambda: group.leader(cluster.addr) == cluster.addr, "the first manager to lead")
+        manager_token = cluster.ok("join-token", "manager", "-q").out.strip()
         for index in (2, 3):
-            state = root / f"it-manager-{index}"
-            state.mkdir(mode=0o700)
-            for shared in ("ca", "keys"):
-                shutil.copytree(root / "manager" / shared, state / shared)
             port = free_port()
-            daemon = _manager(root, index, port, store)
+            daemon = _manager(root, index, port, manager_token, cluster.addr)
             daemon.start(cluster.env)
             daemons[f"127.0.0.1:{port}"] = daemon
             addr = f"127.0.0.1:{port}"
@@ -159,7 +144,7 @@ def managers(
                 str(BIN / "agent"),
                 "join",
                 token,
-                relay.addr,
+                cluster.addr,
                 "--state-dir",
                 str(root / "agent-1"),
                 "--hostname",
@@ -178,8 +163,6 @@ def managers(
         for daemon in daemons.values():
             daemon.kill()
         cluster.stop()
-        relay.close()
-        join_relay.close()
 
 
 def _took_over(log: Path) -> list[datetime]:
@@ -312,9 +295,6 @@ def test_the_leader_killed_another_leads_and_no_node_goes_down(managers: Manager
         return None
 
     new_leader = wait_for(another_leader, "a new leader", 30)
-    port = int(new_leader.rpartition(":")[2])
-    managers.relay.retarget(new_leader)
-    managers.join_relay.retarget(f"127.0.0.1:{port + 1}")
     wait_for(
         lambda: (
             managers.shoal(survivor, "node", "update", "--label-add", "after=1", "it-agent-1").code

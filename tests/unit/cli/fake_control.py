@@ -47,6 +47,8 @@ class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
         # Writes another client makes right after each of our next reads.
         self.interlopers = 0
         self.slow = False
+        # Answer every call UNAVAILABLE once it arrived, as a manager that cannot serve it.
+        self.unavailable = False
         self.release = threading.Event()
         self.event_requests: list[api.EventsRequest] = []
         # What Events streams: these events, then the end given (a status and its details; OK
@@ -226,10 +228,18 @@ class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
                 grpc.StatusCode.ABORTED,
                 f"node {current.description.hostname} was changed meanwhile; read it and retry",
             )
+        role = m.NodeRole(request.role) if request.HasField("role") else current.role
+        managers = [n for n in self.nodes if n.role is m.NodeRole.MANAGER]
+        if role is m.NodeRole.WORKER and managers == [current]:
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "attempting to demote the last manager of the cluster",
+            )
         updated = replace(
             current,
             availability=m.Availability(request.availability),
             labels=dict(request.labels),
+            role=role,
             meta=replace(current.meta, version=current.meta.version + 1),
         )
         self._store_node(updated)
@@ -243,6 +253,12 @@ class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
         found = self._resolve_node(request.ref, context)
         if found.id == self.self_node_id:
             context.abort(grpc.StatusCode.ABORTED, "the manager's own node cannot be removed")
+        if found.role is m.NodeRole.MANAGER and found.state is not m.NodeState.DOWN:
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"node {found.description.hostname or found.id} is a manager that is not down:"
+                " demote it to a worker first (`shoal node demote`)",
+            )
         if found.state is not m.NodeState.DOWN and not request.force:
             context.abort(
                 grpc.StatusCode.ABORTED,
@@ -296,6 +312,8 @@ class FakeControl(FakeNetworks, control_pb2_grpc.ControlServicer):
                 f"a {role} certificate cannot use the control API",
             )
         self.calls.append(method)
+        if self.unavailable:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "no leader to forward the call to")
 
     def _resolve(self, ref: str, context: grpc.ServicerContext) -> m.Service:
         return _resolved(
