@@ -222,8 +222,8 @@ def _join(args: argparse.Namespace) -> NoReturn:
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    log.setup(args.log_level)
     if args.command in ("join", "take-over"):
+        log.setup(args.log_level)
         _join(args)
     try:
         store_url = args.store or saved_url.load(args.state_dir)
@@ -231,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(exc))
     if args.leader_lease is not None and store_url is None:
         parser.error("--leader-lease applies only with --store etcd://...")
+    log.setup(args.log_level)
     tls = _etcd_tls(args, store_url)
     config = ManagerConfig(
         listen=args.listen,
