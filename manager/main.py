@@ -195,17 +195,22 @@ def _join(args: argparse.Namespace) -> NoReturn:
     this manager's node, then go on as `manager serve` in this process (same PID, so a
     supervisor keeps following it)."""
     try:
-        if identity.load(args.state_dir / NODE_DIR) is None:
+        kept = identity.load(args.state_dir / NODE_DIR)
+        if kept is None:
             if args.command == "take-over":
                 joined = asyncio.run(take_over(args.agent_state_dir))
             else:
                 hostname = args.hostname or socket.gethostname()
                 joined = asyncio.run(join_manager(hostname, args.token, args.addr))
             joined.keep(args.state_dir)
-            if args.command == "take-over":
-                # The node is this manager's now: no `agent run` may resume it beside it.
+            kept = joined.node
+            print(f"This node joined a cluster as a manager ({kept.node_id}).", flush=True)
+        if args.command == "take-over":
+            agent = identity.load(args.agent_state_dir)
+            if agent is not None and agent.node_id == kept.node_id:
+                # The node is this manager's now (also after a take-over cut short before
+                # this): no `agent run` may resume it beside it.
                 identity.forget(args.agent_state_dir)
-            print(f"This node joined a cluster as a manager ({joined.node.node_id}).", flush=True)
     except ShoalError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
