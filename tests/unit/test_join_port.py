@@ -298,6 +298,8 @@ def test_manager_join_goes_on_as_manager_serve_with_its_flags_but_the_token() ->
     token = f"SHOAL-1-{'a' * tokens.DIGEST_LEN}-{'b' * tokens.SECRET_LEN}"
     flags = ["--state-dir", "/m", "--listen", "127.0.0.1:7000", "--advertise", "192.0.2.7"]
     flags += ["--hostname", "h2", "--heartbeat-period", "500ms", "--availability", "drain"]
+    flags += ["--leader-lease", "3s", "--etcd-cacert", "/e/ca.pem", "--etcd-cert", "/e/c.pem"]
+    flags += ["--etcd-key", "/e/k.pem"]
     joined = manager_main.build_parser().parse_args(["join", token, "192.0.2.1:7462", *flags])
     argv = manager_main.serve_argv(joined)
     assert token not in argv
