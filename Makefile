@@ -82,7 +82,7 @@ bench-overlay: venv
 # In the multi-host lab (root): kill -9 of the leading manager of 3, until a write is accepted and
 # until a service sent at the kill runs (Docker Swarm's figures; see bench/failover.py).
 bench-failover: venv
-	scripts/deps.sh docker.io busybox-static iptables iproute2
+	scripts/deps.sh docker.io busybox-static iptables iproute2 etcd-server etcd-client
 	flock /tmp/shoal-lab.lock $(PY) -m bench.failover $(BENCH_ARGS)
 
 bench-dns: venv

@@ -84,7 +84,7 @@ async def join_nodes(
     state_dir: Path, prefix: str, indexes: list[int], token: str, addr: str
 ) -> None:
     """Join the nodes given, a few at a time; each identity is saved as soon as it is made."""
-    from agent.join import join  # the cryptography package only while joining
+    from common.join_client import join  # the cryptography package only while joining
 
     manager = join_host_port(*split_host_port(addr, DEFAULT_PORT))
     gate = asyncio.Semaphore(JOINS_IN_FLIGHT)

@@ -10,7 +10,7 @@ import socket
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 import structlog
@@ -28,7 +28,7 @@ from common import identity, log, mesh_flag, metrics_server, tokens
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.cli_args import Parser, fail
-from common.errors import ShoalError
+from common.errors import NodePromoted, ShoalError
 from common.metrics_server import MetricsAddr, MetricsServer
 from common.model import NodeDescription
 from common.netaddr import default_address, join_host_port, split_host_port
@@ -37,9 +37,12 @@ from common.tls import Bundle
 from common.version import banner
 
 DEFAULT_STATE_DIR = "/var/lib/shoal/agent"
+MANAGER_STATE_DIR = "/var/lib/shoal/manager"
 LEAVE_DEADLINE = 10.0
 
 logger = structlog.get_logger("agent")
+
+T = TypeVar("T")
 
 
 def build_parser() -> Parser:
@@ -73,6 +76,22 @@ def build_parser() -> Parser:
         mesh_flag.add(sub)
     for sub in (join_cmd, run):
         metrics_server.add_flag(sub)
+        # Docker's swarm join takes the manager's addresses up front too, for a promotion.
+        sub.add_argument(
+            "--manager-listen",
+            default=f"0.0.0.0:{DEFAULT_PORT}",
+            help="where this host's manager listens once the node is promoted",
+        )
+        sub.add_argument(
+            "--manager-advertise",
+            help="the address of this host's manager once promoted (default: the default route's)",
+        )
+        sub.add_argument(
+            "--manager-state-dir",
+            type=Path,
+            default=Path(MANAGER_STATE_DIR),
+            help="the state dir of this host's manager once promoted",
+        )
     hollow.add_parser(commands)
     return parser
 
@@ -82,7 +101,7 @@ async def join_node(state_dir: Path, hostname: str, token: str, addr: str) -> No
     address and the hostname given, if any) and its credentials go to state_dir, from where
     `agent run` resumes it."""
     # Imported here: `agent run` never joins, and need not carry the cryptography package.
-    from agent.join import join
+    from common.join_client import join
 
     tokens.parse(token)
     manager = join_host_port(*split_host_port(addr, DEFAULT_PORT))
@@ -99,7 +118,9 @@ async def run_agent(
     hostname: str,
     mesh: bool = True,
     metrics_addr: MetricsAddr | None = None,
-) -> None:
+) -> bool:
+    """Serve the node until the manager refuses it for good (ShoalError), or until it is
+    promoted: then True, and the host is to go on as a manager."""
     known = identity.load(state_dir)
     if known is None:
         raise ShoalError(f"no node identity in {state_dir}: run `agent join TOKEN ADDR` first")
@@ -129,11 +150,15 @@ async def run_agent(
             metrics=metrics,
             host_networking=functools.partial(remove_host_networking, engine) if mesh else None,
         ).run()
+    except NodePromoted:
+        logger.info("node promoted to a manager: handing the host over to a manager process")
+        return True
     finally:
         await networks.close()
         await engine.close()
         if exporter is not None:
             exporter.close()
+    return False
 
 
 async def leave_cluster(
@@ -188,28 +213,51 @@ def run_argv(args: argparse.Namespace) -> list[str]:
         argv.append("--no-routing-mesh")
     if args.metrics_addr:
         argv += ["--metrics-addr", str(args.metrics_addr)]
+    argv += ["--manager-listen", args.manager_listen]
+    argv += ["--manager-state-dir", str(args.manager_state_dir)]
+    if args.manager_advertise:
+        argv += ["--manager-advertise", args.manager_advertise]
     return argv
 
 
-def _continue_as(command: list[str]) -> NoReturn:
-    """Replace this process (same PID, so a supervisor keeps following it) with `agent run`
-    (or `agent hollow` without its token)."""
+def take_over_argv(args: argparse.Namespace) -> list[str]:
+    """`manager take-over`: the manager, on this host, takes the promoted node over from the
+    agent (its identity, its containers), with the flags the agent was given."""
+    argv = ["take-over", "--agent-state-dir", str(args.state_dir)]
+    argv += ["--state-dir", str(args.manager_state_dir), "--listen", args.manager_listen]
+    argv += ["--log-level", args.log_level]
+    if args.manager_advertise:
+        argv += ["--advertise", args.manager_advertise]
+    if args.docker_host:
+        argv += ["--docker-host", args.docker_host]
+    if args.hostname:
+        argv += ["--hostname", args.hostname]
+    if args.no_routing_mesh:
+        argv.append("--no-routing-mesh")
+    if args.metrics_addr:
+        argv += ["--metrics-addr", str(args.metrics_addr)]
+    return argv
+
+
+def _continue_as(module: str, argv: list[str]) -> NoReturn:
+    """Replace this process (same PID, so a supervisor keeps following it) with `python -m
+    module argv...`: `agent run`, `agent hollow` without its token, or `manager take-over`."""
     sys.stdout.flush()
     sys.stderr.flush()
-    argv = [sys.executable, "-m", "agent", *command]
     try:
-        os.execv(sys.executable, argv)
+        os.execv(sys.executable, [sys.executable, "-m", module, *argv])
     except OSError as exc:
-        fail(f"cannot continue as `agent run`: {exc.strerror}")
+        fail(f"cannot continue as `{module} {argv[0]}`: {exc.strerror}")
 
 
-def _run(work: Coroutine[Any, Any, None]) -> None:
+def _run(work: Coroutine[Any, Any, T]) -> T | None:
     try:
-        asyncio.run(work)
+        return asyncio.run(work)
     except* ShoalError as group:
         fail("; ".join(str(e) for e in group.exceptions))
     except* KeyboardInterrupt:
         pass
+    return None
 
 
 def _hollow(args: argparse.Namespace) -> None:
@@ -227,7 +275,7 @@ def _hollow(args: argparse.Namespace) -> None:
         _run(hollow.join_nodes(args.state_dir, prefix, absent, args.token, args.addr))
         if hollow.missing(args.state_dir, args.count):  # interrupted while joining
             sys.exit(130)
-    _continue_as(hollow.run_argv(args, prefix))
+    _continue_as("agent", hollow.run_argv(args, prefix))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -253,5 +301,6 @@ def main(argv: list[str] | None = None) -> None:
                 sys.exit(130)
         # A state dir that already holds an identity resumes it; either way the daemon goes
         # on as `agent run`, so the token is in no process's command line from here on.
-        _continue_as(run_argv(args))
-    _run(run_agent(args.state_dir, args.docker_host, hostname, mesh, args.metrics_addr))
+        _continue_as("agent", run_argv(args))
+    if _run(run_agent(args.state_dir, args.docker_host, hostname, mesh, args.metrics_addr)):
+        _continue_as("manager", take_over_argv(args))

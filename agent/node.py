@@ -16,8 +16,8 @@ from pathlib import Path
 import grpc
 import structlog
 
-from agent.backoff import Backoff
 from agent.logs import LogStreams, Publish
+from agent.managers import Managers
 from agent.mesh.sync import MeshSync
 from agent.metrics import AgentMetrics
 from agent.netfilter_guard import NetfilterGuard, Part
@@ -29,7 +29,8 @@ from agent.worker import Worker
 from common import cert_file, convert, message_limits
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
-from common.errors import NodeRemoved, ShoalError
+from common.backoff import Backoff
+from common.errors import NodePromoted, NodeRemoved, ShoalError
 from common.grpc_errors import from_rpc_error
 from common.logs import PublishedLogs
 from common.mesh_view import IngressPort
@@ -85,7 +86,7 @@ class NodeAgent:
         self.metrics = metrics or AgentMetrics()
         runtime = InstrumentedRuntime(runtime, self.metrics)
         self.node_id = node_id
-        self.manager = manager
+        self.managers = Managers(state_dir, manager)
         self._bundle = bundle
         self._state_dir = state_dir
         self._runtime = runtime
@@ -169,6 +170,11 @@ class NodeAgent:
             f"this node was removed from the cluster; {self._teardown.removes} are gone:"
             " join it again with a token"
         )
+
+    @property
+    def manager(self) -> str:
+        """The manager the session goes to (or is with)."""
+        return self.managers.target
 
     def _channel(self) -> grpc.aio.Channel:
         return grpc.aio.secure_channel(
@@ -285,19 +291,31 @@ class NodeAgent:
         self._pending_ready.set()
 
     async def _hold_sessions(self) -> None:
+        """Sessions until a fatal answer; agent/managers.py says which manager each goes to
+        and when a failed one is followed by another at once rather than after a backoff."""
         backoff = Backoff(0.1, 2.0)
         while True:
             try:
                 await self._session(backoff)
-                self._log.warning("session ended by the manager")
+                self._log.warning("session ended by the manager", manager=self.manager)
+                self.managers.restart()
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in _FATAL:
                     raise from_rpc_error(exc) from None
+                failed = self.manager
+                was_up = self.connected.is_set()
+                self.connected.clear()
+                if self.managers.failed(exc, was_up=was_up):
+                    self._log.info("trying another manager", failed=failed, next=self.manager)
+                    continue
                 self._log.warning(
-                    "manager unreachable", code=exc.code().name, details=exc.details()
+                    "manager unreachable",
+                    manager=failed,
+                    code=exc.code().name,
+                    details=exc.details(),
                 )
             self.connected.clear()
-            await asyncio.sleep(backoff.next_delay())
+            await asyncio.sleep(min(backoff.next_delay(), self.managers.longest_wait))
 
     async def _session(self, backoff: Backoff) -> None:
         description = await self._describe()
@@ -350,6 +368,11 @@ class NodeAgent:
                     await logs.cancel(msg.cancel_logs.subscription_id)
                 elif kind == "network_view" and self._networks is not None:
                     self._networks.apply(convert.network_view_from_pb(msg.network_view))
+                elif kind == "managers":
+                    self.managers.update(msg.managers.addrs)
+                elif kind == "promoted":
+                    # The containers keep running: the manager process adopts them.
+                    raise NodePromoted("this node was promoted to a manager")
                 elif kind == "removed":
                     # Said only by the manager of this node's cluster (the session is mutual
                     # TLS), never inferred from a manager that is away or a session replaced.

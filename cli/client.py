@@ -10,16 +10,13 @@ from typing import TypeVar
 
 import grpc
 
-from cli.connection import Endpoint
+from cli.failover import Managers, Stubs
 from common import convert, event_filters
 from common.api import admin_pb2 as adm
 from common.api import control_pb2 as api
 from common.api import logs_pb2 as lpb
 from common.api import system_pb2 as spb
 from common.api import types_pb2 as pb
-from common.api.admin_pb2_grpc import AdminCertificatesStub
-from common.api.control_pb2_grpc import ControlStub
-from common.api.system_pb2_grpc import SystemStub
 from common.convert.system import build_from_pb, info_from_pb
 from common.errors import ShoalError, Unavailable
 from common.grpc_errors import from_rpc_error
@@ -27,6 +24,7 @@ from common.info import ClusterInfo
 from common.logs import LogOptions, ServiceLogs
 from common.model import (
     DataInfo,
+    ManagerStatus,
     Network,
     Node,
     NodeRole,
@@ -73,6 +71,8 @@ class TaskListing:
 class NodeListing:
     nodes: list[Node]
     self_id: str
+    # Each manager node's status, by node ID.
+    managers: dict[str, ManagerStatus]
 
 
 @dataclass(frozen=True, repr=False)
@@ -94,25 +94,21 @@ class ClusterEvent:
 
 
 class Client:
-    def __init__(
-        self, channel: grpc.Channel, endpoint: Endpoint, deadline: float = DEADLINE
-    ) -> None:
-        self._stub = ControlStub(channel)
-        self._system = SystemStub(channel)
-        self._admin = AdminCertificatesStub(channel)
-        self._endpoint = endpoint
-        self._deadline = deadline
+    def __init__(self, managers: Managers) -> None:
+        self._managers = managers
 
     def create_service(self, spec: ServiceSpec, auth: RegistryAuth | None = None) -> Service:
         """auth: the credentials the nodes pull spec's image with (--with-registry-auth)."""
         request = api.CreateServiceRequest(spec=convert.spec_to_pb(spec))
         if auth is not None:
             request.registry_auth.CopyFrom(convert.registry_auth_to_pb(auth))
-        return convert.service_from_pb(self._call(self._stub.CreateService, request).service)
+        return convert.service_from_pb(
+            self._write(lambda s: s.control.CreateService, request).service
+        )
 
     def plan_service(self, spec: ServiceSpec) -> list[PlannedTask]:
         request = api.CreateServiceRequest(spec=convert.spec_to_pb(spec))
-        return _planned(self._call(self._stub.PlanService, request))
+        return _planned(self._read(lambda s: s.control.PlanService, request))
 
     def update_service(
         self, service: Service, spec: ServiceSpec, auth: RegistryAuth | None = None
@@ -124,28 +120,34 @@ class Client:
         )
         if auth is not None:
             request.registry_auth.CopyFrom(convert.registry_auth_to_pb(auth))
-        return convert.service_from_pb(self._call(self._stub.UpdateService, request).service)
+        return convert.service_from_pb(
+            self._write(lambda s: s.control.UpdateService, request).service
+        )
 
     def plan_service_update(self, service: Service, spec: ServiceSpec) -> list[PlannedTask]:
         request = api.UpdateServiceRequest(
             service_id=service.id, version=service.meta.version, spec=convert.spec_to_pb(spec)
         )
-        return _planned(self._call(self._stub.PlanServiceUpdate, request))
+        return _planned(self._read(lambda s: s.control.PlanServiceUpdate, request))
 
     def rollback_service(self, ref: str) -> Service:
         request = api.RollbackServiceRequest(ref=ref)
-        return convert.service_from_pb(self._call(self._stub.RollbackService, request).service)
+        return convert.service_from_pb(
+            self._write(lambda s: s.control.RollbackService, request).service
+        )
 
     def rebalance_service(self, ref: str) -> Service:
         request = api.RebalanceServiceRequest(ref=ref)
-        return convert.service_from_pb(self._call(self._stub.RebalanceService, request).service)
+        return convert.service_from_pb(
+            self._write(lambda s: s.control.RebalanceService, request).service
+        )
 
     def get_service(self, ref: str) -> Service:
         request = api.GetServiceRequest(ref=ref)
-        return convert.service_from_pb(self._call(self._stub.GetService, request).service)
+        return convert.service_from_pb(self._read(lambda s: s.control.GetService, request).service)
 
     def list_services(self) -> list[ServiceSummary]:
-        response = self._call(self._stub.ListServices, api.ListServicesRequest())
+        response = self._read(lambda s: s.control.ListServices, api.ListServicesRequest())
         return [
             ServiceSummary(
                 service=convert.service_from_pb(view.service),
@@ -159,12 +161,12 @@ class Client:
 
     def remove_service(self, ref: str) -> str:
         """Returns the ID of the removed service."""
-        return self._call(self._stub.RemoveService, api.RemoveServiceRequest(ref=ref)).id
+        return self._write(lambda s: s.control.RemoveService, api.RemoveServiceRequest(ref=ref)).id
 
     def list_tasks(self, service_ref: str = "", node_ref: str = "") -> TaskListing:
         """Tasks of a service, on a node, or both; an empty ref does not narrow the list."""
         request = api.ListTasksRequest(service_ref=service_ref, node_ref=node_ref)
-        response = self._call(self._stub.ListTasks, request)
+        response = self._read(lambda s: s.control.ListTasks, request)
         nodes = (convert.node_from_pb(node) for node in response.nodes)
         return TaskListing(
             tasks=[convert.task_from_pb(task) for task in response.tasks],
@@ -172,54 +174,71 @@ class Client:
         )
 
     def list_nodes(self) -> NodeListing:
-        response = self._call(self._stub.ListNodes, api.ListNodesRequest())
+        response = self._read(lambda s: s.control.ListNodes, api.ListNodesRequest())
         return NodeListing(
             nodes=[convert.node_from_pb(node) for node in response.nodes],
             self_id=response.self_node_id,
+            managers={
+                node_id: convert.manager_status_from_pb(status)
+                for node_id, status in response.manager_status.items()
+            },
         )
 
     def get_node(self, ref: str) -> Node:
-        request = api.GetNodeRequest(ref=ref)
-        return convert.node_from_pb(self._call(self._stub.GetNode, request).node)
+        return self.inspect_node(ref)[0]
 
-    def update_node(self, node: Node) -> Node:
-        """Write the operator's part of `node` (availability, labels) over the stored one, as a
-        whole; Conflict if the node was written since it was read."""
+    def inspect_node(self, ref: str) -> tuple[Node, ManagerStatus | None]:
+        """The node, and its manager status when it is a manager."""
+        request = api.GetNodeRequest(ref=ref)
+        response = self._read(lambda s: s.control.GetNode, request)
+        status = (
+            convert.manager_status_from_pb(response.manager_status)
+            if response.HasField("manager_status")
+            else None
+        )
+        return convert.node_from_pb(response.node), status
+
+    def update_node(self, node: Node, role: NodeRole | None = None) -> Node:
+        """Write the operator's part of `node` (availability, labels, and role when given) over
+        the stored one, as a whole; Conflict if the node was written since it was read."""
         request = api.UpdateNodeRequest(
             node_id=node.id,
             version=node.meta.version,
             availability=pb.NodeAvailability.ValueType(node.availability),
             labels=node.labels,
         )
-        return convert.node_from_pb(self._call(self._stub.UpdateNode, request).node)
+        if role is not None:
+            request.role = pb.NodeRole.ValueType(role)
+        return convert.node_from_pb(self._write(lambda s: s.control.UpdateNode, request).node)
 
     def remove_node(self, ref: str, *, force: bool) -> str:
         """Returns the ID of the removed node."""
         request = api.RemoveNodeRequest(ref=ref, force=force)
-        return self._call(self._stub.RemoveNode, request).id
+        return self._write(lambda s: s.control.RemoveNode, request).id
 
     def join_token(self, role: NodeRole, *, rotate: bool) -> JoinDetails:
         """With rotate, the role's token is replaced first and the new one returned."""
         request = api.GetJoinTokenRequest(role=pb.NodeRole.ValueType(role), rotate=rotate)
-        response = self._call(self._stub.GetJoinToken, request)
+        call = self._write if rotate else self._read
+        response = call(lambda s: s.control.GetJoinToken, request)
         return JoinDetails(token=response.token, manager_addr=response.manager_addr)
 
     @property
     def config(self) -> Path:
         """The directory of the certificate bundle this client presents."""
-        return self._endpoint.config
+        return self._managers.endpoint.config
 
     def rotate_admin_certificate(self, csr_pem: bytes) -> tuple[bytes, bytes]:
         """A new admin certificate for csr_pem's key, older ones revoked: (CA, certificate)."""
         request = adm.RotateAdminCertificateRequest(csr_pem=csr_pem)
-        response = self._call(self._admin.Rotate, request)
+        response = self._write(lambda s: s.admin.Rotate, request)
         return response.ca_pem, response.cert_pem
 
     def service_logs(self, ref: str, options: LogOptions) -> Iterator[ServiceLogs]:
         """The lines of a service's or task's containers; with follow, until the caller stops
         reading. No deadline: how long the manager has lines to send is not known up front."""
         request = lpb.ServiceLogsRequest(ref=ref, options=convert.log_options_to_pb(options))
-        call = self._stub.ServiceLogs(request)
+        call = self._managers.stubs().control.ServiceLogs(request)
         try:
             for message in call:
                 yield convert.service_logs_from_pb(message)
@@ -244,7 +263,9 @@ class Client:
         )
         # No deadline: the stream is meant to last. Keepalive pings on the channel notice a
         # manager that went away without closing the connection.
-        call = self._stub.Events(request)
+        stubs = self._managers.stubs()
+        endpoint = self._managers.endpoint
+        call = stubs.control.Events(request)
         subscribed = False
         try:
             # The manager sends its headers once it has subscribed, so a call still open after
@@ -267,45 +288,45 @@ class Client:
             if not isinstance(error, Unavailable) and exc.code() != grpc.StatusCode.CANCELLED:
                 raise error from exc
             if not subscribed:
-                raise self._endpoint.unavailable(str(error)) from exc
-            raise Unavailable(
-                f"lost the connection to the manager at {self._endpoint.target}"
-            ) from exc
+                raise endpoint.unavailable(str(error)) from exc
+            raise Unavailable(f"lost the connection to the manager at {endpoint.target}") from exc
         finally:
             call.cancel()
 
     def create_network(self, name: str, subnet: str, labels: dict[str, str]) -> Network:
         request = api.CreateNetworkRequest(name=name, subnet=subnet, labels=labels)
-        return convert.network_from_pb(self._call(self._stub.CreateNetwork, request).network)
+        return convert.network_from_pb(
+            self._write(lambda s: s.control.CreateNetwork, request).network
+        )
 
     def get_network(self, ref: str) -> Network:
         request = api.GetNetworkRequest(ref=ref)
-        return convert.network_from_pb(self._call(self._stub.GetNetwork, request).network)
+        return convert.network_from_pb(self._read(lambda s: s.control.GetNetwork, request).network)
 
     def list_networks(self) -> list[Network]:
-        response = self._call(self._stub.ListNetworks, api.ListNetworksRequest())
+        response = self._read(lambda s: s.control.ListNetworks, api.ListNetworksRequest())
         return [convert.network_from_pb(n) for n in response.networks]
 
     def remove_network(self, ref: str) -> str:
         """Returns the ID of the removed network."""
-        return self._call(self._stub.RemoveNetwork, api.RemoveNetworkRequest(ref=ref)).id
+        return self._write(lambda s: s.control.RemoveNetwork, api.RemoveNetworkRequest(ref=ref)).id
 
     def create_data(self, config: bool, name: str, labels: dict[str, str], data: bytes) -> DataInfo:
         """A new secret, or with config a config."""
         request = api.CreateDataRequest(kind=_kind(config), name=name, labels=labels, data=data)
-        return convert.data_info_from_pb(self._call(self._stub.CreateData, request).info)
+        return convert.data_info_from_pb(self._write(lambda s: s.control.CreateData, request).info)
 
     def get_data(self, config: bool, ref: str) -> DataInfo:
         request = api.GetDataRequest(kind=_kind(config), ref=ref)
-        return convert.data_info_from_pb(self._call(self._stub.GetData, request).info)
+        return convert.data_info_from_pb(self._read(lambda s: s.control.GetData, request).info)
 
     def list_data(self, config: bool) -> list[DataInfo]:
-        response = self._call(self._stub.ListData, api.ListDataRequest(kind=_kind(config)))
+        response = self._read(lambda s: s.control.ListData, api.ListDataRequest(kind=_kind(config)))
         return [convert.data_info_from_pb(i) for i in response.items]
 
     def remove_data(self, config: bool, ref: str) -> str:
         request = api.RemoveDataRequest(kind=_kind(config), ref=ref)
-        return self._call(self._stub.RemoveData, request).id
+        return self._write(lambda s: s.control.RemoveData, request).id
 
     def rotate_data(
         self, config: bool, ref: str, data: bytes, *, if_changed: bool = False
@@ -315,29 +336,36 @@ class Client:
         request = api.RotateDataRequest(
             kind=_kind(config), ref=ref, data=data, if_changed=if_changed
         )
-        response = self._call(self._stub.RotateData, request)
+        response = self._write(lambda s: s.control.RotateData, request)
         return convert.data_info_from_pb(response.info), list(response.services)
 
     def version(self) -> Build:
-        return build_from_pb(self._call(self._system.Version, spb.VersionRequest()))
+        return build_from_pb(self._read(lambda s: s.system.Version, spb.VersionRequest()))
 
     def info(self) -> ClusterInfo:
-        return info_from_pb(self._call(self._system.Info, spb.InfoRequest()))
+        return info_from_pb(self._read(lambda s: s.system.Info, spb.InfoRequest()))
 
-    def _call(
-        self, method: grpc.UnaryUnaryMultiCallable[Request, Response], request: Request
+    def _read(
+        self,
+        pick: Callable[[Stubs], grpc.UnaryUnaryMultiCallable[Request, Response]],
+        request: Request,
     ) -> Response:
-        try:
-            return method(request, timeout=self._deadline)
-        except grpc.RpcError as exc:
-            raise self._error(exc) from exc
+        """A call that changes nothing: any manager may answer it, tried in turn."""
+        return self._managers.call(pick, request, read=True)
+
+    def _write(
+        self,
+        pick: Callable[[Stubs], grpc.UnaryUnaryMultiCallable[Request, Response]],
+        request: Request,
+    ) -> Response:
+        """A call that changes the cluster: sent to a second manager only if it surely did not
+        reach the first."""
+        return self._managers.call(pick, request, read=False)
 
     def _error(self, exc: grpc.RpcError) -> ShoalError:
         error = from_rpc_error(exc)
         if isinstance(error, Unavailable):
-            # The transport's own details ("failed to connect to all addresses ...") say
-            # little to a user; what they need is which address and bundle were tried.
-            return self._endpoint.unavailable(str(error))
+            return self._managers.endpoint.unavailable(str(error))
         return error
 
 

@@ -20,11 +20,13 @@ def _join_token(args: argparse.Namespace, client: Client) -> int:
     details = client.join_token(NodeRole[role.upper()], rotate=args.rotate)
     if args.rotate and not args.quiet:
         print(f"Successfully rotated {role} join token.\n")
+    # A manager runs its own daemon: the host joins with it rather than with an agent.
+    command = "manager join" if role == "manager" else "agent join"
     if args.quiet:
         print(details.token)
     else:
         print(
             f"To add a {role} to this cluster, run the following command:\n\n"
-            f"    agent join {details.token} {details.manager_addr}"
+            f"    {command} {details.token} {details.manager_addr}"
         )
     return 0

@@ -11,18 +11,17 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cli import admin_cert, events, files, join_token, network, node, output, service, system
-from cli.client import Client
+from cli.client import DEADLINE, Client
 from cli.connection import (
     CONFIG_ENV,
     DEFAULT_HOST,
     HOST_ENV,
     MANAGER_ADMIN_DIR,
     USER_CONFIG,
-    Endpoint,
     find_config,
-    open_channel,
 )
 from cli.dashboard import command as dashboard
+from cli.failover import Managers, parse_hosts
 from cli.stack import command as stack
 from common.cli_args import Parser
 from common.errors import ShoalError
@@ -37,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-H",
         "--host",
         default=os.environ.get(HOST_ENV, DEFAULT_HOST),
-        help=f"Manager address as HOST:PORT (default: ${HOST_ENV} or {DEFAULT_HOST})",
+        help=(
+            "Manager addresses as HOST:PORT[,HOST:PORT...], tried in turn"
+            f" (default: ${HOST_ENV} or {DEFAULT_HOST})"
+        ),
     )
     parser.add_argument(
         "--config",
@@ -80,9 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if prelude is not None:
         prelude(args)
     try:
-        endpoint = Endpoint(args.host, find_config(args.config))
-        with open_channel(endpoint) as channel:
-            return run(args, Client(channel, endpoint))
+        with Managers(parse_hosts(args.host), find_config(args.config), DEADLINE) as managers:
+            return run(args, Client(managers))
     except ShoalError as exc:
         output.error(exc)
         return 1

@@ -1,4 +1,4 @@
-"""`shoal node ...`: inspect, ls, ps, rm, update."""
+"""`shoal node ...`: inspect, ls, ps, rm, update (promote and demote: cli/node_role.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import argparse
 import functools
 from dataclasses import replace
 
-from cli import batch, cas, humanize, labels, output, table, tasks
+from cli import batch, cas, humanize, labels, node_role, output, table, tasks
 from cli.client import Client, NodeListing
 from common.errors import NotFound
-from common.model import Availability, Node, NodeRole, now
+from common.model import Availability, ManagerStatus, Node, Reachability, now
 
 HEADER = (
     "ID",
@@ -76,15 +76,16 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     update.add_argument("node", metavar="NODE")
     update.set_defaults(run=_update, check=functools.partial(_require_a_change, update))
+    node_role.register(commands)
 
 
 def _inspect(args: argparse.Namespace, client: Client) -> int:
     # Every node is read before anything is printed: an unknown one fails the whole command.
-    nodes = [client.get_node(_resolve(client, ref)) for ref in args.nodes]
+    nodes = [client.inspect_node(_resolve(client, ref)) for ref in args.nodes]
     if args.pretty:
-        print("\n\n".join("\n".join(_pretty(node)) for node in nodes))
+        print("\n\n".join("\n".join(_pretty(node, status)) for node, status in nodes))
     else:
-        output.json_document([_document(node) for node in nodes])
+        output.json_document([_document(node, status) for node, status in nodes])
     return 0
 
 
@@ -177,7 +178,7 @@ def _record(node: Node, listing: NodeListing) -> dict[str, object]:
         "Hostname": node.description.hostname,
         "Status": node.state.name.capitalize(),
         "Availability": node.availability.name.capitalize(),
-        "ManagerStatus": _manager_status(node),
+        "ManagerStatus": _manager_status(listing.managers.get(node.id)),
         "EngineVersion": node.description.engine_version,
         "ShoalVersion": node.description.version,
     }
@@ -189,21 +190,25 @@ def _row(node: Node, listing: NodeListing) -> list[str]:
         node.description.hostname,
         node.state.name.capitalize(),
         node.availability.name.capitalize(),
-        _manager_status(node),
+        _manager_status(listing.managers.get(node.id)),
         node.description.engine_version,
         node.description.version,
     ]
 
 
-def _manager_status(node: Node) -> str:
-    # With a single manager there is no election yet: every manager is the leader.
-    return "Leader" if node.role is NodeRole.MANAGER else ""
+def _manager_status(status: ManagerStatus | None) -> str:
+    """Docker's MANAGER STATUS: empty for a worker."""
+    if status is None:
+        return ""
+    if status.leader:
+        return "Leader"
+    return "Reachable" if status.reachability is Reachability.REACHABLE else "Unreachable"
 
 
-def _document(node: Node) -> dict[str, object]:
+def _document(node: Node, status: ManagerStatus | None) -> dict[str, object]:
     """`node inspect` output, shaped like docker's so the same jq filters work."""
     description = node.description
-    return {
+    document: dict[str, object] = {
         "ID": node.id,
         "Version": {"Index": node.meta.version},
         "CreatedAt": output.rfc3339(node.meta.created_at),
@@ -225,12 +230,18 @@ def _document(node: Node) -> dict[str, object]:
         },
         "Status": {"State": node.state.name.lower(), "Message": node.message, "Addr": node.addr},
     }
+    if status is not None:
+        # As docker's: Leader only when true.
+        manager: dict[str, object] = {"Leader": True} if status.leader else {}
+        manager |= {"Reachability": status.reachability.name.lower(), "Addr": status.addr}
+        document["ManagerStatus"] = manager
+    return document
 
 
 field = output.pretty_field
 
 
-def _pretty(node: Node) -> list[str]:
+def _pretty(node: Node, status: ManagerStatus | None) -> list[str]:
     """`node inspect --pretty`: docker's layout, the sections it would leave empty left out."""
     description = node.description
     resources = description.resources
@@ -252,6 +263,14 @@ def _pretty(node: Node) -> list[str]:
     lines.append(field(" Availability:", node.availability.name.capitalize()))
     if node.addr:
         lines.append(field(" Address:", node.addr))
+    if status is not None:
+        # Docker's words, "Raft Status" included, so that what reads its output reads ours.
+        lines += [
+            "Manager Status:",
+            field(" Address:", status.addr),
+            field(" Raft Status:", status.reachability.name.capitalize()),
+            field(" Leader:", "Yes" if status.leader else "No"),
+        ]
     memory = humanize.bytes_size(resources.memory_bytes) if resources.memory_bytes else ""
     lines += [
         "Platform:",

@@ -42,6 +42,11 @@ class FailedPrecondition(ShoalError):
     too much; retrying as it is will fail again."""
 
 
+class NodePromoted(FailedPrecondition):
+    """The node is a manager now, and its agent holds a worker's certificate: the host goes on
+    as a manager process."""
+
+
 class Unavailable(ShoalError):
     """A peer (manager, engine) did not answer; retrying later may succeed."""
 

@@ -114,6 +114,29 @@ class Node:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+class Reachability(enum.IntEnum):
+    UNKNOWN = 0
+    UNREACHABLE = 1
+    REACHABLE = 2
+
+
+@dataclass(frozen=True)
+class ManagerStatus:
+    """A manager node's place among the managers as the answering manager sees it now; never
+    stored: it comes from the managers' leases. addr: its dispatcher's HOST:PORT."""
+
+    leader: bool
+    reachability: Reachability
+    addr: str
+
+
+@dataclass(frozen=True)
+class ManagerList:
+    """The managers' dispatcher addresses (HOST:PORT), the leader first, as an agent gets them."""
+
+    addrs: tuple[str, ...]
+
+
 class MountType(enum.IntEnum):
     BIND = 0
     VOLUME = 1

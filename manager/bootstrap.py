@@ -37,11 +37,16 @@ async def bootstrap(
     hostname: str,
     availability: Availability | None,
     cert_lifetime: timedelta,
+    *,
+    reset_nodes: bool = True,
 ) -> Bootstrap:
     """Create the cluster, its CA and this manager's own node on first start; resume them after.
 
-    On every start the nodes' states are reset to UNKNOWN: nobody has a session with this new
-    process yet, and what the last process saw may be long out of date.
+    With reset_nodes (one manager alone), the nodes' states are reset to UNKNOWN on every start:
+    nobody has a session with this new process yet, and what the last process saw may be long
+    out of date. Among several managers a starting one may be a follower while the leader
+    holds the sessions: the nodes' states are the leader's to keep, and a new leader gives
+    them a grace period instead (manager.dispatcher.liveness).
     """
     clusters = store.objects(Cluster)
     created = not clusters
@@ -75,7 +80,7 @@ async def bootstrap(
             own = replace(own, availability=availability)
         own = replace(own, state=NodeState.UNKNOWN, message="waiting for the node's session")
         ops.append(Put(own))
-        for node in view.objects(Node):
+        for node in view.objects(Node) if reset_nodes else ():
             if node.id != node_id and node.state != NodeState.UNKNOWN:
                 ops.append(Put(replace(node, state=NodeState.UNKNOWN, message="manager restarted")))
         return ops

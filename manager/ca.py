@@ -24,6 +24,8 @@ from common.model import now
 from common.private_file import write_private
 from common.tls import Bundle
 
+CERT_FILE = "ca.pem"
+KEY_FILE = "ca-key.pem"
 CA_LIFETIME = timedelta(days=3650)
 ADMIN_LIFETIME = timedelta(days=365)
 # Certificates are back-dated a little so a peer whose clock runs behind still accepts them.
@@ -51,13 +53,34 @@ class ClusterCA:
         return pki.cert_pem(self.cert)
 
     @property
+    def key_pem(self) -> bytes:
+        """The CA's private key, for handing to a joining manager over its mTLS join only."""
+        return pki.key_pem(self._key)
+
+    @property
     def digest(self) -> str:
         """What join tokens carry: SHA-256 of the CA certificate, in base36."""
         return tokens.digest_of(pki.der(self.cert))
 
     @classmethod
+    def from_pem(cls, cert_pem: bytes, key_pem: bytes) -> ClusterCA:
+        """The cluster's CA as a joining manager receives it, checked."""
+        try:
+            key = pki.load_key(key_pem)
+        except ValueError:
+            raise InvalidArgument("the CA key received does not parse") from None
+        cert = pki.load_cert(cert_pem)
+        if not pki.matches_key(cert, key):
+            raise InvalidArgument("the CA certificate and key received do not match")
+        return cls(key, cert)
+
+    def save(self, ca_dir: Path) -> None:
+        write_private(ca_dir / KEY_FILE, self.key_pem)
+        write_private(ca_dir / CERT_FILE, self.pem)
+
+    @classmethod
     def load_or_create(cls, ca_dir: Path, cluster_id: str) -> ClusterCA:
-        cert_path, key_path = ca_dir / "ca.pem", ca_dir / "ca-key.pem"
+        cert_path, key_path = ca_dir / CERT_FILE, ca_dir / KEY_FILE
         if cert_path.exists() and key_path.exists():
             key, cert = pki.load_key(key_path.read_bytes()), pki.load_cert(cert_path.read_bytes())
             if not pki.matches_key(cert, key):
@@ -91,9 +114,9 @@ class ClusterCA:
             )
             .sign(key, hashes.SHA256())
         )
-        write_private(key_path, pki.key_pem(key))
-        write_private(cert_path, pki.cert_pem(cert))
-        return cls(key, cert)
+        ca = cls(key, cert)
+        ca.save(ca_dir)
+        return ca
 
     def issue(
         self,

@@ -21,7 +21,13 @@ from cryptography import x509
 from common import convert, pki
 from common.api import join_pb2 as pb
 from common.api import join_pb2_grpc
-from common.errors import InvalidArgument, PermissionDenied, ResourceExhausted, Unauthenticated
+from common.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+)
 from common.grpc_errors import unary_errors
 from common.ids import new_id
 from common.model import Cluster, Node, NodeRole, NodeState
@@ -45,8 +51,16 @@ SIGNERS = 2
 
 
 class JoinService(join_pb2_grpc.JoinServicer):
-    def __init__(self, store: StateStore, ca: ClusterCA, cert_lifetime: timedelta) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        ca: ClusterCA,
+        cert_lifetime: timedelta,
+        store_url: str | None = None,
+    ) -> None:
+        """store_url: the etcd store's, which lets managers join; None (SQLite) refuses them."""
         self._store = store
+        self._store_url = store_url
         self._ca = ca
         self._ca_pem = ca.pem
         self._lifetime = cert_lifetime
@@ -76,35 +90,52 @@ class JoinService(join_pb2_grpc.JoinServicer):
         self._limit(self._join_limit, context)
         self._nonces.check(request.nonce)
         cluster = self._cluster()
-        if pki.proof_matches(request.proof, cluster.manager_secret, request.csr_pem, request.nonce):
-            raise PermissionDenied(
-                "joining as a manager is not supported yet: use the worker token"
-            )
-        if not pki.proof_matches(
-            request.proof, cluster.worker_secret, request.csr_pem, request.nonce
-        ):
-            raise Unauthenticated("invalid join token")
+        role = self._role(cluster, request)
         description = convert.description_from_pb(request.description)
         if not description.hostname:
             raise InvalidArgument("the joining node sent no hostname")
         node = Node(
             id=new_id(),
-            role=NodeRole.WORKER,
+            role=NodeRole.MANAGER if role == pki.ROLE_MANAGER else NodeRole.WORKER,
             state=NodeState.UNKNOWN,
             description=description,
             addr=peer_host(context.peer()),
         )
         cert = await asyncio.get_running_loop().run_in_executor(
-            self._signer, self._sign, request.csr_pem, node.id, cluster.id
+            self._signer, self._sign, request.csr_pem, node.id, cluster.id, role
         )
         await self._store.commit([Put(node)])
-        log.info("node joined", node_id=node.id, hostname=description.hostname)
+        log.info("node joined", node_id=node.id, hostname=description.hostname, role=role)
         return pb.JoinResponse(node_id=node.id, cluster_id=cluster.id, cert_pem=pki.cert_pem(cert))
 
-    def _sign(self, csr_pem: bytes, node_id: str, cluster_id: str) -> x509.Certificate:
+    def _role(self, cluster: Cluster, request: pb.JoinRequest) -> str:
+        """The role the proof's token admits, if it is the one asked for."""
+        proof, csr, nonce = request.proof, request.csr_pem, request.nonce
+        if pki.proof_matches(proof, cluster.manager_secret, csr, nonce):
+            if not request.as_manager:
+                raise PermissionDenied(
+                    "this is the manager join token: add a manager with `manager join TOKEN"
+                    " ADDR`, or a worker with the worker token (`shoal join-token worker`)"
+                )
+            if self._store_url is None:
+                raise FailedPrecondition(
+                    "this cluster keeps its state in SQLite on one manager: move it onto etcd"
+                    " first (restart the manager with --store etcd://HOST:2379), then add managers"
+                )
+            return pki.ROLE_MANAGER
+        if pki.proof_matches(proof, cluster.worker_secret, csr, nonce):
+            if request.as_manager:
+                raise PermissionDenied(
+                    "this is the worker join token: `manager join` needs the manager token"
+                    " (`shoal join-token manager`)"
+                )
+            return pki.ROLE_WORKER
+        raise Unauthenticated("invalid join token")
+
+    def _sign(self, csr_pem: bytes, node_id: str, cluster_id: str, role: str) -> x509.Certificate:
         """On the signer threads: the CSR is parsed only once the caller proved its token."""
         public_key = pki.public_key_of_csr(csr_pem)
-        return self._ca.issue(public_key, node_id, pki.ROLE_WORKER, cluster_id, self._lifetime)
+        return self._ca.issue(public_key, node_id, role, cluster_id, self._lifetime)
 
 
 def join_server(service: JoinService) -> grpc.aio.Server:

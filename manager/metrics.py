@@ -77,11 +77,10 @@ class ManagerMetrics:
             ["method"],
             registry=r,
         )
-        # One manager per cluster until several managers land (issue 11): it always leads.
+        # The manager's server ties it to its election (always 1 for one manager on SQLite).
         self.leader = Gauge(
             "shoal_manager_leader", "1 while this manager is the leader.", registry=r
         )
-        self.leader.set(1)
 
     def committed(self, seconds: float, objects: int) -> None:
         self.commit_latency.observe(seconds)

@@ -20,6 +20,7 @@ from common.api import (
     admin_pb2_grpc,
     control_pb2_grpc,
     dispatcher_pb2_grpc,
+    membership_pb2_grpc,
     system_pb2_grpc,
 )
 from common.errors import Unavailable
@@ -41,12 +42,16 @@ from manager.dispatcher.service import LocalNode
 from manager.docker_api import DEFAULT_PORT as DOCKER_API_PORT
 from manager.docker_api import Backend, DockerApiServer
 from manager.join import JoinService, join_server
+from manager.leadership import DEFAULT_LEASE, Election, Keys, ManagerSet, follow_leases
+from manager.leadership.forward import LeaderForwarding
+from manager.membership import Membership
 from manager.metrics import ManagerMetrics
 from manager.orchestrator.loop import Orchestrator
 from manager.orchestrator.updater import Updater
 from manager.placement import PlacementLoop
 from manager.sealed_reaper import VersionReaper
 from manager.serving import ServingCertificate
+from manager.store import EtcdStore
 from manager.store.choice import open_store
 from manager.store.etcd_tls import EtcdTls
 from manager.system import ManagerFacts, System
@@ -85,6 +90,8 @@ class ManagerConfig:
     etcd_tls: EtcdTls | None = None
     # HOST:PORT to serve the Docker Engine API on (manager.docker_api); None: nowhere.
     docker_api_addr: str | None = None
+    # Seconds of the etcd lease a leader holds (etcd: whole seconds, 2 at least).
+    leader_lease: int = DEFAULT_LEASE
 
 
 def data_address(advertise: str) -> str:
@@ -180,6 +187,7 @@ async def serve(
             hostname,
             config.availability,
             config.cert_lifetime,
+            reset_nodes=not isinstance(store, EtcdStore),
         )
         structlog.contextvars.bind_contextvars(cluster_id=boot.cluster.id)
         serving = ServingCertificate(
@@ -190,13 +198,25 @@ async def serve(
             _server_names(advertise_host, listen_host, hostname),
             config.cert_lifetime,
         )
-        server = grpc.aio.server(
-            options=SERVER_OPTIONS,
-            interceptors=[
-                ControlMetrics(metrics),
-                AdminOnly(Authenticator(store, boot.cluster.id)),
-            ],
+        # The dispatcher's address, once the port is bound (it may have been asked as 0).
+        managers = (
+            ManagerSet(boot.node_id, advertise_addr)
+            if isinstance(store, EtcdStore)
+            else ManagerSet.single(boot.node_id, advertise_addr)
         )
+        metrics.leader.set_function(lambda: int(managers.leads()))
+        interceptors: list[grpc.aio.ServerInterceptor] = [
+            ControlMetrics(metrics),
+            AdminOnly(Authenticator(store, boot.cluster.id)),
+        ]
+        forwarding: LeaderForwarding | None = None
+        if isinstance(store, EtcdStore):
+            forwarding = LeaderForwarding(managers, store, config.state_dir / NODE_DIR)
+            interceptors.append(forwarding)
+        server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
+        host = listen_host or "0.0.0.0"
+        bound = _bind(server, join_host_port(host, port), serving.credentials())
+        managers.self_addr = join_host_port(advertise_host, bound)
         dispatcher = Dispatcher(
             store,
             config.heartbeat_period,
@@ -208,6 +228,7 @@ async def serve(
             LocalNode(boot.node_id, data_address(config.advertise)),
             metrics,
             data_key=boot.data_key,
+            managers=managers,
         )
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)
         # The node's own ports, the manager's (configured and default, with the join port above
@@ -226,14 +247,13 @@ async def serve(
             dispatcher.logs,
             reserved,
             boot.data_key,
+            managers,
+            shared_store=isinstance(store, EtcdStore),
         )
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
         admin_pb2_grpc.add_AdminCertificatesServicer_to_server(
             AdminCertificates(store, boot.ca, boot.cluster.id), server
         )
-        host = listen_host or "0.0.0.0"
-        bound = _bind(server, join_host_port(host, port), serving.credentials())
-        # The port bound, which differs from the one asked for when that was 0.
         facts = ManagerFacts(
             node_id=boot.node_id,
             addr=join_host_port(advertise_host, bound),
@@ -244,20 +264,26 @@ async def serve(
             node_cert_lifetime=config.cert_lifetime,
             node_dir=config.state_dir / NODE_DIR,
         )
-        system = System(store, facts, Authenticator(store, boot.cluster.id))
+        system = System(store, facts, Authenticator(store, boot.cluster.id), managers)
         system_pb2_grpc.add_SystemServicer_to_server(system, server)
         docker_api = (
             None
             if config.docker_api_addr is None
             else DockerApiServer(
                 config.docker_api_addr,
-                Backend(control, store, facts, Authenticator(store, boot.cluster.id)),
+                Backend(control, store, facts, Authenticator(store, boot.cluster.id), managers),
                 config.state_dir / TLS_DIR,
             )
         )
         if docker_api is not None:
             serving.on_renewal.append(docker_api.reload_certificate)
-        join_service = JoinService(store, boot.ca, config.cert_lifetime)
+        membership_pb2_grpc.add_MembershipServicer_to_server(
+            Membership(
+                Authenticator(store, boot.cluster.id), boot.ca, boot.data_key, config.store_url
+            ),
+            server,
+        )
+        join_service = JoinService(store, boot.ca, config.cert_lifetime, config.store_url)
         joins = join_server(join_service)
         _bind(joins, join_host_port(host, bound + 1), None)
         if config.metrics_addr is not None:
@@ -278,18 +304,28 @@ async def serve(
                 config.state_dir / NODE_DIR,
                 metrics.registry,
             )
+
+            async def lead() -> None:
+                """The leader's work; new loops for each term, nothing carried over."""
+                async with asyncio.TaskGroup() as term:
+                    term.create_task(dispatcher.sweep_liveness())
+                    term.create_task(Orchestrator(store).run())
+                    term.create_task(PlacementLoop(store, metrics).run())
+                    term.create_task(Allocator(store, reserved).run())
+                    term.create_task(Updater(store, reserved).run())
+                    term.create_task(VersionReaper(store).run())
+
             async with asyncio.TaskGroup() as group:
                 loops = [
                     group.create_task(dispatcher.run()),
-                    group.create_task(Orchestrator(store).run()),
-                    group.create_task(PlacementLoop(store, metrics).run()),
                     group.create_task(ClusterGauges(store, metrics).run()),
-                    group.create_task(Allocator(store, reserved).run()),
-                    group.create_task(Updater(store, reserved).run()),
-                    group.create_task(VersionReaper(store).run()),
                     group.create_task(serving.run()),
                     group.create_task(run_node(seat)),
                 ]
+                if isinstance(store, EtcdStore):
+                    loops += _elect(store, managers, config.leader_lease, lead, dispatcher, group)
+                else:
+                    loops.append(group.create_task(lead()))
                 docker_task = None
                 if docker_api is not None:
                     docker_task = group.create_task(docker_api.serve())
@@ -315,11 +351,36 @@ async def serve(
             await joins.stop(grace=1)
             join_service.close()
             await server.stop(grace=1)
+            if forwarding is not None:
+                await forwarding.close()
     finally:
         if exporter is not None:
             exporter.close()
         with contextlib.suppress(Exception):
             await store.close()
+
+
+def _elect(
+    store: EtcdStore,
+    managers: ManagerSet,
+    lease: int,
+    lead: Callable[[], Coroutine[Any, Any, None]],
+    dispatcher: Dispatcher,
+    group: asyncio.TaskGroup,
+) -> list[asyncio.Task[None]]:
+    """Among managers sharing the etcd prefix: follow the leases, campaign, lead when elected."""
+    keys = Keys(store.prefix)
+
+    async def term() -> None:
+        try:
+            await lead()
+        finally:
+            dispatcher.step_down()
+
+    return [
+        group.create_task(follow_leases(store.client, keys, managers)),
+        group.create_task(Election(store, keys, managers, lease, term).run()),
+    ]
 
 
 def _announce(created: bool, node_id: str, cluster: Cluster, advertise: str) -> None:

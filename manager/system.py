@@ -18,6 +18,7 @@ from common.model import Cluster, Node, NodeRole, Service, Task
 from common.tls import Bundle
 from common.version import this_build
 from manager.auth import Authenticator
+from manager.leadership import Leader, ManagerSet
 from manager.store import ReadView
 
 
@@ -37,12 +38,12 @@ class ManagerFacts:
     node_dir: Path
 
 
-def summarize(view: ReadView, facts: ManagerFacts) -> ClusterInfo:
+def summarize(view: ReadView, facts: ManagerFacts, leader: Leader | None) -> ClusterInfo:
     nodes = view.objects(Node)
     tasks = view.objects(Task)
-    # One manager today: it leads. Several managers (etcd) will name the lease holder.
+    leader_id = leader.node_id if leader is not None else ""
     managers = tuple(
-        ManagerNode(n.id, n.description.hostname, n.addr, leader=n.id == facts.node_id)
+        ManagerNode(n.id, n.description.hostname, n.addr, leader=n.id == leader_id)
         for n in sorted(nodes, key=lambda n: n.description.hostname)
         if n.role is NodeRole.MANAGER
     )
@@ -78,8 +79,11 @@ def _expiry(directory: Path) -> datetime | None:
 
 
 class System(system_pb2_grpc.SystemServicer):
-    def __init__(self, store: ReadView, facts: ManagerFacts, auth: Authenticator) -> None:
+    def __init__(
+        self, store: ReadView, facts: ManagerFacts, auth: Authenticator, managers: ManagerSet
+    ) -> None:
         self._store = store
+        self._managers = managers
         self._facts = facts
         self._auth = auth
 
@@ -91,4 +95,4 @@ class System(system_pb2_grpc.SystemServicer):
     @unary_errors
     async def Info(self, request: pb.InfoRequest, context: Any) -> pb.ClusterInfo:
         self._auth.admin(context)
-        return info_to_pb(summarize(self._store, self._facts))
+        return info_to_pb(summarize(self._store, self._facts, self._managers.leader()))

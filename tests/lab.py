@@ -1,5 +1,6 @@
 """A multi-host lab on one machine: each host a network namespace with its own address and its
-own dockerd; `manager serve` on h1 (a node too) and `agent join` on the others.
+own dockerd; `manager serve` on h1 (a node too) and `agent join` on the others, or, for several
+managers, `manager join` on some of them.
 
 Used by the e2e tests (one lab per session) and by people: `scripts/lab.sh up|down|status`.
 Traffic stays on the lab bridge's 10.77.0.0/24 and loopback. Needs root, iproute2, iptables,
@@ -44,6 +45,10 @@ class Lab:
     heartbeat: str = "0.5s"
     hosts: list[Host] = field(default_factory=list)
     token: str = ""
+    # Added to h1's `manager serve` (e.g. --store, for a cluster that can take more managers).
+    manager_args: list[str] = field(default_factory=list)
+    # The hosts that run a manager, h1 first.
+    managers: list[Host] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.hosts = [Host(i, self.root / f"h{i}") for i in range(1, self.size + 1)]
@@ -57,10 +62,15 @@ class Lab:
         return f"{self.manager.addr}:{PORT}"
 
     @property
+    def manager_addrs(self) -> list[str]:
+        return [f"{h.addr}:{PORT}" for h in self.managers] or [self.addr]
+
+    @property
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
-            "SHOAL_HOST": self.addr,
+            # Every manager: the client goes on to the next when one is unavailable.
+            "SHOAL_HOST": ",".join(self.manager_addrs),
             "SHOAL_CONFIG": str(self.manager.state_dir / "admin"),
             # Each lab host is a network namespace of its own: the routing mesh runs on each.
             MESH_ENV: "1",
@@ -163,28 +173,49 @@ class Lab:
                 host.inside(*argv), stdout=out, stderr=out, env=self.env, start_new_session=True
             )
 
-    def start_manager(self) -> None:
-        host = self.manager
-        self._spawn(
-            host,
-            [
-                str(BIN / "manager"),
-                "serve",
-                "--listen",
-                f"0.0.0.0:{PORT}",
-                "--advertise",
-                host.addr,
-                "--state-dir",
-                str(host.state_dir),
-                "--docker-host",
-                host.docker_host,
-                "--hostname",
-                host.name,
-                "--heartbeat-period",
-                self.heartbeat,
-            ],
+    def _manager_argv(self, host: Host, *command: str) -> list[str]:
+        return [
+            str(BIN / "manager"),
+            *command,
+            "--listen",
+            f"0.0.0.0:{PORT}",
+            "--advertise",
+            host.addr,
+            "--state-dir",
+            str(host.state_dir),
+            "--docker-host",
+            host.docker_host,
+            "--hostname",
+            host.name,
+            "--heartbeat-period",
+            self.heartbeat,
+        ]
+
+    def start_manager(self, host: Host | None = None) -> None:
+        """`manager serve` on host, by default h1 (with manager_args); a manager that joined
+        resumes from its state dir."""
+        host = host or self.manager
+        argv = self._manager_argv(host, "serve")
+        if host is self.manager:
+            argv += self.manager_args
+        self._spawn(host, argv)
+        if host not in self.managers:
+            self.managers.append(host)
+        self._wait_answers(host)
+
+    def join_manager(self, host: Host) -> None:
+        """`manager join` on host, with the manager token, through h1."""
+        token = self.shoal("join-token", "manager", "-q").stdout.strip()
+        self._spawn(host, self._manager_argv(host, "join", token, self.addr))
+        self.managers.append(host)
+        self._wait_answers(host)
+
+    def _wait_answers(self, host: Host) -> None:
+        addr = f"{host.addr}:{PORT}"
+        wait_for(
+            lambda: self.shoal("--host", addr, "node", "ls").returncode == 0,
+            f"the manager on {host.name} to answer",
         )
-        wait_for(lambda: self.shoal("node", "ls").returncode == 0, "the manager to answer")
 
     def start_agent(self, host: Host) -> None:
         """`agent join` the first time, `agent run` (no token) after that."""
@@ -209,8 +240,8 @@ class Lab:
             host.daemon = None
 
     def restart_daemon(self, host: Host) -> None:
-        if host is self.manager:
-            self.start_manager()
+        if host in self.managers or host is self.manager:
+            self.start_manager(host)
         else:
             self.start_agent(host)
 

@@ -2,7 +2,8 @@
 e2e tests and benchmarks of several managers. Members can be killed and started again; a
 restarted member rejoins from its data dir.
 
-Needs the lab's namespaces up (tests/lab.py) and Debian's etcd-server and etcd-client.
+Needs the lab's namespaces up (tests/lab.py) and Debian's etcd-server and etcd-client;
+managers_on_etcd() brings a whole lab up with three managers on it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.etcd_member import MAX_REQUEST_BYTES, MAX_TXN_OPS
+from tests.lab import Lab
 from tests.lab_host import Host
 from tests.waiting import wait_for
 
@@ -138,3 +140,19 @@ def lab_etcd(hosts: list[Host], root: Path) -> Iterator[LabEtcd]:
         yield cluster
     finally:
         cluster.stop_all()
+
+
+def managers_on_etcd(lab: Lab) -> LabEtcd:
+    """On a lab whose engines are up: etcd members on h1-h3, `manager serve --store` on h1,
+    `manager join` on h2 and h3, and agents on the other hosts. Returns the etcd cluster; the
+    lab's down() ends its members too (they run from the lab's root)."""
+    etcd = LabEtcd(lab.hosts[:3], lab.root / "etcd")
+    lab.manager_args = ["--store", etcd.url()]
+    etcd.start_all()
+    lab.start_manager()
+    for host in lab.hosts[1:3]:
+        lab.join_manager(host)
+    lab.token = lab.shoal("join-token", "worker", "-q").stdout.strip()
+    for host in lab.hosts[3:]:
+        lab.start_agent(host)
+    return etcd

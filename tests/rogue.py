@@ -20,14 +20,14 @@ from typing import Protocol
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from agent.join import join
 from common import convert
 from common.api import control_pb2 as cpb
 from common.api import control_pb2_grpc, dispatcher_pb2_grpc
 from common.api import dispatcher_pb2 as dpb
 from common.api import types_pb2 as tpb
+from common.join_client import join
 from common.mesh_view import IngressPort
-from common.model import FileData, NodeDescription, Task
+from common.model import FileData, ManagerList, NodeDescription, Task
 from common.netview import NetworkView
 from common.ports import join_addr
 from common.tls import Bundle
@@ -55,6 +55,8 @@ class Rogue:
     decode: bool = True
     ingress: dict[str, IngressPort] = field(default_factory=dict)
     network_view: NetworkView | None = None
+    # The managers' addresses, as last told.
+    managers: ManagerList | None = None
     # The status the manager ended the session with, once it did.
     ended: grpc.StatusCode | None = None
     ended_details: str = ""
@@ -142,6 +144,8 @@ class Rogue:
                 self.ingress.pop(key, None)
         elif kind == "network_view":
             self.network_view = convert.network_view_from_pb(msg.network_view)
+        elif kind == "managers":
+            self.managers = convert.manager_list_from_pb(msg.managers)
 
     async def send(self, msg: dpb.AgentMessage) -> None:
         await self._outgoing.put(msg)

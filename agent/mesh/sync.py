@@ -15,7 +15,6 @@ from collections.abc import Iterable
 
 import structlog
 
-from agent.backoff import Backoff
 from agent.mesh.checks import checked
 from agent.mesh.netfilter import Tables
 from agent.mesh.rules import (
@@ -28,6 +27,7 @@ from agent.mesh.rules import (
 )
 from agent.metrics import AgentMetrics
 from agent.netfilter_drift import Expected, JumpTo, expected
+from common.backoff import Backoff
 from common.errors import ShoalError
 from common.mesh_view import IngressPort
 

@@ -854,21 +854,48 @@ Global___ListNodesRequest: _TypeAlias = ListNodesRequest  # noqa: Y015
 class ListNodesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class ManagerStatusEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _types_pb2.ManagerStatus: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _types_pb2.ManagerStatus | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NODES_FIELD_NUMBER: _builtins.int
     SELF_NODE_ID_FIELD_NUMBER: _builtins.int
+    MANAGER_STATUS_FIELD_NUMBER: _builtins.int
     self_node_id: _builtins.str
     """The node the answering manager runs on, marked with * by `node ls`."""
     @_builtins.property
     def nodes(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Node]: ...
+    @_builtins.property
+    def manager_status(self) -> _containers.MessageMap[_builtins.str, _types_pb2.ManagerStatus]:
+        """The manager status of each manager node, by node ID (`node ls`'s MANAGER STATUS)."""
+
     def __init__(
         self,
         *,
         nodes: _abc.Iterable[_types_pb2.Node] | None = ...,
         self_node_id: _builtins.str = ...,
+        manager_status: _abc.Mapping[_builtins.str, _types_pb2.ManagerStatus] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["nodes", b"nodes", "self_node_id", b"self_node_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["manager_status", b"manager_status", "nodes", b"nodes", "self_node_id", b"self_node_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -900,16 +927,22 @@ class NodeResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NODE_FIELD_NUMBER: _builtins.int
+    MANAGER_STATUS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def node(self) -> _types_pb2.Node: ...
+    @_builtins.property
+    def manager_status(self) -> _types_pb2.ManagerStatus:
+        """Set for a manager node."""
+
     def __init__(
         self,
         *,
         node: _types_pb2.Node | None = ...,
+        manager_status: _types_pb2.ManagerStatus | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["node", b"node"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["manager_status", b"manager_status", "node", b"node"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["node", b"node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["manager_status", b"manager_status", "node", b"node"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -945,9 +978,14 @@ class UpdateNodeRequest(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     AVAILABILITY_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     version: _builtins.int
     availability: _types_pb2.NodeAvailability.ValueType
+    role: _types_pb2.NodeRole.ValueType
+    """Unset keeps the role: promote (manager) and demote (worker) set it. The last manager is
+    not demoted, and a cluster on SQLite gets no second manager.
+    """
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(
@@ -957,12 +995,15 @@ class UpdateNodeRequest(_message.Message):
         version: _builtins.int = ...,
         availability: _types_pb2.NodeAvailability.ValueType = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        role: _types_pb2.NodeRole.ValueType | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_role", b"_role", "role", b"role"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["availability", b"availability", "labels", b"labels", "node_id", b"node_id", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_role", b"_role", "availability", b"availability", "labels", b"labels", "node_id", b"node_id", "role", b"role", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__role: _TypeAlias = _typing.Literal["role"]  # noqa: Y015
+    _WhichOneofArgType__role: _TypeAlias = _typing.Literal["_role", b"_role"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__role) -> _WhichOneofReturnType__role | None: ...
 
 Global___UpdateNodeRequest: _TypeAlias = UpdateNodeRequest  # noqa: Y015
 

@@ -437,6 +437,8 @@ class ManagerMessage(_message.Message):
     INGRESS_FIELD_NUMBER: _builtins.int
     NETWORK_VIEW_FIELD_NUMBER: _builtins.int
     REMOVED_FIELD_NUMBER: _builtins.int
+    MANAGERS_FIELD_NUMBER: _builtins.int
+    PROMOTED_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def settings(self) -> Global___Settings: ...
     @_builtins.property
@@ -457,6 +459,18 @@ class ManagerMessage(_message.Message):
         the session. The agent removes what it has on the host and forgets its identity.
         """
 
+    @_builtins.property
+    def managers(self) -> Global___ManagerList:
+        """The managers' dispatcher addresses, the leader first; sent after the first assignments and
+        whenever the set or the leader changes. The agent keeps it on disk to find the leader again.
+        """
+
+    @_builtins.property
+    def promoted(self) -> Global___Promoted:
+        """This node was promoted to a manager (node promote): the last message of the session.
+        The agent hands its host over to a manager process (`manager take-over`).
+        """
+
     def __init__(
         self,
         *,
@@ -467,12 +481,14 @@ class ManagerMessage(_message.Message):
         ingress: Global___IngressView | None = ...,
         network_view: Global___NetworkView | None = ...,
         removed: Global___Removed | None = ...,
+        managers: Global___ManagerList | None = ...,
+        promoted: Global___Promoted | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "network_view", b"network_view", "removed", b"removed", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "managers", b"managers", "network_view", b"network_view", "promoted", b"promoted", "removed", b"removed", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "network_view", b"network_view", "removed", b"removed", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_logs", b"cancel_logs", "ingress", b"ingress", "kind", b"kind", "managers", b"managers", "network_view", b"network_view", "promoted", b"promoted", "removed", b"removed", "settings", b"settings", "subscribe_logs", b"subscribe_logs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["settings", "assignments", "subscribe_logs", "cancel_logs", "ingress", "network_view", "removed"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["settings", "assignments", "subscribe_logs", "cancel_logs", "ingress", "network_view", "removed", "managers", "promoted"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -496,6 +512,45 @@ class Removed(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Removed: _TypeAlias = Removed  # noqa: Y015
+
+@_typing.final
+class ManagerList(_message.Message):
+    """The managers an agent may connect to (HOST:PORT of each dispatcher), the leader first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDRS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def addrs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        addrs: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addrs", b"addrs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ManagerList: _TypeAlias = ManagerList  # noqa: Y015
+
+@_typing.final
+class Promoted(_message.Message):
+    """Sent to a worker's session once its node is a manager."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Promoted: _TypeAlias = Promoted  # noqa: Y015
 
 @_typing.final
 class NetworkEndpoint(_message.Message):

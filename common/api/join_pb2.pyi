@@ -63,9 +63,14 @@ class JoinRequest(_message.Message):
     NONCE_FIELD_NUMBER: _builtins.int
     PROOF_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    AS_MANAGER_FIELD_NUMBER: _builtins.int
     csr_pem: _builtins.bytes
     nonce: _builtins.bytes
     proof: _builtins.bytes
+    as_manager: _builtins.bool
+    """Set by `manager join`: the token must then be the manager token, and a manager token is
+    refused without it (an `agent join` given the wrong token).
+    """
     @_builtins.property
     def description(self) -> _types_pb2.NodeDescription: ...
     def __init__(
@@ -75,10 +80,11 @@ class JoinRequest(_message.Message):
         nonce: _builtins.bytes = ...,
         proof: _builtins.bytes = ...,
         description: _types_pb2.NodeDescription | None = ...,
+        as_manager: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["description", b"description"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["csr_pem", b"csr_pem", "description", b"description", "nonce", b"nonce", "proof", b"proof"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_manager", b"as_manager", "csr_pem", b"csr_pem", "description", b"description", "nonce", b"nonce", "proof", b"proof"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

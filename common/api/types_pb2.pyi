@@ -75,6 +75,23 @@ NODE_STATE_READY: NodeState.ValueType  # 2
 NODE_STATE_DISCONNECTED: NodeState.ValueType  # 3
 Global___NodeState: _TypeAlias = NodeState  # noqa: Y015
 
+class _Reachability:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ReachabilityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Reachability.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REACHABILITY_UNKNOWN: _Reachability.ValueType  # 0
+    REACHABILITY_UNREACHABLE: _Reachability.ValueType  # 1
+    REACHABILITY_REACHABLE: _Reachability.ValueType  # 2
+
+class Reachability(_Reachability, metaclass=_ReachabilityEnumTypeWrapper): ...
+
+REACHABILITY_UNKNOWN: Reachability.ValueType  # 0
+REACHABILITY_UNREACHABLE: Reachability.ValueType  # 1
+REACHABILITY_REACHABLE: Reachability.ValueType  # 2
+Global___Reachability: _TypeAlias = Reachability  # noqa: Y015
+
 class _ServiceMode:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -446,6 +463,36 @@ class Node(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Node: _TypeAlias = Node  # noqa: Y015
+
+@_typing.final
+class ManagerStatus(_message.Message):
+    """A manager node's place in the managers' set, as the answering manager sees it now: not
+    stored with the node, but read from the managers' leases.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEADER_FIELD_NUMBER: _builtins.int
+    REACHABILITY_FIELD_NUMBER: _builtins.int
+    ADDR_FIELD_NUMBER: _builtins.int
+    leader: _builtins.bool
+    reachability: Global___Reachability.ValueType
+    addr: _builtins.str
+    """Its dispatcher's HOST:PORT."""
+    def __init__(
+        self,
+        *,
+        leader: _builtins.bool = ...,
+        reachability: Global___Reachability.ValueType = ...,
+        addr: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addr", b"addr", "leader", b"leader", "reachability", b"reachability"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ManagerStatus: _TypeAlias = ManagerStatus  # noqa: Y015
 
 @_typing.final
 class Mount(_message.Message):

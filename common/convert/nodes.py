@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from common import model as m
+from common.api import dispatcher_pb2 as dpb
 from common.api import types_pb2 as pb
 from common.convert.base import meta_from_pb, meta_to_pb, resources_from_pb, resources_to_pb
 
@@ -83,3 +84,23 @@ def cluster_from_pb(msg: pb.Cluster) -> m.Cluster:
         manager_secret=msg.manager_secret,
         admin_generation=msg.admin_generation,
     )
+
+
+def manager_status_to_pb(s: m.ManagerStatus) -> pb.ManagerStatus:
+    return pb.ManagerStatus(
+        leader=s.leader, reachability=pb.Reachability.ValueType(s.reachability), addr=s.addr
+    )
+
+
+def manager_status_from_pb(msg: pb.ManagerStatus) -> m.ManagerStatus:
+    return m.ManagerStatus(
+        leader=msg.leader, reachability=m.Reachability(msg.reachability), addr=msg.addr
+    )
+
+
+def manager_list_to_pb(managers: m.ManagerList) -> dpb.ManagerList:
+    return dpb.ManagerList(addrs=managers.addrs)
+
+
+def manager_list_from_pb(msg: dpb.ManagerList) -> m.ManagerList:
+    return m.ManagerList(addrs=tuple(msg.addrs))

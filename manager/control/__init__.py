@@ -14,6 +14,7 @@ from manager.control.nodes import NodeCalls
 from manager.control.services import ServiceCalls
 from manager.control.streams import StreamCalls
 from manager.data_key import DataKey
+from manager.leadership import ManagerSet
 from manager.logbroker import LogBroker
 from manager.store import StateStore
 
@@ -39,11 +40,17 @@ class Control(
         logs: LogBroker,
         reserved: frozenset[tuple[int, PortProtocol]],
         data_key: DataKey,
+        managers: ManagerSet,
+        shared_store: bool = False,
     ) -> None:
         """reserved: the cluster's own ports (common.ports.reserved_ports); data_key: what
-        secrets and configs are sealed with."""
+        secrets and configs are sealed with; managers: who leads and who is reachable, for the
+        nodes' manager status; shared_store: the state is in etcd, where managers can be added
+        (SQLite keeps one)."""
         self._data_key = data_key
+        self._shared_store = shared_store
         self._store = store
+        self._managers = managers
         self._manager_addr = manager_addr
         self._reserved = reserved
         self._self_node_id = self_node_id

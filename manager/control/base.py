@@ -10,6 +10,7 @@ import structlog
 
 from common.model import PortProtocol, StoredObject
 from manager.data_key import DataKey
+from manager.leadership import ManagerSet
 from manager.logbroker import LogBroker
 from manager.store import Op, ReadView, StateStore
 
@@ -25,8 +26,10 @@ class ControlBase:
     _logs: LogBroker
     # Seals what must not be in the store in the clear (registry credentials).
     _data_key: DataKey
+    _managers: ManagerSet
     # The node's own ports (common.ports.reserved_ports): no service may publish them.
     _reserved: frozenset[tuple[int, PortProtocol]]
+    _shared_store: bool
 
     async def _write_one(
         self, plan: Callable[[ReadView], Sequence[Op]], what: str, **context: Any

@@ -16,7 +16,8 @@ from manager.store import Op, Put, ReadView, StateStore
 log = structlog.get_logger("dispatcher.liveness")
 
 MISSED_BEATS = 3
-# After a manager start, nodes get this many periods to reconnect before they count as down,
+# After a manager start or a takeover, nodes get this many periods to reconnect before they
+# count as down (their agents were with another process, which may have died a moment ago),
 # and longer while others are still reconnecting (10,000 nodes take a while to come back), but
 # never more than STARTUP_GRACE_LIMIT periods.
 STARTUP_GRACE_BEATS = 6
@@ -48,6 +49,8 @@ class Liveness:
         self._last_connect = self._started
         self._nodes = 0
         self._counted = -_COUNT_AGE
+        # The nodes that were up when this term began and have not had a session in it since.
+        self._awaited: set[str] = set()
 
     def session_period(self) -> float:
         """The period to hand a session opening now: it grows with the cluster."""
@@ -58,8 +61,8 @@ class Liveness:
         return period_for(self.period, self._nodes)
 
     def _reconnecting(self, at: float) -> bool:
-        """Whether nodes may still be coming back after this manager started: within the grace,
-        or while sessions keep opening (up to the limit)."""
+        """Whether nodes may still be coming back after this term began: within the grace, or
+        while sessions keep opening (up to the limit)."""
         since_start = at - self._started
         if since_start <= STARTUP_GRACE_BEATS * self.session_period():
             return True
@@ -69,6 +72,7 @@ class Liveness:
     def connected(self, node_id: str) -> None:
         self._last_connect = time.monotonic()
         self._connected.add(node_id)
+        self._awaited.discard(node_id)
         self._disconnected_at.pop(node_id, None)
 
     def disconnected(self, node_id: str, *, down: bool) -> None:
@@ -92,7 +96,22 @@ class Liveness:
             log.info("node state", node_id=node_id, state=state.name, reason=message)
 
     async def run(self) -> None:
-        """Mark DOWN the nodes that stayed disconnected, or never came back after a start."""
+        """Mark DOWN the nodes that stayed disconnected, or never came back after a start.
+
+        Runs while this manager leads (for one manager on SQLite, always). A term begins with
+        every node that is not down awaited: its session was with the former leader, and it
+        counts as down only once the grace period has passed without one here, so a failover
+        never marks a healthy node down.
+        """
+        self._started = time.monotonic()
+        self._last_connect = self._started
+        # Sessions that ended under a former term of this manager get the grace period too.
+        self._disconnected_at = {}
+        self._awaited = {
+            n.id
+            for n in self._store.objects(Node)
+            if n.state != NodeState.DOWN and n.id not in self._connected
+        }
         while True:
             await asyncio.sleep(self.period / 2)
             now = time.monotonic()
@@ -115,12 +134,17 @@ class Liveness:
                 if not marked and node_id not in self._connected:
                     self._disconnected_at.setdefault(node_id, since)
             if not self._reconnecting(now):
+                awaited, self._awaited = self._awaited, set()
                 for node in self._store.objects(Node):
-                    if node.state == NodeState.UNKNOWN and node.id not in self._connected:
-                        await attempt(
+                    if node.id in self._connected or node.state == NodeState.DOWN:
+                        continue
+                    if node.state == NodeState.UNKNOWN or node.id in awaited:
+                        marked = await attempt(
                             "node down",
                             self.set_state(
                                 node.id, NodeState.DOWN, "did not reconnect", unless_connected=True
                             ),
                             node_id=node.id,
                         )
+                        if not marked and node.id in awaited:
+                            self._awaited.add(node.id)

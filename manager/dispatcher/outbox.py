@@ -12,9 +12,11 @@ BATCH_WINDOW = 0.02
 
 
 class Outbox:
-    def __init__(self, start_revision: int) -> None:
+    def __init__(self, start_revision: int, worker: bool = True) -> None:
         # Events at or before this revision are already in the full set the session sent.
         self.start_revision = start_revision
+        # The session holds a worker's certificate (not a manager's own node's).
+        self.worker = worker
         self._changes: dict[str, Task | None] = {}
         self._ready = asyncio.Event()
         self._closed: ShoalError | None = None

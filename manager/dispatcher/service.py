@@ -17,13 +17,21 @@ from common.addrcheck import unicast_ipv4
 from common.api import dispatcher_pb2 as pb
 from common.api import dispatcher_pb2_grpc
 from common.api import logs_pb2 as lpb
-from common.errors import Conflict, NodeRemoved, PermissionDenied, ShoalError
+from common.errors import (
+    Conflict,
+    NodePromoted,
+    NodeRemoved,
+    PermissionDenied,
+    ShoalError,
+    Unavailable,
+)
 from common.grpc_errors import code_for, unary_errors
 from common.logs import LogRequest
 from common.mesh_view import IngressPort
 from common.model import Node, NodeRole, NodeState, Task, TaskState, TaskStatus
 from common.netaddr import peer_host
 from common.netview import NetworkView
+from common.tls import peer_subject
 from manager import registry_auth
 from manager.auth import Authenticator
 from manager.ca import ClusterCA
@@ -32,11 +40,13 @@ from manager.dispatcher import chunks
 from manager.dispatcher.files import FileSource
 from manager.dispatcher.hostnames import HostnameIndex
 from manager.dispatcher.intake import check_description
+from manager.dispatcher.leader_only import manager_list, refuse
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
 from manager.dispatcher.mesh_feed import MeshFeed
 from manager.dispatcher.outbox import Outbox
 from manager.dispatcher.status import StatusIntake
 from manager.dispatcher.versions import check_agent
+from manager.leadership import ManagerSet
 from manager.logbroker import LogBroker
 from manager.metrics import ManagerMetrics
 from manager.networks.views import NetworkViews
@@ -49,6 +59,9 @@ Context = grpc.aio.ServicerContext[pb.AgentMessage, pb.ManagerMessage]
 # Said before a removed node's session is refused or ended: an agent of this release then
 # removes what it has on its host; an older one ignores it and stops on PERMISSION_DENIED.
 _REMOVED = pb.ManagerMessage(removed=pb.Removed())
+# Said before a promoted node's worker session is ended: its agent hands the host over to a
+# manager process.
+_PROMOTED = pb.ManagerMessage(promoted=pb.Promoted())
 
 
 def _assigned(task: Task) -> bool:
@@ -56,6 +69,16 @@ def _assigned(task: Task) -> bool:
     An orphaned task was given up on and replaced elsewhere: its node must drop its container
     when it comes back, so the task is no longer among the node's assignments."""
     return TaskState.ASSIGNED <= task.status.state != TaskState.ORPHANED
+
+
+def _promoted(event: Event) -> bool:
+    """A worker made a manager: its agent's session is for a worker certificate."""
+    return (
+        isinstance(event.old, Node)
+        and isinstance(event.obj, Node)
+        and event.old.role == NodeRole.WORKER
+        and event.obj.role == NodeRole.MANAGER
+    )
 
 
 def _assignment_changed(event: Event) -> bool:
@@ -90,13 +113,16 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         metrics: ManagerMetrics | None = None,
         *,
         data_key: DataKey,
+        managers: ManagerSet,
     ) -> None:
         """local: the manager's own node, the one node whose data address is not where its
         session comes from (it dials over loopback); data_key: what opens the secrets and
-        configs tasks reference."""
+        configs tasks reference; managers: only the leader holds sessions, and each session is
+        told where the managers are."""
         self._store = store
         self._files = FileSource(store, data_key)
         self._registry_auth = registry_auth.Lookup(store, data_key)
+        self._managers = managers
         self._local = local
         self._metrics = metrics or ManagerMetrics()
         self._metrics.sessions.set_function(lambda: len(self._outboxes))
@@ -113,9 +139,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self.networks = NetworkViews(store)
 
     async def run(self) -> None:
-        """The dispatcher's background work; runs until cancelled."""
+        """The dispatcher's background work, on every manager (its views stay warm on a
+        follower, which has no sessions); runs until cancelled."""
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._liveness.run())
             group.create_task(self._status.run())
             group.create_task(self._route_assignments())
             group.create_task(self.ingress.run())
@@ -132,6 +158,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     if isinstance(event.obj, Node) and event.action is Action.DELETE:
                         self._close_session(event.obj.id)
                         continue
+                    if isinstance(event.obj, Node) and _promoted(event):
+                        self._close_session(event.obj.id, promoted=True)
+                        continue
                     if not isinstance(event.obj, Task) or not _assignment_changed(event):
                         continue
                     task = event.obj
@@ -146,11 +175,28 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         finally:
             watch.close()
 
-    def _close_session(self, node_id: str) -> None:
+    async def sweep_liveness(self) -> None:
+        """Mark down the nodes without a session: the leader's work, run while it leads."""
+        await self._liveness.run()
+
+    def step_down(self) -> None:
+        """This manager stopped leading: end every session, so each agent finds the leader."""
+        for outbox in self._outboxes.values():
+            outbox.close(Unavailable("this manager no longer leads the cluster"))
+
+    def _close_session(self, node_id: str, *, promoted: bool = False) -> None:
         outbox = self._outboxes.get(node_id)
-        if outbox is not None:
-            log.info("closing the session of a removed node", node_id=node_id)
-            outbox.close(NodeRemoved(f"node {node_id} was removed from the cluster"))
+        if outbox is None:
+            return
+        if promoted:
+            if not outbox.worker:
+                # A manager's own node (demoted, then promoted again): already a manager.
+                return
+            log.info("closing the worker session of a promoted node", node_id=node_id)
+            outbox.close(NodePromoted(f"node {node_id} was promoted to a manager"))
+            return
+        log.info("closing the session of a removed node", node_id=node_id)
+        outbox.close(NodeRemoved(f"node {node_id} was removed from the cluster"))
 
     def _deliver(self, node_id: str, revision: int, task_id: str, task: Task | None) -> None:
         outbox = self._outboxes.get(node_id)
@@ -194,6 +240,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     async def Session(
         self, request_iterator: AsyncIterator[pb.AgentMessage], context: Context
     ) -> AsyncIterator[pb.ManagerMessage]:
+        if not self._managers.leads():
+            await refuse(self._managers, context)
+            return
         messages = aiter(request_iterator)
         period = self._liveness.session_period()
         first: pb.AgentMessage | None = None
@@ -211,10 +260,17 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a session starts with hello")
             return
         try:
-            node_id = self._auth.node(context).id
+            node = self._auth.node(context)
+            worker = peer_subject(context).role == pki.ROLE_WORKER
+            if node.role == NodeRole.MANAGER and worker:
+                # Promoted while its agent was away.
+                raise NodePromoted(f"node {node.id} was promoted to a manager")
+            node_id = node.id
         except ShoalError as exc:
             if isinstance(exc, NodeRemoved):
                 yield _REMOVED
+            if isinstance(exc, NodePromoted):
+                yield _PROMOTED
             await context.abort(code_for(exc), str(exc))
             return
         bound = log.bind(node_id=node_id)
@@ -224,7 +280,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         # The snapshot and the outbox are taken with no await between them: no event is lost.
         # Registered before the first await, so an older session ending now finds itself
         # replaced and leaves the node's state to this one.
-        outbox = Outbox(self._store.revision)
+        outbox = Outbox(self._store.revision, worker)
         self._outboxes[node_id] = outbox
         requests = self.logs.attach(node_id)
         ingress, mesh_changes = self.ingress.attach()
@@ -249,6 +305,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         ask: asyncio.Task[LogRequest] | None = None
         mesh: asyncio.Task[dict[str, IngressPort | None]] | None = None
         network: asyncio.Task[NetworkView] | None = None
+        managers: asyncio.Task[int] | None = None
         try:
             period_ms = round(period * 1000)
             yield pb.ManagerMessage(settings=pb.Settings(heartbeat_period_ms=period_ms))
@@ -257,14 +314,19 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             ):
                 yield pb.ManagerMessage(assignments=chunk)
             yield pb.ManagerMessage(ingress=_ingress_full(ingress))
+            told = self._managers.version
+            listed = manager_list(self._managers)
+            yield listed
             take = asyncio.create_task(outbox.take())
             ask = asyncio.create_task(requests.get())
             mesh = asyncio.create_task(mesh_changes.take())
             # The first view goes even when empty: the agent acts on none before it.
             network = asyncio.create_task(self.networks.changed(node_id, None))
+            managers = asyncio.create_task(self._managers.changed(told))
             while True:
                 await asyncio.wait(
-                    [reader, take, ask, mesh, network], return_when=asyncio.FIRST_COMPLETED
+                    [reader, take, ask, mesh, network, managers],
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 if reader.done():
                     down = reader.result()
@@ -280,6 +342,12 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     sent = network.result()
                     yield pb.ManagerMessage(network_view=convert.network_view_to_pb(sent))
                     network = asyncio.create_task(self.networks.changed(node_id, sent))
+                if managers.done():
+                    managers = asyncio.create_task(self._managers.changed(managers.result()))
+                    # Said again only when the addresses or their order changed.
+                    if (latest := manager_list(self._managers)) != listed:
+                        listed = latest
+                        yield listed
                 if not take.done():
                     continue
                 try:
@@ -287,6 +355,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 except ShoalError as exc:
                     if isinstance(exc, NodeRemoved):
                         yield _REMOVED
+                    if isinstance(exc, NodePromoted):
+                        yield _PROMOTED
+                    elif not self._managers.leads():
+                        await refuse(self._managers, context)
                     await context.abort(code_for(exc), str(exc))
                 take = asyncio.create_task(outbox.take())
                 for chunk in chunks.assignments(
@@ -299,21 +371,23 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     yield pb.ManagerMessage(assignments=chunk)
         finally:
             reader.cancel()
-            for pending in (take, ask, mesh, network):
+            for pending in (take, ask, mesh, network, managers):
                 if pending is not None:
                     pending.cancel()
             self.logs.detach(node_id, requests)
             self.ingress.detach(mesh_changes)
+            # A former leader writes nothing: the node's state is the new leader's to tell.
             if self._outboxes.get(node_id) is outbox:
                 del self._outboxes[node_id]
                 self._liveness.disconnected(node_id, down=down)
-                state, why = (
-                    (NodeState.DOWN, "heartbeat failure")
-                    if down
-                    else (NodeState.DISCONNECTED, "session closed")
-                )
-                await self._liveness.set_state(node_id, state, why)
-                bound.info("session closed", state=state.name)
+                if self._managers.leads():
+                    state, why = (
+                        (NodeState.DOWN, "heartbeat failure")
+                        if down
+                        else (NodeState.DISCONNECTED, "session closed")
+                    )
+                    await self._liveness.set_state(node_id, state, why)
+                    bound.info("session closed", state=state.name)
 
     async def _open(self, node_id: str, hello: pb.Hello, addr: str) -> None:
         if self._local is not None and node_id == self._local.node_id:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from manager.auth import Authenticator
 from manager.control import Control
+from manager.leadership import ManagerSet
 from manager.store import ReadView
 from manager.system import ManagerFacts
 
@@ -38,6 +39,8 @@ class Backend:
     view: ReadView
     facts: ManagerFacts
     auth: Authenticator
+    # Who leads, for `docker info`'s managers.
+    managers: ManagerSet
 
     async def call(
         self, method: Callable[[Control, Req, Any], Awaitable[Resp]], request: Req

@@ -80,7 +80,7 @@ def routes(backend: Backend) -> list[Route]:
         return JSONResponse(await swarm_json(tokens=True))
 
     async def info(request: Request) -> Response:
-        summary = summarize(backend.view, backend.facts)
+        summary = summarize(backend.view, backend.facts, backend.managers.leader())
         own = backend.view.get(Node, backend.facts.node_id)
         host = own.description.hostname if own is not None else ""
         memory = own.description.resources.memory_bytes if own is not None else 0

@@ -116,6 +116,8 @@ class EtcdStore:
         self._idle.set()
         self._follower: asyncio.Task[None] | None = None
         self.fence: Fence | None = None
+        # Set while another manager leads: every commit fails with it, before reaching etcd.
+        self.refusal: str | None = None
         # Told (seconds in etcd, objects written) after each commit: the manager's metrics.
         self.on_commit: Callable[[float, int], None] | None = None
 
@@ -170,6 +172,8 @@ class EtcdStore:
                 ops = plan(self)
                 if not ops:
                     return []
+                if self.refusal is not None:
+                    raise Unavailable(self.refusal)
                 events = stage(self._state, ops)
                 started = time.monotonic()
                 # The watch holds back while the Txn is out, so that the revision it brings
@@ -240,6 +244,11 @@ class EtcdStore:
     def _fence_holds(fence: Fence, answer: rpc_pb2.TxnResponse) -> bool:
         kvs = answer.responses[1].response_range.kvs
         return bool(kvs) and kvs[0].create_revision == fence.create_revision
+
+    async def reached(self, revision: int) -> None:
+        """Return once memory holds revision: a write another manager made, for one who reads
+        here next; Unavailable when the watch does not bring it in time."""
+        await self._catch_up(revision)
 
     async def _catch_up(self, revision: int) -> None:
         try:

@@ -15,7 +15,6 @@ from typing import Any
 
 import grpc
 
-from agent.join import join
 from agent.mesh.fake import FakeTables
 from agent.mesh.sync import MeshSync
 from agent.node import NodeAgent
@@ -27,6 +26,7 @@ from common import convert, identity
 from common.api import control_pb2 as pb
 from common.api import control_pb2_grpc
 from common.errors import Unavailable
+from common.join_client import join
 from common.model import Availability, ContainerSpec, NodeDescription, NodeState, ServiceSpec
 from common.ports import join_addr
 from common.tls import Bundle

@@ -13,12 +13,13 @@ import grpc
 import pytest
 
 from agent import main as agent_main
-from agent.join import join
 from common import pki, tokens
 from common.api import control_pb2, join_pb2, join_pb2_grpc, types_pb2
 from common.errors import Unauthenticated
+from common.join_client import join
 from common.model import Cluster, NodeDescription
 from common.ports import join_addr
+from manager import main as manager_main
 from manager.bootstrap import bootstrap
 from manager.ca import ClusterCA
 from manager.join import PEER_BURST, PEER_RATE, JoinService
@@ -271,3 +272,40 @@ def test_agent_join_goes_on_as_agent_run_with_its_flags_but_the_token() -> None:
     assert resumed.command == "run"
     expected = {k: v for k, v in vars(joined).items() if k not in ("command", "token", "addr")}
     assert {k: v for k, v in vars(resumed).items() if k != "command"} == expected
+
+
+def test_a_promoted_agent_goes_on_as_manager_take_over_with_its_flags() -> None:
+    """The argv a promoted agent execs into parses as `manager take-over` with the manager's
+    listen, advertise and state dir it was given, and the engine, name and logging it ran
+    with."""
+    flags = ["--state-dir", "/s", "--docker-host", "unix:///d.sock", "--hostname", "h1"]
+    flags += ["--log-level", "debug", "--no-routing-mesh", "--manager-listen", "127.0.0.1:7000"]
+    flags += ["--manager-advertise", "192.0.2.7", "--manager-state-dir", "/m"]
+    ran = agent_main.build_parser().parse_args(["run", *flags])
+    taking = manager_main.build_parser().parse_args(agent_main.take_over_argv(ran))
+    assert taking.command == "take-over"
+    assert (taking.agent_state_dir, taking.state_dir) == (Path("/s"), Path("/m"))
+    assert (taking.listen, taking.advertise) == ("127.0.0.1:7000", "192.0.2.7")
+    assert (taking.docker_host, taking.hostname, taking.log_level) == (
+        "unix:///d.sock",
+        "h1",
+        "debug",
+    )
+    assert taking.no_routing_mesh
+
+
+def test_manager_join_goes_on_as_manager_serve_with_its_flags_but_the_token() -> None:
+    token = f"SHOAL-1-{'a' * tokens.DIGEST_LEN}-{'b' * tokens.SECRET_LEN}"
+    flags = ["--state-dir", "/m", "--listen", "127.0.0.1:7000", "--advertise", "192.0.2.7"]
+    flags += ["--hostname", "h2", "--heartbeat-period", "500ms", "--availability", "drain"]
+    flags += ["--leader-lease", "3s", "--etcd-cacert", "/e/ca.pem", "--etcd-cert", "/e/c.pem"]
+    flags += ["--etcd-key", "/e/k.pem"]
+    joined = manager_main.build_parser().parse_args(["join", token, "192.0.2.1:7462", *flags])
+    argv = manager_main.serve_argv(joined)
+    assert token not in argv
+    assert "192.0.2.1:7462" not in argv
+    served = manager_main.build_parser().parse_args(argv)
+    assert served.command == "serve"
+    expected = {k: v for k, v in vars(joined).items() if k not in ("command", "token", "addr")}
+    assert {k: v for k, v in vars(served).items() if k not in ("command", "store")} == expected
+    assert served.store is None

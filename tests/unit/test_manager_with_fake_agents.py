@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.join import join
 from agent.runtime.base import NODE_LABEL
 from agent.runtime.fake import FakeRuntime
 from common.api import control_pb2 as pb
 from common.errors import Unauthenticated
+from common.join_client import join
 from common.model import Availability, NodeDescription, NodeState
 from common.ports import join_addr
 from tests.unit.harness import Harness, running, wait_state

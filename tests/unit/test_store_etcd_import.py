@@ -70,8 +70,8 @@ class TestMove:
         before = await sqlite_cluster(db, "c1")
         opened = await open_store(f"etcd://{etcd_endpoint}{prefix}", db)
         try:
+            # Equal with their meta: the node written twice is at version 2 in etcd too.
             assert everything(opened.store) == before
-            assert opened.store.get(Node, "n1").meta.version == 2  # type: ignore[union-attr]
         finally:
             await opened.store.close()
         assert not db.exists()

@@ -9,12 +9,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from agent.join import join
 from agent.runtime.fake import FakeRuntime
 from common import pki, tokens
 from common.api import control_pb2 as pb
 from common.api import control_pb2_grpc, types_pb2
-from common.errors import PermissionDenied, Unauthenticated
+from common.errors import FailedPrecondition, PermissionDenied, Unauthenticated
+from common.join_client import join
 from common.model import NodeDescription, NodeState
 from common.ports import join_addr
 from common.tls import Bundle
@@ -52,13 +52,32 @@ class TestJoin:
             await join(foreign, join_addr(harness.addr), DESC)
         assert set(await harness.node_states()) == {"mgr"}
 
-    async def test_manager_token_is_not_supported_yet(self, harness: Harness) -> None:
-        """Joining with the manager token is refused, saying so."""
+    async def test_manager_token_with_agent_join_points_to_manager_join(
+        self, harness: Harness
+    ) -> None:
+        """A worker join given the manager token is refused, naming `manager join`; no node is
+        added."""
         answer = await harness.control.GetJoinToken(
             pb.GetJoinTokenRequest(role=types_pb2.NODE_ROLE_MANAGER)
         )
-        with pytest.raises(PermissionDenied, match="not supported yet"):
+        with pytest.raises(PermissionDenied, match=r"`manager join TOKEN ADDR`"):
             await join(answer.token, join_addr(harness.addr), DESC)
+        assert set(await harness.node_states()) == {"mgr"}
+
+    async def test_manager_join_of_a_sqlite_cluster_says_to_move_it_onto_etcd(
+        self, harness: Harness
+    ) -> None:
+        answer = await harness.control.GetJoinToken(
+            pb.GetJoinTokenRequest(role=types_pb2.NODE_ROLE_MANAGER)
+        )
+        with pytest.raises(FailedPrecondition, match=r"move it onto etcd first"):
+            await join(answer.token, join_addr(harness.addr), DESC, pki.ROLE_MANAGER)
+        assert set(await harness.node_states()) == {"mgr"}
+
+    async def test_worker_token_with_manager_join_is_refused(self, harness: Harness) -> None:
+        with pytest.raises(PermissionDenied, match=r"needs the manager token"):
+            await join(await _token(harness), join_addr(harness.addr), DESC, pki.ROLE_MANAGER)
+        assert set(await harness.node_states()) == {"mgr"}
 
     async def test_join_issues_a_node_certificate_for_the_agents_own_key(
         self, harness: Harness

@@ -35,6 +35,8 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
         self.tasks: list[m.Task] = []
         self.nodes: list[m.Node] = []
         self.self_node_id = ""
+        # What the managers' leases say of each manager node.
+        self.manager_status: dict[str, m.ManagerStatus] = {}
         self.calls: list[str] = []
         self.creates: list[api.CreateServiceRequest] = []
         self.updates: list[api.UpdateServiceRequest] = []
@@ -49,6 +51,8 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
         # Writes another client makes right after each of our next reads.
         self.interlopers = 0
         self.slow = False
+        # Answer every call UNAVAILABLE once it arrived, as a manager that cannot serve it.
+        self.unavailable = False
         self.release = threading.Event()
         self.event_requests: list[api.EventsRequest] = []
         # What Events streams: these events, then the end given (a status and its details; OK
@@ -194,7 +198,12 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
         if self.slow:
             self.release.wait(10)
         return api.ListNodesResponse(
-            nodes=[convert.node_to_pb(n) for n in self.nodes], self_node_id=self.self_node_id
+            nodes=[convert.node_to_pb(n) for n in self.nodes],
+            self_node_id=self.self_node_id,
+            manager_status={
+                node_id: convert.manager_status_to_pb(status)
+                for node_id, status in self.manager_status.items()
+            },
         )
 
     def GetNode(
@@ -207,7 +216,12 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
             self._store_node(
                 replace(found, meta=replace(found.meta, version=found.meta.version + 1))
             )
-        return api.NodeResponse(node=convert.node_to_pb(found))
+        status = self.manager_status.get(found.id)
+        if status is None:
+            return api.NodeResponse(node=convert.node_to_pb(found))
+        return api.NodeResponse(
+            node=convert.node_to_pb(found), manager_status=convert.manager_status_to_pb(status)
+        )
 
     def UpdateNode(
         self, request: api.UpdateNodeRequest, context: grpc.ServicerContext
@@ -222,10 +236,18 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
                 grpc.StatusCode.ABORTED,
                 f"node {current.description.hostname} was changed meanwhile; read it and retry",
             )
+        role = m.NodeRole(request.role) if request.HasField("role") else current.role
+        managers = [n for n in self.nodes if n.role is m.NodeRole.MANAGER]
+        if role is m.NodeRole.WORKER and managers == [current]:
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "attempting to demote the last manager of the cluster",
+            )
         updated = replace(
             current,
             availability=m.Availability(request.availability),
             labels=dict(request.labels),
+            role=role,
             meta=replace(current.meta, version=current.meta.version + 1),
         )
         self._store_node(updated)
@@ -239,6 +261,12 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
         found = self._resolve_node(request.ref, context)
         if found.id == self.self_node_id:
             context.abort(grpc.StatusCode.ABORTED, "the manager's own node cannot be removed")
+        if found.role is m.NodeRole.MANAGER and found.state is not m.NodeState.DOWN:
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"node {found.description.hostname or found.id} is a manager that is not down:"
+                " demote it to a worker first (`shoal node demote`)",
+            )
         if found.state is not m.NodeState.DOWN and not request.force:
             context.abort(
                 grpc.StatusCode.ABORTED,
@@ -292,6 +320,8 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
                 f"a {role} certificate cannot use the control API",
             )
         self.calls.append(method)
+        if self.unavailable:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "no leader to forward the call to")
 
     def _stored_spec(self, spec: types_pb2.ServiceSpec) -> m.ServiceSpec:
         """spec as the manager stores it: its networks by ID (names it does not know as given)."""

@@ -136,3 +136,8 @@ def seed(fake: FakeControl) -> None:
         ),
     ]
     fake.self_node_id = MANAGER_NODE
+    fake.manager_status = {
+        MANAGER_NODE: m.ManagerStatus(
+            leader=True, reachability=m.Reachability.REACHABLE, addr="10.0.0.1:7462"
+        )
+    }

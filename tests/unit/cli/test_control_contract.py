@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import pytest
 
 from agent.runtime.fake import FakeRuntime
-from cli.client import Client
-from cli.connection import Endpoint, open_channel
+from cli.client import DEADLINE, Client
+from cli.failover import Managers
 from common import model as m
 from common.errors import Conflict, InvalidArgument, NotFound
 from tests.unit.cli.fake_control import FakeControl
@@ -87,10 +87,11 @@ def _fake_subject(certificates: Certificates) -> Iterator[Subject]:
             for node in fake.nodes
         ]
 
-    with serving(fake, certificates.server):
-        endpoint = Endpoint(fake.address, certificates.admin)
-        with open_channel(endpoint) as channel:
-            yield Subject(Client(channel, endpoint), worker.id, place)
+    with (
+        serving(fake, certificates.server),
+        Managers([fake.address], certificates.admin, DEADLINE) as managers,
+    ):
+        yield Subject(Client(managers), worker.id, place)
 
 
 def _real_subject(tmp_path: Path) -> Iterator[Subject]:
@@ -100,9 +101,8 @@ def _real_subject(tmp_path: Path) -> Iterator[Subject]:
         loop.run(harness.start())
         worker_id = loop.run(harness.join(WORKER, FakeRuntime()))
         loop.run(wait_state(harness, WORKER, m.NodeState.READY))
-        endpoint = Endpoint(harness.addr, tmp_path / "mgr" / "admin")
-        with open_channel(endpoint) as channel:
-            client = Client(channel, endpoint)
+        with Managers([harness.addr], tmp_path / "mgr" / "admin", DEADLINE) as managers:
+            client = Client(managers)
 
             def place(service: m.Service) -> None:
                 wait_for(

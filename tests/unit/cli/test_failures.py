@@ -7,9 +7,8 @@ import time
 
 import pytest
 
-from cli import connection
 from cli.client import Client
-from cli.connection import Endpoint
+from cli.failover import Managers
 from common.errors import Unavailable
 from tests.unit.cli.fake_control import FakeControl
 from tests.unit.cli.harness import Certificates, Shoal, one_error_line
@@ -35,9 +34,8 @@ class TestFailures:
     def test_deadline(self, control: FakeControl, certificates: Certificates) -> None:
         """A manager that accepts the call but never answers fails it at the deadline."""
         control.slow = True
-        endpoint = Endpoint(control.address, certificates.admin)
-        with connection.open_channel(endpoint) as channel:
-            client = Client(channel, endpoint, deadline=0.2)
+        with Managers([control.address], certificates.admin, deadline=0.2) as managers:
+            client = Client(managers)
             started = time.monotonic()
             with pytest.raises(Unavailable, match=r"cannot reach the manager at 127\.0\.0\.1:"):
                 client.list_nodes()

@@ -10,14 +10,17 @@ from tests.unit.cli.harness import Shoal
 
 
 class TestJoinToken:
-    @pytest.mark.parametrize("role", ["worker", "manager"])
-    def test_instructions(self, shoal: Shoal, control: FakeControl, role: str) -> None:
-        """Without -q, the command to run on the new node, with its token and the manager."""
+    @pytest.mark.parametrize(("role", "command"), [("worker", "agent"), ("manager", "manager")])
+    def test_instructions(
+        self, shoal: Shoal, control: FakeControl, role: str, command: str
+    ) -> None:
+        """Without -q, the command to run on the new node (`agent join` for a worker, `manager
+        join` for a manager), with its token and the manager."""
         result = shoal("join-token", role)
         assert result.code == 0
         assert result.out == (
             f"To add a {role} to this cluster, run the following command:\n\n"
-            f"    agent join SHOAL-1-{role} 10.0.0.1:7462\n"
+            f"    {command} join SHOAL-1-{role} 10.0.0.1:7462\n"
         )
         assert control.token_requests == [(m.NodeRole[role.upper()], False)]
 
@@ -25,15 +28,15 @@ class TestJoinToken:
         """`-q` prints the token alone."""
         assert shoal("join-token", "-q", "worker").out == "SHOAL-1-worker\n"
 
-    @pytest.mark.parametrize("role", ["worker", "manager"])
-    def test_rotate(self, shoal: Shoal, control: FakeControl, role: str) -> None:
+    @pytest.mark.parametrize(("role", "command"), [("worker", "agent"), ("manager", "manager")])
+    def test_rotate(self, shoal: Shoal, control: FakeControl, role: str, command: str) -> None:
         """--rotate asks the server to rotate, says so as docker does, then shows the new token."""
         result = shoal("join-token", "--rotate", role)
         assert result.code == 0
         assert result.out == (
             f"Successfully rotated {role} join token.\n\n"
             f"To add a {role} to this cluster, run the following command:\n\n"
-            f"    agent join SHOAL-1-{role}-1 10.0.0.1:7462\n"
+            f"    {command} join SHOAL-1-{role}-1 10.0.0.1:7462\n"
         )
         assert control.token_requests == [(m.NodeRole[role.upper()], True)]
 

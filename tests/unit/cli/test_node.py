@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -48,6 +49,48 @@ class TestNodeLs:
         }
         assert (worker["Self"], worker["ManagerStatus"]) == (False, "")
 
+    def test_manager_status_of_several_managers(self, shoal: Shoal, control: FakeControl) -> None:
+        """MANAGER STATUS as docker shows it: `Leader`, `Reachable` for a manager holding its
+        lease, `Unreachable` for one that does not, nothing for a worker; `node inspect` says
+        the same in docker's ManagerStatus, without Leader for one that does not lead."""
+        control.nodes += [
+            m.Node(id="node2manager0000000000000", role=m.NodeRole.MANAGER,
+                   description=m.NodeDescription(hostname="manager-2")),
+            m.Node(id="node3manager0000000000000", role=m.NodeRole.MANAGER,
+                   description=m.NodeDescription(hostname="manager-3")),
+        ]  # fmt: skip
+        control.manager_status |= {
+            "node2manager0000000000000": m.ManagerStatus(
+                leader=False, reachability=m.Reachability.REACHABLE, addr="10.0.0.2:7462"
+            ),
+            "node3manager0000000000000": m.ManagerStatus(
+                leader=False, reachability=m.Reachability.UNREACHABLE, addr="10.0.0.3:7462"
+            ),
+        }
+        records = [json.loads(line) for line in shoal("node", "ls", "--format", "json").lines]
+        assert {r["Hostname"]: r["ManagerStatus"] for r in records} == {
+            "manager-1": "Leader",
+            "manager-2": "Reachable",
+            "manager-3": "Unreachable",
+            "worker-1": "",
+        }
+        table = shoal("node", "ls").lines
+        assert "Unreachable" in next(line for line in table if "manager-3" in line)
+        (inspected,) = json.loads(shoal("node", "inspect", "manager-3").out)
+        assert inspected["ManagerStatus"] == {
+            "Reachability": "unreachable",
+            "Addr": "10.0.0.3:7462",
+        }
+        pretty = shoal("node", "inspect", "--pretty", "manager-2").lines
+        assert pretty_field(" Raft Status:", "Reachable") in pretty
+        assert pretty_field(" Leader:", "No") in pretty
+
+
+def answered_elsewhere(control: FakeControl) -> None:
+    """Another manager answers, and manager-1 was demoted: a node like any other."""
+    control.self_node_id = ""
+    control.nodes = [replace(n, role=m.NodeRole.WORKER) for n in control.nodes]
+
 
 class TestNodeRm:
     def test_removes_each_and_prints_its_ref(self, shoal: Shoal, control: FakeControl) -> None:
@@ -60,7 +103,7 @@ class TestNodeRm:
     @pytest.mark.parametrize("flag", ["-f", "--force"])
     def test_force_is_passed_through(self, shoal: Shoal, control: FakeControl, flag: str) -> None:
         """-f/--force reaches the server with each node, so a node that is up can be removed."""
-        control.self_node_id = ""  # another manager answers: manager-1 is not its own node
+        answered_elsewhere(control)
         result = shoal("node", "rm", flag, "manager-1", WORKER_NODE[:8])
         assert (result.code, result.lines) == (0, ["manager-1", WORKER_NODE[:8]])
         assert control.node_removals == [("manager-1", True), (WORKER_NODE[:8], True)]
@@ -68,7 +111,7 @@ class TestNodeRm:
 
     def test_refusal_is_the_servers_message(self, shoal: Shoal, control: FakeControl) -> None:
         """A node the server will not remove without --force fails with the server's words."""
-        control.self_node_id = ""  # another manager answers: manager-1 is not its own node
+        answered_elsewhere(control)
         result = shoal("node", "rm", "manager-1")
         assert one_error_line(result) == (
             "Error: node manager-1 is not down:"
@@ -80,7 +123,7 @@ class TestNodeRm:
         self, shoal: Shoal, control: FakeControl
     ) -> None:
         """An unknown node gets an error line on stderr; the others are still removed; exit 1."""
-        control.self_node_id = ""  # another manager answers: manager-1 is not its own node
+        answered_elsewhere(control)
         result = shoal("node", "rm", "--force", "worker-1", "nope", MANAGER_NODE)
         assert one_error_line(result) == "Error: no such node: nope"
         assert result.lines == ["worker-1", MANAGER_NODE]
@@ -203,6 +246,7 @@ class TestNodeInspect:
         manager, worker = json.loads(result.out)
         assert set(manager) == {
             "ID", "Version", "CreatedAt", "UpdatedAt", "Spec", "Description", "Status",
+            "ManagerStatus",
         }  # fmt: skip
         assert manager["ID"] == MANAGER_NODE
         assert manager["Version"] == {"Index": 12}
@@ -222,7 +266,13 @@ class TestNodeInspect:
             "Shoal": {"Version": "0.2.0", "Protocol": 2},
         }
         assert manager["Status"] == {"State": "ready", "Message": "", "Addr": "10.0.0.1"}
+        assert manager["ManagerStatus"] == {
+            "Leader": True,
+            "Reachability": "reachable",
+            "Addr": "10.0.0.1:7462",
+        }
         assert worker["ID"] == WORKER_NODE
+        assert "ManagerStatus" not in worker
         assert (worker["Spec"]["Role"], worker["Spec"]["Availability"]) == ("worker", "drain")
         assert worker["Spec"]["Labels"] == {}
         assert worker["Status"] == {"State": "down", "Message": "heartbeat failure", "Addr": ""}
@@ -248,6 +298,10 @@ class TestNodeInspect:
             pretty_field(" State:", "Ready"),
             pretty_field(" Availability:", "Active"),
             pretty_field(" Address:", "10.0.0.1"),
+            "Manager Status:",
+            pretty_field(" Address:", "10.0.0.1:7462"),
+            pretty_field(" Raft Status:", "Reachable"),
+            pretty_field(" Leader:", "Yes"),
             "Platform:",
             pretty_field(" Operating System:", "linux"),
             pretty_field(" Architecture:", "x86_64"),
@@ -345,3 +399,55 @@ class TestNodePs:
         result = shoal("node", "ps", "nope")
         assert one_error_line(result) == "Error: no such node: nope"
         assert result.out == ""
+
+
+class TestNodeRole:
+    def test_promote_says_so_as_docker_does(self, shoal: Shoal, control: FakeControl) -> None:
+        """The role is sent with the version read; the node is named as the user gave it."""
+        result = shoal("node", "promote", "worker-1")
+        assert (result.code, result.out, result.err) == (
+            0,
+            "Node worker-1 promoted to a manager in the swarm.\n",
+            "",
+        )
+        [update] = control.node_updates
+        assert (update.node_id, update.version) == (WORKER_NODE, 4)
+        assert m.NodeRole(update.role) is m.NodeRole.MANAGER
+        assert m.Availability(update.availability) is m.Availability.DRAIN
+
+    def test_a_node_already_in_the_role_is_left_alone(
+        self, shoal: Shoal, control: FakeControl
+    ) -> None:
+        result = shoal("node", "promote", "manager-1")
+        assert (result.code, result.out) == (0, "Node manager-1 is already a manager.\n")
+        result = shoal("node", "demote", "worker-1")
+        assert (result.code, result.out) == (0, "Node worker-1 is already a worker.\n")
+        assert control.node_updates == []
+
+    def test_demote_and_the_last_manager(self, shoal: Shoal, control: FakeControl) -> None:
+        """With two managers one may be demoted; the last one is refused with one line."""
+        assert shoal("node", "promote", "worker-1").code == 0
+        result = shoal("node", "demote", "manager-1", "worker-1")
+        assert result.lines == ["Manager manager-1 demoted in the swarm."]
+        assert one_error_line(result) == (
+            "Error: attempting to demote the last manager of the cluster"
+        )
+        roles = {n.description.hostname: n.role for n in control.nodes}
+        assert roles == {"manager-1": m.NodeRole.WORKER, "worker-1": m.NodeRole.MANAGER}
+
+    def test_update_leaves_the_role_unset(self, shoal: Shoal, control: FakeControl) -> None:
+        """`node update` sends no role, so it can never demote a manager by accident."""
+        assert shoal("node", "update", "--availability", "pause", "manager-1").code == 0
+        [update] = control.node_updates
+        assert not update.HasField("role")
+
+    def test_rm_of_a_manager_that_is_up_asks_for_demotion(
+        self, shoal: Shoal, control: FakeControl
+    ) -> None:
+        control.self_node_id = ""
+        result = shoal("node", "rm", "--force", "manager-1")
+        assert one_error_line(result) == (
+            "Error: node manager-1 is a manager that is not down:"
+            " demote it to a worker first (`shoal node demote`)"
+        )
+        assert len(control.nodes) == 2

@@ -7,25 +7,29 @@ import asyncio
 import grpc
 import structlog
 
-from agent.backoff import Backoff
 from common import convert, message_limits, pki, tokens
 from common.api import join_pb2 as pb
 from common.api import join_pb2_grpc
+from common.backoff import Backoff
 from common.errors import ResourceExhausted, Unauthenticated, Unavailable
 from common.grpc_errors import from_rpc_error
 from common.model import NodeDescription
 from common.tls import Bundle
 
-log = structlog.get_logger("agent.join")
+log = structlog.get_logger("join")
 
 CALL_DEADLINE = 5.0
 
 
 async def join(
-    token_text: str, join_addr: str, description: NodeDescription
+    token_text: str,
+    join_addr: str,
+    description: NodeDescription,
+    role: str = pki.ROLE_WORKER,
 ) -> tuple[pki.Subject, Bundle]:
     """Join through the manager's join port, retrying while it is unreachable or busy.
 
+    role: the role asked for, ROLE_WORKER (`agent join`) or ROLE_MANAGER (`manager join`).
     Who the node is (its ID, cluster and role) is read from the certificate once it verifies
     against the pinned CA, not from the answer's plaintext fields.
 
@@ -36,7 +40,7 @@ async def join(
     backoff = Backoff(0.1, 2.0)
     while True:
         try:
-            return await _attempt(token, join_addr, description)
+            return await _attempt(token, join_addr, description, role)
         except Unavailable as exc:
             log.warning("manager unreachable, retrying", manager=join_addr, error=str(exc))
         except ResourceExhausted as exc:
@@ -46,7 +50,7 @@ async def join(
 
 
 async def _attempt(
-    token: tokens.JoinToken, join_addr: str, description: NodeDescription
+    token: tokens.JoinToken, join_addr: str, description: NodeDescription, role: str
 ) -> tuple[pki.Subject, Bundle]:
     async with grpc.aio.insecure_channel(join_addr, options=message_limits.OPTIONS) as channel:
         stub = join_pb2_grpc.JoinStub(channel)
@@ -65,6 +69,7 @@ async def _attempt(
                 nonce=offer.nonce,
                 proof=pki.join_proof(token.secret, csr, offer.nonce),
                 description=convert.description_to_pb(description),
+                as_manager=role == pki.ROLE_MANAGER,
             )
             answer: pb.JoinResponse = await stub.Join(request, timeout=CALL_DEADLINE)
         except grpc.aio.AioRpcError as exc:
@@ -73,7 +78,7 @@ async def _attempt(
     if not pki.issued_by(cert, ca) or not pki.matches_key(cert, key):
         raise Unauthenticated("the manager answered with a certificate that does not verify")
     subject = pki.subject_of(cert)
-    if subject.role != pki.ROLE_WORKER:
-        raise Unauthenticated(f"the manager issued a {subject.role} certificate, not a worker's")
+    if subject.role != role:
+        raise Unauthenticated(f"the manager issued a {subject.role} certificate, not a {role}'s")
     bundle = Bundle(ca_pem=offer.ca_pem, cert_pem=answer.cert_pem, key_pem=pki.key_pem(key))
     return subject, bundle

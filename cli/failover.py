@@ -1,0 +1,155 @@
+"""Several managers behind one client: `--host A,B,C` (or SHOAL_HOST), tried in turn.
+
+A manager that cannot be reached is passed over for the next within the call's one deadline.
+A call that may have reached a manager is not sent again elsewhere unless it only reads: a write
+that timed out or lost its connection might have been done, and doing it twice is worse than
+saying so. So with several managers a channel is first checked to be connected: a manager whose
+connection fails was surely never sent the call, and a write moves on only then.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+import grpc
+
+from cli.connection import Endpoint, open_channel
+from common.api.admin_pb2_grpc import AdminCertificatesStub
+from common.api.control_pb2_grpc import ControlStub
+from common.api.system_pb2_grpc import SystemStub
+from common.errors import InvalidArgument, ShoalError, Unavailable
+from common.grpc_errors import from_rpc_error
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+
+# How long one manager may take to connect before the next is tried.
+CONNECT_WAIT = 3.0
+
+
+def parse_hosts(text: str) -> list[str]:
+    """`A,B,C` -> the managers' addresses, in order; blanks around commas are allowed."""
+    hosts = [h.strip() for h in text.split(",")]
+    if not all(hosts):
+        raise InvalidArgument(f"invalid --host {text!r}: expected HOST:PORT[,HOST:PORT...]")
+    return list(dict.fromkeys(hosts))
+
+
+@dataclass(frozen=True)
+class Stubs:
+    control: ControlStub
+    system: SystemStub
+    admin: AdminCertificatesStub
+
+
+def _connects(channel: grpc.Channel, wait: float) -> bool:
+    """Whether the channel reaches READY (TLS handshake done) before it fails or wait ends."""
+    settled = threading.Event()
+    state: list[grpc.ChannelConnectivity] = []
+
+    def seen(now: grpc.ChannelConnectivity) -> None:
+        state.append(now)
+        if now in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE):
+            settled.set()
+
+    channel.subscribe(seen, try_to_connect=True)
+    try:
+        settled.wait(wait)
+    finally:
+        channel.unsubscribe(seen)
+    return bool(state) and state[-1] == grpc.ChannelConnectivity.READY
+
+
+class Managers:
+    """The managers one command may call, each channel opened when first needed."""
+
+    def __init__(self, targets: Sequence[str], config: Path, deadline: float) -> None:
+        self.endpoints = [Endpoint(t, config) for t in targets]
+        self.deadline = deadline
+        self._channels: dict[int, tuple[grpc.Channel, Stubs]] = {}
+        # The manager that last answered: the next call starts there.
+        self._current = 0
+
+    def __enter__(self) -> Managers:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for channel, _ in self._channels.values():
+            channel.close()
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The manager in use (the first before any call)."""
+        return self.endpoints[self._current]
+
+    def _open(self, index: int) -> tuple[grpc.Channel, Stubs]:
+        if index not in self._channels:
+            channel = open_channel(self.endpoints[index])
+            stubs = Stubs(ControlStub(channel), SystemStub(channel), AdminCertificatesStub(channel))
+            self._channels[index] = (channel, stubs)
+        return self._channels[index]
+
+    def _order(self) -> list[int]:
+        count = len(self.endpoints)
+        return [(self._current + i) % count for i in range(count)]
+
+    def _none_answered(self) -> Unavailable:
+        tried = ", ".join(e.target for e in self.endpoints)
+        return Unavailable(f"cannot reach any manager at {tried} (is manager serve running?)")
+
+    def stubs(self) -> Stubs:
+        """For a stream: the first manager that connects (the only one, if one is given)."""
+        if len(self.endpoints) == 1:
+            return self._open(0)[1]
+        for index in self._order():
+            channel, stubs = self._open(index)
+            if _connects(channel, CONNECT_WAIT):
+                self._current = index
+                return stubs
+        raise self._none_answered()
+
+    def call(
+        self,
+        pick: Callable[[Stubs], grpc.UnaryUnaryMultiCallable[Request, Response]],
+        request: Request,
+        *,
+        read: bool,
+    ) -> Response:
+        """One unary call within the deadline, moving on to the next manager while one is
+        unavailable, as the module says."""
+        ends = time.monotonic() + self.deadline
+        several = len(self.endpoints) > 1
+        last: ShoalError | None = None
+        for index in self._order():
+            remaining = ends - time.monotonic()
+            if remaining <= 0:
+                break
+            channel, stubs = self._open(index)
+            if several and not _connects(channel, min(CONNECT_WAIT, remaining)):
+                continue
+            try:
+                answer = pick(stubs)(request, timeout=max(0.0, ends - time.monotonic()))
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc)
+                if not isinstance(error, Unavailable):
+                    raise error from exc
+                # The transport's own details ("failed to connect to all addresses ...") say
+                # little to a user; what they need is which address and bundle were tried.
+                last = self.endpoints[index].unavailable(str(error))
+                if not several or not read:
+                    raise last from exc
+                continue
+            self._current = index
+            return answer
+        raise last or self._none_answered()

@@ -1,0 +1,195 @@
+"""Control calls on a follower: reads are served from its own copy of the state, writes (and the
+calls that need the agents' sessions, which only the leader holds) go to the leader.
+
+A follower passes the call's bytes on unchanged over a channel of its own to the leader, which
+it authenticates with its manager node certificate: the Control API admits managers, the
+follower has already checked its own caller, and no client credential is held or replayed.
+The leader answers a forwarded write with the store revision that holds it, and the follower
+answers its client only once its own copy has that revision, so a read that follows (from the
+same client, on the same follower) sees the write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol, TypeAlias
+
+import grpc
+import structlog
+
+from common import message_limits
+from common.errors import ShoalError
+from common.tls import CURRENT, Bundle
+from manager.leadership.keys import Leader
+from manager.leadership.managers import ManagerSet
+
+log = structlog.get_logger("leadership")
+
+# The calls a follower sends to the leader: every write, and the logs (asked of the agents).
+FORWARDED = frozenset(
+    f"/shoal.v1.{name}"
+    for name in (
+        "Control/CreateService",
+        "Control/UpdateService",
+        "Control/RollbackService",
+        "Control/RebalanceService",
+        "Control/RemoveService",
+        "Control/UpdateNode",
+        "Control/RemoveNode",
+        "Control/GetJoinToken",
+        "Control/CreateNetwork",
+        "Control/RemoveNetwork",
+        "Control/ServiceLogs",
+        "AdminCertificates/Rotate",
+    )
+)
+# Set on a forwarded call: a manager that gets one and does not lead refuses it rather than
+# passing it on again.
+FORWARDED_METADATA = "shoal-forwarded"
+# On the leader's answer to a forwarded write: the store revision that holds it.
+REVISION_METADATA = "shoal-revision"
+# A forwarded unary call's deadline when its client gave none.
+DEFAULT_DEADLINE = 30.0
+
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+
+
+class Revisions(Protocol):
+    @property
+    def revision(self) -> int: ...
+
+    async def reached(self, revision: int) -> None: ...
+
+
+class LeaderForwarding(grpc.aio.ServerInterceptor):
+    def __init__(self, managers: ManagerSet, store: Revisions, node_dir: Path) -> None:
+        """node_dir: this manager's own node bundle, presented to the leader."""
+        self._managers = managers
+        self._store = store
+        self._node_dir = node_dir
+        # Per leader address: the bundle version it was made with, and the channel.
+        self._channels: dict[str, tuple[str, grpc.aio.Channel]] = {}
+        # Channels made with a bundle since renewed: their calls run on, closed at the end.
+        self._retired: list[grpc.aio.Channel] = []
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or method not in FORWARDED:
+            return handler
+        # No (de)serializers: the call's bytes go to the leader as they came.
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(self._unary(method, handler))
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(self._stream(method, handler))
+        return handler
+
+    def _unary(self, method: str, handler: Handler) -> Any:
+        behavior: Any = handler.unary_unary
+        decode: Any = handler.request_deserializer
+        encode: Any = handler.response_serializer
+
+        async def call(raw: bytes, context: Context) -> bytes:
+            if self._managers.leads():
+                answer = await behavior(decode(raw), context)
+                if _forwarded(context):
+                    context.set_trailing_metadata(((REVISION_METADATA, str(self._store.revision)),))
+                return bytes(encode(answer))
+            leader = await self._leader(context)
+            remaining = context.time_remaining()
+            try:
+                caller: Any = self._channel(leader.addr).unary_unary(method)
+                outgoing = caller(
+                    raw,
+                    metadata=((FORWARDED_METADATA, "1"),),
+                    timeout=DEFAULT_DEADLINE if remaining is None else remaining,
+                )
+                answer = await outgoing
+                trailing = await outgoing.trailing_metadata()
+            except grpc.aio.AioRpcError as exc:
+                await context.abort(exc.code(), _relayed(exc, leader))
+            await self._catch_up(trailing)
+            return bytes(answer)
+
+        return call
+
+    def _stream(self, method: str, handler: Handler) -> Any:
+        behavior: Any = handler.unary_stream
+        decode: Any = handler.request_deserializer
+        encode: Any = handler.response_serializer
+
+        async def call(raw: bytes, context: Context) -> AsyncIterator[bytes]:
+            if self._managers.leads():
+                async for item in behavior(decode(raw), context):
+                    yield bytes(encode(item))
+                return
+            leader = await self._leader(context)
+            try:
+                caller: Any = self._channel(leader.addr).unary_stream(method)
+                outgoing = caller(
+                    raw,
+                    metadata=((FORWARDED_METADATA, "1"),),
+                    timeout=context.time_remaining(),
+                )
+                async for item in outgoing:
+                    yield bytes(item)
+            except grpc.aio.AioRpcError as exc:
+                await context.abort(exc.code(), _relayed(exc, leader))
+
+        return call
+
+    async def _leader(self, context: Context) -> Leader:
+        """The leader to forward to; the call is refused when there is none, or when it was
+        forwarded here already (the sender took this manager for the leader: it no longer is)."""
+        leader = self._managers.leader()
+        if _forwarded(context) or leader is None:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                "no manager leads the cluster at the moment (an election is under way): try again",
+            )
+        assert leader is not None
+        return leader
+
+    async def _catch_up(self, trailing: Any) -> None:
+        revision = dict(trailing or ()).get(REVISION_METADATA)
+        if revision is None or not str(revision).isdigit():
+            return
+        try:
+            await self._store.reached(int(revision))
+        except ShoalError as exc:
+            # The write is made: the answer says so, though a read here may not show it yet.
+            log.warning("forwarded write not yet in this manager's copy", error=str(exc))
+
+    def _channel(self, addr: str) -> grpc.aio.Channel:
+        version = str((self._node_dir / CURRENT).resolve())
+        known = self._channels.get(addr)
+        if known is not None and known[0] == version:
+            return known[1]
+        if known is not None:
+            self._retired.append(known[1])
+        credentials = Bundle.load(self._node_dir).channel_credentials()
+        channel = grpc.aio.secure_channel(addr, credentials, message_limits.OPTIONS)
+        self._channels[addr] = (version, channel)
+        return channel
+
+    async def close(self) -> None:
+        for channel in [*self._retired, *(c for _, c in self._channels.values())]:
+            await channel.close()
+
+
+def _forwarded(context: Context) -> bool:
+    return any(key == FORWARDED_METADATA for key, _ in context.invocation_metadata() or ())
+
+
+def _relayed(exc: grpc.aio.AioRpcError, leader: Leader) -> str:
+    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return (
+            f"the leader (node {leader.node_id} at {leader.addr}) did not answer: {exc.details()}"
+        )
+    return exc.details() or ""
