@@ -40,6 +40,9 @@ FORWARDED = frozenset(
         "Control/GetJoinToken",
         "Control/CreateNetwork",
         "Control/RemoveNetwork",
+        "Control/CreateData",
+        "Control/RemoveData",
+        "Control/RotateData",
         "Control/ServiceLogs",
         "AdminCertificates/Rotate",
     )
