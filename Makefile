@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 # The protoc plugins from mypy-protobuf live in the venv's bin.
 GEN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) scripts/gen_proto.py
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test`; tests/conftest.py keeps each module, and the lab's e2e
+# modules together, on one worker.
+TEST_WORKERS ?= 3
 
 .PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal bench-mesh
 .PHONY: bench-overlay bench-dns bench-store bench-failover bench-scale demo demo-stop
@@ -47,7 +50,7 @@ check: lint typecheck proto-check
 # registry tests a docker-registry of their own.
 test: venv
 	scripts/deps.sh etcd-server etcd-client docker-registry
-	scripts/with-engine.sh $(PY) -m pytest -q $(PYTEST_ARGS)
+	scripts/with-engine.sh $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: venv
 	scripts/deps.sh etcd-server

@@ -16,7 +16,7 @@ from common import durations, identity, log, mesh_flag, metrics_server
 from common.cli_args import Parser, fail
 from common.errors import ShoalError
 from common.model import Availability
-from common.netaddr import default_address
+from common.netaddr import default_address, split_host_port
 from common.ports import DEFAULT_PORT
 from common.version import banner
 from manager.bootstrap import NODE_DIR
@@ -131,10 +131,10 @@ def _serve_flags(serve_cmd: argparse.ArgumentParser) -> None:
     )
     serve_cmd.add_argument(
         "--docker-api-addr",
-        default=f"0.0.0.0:{DOCKER_API_PORT}",
         metavar="HOST:PORT",
         help="serve the Docker Engine API's swarm endpoints here, over mutual TLS with the admin"
-        f" bundle (default 0.0.0.0:{DOCKER_API_PORT}); empty: not at all",
+        f" bundle (default 0.0.0.0:{DOCKER_API_PORT}, or the --listen port + 2 when that is not"
+        f" {DEFAULT_PORT}); empty: not at all",
     )
     serve_cmd.add_argument("--log-level", choices=log.LEVELS, default="info")
     mesh_flag.add(serve_cmd)
@@ -193,8 +193,9 @@ def serve_argv(args: argparse.Namespace) -> list[str]:
             argv += [flag, str(value)]
     if args.leader_lease is not None:
         argv += ["--leader-lease", f"{args.leader_lease}s"]
-    # Passed even when empty: empty serves no Docker API, where the default would.
-    argv += ["--docker-api-addr", args.docker_api_addr]
+    if args.docker_api_addr is not None:
+        # Passed even when empty: empty serves no Docker API, where the default would.
+        argv += ["--docker-api-addr", args.docker_api_addr]
     if args.no_routing_mesh:
         argv.append("--no-routing-mesh")
     return argv
@@ -234,6 +235,16 @@ def _join(args: argparse.Namespace) -> NoReturn:
         fail(f"cannot continue as `manager serve`: {exc.strerror}")
 
 
+def docker_api_addr_of(args: argparse.Namespace) -> str | None:
+    """The flag's value (empty: none), else docker's TLS port for a manager on the default
+    port, else the port two above --listen's (the one above is the join port): a second
+    manager in one network namespace, on a port of its own, then collides on nothing."""
+    if args.docker_api_addr is not None:
+        return str(args.docker_api_addr) or None
+    port = split_host_port(args.listen, DEFAULT_PORT)[1]
+    return f"0.0.0.0:{DOCKER_API_PORT if port == DEFAULT_PORT else port + 2}"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -261,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
         metrics_addr=args.metrics_addr,
         store_url=store_url,
         etcd_tls=tls,
-        docker_api_addr=args.docker_api_addr or None,
+        docker_api_addr=docker_api_addr_of(args),
         leader_lease=args.leader_lease or DEFAULT_LEASE,
     )
     try:

@@ -9,6 +9,19 @@ import pytest
 from tests.etcd_certs import EtcdCerts, make_certs
 from tests.etcd_member import etcd_member
 
+LAB_GROUP = "lab"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` spreads the tests over pytest-xdist workers (`--dist loadgroup`). The machine
+    holds one multi-host lab, which every e2e module shares (tests/e2e/conftest.py), so they all
+    go to one worker; every other module goes whole to one worker, so that a module's cluster
+    (a module-scoped fixture) is brought up once, not once per worker that ran a test of it."""
+    for item in items:
+        path = item.path.as_posix()
+        group = LAB_GROUP if "/tests/e2e/" in path else path
+        item.add_marker(pytest.mark.xdist_group(group))
+
 
 @pytest.fixture(scope="session")
 def etcd_endpoint() -> Iterator[str]:
