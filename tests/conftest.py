@@ -12,6 +12,8 @@ from tests.etcd_member import etcd_member
 LAB_GROUP = "lab"
 
 
+# tryfirst: xdist's own hook reads the marks into each test's id, and must find them there.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`make test` spreads the tests over pytest-xdist workers (`--dist loadgroup`). The machine
     holds one multi-host lab, which every e2e module shares (tests/e2e/conftest.py), so they all
