@@ -92,6 +92,17 @@ class Kek:
             raise InvalidArgument("invalid unlock key") from None
 
 
+def unlock_message(unlock_key: str) -> str:
+    """What turning autolock on or showing the key prints (docker's words)."""
+    return (
+        "To unlock a shoal manager after it restarts, run the `shoal cluster unlock`\n"
+        "command and provide the following key:\n\n"
+        f"    {unlock_key}\n\n"
+        "Please remember to store this key in a password manager, since without it you\n"
+        "will not be able to restart the manager."
+    )
+
+
 _installed: Kek | None = None
 
 

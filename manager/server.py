@@ -15,7 +15,7 @@ import grpc
 import structlog
 from prometheus_client import CollectorRegistry
 
-from common import message_limits, tokens
+from common import key_files, message_limits, tokens
 from common.api import (
     admin_pb2_grpc,
     control_pb2_grpc,
@@ -24,6 +24,7 @@ from common.api import (
     system_pb2_grpc,
 )
 from common.errors import Unavailable
+from common.key_files import Kek, unlock_message
 from common.metrics_server import MetricsAddr, MetricsServer
 from common.model import Availability, Cluster
 from common.netaddr import default_address, join_host_port, split_host_port
@@ -32,7 +33,8 @@ from common.tls import Bundle
 from manager.admin_certs import AdminCertificates
 from manager.allocator.stage import Allocator
 from manager.auth import Authenticator
-from manager.bootstrap import NODE_DIR, bootstrap
+from manager.autolock import AutolockSync, turn_on
+from manager.bootstrap import NODE_DIR, Bootstrap, bootstrap
 from manager.cluster_gauges import ClusterGauges
 from manager.control import AdminOnly, Control
 from manager.control_metrics import ControlMetrics
@@ -44,6 +46,7 @@ from manager.docker_api import Backend, DockerApiServer
 from manager.join import JoinService, join_server
 from manager.leadership import DEFAULT_LEASE, Election, Keys, ManagerSet, follow_leases
 from manager.leadership.forward import LeaderForwarding
+from manager.locked import wait_for_unlock
 from manager.membership import Membership
 from manager.metrics import ManagerMetrics
 from manager.orchestrator.loop import Orchestrator
@@ -51,7 +54,7 @@ from manager.orchestrator.updater import Updater
 from manager.placement import PlacementLoop
 from manager.sealed_reaper import VersionReaper
 from manager.serving import ServingCertificate
-from manager.store import EtcdStore
+from manager.store import EtcdStore, StateStore
 from manager.store.choice import open_store
 from manager.store.etcd_tls import EtcdTls
 from manager.system import ManagerFacts, System
@@ -92,6 +95,8 @@ class ManagerConfig:
     docker_api_addr: str | None = None
     # Seconds of the etcd lease a leader holds (etcd: whole seconds, 2 at least).
     leader_lease: int = DEFAULT_LEASE
+    # Create the cluster with autolock on (`manager serve --autolock`, manager.autolock).
+    autolock: bool = False
 
 
 def data_address(advertise: str) -> str:
@@ -170,6 +175,13 @@ async def serve(
     """
     config.state_dir.mkdir(parents=True, exist_ok=True)
     config.state_dir.chmod(0o700)
+    key_files.install(None)
+    if key_files.sealed_on_disk(config.state_dir):
+        # Locked: nothing below (store, ports, election, its node) until the unlock key comes.
+        kek = await wait_for_unlock(config.state_dir, stop)
+        if kek is None:
+            return
+        key_files.install(kek)
     listen_host, port = split_host_port(config.listen, DEFAULT_PORT)
     advertise_host, _ = split_host_port(config.advertise, port)
     hostname = config.hostname or socket.gethostname()
@@ -190,6 +202,11 @@ async def serve(
             reset_nodes=not isinstance(store, EtcdStore),
         )
         structlog.contextvars.bind_contextvars(cluster_id=boot.cluster.id)
+        unlock_key = await _autolock_at_creation(config, boot, store)
+        autolock = AutolockSync(store, boot.data_key, config.state_dir)
+        # Sealed (or cleared) before anything serves: the cluster may have changed its setting
+        # while this manager was away.
+        await autolock.apply()
         serving = ServingCertificate(
             boot.ca,
             config.state_dir / TLS_DIR,
@@ -293,6 +310,8 @@ async def serve(
         try:
             advertise_addr = join_host_port(advertise_host, bound)
             _announce(boot.created, boot.node_id, boot.cluster, advertise_addr)
+            if unlock_key is not None:
+                print(unlock_message(unlock_key.unlock_key) + "\n", flush=True)
             log.info(
                 "manager listening", port=bound, advertise=advertise_addr, node_id=boot.node_id
             )
@@ -320,6 +339,7 @@ async def serve(
                     group.create_task(dispatcher.run()),
                     group.create_task(ClusterGauges(store, metrics).run()),
                     group.create_task(serving.run()),
+                    group.create_task(autolock.run()),
                     group.create_task(run_node(seat)),
                 ]
                 if isinstance(store, EtcdStore):
@@ -358,6 +378,24 @@ async def serve(
             exporter.close()
         with contextlib.suppress(Exception):
             await store.close()
+
+
+async def _autolock_at_creation(
+    config: ManagerConfig, boot: Bootstrap, store: StateStore
+) -> Kek | None:
+    """`manager serve --autolock`: on at the cluster's creation, as `docker swarm init
+    --autolock`; on a cluster that exists, `shoal cluster update --autolock=true` turns it on
+    (a daemon restarted with the flag would otherwise print a new key into its journal)."""
+    if not config.autolock:
+        return None
+    if not boot.created:
+        if not boot.cluster.autolock:
+            log.warning(
+                "--autolock applies when the cluster is created:"
+                " run `shoal cluster update --autolock=true`"
+            )
+        return None
+    return await turn_on(store, boot.data_key)
 
 
 def _elect(
