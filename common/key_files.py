@@ -2,10 +2,10 @@
 
 With autolock on, a manager's private keys (its CA key, its serving and node keys, the data
 key, any key file under its state dir) are stored sealed, so a stolen disk yields nothing
-without the unlock key. This module is the one layer that knows it: the manager process
-installs the KEK once unlocked (`install`), and every key file is read through `read_key` and
-written through `common.private_file.write_private`, which seal and open on the way. A process
-with no KEK installed (an agent, a manager without autolock) writes keys in the clear.
+without the unlock key. This module is the one layer that knows it: the manager installs the
+KEK for its state dir once unlocked (`install`), and every key file is read through `read_key`
+and written through `common.private_file.write_private`, which seal and open on the way. A
+process with no KEK installed (an agent, a manager without autolock) writes keys in the clear.
 
 A sealed file is MAGIC, a 96-bit nonce and AES-256-GCM ciphertext whose associated data is the
 file's name, so a sealed CA key copied over a node key does not open as one. The unlock key is
@@ -103,17 +103,29 @@ def unlock_message(unlock_key: str) -> str:
     )
 
 
-_installed: Kek | None = None
+# The KEK each state dir's key files are sealed under, by the state dir: per directory rather
+# than per process, so that managers sharing a process (tests) each keep their own.
+_installed: dict[Path, Kek] = {}
 
 
-def install(kek: Kek | None) -> None:
-    """The KEK this process seals key files with from now on (None: write them in the clear)."""
-    global _installed
-    _installed = kek
+def install(state_dir: Path, kek: Kek | None) -> None:
+    """The KEK key files under state_dir are sealed with from now on (None: in the clear)."""
+    if kek is None:
+        _installed.pop(state_dir.absolute(), None)
+    else:
+        _installed[state_dir.absolute()] = kek
 
 
-def installed() -> Kek | None:
-    return _installed
+def installed(state_dir: Path) -> Kek | None:
+    return _installed.get(state_dir.absolute())
+
+
+def _kek_for(path: Path) -> Kek | None:
+    absolute = path.absolute()
+    for root, kek in _installed.items():
+        if absolute.is_relative_to(root):
+            return kek
+    return None
 
 
 def is_key_file(path: Path) -> bool:
@@ -128,8 +140,9 @@ def is_sealed(data: bytes) -> bool:
 
 def for_disk(path: Path, data: bytes) -> bytes:
     """What write_private stores: a key file sealed when a KEK is installed, else data."""
-    if _installed is not None and is_key_file(path):
-        return _installed.seal(data, path.name)
+    kek = _kek_for(path)
+    if kek is not None and is_key_file(path):
+        return kek.seal(data, path.name)
     return data
 
 
@@ -138,9 +151,10 @@ def read_key(path: Path) -> bytes:
     data = path.read_bytes()
     if not is_sealed(data):
         return data
-    if _installed is None:
+    kek = _kek_for(path)
+    if kek is None:
         raise FailedPrecondition(LOCKED)
-    return _installed.open(data, path.name)
+    return kek.open(data, path.name)
 
 
 @contextlib.contextmanager
@@ -197,7 +211,7 @@ def reseal(state_dir: Path, old: Kek | None, new: Kek | None) -> int:
             plan.append((path, old.open(data, path.name)))
         elif new is not None:
             plan.append((path, data))
-    install(new)
+    install(state_dir, new)
     for path, plain in plan:
         write_private(path, plain)
     return len(plan)

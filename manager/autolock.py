@@ -79,7 +79,7 @@ class AutolockSync:
     async def apply(self) -> None:
         (cluster,) = self._store.objects(Cluster)
         wanted = kek_of(self._data_key, cluster)
-        current = key_files.installed()
+        current = key_files.installed(self._state_dir)
         if wanted == current:
             return
         changed = await asyncio.to_thread(key_files.reseal, self._state_dir, current, wanted)

@@ -175,13 +175,13 @@ async def serve(
     """
     config.state_dir.mkdir(parents=True, exist_ok=True)
     config.state_dir.chmod(0o700)
-    key_files.install(None)
+    key_files.install(config.state_dir, None)
     if key_files.sealed_on_disk(config.state_dir):
         # Locked: nothing below (store, ports, election, its node) until the unlock key comes.
         kek = await wait_for_unlock(config.state_dir, stop)
         if kek is None:
             return
-        key_files.install(kek)
+        key_files.install(config.state_dir, kek)
     listen_host, port = split_host_port(config.listen, DEFAULT_PORT)
     advertise_host, _ = split_host_port(config.advertise, port)
     hostname = config.hostname or socket.gethostname()
@@ -374,6 +374,7 @@ async def serve(
             if forwarding is not None:
                 await forwarding.close()
     finally:
+        key_files.install(config.state_dir, None)
         if exporter is not None:
             exporter.close()
         with contextlib.suppress(Exception):

@@ -18,10 +18,10 @@ from manager.data_key import DataKey
 
 
 @pytest.fixture(autouse=True)
-def _no_kek() -> Iterator[None]:
-    key_files.install(None)
+def _no_kek(tmp_path: Path) -> Iterator[None]:
     yield
-    key_files.install(None)
+    key_files.install(tmp_path / "manager", None)
+    key_files.install(tmp_path, None)
 
 
 def _state_dir(tmp_path: Path) -> tuple[Path, ClusterCA, DataKey, Bundle]:
@@ -81,7 +81,7 @@ class TestSealing:
     def test_without_the_kek_nothing_loads(self, tmp_path: Path) -> None:
         state, _, _, _ = _state_dir(tmp_path)
         key_files.reseal(state, None, Kek.generate())
-        key_files.install(None)
+        key_files.install(state, None)
         with pytest.raises(FailedPrecondition, match="manager is locked"):
             DataKey.load_or_create(state)
         with pytest.raises(FailedPrecondition, match="manager is locked"):
@@ -104,8 +104,17 @@ class TestSealing:
         with pytest.raises(InvalidArgument):
             key_files.check(state, kek)
 
+    def test_each_state_dir_keeps_its_own_kek(self, tmp_path: Path) -> None:
+        locked, _, _, _ = _state_dir(tmp_path / "one")
+        clear, _, _, _ = _state_dir(tmp_path / "two")
+        key_files.reseal(locked, None, Kek.generate())
+        DataKey.generate().save(clear)
+        assert key_files.sealed_on_disk(locked)
+        assert not key_files.sealed_on_disk(clear)
+        key_files.install(locked, None)
+
     def test_files_outside_keys_stay_clear(self, tmp_path: Path) -> None:
-        key_files.install(Kek.generate())
+        key_files.install(tmp_path, Kek.generate())
         write_private(tmp_path / "identity.json", b"{}")
         assert (tmp_path / "identity.json").read_bytes() == b"{}"
 
@@ -129,7 +138,7 @@ class TestWrongKeyRotationAndOff:
         key_files.check(state, new)
         with pytest.raises(InvalidArgument):
             key_files.check(state, old)
-        key_files.install(new)
+        key_files.install(state, new)
         assert DataKey.load_or_create(state).material == data_key.material
 
     def test_a_rotation_cut_short_is_finished_by_the_next(self, tmp_path: Path) -> None:
@@ -150,6 +159,6 @@ class TestWrongKeyRotationAndOff:
         assert key_files.reseal(state, kek, None) == 3
         assert not key_files.sealed_on_disk(state)
         assert _plain_key_bytes(state) == clear
-        key_files.install(None)
+        key_files.install(state, None)
         assert DataKey.load_or_create(state).material == data_key.material
         assert ClusterCA.load_or_create(state / "ca", "cluster1").key_pem == ca.key_pem
