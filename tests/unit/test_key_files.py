@@ -45,11 +45,18 @@ class TestUnlockKey:
         assert kek.unlock_key.startswith("SHOALKEY-1-")
         assert Kek.parse(kek.unlock_key + "\n") == kek
 
-    @pytest.mark.parametrize("text", ["", "SWMKEY-1-abc", "SHOALKEY-1-abc", "SHOALKEY-1-!!!"])
+    @pytest.mark.parametrize(
+        "text",
+        ["", "SWMKEY-1-abc", "SHOALKEY-1-abc", "SHOALKEY-1-!!!", "SHOALKEY-1-abc" + "A" * 40],
+    )
     def test_malformed_is_refused_without_echo(self, text: str) -> None:
         with pytest.raises(InvalidArgument) as raised:
             Kek.parse(text)
         assert "abc" not in str(raised.value)
+
+    def test_trailing_text_is_refused(self) -> None:
+        with pytest.raises(InvalidArgument):
+            Kek.parse(Kek.generate().unlock_key + " and more")
 
     def test_repr_hides_the_key(self) -> None:
         kek = Kek.generate()
