@@ -110,12 +110,16 @@ def test_each_manager_locks_on_its_own_and_follows_the_cluster(cluster: Cluster)
     listed = joined.shoal("cluster", "unlock-key", "--rotate", "-q")
     assert listed.returncode == 0, listed.stderr
     new = Kek.parse(listed.stdout)
-    for state_dir in (first, joined.state_dir):
-        wait_for(lambda s=state_dir: _sealed_under(s, new), f"{state_dir.name} resealed")
+    wait_for(
+        lambda: _sealed_under(first, new) and _sealed_under(joined.state_dir, new),
+        "both managers' key files resealed under the new key",
+    )
 
     cluster.ok("cluster", "update", "--autolock=false")
-    for state_dir in (first, joined.state_dir):
-        wait_for(lambda s=state_dir: _sealed_under(s, None), f"{state_dir.name} in the clear")
+    wait_for(
+        lambda: _sealed_under(first, None) and _sealed_under(joined.state_dir, None),
+        "both managers' key files in the clear",
+    )
     for daemon in (cluster.manager, joined.daemon):
         for text in (daemon.log_text(), daemon.out.read_text()):
             assert key.unlock_key not in text

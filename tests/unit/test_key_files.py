@@ -47,7 +47,7 @@ class TestUnlockKey:
 
     @pytest.mark.parametrize(
         "text",
-        ["", "SWMKEY-1-abc", "SHOALKEY-1-abc", "SHOALKEY-1-!!!", "SHOALKEY-1-abc" + "A" * 40],
+        ["", "SWMKEY-1-abc", "SHOALKEY-1-abc", "SHOALKEY-1-!!!", "SHOALKEY-1-abc" + "A" * 41],
     )
     def test_malformed_is_refused_without_echo(self, text: str) -> None:
         with pytest.raises(InvalidArgument) as raised:
