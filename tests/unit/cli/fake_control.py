@@ -61,6 +61,7 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
         self.events: list[api.ClusterEvent] = []
         # Autolock's key while it is on, else empty.
         self.unlock_key = ""
+        self.unlock_requests: list[str] = []
         self.events_end: tuple[grpc.StatusCode, str] | None = None
 
     def PlanService(
@@ -317,6 +318,7 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
         self, request: api.UnlockManagerRequest, context: grpc.ServicerContext
     ) -> api.UnlockManagerResponse:
         self._enter("UnlockManager", context)
+        self.unlock_requests.append(request.unlock_key)
         context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this manager is not locked")
 
     def ServiceLogs(
