@@ -52,7 +52,12 @@ class TestUnlock:
         key = Kek.generate().unlock_key
         prompts: list[str] = []
         monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
-        monkeypatch.setattr(getpass, "getpass", lambda prompt: prompts.append(prompt) or key)
+
+        def asked(prompt: str) -> str:
+            prompts.append(prompt)
+            return key
+
+        monkeypatch.setattr(getpass, "getpass", asked)
         # The fake manager is not locked: it says so, and the key reached it.
         line = one_error_line(shoal("cluster", "unlock"))
         assert line == "Error: this manager is not locked"
