@@ -148,3 +148,33 @@ def test_lock_restart_unlock_rotate_and_turn_off(cluster: Cluster) -> None:
     for text in (cluster.manager.log_text(), cluster.manager.out.read_text()):
         assert kek.unlock_key not in text
         assert rotated not in text
+
+
+def test_serve_autolock_creates_a_locked_cluster_and_prints_the_key_once(
+    engine: docker.APIClient, tmp_path: Path
+) -> None:
+    c = Cluster(root=tmp_path, port=free_port(), engine=engine, manager_args=["--autolock"])
+    try:
+        c.start_manager()
+        printed = c.manager.out.read_text()
+        keys = KEY.findall(printed)
+        assert len(keys) == 1, printed
+        assert "shoal cluster unlock" in printed
+        kek = Kek.parse(keys[0])
+        assert _sealed_under(c, kek)
+        assert c.ok("cluster", "unlock-key", "-q").out.strip() == kek.unlock_key
+        assert kek.unlock_key not in c.manager.log_text()
+        _restart_locked(c)
+        assert _local(c, "cluster", "unlock", stdin=kek.unlock_key).code == 0
+        c.ok("node", "ls")
+        # Restarted (with the flag again, as a service unit would): no new key, none printed.
+        _restart_locked(c)
+        assert _local(c, "cluster", "unlock", stdin=kek.unlock_key).code == 0
+        wait_for(
+            lambda: (r := c.answers("node", "ls")) is not None and r.code == 0,
+            "the manager to serve",
+        )
+        assert c.ok("cluster", "unlock-key", "-q").out.strip() == kek.unlock_key
+        assert KEY.findall(c.manager.out.read_text()) == keys
+    finally:
+        c.stop()
