@@ -123,14 +123,16 @@ def installed(state_dir: Path) -> Kek | None:
 
 
 def _kek_for(path: Path) -> Kek | None:
+    """The KEK of the state dir path is in, if path is a key file there that autolock seals."""
     absolute = path.absolute()
     for root, kek in _installed.items():
-        if absolute.is_relative_to(root):
+        if absolute.is_relative_to(root) and is_key_file(absolute.relative_to(root)):
             return kek
     return None
 
 
 def is_key_file(path: Path) -> bool:
+    """Whether autolock seals path, given relative to its state dir."""
     # A bundle's files sit in a version directory inside the bundle's own.
     clear = path.parent.name in CLEAR_DIRS or path.parent.parent.name in CLEAR_DIRS
     return (path.name.endswith("key.pem") or path.suffix == ".key") and not clear
@@ -143,7 +145,7 @@ def is_sealed(data: bytes) -> bool:
 def for_disk(path: Path, data: bytes) -> bytes:
     """What write_private stores: a key file sealed when a KEK is installed, else data."""
     kek = _kek_for(path)
-    if kek is not None and is_key_file(path):
+    if kek is not None:
         return kek.seal(data, path.name)
     return data
 

@@ -120,6 +120,13 @@ class TestSealing:
         assert not key_files.sealed_on_disk(clear)
         key_files.install(locked, None)
 
+    def test_a_state_dir_named_like_the_client_bundle_is_still_sealed(self, tmp_path: Path) -> None:
+        state = tmp_path / "admin"
+        key_files.install(state, Kek.generate())
+        DataKey.generate().save(state)
+        assert key_files.is_sealed((state / "keys" / "data.key").read_bytes())
+        key_files.install(state, None)
+
     def test_files_outside_keys_stay_clear(self, tmp_path: Path) -> None:
         key_files.install(tmp_path, Kek.generate())
         write_private(tmp_path / "identity.json", b"{}")
