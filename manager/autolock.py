@@ -59,6 +59,26 @@ async def turn_on(store: StateStore, data_key: DataKey) -> Kek | None:
     return kek if await store.transact(plan) else None
 
 
+async def at_creation(
+    asked: bool, created: bool, store: StateStore, data_key: DataKey
+) -> Kek | None:
+    """`manager serve --autolock`: on at the cluster's creation, as `docker swarm init
+    --autolock`; the new KEK, or None. On a cluster that exists, `shoal cluster update
+    --autolock=true` turns it on: a daemon restarted with the flag would otherwise print a new
+    key into its journal at every start."""
+    if not asked:
+        return None
+    if not created:
+        (cluster,) = store.objects(Cluster)
+        if not cluster.autolock:
+            log.warning(
+                "--autolock applies when the cluster is created:"
+                " run `shoal cluster update --autolock=true`"
+            )
+        return None
+    return await turn_on(store, data_key)
+
+
 class AutolockSync:
     """Keeps this manager's key files sealed under the cluster's current KEK, or clear."""
 

@@ -24,7 +24,7 @@ from common.api import (
     system_pb2_grpc,
 )
 from common.errors import Unavailable
-from common.key_files import Kek, unlock_message
+from common.key_files import unlock_message
 from common.metrics_server import MetricsAddr, MetricsServer
 from common.model import Availability, Cluster
 from common.netaddr import default_address, join_host_port, split_host_port
@@ -33,8 +33,8 @@ from common.tls import Bundle
 from manager.admin_certs import AdminCertificates
 from manager.allocator.stage import Allocator
 from manager.auth import Authenticator
-from manager.autolock import AutolockSync, turn_on
-from manager.bootstrap import NODE_DIR, Bootstrap, bootstrap
+from manager.autolock import AutolockSync, at_creation
+from manager.bootstrap import NODE_DIR, bootstrap
 from manager.cluster_gauges import ClusterGauges
 from manager.control import AdminOnly, Control
 from manager.control_metrics import ControlMetrics
@@ -54,7 +54,7 @@ from manager.orchestrator.updater import Updater
 from manager.placement import PlacementLoop
 from manager.sealed_reaper import VersionReaper
 from manager.serving import ServingCertificate
-from manager.store import EtcdStore, StateStore
+from manager.store import EtcdStore
 from manager.store.choice import open_store
 from manager.store.etcd_tls import EtcdTls
 from manager.system import ManagerFacts, System
@@ -202,7 +202,7 @@ async def serve(
             reset_nodes=not isinstance(store, EtcdStore),
         )
         structlog.contextvars.bind_contextvars(cluster_id=boot.cluster.id)
-        unlock_key = await _autolock_at_creation(config, boot, store)
+        unlock_key = await at_creation(config.autolock, boot.created, store, boot.data_key)
         autolock = AutolockSync(store, boot.data_key, config.state_dir)
         # Sealed (or cleared) before anything serves: the cluster may have changed its setting
         # while this manager was away.
@@ -379,24 +379,6 @@ async def serve(
             exporter.close()
         with contextlib.suppress(Exception):
             await store.close()
-
-
-async def _autolock_at_creation(
-    config: ManagerConfig, boot: Bootstrap, store: StateStore
-) -> Kek | None:
-    """`manager serve --autolock`: on at the cluster's creation, as `docker swarm init
-    --autolock`; on a cluster that exists, `shoal cluster update --autolock=true` turns it on
-    (a daemon restarted with the flag would otherwise print a new key into its journal)."""
-    if not config.autolock:
-        return None
-    if not boot.created:
-        if not boot.cluster.autolock:
-            log.warning(
-                "--autolock applies when the cluster is created:"
-                " run `shoal cluster update --autolock=true`"
-            )
-        return None
-    return await turn_on(store, boot.data_key)
 
 
 def _elect(
