@@ -11,6 +11,7 @@ from pathlib import Path
 
 import docker
 import pytest
+import requests
 
 from common import key_files
 from common.errors import InvalidArgument
@@ -79,11 +80,36 @@ def _sealed_under(cluster: Cluster, kek: Kek | None) -> bool:
     return len(files) >= 4 and all(sealed)
 
 
+def _docker_api_nodes(cluster: Cluster) -> int | None:
+    """How many nodes the manager's Docker API lists (its TLS key comes from the serving
+    bundle, sealed under autolock), or None when it does not answer."""
+    admin = _state(cluster) / "admin"
+    tls = docker.tls.TLSConfig(
+        client_cert=(str(admin / "cert.pem"), str(admin / "key.pem")),
+        ca_cert=str(admin / "ca.pem"),
+        verify=True,
+    )
+    client = docker.DockerClient(
+        base_url=f"tcp://127.0.0.1:{cluster.docker_api_port}", tls=tls, version="1.41", timeout=10
+    )
+    try:
+        return len(client.nodes.list())
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return None
+    finally:
+        client.close()
+
+
 def _ids(cluster: Cluster) -> list[str]:
     return sorted(c["Id"] for c in cluster.containers("locked"))
 
 
-def test_lock_restart_unlock_rotate_and_turn_off(cluster: Cluster) -> None:
+def test_lock_restart_unlock_rotate_and_turn_off(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # requests would trust the system's bundle instead of the cluster CA (test_docker_cli.py).
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
     cluster.ok(
         "service", "create", "-d", "--name", "locked", "--replicas", "2",
         "--replicas-max-per-node", "1", "local/busybox:latest", *SLEEPER,
@@ -108,6 +134,7 @@ def test_lock_restart_unlock_rotate_and_turn_off(cluster: Cluster) -> None:
     assert locked.err.strip() == "Error: manager is locked: run shoal cluster unlock"
     # Nothing else serves: not the TLS port, not the Docker API.
     assert cluster.shoal("node", "ls").code == 1
+    assert _docker_api_nodes(cluster) is None
     assert _ids(cluster) == before
 
     wrong = _local(cluster, "cluster", "unlock", stdin=Kek.generate().unlock_key + "\n")
@@ -121,6 +148,7 @@ def test_lock_restart_unlock_rotate_and_turn_off(cluster: Cluster) -> None:
     wait_for(lambda: cluster.all_ready(2), "both nodes ready after the unlock")
     wait_for(lambda: cluster.running("locked", 2), "the service still converged")
     assert _ids(cluster) == before
+    assert _docker_api_nodes(cluster) == 2
     unlocked = _local(cluster, "cluster", "unlock", stdin=kek.unlock_key, host=cluster.addr)
     assert "this manager is not locked" in unlocked.err
 
