@@ -339,6 +339,19 @@ class Client:
         response = self._write(lambda s: s.control.RotateData, request)
         return convert.data_info_from_pb(response.info), list(response.services)
 
+    def update_autolock(self, on: bool) -> str:
+        """The new unlock key when autolock was turned on, else empty."""
+        request = api.UpdateAutolockRequest(autolock=on)
+        return self._write(lambda s: s.control.UpdateAutolock, request).unlock_key
+
+    def unlock_key(self, *, rotate: bool) -> str:
+        request = api.GetUnlockKeyRequest(rotate=rotate)
+        return self._write(lambda s: s.control.GetUnlockKey, request).unlock_key
+
+    def unlock_manager(self, unlock_key: str) -> None:
+        request = api.UnlockManagerRequest(unlock_key=unlock_key)
+        self._write(lambda s: s.control.UnlockManager, request)
+
     def version(self) -> Build:
         return build_from_pb(self._read(lambda s: s.system.Version, spb.VersionRequest()))
 

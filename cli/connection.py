@@ -19,6 +19,8 @@ CONFIG_ENV = "SHOAL_CONFIG"
 USER_CONFIG = "~/.shoal"
 MANAGER_ADMIN_DIR = Path("/var/lib/shoal/manager/admin")
 """Where `manager serve` writes the admin bundle with its default --state-dir."""
+LOCAL_MANAGER = "unix:///var/lib/shoal/manager/manager.sock"
+"""Where a locked manager with the default --state-dir waits for `shoal cluster unlock`."""
 
 # What gRPC's details say when the peers reached each other but TLS did not let the call through.
 # TLS 1.3 checks the client's certificate after the client considers the handshake done, so a
@@ -59,7 +61,14 @@ KEEPALIVE = [
 ]
 
 
+def is_local(target: str) -> bool:
+    """A manager's unix socket (a locked manager's, manager.locked), reached without TLS."""
+    return target.startswith("unix:")
+
+
 def open_channel(endpoint: Endpoint) -> grpc.Channel:
+    if is_local(endpoint.target):
+        return grpc.insecure_channel(endpoint.target, options=message_limits.OPTIONS)
     bundle = Bundle.load(endpoint.config)
     return grpc.secure_channel(
         endpoint.target,

@@ -9,16 +9,30 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from cli import admin_cert, events, files, join_token, network, node, output, service, system
+from cli import (
+    admin_cert,
+    cluster,
+    events,
+    files,
+    join_token,
+    network,
+    node,
+    output,
+    service,
+    system,
+)
 from cli.client import DEADLINE, Client
 from cli.connection import (
     CONFIG_ENV,
     DEFAULT_HOST,
     HOST_ENV,
+    LOCAL_MANAGER,
     MANAGER_ADMIN_DIR,
     USER_CONFIG,
     find_config,
+    is_local,
 )
 from cli.dashboard import command as dashboard
 from cli.failover import Managers, parse_hosts
@@ -65,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         groups.add_parser("version", help="Show the client and manager version information")
     )
     admin_cert.register(groups.add_parser("admin-cert", help="Rotate the admin certificate"))
+    cluster.register(groups.add_parser("cluster", help="Manage the cluster (autolock)"))
     return parser
 
 
@@ -81,8 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     prelude: Callable[[argparse.Namespace], None] | None = getattr(args, "prelude", None)
     if prelude is not None:
         prelude(args)
+    if getattr(args, "local", False) and args.host == DEFAULT_HOST:
+        # As `docker swarm unlock` asks the local engine: the locked manager's socket.
+        args.host = LOCAL_MANAGER
     try:
-        with Managers(parse_hosts(args.host), find_config(args.config), DEADLINE) as managers:
+        hosts = parse_hosts(args.host)
+        # A local socket needs no bundle: its directory's permissions guard it.
+        config = Path() if all(map(is_local, hosts)) else find_config(args.config)
+        with Managers(hosts, config, DEADLINE) as managers:
             return run(args, Client(managers))
     except ShoalError as exc:
         output.error(exc)

@@ -440,6 +440,13 @@ class Cluster:
     meta: Meta = Meta()
     # Admin certificates carry the generation they were issued in; older ones are refused.
     admin_generation: int = 0
+    # Autolock's key encryption key, sealed under the cluster data key (manager.autolock);
+    # empty: autolock is off.
+    sealed_unlock_key: bytes = b""
+
+    @property
+    def autolock(self) -> bool:
+        return bool(self.sealed_unlock_key)
 
     def __repr__(self) -> str:
         return f"Cluster(id={self.id!r}, <secrets redacted>)"

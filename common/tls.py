@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from common import cert_file
+from common import cert_file, key_files
 from common.errors import InvalidArgument, Unauthenticated
 from common.private_file import write_private
 
@@ -53,13 +53,14 @@ class Bundle:
             bundle = cls(
                 ca_pem=(source / CA_FILE).read_bytes(),
                 cert_pem=(source / CERT_FILE).read_bytes(),
-                key_pem=(source / KEY_FILE).read_bytes(),
+                key_pem=key_files.read_key(source / KEY_FILE),
             )
         except OSError as exc:
             raise InvalidArgument(
                 f"incomplete certificate bundle in {directory}: {exc.strerror}"
             ) from None
-        problem = cert_file.pair_problem(source / CERT_FILE, source / KEY_FILE)
+        with key_files.readable_path(source / KEY_FILE) as key_path:
+            problem = cert_file.pair_problem(source / CERT_FILE, key_path)
         if problem is not None:
             raise InvalidArgument(
                 f"the certificate and the key in {directory} {problem}: the bundle is damaged"

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from common import pki, tokens
+from common import key_files, pki, tokens
 from common.errors import InvalidArgument
 from common.model import now
 from common.private_file import write_private
@@ -82,7 +82,8 @@ class ClusterCA:
     def load_or_create(cls, ca_dir: Path, cluster_id: str) -> ClusterCA:
         cert_path, key_path = ca_dir / CERT_FILE, ca_dir / KEY_FILE
         if cert_path.exists() and key_path.exists():
-            key, cert = pki.load_key(key_path.read_bytes()), pki.load_cert(cert_path.read_bytes())
+            key = pki.load_key(key_files.read_key(key_path))
+            cert = pki.load_cert(cert_path.read_bytes())
             if not pki.matches_key(cert, key):
                 raise InvalidArgument(f"the CA certificate and key in {ca_dir} do not match")
             return cls(key, cert)

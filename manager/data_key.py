@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from common import key_files
 from common.errors import InvalidArgument
 from common.private_file import write_private
 
@@ -52,7 +53,7 @@ class DataKey:
         """The key in state_dir, made on first start."""
         path = state_dir / KEYS_DIR / KEY_FILE
         if path.exists():
-            return cls(path.read_bytes())
+            return cls(key_files.read_key(path))
         key = cls.generate()
         key.save(state_dir)
         return key

@@ -87,6 +87,12 @@ def build_parser() -> Parser:
         help="keep the cluster's state in etcd, under PREFIX (default /shoal); default: the"
         " store a joined manager was given, else the SQLite file in --state-dir",
     )
+    serve_cmd.add_argument(
+        "--autolock",
+        action="store_true",
+        help="create the cluster with autolock on: the managers' keys are sealed at rest and a"
+        " restarted manager waits for `shoal cluster unlock` (the unlock key is printed once)",
+    )
     return parser
 
 
@@ -274,6 +280,7 @@ def main(argv: list[str] | None = None) -> None:
         etcd_tls=tls,
         docker_api_addr=docker_api_addr_of(args),
         leader_lease=args.leader_lease or DEFAULT_LEASE,
+        autolock=args.autolock,
     )
     try:
         asyncio.run(_run(config))

@@ -15,7 +15,7 @@ import grpc
 import structlog
 from prometheus_client import CollectorRegistry
 
-from common import message_limits, tokens
+from common import key_files, message_limits, tokens
 from common.api import (
     admin_pb2_grpc,
     control_pb2_grpc,
@@ -24,6 +24,7 @@ from common.api import (
     system_pb2_grpc,
 )
 from common.errors import Unavailable
+from common.key_files import unlock_message
 from common.metrics_server import MetricsAddr, MetricsServer
 from common.model import Availability, Cluster
 from common.netaddr import default_address, join_host_port, split_host_port
@@ -32,6 +33,7 @@ from common.tls import Bundle
 from manager.admin_certs import AdminCertificates
 from manager.allocator.stage import Allocator
 from manager.auth import Authenticator
+from manager.autolock import AutolockSync, at_creation
 from manager.bootstrap import NODE_DIR, bootstrap
 from manager.cluster_gauges import ClusterGauges
 from manager.control import AdminOnly, Control
@@ -44,6 +46,7 @@ from manager.docker_api import Backend, DockerApiServer
 from manager.join import JoinService, join_server
 from manager.leadership import DEFAULT_LEASE, Election, Keys, ManagerSet, follow_leases
 from manager.leadership.forward import LeaderForwarding
+from manager.locked import wait_for_unlock
 from manager.membership import Membership
 from manager.metrics import ManagerMetrics
 from manager.orchestrator.loop import Orchestrator
@@ -92,6 +95,8 @@ class ManagerConfig:
     docker_api_addr: str | None = None
     # Seconds of the etcd lease a leader holds (etcd: whole seconds, 2 at least).
     leader_lease: int = DEFAULT_LEASE
+    # Create the cluster with autolock on (`manager serve --autolock`, manager.autolock).
+    autolock: bool = False
 
 
 def data_address(advertise: str) -> str:
@@ -170,6 +175,13 @@ async def serve(
     """
     config.state_dir.mkdir(parents=True, exist_ok=True)
     config.state_dir.chmod(0o700)
+    key_files.install(config.state_dir, None)
+    if key_files.sealed_on_disk(config.state_dir):
+        # Locked: nothing below (store, ports, election, its node) until the unlock key comes.
+        kek = await wait_for_unlock(config.state_dir, stop)
+        if kek is None:
+            return
+        key_files.install(config.state_dir, kek)
     listen_host, port = split_host_port(config.listen, DEFAULT_PORT)
     advertise_host, _ = split_host_port(config.advertise, port)
     hostname = config.hostname or socket.gethostname()
@@ -190,6 +202,11 @@ async def serve(
             reset_nodes=not isinstance(store, EtcdStore),
         )
         structlog.contextvars.bind_contextvars(cluster_id=boot.cluster.id)
+        unlock_key = await at_creation(config.autolock, boot.created, store, boot.data_key)
+        autolock = AutolockSync(store, boot.data_key, config.state_dir)
+        # Sealed (or cleared) before anything serves: the cluster may have changed its setting
+        # while this manager was away.
+        await autolock.apply()
         serving = ServingCertificate(
             boot.ca,
             config.state_dir / TLS_DIR,
@@ -293,6 +310,8 @@ async def serve(
         try:
             advertise_addr = join_host_port(advertise_host, bound)
             _announce(boot.created, boot.node_id, boot.cluster, advertise_addr)
+            if unlock_key is not None:
+                print(unlock_message(unlock_key.unlock_key) + "\n", flush=True)
             log.info(
                 "manager listening", port=bound, advertise=advertise_addr, node_id=boot.node_id
             )
@@ -320,6 +339,7 @@ async def serve(
                     group.create_task(dispatcher.run()),
                     group.create_task(ClusterGauges(store, metrics).run()),
                     group.create_task(serving.run()),
+                    group.create_task(autolock.run()),
                     group.create_task(run_node(seat)),
                 ]
                 if isinstance(store, EtcdStore):
@@ -354,6 +374,7 @@ async def serve(
             if forwarding is not None:
                 await forwarding.close()
     finally:
+        key_files.install(config.state_dir, None)
         if exporter is not None:
             exporter.close()
         with contextlib.suppress(Exception):

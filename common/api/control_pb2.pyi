@@ -1099,6 +1099,99 @@ class GetJoinTokenResponse(_message.Message):
 Global___GetJoinTokenResponse: _TypeAlias = GetJoinTokenResponse  # noqa: Y015
 
 @_typing.final
+class UpdateAutolockRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUTOLOCK_FIELD_NUMBER: _builtins.int
+    autolock: _builtins.bool
+    def __init__(
+        self,
+        *,
+        autolock: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["autolock", b"autolock"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateAutolockRequest: _TypeAlias = UpdateAutolockRequest  # noqa: Y015
+
+@_typing.final
+class GetUnlockKeyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROTATE_FIELD_NUMBER: _builtins.int
+    rotate: _builtins.bool
+    def __init__(
+        self,
+        *,
+        rotate: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rotate", b"rotate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetUnlockKeyRequest: _TypeAlias = GetUnlockKeyRequest  # noqa: Y015
+
+@_typing.final
+class UnlockKeyResponse(_message.Message):
+    """Empty when the request changed nothing that needs a new key."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNLOCK_KEY_FIELD_NUMBER: _builtins.int
+    unlock_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        unlock_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["unlock_key", b"unlock_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlockKeyResponse: _TypeAlias = UnlockKeyResponse  # noqa: Y015
+
+@_typing.final
+class UnlockManagerRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNLOCK_KEY_FIELD_NUMBER: _builtins.int
+    unlock_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        unlock_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["unlock_key", b"unlock_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlockManagerRequest: _TypeAlias = UnlockManagerRequest  # noqa: Y015
+
+@_typing.final
+class UnlockManagerResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlockManagerResponse: _TypeAlias = UnlockManagerResponse  # noqa: Y015
+
+@_typing.final
 class EventFilter(_message.Message):
     """Filters as `shoal events --filter KEY=VALUE` gives them (keys: type, service, node, event);
     values of one key are alternatives, and every key given must match.

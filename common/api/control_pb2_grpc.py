@@ -111,6 +111,21 @@ class ControlStub:
                 request_serializer=shoal_dot_v1_dot_control__pb2.GetJoinTokenRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_control__pb2.GetJoinTokenResponse.FromString,
                 _registered_method=True)
+        self.UpdateAutolock = channel.unary_unary(
+                '/shoal.v1.Control/UpdateAutolock',
+                request_serializer=shoal_dot_v1_dot_control__pb2.UpdateAutolockRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.UnlockKeyResponse.FromString,
+                _registered_method=True)
+        self.GetUnlockKey = channel.unary_unary(
+                '/shoal.v1.Control/GetUnlockKey',
+                request_serializer=shoal_dot_v1_dot_control__pb2.GetUnlockKeyRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.UnlockKeyResponse.FromString,
+                _registered_method=True)
+        self.UnlockManager = channel.unary_unary(
+                '/shoal.v1.Control/UnlockManager',
+                request_serializer=shoal_dot_v1_dot_control__pb2.UnlockManagerRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.UnlockManagerResponse.FromString,
+                _registered_method=True)
         self.ServiceLogs = channel.unary_stream(
                 '/shoal.v1.Control/ServiceLogs',
                 request_serializer=shoal_dot_v1_dot_logs__pb2.ServiceLogsRequest.SerializeToString,
@@ -265,6 +280,29 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateAutolock(self, request, context):
+        """Autolock (`shoal cluster update --autolock`): on, a new unlock key comes back once; off,
+        every manager writes its key files in the clear again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUnlockKey(self, request, context):
+        """The current unlock key, or (rotate) a new one that replaces it on every manager.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlockManager(self, request, context):
+        """Unlock the manager called, which serves nothing else while locked. Never forwarded: each
+        manager is unlocked on its own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ServiceLogs(self, request, context):
         """The lines of a service's or a task's containers, from every node that holds one.
         """
@@ -415,6 +453,21 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.GetJoinToken,
                     request_deserializer=shoal_dot_v1_dot_control__pb2.GetJoinTokenRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_control__pb2.GetJoinTokenResponse.SerializeToString,
+            ),
+            'UpdateAutolock': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAutolock,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.UpdateAutolockRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.UnlockKeyResponse.SerializeToString,
+            ),
+            'GetUnlockKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUnlockKey,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.GetUnlockKeyRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.UnlockKeyResponse.SerializeToString,
+            ),
+            'UnlockManager': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlockManager,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.UnlockManagerRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.UnlockManagerResponse.SerializeToString,
             ),
             'ServiceLogs': grpc.unary_stream_rpc_method_handler(
                     servicer.ServiceLogs,
@@ -877,6 +930,87 @@ class Control:
             '/shoal.v1.Control/GetJoinToken',
             shoal_dot_v1_dot_control__pb2.GetJoinTokenRequest.SerializeToString,
             shoal_dot_v1_dot_control__pb2.GetJoinTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAutolock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/UpdateAutolock',
+            shoal_dot_v1_dot_control__pb2.UpdateAutolockRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.UnlockKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUnlockKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/GetUnlockKey',
+            shoal_dot_v1_dot_control__pb2.GetUnlockKeyRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.UnlockKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlockManager(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/UnlockManager',
+            shoal_dot_v1_dot_control__pb2.UnlockManagerRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.UnlockManagerResponse.FromString,
             options,
             channel_credentials,
             insecure,

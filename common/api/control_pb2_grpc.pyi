@@ -52,6 +52,16 @@ class ControlStub:
     UpdateNode: _grpc.UnaryUnaryMultiCallable[_control_pb2.UpdateNodeRequest, _control_pb2.NodeResponse]
     RemoveNode: _grpc.UnaryUnaryMultiCallable[_control_pb2.RemoveNodeRequest, _control_pb2.RemoveNodeResponse]
     GetJoinToken: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetJoinTokenRequest, _control_pb2.GetJoinTokenResponse]
+    UpdateAutolock: _grpc.UnaryUnaryMultiCallable[_control_pb2.UpdateAutolockRequest, _control_pb2.UnlockKeyResponse]
+    """Autolock (`shoal cluster update --autolock`): on, a new unlock key comes back once; off,
+    every manager writes its key files in the clear again.
+    """
+    GetUnlockKey: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetUnlockKeyRequest, _control_pb2.UnlockKeyResponse]
+    """The current unlock key, or (rotate) a new one that replaces it on every manager."""
+    UnlockManager: _grpc.UnaryUnaryMultiCallable[_control_pb2.UnlockManagerRequest, _control_pb2.UnlockManagerResponse]
+    """Unlock the manager called, which serves nothing else while locked. Never forwarded: each
+    manager is unlocked on its own.
+    """
     ServiceLogs: _grpc.UnaryStreamMultiCallable[_logs_pb2.ServiceLogsRequest, _logs_pb2.ServiceLogsMessage]
     """The lines of a service's or a task's containers, from every node that holds one."""
     Events: _grpc.UnaryStreamMultiCallable[_control_pb2.EventsRequest, _control_pb2.ClusterEvent]
@@ -94,6 +104,16 @@ class ControlAsyncStub(ControlStub):
     UpdateNode: _aio.UnaryUnaryMultiCallable[_control_pb2.UpdateNodeRequest, _control_pb2.NodeResponse]  # type: ignore[assignment]
     RemoveNode: _aio.UnaryUnaryMultiCallable[_control_pb2.RemoveNodeRequest, _control_pb2.RemoveNodeResponse]  # type: ignore[assignment]
     GetJoinToken: _aio.UnaryUnaryMultiCallable[_control_pb2.GetJoinTokenRequest, _control_pb2.GetJoinTokenResponse]  # type: ignore[assignment]
+    UpdateAutolock: _aio.UnaryUnaryMultiCallable[_control_pb2.UpdateAutolockRequest, _control_pb2.UnlockKeyResponse]  # type: ignore[assignment]
+    """Autolock (`shoal cluster update --autolock`): on, a new unlock key comes back once; off,
+    every manager writes its key files in the clear again.
+    """
+    GetUnlockKey: _aio.UnaryUnaryMultiCallable[_control_pb2.GetUnlockKeyRequest, _control_pb2.UnlockKeyResponse]  # type: ignore[assignment]
+    """The current unlock key, or (rotate) a new one that replaces it on every manager."""
+    UnlockManager: _aio.UnaryUnaryMultiCallable[_control_pb2.UnlockManagerRequest, _control_pb2.UnlockManagerResponse]  # type: ignore[assignment]
+    """Unlock the manager called, which serves nothing else while locked. Never forwarded: each
+    manager is unlocked on its own.
+    """
     ServiceLogs: _aio.UnaryStreamMultiCallable[_logs_pb2.ServiceLogsRequest, _logs_pb2.ServiceLogsMessage]  # type: ignore[assignment]
     """The lines of a service's or a task's containers, from every node that holds one."""
     Events: _aio.UnaryStreamMultiCallable[_control_pb2.EventsRequest, _control_pb2.ClusterEvent]  # type: ignore[assignment]
@@ -223,6 +243,34 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
         request: _control_pb2.GetJoinTokenRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.GetJoinTokenResponse, _abc.Awaitable[_control_pb2.GetJoinTokenResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateAutolock(
+        self,
+        request: _control_pb2.UpdateAutolockRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.UnlockKeyResponse, _abc.Awaitable[_control_pb2.UnlockKeyResponse]]:
+        """Autolock (`shoal cluster update --autolock`): on, a new unlock key comes back once; off,
+        every manager writes its key files in the clear again.
+        """
+
+    @_abc_1.abstractmethod
+    def GetUnlockKey(
+        self,
+        request: _control_pb2.GetUnlockKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.UnlockKeyResponse, _abc.Awaitable[_control_pb2.UnlockKeyResponse]]:
+        """The current unlock key, or (rotate) a new one that replaces it on every manager."""
+
+    @_abc_1.abstractmethod
+    def UnlockManager(
+        self,
+        request: _control_pb2.UnlockManagerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.UnlockManagerResponse, _abc.Awaitable[_control_pb2.UnlockManagerResponse]]:
+        """Unlock the manager called, which serves nothing else while locked. Never forwarded: each
+        manager is unlocked on its own.
+        """
 
     @_abc_1.abstractmethod
     def ServiceLogs(

@@ -72,6 +72,7 @@ def cluster_to_pb(c: m.Cluster) -> pb.Cluster:
         worker_secret=c.worker_secret,
         manager_secret=c.manager_secret,
         admin_generation=c.admin_generation,
+        sealed_unlock_key=c.sealed_unlock_key,
     )
 
 
@@ -83,6 +84,7 @@ def cluster_from_pb(msg: pb.Cluster) -> m.Cluster:
         worker_secret=msg.worker_secret,
         manager_secret=msg.manager_secret,
         admin_generation=msg.admin_generation,
+        sealed_unlock_key=msg.sealed_unlock_key,
     )
 
 

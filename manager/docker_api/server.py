@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from common import key_files
 from common.errors import Unavailable
 from common.netaddr import split_host_port
 from common.tls import CERT_FILE, KEY_FILE, Bundle
@@ -53,7 +54,9 @@ def _tls_context(tls_dir: Path) -> ssl.SSLContext:
 
 def _load_pair(context: ssl.SSLContext, tls_dir: Path) -> None:
     # ssl loads a key pair from files only: the serving bundle's own, 0600 in the state dir.
-    context.load_cert_chain(tls_dir / CERT_FILE, tls_dir / KEY_FILE)
+    # Sealed under autolock: opened into memory only (common.key_files).
+    with key_files.readable_path(tls_dir / KEY_FILE) as key_path:
+        context.load_cert_chain(tls_dir / CERT_FILE, key_path)
 
 
 def _listen(addr: str) -> socket.socket:

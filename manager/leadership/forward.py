@@ -38,6 +38,8 @@ FORWARDED = frozenset(
         "Control/UpdateNode",
         "Control/RemoveNode",
         "Control/GetJoinToken",
+        "Control/UpdateAutolock",
+        "Control/GetUnlockKey",
         "Control/CreateNetwork",
         "Control/RemoveNetwork",
         "Control/CreateData",

@@ -307,5 +307,8 @@ def test_manager_join_goes_on_as_manager_serve_with_its_flags_but_the_token() ->
     served = manager_main.build_parser().parse_args(argv)
     assert served.command == "serve"
     expected = {k: v for k, v in vars(joined).items() if k not in ("command", "token", "addr")}
-    assert {k: v for k, v in vars(served).items() if k not in ("command", "store")} == expected
+    # --store and --autolock are serve's alone: a joined manager follows the cluster's setting.
+    only_serve = ("command", "store", "autolock")
+    assert {k: v for k, v in vars(served).items() if k not in only_serve} == expected
     assert served.store is None
+    assert not served.autolock

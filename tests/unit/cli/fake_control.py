@@ -15,6 +15,7 @@ from common import model as m
 from common.api import control_pb2 as api
 from common.api import control_pb2_grpc, logs_pb2, types_pb2
 from common.ids import new_id
+from common.key_files import Kek
 from tests.unit.fake_files import FakeFiles
 from tests.unit.fake_networks import FakeNetworks
 
@@ -58,6 +59,9 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
         # What Events streams: these events, then the end given (a status and its details; OK
         # ends the stream without error), or, without one, nothing more until the client leaves.
         self.events: list[api.ClusterEvent] = []
+        # Autolock's key while it is on, else empty.
+        self.unlock_key = ""
+        self.unlock_requests: list[str] = []
         self.events_end: tuple[grpc.StatusCode, str] | None = None
 
     def PlanService(
@@ -288,6 +292,34 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
         if role in self.rotations:
             token += f"-{self.rotations[role]}"
         return api.GetJoinTokenResponse(token=token, manager_addr="10.0.0.1:7462")
+
+    def UpdateAutolock(
+        self, request: api.UpdateAutolockRequest, context: grpc.ServicerContext
+    ) -> api.UnlockKeyResponse:
+        self._enter("UpdateAutolock", context)
+        if request.autolock == bool(self.unlock_key):
+            return api.UnlockKeyResponse()
+        self.unlock_key = Kek.generate().unlock_key if request.autolock else ""
+        return api.UnlockKeyResponse(unlock_key=self.unlock_key)
+
+    def GetUnlockKey(
+        self, request: api.GetUnlockKeyRequest, context: grpc.ServicerContext
+    ) -> api.UnlockKeyResponse:
+        self._enter("GetUnlockKey", context)
+        if not self.unlock_key:
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION, "no unlock key is set: autolock is off"
+            )
+        if request.rotate:
+            self.unlock_key = Kek.generate().unlock_key
+        return api.UnlockKeyResponse(unlock_key=self.unlock_key)
+
+    def UnlockManager(
+        self, request: api.UnlockManagerRequest, context: grpc.ServicerContext
+    ) -> api.UnlockManagerResponse:
+        self._enter("UnlockManager", context)
+        self.unlock_requests.append(request.unlock_key)
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this manager is not locked")
 
     def ServiceLogs(
         self, request: logs_pb2.ServiceLogsRequest, context: grpc.ServicerContext

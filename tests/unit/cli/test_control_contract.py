@@ -17,7 +17,7 @@ from agent.runtime.fake import FakeRuntime
 from cli.client import DEADLINE, Client
 from cli.failover import Managers
 from common import model as m
-from common.errors import Conflict, InvalidArgument, NotFound
+from common.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from tests.unit.cli.fake_control import FakeControl
 from tests.unit.cli.harness import Certificates, serving
 from tests.unit.harness import Harness, wait_state
@@ -226,6 +226,24 @@ def test_join_tokens_are_per_role_and_rotate_alone(subject: Subject) -> None:
     rotated = subject.client.join_token(m.NodeRole.WORKER, rotate=True).token
     assert rotated != worker
     assert subject.client.join_token(m.NodeRole.MANAGER, rotate=False).token == manager
+
+
+def test_autolock_gives_a_key_once_shows_and_rotates_it_and_turns_off(subject: Subject) -> None:
+    client = subject.client
+    with pytest.raises(FailedPrecondition, match="autolock is off"):
+        client.unlock_key(rotate=False)
+    key = client.update_autolock(True)
+    assert key.startswith("SHOALKEY-1-")
+    assert client.update_autolock(True) == ""
+    assert client.unlock_key(rotate=False) == key
+    rotated = client.unlock_key(rotate=True)
+    assert rotated not in ("", key)
+    assert client.unlock_key(rotate=False) == rotated
+    with pytest.raises(FailedPrecondition, match="this manager is not locked"):
+        client.unlock_manager(rotated)
+    assert client.update_autolock(False) == ""
+    with pytest.raises(FailedPrecondition, match="autolock is off"):
+        client.unlock_key(rotate=False)
 
 
 def test_secrets_and_configs_are_apart_and_a_secrets_data_never_shown(subject: Subject) -> None:
