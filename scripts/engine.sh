@@ -45,7 +45,7 @@ start() {
   # get the same addresses), and the second one flushes the first one's iptables DOCKER chains
   # (seen here: published ports of the first engine stop forwarding). Refuse unless told to.
   local other
-  other=$(local_engines | head -1)
+  other=$(local_engines | sed -n 1p) # sed reads it all: head would end it with SIGPIPE (exit 141)
   if [ -n "$other" ] && [ "${SHOAL_ENGINE_SHARE_NETNS:-}" != 1 ]; then
     echo "engine.sh: a dockerd already runs in this network namespace (pid/DOCKER_HOST: $other);" \
       "use it, or start this one in its own namespace (nsenter --net=/run/netns/NAME ...)," \
