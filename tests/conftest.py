@@ -12,17 +12,24 @@ from tests.etcd_member import etcd_member
 LAB_GROUP = "lab"
 
 
-# tryfirst: xdist's own hook reads the marks into each test's id, and must find them there.
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_itemcollected(item: pytest.Item) -> None:
     """`make test` spreads the tests over pytest-xdist workers (`--dist loadgroup`). The machine
     holds one multi-host lab, which every e2e module shares (tests/e2e/conftest.py), so they all
     go to one worker; every other module goes whole to one worker, so that a module's cluster
-    (a module-scoped fixture) is brought up once, not once per worker that ran a test of it."""
-    for item in items:
-        path = item.path.as_posix()
-        group = LAB_GROUP if "/tests/e2e/" in path else path
-        item.add_marker(pytest.mark.xdist_group(group))
+    (a module-scoped fixture) is brought up once, not once per worker that ran a test of it.
+    Marked as each test is collected: xdist reads the marks into the test ids when collection
+    ends."""
+    path = item.path.as_posix()
+    item.add_marker(pytest.mark.xdist_group(LAB_GROUP if "/tests/e2e/" in path else path))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Grouping goes by test ids that xdist rewrites: a pytest that rebuilds them (9.2) would
+    spread the e2e modules over workers, each bringing a lab up on the one machine."""
+    if getattr(session.config.option, "loadgroup", False):
+        ungrouped = [item.nodeid for item in session.items if "@" not in item.nodeid]
+        if ungrouped:
+            raise pytest.UsageError(f"pytest-xdist did not group {ungrouped[0]} (pytest < 9?)")
 
 
 @pytest.fixture(scope="session")
