@@ -53,6 +53,10 @@ def _exists(path: Path) -> bool:
     return path.exists()
 
 
+def _entries(path: Path) -> list[Path]:
+    return list(path.iterdir())
+
+
 class Reports:
     def __init__(self) -> None:
         self.seen: list[tuple[str, TaskStatus]] = []
@@ -108,3 +112,31 @@ async def test_leaving_removes_the_files_and_the_tmpfs(node_id: str, tmp_path: P
     assert failed == []
     assert not _exists(files_dir(node_id))
     assert not _mounted(files_dir(node_id))
+
+
+@pytest.fixture
+def full_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs of one page: a secret bigger than that fills it."""
+    root = tmp_path / "files"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(root)], check=True)
+    yield root
+    subprocess.run(["umount", str(root)], check=True)
+
+
+async def test_a_full_tmpfs_fails_the_task_with_one_line_and_leaves_no_files(
+    full_tmpfs: Path,
+) -> None:
+    runtime, reports = FakeRuntime(), Reports()
+    worker = Worker(new_id(), runtime, reports, files=TaskFiles(full_tmpfs))
+    big = [FileData(False, "s1", 2, b"x" * 65536), DATA[1]]
+    worker.assign([_with_files(assigned("t1"))], [], full=True, files=big)
+    await eventually(lambda: any(s.terminal for s in reports.states("t1")), "t1 to end")
+    ended = next(s for tid, s in reports.seen if tid == "t1" and s.state.terminal)
+    assert ended.state == TaskState.FAILED
+    assert ended.err == (
+        f"cannot write the task's secrets and configs in {full_tmpfs}: No space left on device"
+    )
+    assert runtime.containers_by_id == {}
+    assert _entries(full_tmpfs) == []
+    await worker.stop()
