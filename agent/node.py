@@ -24,6 +24,7 @@ from agent.netfilter_guard import NetfilterGuard, Part
 from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import ContainerRuntime
 from agent.runtime.instrumented import InstrumentedRuntime
+from agent.task_files import TaskFiles, files_dir
 from agent.teardown import HostCleanup, Teardown
 from agent.worker import Worker
 from common import cert_file, convert, message_limits
@@ -79,10 +80,13 @@ class NodeAgent:
         data_addr: str = "",
         metrics: AgentMetrics | None = None,
         host_networking: HostCleanup | None = None,
+        files: TaskFiles | None = None,
     ) -> None:
         """ingress: the routing mesh on this host; None leaves the host's netfilter alone.
         host_networking: removes the node's networks from the host once the node is removed;
-        None on a host shared with other nodes."""
+        None on a host shared with other nodes. files: where the tasks' secrets and configs
+        go (default: a tmpfs at files_dir(node_id))."""
+        files = files or TaskFiles(files_dir(node_id))
         self.metrics = metrics or AgentMetrics()
         runtime = InstrumentedRuntime(runtime, self.metrics)
         self.node_id = node_id
@@ -113,10 +117,11 @@ class NodeAgent:
             self._queue_report,
             hostname,
             attach=networks.attach if networks is not None else None,
+            files=files,
         )
         self.connected = asyncio.Event()
         self._log = log.bind(node_id=node_id)
-        self._teardown = Teardown(node_id, runtime, state_dir, ingress, host_networking)
+        self._teardown = Teardown(node_id, runtime, state_dir, ingress, host_networking, files)
         # The host's netfilter is this agent's to keep when it runs the mesh.
         self.guard = (
             NetfilterGuard(ingress.tables.save, _guarded(ingress, networks), ingress.tables.changes)

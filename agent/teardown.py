@@ -54,6 +54,8 @@ class Teardown:
     state_dir: Path
     ingress: MeshSync | None = None
     host_networking: HostCleanup | None = None
+    # The node's secrets and configs (default: those at files_dir(node_id)).
+    files: TaskFiles | None = None
 
     async def run(self) -> list[str]:
         """Remove everything; the parts that could not be removed, each with why."""
@@ -64,7 +66,8 @@ class Teardown:
             failed.append(f"its containers ({exc})")
         else:
             # Only once no container has them mounted.
-            await asyncio.to_thread(TaskFiles(files_dir(self.node_id)).clear)
+            files = self.files or TaskFiles(files_dir(self.node_id))
+            await asyncio.to_thread(files.clear)
         if self.ingress is not None:
             try:
                 await self.ingress.remove()
