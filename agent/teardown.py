@@ -34,14 +34,13 @@ PASS_DELAY = 0.3
 HostCleanup = Callable[[], Awaitable[None]]
 
 
-async def remove_host_networking(engine: EngineClient) -> None:
+async def remove_host_networking(engine: EngineClient, cluster_id: str) -> None:
     """The VXLAN devices first (without its chain, a device takes frames from anyone), then the
-    network rules, then the engine's bridge networks of ours (their containers are gone)."""
+    network rules, then the engine's bridge networks of the cluster (their containers are gone;
+    another cluster's on the same engine stay)."""
     await links.delete_ours()
     await network_rules.remove()
-    networks = EngineNetworks(engine)
-    for network_id in await networks.present():
-        await networks.remove(network_id)
+    await EngineNetworks(engine, cluster_id).remove_all()
 
 
 @dataclass
