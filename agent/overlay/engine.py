@@ -4,13 +4,14 @@ node's slice, with the slice's first address as the bridge's own.
 
 An engine may serve nodes of several clusters (test clusters side by side, or a host moved from
 one cluster to another): each engine network is labelled with its cluster's ID, and an agent
-removes only its own cluster's. A network made before that label existed is used if it is one
-of this node's networks (its name holds the network's ID, which no other cluster has) but never
-removed: nothing tells which cluster it belongs to. `docker network rm` removes it once unused."""
+removes only its own cluster's. A network made before that label existed is used while it is
+one of this node's networks (its name holds the network's ID, which no other cluster has), and
+otherwise left alone, never removed: nothing tells which cluster it belongs to. `docker network
+rm` removes it once unused."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from ipaddress import IPv4Network
 from typing import TypeVar
 
@@ -36,15 +37,17 @@ class EngineNetworks:
     async def _call(self, fn: Callable[[docker.APIClient], R]) -> R:
         return await self._engine.call(fn)
 
-    async def present(self) -> dict[str, str]:
+    async def present(self, wanted: Collection[str] = ()) -> dict[str, str]:
         """network ID -> the engine network's ID, for every network of this cluster the engine
-        has, and every one made before networks were labelled with their cluster."""
+        has, and those of wanted made before networks were labelled with their cluster (any
+        other unlabelled one may be another cluster's, and is not shown)."""
         found = await self._call(lambda api: api.networks(filters={"label": NETWORK_LABEL}))
         result = {}
         for entry in found:
             network_id = names.network_of(entry["Name"])
             cluster = (entry.get("Labels") or {}).get(CLUSTER_LABEL)
-            if network_id is not None and cluster in (None, self._cluster_id):
+            legacy = cluster is None and network_id in wanted
+            if network_id is not None and (cluster == self._cluster_id or legacy):
                 result[network_id] = entry["Id"]
         return result
 

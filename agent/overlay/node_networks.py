@@ -143,7 +143,7 @@ class NodeNetworks:
         if not view.networks and not self._ready and self._clean:
             return True
         complete = True
-        present = set(await self._engine.present())
+        present = set(await self._engine.present({n.id for n in view.networks}))
         changes = plan(view, present, set(self._ready), await links.vxlan_devices())
         for network_id in changes.remove:
             complete &= await self._remove(network_id)
