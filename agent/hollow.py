@@ -4,8 +4,8 @@
 Each node is a joined node of its own (its key, certificate and identity in a sub-directory of
 --state-dir) running the real NodeAgent: its own mutual-TLS session, heartbeats, status
 batching, renewal and reconnects. Only the engine is the in-memory one (agent/runtime/fake.py),
-where a task's container runs at once. No routing mesh and no cluster networks are set up: a
-hollow node touches nothing on the host.
+where a task's container runs at once. No routing mesh and no cluster networks are set up, and
+no secret or config file is written: a hollow node touches nothing on the host.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import structlog
 
 from agent.node import NodeAgent
 from agent.runtime.fake import FakeRuntime
+from agent.task_files import UnwrittenFiles, files_dir
 from common import identity, log, tokens
 from common.cli_args import Parser
 from common.errors import InvalidArgument, ShoalError
@@ -124,18 +125,34 @@ async def run_nodes(state_dir: Path, count: int, prefix: str) -> None:
 async def _run_node(directory: Path, hostname: str) -> None:
     known = identity.load(directory)
     assert known is not None  # checked by run_nodes before any node starts
-    node = NodeAgent(
-        known.node_id,
-        known.manager,
-        FakeRuntime(pull_any=True),
-        hostname,
-        Bundle.load(directory),
-        directory,
-    )
+    bundle = Bundle.load(directory)
+    runtime = FakeRuntime(pull_any=True)
+    node = hollow_node(known.node_id, known.manager, runtime, hostname, bundle, directory)
     try:
         await node.run()
     except ShoalError as exc:
         logger.error("hollow node stopped", node_id=known.node_id, error=str(exc))
+
+
+def hollow_node(
+    node_id: str,
+    manager: str,
+    runtime: FakeRuntime,
+    hostname: str,
+    bundle: Bundle,
+    directory: Path,
+) -> NodeAgent:
+    """The real NodeAgent on the in-memory engine, its tasks' secrets and configs held but
+    written nowhere."""
+    return NodeAgent(
+        node_id,
+        manager,
+        runtime,
+        hostname,
+        bundle,
+        directory,
+        files=UnwrittenFiles(files_dir(node_id)),
+    )
 
 
 def run_argv(args: argparse.Namespace, prefix: str) -> list[str]:

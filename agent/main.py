@@ -134,7 +134,7 @@ async def run_agent(
     exporter = MetricsServer.start(metrics_addr, metrics.registry) if metrics_addr else None
     engine = EngineClient(docker_host)
     runtime = DockerRuntime(engine)
-    networks = node_networks(engine, default_address())
+    networks = node_networks(engine, known.cluster_id, default_address())
     try:
         ingress = MeshSync(known.node_id, Netfilter()) if mesh else None
         await NodeAgent(
@@ -148,7 +148,9 @@ async def run_agent(
             networks=networks,
             data_addr=default_address(),
             metrics=metrics,
-            host_networking=functools.partial(remove_host_networking, engine) if mesh else None,
+            host_networking=functools.partial(remove_host_networking, engine, known.cluster_id)
+            if mesh
+            else None,
         ).run()
     except NodePromoted:
         logger.info("node promoted to a manager: handing the host over to a manager process")
@@ -187,7 +189,7 @@ async def leave_cluster(
         DockerRuntime(engine),
         state_dir,
         MeshSync(known.node_id, Netfilter()) if mesh else None,
-        functools.partial(remove_host_networking, engine) if mesh else None,
+        functools.partial(remove_host_networking, engine, known.cluster_id) if mesh else None,
     )
     try:
         failed = await teardown.run()

@@ -16,7 +16,9 @@ from pathlib import Path
 import grpc
 import structlog
 
-from agent.logs import LogStreams, Publish
+from agent import session_messages
+from agent.logs import LogStreams
+from agent.manager_channel import CHANNEL_OPTIONS, FATAL, log_publisher
 from agent.managers import Managers
 from agent.mesh.sync import MeshSync
 from agent.metrics import AgentMetrics
@@ -24,45 +26,20 @@ from agent.netfilter_guard import NetfilterGuard, Part
 from agent.overlay.node_networks import NodeNetworks
 from agent.runtime.base import ContainerRuntime
 from agent.runtime.instrumented import InstrumentedRuntime
+from agent.task_files import TaskFiles, files_dir
 from agent.teardown import HostCleanup, Teardown
 from agent.worker import Worker
-from common import cert_file, convert, message_limits
+from common import cert_file, convert
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.backoff import Backoff
 from common.errors import NodePromoted, NodeRemoved, ShoalError
 from common.grpc_errors import from_rpc_error
-from common.logs import PublishedLogs
-from common.mesh_view import IngressPort
 from common.model import FileData, NodeDescription, RegistryAuth, Resources, Task, TaskStatus, now
 from common.tls import Bundle
 from common.version import PROTOCOL, VERSION
 
 log = structlog.get_logger("agent")
-
-# Fatal answers: retrying cannot help; the node must join again, or run another version.
-_FATAL = {
-    grpc.StatusCode.FAILED_PRECONDITION,
-    grpc.StatusCode.NOT_FOUND,
-    grpc.StatusCode.UNAUTHENTICATED,
-    grpc.StatusCode.PERMISSION_DENIED,
-    grpc.StatusCode.INVALID_ARGUMENT,
-}
-# Keepalive pings find a dead connection (a cut cable) that would otherwise look idle.
-CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 2000),
-    ("grpc.keepalive_timeout_ms", 2000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 2000),
-    # Also the connect timeout (20 s by default): a connect begun while the link was down would
-    # otherwise hold the node away that long after the link came back. Not shorter: when
-    # thousands of nodes reconnect at once (a manager restart) a TLS handshake waits its turn
-    # on the manager; abandoned after 1 s, every handshake was redone and none completed.
-    ("grpc.min_reconnect_backoff_ms", 5000),
-    *message_limits.OPTIONS,
-]
 
 
 class NodeAgent:
@@ -79,10 +56,13 @@ class NodeAgent:
         data_addr: str = "",
         metrics: AgentMetrics | None = None,
         host_networking: HostCleanup | None = None,
+        files: TaskFiles | None = None,
     ) -> None:
         """ingress: the routing mesh on this host; None leaves the host's netfilter alone.
         host_networking: removes the node's networks from the host once the node is removed;
-        None on a host shared with other nodes."""
+        None on a host shared with other nodes. files: where the tasks' secrets and configs
+        go (default: a tmpfs at files_dir(node_id))."""
+        files = files or TaskFiles(files_dir(node_id))
         self.metrics = metrics or AgentMetrics()
         runtime = InstrumentedRuntime(runtime, self.metrics)
         self.node_id = node_id
@@ -113,10 +93,11 @@ class NodeAgent:
             self._queue_report,
             hostname,
             attach=networks.attach if networks is not None else None,
+            files=files,
         )
         self.connected = asyncio.Event()
         self._log = log.bind(node_id=node_id)
-        self._teardown = Teardown(node_id, runtime, state_dir, ingress, host_networking)
+        self._teardown = Teardown(node_id, runtime, state_dir, ingress, host_networking, files)
         # The host's netfilter is this agent's to keep when it runs the mesh.
         self.guard = (
             NetfilterGuard(ingress.tables.save, _guarded(ingress, networks), ingress.tables.changes)
@@ -198,7 +179,7 @@ class NodeAgent:
                     backoff.reset()
                     break
                 except grpc.aio.AioRpcError as exc:
-                    if exc.code() in _FATAL:
+                    if exc.code() in FATAL:
                         raise from_rpc_error(exc) from None
                     self._log.warning("certificate renewal failed", error=exc.details())
                 except ShoalError as exc:
@@ -300,7 +281,7 @@ class NodeAgent:
                 self._log.warning("session ended by the manager", manager=self.manager)
                 self.managers.restart()
             except grpc.aio.AioRpcError as exc:
-                if exc.code() in _FATAL:
+                if exc.code() in FATAL:
                     raise from_rpc_error(exc) from None
                 failed = self.manager
                 was_up = self.connected.is_set()
@@ -321,7 +302,7 @@ class NodeAgent:
         description = await self._describe()
         async with (
             self._channel() as channel,
-            LogStreams(self._runtime, _log_publisher(channel)) as logs,
+            LogStreams(self._runtime, log_publisher(channel)) as logs,
         ):
             stub = dispatcher_pb2_grpc.DispatcherStub(channel)
             call = stub.Session(self._outgoing(description))
@@ -361,7 +342,9 @@ class NodeAgent:
                         self.connected.set()
                 elif kind == "ingress" and self.ingress is not None:
                     view = msg.ingress
-                    self.ingress.apply(_ingress_ports(view), view.removed, full=view.full)
+                    self.ingress.apply(
+                        session_messages.ingress_ports(view), view.removed, full=view.full
+                    )
                 elif kind == "subscribe_logs":
                     logs.subscribe(convert.subscribe_logs_from_pb(msg.subscribe_logs))
                 elif kind == "cancel_logs":
@@ -394,44 +377,8 @@ class NodeAgent:
                 yield dpb.AgentMessage(heartbeat=dpb.Heartbeat(engine_error=self._engine_error))
                 continue
             batch, self._pending = self._pending, {}
-            for updates in _status_chunks(batch):
+            for updates in session_messages.status_chunks(batch):
                 yield dpb.AgentMessage(status=dpb.StatusBatch(updates=updates))
-
-
-def _ingress_ports(view: dpb.IngressView) -> list[IngressPort]:
-    """The ports of the view that decode; one that does not (an unknown protocol) is skipped."""
-    ports = []
-    for port in view.ports:
-        try:
-            ports.append(convert.ingress_port_from_pb(port))
-        except ValueError as exc:
-            log.warning("ingress port skipped", port=port.published, error=str(exc)[:200])
-    return ports
-
-
-def _status_chunks(batch: dict[str, TaskStatus]) -> list[list[dpb.TaskStatusUpdate]]:
-    """Reports in messages well under the size limit: after a long absence there may be many."""
-    chunks: list[list[dpb.TaskStatusUpdate]] = [[]]
-    size = 0
-    for task_id, status in batch.items():
-        update = dpb.TaskStatusUpdate(task_id=task_id, status=convert.status_to_pb(status))
-        cost = update.ByteSize()
-        if chunks[-1] and size + cost > message_limits.CHUNK_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(update)
-        size += cost
-    return chunks
-
-
-def _log_publisher(channel: grpc.aio.Channel) -> Publish:
-    """The log streams' way up: each subscription's batches on a PublishLogs call of its own."""
-    stub: dispatcher_pb2_grpc.DispatcherAsyncStub = dispatcher_pb2_grpc.DispatcherStub(channel)
-
-    async def publish(batches: AsyncIterator[PublishedLogs]) -> None:
-        await stub.PublishLogs(convert.published_logs_to_pb(b) async for b in batches)
-
-    return publish
 
 
 def _guarded(ingress: MeshSync, networks: NodeNetworks | None) -> list[Part]:

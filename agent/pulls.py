@@ -1,6 +1,8 @@
-"""One pull per image on this node at a time, however many of its tasks start at once: the
-first task to need an image starts its pull, the others wait for the same one, and every task
-waiting hears how far it came."""
+"""One pull per image and credentials on this node at a time, however many of its tasks start
+at once: the first task to need an image starts its pull, the others with the same credentials
+wait for the same one, and every task waiting hears how far it came. A task with other
+credentials (or none) pulls with its own: it must not be handed an image its service could not
+have pulled, nor fail for another service's credentials."""
 
 from __future__ import annotations
 
@@ -26,14 +28,15 @@ class _Pull:
 class Pulls:
     def __init__(self, runtime: ContainerRuntime) -> None:
         self._runtime = runtime
-        self._running: dict[str, _Pull] = {}
+        # (image, credentials) -> the pull under way with them.
+        self._running: dict[tuple[str, RegistryAuth | None], _Pull] = {}
 
     async def ensure(
         self, image: str, auth: RegistryAuth | None, progress: PullProgress | None = None
     ) -> None:
-        """image present on the engine. A task that joins a pull under way shares its outcome,
-        and the credentials of the task that started it."""
-        while (pull := self._running.get(image)) is not None:
+        """image present on the engine. A task that joins a pull under way (same image, same
+        credentials) shares its outcome."""
+        while (pull := self._running.get((image, auth))) is not None:
             if progress is not None:
                 if pull.percent:
                     progress(pull.percent)
@@ -60,7 +63,7 @@ class Pulls:
         pull = _Pull(asyncio.get_running_loop().create_future())
         if progress is not None:
             pull.listeners.append(progress)
-        self._running[image] = pull
+        self._running[(image, auth)] = pull
         try:
             await self._runtime.ensure_image(image, auth, pull.told)
         except asyncio.CancelledError:
@@ -74,4 +77,4 @@ class Pulls:
         else:
             pull.done.set_result(None)
         finally:
-            del self._running[image]
+            del self._running[(image, auth)]

@@ -57,6 +57,11 @@ def _wanted(task: Task) -> list[tuple[bool, FileReference]]:
     return [(False, r) for r in task.spec.secrets] + [(True, r) for r in task.spec.configs]
 
 
+def _mount(config: bool, ref: FileReference, path: Path) -> Mount:
+    target = ref.target if config else f"{SECRETS_DIR}/{ref.target}"
+    return Mount(MountType.BIND, target, str(path), read_only=True)
+
+
 class TaskFiles:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -97,31 +102,45 @@ class TaskFiles:
 
     def write(self, task: Task) -> tuple[Mount, ...]:
         """The task's files written, and the read-only bind mounts that put them in its
-        container; ShoalError when the manager has not sent a file's data."""
+        container; ShoalError when the manager has not sent a file's data, or when the files
+        cannot be written (the half-written directory removed then)."""
         wanted = _wanted(task)
         if not wanted:
             return ()
-        self._ensure_tmpfs()
+        self._check_received(wanted)
         task_dir = self.root / task.id
-        shutil.rmtree(task_dir, ignore_errors=True)
-        task_dir.mkdir(mode=0o700)
-        mounts = []
-        for index, (config, ref) in enumerate(wanted):
-            data = self._data.get((config, ref.id, ref.version))
-            if data is None:
+        try:
+            self._ensure_tmpfs()
+            shutil.rmtree(task_dir, ignore_errors=True)
+            task_dir.mkdir(mode=0o700)
+            return tuple(self._write_one(task_dir, i, c, r) for i, (c, r) in enumerate(wanted))
+        except OSError as exc:
+            # Disk full, the directory gone, no permission: the task fails with the reason
+            # (the OS's words name a path and a cause, never the data).
+            shutil.rmtree(task_dir, ignore_errors=True)
+            raise ShoalError(
+                f"cannot write the task's secrets and configs in {self.root}: {exc.strerror or exc}"
+            ) from exc
+
+    def _check_received(self, wanted: list[tuple[bool, FileReference]]) -> None:
+        for config, ref in wanted:
+            if (config, ref.id, ref.version) not in self._data:
                 what = "config" if config else "secret"
                 raise ShoalError(f"{what} {ref.name} version {ref.version} was not received")
-            path = task_dir / str(index)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.write(fd, data)
-                os.fchown(fd, ref.uid, ref.gid)
-                os.fchmod(fd, ref.mode)
-            finally:
-                os.close(fd)
-            target = ref.target if config else f"{SECRETS_DIR}/{ref.target}"
-            mounts.append(Mount(MountType.BIND, target, str(path), read_only=True))
-        return tuple(mounts)
+
+    def _write_one(self, task_dir: Path, index: int, config: bool, ref: FileReference) -> Mount:
+        path = task_dir / str(index)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            data = memoryview(self._data[(config, ref.id, ref.version)])
+            while data:
+                # os.write may write less than asked (a full tmpfs writes what fits).
+                data = data[os.write(fd, data) :]
+            os.fchown(fd, ref.uid, ref.gid)
+            os.fchmod(fd, ref.mode)
+        finally:
+            os.close(fd)
+        return _mount(config, ref, path)
 
     def remove(self, task_id: str) -> None:
         shutil.rmtree(self.root / task_id, ignore_errors=True)
@@ -144,3 +163,25 @@ class TaskFiles:
         if filesystem_of(self.root) == "tmpfs" and os.path.ismount(self.root):
             subprocess.run(["umount", str(self.root)], capture_output=True, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class UnwrittenFiles(TaskFiles):
+    """A hollow node's (agent/hollow.py): the data is held and checked as a real node's is,
+    and the mounts name the files a real node would write under root, but nothing is written
+    or mounted. Its containers are in memory and read no file, and a thousand simulated nodes
+    on one host must not mount a thousand tmpfs, nor put secrets on its disk."""
+
+    def write(self, task: Task) -> tuple[Mount, ...]:
+        wanted = _wanted(task)
+        self._check_received(wanted)
+        task_dir = self.root / task.id
+        return tuple(_mount(c, r, task_dir / str(i)) for i, (c, r) in enumerate(wanted))
+
+    def remove(self, task_id: str) -> None:
+        """Nothing to remove: nothing was written."""
+
+    def keep_dirs(self, task_ids: set[str]) -> None:
+        """Nothing to remove: nothing was written."""
+
+    def clear(self) -> None:
+        self._data.clear()

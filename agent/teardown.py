@@ -34,14 +34,13 @@ PASS_DELAY = 0.3
 HostCleanup = Callable[[], Awaitable[None]]
 
 
-async def remove_host_networking(engine: EngineClient) -> None:
+async def remove_host_networking(engine: EngineClient, cluster_id: str) -> None:
     """The VXLAN devices first (without its chain, a device takes frames from anyone), then the
-    network rules, then the engine's bridge networks of ours (their containers are gone)."""
+    network rules, then the engine's bridge networks of the cluster (their containers are gone;
+    another cluster's on the same engine stay)."""
     await links.delete_ours()
     await network_rules.remove()
-    networks = EngineNetworks(engine)
-    for network_id in await networks.present():
-        await networks.remove(network_id)
+    await EngineNetworks(engine, cluster_id).remove_all()
 
 
 @dataclass
@@ -54,6 +53,8 @@ class Teardown:
     state_dir: Path
     ingress: MeshSync | None = None
     host_networking: HostCleanup | None = None
+    # The node's secrets and configs (default: those at files_dir(node_id)).
+    files: TaskFiles | None = None
 
     async def run(self) -> list[str]:
         """Remove everything; the parts that could not be removed, each with why."""
@@ -64,7 +65,8 @@ class Teardown:
             failed.append(f"its containers ({exc})")
         else:
             # Only once no container has them mounted.
-            await asyncio.to_thread(TaskFiles(files_dir(self.node_id)).clear)
+            files = self.files or TaskFiles(files_dir(self.node_id))
+            await asyncio.to_thread(files.clear)
         if self.ingress is not None:
             try:
                 await self.ingress.remove()

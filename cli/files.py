@@ -7,11 +7,12 @@ from __future__ import annotations
 import argparse
 import base64
 import sys
-from pathlib import Path
+from typing import BinaryIO
 
 from cli import batch, humanize, labels, output, progress, service_update, table
 from cli.client import Client
 from common.errors import InvalidArgument
+from common.limits import max_data_bytes
 from common.model import DataInfo, now
 
 LS_HEADER = ("ID", "NAME", "CREATED", "UPDATED")
@@ -63,18 +64,37 @@ def register(parser: argparse.ArgumentParser, *, config: bool) -> None:
     rotate.set_defaults(run=_rotate)
 
 
-def read_data(source: str) -> bytes:
-    """The bytes of FILE, or of stdin for -; one line naming the file when it cannot be read."""
+def read_data(source: str, config: bool) -> bytes:
+    """The bytes of FILE, or of stdin for -; see read_file."""
     if source == STDIN:
-        return sys.stdin.buffer.read()
+        return _bounded(sys.stdin.buffer, "stdin", config)
+    return read_file(source, config)
+
+
+def read_file(path: str, config: bool) -> bytes:
+    """The bytes of a file, never more than the limit's worth read (a file without end,
+    /dev/zero, is refused like any other too big); one line naming the file and the cause or
+    the limit when it cannot be used."""
     try:
-        return Path(source).read_bytes()
+        with open(path, "rb") as file:
+            return _bounded(file, path, config)
     except OSError as exc:
-        raise InvalidArgument(f"cannot read {source}: {exc.strerror}") from None
+        raise InvalidArgument(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _bounded(stream: BinaryIO, name: str, config: bool) -> bytes:
+    limit = max_data_bytes(config)
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        what = "config" if config else "secret"
+        raise InvalidArgument(f"{name}: {what} data is over the limit of {limit // 1024} KB")
+    return data
 
 
 def _create(args: argparse.Namespace, client: Client) -> int:
-    info = client.create_data(args.data_config, args.name, dict(args.label), read_data(args.file))
+    info = client.create_data(
+        args.data_config, args.name, dict(args.label), read_data(args.file, args.data_config)
+    )
     print(info.id)
     return 0
 
@@ -82,7 +102,9 @@ def _create(args: argparse.Namespace, client: Client) -> int:
 def _rotate(args: argparse.Namespace, client: Client) -> int:
     """Store the new version, then follow each service's rolling update as `service update`
     does; the exit code is the worst of theirs (3: one rolled back or paused)."""
-    info, services = client.rotate_data(args.data_config, args.ref, read_data(args.file))
+    info, services = client.rotate_data(
+        args.data_config, args.ref, read_data(args.file, args.data_config)
+    )
     print(info.id)
     code = progress.CONVERGED
     for name in services:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from common.docker_auth import auth_config
 from common.model import RegistryAuth
 
 # docker-py is imported where it is used: it takes the better part of a second, which only the
@@ -103,23 +104,11 @@ def _digest(reference: str, auth: RegistryAuth | None) -> str | None:
             local = None
         if local is not None and not local.get("RepoDigests"):
             return None
-        # An explicit (maybe empty) header: docker-py would otherwise read the configuration's
-        # credentials, which only --with-registry-auth hands out.
+        # Only --with-registry-auth hands out the configuration's credentials (auth_config).
         answer: Mapping[str, Any] = api.inspect_distribution(  # type: ignore[no-untyped-call]
-            reference, auth_config=_auth_config(auth)
+            reference, auth_config=auth_config(auth)
         )
     return str(answer["Descriptor"]["digest"])
-
-
-def _auth_config(auth: RegistryAuth | None) -> dict[str, str]:
-    if auth is None:
-        return {}
-    return {
-        "username": auth.username,
-        "password": auth.password,
-        "serveraddress": auth.server_address,
-        "identitytoken": auth.identity_token,
-    }
 
 
 def _tagged(image: str) -> str:

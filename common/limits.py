@@ -25,6 +25,14 @@ MAX_TEMPLATE = 1024
 MAX_WORD = 256
 # A service spec as protobuf: what one service may cost the store and every session it goes down.
 MAX_SPEC_BYTES = 256 * 1024
+# A secret's and a config's data: Swarm's limits (swarmkit's MaxSecretSize and MaxConfigSize),
+# checked by the manager on every write and by the client before it reads more than that.
+MAX_SECRET_BYTES = 500 * 1024
+MAX_CONFIG_BYTES = 1000 * 1024
+
+
+def max_data_bytes(config: bool) -> int:
+    return MAX_CONFIG_BYTES if config else MAX_SECRET_BYTES
 
 
 def check_text(field: str, value: str, limit: int) -> None:

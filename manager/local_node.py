@@ -6,6 +6,7 @@ else in manager/ imports agent/."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 
 from agent.engine_client import EngineClient
@@ -18,10 +19,13 @@ from agent.runtime.base import ContainerRuntime
 from agent.runtime.docker import DockerRuntime
 from manager.server import ManagerConfig, NodeSeat, RunNode, Started, data_address, serve
 
+# The node's networks for its cluster (by ID): engine networks are labelled with it.
+NetworksFor = Callable[[str], NodeNetworks]
+
 
 def local_node(
     runtime: ContainerRuntime,
-    networks: NodeNetworks | None,
+    networks_for: NetworksFor | None,
     *,
     routing_mesh: bool,
     data_addr: str,
@@ -30,18 +34,24 @@ def local_node(
     seat the manager gives its node."""
 
     async def run(seat: NodeSeat) -> None:
-        await NodeAgent(
-            seat.node_id,
-            seat.target,
-            runtime,
-            seat.hostname,
-            seat.bundle,
-            seat.state_dir,
-            MeshSync(seat.node_id, Netfilter()) if routing_mesh else None,
-            networks=networks,
-            data_addr=data_addr,
-            metrics=AgentMetrics(seat.registry),
-        ).run()
+        cluster_id = seat.bundle.subject.cluster_id
+        networks = networks_for(cluster_id) if networks_for is not None else None
+        try:
+            await NodeAgent(
+                seat.node_id,
+                seat.target,
+                runtime,
+                seat.hostname,
+                seat.bundle,
+                seat.state_dir,
+                MeshSync(seat.node_id, Netfilter()) if routing_mesh else None,
+                networks=networks,
+                data_addr=data_addr,
+                metrics=AgentMetrics(seat.registry),
+            ).run()
+        finally:
+            if networks is not None:
+                await networks.close()
 
     return run
 
@@ -54,12 +64,13 @@ async def serve_with_node(
     """The manager and its node on this host's engine, until stop is set."""
     engine = EngineClient(config.docker_host)
     data_addr = data_address(config.advertise)
-    networks = node_networks(engine, data_addr)
     node = local_node(
-        DockerRuntime(engine), networks, routing_mesh=config.routing_mesh, data_addr=data_addr
+        DockerRuntime(engine),
+        functools.partial(node_networks, engine, data_addr=data_addr),
+        routing_mesh=config.routing_mesh,
+        data_addr=data_addr,
     )
     try:
         await serve(config, node, stop, started)
     finally:
-        await networks.close()
         await engine.close()

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from common.errors import InvalidArgument
-from common.limits import MAX_PATH
+from common.limits import MAX_PATH, max_data_bytes
 from common.model import (
     Config,
     ContainerSpec,
@@ -29,9 +29,6 @@ from common.model import (
 from manager.data_key import DataKey
 from manager.store import ReadView
 
-# Swarm's limits (swarmkit's MaxSecretSize and MaxConfigSize).
-MAX_SECRET_BYTES = 500 * 1024
-MAX_CONFIG_BYTES = 1000 * 1024
 SECRETS_DIR = "/run/secrets"
 
 S = TypeVar("S", bound=SealedObject)
@@ -48,7 +45,7 @@ def bound_to(kind: type[SealedObject], obj_id: str, version: int) -> str:
 
 
 def check_size(kind: type[SealedObject], data: bytes) -> None:
-    limit = MAX_CONFIG_BYTES if issubclass(kind, Config) else MAX_SECRET_BYTES
+    limit = max_data_bytes(issubclass(kind, Config))
     what = kind_name(kind)
     if not data:
         raise InvalidArgument(f"{what} data is empty")

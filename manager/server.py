@@ -39,8 +39,8 @@ from manager.cluster_gauges import ClusterGauges
 from manager.control import AdminOnly, Control
 from manager.control_metrics import ControlMetrics
 from manager.dispatcher import Dispatcher
+from manager.dispatcher.data_address import LocalNode
 from manager.dispatcher.mesh_feed import MeshFeed
-from manager.dispatcher.service import LocalNode
 from manager.docker_api import DEFAULT_PORT as DOCKER_API_PORT
 from manager.docker_api import Backend, DockerApiServer
 from manager.join import JoinService, join_server

@@ -143,7 +143,7 @@ class NodeNetworks:
         if not view.networks and not self._ready and self._clean:
             return True
         complete = True
-        present = set(await self._engine.present())
+        present = set(await self._engine.present({n.id for n in view.networks}))
         changes = plan(view, present, set(self._ready), await links.vxlan_devices())
         for network_id in changes.remove:
             complete &= await self._remove(network_id)
@@ -174,15 +174,16 @@ class NodeNetworks:
             self._dns.stop(gone.gateway)
         await links.delete_link(names.vxlan(network_id))
         try:
-            await self._engine.remove(network_id)
+            removed = await self._engine.remove(network_id)
         except ShoalError as exc:
             # Most likely a container still attached, on its way out: try again shortly.
             log.info("network not removed yet", network_id=network_id, error=str(exc))
             return False
-        log.info("network removed here", network_id=network_id)
+        if removed:
+            log.info("network removed here", network_id=network_id)
         return True
 
 
-def node_networks(engine: EngineClient, data_addr: str) -> NodeNetworks:
+def node_networks(engine: EngineClient, cluster_id: str, data_addr: str) -> NodeNetworks:
     """The real thing: the node's engine, VXLAN from data_addr, the host's resolvers."""
-    return NodeNetworks(EngineNetworks(engine), data_addr, NameService())
+    return NodeNetworks(EngineNetworks(engine, cluster_id), data_addr, NameService())

@@ -26,6 +26,7 @@ from agent.runtime.base import (
 )
 from agent.runtime.docker_logs import read_logs
 from agent.runtime.pull_progress import PullMeter
+from common.docker_auth import auth_config
 from common.errors import NotFound, Unavailable
 from common.ids import new_id
 from common.model import (
@@ -327,21 +328,11 @@ def _pull(
     api: docker.APIClient, image: str, auth: RegistryAuth | None, told: Callable[[int], None]
 ) -> None:
     repository, tag = _split_reference(image)
-    # Always a header of our own: docker-py would otherwise send what this host's docker
-    # configuration holds, and a node pulls with the credentials its service came with only.
-    auth_config = (
-        {
-            "username": auth.username,
-            "password": auth.password,
-            "serveraddress": auth.server_address,
-            "identitytoken": auth.identity_token,
-        }
-        if auth is not None
-        else {}
-    )
     meter = PullMeter()
     # The engine reports some pull failures inside the progress stream, not as an HTTP error.
-    for line in api.pull(repository, tag=tag, stream=True, decode=True, auth_config=auth_config):
+    for line in api.pull(
+        repository, tag=tag, stream=True, decode=True, auth_config=auth_config(auth)
+    ):
         if not isinstance(line, dict):
             continue
         if line.get("error"):

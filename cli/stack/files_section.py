@@ -3,9 +3,9 @@ and its services' `secrets` and `configs` as references to them."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+from cli.files import read_file
 from cli.stack import fields
 from cli.stack.fields import Reader
 from cli.stack.model import NAMESPACE_LABEL, StackFile, scoped
@@ -29,7 +29,7 @@ def objects(section: Any, group: str, stack_name: str, reader: Reader) -> dict[s
         if not external:
             if "file" not in entry:
                 raise InvalidArgument(f"{path}: needs a file, or external: true")
-            data = _read(fields.text(entry["file"], f"{path}.file"), f"{path}.file")
+            data = _read(fields.text(entry["file"], f"{path}.file"), f"{path}.file", group)
         default_name = key if external else scoped(stack_name, key)
         found[f"{group}.{key}"] = StackFile(
             key=key,
@@ -44,11 +44,11 @@ def objects(section: Any, group: str, stack_name: str, reader: Reader) -> dict[s
     return found
 
 
-def _read(file: str, path: str) -> bytes:
+def _read(file: str, path: str, group: str) -> bytes:
     try:
-        return Path(file).read_bytes()
-    except OSError as exc:
-        raise InvalidArgument(f"{path}: cannot read {file}: {exc.strerror}") from None
+        return read_file(file, config=group == "configs")
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{path}: {exc}") from None
 
 
 def references(

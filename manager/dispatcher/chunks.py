@@ -9,7 +9,7 @@ from common import convert
 from common.api import dispatcher_pb2 as pb
 from common.api import types_pb2 as tpb
 from common.message_limits import CHUNK_BYTES
-from common.model import ContainerSpec, FileData, RegistryAuth, Task
+from common.model import ContainerSpec, FileData, RegistryAuth, Task, TaskState
 
 # A service's registry credentials, None for a service without any.
 AuthOf = Callable[[str], RegistryAuth | None]
@@ -29,8 +29,75 @@ def for_agent(task: Task) -> Task:
     return replace(task, spec=lean)
 
 
+def still_to_run(task: Task) -> bool:
+    """Whether the node may still have to start task: the one rule for what goes with a task
+    to run, its secrets' and configs' data and its service's registry credentials. A task
+    that has ended, or is to stop, gets neither."""
+    return not task.status.state.terminal and task.desired_state <= TaskState.RUNNING
+
+
 def _no_files(task: Task) -> Sequence[FileData]:
     return ()
+
+
+class _Message:
+    """One message's tasks, with the data and credentials they need, and its size so far."""
+
+    def __init__(self) -> None:
+        self.tasks: list[tpb.Task] = []
+        self.data: dict[tuple[bool, str, int], pb.FileData] = {}
+        self.auths: dict[str, pb.ServiceRegistryAuth] = {}
+        # Services asked about already for this message, with credentials or not.
+        self.asked: set[str] = set()
+        self.size = 0
+
+    def cost(
+        self, msg: tpb.Task, task: Task, files: Sequence[FileData], auth_of: AuthOf | None
+    ) -> tuple[int, list[pb.FileData], pb.ServiceRegistryAuth | None]:
+        """What adding task would add: its bytes (with the data and credentials this message
+        does not hold yet, each field's tag and length prefix counted generously), that data
+        and those credentials."""
+        data = [
+            convert.file_data_to_pb(f)
+            for f in files
+            if (f.config, f.id, f.version) not in self.data
+        ]
+        auth = None
+        if auth_of is not None and still_to_run(task) and task.service_id not in self.asked:
+            found = auth_of(task.service_id)
+            if found is not None:
+                auth = pb.ServiceRegistryAuth(
+                    service_id=task.service_id, auth=convert.registry_auth_to_pb(found)
+                )
+        extra = sum(d.ByteSize() + 8 for d in data) + (auth.ByteSize() + 8 if auth else 0)
+        return msg.ByteSize() + 8 + extra, data, auth
+
+    def add(
+        self,
+        msg: tpb.Task,
+        task: Task,
+        cost: int,
+        data: list[pb.FileData],
+        auth: pb.ServiceRegistryAuth | None,
+    ) -> None:
+        self.tasks.append(msg)
+        for d in data:
+            self.data[(d.config, d.id, d.version)] = d
+        if still_to_run(task):
+            self.asked.add(task.service_id)
+        if auth is not None:
+            self.auths[task.service_id] = auth
+        self.size += cost
+
+    def done(self, *, full: bool, more: bool, removed: Sequence[str] = ()) -> pb.Assignments:
+        return pb.Assignments(
+            full=full,
+            tasks=self.tasks,
+            removed=removed,
+            more=more,
+            files=list(self.data.values()),
+            registry_auths=self.auths.values(),
+        )
 
 
 def assignments(
@@ -43,55 +110,26 @@ def assignments(
     files: Callable[[Task], Sequence[FileData]] = _no_files,
     auth_of: AuthOf | None = None,
 ) -> Iterator[pb.Assignments]:
-    """The messages that carry tasks and removed: each holds at most limit bytes of tasks (or
-    one task, should it alone be larger) and at most max_tasks tasks; all but the last say
-    more. files gives the secret and config data a task needs: each message carries that of
-    its own tasks, so data goes only with a task that references it. With auth_of, a message
-    also carries the registry credentials of the services whose tasks in it are still to run,
-    and no others: a task that ended pulls nothing.
+    """The messages that carry tasks and removed: each holds at most limit bytes (its tasks with
+    the data and credentials they bring, or one task, should it alone be larger) and at most
+    max_tasks tasks; all but the last say more. For each task still to run (still_to_run),
+    files gives the secret and config data it needs and auth_of its service's registry
+    credentials: each message carries those of its own tasks, and no others.
 
     Each message is made when it is due, not all of them first: the session sends one between
     the next's conversions, so a node with tens of thousands of tasks never holds the event loop
     (and every other node's heartbeats) for the whole set."""
-    chunk: list[tpb.Task] = []
-    data: dict[tuple[bool, str, int], pb.FileData] = {}
-    auths: dict[str, pb.ServiceRegistryAuth] = {}
-    # Services asked about already for this message, with credentials or not.
-    asked: set[str] = set()
-    size = 0
+    message = _Message()
     first = True
     for task in tasks:
         msg = convert.task_to_pb(for_agent(task))
-        needed = [f for f in files(task) if (f.config, f.id, f.version) not in data]
-        # The field's tag and length prefix take a few bytes more than the task itself.
-        cost = msg.ByteSize() + 8 + sum(len(f.data) + 64 for f in needed)
-        if chunk and (size + cost > limit or len(chunk) == max_tasks):
-            yield pb.Assignments(
-                full=full and first,
-                tasks=chunk,
-                more=True,
-                files=list(data.values()),
-                registry_auths=auths.values(),
-            )
+        needed = files(task) if still_to_run(task) else ()
+        cost, data, auth = message.cost(msg, task, needed, auth_of)
+        if message.tasks and (message.size + cost > limit or len(message.tasks) == max_tasks):
+            yield message.done(full=full and first, more=True)
             first = False
-            chunk, size, data, auths, asked = [], 0, {}, {}, set()
-            needed = list(files(task))
-        chunk.append(msg)
-        for f in needed:
-            data[(f.config, f.id, f.version)] = convert.file_data_to_pb(f)
-        size += cost
-        if auth_of is not None and not task.status.state.terminal and task.service_id not in asked:
-            asked.add(task.service_id)
-            auth = auth_of(task.service_id)
-            if auth is not None:
-                auths[task.service_id] = pb.ServiceRegistryAuth(
-                    service_id=task.service_id, auth=convert.registry_auth_to_pb(auth)
-                )
-    yield pb.Assignments(
-        full=full and first,
-        tasks=chunk,
-        removed=removed,
-        more=False,
-        files=list(data.values()),
-        registry_auths=auths.values(),
-    )
+            message = _Message()
+            # A new message holds none of the data or credentials the last one held.
+            cost, data, auth = message.cost(msg, task, needed, auth_of)
+        message.add(msg, task, cost, data, auth)
+    yield message.done(full=full and first, more=False, removed=removed)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from common.model import Config, FileData, Secret, Task, TaskState
+from common.model import Config, FileData, Secret, Task
 from manager import sealed
 from manager.data_key import DataKey
 from manager.store import ReadView
@@ -21,10 +21,8 @@ class FileSource:
         self._key = key
 
     def for_task(self, task: Task) -> Sequence[FileData]:
-        """The data of each secret and config version task references, while its node may
-        still have to start it; none for a task that is ending or has ended."""
-        if task.status.state.terminal or task.desired_state > TaskState.RUNNING:
-            return ()
+        """The data of each secret and config version task references (asked only for a task
+        still to run: chunks.still_to_run)."""
         found: list[FileData] = []
         for kind in (Secret, Config):
             for ref in sealed.references(task.spec, kind):

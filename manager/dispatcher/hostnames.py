@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from common.model import Node
-from manager.store import Action, Event
+from common.errors import Conflict
+from common.model import Node, NodeState
+from manager.store import Action, Event, ReadView
 
 
 class HostnameIndex:
@@ -43,3 +44,23 @@ class HostnameIndex:
             ids.discard(node_id)
             if not ids:
                 del self._ids[hostname.lower()]
+
+
+def check_hostname_free(view: ReadView, node_id: str, hostname: str, index: HostnameIndex) -> None:
+    """Two live nodes never share a name: placement constraints (node.hostname==) and people
+    go by it. A node that is down gives its name up, so a host that joins again under a new
+    node ID gets in once its old node is down; until then it is refused and retries."""
+    wanted = hostname.lower()
+    index.claim(hostname, node_id)
+    for other_id in index.candidates(hostname):
+        other = view.get(Node, other_id)
+        if (
+            other is not None
+            and other.id != node_id
+            and other.state != NodeState.DOWN
+            and other.description.hostname.lower() == wanted
+        ):
+            raise Conflict(
+                f"hostname {hostname} is taken by node {other.id}, which is not down:"
+                " give this node another --hostname, or remove the other node"
+            )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +13,6 @@ import grpc
 import structlog
 
 from common import convert, pki
-from common.addrcheck import unicast_ipv4
 from common.api import dispatcher_pb2 as pb
 from common.api import dispatcher_pb2_grpc
 from common.api import logs_pb2 as lpb
@@ -28,7 +27,7 @@ from common.errors import (
 from common.grpc_errors import code_for, unary_errors
 from common.logs import LogRequest
 from common.mesh_view import IngressPort
-from common.model import Node, NodeRole, NodeState, Task, TaskState, TaskStatus
+from common.model import Node, NodeRole, NodeState, Task
 from common.netaddr import peer_host
 from common.netview import NetworkView
 from common.tls import peer_subject
@@ -36,9 +35,11 @@ from manager import registry_auth
 from manager.auth import Authenticator
 from manager.ca import ClusterCA
 from manager.data_key import DataKey
-from manager.dispatcher import chunks
+from manager.dispatcher import chunks, session_messages
+from manager.dispatcher.assignment_events import assigned, assignment_changed, promoted
+from manager.dispatcher.data_address import LocalNode, data_address
 from manager.dispatcher.files import FileSource
-from manager.dispatcher.hostnames import HostnameIndex
+from manager.dispatcher.hostnames import HostnameIndex, check_hostname_free
 from manager.dispatcher.intake import check_description
 from manager.dispatcher.leader_only import manager_list, refuse
 from manager.dispatcher.liveness import MISSED_BEATS, Liveness
@@ -50,54 +51,11 @@ from manager.leadership import ManagerSet
 from manager.logbroker import LogBroker
 from manager.metrics import ManagerMetrics
 from manager.networks.views import NetworkViews
-from manager.store import Action, Delete, Event, Op, Put, ReadView, StateStore
+from manager.store import Action, Delete, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("dispatcher")
 
 Context = grpc.aio.ServicerContext[pb.AgentMessage, pb.ManagerMessage]
-
-# Said before a removed node's session is refused or ended: an agent of this release then
-# removes what it has on its host; an older one ignores it and stops on PERMISSION_DENIED.
-_REMOVED = pb.ManagerMessage(removed=pb.Removed())
-# Said before a promoted node's worker session is ended: its agent hands the host over to a
-# manager process.
-_PROMOTED = pb.ManagerMessage(promoted=pb.Promoted())
-
-
-def _assigned(task: Task) -> bool:
-    """A pending task may name its node already (a global service's) yet wait for the scheduler.
-    An orphaned task was given up on and replaced elsewhere: its node must drop its container
-    when it comes back, so the task is no longer among the node's assignments."""
-    return TaskState.ASSIGNED <= task.status.state != TaskState.ORPHANED
-
-
-def _promoted(event: Event) -> bool:
-    """A worker made a manager: its agent's session is for a worker certificate."""
-    return (
-        isinstance(event.old, Node)
-        and isinstance(event.obj, Node)
-        and event.old.role == NodeRole.WORKER
-        and event.obj.role == NodeRole.MANAGER
-    )
-
-
-def _assignment_changed(event: Event) -> bool:
-    """Whether the agent must hear of it: status changes came from the agent itself."""
-    old, new = event.old, event.obj
-    if event.action is not Action.UPDATE or not isinstance(old, Task) or not isinstance(new, Task):
-        return True
-    if _assigned(old) != _assigned(new):
-        return True
-    return (old.desired_state, old.spec, old.node_id) != (new.desired_state, new.spec, new.node_id)
-
-
-@dataclass(frozen=True)
-class LocalNode:
-    """The manager's own node, known by how the process is put together, not by anything a
-    node sends: the data address other nodes reach it at."""
-
-    node_id: str
-    data_addr: str
 
 
 class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
@@ -158,17 +116,17 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     if isinstance(event.obj, Node) and event.action is Action.DELETE:
                         self._close_session(event.obj.id)
                         continue
-                    if isinstance(event.obj, Node) and _promoted(event):
+                    if isinstance(event.obj, Node) and promoted(event):
                         self._close_session(event.obj.id, promoted=True)
                         continue
-                    if not isinstance(event.obj, Task) or not _assignment_changed(event):
+                    if not isinstance(event.obj, Task) or not assignment_changed(event):
                         continue
                     task = event.obj
                     old = event.old if isinstance(event.old, Task) else None
                     if old is not None and old.node_id and old.node_id != task.node_id:
                         self._deliver(old.node_id, event.revision, task.id, None)
                     if task.node_id:
-                        deleted = event.action is Action.DELETE or not _assigned(task)
+                        deleted = event.action is Action.DELETE or not assigned(task)
                         self._deliver(
                             task.node_id, event.revision, task.id, None if deleted else task
                         )
@@ -268,9 +226,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             node_id = node.id
         except ShoalError as exc:
             if isinstance(exc, NodeRemoved):
-                yield _REMOVED
+                yield session_messages.REMOVED
             if isinstance(exc, NodePromoted):
-                yield _PROMOTED
+                yield session_messages.PROMOTED
             await context.abort(code_for(exc), str(exc))
             return
         bound = log.bind(node_id=node_id)
@@ -284,7 +242,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._outboxes[node_id] = outbox
         requests = self.logs.attach(node_id)
         ingress, mesh_changes = self.ingress.attach()
-        full = [t for t in self._store.tasks_on_node(node_id) if _assigned(t)]
+        full = [t for t in self._store.tasks_on_node(node_id) if assigned(t)]
         self._liveness.connected(node_id)
         try:
             await self._open(node_id, first.hello, peer_host(context.peer()))
@@ -295,7 +253,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             self.logs.detach(node_id, requests)
             self.ingress.detach(mesh_changes)
             if isinstance(exc, NodeRemoved):
-                yield _REMOVED
+                yield session_messages.REMOVED
             await context.abort(code_for(exc), str(exc))
             return
         bound.info("session opened", tasks=len(full))
@@ -313,7 +271,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 full, full=True, files=self._files.for_task, auth_of=self._registry_auth
             ):
                 yield pb.ManagerMessage(assignments=chunk)
-            yield pb.ManagerMessage(ingress=_ingress_full(ingress))
+            yield pb.ManagerMessage(ingress=session_messages.ingress_full(ingress))
             told = self._managers.version
             listed = manager_list(self._managers)
             yield listed
@@ -337,7 +295,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 if mesh.done():
                     changed = mesh.result()
                     mesh = asyncio.create_task(mesh_changes.take())
-                    yield pb.ManagerMessage(ingress=_ingress_changes(changed))
+                    yield pb.ManagerMessage(ingress=session_messages.ingress_changes(changed))
                 if network.done():
                     sent = network.result()
                     yield pb.ManagerMessage(network_view=convert.network_view_to_pb(sent))
@@ -354,9 +312,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     changes = take.result()
                 except ShoalError as exc:
                     if isinstance(exc, NodeRemoved):
-                        yield _REMOVED
+                        yield session_messages.REMOVED
                     if isinstance(exc, NodePromoted):
-                        yield _PROMOTED
+                        yield session_messages.PROMOTED
                     elif not self._managers.leads():
                         await refuse(self._managers, context)
                     await context.abort(code_for(exc), str(exc))
@@ -390,19 +348,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     bound.info("session closed", state=state.name)
 
     async def _open(self, node_id: str, hello: pb.Hello, addr: str) -> None:
-        if self._local is not None and node_id == self._local.node_id:
-            data_addr = self._local.data_addr
-        else:
-            # Whatever the node claims: a node cannot point others' overlay traffic elsewhere.
-            data_addr = addr if unicast_ipv4(addr) is not None else ""
-            claimed = hello.description.data_addr
-            if claimed and claimed != data_addr:
-                log.warning(
-                    "node's claimed data address ignored",
-                    node_id=node_id,
-                    claimed=claimed[:40],
-                    using=data_addr,
-                )
+        data_addr = data_address(self._local, node_id, hello.description.data_addr, addr)
         description = check_description(convert.description_from_pb(hello.description), data_addr)
         check_agent(description)
 
@@ -411,7 +357,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             if node is None:
                 # Removed since the session's certificate was checked, a moment ago.
                 raise NodeRemoved(f"node {node_id} was removed from the cluster")
-            _check_hostname_free(view, node_id, description.hostname, self._hostnames)
+            check_hostname_free(view, node_id, description.hostname, self._hostnames)
             ready = replace(
                 node, state=NodeState.READY, message="", description=description, addr=addr
             )
@@ -448,52 +394,4 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 else:
                     await self._liveness.set_state(node_id, NodeState.READY, "")
             if msg.WhichOneof("kind") == "status":
-                self._status.submit(node_id, _statuses(node_id, msg.status))
-
-
-def _statuses(node_id: str, batch: pb.StatusBatch) -> list[tuple[str, TaskStatus]]:
-    """The updates of a batch that decode; one that does not (an unknown state) is dropped."""
-    updates = []
-    for update in batch.updates:
-        try:
-            updates.append((update.task_id, convert.status_from_pb(update.status)))
-        except (ValueError, OverflowError) as exc:
-            log.warning(
-                "undecodable task report dropped",
-                node_id=node_id,
-                task_id=update.task_id[:64],
-                error=str(exc)[:200],
-            )
-    return updates
-
-
-def _check_hostname_free(view: ReadView, node_id: str, hostname: str, index: HostnameIndex) -> None:
-    """Two live nodes never share a name: placement constraints (node.hostname==) and people
-    go by it. A node that is down gives its name up, so a host that joins again under a new
-    node ID gets in once its old node is down; until then it is refused and retries."""
-    wanted = hostname.lower()
-    index.claim(hostname, node_id)
-    for other_id in index.candidates(hostname):
-        other = view.get(Node, other_id)
-        if (
-            other is not None
-            and other.id != node_id
-            and other.state != NodeState.DOWN
-            and other.description.hostname.lower() == wanted
-        ):
-            raise Conflict(
-                f"hostname {hostname} is taken by node {other.id}, which is not down:"
-                " give this node another --hostname, or remove the other node"
-            )
-
-
-def _ingress_full(ports: Iterable[IngressPort]) -> pb.IngressView:
-    return pb.IngressView(full=True, ports=[convert.ingress_port_to_pb(p) for p in ports])
-
-
-def _ingress_changes(changes: Mapping[str, IngressPort | None]) -> pb.IngressView:
-    """The ports that changed, whole, and the keys of those that went (None)."""
-    return pb.IngressView(
-        ports=[convert.ingress_port_to_pb(p) for p in changes.values() if p is not None],
-        removed=[key for key, p in changes.items() if p is None],
-    )
+                self._status.submit(node_id, session_messages.statuses(node_id, msg.status))

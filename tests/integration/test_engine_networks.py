@@ -11,7 +11,7 @@ import docker
 from agent.engine_client import EngineClient
 from agent.lifecycle import network_addresses
 from agent.overlay import names
-from agent.overlay.engine import EngineNetworks
+from agent.overlay.engine import NETWORK_LABEL, EngineNetworks
 from agent.runtime.base import NODE_LABEL, TASK_LABEL, RunSpec
 from agent.runtime.docker import DockerRuntime
 from common.ids import new_id
@@ -33,7 +33,7 @@ async def test_container_gets_an_address_of_the_nodes_slice(engine: docker.APICl
         gateway="10.251.3.1",
     )
     client = EngineClient(os.environ.get("DOCKER_HOST"))
-    networks = EngineNetworks(client)
+    networks = EngineNetworks(client, new_id())
     runtime = DockerRuntime(client)
     container = ""
     try:
@@ -74,7 +74,7 @@ async def test_published_port_on_cluster_networks_names_a_local_address(
     )
     backend = NodeNetwork(new_id(), "it-back", "10.253.0.0/16", 4098, "10.253.6.0/24", "10.253.6.1")
     client = EngineClient(os.environ.get("DOCKER_HOST"))
-    networks = EngineNetworks(client)
+    networks = EngineNetworks(client, new_id())
     runtime = DockerRuntime(client)
     container = ""
     try:
@@ -102,4 +102,36 @@ async def test_published_port_on_cluster_networks_names_a_local_address(
             await runtime.remove(container)
         for network in (frontend, backend):
             await networks.remove(network.id)
+        await client.close()
+
+
+async def test_an_agent_removes_only_its_own_clusters_networks(engine: docker.APIClient) -> None:
+    """Two clusters on one engine (test clusters side by side): one's cleanup leaves the
+    other's network, and a network made before networks were labelled with their cluster,
+    which nothing says is its own, is used by a node that wants it but removed by none."""
+    ours = NodeNetwork(new_id(), "it-ours", "10.254.0.0/16", 4099, "10.254.1.0/24", "10.254.1.1")
+    theirs = NodeNetwork(
+        new_id(), "it-theirs", "10.249.0.0/16", 4100, "10.249.1.0/24", "10.249.1.1"
+    )
+    legacy = new_id()
+    client = EngineClient(os.environ.get("DOCKER_HOST"))
+    mine, other = EngineNetworks(client, new_id()), EngineNetworks(client, new_id())
+    try:
+        await mine.create(ours)
+        await other.create(theirs)
+        engine.create_network(names.engine_network(legacy), labels={NETWORK_LABEL: legacy})
+        assert set(await mine.present()) == {ours.id}
+        assert set(await other.present()) == {theirs.id}
+        # An unlabelled network is used by the node whose view names it, and by no other.
+        assert set(await mine.present([legacy])) == {ours.id, legacy}
+        await mine.remove_all()
+        assert set(await other.present()) == {theirs.id}
+        assert set(await mine.present([legacy])) == {legacy}
+        assert not await mine.remove(legacy)
+        assert not await mine.remove(theirs.id)
+        assert theirs.id in await other.present()
+    finally:
+        await mine.remove(ours.id)
+        await other.remove(theirs.id)
+        engine.remove_network(names.engine_network(legacy))
         await client.close()

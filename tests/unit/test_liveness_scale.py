@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from agent.node import _FATAL as FATAL
+from agent.manager_channel import FATAL
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.model import Node, NodeDescription, NodeState

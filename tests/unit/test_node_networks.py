@@ -39,13 +39,15 @@ class TestPlan:
 
 def offline_networks() -> NodeNetworks:
     """Networks of a node with no engine behind them: nothing made, nothing to attach to."""
-    return NodeNetworks(EngineNetworks(EngineClient(None)), "10.77.0.11", NameService(upstreams=[]))
+    return NodeNetworks(
+        EngineNetworks(EngineClient(None), "c1"), "10.77.0.11", NameService(upstreams=[])
+    )
 
 
 class TestAttach:
     async def test_a_task_without_networks_needs_nothing(self) -> None:
         networks = NodeNetworks(
-            EngineNetworks(EngineClient(None)), "10.77.0.11", NameService(upstreams=[])
+            EngineNetworks(EngineClient(None), "c1"), "10.77.0.11", NameService(upstreams=[])
         )
         attached = await networks.attach(())
         assert (attached.engine_networks, attached.dns) == ((), ())
@@ -55,7 +57,7 @@ class TestAttach:
     ) -> None:
         monkeypatch.setattr(node_networks, "ATTACH_TIMEOUT", 0.05)
         networks = NodeNetworks(
-            EngineNetworks(EngineClient(None)), "10.77.0.11", NameService(upstreams=[])
+            EngineNetworks(EngineClient(None), "c1"), "10.77.0.11", NameService(upstreams=[])
         )
         with pytest.raises(Unavailable, match="network front not available on this node"):
             await networks.attach(("front",))

@@ -4,6 +4,7 @@ task's status, the credentials the manager sent, and the engine's progress strea
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from agent.pulls import Pulls
 from agent.runtime.fake import FakeRuntime
@@ -129,3 +130,24 @@ class TestPullMeter:
         meter = PullMeter()
         assert meter.feed({"status": "Digest: sha256:abc"}) is None
         assert meter.feed({"status": "Extracting", "id": "a", "progressDetail": {}}) is None
+
+
+async def test_tasks_with_other_credentials_pull_with_their_own() -> None:
+    """Two services of one private image start together, one with wrong credentials: each
+    task's pull is made with its own service's (the second no longer waits for the first's
+    pull and fails with it), and a task of the first service shares its service's pull."""
+    gate = asyncio.Event()
+    runtime = FakeRuntime(pullable={PRIVATE}, private={PRIVATE: AUTH}, pull_gate=gate)
+    h = Harness(runtime=runtime)
+    wrong = RegistryAuth(username="deploy", password="wrong-pw", server_address="127.0.0.1:5000")
+    other = [replace(assigned(f"o{i}", slot=i, image=PRIVATE), service_id="svc-o") for i in (1, 2)]
+    h.worker.assign(other, [], full=True, auths={"svc-o": wrong})
+    await eventually(lambda: runtime.pull_auths == [wrong], "the first service's pull under way")
+    h.worker.assign([assigned("t1", image=PRIVATE)], [], full=False, auths={SERVICE_ID: AUTH})
+    await eventually(lambda: runtime.pull_auths == [wrong, AUTH], "a pull of the second's own")
+    gate.set()
+    await h.reported("t1", TaskState.RUNNING)
+    for task_id in ("o1", "o2"):
+        rejected = await h.reported(task_id, TaskState.REJECTED)
+        assert rejected.err.endswith("unauthorized: authentication required")
+    assert runtime.pull_auths == [wrong, AUTH]

@@ -30,7 +30,9 @@ class HostlessNetworks(NodeNetworks):
     up to ATTACH_TIMEOUT."""
 
     def __init__(self) -> None:
-        super().__init__(EngineNetworks(EngineClient(None)), "127.0.0.1", NameService(upstreams=[]))
+        super().__init__(
+            EngineNetworks(EngineClient(None), "c1"), "127.0.0.1", NameService(upstreams=[])
+        )
         self.sliced: set[str] = set()
         self._changed = asyncio.Event()
 

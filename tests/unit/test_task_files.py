@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from agent.hollow import hollow_node
 from agent.runtime.fake import FakeRuntime
 from agent.task_files import TaskFiles, files_dir, filesystem_of
 from agent.teardown import Teardown
 from agent.worker import Worker
 from common.ids import new_id
 from common.model import FileData, FileReference, MountType, Task, TaskState, TaskStatus
+from tests.unit.fake_dispatchers import Fleet
 from tests.unit.worker_harness import assigned
 from tests.waiting import eventually
 
@@ -51,6 +53,10 @@ def _mounted(path: Path) -> bool:
 
 def _exists(path: Path) -> bool:
     return path.exists()
+
+
+def _entries(path: Path) -> list[Path]:
+    return list(path.iterdir())
 
 
 class Reports:
@@ -108,3 +114,51 @@ async def test_leaving_removes_the_files_and_the_tmpfs(node_id: str, tmp_path: P
     assert failed == []
     assert not _exists(files_dir(node_id))
     assert not _mounted(files_dir(node_id))
+
+
+@pytest.fixture
+def full_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs of one page: a secret bigger than that fills it."""
+    root = tmp_path / "files"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(root)], check=True)
+    yield root
+    subprocess.run(["umount", str(root)], check=True)
+
+
+async def test_a_full_tmpfs_fails_the_task_with_one_line_and_leaves_no_files(
+    full_tmpfs: Path,
+) -> None:
+    runtime, reports = FakeRuntime(), Reports()
+    worker = Worker(new_id(), runtime, reports, files=TaskFiles(full_tmpfs))
+    big = [FileData(False, "s1", 2, b"x" * 65536), DATA[1]]
+    worker.assign([_with_files(assigned("t1"))], [], full=True, files=big)
+    await eventually(lambda: any(s.terminal for s in reports.states("t1")), "t1 to end")
+    ended = next(s for tid, s in reports.seen if tid == "t1" and s.state.terminal)
+    assert ended.state == TaskState.FAILED
+    assert ended.err == (
+        f"cannot write the task's secrets and configs in {full_tmpfs}: No space left on device"
+    )
+    assert runtime.containers_by_id == {}
+    assert _entries(full_tmpfs) == []
+    await worker.stop()
+
+
+async def test_a_hollow_node_writes_and_mounts_nothing(node_id: str, tmp_path: Path) -> None:
+    """`agent hollow` runs thousands of nodes on one host: their tasks run with the mounts a
+    real node would give them, but no file is written and no tmpfs mounted."""
+    runtime = FakeRuntime(pull_any=True)
+    bundle = Fleet(tmp_path).agent_bundle(node_id)
+    node = hollow_node(node_id, "127.0.0.1:1", runtime, "h1", bundle, tmp_path / "node")
+    node.worker.assign([_with_files(assigned("t1"))], [], full=True, files=DATA)
+    await eventually(lambda: _running(runtime), "t1 running")
+    (container,) = runtime.containers_by_id.values()
+    sources = sorted(m.source for m in container.spec.mounts)
+    assert sources == [f"{files_dir(node_id)}/t1/0", f"{files_dir(node_id)}/t1/1"]
+    assert not _exists(files_dir(node_id))
+    assert not _mounted(files_dir(node_id))
+    await node.worker.stop()
+
+
+def _running(runtime: FakeRuntime) -> bool:
+    return any(c.running for c in runtime.containers_by_id.values())

@@ -4,6 +4,7 @@ create/update`, against the fake manager of tests/unit/cli."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +75,34 @@ def test_unreadable_file_and_unknown_name_are_one_line(shoal: Shoal, tmp_path: P
     )
     unknown = shoal("secret", "rm", "nope")
     assert (unknown.code, unknown.err) == (1, "Error: secret not found: nope\n")
+
+
+def test_endless_input_is_refused_at_the_limit_without_reading_it_all(
+    shoal: Shoal, fake: FakeControl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/dev/zero as the file and as stdin: the client reads one byte past the limit and stops
+    (it would run out of memory otherwise), and nothing is created."""
+    zero = shoal("secret", "create", "x", "/dev/zero")
+    assert (zero.code, zero.err) == (
+        1,
+        "Error: /dev/zero: secret data is over the limit of 500 KB\n",
+    )
+    with open("/dev/zero", "rb") as endless:
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(endless))
+        piped = shoal("config", "create", "y", "-")
+    assert (piped.code, piped.err) == (
+        1,
+        "Error: stdin: config data is over the limit of 1000 KB\n",
+    )
+    assert fake.files == {}
+
+
+def test_data_at_the_limit_is_sent(shoal: Shoal, fake: FakeControl, tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    full.write_bytes(b"s" * 500 * 1024)
+    assert shoal("secret", "create", "x", str(full)).code == 0
+    [stored] = fake.files.values()
+    assert len(stored.data) == 500 * 1024
 
 
 def test_service_create_sends_short_and_long_references(shoal: Shoal, fake: FakeControl) -> None:

@@ -220,6 +220,18 @@ def test_a_secret_file_that_cannot_be_read_is_refused(tmp_path: Path) -> None:
         )
 
 
+def test_an_endless_file_is_refused_at_the_limit(tmp_path: Path) -> None:
+    """/dev/zero is read only one byte past the config limit, not until memory runs out."""
+    with pytest.raises(InvalidArgument) as refused:
+        _load(
+            tmp_path,
+            "services:\n  w:\n    image: a\n    configs: [c]\nconfigs:\n  c: {file: /dev/zero}\n",
+        )
+    assert str(refused.value) == (
+        "configs.c.file: /dev/zero: config data is over the limit of 1000 KB"
+    )
+
+
 def test_job_modes_run_to_completion(tmp_path: Path) -> None:
     """replicas are a replicated job's completions (all at once, as docker's MaxConcurrent);
     a job's default restart condition is on-failure, and `any` is refused."""

@@ -1,0 +1,47 @@
+"""The agent's gRPC channel to the manager: its options, the answers no retry can help, and the
+calls that publish log streams on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from agent.logs import Publish
+from common import convert, message_limits
+from common.api import dispatcher_pb2_grpc
+from common.logs import PublishedLogs
+
+# Fatal answers: retrying cannot help; the node must join again, or run another version.
+FATAL = {
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.INVALID_ARGUMENT,
+}
+# Keepalive pings find a dead connection (a cut cable) that would otherwise look idle.
+CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 2000),
+    ("grpc.keepalive_timeout_ms", 2000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+    # Also the connect timeout (20 s by default): a connect begun while the link was down would
+    # otherwise hold the node away that long after the link came back. Not shorter: when
+    # thousands of nodes reconnect at once (a manager restart) a TLS handshake waits its turn
+    # on the manager; abandoned after 1 s, every handshake was redone and none completed.
+    ("grpc.min_reconnect_backoff_ms", 5000),
+    *message_limits.OPTIONS,
+]
+
+
+def log_publisher(channel: grpc.aio.Channel) -> Publish:
+    """The log streams' way up: each subscription's batches on a PublishLogs call of its own."""
+    stub: dispatcher_pb2_grpc.DispatcherAsyncStub = dispatcher_pb2_grpc.DispatcherStub(channel)
+
+    async def publish(batches: AsyncIterator[PublishedLogs]) -> None:
+        await stub.PublishLogs(convert.published_logs_to_pb(b) async for b in batches)
+
+    return publish

@@ -1,0 +1,103 @@
+"""Domain types. Plain frozen dataclasses, independent of protobuf (common.convert maps them),
+one module per concept; every name is importable from common.model, as the code everywhere
+imports them."""
+
+from __future__ import annotations
+
+from common.model.cluster import Cluster, Network
+from common.model.containers import (
+    DEFAULT_STOP_GRACE,
+    HEALTH_NONE,
+    HEALTH_SHELL,
+    ContainerSpec,
+    FileReference,
+    HealthCheck,
+    Mount,
+    MountType,
+    RegistryAuth,
+)
+from common.model.data import Config, DataInfo, FileData, SealedObject, SealedVersion, Secret
+from common.model.meta import EPOCH, Meta, now
+from common.model.nodes import (
+    Availability,
+    ManagerList,
+    ManagerStatus,
+    Node,
+    NodeDescription,
+    NodeRole,
+    NodeState,
+    Reachability,
+    Resources,
+)
+from common.model.services import (
+    EndpointMode,
+    FailureAction,
+    Placement,
+    PortBinding,
+    PortConfig,
+    PortProtocol,
+    PublishMode,
+    RestartCondition,
+    RestartPolicy,
+    Service,
+    ServiceMode,
+    ServiceSpec,
+    UpdateConfig,
+    UpdateOrder,
+    UpdateState,
+    UpdateStatus,
+)
+from common.model.stored import StoredObject
+from common.model.tasks import Task, TaskState, TaskStatus
+
+__all__ = [
+    "DEFAULT_STOP_GRACE",
+    "EPOCH",
+    "HEALTH_NONE",
+    "HEALTH_SHELL",
+    "Availability",
+    "Cluster",
+    "Config",
+    "ContainerSpec",
+    "DataInfo",
+    "EndpointMode",
+    "FailureAction",
+    "FileData",
+    "FileReference",
+    "HealthCheck",
+    "ManagerList",
+    "ManagerStatus",
+    "Meta",
+    "Mount",
+    "MountType",
+    "Network",
+    "Node",
+    "NodeDescription",
+    "NodeRole",
+    "NodeState",
+    "Placement",
+    "PortBinding",
+    "PortConfig",
+    "PortProtocol",
+    "PublishMode",
+    "Reachability",
+    "RegistryAuth",
+    "Resources",
+    "RestartCondition",
+    "RestartPolicy",
+    "SealedObject",
+    "SealedVersion",
+    "Secret",
+    "Service",
+    "ServiceMode",
+    "ServiceSpec",
+    "StoredObject",
+    "Task",
+    "TaskState",
+    "TaskStatus",
+    "UpdateConfig",
+    "UpdateOrder",
+    "UpdateState",
+    "UpdateStatus",
+    "now",
+]

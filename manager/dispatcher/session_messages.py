@@ -1,0 +1,50 @@
+"""Session messages made whole, and status batches read: the Dispatcher's conversions of what
+goes down and comes up a node's session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import structlog
+
+from common import convert
+from common.api import dispatcher_pb2 as pb
+from common.mesh_view import IngressPort
+from common.model import TaskStatus
+
+log = structlog.get_logger("dispatcher")
+
+# Said before a removed node's session is refused or ended: an agent of this release then
+# removes what it has on its host; an older one ignores it and stops on PERMISSION_DENIED.
+REMOVED = pb.ManagerMessage(removed=pb.Removed())
+# Said before a promoted node's worker session is ended: its agent hands the host over to a
+# manager process.
+PROMOTED = pb.ManagerMessage(promoted=pb.Promoted())
+
+
+def statuses(node_id: str, batch: pb.StatusBatch) -> list[tuple[str, TaskStatus]]:
+    """The updates of a batch that decode; one that does not (an unknown state) is dropped."""
+    updates = []
+    for update in batch.updates:
+        try:
+            updates.append((update.task_id, convert.status_from_pb(update.status)))
+        except (ValueError, OverflowError) as exc:
+            log.warning(
+                "undecodable task report dropped",
+                node_id=node_id,
+                task_id=update.task_id[:64],
+                error=str(exc)[:200],
+            )
+    return updates
+
+
+def ingress_full(ports: Iterable[IngressPort]) -> pb.IngressView:
+    return pb.IngressView(full=True, ports=[convert.ingress_port_to_pb(p) for p in ports])
+
+
+def ingress_changes(changes: Mapping[str, IngressPort | None]) -> pb.IngressView:
+    """The ports that changed, whole, and the keys of those that went (None)."""
+    return pb.IngressView(
+        ports=[convert.ingress_port_to_pb(p) for p in changes.values() if p is not None],
+        removed=[key for key, p in changes.items() if p is None],
+    )
