@@ -12,7 +12,7 @@ from typing import Any
 
 from common import convert
 from common.api import control_pb2 as pb
-from common.errors import Conflict, InvalidArgument, NotFound
+from common.errors import Conflict, InvalidArgument, NotFound, StaleVersion
 from common.grpc_errors import unary_errors
 from common.ids import new_id
 from common.limits import MAX_NAME, check_labels, check_text
@@ -150,6 +150,25 @@ class FileCalls(ControlBase):
 
         removed = await self._write_one(plan, f"{'config' if config else 'secret'} removed")
         return pb.RemoveDataResponse(id=removed.id)
+
+    @unary_errors
+    async def UpdateDataLabels(
+        self, request: pb.UpdateDataLabelsRequest, context: Any
+    ) -> pb.DataResponse:
+        config = _kind(request.kind) is Config
+        labels = dict(request.labels)
+
+        def plan(view: ReadView) -> Sequence[Op]:
+            obj = resolve_sealed(view, config, request.ref)
+            what = sealed.kind_name(type(obj))
+            check_labels(f"{what} label", labels)
+            if obj.meta.version != request.version:
+                raise StaleVersion(f"{what} {obj.name} was changed meanwhile; read it and retry")
+            return [Put(replace(obj, labels=labels))]
+
+        stored = await self._write_one(plan, "labels updated")
+        assert isinstance(stored, Secret | Config)
+        return self._answer(stored)
 
     @unary_errors
     async def RotateData(

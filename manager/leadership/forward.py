@@ -43,6 +43,7 @@ FORWARDED = frozenset(
         "Control/CreateData",
         "Control/RemoveData",
         "Control/RotateData",
+        "Control/UpdateDataLabels",
         "Control/ServiceLogs",
         "AdminCertificates/Rotate",
     )
