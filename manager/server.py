@@ -15,6 +15,7 @@ import grpc
 import structlog
 from prometheus_client import CollectorRegistry
 
+from agent.engine_client import EngineClient
 from common import message_limits, tokens
 from common.api import (
     admin_pb2_grpc,
@@ -266,6 +267,8 @@ async def serve(
         )
         system = System(store, facts, Authenticator(store, boot.cluster.id), managers)
         system_pb2_grpc.add_SystemServicer_to_server(system, server)
+        # The Docker API's way to registries (image digests): its own client of the node's engine.
+        registry_engine = EngineClient(config.docker_host)
         docker_api = (
             None
             if config.docker_api_addr is None
@@ -278,6 +281,7 @@ async def serve(
                     Authenticator(store, boot.cluster.id),
                     managers,
                     forwarding,
+                    registry_engine,
                 ),
                 config.state_dir / TLS_DIR,
             )
@@ -360,6 +364,7 @@ async def serve(
             await server.stop(grace=1)
             if forwarding is not None:
                 await forwarding.close()
+            await registry_engine.close()
     finally:
         if exporter is not None:
             exporter.close()

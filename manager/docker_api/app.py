@@ -14,7 +14,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common import pki
 from common.errors import ShoalError, Unauthenticated
-from manager.docker_api import files, networks, nodes, services, streams, system, tasks
+from manager.docker_api import (
+    distribution,
+    files,
+    networks,
+    nodes,
+    services,
+    streams,
+    system,
+    tasks,
+)
 from manager.docker_api.apiversion import VersionedPaths
 from manager.docker_api.backend import Backend
 from manager.docker_api.errors import docker_error, message_for, shoal_error, status_for
@@ -77,6 +86,7 @@ def build_app(backend: Backend) -> ASGIApp:
         *nodes.routes(backend),
         *networks.routes(backend),
         *files.routes(backend),
+        *distribution.routes(backend),
         *streams.routes(backend),
         Route(
             "/{path:path}",

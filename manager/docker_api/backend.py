@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from agent.engine_client import EngineClient
 from common.api import control_pb2
 from manager.auth import Authenticator
 from manager.control import Control
@@ -51,6 +52,8 @@ class Backend:
     managers: ManagerSet
     # With several managers: what sends a follower's writes to the leader.
     forwarding: LeaderForwarding | None = None
+    # This manager's node's engine: it asks registries for image digests.
+    engine: EngineClient | None = None
 
     def _to_leader(self, method: Callable[..., Any]) -> str | None:
         """The gRPC method name to send method's call to the leader with; None when this

@@ -13,12 +13,13 @@ from common import convert
 from common.api import control_pb2 as pb
 from common.api import types_pb2
 from common.errors import InvalidArgument
-from common.model import FileReference, ServiceMode, ServiceSpec
+from common.model import FileReference, Node, ServiceMode, ServiceSpec
 from manager.control import Control
 from manager.docker_api import filters as docker_filters
 from manager.docker_api.backend import Backend
 from manager.docker_api.requests import flag, json_body, version
 from manager.docker_api.shapes.objects import service_to_json
+from manager.docker_api.shapes.platforms import check_platforms, take_platforms
 from manager.docker_api.shapes.registry_auth import HEADER, registry_auth_from_header
 from manager.docker_api.shapes.service_spec import spec_from_json
 
@@ -78,8 +79,15 @@ def routes(backend: Backend) -> list[Route]:
             found.append(service_to_json(service, status))
         return JSONResponse(found)
 
+    async def spec_of(request: Request) -> ServiceSpec:
+        body = await json_body(request)
+        platforms = take_platforms(body)
+        spec = spec_from_json(body)
+        check_platforms(platforms, backend.view.objects(Node))
+        return spec
+
     async def create(request: Request) -> Response:
-        spec = spec_from_json(await json_body(request))
+        spec = await spec_of(request)
         answer = await backend.call(
             Control.CreateService,
             pb.CreateServiceRequest(spec=convert.spec_to_pb(spec), **_auth(request)),
@@ -102,7 +110,7 @@ def routes(backend: Backend) -> list[Route]:
             # docker sends the current spec along; what counts is the previous one.
             await backend.call(Control.RollbackService, pb.RollbackServiceRequest(ref=ref))
             return JSONResponse({"Warnings": []})
-        spec = spec_from_json(await json_body(request))
+        spec = await spec_of(request)
         auth = _auth(request)
         answer = await backend.call(Control.GetService, pb.GetServiceRequest(ref=ref))
         current = convert.service_from_pb(answer.service)

@@ -177,3 +177,24 @@ async def test_a_bad_registry_auth_header_is_refused_and_stores_nothing(
     assert answer.status_code == 400
     assert "X-Registry-Auth" in answer.json()["message"]
     assert await stored_services(dharness) == {}
+
+
+@pytest.mark.parametrize(
+    ("platforms", "stored"),
+    [
+        ([{"Architecture": "amd64", "OS": "linux"}, {"Architecture": "arm64", "OS": "linux"}], 1),
+        ([{"Architecture": "arm64", "OS": "linux"}], 0),
+    ],
+)
+async def test_the_image_platforms_docker_s_cli_adds_are_taken_where_every_node_runs_one(
+    api: httpx.AsyncClient, dharness: Harness, platforms: list[dict[str, str]], stored: int
+) -> None:
+    spec = web_spec("web")
+    spec["TaskTemplate"]["Placement"] = {"Platforms": platforms}
+    answer = await api.post(f"{V}/services/create", json=spec)
+    if stored:
+        assert answer.status_code == 201, answer.text
+    else:
+        assert answer.status_code == 400
+        assert "unsupported field TaskTemplate.Placement.Platforms" in answer.json()["message"]
+    assert len(await stored_services(dharness)) == stored
