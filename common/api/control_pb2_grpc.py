@@ -344,8 +344,9 @@ class ControlServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateDataLabels(self, request, context):
-        """New labels, as docker's `secret update`/`config update` (the data never changes here);
-        refused when version is not the object's current one.
+        """New labels, as docker's `secret update`/`config update`; refused when version is not the
+        object's current one, or when data is given and differs from the current version's (the
+        data never changes here: docker's clients send it back unchanged).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

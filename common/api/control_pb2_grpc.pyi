@@ -72,8 +72,9 @@ class ControlStub:
     RotateData: _grpc.UnaryUnaryMultiCallable[_control_pb2.RotateDataRequest, _control_pb2.RotateDataResponse]
     """A new version of the data; every service using it rolls to it with its update config."""
     UpdateDataLabels: _grpc.UnaryUnaryMultiCallable[_control_pb2.UpdateDataLabelsRequest, _control_pb2.DataResponse]
-    """New labels, as docker's `secret update`/`config update` (the data never changes here);
-    refused when version is not the object's current one.
+    """New labels, as docker's `secret update`/`config update`; refused when version is not the
+    object's current one, or when data is given and differs from the current version's (the
+    data never changes here: docker's clients send it back unchanged).
     """
 
 @_typing.type_check_only
@@ -118,8 +119,9 @@ class ControlAsyncStub(ControlStub):
     RotateData: _aio.UnaryUnaryMultiCallable[_control_pb2.RotateDataRequest, _control_pb2.RotateDataResponse]  # type: ignore[assignment]
     """A new version of the data; every service using it rolls to it with its update config."""
     UpdateDataLabels: _aio.UnaryUnaryMultiCallable[_control_pb2.UpdateDataLabelsRequest, _control_pb2.DataResponse]  # type: ignore[assignment]
-    """New labels, as docker's `secret update`/`config update` (the data never changes here);
-    refused when version is not the object's current one.
+    """New labels, as docker's `secret update`/`config update`; refused when version is not the
+    object's current one, or when data is given and differs from the current version's (the
+    data never changes here: docker's clients send it back unchanged).
     """
 
 class ControlServicer(metaclass=_abc_1.ABCMeta):
@@ -323,8 +325,9 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
         request: _control_pb2.UpdateDataLabelsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.DataResponse, _abc.Awaitable[_control_pb2.DataResponse]]:
-        """New labels, as docker's `secret update`/`config update` (the data never changes here);
-        refused when version is not the object's current one.
+        """New labels, as docker's `secret update`/`config update`; refused when version is not the
+        object's current one, or when data is given and differs from the current version's (the
+        data never changes here: docker's clients send it back unchanged).
         """
 
 def add_ControlServicer_to_server(servicer: ControlServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

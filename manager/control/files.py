@@ -34,6 +34,9 @@ from manager.control.resolve import resolve_sealed
 from manager.data_key import DataKey
 from manager.store import Delete, Op, Put, ReadView
 
+# docker's refusal of a change to more than the labels, which its clients show as it is.
+LABELS_ONLY = "only updates to Labels are allowed"
+
 
 def resolved(view: ReadView, service: Service) -> Service:
     """service with every secret and config reference checked and naming its object's ID and a
@@ -164,6 +167,10 @@ class FileCalls(ControlBase):
             check_labels(f"{what} label", labels)
             if obj.meta.version != request.version:
                 raise StaleVersion(f"{what} {obj.name} was changed meanwhile; read it and retry")
+            if request.HasField("data"):
+                current = sealed.open_version(self._data_key, obj, obj.current)
+                if not hmac.compare_digest(current, request.data):
+                    raise InvalidArgument(f"{LABELS_ONLY}: the data cannot change")
             return [Put(replace(obj, labels=labels))]
 
         stored = await self._write_one(plan, "labels updated")

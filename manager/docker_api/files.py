@@ -13,6 +13,7 @@ from common.api import control_pb2 as pb
 from common.errors import InvalidArgument
 from common.model import DataInfo
 from manager.control import Control
+from manager.control.files import LABELS_ONLY
 from manager.docker_api import filters as docker_filters
 from manager.docker_api.backend import Backend
 from manager.docker_api.requests import json_body, version
@@ -22,8 +23,6 @@ from manager.sealed import MAX_CONFIG_BYTES
 LIST_FILTERS = ("id", "label", "name", "names")
 # A config's data, base64 in JSON, with room for the rest of its spec.
 BODY_LIMIT = MAX_CONFIG_BYTES * 4 // 3 + 64 * 1024
-# docker's refusal of a data change, which its clients show as it is.
-LABELS_ONLY = "only updates to Labels are allowed"
 
 
 def _matches(wanted: docker_filters.Filters, info: DataInfo) -> bool:
@@ -78,16 +77,14 @@ def _routes(backend: Backend, plural: str, kind: pb.DataKind.ValueType) -> list[
         current = await get(request.path_params["id"])
         if spec.name != current.name:
             raise InvalidArgument(f"{LABELS_ONLY}: the name cannot change")
-        # docker takes a config's own data back unchanged (its clients send the spec they
-        # read); a secret's, which no client has read, never.
-        if spec.data is not None and (not config or spec.data != current.data):
-            raise InvalidArgument(f"{LABELS_ONLY}: the data cannot change")
-        await backend.call(
-            Control.UpdateDataLabels,
-            pb.UpdateDataLabelsRequest(
-                kind=kind, ref=current.id, version=expected, labels=spec.labels
-            ),
+        request_pb = pb.UpdateDataLabelsRequest(
+            kind=kind, ref=current.id, version=expected, labels=spec.labels
         )
+        # Data sent back unchanged is taken (`docker stack deploy` sends it again); the leader
+        # compares it, for only it may open a secret's.
+        if spec.data is not None:
+            request_pb.data = spec.data
+        await backend.call(Control.UpdateDataLabels, request_pb)
         return Response(status_code=200)
 
     async def remove(request: Request) -> Response:

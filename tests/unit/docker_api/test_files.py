@@ -91,7 +91,7 @@ async def test_a_config_shows_its_data_and_takes_it_back_unchanged_on_update(
     ("plural", "change"),
     [
         ("configs", {"Data": b64(b"other")}),
-        ("secrets", {"Data": b64(SECRET_DATA)}),
+        ("secrets", {"Data": b64(b"other")}),
         ("secrets", {"Name": "renamed"}),
     ],
 )
@@ -107,6 +107,19 @@ async def test_an_update_of_more_than_labels_is_refused_as_docker_does(
     assert answer.status_code == 400
     assert "only updates to Labels are allowed" in answer.json()["message"]
     assert await stored(dharness, kind) == before
+
+
+async def test_a_secret_s_own_data_sent_back_with_new_labels_is_taken(
+    api: httpx.AsyncClient, dharness: Harness
+) -> None:
+    """What `docker stack deploy` does to a stack's existing secret."""
+    secret_id = await create(api, "secrets", "same", SECRET_DATA)
+    version = (await api.get(f"{V}/secrets/{secret_id}")).json()["Version"]["Index"]
+    spec = {"Name": "same", "Labels": {"x": "y"}, "Data": b64(SECRET_DATA)}
+    answer = await api.post(f"{V}/secrets/{secret_id}/update?version={version}", json=spec)
+    assert answer.status_code == 200, answer.text
+    labels, versions, _ = (await stored(dharness, pb.DATA_KIND_SECRET))["same"]
+    assert (labels, versions) == ({"x": "y"}, [1])
 
 
 async def test_docker_s_list_filters(api: httpx.AsyncClient) -> None:
