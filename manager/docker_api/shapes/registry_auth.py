@@ -16,8 +16,9 @@ MAX_HEADER = 16 * 1024
 
 
 def registry_auth_from_header(value: str | None) -> RegistryAuth | None:
-    """The credentials the header carries; None when there is none or it is empty ({}), as
-    docker's clients send it without --with-registry-auth. Never echoes the value in an error."""
+    """The credentials the header carries; None when it carries none: absent, {} or only a
+    server address, as docker's clients send it for a registry they hold nothing for. Never
+    echoes the value in an error."""
     if not value or not value.strip():
         return None
     if len(value) > MAX_HEADER:
@@ -46,4 +47,4 @@ def registry_auth_from_header(value: str | None) -> RegistryAuth | None:
     # docker's clients fill these in; they ask nothing of a pull.
     fields.take("email")
     fields.done()
-    return None if auth == RegistryAuth() else auth
+    return auth if username or password or auth.identity_token else None

@@ -122,6 +122,20 @@ async def test_a_secret_s_own_data_sent_back_with_new_labels_is_taken(
     assert (labels, versions) == ({"x": "y"}, [1])
 
 
+@pytest.mark.parametrize("query", ["", "?version=x", "?version=-1"])
+async def test_an_update_without_a_valid_version_is_refused(
+    api: httpx.AsyncClient, dharness: Harness, query: str
+) -> None:
+    config_id = await create(api, "configs", "c", CONFIG_DATA)
+    before = await stored(dharness, pb.DATA_KIND_CONFIG)
+    answer = await api.post(
+        f"{V}/configs/{config_id}/update{query}", json={"Name": "c", "Labels": {"a": "b"}}
+    )
+    assert answer.status_code == 400
+    assert "invalid config version" in answer.json()["message"]
+    assert await stored(dharness, pb.DATA_KIND_CONFIG) == before
+
+
 async def test_docker_s_list_filters(api: httpx.AsyncClient) -> None:
     a = await create(api, "secrets", "app_db", b"1", stack="app")
     b = await create(api, "secrets", "app_db_ro", b"2", stack="app", ro="1")
