@@ -250,7 +250,8 @@ def test_drain_moves_tasks_off_a_node(cli: DockerCli, cluster: Cluster) -> None:
 
 def _read_in(engine: docker.APIClient, container: str, path: str) -> str:
     run = engine.exec_create(container, ["cat", path])
-    return engine.exec_start(run["Id"]).decode()  # type: ignore[no-any-return]
+    output: bytes = engine.exec_start(run["Id"])
+    return output.decode()
 
 
 def test_stack_deploy_ps_rm(cli: DockerCli, cluster: Cluster, engine: docker.APIClient) -> None:
