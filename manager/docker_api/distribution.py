@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import docker
+import docker.errors
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from common.errors import Unavailable
+from common.errors import NotFound, Unavailable
 from common.model import RegistryAuth
 from manager.docker_api.backend import Backend
 from manager.docker_api.shapes.registry_auth import HEADER, registry_auth_from_header
@@ -39,6 +40,14 @@ def routes(backend: Backend) -> list[Route]:
             raise Unavailable("this manager has no engine to ask the registry with")
 
         def ask(api: docker.APIClient) -> Any:
+            # An image only built on this engine, never pushed or pulled, is in no registry:
+            # asking one would only wait for a refusal (as `shoal service create` skips it).
+            try:
+                local = api.inspect_image(name)  # type: ignore[no-untyped-call]
+            except docker.errors.NotFound:
+                local = None
+            if local is not None and not local.get("RepoDigests"):
+                raise NotFound(f"image {name} is in no registry: it was built on this engine")
             return api.inspect_distribution(name, auth_config=auth)  # type: ignore[no-untyped-call]
 
         return JSONResponse(await backend.engine.call(ask))

@@ -262,6 +262,8 @@ def test_distribution_answers_docker_py_s_shape_and_docker_s_errors(
         for ref, words in (
             (tag, "no basic auth credentials"),
             (f"127.0.0.1:{free_port()}/nobody/none:v1", "connection refused"),
+            # Built here and never pushed: no registry is asked.
+            ("local/busybox:latest", "in no registry"),
         ):
             with pytest.raises(docker.errors.APIError) as refused:
                 api.inspect_distribution(ref, auth_config={})  # type: ignore[no-untyped-call]
