@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from agent.distribution import EngineDistribution
 from agent.engine_client import EngineClient
 from agent.mesh.netfilter import Netfilter
 from agent.mesh.sync import MeshSync
@@ -59,7 +60,7 @@ async def serve_with_node(
         DockerRuntime(engine), networks, routing_mesh=config.routing_mesh, data_addr=data_addr
     )
     try:
-        await serve(config, node, stop, started)
+        await serve(config, node, stop, started, EngineDistribution(engine))
     finally:
         await networks.close()
         await engine.close()

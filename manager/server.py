@@ -15,7 +15,6 @@ import grpc
 import structlog
 from prometheus_client import CollectorRegistry
 
-from agent.engine_client import EngineClient
 from common import message_limits, tokens
 from common.api import (
     admin_pb2_grpc,
@@ -42,6 +41,7 @@ from manager.dispatcher.mesh_feed import MeshFeed
 from manager.dispatcher.service import LocalNode
 from manager.docker_api import DEFAULT_PORT as DOCKER_API_PORT
 from manager.docker_api import Backend, DockerApiServer
+from manager.docker_api.distribution import Distribution
 from manager.join import JoinService, join_server
 from manager.leadership import DEFAULT_LEASE, Election, Keys, ManagerSet, follow_leases
 from manager.leadership.forward import LeaderForwarding
@@ -163,8 +163,10 @@ async def serve(
     run_node: RunNode,
     stop: asyncio.Event,
     started: Callable[[Started], None] | None = None,
+    distribution: Distribution | None = None,
 ) -> None:
-    """Serve until stop is set, with run_node running this host's own node beside.
+    """Serve until stop is set, with run_node running this host's own node beside; the Docker
+    API asks registries through distribution (the node's engine), if given.
 
     Two ports: PORT requires a client certificate of the cluster for every call; PORT+1 serves
     only the two calls a joining node makes before it has one.
@@ -267,8 +269,6 @@ async def serve(
         )
         system = System(store, facts, Authenticator(store, boot.cluster.id), managers)
         system_pb2_grpc.add_SystemServicer_to_server(system, server)
-        # The Docker API's way to registries (image digests): its own client of the node's engine.
-        registry_engine = EngineClient(config.docker_host)
         docker_api = (
             None
             if config.docker_api_addr is None
@@ -281,7 +281,7 @@ async def serve(
                     Authenticator(store, boot.cluster.id),
                     managers,
                     forwarding,
-                    registry_engine,
+                    distribution,
                 ),
                 config.state_dir / TLS_DIR,
             )
@@ -364,7 +364,6 @@ async def serve(
             await server.stop(grace=1)
             if forwarding is not None:
                 await forwarding.close()
-            await registry_engine.close()
     finally:
         if exporter is not None:
             exporter.close()

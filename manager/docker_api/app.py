@@ -86,7 +86,7 @@ def build_app(backend: Backend) -> ASGIApp:
         *nodes.routes(backend),
         *networks.routes(backend),
         *files.routes(backend),
-        *distribution.routes(backend),
+        *distribution.routes(backend.distribution),
         *streams.routes(backend),
         Route(
             "/{path:path}",

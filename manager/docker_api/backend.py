@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-from agent.engine_client import EngineClient
 from common.api import control_pb2
 from manager.auth import Authenticator
 from manager.control import Control
+from manager.docker_api.distribution import Distribution
 from manager.leadership import ManagerSet
 from manager.leadership.forward import FORWARDED, LeaderForwarding
 from manager.store import ReadView
@@ -52,8 +52,8 @@ class Backend:
     managers: ManagerSet
     # With several managers: what sends a follower's writes to the leader.
     forwarding: LeaderForwarding | None = None
-    # This manager's node's engine: it asks registries for image digests.
-    engine: EngineClient | None = None
+    # This manager's node's engine asking registries for image digests; None: no engine.
+    distribution: Distribution | None = None
 
     def _to_leader(self, method: Callable[..., Any]) -> str | None:
         """The gRPC method name to send method's call to the leader with; None when this

@@ -198,3 +198,11 @@ async def test_the_image_platforms_docker_s_cli_adds_are_taken_where_every_node_
         assert answer.status_code == 400
         assert "unsupported field TaskTemplate.Placement.Platforms" in answer.json()["message"]
     assert len(await stored_services(dharness)) == stored
+
+
+async def test_distribution_without_an_engine_is_a_docker_shaped_503(
+    api: httpx.AsyncClient,
+) -> None:
+    answer = await api.get(f"{V}/distribution/127.0.0.1:5000/team/app:v1/json")
+    assert answer.status_code == 503
+    assert answer.json() == {"message": "this manager has no engine to ask the registry with"}
