@@ -206,3 +206,30 @@ async def test_distribution_without_an_engine_is_a_docker_shaped_503(
     answer = await api.get(f"{V}/distribution/127.0.0.1:5000/team/app:v1/json")
     assert answer.status_code == 503
     assert answer.json() == {"message": "this manager has no engine to ask the registry with"}
+
+
+async def test_an_update_with_registry_auth_replaces_the_credentials(
+    api: httpx.AsyncClient, dharness: Harness
+) -> None:
+    runtime = dharness.manager_runtime
+    other = RegistryAuth(username="deploy", password="pw-9e8d", server_address="127.0.0.1:5000")
+    runtime.pullable.add(PRIVATE)
+    runtime.private[PRIVATE] = other
+    spec = web_spec("priv", Image=PRIVATE) | {"Mode": {"Replicated": {"Replicas": 1}}}
+    spec["TaskTemplate"]["Placement"] = {"Constraints": ["node.role==manager"]}
+    spec["EndpointSpec"] = {}
+    created = await api.post(f"{V}/services/create", json=spec, headers=AUTH_HEADER)
+    assert created.status_code == 201, created.text
+    await eventually(lambda: runtime.pull_auths == [AUTH], "a pull with the first credentials")
+    got = (await api.get(f"{V}/services/priv")).json()
+    forced = got["Spec"]
+    forced["TaskTemplate"]["ForceUpdate"] = 1
+    header = auth_header(
+        {"username": "deploy", "password": other.password, "serveraddress": "127.0.0.1:5000"}
+    )
+    url = f"{V}/services/priv/update?version={got['Version']['Index']}"
+    answer = await api.post(url, json=forced, headers=header)
+    assert answer.status_code == 200, answer.text
+    await eventually(lambda: running(runtime) == ["1"], "the task running on new credentials")
+    assert runtime.pull_auths[-1] == other
+    assert other.password not in (await api.get(f"{V}/services/priv")).text
