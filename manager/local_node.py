@@ -9,6 +9,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 
+from agent.distribution import EngineDistribution
 from agent.engine_client import EngineClient
 from agent.mesh.netfilter import Netfilter
 from agent.mesh.sync import MeshSync
@@ -71,6 +72,6 @@ async def serve_with_node(
         data_addr=data_addr,
     )
     try:
-        await serve(config, node, stop, started)
+        await serve(config, node, stop, started, EngineDistribution(engine))
     finally:
         await engine.close()

@@ -43,6 +43,7 @@ from manager.dispatcher.data_address import LocalNode
 from manager.dispatcher.mesh_feed import MeshFeed
 from manager.docker_api import DEFAULT_PORT as DOCKER_API_PORT
 from manager.docker_api import Backend, DockerApiServer
+from manager.docker_api.distribution import Distribution
 from manager.join import JoinService, join_server
 from manager.leadership import DEFAULT_LEASE, Election, Keys, ManagerSet, follow_leases
 from manager.leadership.forward import LeaderForwarding
@@ -167,8 +168,10 @@ async def serve(
     run_node: RunNode,
     stop: asyncio.Event,
     started: Callable[[Started], None] | None = None,
+    distribution: Distribution | None = None,
 ) -> None:
-    """Serve until stop is set, with run_node running this host's own node beside.
+    """Serve until stop is set, with run_node running this host's own node beside; the Docker
+    API asks registries through distribution (the node's engine), if given.
 
     Two ports: PORT requires a client certificate of the cluster for every call; PORT+1 serves
     only the two calls a joining node makes before it has one.
@@ -288,7 +291,15 @@ async def serve(
             if config.docker_api_addr is None
             else DockerApiServer(
                 config.docker_api_addr,
-                Backend(control, store, facts, Authenticator(store, boot.cluster.id), managers),
+                Backend(
+                    control,
+                    store,
+                    facts,
+                    Authenticator(store, boot.cluster.id),
+                    managers,
+                    forwarding,
+                    distribution,
+                ),
                 config.state_dir / TLS_DIR,
             )
         )

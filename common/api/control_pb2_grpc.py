@@ -181,6 +181,11 @@ class ControlStub:
                 request_serializer=shoal_dot_v1_dot_control__pb2.RotateDataRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_control__pb2.RotateDataResponse.FromString,
                 _registered_method=True)
+        self.UpdateDataLabels = channel.unary_unary(
+                '/shoal.v1.Control/UpdateDataLabels',
+                request_serializer=shoal_dot_v1_dot_control__pb2.UpdateDataLabelsRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.DataResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -376,6 +381,15 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateDataLabels(self, request, context):
+        """New labels, as docker's `secret update`/`config update`; refused when version is not the
+        object's current one, or when data is given and differs from the current version's (the
+        data never changes here: docker's clients send it back unchanged).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -523,6 +537,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.RotateData,
                     request_deserializer=shoal_dot_v1_dot_control__pb2.RotateDataRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_control__pb2.RotateDataResponse.SerializeToString,
+            ),
+            'UpdateDataLabels': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateDataLabels,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.UpdateDataLabelsRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.DataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1308,6 +1327,33 @@ class Control:
             '/shoal.v1.Control/RotateData',
             shoal_dot_v1_dot_control__pb2.RotateDataRequest.SerializeToString,
             shoal_dot_v1_dot_control__pb2.RotateDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateDataLabels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/UpdateDataLabels',
+            shoal_dot_v1_dot_control__pb2.UpdateDataLabelsRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.DataResponse.FromString,
             options,
             channel_credentials,
             insecure,

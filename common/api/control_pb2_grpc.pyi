@@ -81,6 +81,11 @@ class ControlStub:
     """Refused while a service uses it."""
     RotateData: _grpc.UnaryUnaryMultiCallable[_control_pb2.RotateDataRequest, _control_pb2.RotateDataResponse]
     """A new version of the data; every service using it rolls to it with its update config."""
+    UpdateDataLabels: _grpc.UnaryUnaryMultiCallable[_control_pb2.UpdateDataLabelsRequest, _control_pb2.DataResponse]
+    """New labels, as docker's `secret update`/`config update`; refused when version is not the
+    object's current one, or when data is given and differs from the current version's (the
+    data never changes here: docker's clients send it back unchanged).
+    """
 
 @_typing.type_check_only
 class ControlAsyncStub(ControlStub):
@@ -133,6 +138,11 @@ class ControlAsyncStub(ControlStub):
     """Refused while a service uses it."""
     RotateData: _aio.UnaryUnaryMultiCallable[_control_pb2.RotateDataRequest, _control_pb2.RotateDataResponse]  # type: ignore[assignment]
     """A new version of the data; every service using it rolls to it with its update config."""
+    UpdateDataLabels: _aio.UnaryUnaryMultiCallable[_control_pb2.UpdateDataLabelsRequest, _control_pb2.DataResponse]  # type: ignore[assignment]
+    """New labels, as docker's `secret update`/`config update`; refused when version is not the
+    object's current one, or when data is given and differs from the current version's (the
+    data never changes here: docker's clients send it back unchanged).
+    """
 
 class ControlServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -356,5 +366,16 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.RotateDataResponse, _abc.Awaitable[_control_pb2.RotateDataResponse]]:
         """A new version of the data; every service using it rolls to it with its update config."""
+
+    @_abc_1.abstractmethod
+    def UpdateDataLabels(
+        self,
+        request: _control_pb2.UpdateDataLabelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.DataResponse, _abc.Awaitable[_control_pb2.DataResponse]]:
+        """New labels, as docker's `secret update`/`config update`; refused when version is not the
+        object's current one, or when data is given and differs from the current version's (the
+        data never changes here: docker's clients send it back unchanged).
+        """
 
 def add_ControlServicer_to_server(servicer: ControlServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

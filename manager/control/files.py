@@ -12,7 +12,7 @@ from typing import Any
 
 from common import convert
 from common.api import control_pb2 as pb
-from common.errors import Conflict, InvalidArgument, NotFound
+from common.errors import Conflict, InvalidArgument, NotFound, StaleVersion
 from common.grpc_errors import unary_errors
 from common.ids import new_id
 from common.limits import MAX_NAME, check_labels, check_text
@@ -33,6 +33,9 @@ from manager.control.base import ControlBase
 from manager.control.resolve import resolve_sealed
 from manager.data_key import DataKey
 from manager.store import Delete, Op, Put, ReadView
+
+# docker's refusal of a change to more than the labels, which its clients show as it is.
+LABELS_ONLY = "only updates to Labels are allowed"
 
 
 def resolved(view: ReadView, service: Service) -> Service:
@@ -150,6 +153,29 @@ class FileCalls(ControlBase):
 
         removed = await self._write_one(plan, f"{'config' if config else 'secret'} removed")
         return pb.RemoveDataResponse(id=removed.id)
+
+    @unary_errors
+    async def UpdateDataLabels(
+        self, request: pb.UpdateDataLabelsRequest, context: Any
+    ) -> pb.DataResponse:
+        config = _kind(request.kind) is Config
+        labels = dict(request.labels)
+
+        def plan(view: ReadView) -> Sequence[Op]:
+            obj = resolve_sealed(view, config, request.ref)
+            what = sealed.kind_name(type(obj))
+            check_labels(f"{what} label", labels)
+            if obj.meta.version != request.version:
+                raise StaleVersion(f"{what} {obj.name} was changed meanwhile; read it and retry")
+            if request.HasField("data"):
+                current = sealed.open_version(self._data_key, obj, obj.current)
+                if not hmac.compare_digest(current, request.data):
+                    raise InvalidArgument(f"{LABELS_ONLY}: the data cannot change")
+            return [Put(replace(obj, labels=labels))]
+
+        stored = await self._write_one(plan, "labels updated")
+        assert isinstance(stored, Secret | Config)
+        return self._answer(stored)
 
     @unary_errors
     async def RotateData(

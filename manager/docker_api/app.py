@@ -8,13 +8,22 @@ from cryptography import x509
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common import pki
 from common.errors import ShoalError, Unauthenticated
-from manager.docker_api import networks, nodes, services, streams, system, tasks
+from manager.docker_api import (
+    distribution,
+    files,
+    networks,
+    nodes,
+    services,
+    streams,
+    system,
+    tasks,
+)
 from manager.docker_api.apiversion import VersionedPaths
 from manager.docker_api.backend import Backend
 from manager.docker_api.errors import docker_error, message_for, shoal_error, status_for
@@ -23,13 +32,6 @@ log = structlog.get_logger("docker_api")
 
 # Where the server puts the DER client certificate the TLS layer verified (scope["state"]).
 PEER_CERT = "peer_cert"
-
-# Swarm objects that come with other work (secrets and configs, image digests).
-_LATER = {
-    "secrets": "secrets come with Shoal's secrets (issue 16)",
-    "configs": "configs come with Shoal's configs (issue 16)",
-    "distribution": "image digests come with Shoal's registry support (issue 19)",
-}
 
 
 class AdminOnly:
@@ -56,18 +58,13 @@ class AdminOnly:
 
 async def _not_here(request: Request) -> Response:
     """Anything else: engine endpoints (/containers, /images, /build ...), swarm calls Shoal has
-    no counterpart for (/swarm/init, /swarm/join ...) and the ones that come later."""
-    top = request.url.path.strip("/").split("/")[0]
-    if top in _LATER:
-        if request.method == "GET" and request.url.path.rstrip("/") == f"/{top}":
-            # `docker stack rm` lists a stack's secrets and configs: there are none yet.
-            return JSONResponse([])
-        return docker_error(501, f"not supported yet: {_LATER[top]}")
+    no counterpart for (/swarm/init, /swarm/join ...)."""
     return docker_error(
         501,
         f"{request.method} {request.url.path} is not served here: this is a Shoal manager, which"
-        " answers the Docker API's swarm endpoints (/services, /tasks, /nodes, /networks, /swarm,"
-        " /info, /version, /events); containers, images and volumes are each node's own engine's",
+        " answers the Docker API's swarm endpoints (/services, /tasks, /nodes, /networks,"
+        " /secrets, /configs, /distribution, /swarm, /info, /version, /events); containers,"
+        " images and volumes are each node's own engine's",
     )
 
 
@@ -88,6 +85,8 @@ def build_app(backend: Backend) -> ASGIApp:
         *tasks.routes(backend),
         *nodes.routes(backend),
         *networks.routes(backend),
+        *files.routes(backend),
+        *distribution.routes(backend.distribution),
         *streams.routes(backend),
         Route(
             "/{path:path}",

@@ -1,6 +1,9 @@
 """What the Docker API's handlers work with: the Control servicer's own methods, called in
 process (the same validation and store path as the gRPC Control API, minus the gRPC edge), and
-the manager's read-only view for what Control has no call for (a task by ID, /info)."""
+the manager's read-only view for what Control has no call for (a task by ID, /info).
+
+On a follower, the calls the gRPC edge forwards to the leader (writes, and logs, which need the
+agents' sessions) go to the leader the same way, through the same LeaderForwarding."""
 
 from __future__ import annotations
 
@@ -11,9 +14,15 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+
+from common.api import control_pb2
 from manager.auth import Authenticator
 from manager.control import Control
+from manager.docker_api.distribution import Distribution
 from manager.leadership import ManagerSet
+from manager.leadership.forward import FORWARDED, LeaderForwarding
 from manager.store import ReadView
 from manager.system import ManagerFacts
 
@@ -41,12 +50,32 @@ class Backend:
     auth: Authenticator
     # Who leads, for `docker info`'s managers.
     managers: ManagerSet
+    # With several managers: what sends a follower's writes to the leader.
+    forwarding: LeaderForwarding | None = None
+    # This manager's node's engine asking registries for image digests; None: no engine.
+    distribution: Distribution | None = None
+
+    def _to_leader(self, method: Callable[..., Any]) -> str | None:
+        """The gRPC method name to send method's call to the leader with; None when this
+        manager answers it itself."""
+        name = f"/shoal.v1.Control/{method.__name__}"
+        if self.forwarding is None or name not in FORWARDED or self.managers.leads():
+            return None
+        return name
 
     async def call(
         self, method: Callable[[Control, Req, Any], Awaitable[Resp]], request: Req
     ) -> Resp:
         """A unary Control method such as Control.CreateService: its ShoalError comes out as
         raised, where the gRPC edge would turn it into a status."""
+        forwarded = self._to_leader(method)
+        if forwarded is not None and self.forwarding is not None:
+            assert isinstance(request, Message)
+            raw = await self.forwarding.unary_to_leader(
+                forwarded, request.SerializeToString(), None
+            )
+            reply: Resp = _answer_type(method.__name__).FromString(raw)
+            return reply
         handler = inspect.unwrap(method)
         answer: Resp = await handler(self.control, request, _InProcess())
         return answer
@@ -55,6 +84,11 @@ class Backend:
         self, method: Callable[[Control, Req, Any], AsyncIterator[Resp]], request: Req
     ) -> AsyncGenerator[Resp, None]:
         """A streaming Control method, not yet started."""
+        forwarded = self._to_leader(method)
+        if forwarded is not None and self.forwarding is not None:
+            assert isinstance(request, Message)
+            raw = self.forwarding.stream_to_leader(forwarded, request.SerializeToString(), None)
+            return _decoded(raw, _answer_type(method.__name__))
         handler = inspect.unwrap(method)
         messages = handler(self.control, request, _InProcess())
         assert isinstance(messages, AsyncGenerator)
@@ -78,6 +112,17 @@ class Backend:
                 assert error is not None
                 raise error
         return _rest(first, messages)
+
+
+def _answer_type(name: str) -> Any:
+    """The message class Control's method name answers with."""
+    described = control_pb2.DESCRIPTOR.services_by_name["Control"].methods_by_name[name]
+    return GetMessageClass(described.output_type)
+
+
+async def _decoded(raw: AsyncIterator[bytes], answer_type: Any) -> AsyncGenerator[Any, None]:
+    async for item in raw:
+        yield answer_type.FromString(item)
 
 
 async def _rest(

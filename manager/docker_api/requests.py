@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from common.errors import InvalidArgument
@@ -15,12 +16,24 @@ _TRUE = ("1", "true", "True")
 _FALSE = ("", "0", "false", "False")
 
 
-async def json_body(request: Request) -> Any:
-    body = await request.body()
-    if len(body) > MAX_SPEC_BYTES:
-        raise InvalidArgument(
-            f"the request body is {len(body)} bytes: the limit is {MAX_SPEC_BYTES}"
-        )
+async def body_bytes(request: Request, limit: int) -> bytes:
+    """The body, read no further than one byte past limit: a larger one is refused (413) before
+    it is held whole, whatever its Content-Length claims."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"the request body is {declared} bytes: the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"the request body is over the limit of {limit} bytes")
+    return b"".join(chunks)
+
+
+async def json_body(request: Request, limit: int = MAX_SPEC_BYTES) -> Any:
+    body = await body_bytes(request, limit)
     if not body.strip():
         raise InvalidArgument("the request has no JSON body")
     try:

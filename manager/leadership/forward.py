@@ -19,7 +19,8 @@ import grpc
 import structlog
 
 from common import message_limits
-from common.errors import ShoalError
+from common.errors import ShoalError, Unavailable
+from common.grpc_errors import code_for, from_rpc_error
 from common.tls import CURRENT, Bundle
 from manager.leadership.keys import Leader
 from manager.leadership.managers import ManagerSet
@@ -45,6 +46,7 @@ FORWARDED = frozenset(
         "Control/CreateData",
         "Control/RemoveData",
         "Control/RotateData",
+        "Control/UpdateDataLabels",
         "Control/ServiceLogs",
         "AdminCertificates/Rotate",
     )
@@ -54,6 +56,7 @@ FORWARDED = frozenset(
 FORWARDED_METADATA = "shoal-forwarded"
 # On the leader's answer to a forwarded write: the store revision that holds it.
 REVISION_METADATA = "shoal-revision"
+NO_LEADER = "no manager leads the cluster at the moment (an election is under way): try again"
 # A forwarded unary call's deadline when its client gave none.
 DEFAULT_DEADLINE = 30.0
 
@@ -106,21 +109,11 @@ class LeaderForwarding(grpc.aio.ServerInterceptor):
                 if _forwarded(context):
                     context.set_trailing_metadata(((REVISION_METADATA, str(self._store.revision)),))
                 return bytes(encode(answer))
-            leader = await self._leader(context)
-            remaining = context.time_remaining()
+            await self._refuse_twice(context)
             try:
-                caller: Any = self._channel(leader.addr).unary_unary(method)
-                outgoing = caller(
-                    raw,
-                    metadata=((FORWARDED_METADATA, "1"),),
-                    timeout=DEFAULT_DEADLINE if remaining is None else remaining,
-                )
-                answer = await outgoing
-                trailing = await outgoing.trailing_metadata()
-            except grpc.aio.AioRpcError as exc:
-                await context.abort(exc.code(), _relayed(exc, leader))
-            await self._catch_up(trailing)
-            return bytes(answer)
+                return await self.unary_to_leader(method, raw, context.time_remaining())
+            except ShoalError as exc:
+                await context.abort(code_for(exc), str(exc))
 
         return call
 
@@ -134,32 +127,58 @@ class LeaderForwarding(grpc.aio.ServerInterceptor):
                 async for item in behavior(decode(raw), context):
                     yield bytes(encode(item))
                 return
-            leader = await self._leader(context)
+            await self._refuse_twice(context)
             try:
-                caller: Any = self._channel(leader.addr).unary_stream(method)
-                outgoing = caller(
-                    raw,
-                    metadata=((FORWARDED_METADATA, "1"),),
-                    timeout=context.time_remaining(),
-                )
-                async for item in outgoing:
-                    yield bytes(item)
-            except grpc.aio.AioRpcError as exc:
-                await context.abort(exc.code(), _relayed(exc, leader))
+                async for item in self.stream_to_leader(method, raw, context.time_remaining()):
+                    yield item
+            except ShoalError as exc:
+                await context.abort(code_for(exc), str(exc))
 
         return call
 
-    async def _leader(self, context: Context) -> Leader:
-        """The leader to forward to; the call is refused when there is none, or when it was
-        forwarded here already (the sender took this manager for the leader: it no longer is)."""
+    async def _refuse_twice(self, context: Context) -> None:
+        """A call forwarded here already is refused: the sender took this manager for the
+        leader, and it no longer is."""
+        if _forwarded(context):
+            await context.abort(grpc.StatusCode.UNAVAILABLE, NO_LEADER)
+
+    def _leader(self) -> Leader:
         leader = self._managers.leader()
-        if _forwarded(context) or leader is None:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                "no manager leads the cluster at the moment (an election is under way): try again",
-            )
-        assert leader is not None
+        if leader is None:
+            raise Unavailable(NO_LEADER)
         return leader
+
+    async def unary_to_leader(self, method: str, raw: bytes, deadline: float | None) -> bytes:
+        """The leader's answer to the unary call method (a full gRPC method name) with the
+        request bytes raw, once this manager's copy holds the write; the leader's refusal
+        raised as the ShoalError it was. Also what the Docker API's writes on a follower use."""
+        leader = self._leader()
+        try:
+            caller: Any = self._channel(leader.addr).unary_unary(method)
+            outgoing = caller(
+                raw,
+                metadata=((FORWARDED_METADATA, "1"),),
+                timeout=DEFAULT_DEADLINE if deadline is None else deadline,
+            )
+            answer = await outgoing
+            trailing = await outgoing.trailing_metadata()
+        except grpc.aio.AioRpcError as exc:
+            raise _relayed(exc, leader) from None
+        await self._catch_up(trailing)
+        return bytes(answer)
+
+    async def stream_to_leader(
+        self, method: str, raw: bytes, deadline: float | None
+    ) -> AsyncIterator[bytes]:
+        """The leader's messages for the streaming call method, as unary_to_leader."""
+        leader = self._leader()
+        try:
+            caller: Any = self._channel(leader.addr).unary_stream(method)
+            outgoing = caller(raw, metadata=((FORWARDED_METADATA, "1"),), timeout=deadline)
+            async for item in outgoing:
+                yield bytes(item)
+        except grpc.aio.AioRpcError as exc:
+            raise _relayed(exc, leader) from None
 
     async def _catch_up(self, trailing: Any) -> None:
         revision = dict(trailing or ()).get(REVISION_METADATA)
@@ -192,9 +211,9 @@ def _forwarded(context: Context) -> bool:
     return any(key == FORWARDED_METADATA for key, _ in context.invocation_metadata() or ())
 
 
-def _relayed(exc: grpc.aio.AioRpcError, leader: Leader) -> str:
+def _relayed(exc: grpc.aio.AioRpcError, leader: Leader) -> ShoalError:
     if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return (
+        return Unavailable(
             f"the leader (node {leader.node_id} at {leader.addr}) did not answer: {exc.details()}"
         )
-    return exc.details() or ""
+    return from_rpc_error(exc)

@@ -25,6 +25,10 @@ services:
     image: local/busybox:latest
     command: httpd -f -p 80
     networks: [back]
+    secrets: [db_pw]
+    configs:
+      - source: app_conf
+        target: /etc/app.conf
   worker:
     image: local/busybox:latest
     command: ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
@@ -38,7 +42,15 @@ services:
 networks:
   back:
     driver: overlay
+secrets:
+  db_pw:
+    file: ./db_pw.txt
+configs:
+  app_conf:
+    file: ./app.conf
 """
+SECRET_TEXT = "stack-pw-5e4d3c"
+CONFIG_TEXT = "listen 8080\n"
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
 
 
@@ -236,10 +248,20 @@ def test_drain_moves_tasks_off_a_node(cli: DockerCli, cluster: Cluster) -> None:
         wait_for(lambda: not cluster.containers(name), "no containers left")
 
 
+def _read_in(engine: docker.APIClient, container: str, path: str) -> str:
+    run = engine.exec_create(container, ["cat", path])
+    output: bytes = engine.exec_start(run["Id"])
+    return output.decode()
+
+
 def test_stack_deploy_ps_rm(cli: DockerCli, cluster: Cluster, engine: docker.APIClient) -> None:
     stack = f"st{tag_of(cli.cli)}"
-    compose = cluster.root / f"{stack}.yml"
+    directory = cluster.root / stack
+    directory.mkdir(exist_ok=True)
+    compose = directory / "stack.yml"
     compose.write_text(STACK_FILE)
+    (directory / "db_pw.txt").write_text(SECRET_TEXT)
+    (directory / "app.conf").write_text(CONFIG_TEXT)
     services = {f"{stack}_web": 1, f"{stack}_worker": 2, f"{stack}_cache": 1}
     try:
         cli.ok("stack", "deploy", "-c", str(compose), stack)
@@ -254,17 +276,27 @@ def test_stack_deploy_ps_rm(cli: DockerCli, cluster: Cluster, engine: docker.API
             for c in cluster.containers(service):
                 attached = engine.inspect_container(c["Id"])["NetworkSettings"]["Networks"]
                 assert f"shoal-{network_id}" in attached
+        (web,) = cluster.containers(f"{stack}_web")
+        assert _read_in(engine, web["Id"], "/run/secrets/db_pw") == SECRET_TEXT
+        assert _read_in(engine, web["Id"], "/etc/app.conf") == CONFIG_TEXT
+        assert cli.lines("secret", "ls", "--format", "{{.Name}}") == [f"{stack}_db_pw"]
+        assert cli.lines("config", "ls", "--format", "{{.Name}}") == [f"{stack}_app_conf"]
+        assert SECRET_TEXT not in cli.ok("secret", "inspect", f"{stack}_db_pw")
         tasks = cli.lines("stack", "ps", stack, "--format", "{{.Name}} {{.DesiredState}}")
         assert sorted(tasks) == sorted(
             f"{s}.{i} Running" for s, n in services.items() for i in range(1, n + 1)
         )
-        # Deployed again unchanged: every service updated in place, none replaced.
+        # Deployed again unchanged: every service updated in place, none replaced; the secret
+        # and config taken back as they are.
         cli.ok("stack", "deploy", "-c", str(compose), stack)
+        assert cluster.containers(f"{stack}_web")[0]["Id"] == web["Id"]
         cli.ok("stack", "rm", stack)
         for service in services:
             wait_for(gone(cluster, service), f"{service} gone")
         wait_for(lambda: not cli.lines("network", "ls", "-q", "--filter", f"name={stack}_"),
                  "the stack's network gone")  # fmt: skip
+        assert cli.lines("secret", "ls", "-q") == []
+        assert cli.lines("config", "ls", "-q") == []
     finally:
         cli.run("stack", "rm", stack)
         for service in services:

@@ -7,8 +7,10 @@ agent follows it by itself, and no node is marked down for it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import signal
+import ssl
 import subprocess
 import time
 import uuid
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import docker
 import grpc
+import httpx
 import pytest
 
 from common.api import dispatcher_pb2 as pb
@@ -83,11 +86,14 @@ class Managers:
 
 # Hostname -> listen address, filled as the managers start.
 ADDRS: dict[str, str] = {}
+# Listen address -> the Docker API's port: one each, as managers sharing a host need.
+DOCKER_API: dict[str, int] = {}
 
 
 def _manager(root: Path, index: int, port: int, token: str, first: str) -> Daemon:
     hostname = f"it-manager-{index}"
     ADDRS[hostname] = f"127.0.0.1:{port}"
+    DOCKER_API[ADDRS[hostname]] = free_port()
     return Daemon(
         hostname,
         [
@@ -105,6 +111,8 @@ def _manager(root: Path, index: int, port: int, token: str, first: str) -> Daemo
             hostname,
             "--heartbeat-period",
             HEARTBEAT,
+            "--docker-api-addr",
+            f"127.0.0.1:{DOCKER_API[ADDRS[hostname]]}",
         ],
         root / f"{hostname}.log",
     )
@@ -222,6 +230,66 @@ def test_a_follower_serves_reads_and_forwards_writes(managers: Managers) -> None
     assert "via-follower" in managers.ok(leader, "service", "ls").out
     managers.ok(follower, "service", "rm", "via-follower")
     wait_for(lambda: not managers.cluster.containers("via-follower", running=False), "gone")
+
+
+def _docker_api(managers: Managers, addr: str) -> httpx.Client:
+    """A client of the Docker API of the manager at addr, with the admin bundle."""
+    admin = managers.cluster.root / "manager" / "admin"
+    context = ssl.create_default_context(cafile=str(admin / "ca.pem"))
+    context.load_cert_chain(admin / "cert.pem", admin / "key.pem")
+    return httpx.Client(
+        base_url=f"https://127.0.0.1:{DOCKER_API[addr]}/v1.41", verify=context, timeout=60
+    )
+
+
+def test_a_follower_s_docker_api_sends_writes_and_logs_to_the_leader(
+    managers: Managers,
+) -> None:
+    """Through a follower's Docker API: a secret, a service using it, an update, its logs
+    (which only the leader's agent sessions can fetch) and the removals, each seen on the
+    leader and on the follower's next read."""
+    leader = managers.cluster.addr
+    follower = _followers(managers)[0]
+    with _docker_api(managers, follower) as api:
+        made = api.post(
+            "/secrets/create",
+            json={"Name": "fwd_pw", "Data": base64.b64encode(b"pw").decode()},
+        )
+        assert made.status_code == 201, made.text
+        spec = {
+            "Name": "fwd-web",
+            "TaskTemplate": {
+                "ContainerSpec": {
+                    "Image": "local/busybox:latest",
+                    "Args": ["sh", "-c", "cat /run/secrets/fwd_pw; echo; exec sleep 100000"],
+                    "Secrets": [{"SecretName": "fwd_pw", "File": {"Name": "fwd_pw"}}],
+                }
+            },
+            "Mode": {"Replicated": {"Replicas": 1}},
+        }
+        created = api.post("/services/create", json=spec)
+        assert created.status_code == 201, created.text
+        assert "fwd-web" in managers.ok(leader, "service", "ls").out
+        got = api.get("/services/fwd-web").json()
+        changed = got["Spec"] | {"Labels": {"via": "follower"}}
+        updated = api.post(
+            f"/services/fwd-web/update?version={got['Version']['Index']}", json=changed
+        )
+        assert updated.status_code == 200, updated.text
+        (on_leader,) = json.loads(managers.ok(leader, "service", "inspect", "fwd-web").out)
+        assert on_leader["Spec"]["Labels"] == {"via": "follower"}
+        assert api.get("/services/fwd-web").json()["Spec"]["Labels"] == {"via": "follower"}
+        wait_for(lambda: managers.cluster.running("fwd-web", 1), "the task running")
+
+        def logged() -> bool:
+            answer = api.get("/services/fwd-web/logs", params={"stdout": "1"})
+            return answer.status_code == 200 and b"pw" in answer.content
+
+        wait_for(logged, "the secret's data in the logs, through the follower")
+        assert api.delete("/services/fwd-web").status_code == 200
+        assert api.delete("/secrets/fwd_pw").status_code == 204
+        assert "fwd_pw" not in managers.ok(leader, "secret", "ls").out
+    wait_for(lambda: not managers.cluster.containers("fwd-web", running=False), "gone")
 
 
 def test_a_follower_refuses_a_session_naming_the_leader(managers: Managers) -> None:

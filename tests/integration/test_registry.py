@@ -20,6 +20,7 @@ import docker
 import pytest
 
 from tests.integration.cluster import BIN, DEADLINE, Cluster, free_port
+from tests.integration.test_docker_cli import CLIENTS, DockerCli, tag_of
 from tests.registry import Registry, build, push
 from tests.waiting import SLEEPER, wait_for
 
@@ -203,3 +204,71 @@ def _events(cluster: Cluster, since: float) -> str:
 def _inspect(cluster: Cluster, service: str) -> list[dict[str, Any]]:
     documents = json.loads(cluster.ok("service", "inspect", service).out)
     return [document["Spec"] for document in documents]
+
+
+@pytest.mark.parametrize("client", CLIENTS, ids=tag_of)
+def test_the_docker_cli_pins_the_digest_and_hands_on_the_credentials(
+    images: Images, cluster: Cluster, engine: docker.APIClient, client: Path
+) -> None:
+    """`docker service create --with-registry-auth` against the manager's Docker API: the CLI
+    asks /distribution for the digest (with the user's credentials), pins it, and sends the
+    credentials in X-Registry-Auth, which the nodes pull with and no answer shows."""
+    name = f"dpriv-{tag_of(client)}"
+    image_id, digest = images.publish(engine, name, "2")
+    tag = images.ref(f"{name}:v1")
+    cli = DockerCli(client, cluster)
+    cli.env["DOCKER_CONFIG"] = str(images.registry.docker_config(cluster.root / f"cfg-{name}"))
+    try:
+        cli.ok("service", "create", "--detach", "--with-registry-auth", "--name", name,
+               "--replicas", "2", tag, *SLEEPER)  # fmt: skip
+        assert wait_for(lambda: _image_ids(cluster, name, 2), "2 running tasks") == {image_id}
+        shown = cli.ok("service", "inspect", name)
+        assert json.loads(shown)[0]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == (
+            f"{tag}@{digest}"
+        )
+        assert images.registry.password not in shown
+    finally:
+        cli.run("service", "rm", name)
+        wait_for(lambda: not cluster.containers(name), f"{name} gone")
+
+
+def test_distribution_answers_docker_py_s_shape_and_docker_s_errors(
+    images: Images, cluster: Cluster, engine: docker.APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, digest = images.publish(engine, "dist", "3")
+    tag = images.ref("dist:v1")
+    # requests would otherwise take the system's CA bundle over the cluster's (its issue 3829).
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(variable, raising=False)
+    admin = cluster.root / "manager" / "admin"
+    tls = docker.tls.TLSConfig(
+        client_cert=(str(admin / "cert.pem"), str(admin / "key.pem")),
+        ca_cert=str(admin / "ca.pem"),
+        verify=True,
+    )
+    api = docker.APIClient(base_url=f"tcp://127.0.0.1:{cluster.docker_api_port}", tls=tls)
+    auth = images.registry.auth
+    config = {
+        "username": auth.username,
+        "password": auth.password,
+        "serveraddress": auth.server_address,
+    }
+    try:
+        found = api.inspect_distribution(tag, auth_config=config)  # type: ignore[no-untyped-call]
+        assert found["Descriptor"]["digest"] == digest
+        assert found["Descriptor"]["mediaType"].startswith("application/vnd.")
+        assert found["Descriptor"]["size"] > 0
+        assert isinstance(found["Platforms"], list)
+        for ref, words in (
+            (tag, "no basic auth credentials"),
+            (f"127.0.0.1:{free_port()}/nobody/none:v1", "connection refused"),
+            # Built here and never pushed: no registry is asked.
+            ("local/busybox:latest", "in no registry"),
+        ):
+            with pytest.raises(docker.errors.APIError) as refused:
+                api.inspect_distribution(ref, auth_config={})  # type: ignore[no-untyped-call]
+            assert words in str(refused.value.explanation)
+            assert refused.value.response is not None
+            assert set(refused.value.response.json()) == {"message"}
+    finally:
+        api.close()

@@ -73,6 +73,19 @@ class FakeFiles:
         del self.files[info.id]
         return api.RemoveDataResponse(id=info.id)
 
+    def UpdateDataLabels(
+        self, request: api.UpdateDataLabelsRequest, context: grpc.ServicerContext
+    ) -> api.DataResponse:
+        info = self._find_data(request.kind, request.ref, context)
+        if info.meta.version != request.version:
+            context.abort(grpc.StatusCode.ABORTED, f"{info.name} was changed meanwhile")
+        if request.HasField("data") and request.data != info.data:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "only updates to Labels are allowed")
+        meta = replace(info.meta, version=info.meta.version + 1, updated_at=m.now())
+        updated = replace(info, labels=dict(request.labels), meta=meta)
+        self.files[info.id] = updated
+        return api.DataResponse(info=self._shown(updated))
+
     def RotateData(
         self, request: api.RotateDataRequest, context: grpc.ServicerContext
     ) -> api.RotateDataResponse:

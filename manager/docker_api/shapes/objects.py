@@ -43,7 +43,7 @@ _UPDATE_STATE = {
 }
 
 
-def _meta(id_: str, meta: Meta) -> dict[str, Any]:
+def meta_to_json(id_: str, meta: Meta) -> dict[str, Any]:
     return {
         "ID": id_,
         "Version": {"Index": meta.version},
@@ -54,7 +54,7 @@ def _meta(id_: str, meta: Meta) -> dict[str, Any]:
 
 def service_to_json(service: Service, status: tuple[int, int] | None = None) -> dict[str, Any]:
     """status: (running, desired) tasks, docker's ServiceStatus, when the client asked."""
-    out = _meta(service.id, service.meta) | {
+    out = meta_to_json(service.id, service.meta) | {
         "Spec": spec_to_json(service.spec),
         "Endpoint": {
             "Spec": spec_to_json(service.spec)["EndpointSpec"],
@@ -95,7 +95,7 @@ def task_to_json(task: Task) -> dict[str, Any]:
     # Docker shows a task's own ports only for host-mode publishing; an ingress port's binding
     # on the node is the routing mesh's business.
     host_mode = {(p.target, p.protocol) for p in task.ports if p.mode == PublishMode.HOST}
-    return _meta(task.id, task.meta) | {
+    return meta_to_json(task.id, task.meta) | {
         "Labels": {},
         "Spec": task_spec_to_json(task.spec, task.reservations, task.networks, task.force_update),
         "ServiceID": task.service_id,
@@ -135,7 +135,7 @@ def node_to_json(node: Node, leader_id: str) -> dict[str, Any]:
     d = node.description
     # A manager's addr carries its port; an agent's is the bare address of its session.
     host = node.addr.rpartition(":")[0] if node.addr.count(":") == 1 else node.addr
-    out = _meta(node.id, node.meta) | {
+    out = meta_to_json(node.id, node.meta) | {
         "Spec": {
             "Labels": node.labels,
             "Role": node.role.name.lower(),

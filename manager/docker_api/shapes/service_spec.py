@@ -26,6 +26,7 @@ from common.model import (
     UpdateOrder,
 )
 from manager.docker_api.shapes.fields import Fields
+from manager.docker_api.shapes.references import references_from_json, references_to_json
 from manager.docker_api.shapes.times import nanos
 
 # The label `docker stack deploy` puts on what it makes, naming the stack.
@@ -66,7 +67,7 @@ def spec_from_json(body: Any) -> ServiceSpec:
     template.allow("Runtime", "container")
     networks = _networks(template, name, labels) or _networks(spec, name, labels)
     template.done()
-    mode, replicas = _mode(spec.obj("Mode"))
+    mode, replicas, max_concurrent = _mode(spec.obj("Mode"))
     update = _update(spec, "UpdateConfig", FAILURE_ROLLBACK)
     rollback = _update(spec, "RollbackConfig", FAILURE)
     endpoint = spec.obj("EndpointSpec")
@@ -89,6 +90,7 @@ def spec_from_json(body: Any) -> ServiceSpec:
         ports=ports,
         networks=networks,
         endpoint_mode=endpoint_mode,
+        max_concurrent=max_concurrent,
     )
 
 
@@ -107,6 +109,8 @@ def _container(c: Fields) -> dict[str, Any]:
         "stop_signal": c.text("StopSignal"),
         "init": c.flag("Init"),
         "read_only": c.flag("ReadOnly"),
+        "secrets": references_from_json(c, "Secret"),
+        "configs": references_from_json(c, "Config"),
     }
     if c.has("HealthCheck"):
         fields["healthcheck"] = _health(c.obj("HealthCheck"))
@@ -190,22 +194,30 @@ def _networks(parent: Fields, name: str, labels: dict[str, str]) -> tuple[str, .
     return tuple(targets)
 
 
-def _mode(m: Fields) -> tuple[ServiceMode, int]:
-    # An empty object names a mode here ({"GlobalJob": {}}): what is given counts, empty or not.
-    for key in ("ReplicatedJob", "GlobalJob"):
-        if m.has(key):
-            raise InvalidArgument(
-                f"unsupported field {m.path}.{key}: Shoal does not support it (jobs)"
-            )
-    if m.has("Global"):
-        m.obj("Global").done()
+def _mode(m: Fields) -> tuple[ServiceMode, int, int]:
+    """The mode, its replicas (a replicated job's completions) and a replicated job's most
+    tasks at once (0: as many as completions). An empty object names a mode here
+    ({"GlobalJob": {}}): what is given counts, empty or not."""
+    given = [key for key in ("Replicated", "Global", "ReplicatedJob", "GlobalJob") if m.has(key)]
+    if len(given) > 1:
+        raise InvalidArgument(f"invalid field {m.path}: one mode only, not {' and '.join(given)}")
+    if m.has("Global") or m.has("GlobalJob"):
+        mode = ServiceMode.GLOBAL if m.has("Global") else ServiceMode.GLOBAL_JOB
+        m.obj(given[0]).done()
         m.done()
-        return ServiceMode.GLOBAL, 0
+        return mode, 0, 0
+    if m.has("ReplicatedJob"):
+        job = m.obj("ReplicatedJob")
+        at_once = job.integer("MaxConcurrent", 1)
+        completions = job.integer("TotalCompletions", at_once)
+        job.done()
+        m.done()
+        return ServiceMode.REPLICATED_JOB, completions, 0 if at_once == completions else at_once
     replicated = m.obj("Replicated")
     replicas = replicated.integer("Replicas", 1)
     replicated.done()
     m.done()
-    return ServiceMode.REPLICATED, replicas
+    return ServiceMode.REPLICATED, replicas, 0
 
 
 def _update(spec: Fields, key: str, failure: dict[str, FailureAction]) -> UpdateConfig:
@@ -241,11 +253,17 @@ def _port(p: Fields) -> PortConfig:
 
 
 def spec_to_json(spec: ServiceSpec) -> dict[str, Any]:
-    mode: dict[str, Any] = (
-        {"Global": {}}
-        if spec.mode == ServiceMode.GLOBAL
-        else {"Replicated": {"Replicas": spec.replicas}}
-    )
+    modes: dict[ServiceMode, dict[str, Any]] = {
+        ServiceMode.REPLICATED: {"Replicated": {"Replicas": spec.replicas}},
+        ServiceMode.GLOBAL: {"Global": {}},
+        ServiceMode.REPLICATED_JOB: {
+            "ReplicatedJob": {
+                "MaxConcurrent": spec.max_concurrent or spec.replicas,
+                "TotalCompletions": spec.replicas,
+            }
+        },
+        ServiceMode.GLOBAL_JOB: {"GlobalJob": {}},
+    }
     return {
         "Name": spec.name,
         "Labels": spec.labels,
@@ -253,7 +271,7 @@ def spec_to_json(spec: ServiceSpec) -> dict[str, Any]:
             spec.container, spec.reservations, spec.networks, spec.force_update
         )
         | {"RestartPolicy": _restart_json(spec.restart), "Placement": _placement_json(spec)},
-        "Mode": mode,
+        "Mode": modes[spec.mode],
         "UpdateConfig": _update_json(spec.update),
         "RollbackConfig": _update_json(spec.rollback),
         "EndpointSpec": {
@@ -301,6 +319,10 @@ def _container_json(c: ContainerSpec) -> dict[str, Any]:
             | ({"ReadOnly": True} if m.read_only else {})
             for m in c.mounts
         ]
+    if c.secrets:
+        out["Secrets"] = references_to_json(c.secrets, "Secret")
+    if c.configs:
+        out["Configs"] = references_to_json(c.configs, "Config")
     if c.stop_grace_period is not None:
         out["StopGracePeriod"] = nanos(c.stop_grace_period)
     if c.healthcheck is not None:

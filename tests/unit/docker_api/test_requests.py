@@ -166,7 +166,7 @@ class TestServices:
         [
             ({"Privileges": {"NoNewPrivileges": True}}, "TaskTemplate.ContainerSpec.Privileges"),
             ({"CapabilityAdd": ["NET_ADMIN"]}, "TaskTemplate.ContainerSpec.CapabilityAdd"),
-            ({"Secrets": [{"SecretName": "x"}]}, "TaskTemplate.ContainerSpec.Secrets"),
+            ({"DNSConfig": {"Search": ["x"]}}, "TaskTemplate.ContainerSpec.DNSConfig"),
             ({"TTY": True}, "TaskTemplate.ContainerSpec.TTY"),
         ],
     )
@@ -182,8 +182,8 @@ class TestServices:
         ("spec", "words"),
         [
             (
-                {"Name": "x", "Mode": {"ReplicatedJob": {}}},
-                "unsupported field Mode.ReplicatedJob: ",
+                {"Name": "x", "Mode": {"Replicated": {}, "GlobalJob": {}}},
+                "one mode only, not Replicated and GlobalJob",
             ),
             ({"Name": "x", "TaskTemplate": {"ContainerSpec": {}}}, "a service needs an image"),
             ({"Name": "x", "TaskTemplate": {"ContainerSpec": {"Image": 7}}}, "expected a string"),
