@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -73,6 +74,8 @@ class NodeListing:
     self_id: str
     # Each manager node's status, by node ID.
     managers: dict[str, ManagerStatus]
+    # Whether each node's certificate is of the root that signs now, by node ID.
+    tls: dict[str, str]
 
 
 @dataclass(frozen=True, repr=False)
@@ -182,6 +185,7 @@ class Client:
                 node_id: convert.manager_status_from_pb(status)
                 for node_id, status in response.manager_status.items()
             },
+            tls=dict(response.tls_status),
         )
 
     def get_node(self, ref: str) -> Node:
@@ -233,6 +237,24 @@ class Client:
         request = adm.RotateAdminCertificateRequest(csr_pem=csr_pem)
         response = self._write(lambda s: s.admin.Rotate, request)
         return response.ca_pem, response.cert_pem
+
+    def rotate_ca(self, csr_pem: bytes, cert_expiry: timedelta | None) -> tuple[bytes, bytes]:
+        """Begin a CA rotation; an admin certificate of the new CA for csr_pem's key, with the
+        roots to trust during it: (CA bundle, certificate)."""
+        seconds = 0 if cert_expiry is None else int(cert_expiry.total_seconds())
+        request = adm.RotateCARequest(csr_pem=csr_pem, cert_expiry_seconds=seconds)
+        response = self._write(lambda s: s.admin.RotateCA, request)
+        return response.ca_pem, response.cert_pem
+
+    def ca_status(self) -> CAProgress:
+        response = self._read(lambda s: s.admin.CAStatus, adm.CAStatusRequest())
+        return CAProgress(
+            rotating=response.rotating,
+            moved=response.moved,
+            total=response.total,
+            pending=tuple(response.pending),
+            ca_pem=response.ca_pem,
+        )
 
     def service_logs(self, ref: str, options: LogOptions) -> Iterator[ServiceLogs]:
         """The lines of a service's or task's containers; with follow, until the caller stops
@@ -367,6 +389,17 @@ class Client:
         if isinstance(error, Unavailable):
             return self._managers.endpoint.unavailable(str(error))
         return error
+
+
+@dataclass(frozen=True)
+class CAProgress:
+    """How far a CA rotation is: live nodes on the new root, of all live nodes."""
+
+    rotating: bool
+    moved: int
+    total: int
+    pending: tuple[str, ...]
+    ca_pem: bytes
 
 
 def _kind(config: bool) -> api.DataKind.ValueType:

@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from cli import admin_cert, events, files, join_token, network, node, output, service, system
+from cli import admin_cert, ca, events, files, join_token, network, node, output, service, system
 from cli.client import DEADLINE, Client
 from cli.connection import (
     CONFIG_ENV,
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         groups.add_parser("version", help="Show the client and manager version information")
     )
     admin_cert.register(groups.add_parser("admin-cert", help="Rotate the admin certificate"))
+    ca.register(groups.add_parser("ca", help="Display and rotate the root CA"))
     return parser
 
 

@@ -17,6 +17,7 @@ HEADER = (
     "STATUS",
     "AVAILABILITY",
     "MANAGER STATUS",
+    "TLS STATUS",
     "ENGINE VERSION",
     "SHOAL VERSION",
 )
@@ -179,6 +180,7 @@ def _record(node: Node, listing: NodeListing) -> dict[str, object]:
         "Status": node.state.name.capitalize(),
         "Availability": node.availability.name.capitalize(),
         "ManagerStatus": _manager_status(listing.managers.get(node.id)),
+        "TLSStatus": listing.tls.get(node.id, ""),
         "EngineVersion": node.description.engine_version,
         "ShoalVersion": node.description.version,
     }
@@ -191,6 +193,7 @@ def _row(node: Node, listing: NodeListing) -> list[str]:
         node.state.name.capitalize(),
         node.availability.name.capitalize(),
         _manager_status(listing.managers.get(node.id)),
+        listing.tls.get(node.id, ""),
         node.description.engine_version,
         node.description.version,
     ]

@@ -11,7 +11,8 @@ from common.api import control_pb2 as pb
 from common.errors import Conflict, FailedPrecondition, NotFound, StaleVersion
 from common.grpc_errors import unary_errors
 from common.limits import check_labels
-from common.model import Availability, Node, NodeRole, NodeState
+from common.model import Availability, Cluster, Node, NodeRole, NodeState
+from manager import ca_rotation
 from manager.control.base import ControlBase
 from manager.control.resolve import resolve_node
 from manager.store import Delete, Op, Put, ReadView
@@ -21,7 +22,9 @@ class NodeCalls(ControlBase):
     @unary_errors
     async def ListNodes(self, request: pb.ListNodesRequest, context: Any) -> pb.ListNodesResponse:
         nodes = sorted(self._store.objects(Node), key=lambda n: (n.description.hostname, n.id))
+        cluster = self._store.objects(Cluster)[0]
         return pb.ListNodesResponse(
+            tls_status={n.id: ca_rotation.tls_status(n, cluster) for n in nodes},
             nodes=[convert.node_to_pb(n) for n in nodes],
             self_node_id=self._self_node_id,
             manager_status={

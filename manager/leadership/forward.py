@@ -45,6 +45,7 @@ FORWARDED = frozenset(
         "Control/RotateData",
         "Control/ServiceLogs",
         "AdminCertificates/Rotate",
+        "AdminCertificates/RotateCA",
     )
 )
 # Set on a forwarded call: a manager that gets one and does not lead refuses it rather than
