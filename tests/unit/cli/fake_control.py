@@ -204,6 +204,11 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
                 node_id: convert.manager_status_to_pb(status)
                 for node_id, status in self.manager_status.items()
             },
+            # The manager's words (manager/ca_rotation.py): a node down after a rotation it
+            # missed must join again.
+            tls_status={
+                n.id: "NeedsRejoin" if n.state is m.NodeState.DOWN else "Ready" for n in self.nodes
+            },
         )
 
     def GetNode(

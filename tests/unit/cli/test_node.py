@@ -18,15 +18,16 @@ from tests.unit.cli.seeded import MANAGER_NODE, MONITOR_ON_WORKER, WORKER_NODE
 class TestNodeLs:
     def test_table(self, shoal: Shoal) -> None:
         """Full node IDs, ` *` on the node the manager runs on, states and availability
-        capitalised, `Leader` for the manager; sorted by hostname."""
+        capitalised, `Leader` for the manager, the manager's TLS STATUS; sorted by hostname."""
         result = shoal("node", "ls")
         assert result.code == 0
         assert result.lines == [
             "ID                            HOSTNAME    STATUS   AVAILABILITY   MANAGER STATUS   "
-            "ENGINE VERSION   SHOAL VERSION",
-            f"{MANAGER_NODE} *   manager-1   Ready    Active         Leader           28.0.0"
-            "           0.2.0",
-            f"{WORKER_NODE}     worker-1    Down     Drain                           27.3.1",
+            "TLS STATUS    ENGINE VERSION   SHOAL VERSION",
+            f"{MANAGER_NODE} *   manager-1   Ready    Active         Leader           Ready"
+            "         28.0.0           0.2.0",
+            f"{WORKER_NODE}     worker-1    Down     Drain                           NeedsRejoin"
+            "   27.3.1",
         ]
 
     def test_quiet(self, shoal: Shoal) -> None:
@@ -44,6 +45,7 @@ class TestNodeLs:
             "Status": "Ready",
             "Availability": "Active",
             "ManagerStatus": "Leader",
+            "TLSStatus": "Ready",
             "EngineVersion": "28.0.0",
             "ShoalVersion": "0.2.0",
         }
