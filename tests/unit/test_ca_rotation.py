@@ -3,6 +3,7 @@ steps on the cluster object (manager/ca_rotation.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from dataclasses import replace
 from datetime import timedelta
@@ -31,10 +32,8 @@ def _handshake(tmp_path: Path, server_chain: bytes, server_key: bytes, client_ro
     server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
     for _ in range(10):
         for side, out, other_in in ((client, c_out, s_in), (server, s_out, c_in)):
-            try:
+            with contextlib.suppress(ssl.SSLWantReadError):
                 side.do_handshake()
-            except ssl.SSLWantReadError:
-                pass
             other_in.write(out.read())
     client.do_handshake()
 
@@ -128,7 +127,8 @@ class TestRotationSteps:
         nodes[1] = replace(nodes[1], cert_root=new_digest)
         assert ca_rotation.progress(rotating, nodes).done
         done = ca_rotation.finish(rotating)
-        assert done.rotation is None and done.digest == new_digest
+        assert done.rotation is None
+        assert done.digest == new_digest
         assert old.digest in done.retired_digests
         assert ca_rotation.tls_status(nodes[0], done) == ca_rotation.READY
         assert ca_rotation.tls_status(nodes[2], done) == ca_rotation.NEEDS_REJOIN
