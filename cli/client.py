@@ -78,6 +78,14 @@ class NodeListing:
     tls: dict[str, str]
 
 
+@dataclass(frozen=True)
+class NodeDetails:
+    node: Node
+    manager: ManagerStatus | None
+    # Whether its certificate is of the root that signs now (`node ls`'s TLS STATUS).
+    tls_status: str
+
+
 @dataclass(frozen=True, repr=False)
 class JoinDetails:
     token: str
@@ -189,10 +197,10 @@ class Client:
         )
 
     def get_node(self, ref: str) -> Node:
-        return self.inspect_node(ref)[0]
+        return self.inspect_node(ref).node
 
-    def inspect_node(self, ref: str) -> tuple[Node, ManagerStatus | None]:
-        """The node, and its manager status when it is a manager."""
+    def inspect_node(self, ref: str) -> NodeDetails:
+        """The node, its manager status when it is a manager, and its TLS status."""
         request = api.GetNodeRequest(ref=ref)
         response = self._read(lambda s: s.control.GetNode, request)
         status = (
@@ -200,7 +208,7 @@ class Client:
             if response.HasField("manager_status")
             else None
         )
-        return convert.node_from_pb(response.node), status
+        return NodeDetails(convert.node_from_pb(response.node), status, response.tls_status)
 
     def update_node(self, node: Node, role: NodeRole | None = None) -> Node:
         """Write the operator's part of `node` (availability, labels, and role when given) over

@@ -273,7 +273,9 @@ async def serve(
             if config.docker_api_addr is None
             else DockerApiServer(
                 config.docker_api_addr,
-                Backend(control, store, facts, Authenticator(store, boot.cluster.id), managers),
+                Backend(
+                    control, store, facts, Authenticator(store, boot.cluster.id), managers, trust
+                ),
                 config.state_dir / TLS_DIR,
             )
         )

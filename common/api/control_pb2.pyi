@@ -957,6 +957,9 @@ class NodeResponse(_message.Message):
 
     NODE_FIELD_NUMBER: _builtins.int
     MANAGER_STATUS_FIELD_NUMBER: _builtins.int
+    TLS_STATUS_FIELD_NUMBER: _builtins.int
+    tls_status: _builtins.str
+    """As ListNodesResponse's tls_status."""
     @_builtins.property
     def node(self) -> _types_pb2.Node: ...
     @_builtins.property
@@ -968,10 +971,11 @@ class NodeResponse(_message.Message):
         *,
         node: _types_pb2.Node | None = ...,
         manager_status: _types_pb2.ManagerStatus | None = ...,
+        tls_status: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["manager_status", b"manager_status", "node", b"node"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["manager_status", b"manager_status", "node", b"node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["manager_status", b"manager_status", "node", b"node", "tls_status", b"tls_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -39,11 +39,14 @@ class NodeCalls(ControlBase):
         return self._node_response(resolve_node(self._store, request.ref))
 
     def _node_response(self, node: Node) -> pb.NodeResponse:
+        tls = ca_rotation.tls_status(node, self._store.objects(Cluster)[0])
         if node.role is not NodeRole.MANAGER:
-            return pb.NodeResponse(node=convert.node_to_pb(node))
+            return pb.NodeResponse(node=convert.node_to_pb(node), tls_status=tls)
         status = self._managers.status(node.id, node.addr)
         return pb.NodeResponse(
-            node=convert.node_to_pb(node), manager_status=convert.manager_status_to_pb(status)
+            node=convert.node_to_pb(node),
+            manager_status=convert.manager_status_to_pb(status),
+            tls_status=tls,
         )
 
     @unary_errors

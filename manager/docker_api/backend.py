@@ -16,6 +16,7 @@ from manager.control import Control
 from manager.leadership import ManagerSet
 from manager.store import ReadView
 from manager.system import ManagerFacts
+from manager.trust import ClusterTrust
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -41,6 +42,9 @@ class Backend:
     auth: Authenticator
     # Who leads, for `docker info`'s managers.
     managers: ManagerSet
+    # The roots trusted now: an SSL context only adds roots, so a root rotated out
+    # (`shoal ca --rotate`) is refused here, at each request.
+    trust: ClusterTrust
 
     async def call(
         self, method: Callable[[Control, Req, Any], Awaitable[Resp]], request: Req

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from common import pki, tokens
+from common import cert_file, pki, tokens
 from common.errors import FailedPrecondition
 from common.model import Cluster, Node, NodeDescription, NodeState
 from manager import ca_rotation
@@ -132,3 +132,13 @@ class TestRotationSteps:
         assert old.digest in done.retired_digests
         assert ca_rotation.tls_status(nodes[0], done) == ca_rotation.READY
         assert ca_rotation.tls_status(nodes[2], done) == ca_rotation.NEEDS_REJOIN
+
+
+def test_a_certificate_followed_by_its_chain_is_read_by_its_own_validity() -> None:
+    """What a node renewed during a rotation holds: its certificate, then the cross-signed
+    root; the renewal schedule reads the certificate's own dates."""
+    old, new = ClusterCA.create("c1"), ClusterCA.create("c1", generation=1)
+    leaf = new.issue_with_key("n1", pki.ROLE_WORKER, "c1", timedelta(hours=1)).cert
+    chain = pki.cert_pem(leaf) + pki.cert_pem(old.cross_sign(new.cert))
+    start, end = cert_file.validity(chain)
+    assert (start, end) == (leaf.not_valid_before_utc, leaf.not_valid_after_utc)

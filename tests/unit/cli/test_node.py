@@ -266,6 +266,7 @@ class TestNodeInspect:
             "Resources": {"NanoCPUs": 4_000_000_000, "MemoryBytes": 8_271_880_192},
             "Engine": {"EngineVersion": "28.0.0"},
             "Shoal": {"Version": "0.2.0", "Protocol": 2},
+            "TLSInfo": {"TrustRootDigest": "", "Status": "Ready"},
         }
         assert manager["Status"] == {"State": "ready", "Message": "", "Addr": "10.0.0.1"}
         assert manager["ManagerStatus"] == {
@@ -278,6 +279,7 @@ class TestNodeInspect:
         assert (worker["Spec"]["Role"], worker["Spec"]["Availability"]) == ("worker", "drain")
         assert worker["Spec"]["Labels"] == {}
         assert worker["Status"] == {"State": "down", "Message": "heartbeat failure", "Addr": ""}
+        assert worker["Description"]["TLSInfo"]["Status"] == "NeedsRejoin"
 
     def test_self_is_the_node_of_the_manager_answering(self, shoal: Shoal) -> None:
         """`self` names the node the answering manager runs on."""
@@ -312,6 +314,7 @@ class TestNodeInspect:
             pretty_field(" Memory:", "7.704GiB"),
             pretty_field("Engine Version:", "28.0.0"),
             pretty_field("Shoal Version:", "0.2.0"),
+            pretty_field("TLS Status:", "Ready"),
         ]
         assert result.lines[0] == f"ID:                     {MANAGER_NODE}"
 
@@ -336,6 +339,7 @@ class TestNodeInspect:
             " Memory:",
             pretty_field("Engine Version:", "27.3.1"),
             "Shoal Version:",
+            pretty_field("TLS Status:", "NeedsRejoin"),
         ]
 
     @pytest.mark.parametrize("pretty", [(), ("--pretty",)])
