@@ -3,15 +3,19 @@ whole rotation."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import shutil
 import signal
 import ssl
 import subprocess
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Coroutine, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import docker
 import pytest
@@ -20,7 +24,10 @@ from common import pki
 from common.tls import Bundle
 from manager.ca import ClusterCA
 from tests.integration.cluster import BIN, DEADLINE, Cluster, free_port
+from tests.rogue import Rogue, description
 from tests.waiting import SLEEPER, wait_for
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +162,52 @@ def _docker_api_status(c: Cluster, bundle_dir: Path, roots: str) -> int:
 
 def _id(c: Cluster, index: int) -> str:
     return str(json.loads((c.root / f"agent-{index}" / "identity.json").read_text())["node_id"])
+
+
+class _StuckNode:
+    """A joined node holding a session and beating, that never renews (tests/rogue.py, in a
+    thread of its own): a rotation waits on it."""
+
+    def __init__(self, token: str, manager: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._rogue = self._run(Rogue.join(token, manager, "it-stuck"))
+        self._run(self._rogue.open(description("it-stuck")))
+
+    def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result(DEADLINE)
+
+    def close(self) -> None:
+        self._run(self._rogue.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(DEADLINE)
+        self._loop.close()
+
+
+def test_a_node_that_does_not_move_holds_the_rotation_until_it_is_gone(cluster: Cluster) -> None:
+    """The wait ends at --timeout with exit 2 naming the node that did not move (-q: no
+    progress lines); a second rotation is refused while one is in progress; once the node is
+    gone the rotation ends by itself; -d returns at once."""
+    c = cluster
+    stuck = _StuckNode(c.ok("join-token", "worker", "-q").out.strip(), c.addr)
+    try:
+        wait_for(lambda: _tls(c).get("it-stuck") == "Ready" or None, "the stuck node ready")
+        timed_out = c.shoal("ca", "--rotate", "-q", "--timeout", "4s", timeout=2 * DEADLINE)
+        assert timed_out.code == 2, timed_out.err
+        assert "rotated:" not in timed_out.err
+        assert timed_out.err.strip().endswith("nodes not moved yet: it-stuck")
+        assert _tls(c)["it-stuck"] == "NeedsRotation"
+        again = c.shoal("ca", "--rotate", "-d")
+        assert again.code == 1
+        assert "already in progress" in again.err
+    finally:
+        stuck.close()
+    wait_for(lambda: "in progress" not in c.ok("ca").err or None, "the rotation to end", DEADLINE)
+    started = time.monotonic()
+    detached = c.shoal("ca", "--rotate", "-d")
+    assert detached.code == 0, detached.err
+    assert time.monotonic() - started < DEADLINE
+    wait_for(
+        lambda: "in progress" not in c.ok("ca").err or None, "the detached one to end", DEADLINE
+    )
