@@ -109,7 +109,7 @@ class JoinService(join_pb2_grpc.JoinServicer):
             cert_root=cluster.digest,
         )
         cert = await asyncio.get_running_loop().run_in_executor(
-            self._signer, self._sign, request.csr_pem, node.id, cluster.id, role
+            self._signer, self._sign, request.csr_pem, node.id, role
         )
         await self._store.commit([Put(node)])
         log.info("node joined", node_id=node.id, hostname=description.hostname, role=role)
@@ -139,7 +139,7 @@ class JoinService(join_pb2_grpc.JoinServicer):
             return pki.ROLE_WORKER
         raise Unauthenticated("invalid join token")
 
-    def _sign(self, csr_pem: bytes, node_id: str, cluster_id: str, role: str) -> bytes:
+    def _sign(self, csr_pem: bytes, node_id: str, role: str) -> bytes:
         """On the signer threads: the CSR is parsed only once the caller proved its token."""
         public_key = pki.public_key_of_csr(csr_pem)
         return self._trust.issue(public_key, node_id, role, self._lifetime)
