@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -73,6 +74,16 @@ class NodeListing:
     self_id: str
     # Each manager node's status, by node ID.
     managers: dict[str, ManagerStatus]
+    # Whether each node's certificate is of the root that signs now, by node ID.
+    tls: dict[str, str]
+
+
+@dataclass(frozen=True)
+class NodeDetails:
+    node: Node
+    manager: ManagerStatus | None
+    # Whether its certificate is of the root that signs now (`node ls`'s TLS STATUS).
+    tls_status: str
 
 
 @dataclass(frozen=True, repr=False)
@@ -182,13 +193,14 @@ class Client:
                 node_id: convert.manager_status_from_pb(status)
                 for node_id, status in response.manager_status.items()
             },
+            tls=dict(response.tls_status),
         )
 
     def get_node(self, ref: str) -> Node:
-        return self.inspect_node(ref)[0]
+        return self.inspect_node(ref).node
 
-    def inspect_node(self, ref: str) -> tuple[Node, ManagerStatus | None]:
-        """The node, and its manager status when it is a manager."""
+    def inspect_node(self, ref: str) -> NodeDetails:
+        """The node, its manager status when it is a manager, and its TLS status."""
         request = api.GetNodeRequest(ref=ref)
         response = self._read(lambda s: s.control.GetNode, request)
         status = (
@@ -196,7 +208,7 @@ class Client:
             if response.HasField("manager_status")
             else None
         )
-        return convert.node_from_pb(response.node), status
+        return NodeDetails(convert.node_from_pb(response.node), status, response.tls_status)
 
     def update_node(self, node: Node, role: NodeRole | None = None) -> Node:
         """Write the operator's part of `node` (availability, labels, and role when given) over
@@ -233,6 +245,24 @@ class Client:
         request = adm.RotateAdminCertificateRequest(csr_pem=csr_pem)
         response = self._write(lambda s: s.admin.Rotate, request)
         return response.ca_pem, response.cert_pem
+
+    def rotate_ca(self, csr_pem: bytes, cert_expiry: timedelta | None) -> tuple[bytes, bytes]:
+        """Begin a CA rotation; an admin certificate of the new CA for csr_pem's key, with the
+        roots to trust during it: (CA bundle, certificate)."""
+        seconds = 0 if cert_expiry is None else int(cert_expiry.total_seconds())
+        request = adm.RotateCARequest(csr_pem=csr_pem, cert_expiry_seconds=seconds)
+        response = self._write(lambda s: s.admin.RotateCA, request)
+        return response.ca_pem, response.cert_pem
+
+    def ca_status(self) -> CAProgress:
+        response = self._read(lambda s: s.admin.CAStatus, adm.CAStatusRequest())
+        return CAProgress(
+            rotating=response.rotating,
+            moved=response.moved,
+            total=response.total,
+            pending=tuple(response.pending),
+            ca_pem=response.ca_pem,
+        )
 
     def service_logs(self, ref: str, options: LogOptions) -> Iterator[ServiceLogs]:
         """The lines of a service's or task's containers; with follow, until the caller stops
@@ -380,6 +410,17 @@ class Client:
         if isinstance(error, Unavailable):
             return self._managers.endpoint.unavailable(str(error))
         return error
+
+
+@dataclass(frozen=True)
+class CAProgress:
+    """How far a CA rotation is: live nodes on the new root, of all live nodes."""
+
+    rotating: bool
+    moved: int
+    total: int
+    pending: tuple[str, ...]
+    ca_pem: bytes
 
 
 def _kind(config: bool) -> api.DataKind.ValueType:

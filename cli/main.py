@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cli import (
     admin_cert,
+    ca,
     cluster,
     events,
     files,
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     admin_cert.register(groups.add_parser("admin-cert", help="Rotate the admin certificate"))
     cluster.register(groups.add_parser("cluster", help="Manage the cluster (autolock)"))
+    ca.register(groups.add_parser("ca", help="Display and rotate the root CA"))
     return parser
 
 

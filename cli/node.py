@@ -7,7 +7,7 @@ import functools
 from dataclasses import replace
 
 from cli import batch, cas, humanize, labels, node_role, output, table, tasks
-from cli.client import Client, NodeListing
+from cli.client import Client, NodeDetails, NodeListing
 from common.errors import NotFound
 from common.model import Availability, ManagerStatus, Node, Reachability, now
 
@@ -17,6 +17,7 @@ HEADER = (
     "STATUS",
     "AVAILABILITY",
     "MANAGER STATUS",
+    "TLS STATUS",
     "ENGINE VERSION",
     "SHOAL VERSION",
 )
@@ -83,9 +84,9 @@ def _inspect(args: argparse.Namespace, client: Client) -> int:
     # Every node is read before anything is printed: an unknown one fails the whole command.
     nodes = [client.inspect_node(_resolve(client, ref)) for ref in args.nodes]
     if args.pretty:
-        print("\n\n".join("\n".join(_pretty(node, status)) for node, status in nodes))
+        print("\n\n".join("\n".join(_pretty(details)) for details in nodes))
     else:
-        output.json_document([_document(node, status) for node, status in nodes])
+        output.json_document([_document(details) for details in nodes])
     return 0
 
 
@@ -179,6 +180,7 @@ def _record(node: Node, listing: NodeListing) -> dict[str, object]:
         "Status": node.state.name.capitalize(),
         "Availability": node.availability.name.capitalize(),
         "ManagerStatus": _manager_status(listing.managers.get(node.id)),
+        "TLSStatus": listing.tls.get(node.id, ""),
         "EngineVersion": node.description.engine_version,
         "ShoalVersion": node.description.version,
     }
@@ -191,6 +193,7 @@ def _row(node: Node, listing: NodeListing) -> list[str]:
         node.state.name.capitalize(),
         node.availability.name.capitalize(),
         _manager_status(listing.managers.get(node.id)),
+        listing.tls.get(node.id, ""),
         node.description.engine_version,
         node.description.version,
     ]
@@ -205,8 +208,9 @@ def _manager_status(status: ManagerStatus | None) -> str:
     return "Reachable" if status.reachability is Reachability.REACHABLE else "Unreachable"
 
 
-def _document(node: Node, status: ManagerStatus | None) -> dict[str, object]:
+def _document(details: NodeDetails) -> dict[str, object]:
     """`node inspect` output, shaped like docker's so the same jq filters work."""
+    node, status = details.node, details.manager
     description = node.description
     document: dict[str, object] = {
         "ID": node.id,
@@ -227,6 +231,9 @@ def _document(node: Node, status: ManagerStatus | None) -> dict[str, object]:
             },
             "Engine": {"EngineVersion": description.engine_version},
             "Shoal": {"Version": description.version, "Protocol": description.protocol},
+            # Docker's TLSInfo names the trust root; ours its digest (the one join tokens
+            # carry) and whether it is the root that signs now.
+            "TLSInfo": {"TrustRootDigest": node.cert_root, "Status": details.tls_status},
         },
         "Status": {"State": node.state.name.lower(), "Message": node.message, "Addr": node.addr},
     }
@@ -241,8 +248,9 @@ def _document(node: Node, status: ManagerStatus | None) -> dict[str, object]:
 field = output.pretty_field
 
 
-def _pretty(node: Node, status: ManagerStatus | None) -> list[str]:
+def _pretty(details: NodeDetails) -> list[str]:
     """`node inspect --pretty`: docker's layout, the sections it would leave empty left out."""
+    node, status = details.node, details.manager
     description = node.description
     resources = description.resources
     lines = [field("ID:", node.id)]
@@ -281,5 +289,6 @@ def _pretty(node: Node, status: ManagerStatus | None) -> list[str]:
         field(" Memory:", memory),
         field("Engine Version:", description.engine_version),
         field("Shoal Version:", description.version),
+        field("TLS Status:", details.tls_status),
     ]
     return lines

@@ -16,6 +16,7 @@ from common.errors import InvalidArgument
 # within it spreads the renewals of nodes that joined together.
 RENEW_BETWEEN = (0.5, 0.8)
 
+_PEM_END = "-----END CERTIFICATE-----\n"
 _SEQUENCE = 0x30
 _VERSION = 0xA0  # [0] EXPLICIT, before the serial number
 _UTC_TIME = 0x17
@@ -35,9 +36,11 @@ def pair_problem(cert_file: Path, key_file: Path) -> str | None:
 
 
 def validity(cert_pem: bytes) -> tuple[datetime, datetime]:
-    """notBefore and notAfter of a PEM certificate; InvalidArgument if it does not parse."""
+    """notBefore and notAfter of a PEM certificate (the first, when a chain follows it, as
+    during a CA rotation); InvalidArgument if it does not parse."""
     try:
-        der = ssl.PEM_cert_to_DER_cert(cert_pem.decode("ascii"))
+        first = cert_pem.decode("ascii").split(_PEM_END)[0] + _PEM_END
+        der = ssl.PEM_cert_to_DER_cert(first)
         _, cert, _ = _element(der, 0, _SEQUENCE)
         _, at, _ = _element(der, cert, _SEQUENCE)  # tbsCertificate
         tag, _, end = _element(der, at)

@@ -55,7 +55,9 @@ async def _attempt(
     async with grpc.aio.insecure_channel(join_addr, options=message_limits.OPTIONS) as channel:
         stub = join_pb2_grpc.JoinStub(channel)
         try:
-            offer: pb.GetCAResponse = await stub.GetCA(pb.GetCARequest(), timeout=CALL_DEADLINE)
+            offer: pb.GetCAResponse = await stub.GetCA(
+                pb.GetCARequest(token_digest=token.digest), timeout=CALL_DEADLINE
+            )
             ca = pki.load_cert(offer.ca_pem)
             if tokens.digest_of(pki.der(ca)) != token.digest:
                 raise Unauthenticated(

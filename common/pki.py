@@ -64,6 +64,20 @@ def load_cert(pem: bytes) -> x509.Certificate:
         raise InvalidArgument(f"not a PEM certificate: {exc}") from None
 
 
+def load_certs(pem: bytes) -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle (a trust bundle, or a certificate and its chain)."""
+    try:
+        return x509.load_pem_x509_certificates(pem)
+    except ValueError as exc:
+        raise InvalidArgument(f"not a PEM certificate bundle: {exc}") from None
+
+
+def issuing_root(cert: x509.Certificate, roots: list[x509.Certificate]) -> x509.Certificate | None:
+    """The root of roots whose key signed cert, if any. A cross-signed root shares its key
+    with the root it vouches for, so a certificate of the new root is matched by that root."""
+    return next((root for root in roots if issued_by(cert, root)), None)
+
+
 def der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 

@@ -14,6 +14,7 @@ from common.tls import Bundle
 from manager.ca import ADMIN_LIFETIME, ClusterCA, bundle_needs_renewal
 from manager.data_key import DataKey
 from manager.store import Op, Put, ReadView, StateStore
+from manager.trust import ClusterTrust
 
 CA_DIR = "ca"
 NODE_DIR = "node"
@@ -24,6 +25,7 @@ ADMIN_DIR = "admin"
 class Bootstrap:
     cluster: Cluster
     ca: ClusterCA
+    trust: ClusterTrust
     data_key: DataKey
     node_id: str
     node_bundle: Bundle
@@ -60,6 +62,9 @@ async def bootstrap(
             worker_secret=tokens.new_secret(),
             manager_secret=tokens.new_secret(),
         )
+    elif clusters[0].ca_cert_pem:
+        # The root is in the store since a rotation, and the digest is that of its newest.
+        cluster = clusters[0]
     else:
         # A state dir from before the cluster had a CA names itself by a random digest.
         cluster = replace(clusters[0], digest=ca.digest)
@@ -88,29 +93,42 @@ async def bootstrap(
     await store.transact(plan)
     stored = store.objects(Cluster)[0]
 
-    admin_dir = state_dir / ADMIN_DIR
-    # Renewed also when a rotation made it stale: whoever reads this directory holds the CA
-    # key beside it anyway, and `shoal` on the manager's host falls back to it.
-    generation = stored.admin_generation
-    if (
-        bundle_needs_renewal(admin_dir, ca)
-        or Bundle.load(admin_dir).subject.generation < generation
-    ):
-        issued = ca.issue_with_key(
-            "admin", pki.ROLE_ADMIN, cluster_id, ADMIN_LIFETIME, generation=generation
-        )
-        issued.bundle(ca).save(admin_dir)
+    trust = ClusterTrust(state_dir / CA_DIR, data_key, ca, stored)
+    refresh_admin_bundle(state_dir, trust)
     node_dir = state_dir / NODE_DIR
-    if existing is None or created or bundle_needs_renewal(node_dir, ca):
-        issued = ca.issue_with_key(node_id, pki.ROLE_MANAGER, cluster_id, cert_lifetime)
-        identity.save(
-            node_dir, identity.Identity(node_id, cluster_id, manager_addr), issued.bundle(ca)
-        )
+    if existing is None or created or bundle_needs_renewal(node_dir, trust.signer):
+        key = pki.new_key()
+        cert_pem = trust.issue(key.public_key(), node_id, pki.ROLE_MANAGER, cert_lifetime)
+        bundle = Bundle(ca_pem=trust.roots_pem, cert_pem=cert_pem, key_pem=pki.key_pem(key))
+        identity.save(node_dir, identity.Identity(node_id, cluster_id, manager_addr), bundle)
     return Bootstrap(
         cluster=stored,
-        ca=ca,
+        ca=trust.root,
+        trust=trust,
         data_key=data_key,
         node_id=node_id,
         node_bundle=Bundle.load(node_dir),
         created=created,
     )
+
+
+def refresh_admin_bundle(state_dir: Path, trust: ClusterTrust) -> None:
+    """The client bundle beside the manager, renewed when it is missing, stale, of a root that
+    no longer signs (a CA rotation), or of an older admin generation. Whoever reads this
+    directory holds the CA key beside it anyway, and `shoal` on the manager's host falls back
+    to it."""
+    admin_dir = state_dir / ADMIN_DIR
+    generation = trust.cluster.admin_generation
+    if (
+        bundle_needs_renewal(admin_dir, trust.signer)
+        or Bundle.load(admin_dir).subject.generation < generation
+        or Bundle.load(admin_dir).ca_pem != trust.roots_pem
+    ):
+        issued = trust.signer.issue_with_key(
+            "admin", pki.ROLE_ADMIN, trust.cluster.id, ADMIN_LIFETIME, generation=generation
+        )
+        Bundle(
+            ca_pem=trust.roots_pem,
+            cert_pem=pki.cert_pem(issued.cert),
+            key_pem=pki.key_pem(issued.key),
+        ).save(admin_dir)

@@ -21,11 +21,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from common import key_files, pki, tokens
 from common.errors import InvalidArgument
 from common.model import now
-from common.private_file import write_private
 from common.tls import Bundle
+from manager import ca_files
 
-CERT_FILE = "ca.pem"
-KEY_FILE = "ca-key.pem"
 CA_LIFETIME = timedelta(days=3650)
 ADMIN_LIFETIME = timedelta(days=365)
 # Certificates are back-dated a little so a peer whose clock runs behind still accepts them.
@@ -75,22 +73,25 @@ class ClusterCA:
         return cls(key, cert)
 
     def save(self, ca_dir: Path) -> None:
-        write_private(ca_dir / KEY_FILE, self.key_pem)
-        write_private(ca_dir / CERT_FILE, self.pem)
+        ca_files.save(ca_dir, self.key_pem, self.pem)
 
     @classmethod
     def load_or_create(cls, ca_dir: Path, cluster_id: str) -> ClusterCA:
-        cert_path, key_path = ca_dir / CERT_FILE, ca_dir / KEY_FILE
-        if cert_path.exists() and key_path.exists():
-            key = pki.load_key(key_files.read_key(key_path))
-            cert = pki.load_cert(cert_path.read_bytes())
-            if not pki.matches_key(cert, key):
-                raise InvalidArgument(f"the CA certificate and key in {ca_dir} do not match")
-            return cls(key, cert)
+        found = ca_files.load(ca_dir)
+        if found is not None:
+            return cls(*found)
+        ca = cls.create(cluster_id)
+        ca.save(ca_dir)
+        return ca
+
+    @classmethod
+    def create(cls, cluster_id: str, generation: int | None = None) -> ClusterCA:
+        """A new self-signed root; a rotation's carries its generation, so that its name
+        differs from the old root's (a chain is built by names)."""
         key = pki.new_key()
-        subject = pki.name("shoal-root-ca", "ca", cluster_id)
+        subject = pki.name("shoal-root-ca", "ca", cluster_id, generation)
         start = now() - CLOCK_SKEW
-        cert = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(subject)
@@ -98,26 +99,23 @@ class ClusterCA:
             .serial_number(x509.random_serial_number())
             .not_valid_before(start)
             .not_valid_after(start + CA_LIFETIME)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=False,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(key, hashes.SHA256())
         )
-        ca = cls(key, cert)
-        ca.save(ca_dir)
-        return ca
+        # Path length 1: a later rotation's cross-signed root sits between this one and leaves.
+        return cls(key, _as_ca(builder, 1).sign(key, hashes.SHA256()))
+
+    def cross_sign(self, other: x509.Certificate) -> x509.Certificate:
+        """other's name and key, vouched for by this CA: a certificate other issues chains
+        through this one to this CA, for whoever trusts only this CA (swarmkit's rotation)."""
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(other.subject)
+            .issuer_name(self.cert.subject)
+            .public_key(other.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(other.not_valid_before_utc)
+            .not_valid_after(min(other.not_valid_after_utc, self.cert.not_valid_after_utc))
+        )
+        return _as_ca(builder, 0).sign(self._key, hashes.SHA256())
 
     def issue(
         self,
@@ -169,6 +167,25 @@ class ClusterCA:
             key.public_key(), common_name, role, cluster_id, lifetime, hosts, generation
         )
         return Issued(key, cert)
+
+
+def _as_ca(builder: x509.CertificateBuilder, path_length: int) -> x509.CertificateBuilder:
+    return builder.add_extension(
+        x509.BasicConstraints(ca=True, path_length=path_length), critical=True
+    ).add_extension(
+        x509.KeyUsage(
+            digital_signature=False,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=True,
+            crl_sign=True,
+            encipher_only=False,
+            decipher_only=False,
+        ),
+        critical=True,
+    )
 
 
 def _san(host: str) -> x509.GeneralName:

@@ -16,7 +16,6 @@ from typing import Any
 
 import grpc
 import structlog
-from cryptography import x509
 
 from common import convert, pki
 from common.api import join_pb2 as pb
@@ -32,10 +31,11 @@ from common.grpc_errors import unary_errors
 from common.ids import new_id
 from common.model import Cluster, Node, NodeRole, NodeState
 from common.netaddr import peer_host
-from manager.ca import ClusterCA
+from manager import ca_rotation
 from manager.nonces import Nonces
 from manager.rate_limit import PeerRateLimit
 from manager.store import Put, StateStore
+from manager.trust import ClusterTrust
 
 log = structlog.get_logger("join")
 
@@ -54,15 +54,14 @@ class JoinService(join_pb2_grpc.JoinServicer):
     def __init__(
         self,
         store: StateStore,
-        ca: ClusterCA,
+        trust: ClusterTrust,
         cert_lifetime: timedelta,
         store_url: str | None = None,
     ) -> None:
         """store_url: the etcd store's, which lets managers join; None (SQLite) refuses them."""
         self._store = store
         self._store_url = store_url
-        self._ca = ca
-        self._ca_pem = ca.pem
+        self._trust = trust
         self._lifetime = cert_lifetime
         self._nonces = Nonces()
         self._get_ca_limit = PeerRateLimit(PEER_RATE, PEER_BURST)
@@ -83,7 +82,14 @@ class JoinService(join_pb2_grpc.JoinServicer):
     @unary_errors
     async def GetCA(self, request: pb.GetCARequest, context: Any) -> pb.GetCAResponse:
         self._limit(self._get_ca_limit, context)
-        return pb.GetCAResponse(ca_pem=self._ca_pem, nonce=self._nonces.issue())
+        cluster = self._cluster()
+        if (
+            request.token_digest and ca_rotation.token_refused(cluster, request.token_digest)
+        ) or request.node_root_digest in cluster.retired_digests:
+            raise FailedPrecondition(ca_rotation.ROTATED_OUT)
+        # The root that signs first (the one the tokens name), then the old one during a
+        # rotation, so that a node joining now also trusts the servers' certificates.
+        return pb.GetCAResponse(ca_pem=self._trust.roots_pem, nonce=self._nonces.issue())
 
     @unary_errors
     async def Join(self, request: pb.JoinRequest, context: Any) -> pb.JoinResponse:
@@ -100,13 +106,14 @@ class JoinService(join_pb2_grpc.JoinServicer):
             state=NodeState.UNKNOWN,
             description=description,
             addr=peer_host(context.peer()),
+            cert_root=cluster.digest,
         )
         cert = await asyncio.get_running_loop().run_in_executor(
-            self._signer, self._sign, request.csr_pem, node.id, cluster.id, role
+            self._signer, self._sign, request.csr_pem, node.id, role
         )
         await self._store.commit([Put(node)])
         log.info("node joined", node_id=node.id, hostname=description.hostname, role=role)
-        return pb.JoinResponse(node_id=node.id, cluster_id=cluster.id, cert_pem=pki.cert_pem(cert))
+        return pb.JoinResponse(node_id=node.id, cluster_id=cluster.id, cert_pem=cert)
 
     def _role(self, cluster: Cluster, request: pb.JoinRequest) -> str:
         """The role the proof's token admits, if it is the one asked for."""
@@ -132,10 +139,10 @@ class JoinService(join_pb2_grpc.JoinServicer):
             return pki.ROLE_WORKER
         raise Unauthenticated("invalid join token")
 
-    def _sign(self, csr_pem: bytes, node_id: str, cluster_id: str, role: str) -> x509.Certificate:
+    def _sign(self, csr_pem: bytes, node_id: str, role: str) -> bytes:
         """On the signer threads: the CSR is parsed only once the caller proved its token."""
         public_key = pki.public_key_of_csr(csr_pem)
-        return self._ca.issue(public_key, node_id, role, cluster_id, self._lifetime)
+        return self._trust.issue(public_key, node_id, role, self._lifetime)
 
 
 def join_server(service: JoinService) -> grpc.aio.Server:

@@ -21,18 +21,18 @@ from common.grpc_errors import unary_errors
 from common.model import NodeRole
 from common.tls import peer_subject
 from manager.auth import Authenticator
-from manager.ca import ClusterCA
 from manager.data_key import DataKey
+from manager.trust import ClusterTrust
 
 log = structlog.get_logger("membership")
 
 
 class Membership(membership_pb2_grpc.MembershipServicer):
     def __init__(
-        self, auth: Authenticator, ca: ClusterCA, data_key: DataKey, store_url: str | None
+        self, auth: Authenticator, trust: ClusterTrust, data_key: DataKey, store_url: str | None
     ) -> None:
         self._auth = auth
-        self._ca = ca
+        self._trust = trust
         self._data_key = data_key
         self._store_url = store_url
 
@@ -48,9 +48,12 @@ class Membership(membership_pb2_grpc.MembershipServicer):
                 "this cluster keeps its state in SQLite on one manager: it has no store to share"
             )
         log.info("manager keys handed over", node_id=node.id)
+        # The root that signs now, the one the joining manager's token named; during a CA
+        # rotation the store holds both roots (sealed), where the new manager reads them.
+        signer = self._trust.signer
         return pb.ManagerKeysResponse(
             store_url=self._store_url,
-            ca_cert_pem=self._ca.pem,
-            ca_key_pem=self._ca.key_pem,
+            ca_cert_pem=signer.pem,
+            ca_key_pem=signer.key_pem,
             data_key=self._data_key.material,
         )

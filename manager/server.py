@@ -34,7 +34,7 @@ from manager.admin_certs import AdminCertificates
 from manager.allocator.stage import Allocator
 from manager.auth import Authenticator
 from manager.autolock import AutolockSync, at_creation
-from manager.bootstrap import NODE_DIR, bootstrap
+from manager.bootstrap import NODE_DIR, bootstrap, refresh_admin_bundle
 from manager.cluster_gauges import ClusterGauges
 from manager.control import AdminOnly, Control
 from manager.control_metrics import ControlMetrics
@@ -53,6 +53,7 @@ from manager.metrics import ManagerMetrics
 from manager.orchestrator.loop import Orchestrator
 from manager.orchestrator.updater import Updater
 from manager.placement import PlacementLoop
+from manager.rotation_end import end_rotations
 from manager.sealed_reaper import VersionReaper
 from manager.serving import ServingCertificate
 from manager.store import EtcdStore
@@ -210,8 +211,9 @@ async def serve(
         # Sealed (or cleared) before anything serves: the cluster may have changed its setting
         # while this manager was away.
         await autolock.apply()
+        trust = boot.trust
         serving = ServingCertificate(
-            boot.ca,
+            trust,
             config.state_dir / TLS_DIR,
             boot.node_id,
             boot.cluster.id,
@@ -240,7 +242,7 @@ async def serve(
         dispatcher = Dispatcher(
             store,
             config.heartbeat_period,
-            boot.ca,
+            trust,
             boot.cluster.id,
             config.cert_lifetime,
             # Its own node's session comes over loopback: others reach it at the advertised host.
@@ -272,7 +274,7 @@ async def serve(
         )
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
         admin_pb2_grpc.add_AdminCertificatesServicer_to_server(
-            AdminCertificates(store, boot.ca, boot.cluster.id), server
+            AdminCertificates(store, trust, boot.cluster.id, boot.data_key), server
         )
         facts = ManagerFacts(
             node_id=boot.node_id,
@@ -297,6 +299,7 @@ async def serve(
                     facts,
                     Authenticator(store, boot.cluster.id),
                     managers,
+                    trust,
                     forwarding,
                     distribution,
                 ),
@@ -305,13 +308,17 @@ async def serve(
         )
         if docker_api is not None:
             serving.on_renewal.append(docker_api.reload_certificate)
+        trust.on_change += [
+            serving.trust_changed,
+            lambda: refresh_admin_bundle(config.state_dir, trust),
+        ]
         membership_pb2_grpc.add_MembershipServicer_to_server(
             Membership(
-                Authenticator(store, boot.cluster.id), boot.ca, boot.data_key, config.store_url
+                Authenticator(store, boot.cluster.id), trust, boot.data_key, config.store_url
             ),
             server,
         )
-        join_service = JoinService(store, boot.ca, config.cert_lifetime, config.store_url)
+        join_service = JoinService(store, trust, config.cert_lifetime, config.store_url)
         joins = join_server(join_service)
         _bind(joins, join_host_port(host, bound + 1), None)
         if config.metrics_addr is not None:
@@ -344,6 +351,7 @@ async def serve(
                     term.create_task(Allocator(store, reserved).run())
                     term.create_task(Updater(store, reserved).run())
                     term.create_task(VersionReaper(store).run())
+                    term.create_task(end_rotations(store))
 
             async with asyncio.TaskGroup() as group:
                 loops = [
@@ -351,6 +359,7 @@ async def serve(
                     group.create_task(ClusterGauges(store, metrics).run()),
                     group.create_task(serving.run()),
                     group.create_task(autolock.run()),
+                    group.create_task(trust.follow(store)),
                     group.create_task(run_node(seat)),
                 ]
                 if isinstance(store, EtcdStore):

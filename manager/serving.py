@@ -13,7 +13,8 @@ import structlog
 from common import cert_file, pki
 from common.model import now
 from common.tls import Bundle
-from manager.ca import ClusterCA, bundle_needs_renewal
+from manager.ca import bundle_needs_renewal
+from manager.trust import ClusterTrust
 
 log = structlog.get_logger("manager.tls")
 
@@ -22,25 +23,26 @@ class ServingCertificate:
     """Server credentials that require a client certificate from the cluster CA.
 
     gRPC asks the fetcher for a new configuration at each handshake, so a renewed certificate
-    takes effect for new connections without restarting the server or dropping sessions.
+    takes effect for new connections without restarting the server or dropping sessions. So do
+    the roots it accepts client certificates of, which a CA rotation changes.
     """
 
     def __init__(
         self,
-        ca: ClusterCA,
+        trust: ClusterTrust,
         directory: Path,
         node_id: str,
         cluster_id: str,
         hosts: list[str],
         lifetime: timedelta,
     ) -> None:
-        self._ca = ca
+        self._trust = trust
         self._dir = directory
         self._node_id = node_id
         self._cluster_id = cluster_id
         self._hosts = hosts
         self._lifetime = lifetime
-        if bundle_needs_renewal(directory, ca, hosts):
+        if self._stale():
             self._issue()
         self._bundle = Bundle.load(directory)
         self._pending: grpc.ServerCertificateConfiguration | None = None
@@ -48,13 +50,30 @@ class ServingCertificate:
         # serve it (the Docker API) take it up.
         self.on_renewal: list[Callable[[], None]] = []
 
+    def _stale(self) -> bool:
+        return (
+            bundle_needs_renewal(self._dir, self._trust.root, self._hosts)
+            or Bundle.load(self._dir).ca_pem != self._trust.roots_pem
+        )
+
     def _issue(self) -> Bundle:
-        issued = self._ca.issue_with_key(
+        # Of the root, not of a rotation's new one: a node that has not heard of the rotation
+        # yet trusts only the old root.
+        issued = self._trust.root.issue_with_key(
             self._node_id, pki.ROLE_MANAGER, self._cluster_id, self._lifetime, self._hosts
         )
-        bundle = issued.bundle(self._ca)
+        bundle = Bundle(
+            ca_pem=self._trust.roots_pem,
+            cert_pem=pki.cert_pem(issued.cert),
+            key_pem=pki.key_pem(issued.key),
+        )
         bundle.save(self._dir)
         return bundle
+
+    def trust_changed(self) -> None:
+        """A rotation began or ended: new roots to accept, maybe a new root to present."""
+        if self._stale():
+            self._renewed()
 
     def _configuration(self) -> grpc.ServerCertificateConfiguration:
         return grpc.ssl_server_certificate_configuration(
@@ -77,8 +96,11 @@ class ServingCertificate:
         while True:
             due = cert_file.renewal_due(self._bundle.cert_pem)
             await asyncio.sleep(max(0.0, (due - now()).total_seconds()))
-            self._bundle = self._issue()
-            self._pending = self._configuration()
-            for renewed in self.on_renewal:
-                renewed()
-            log.info("serving certificate renewed")
+            self._renewed()
+
+    def _renewed(self) -> None:
+        self._bundle = self._issue()
+        self._pending = self._configuration()
+        for renewed in self.on_renewal:
+            renewed()
+        log.info("serving certificate renewed")

@@ -25,17 +25,25 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14shoal/v1/admin.proto\x12\x08shoal.v1\"0\n\x1dRotateAdminCertificateRequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\x0c\"B\n\x1eRotateAdminCertificateResponse\x12\x0e\n\x06\x63\x61_pem\x18\x01 \x01(\x0c\x12\x10\n\x08\x63\x65rt_pem\x18\x02 \x01(\x0c\x32p\n\x11\x41\x64minCertificates\x12[\n\x06Rotate\x12\'.shoal.v1.RotateAdminCertificateRequest\x1a(.shoal.v1.RotateAdminCertificateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14shoal/v1/admin.proto\x12\x08shoal.v1\"?\n\x0fRotateCARequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\x0c\x12\x1b\n\x13\x63\x65rt_expiry_seconds\x18\x02 \x01(\x04\"4\n\x10RotateCAResponse\x12\x0e\n\x06\x63\x61_pem\x18\x01 \x01(\x0c\x12\x10\n\x08\x63\x65rt_pem\x18\x02 \x01(\x0c\"\x11\n\x0f\x43\x41StatusRequest\"c\n\x10\x43\x41StatusResponse\x12\x10\n\x08rotating\x18\x01 \x01(\x08\x12\r\n\x05moved\x18\x02 \x01(\r\x12\r\n\x05total\x18\x03 \x01(\r\x12\x0f\n\x07pending\x18\x04 \x03(\t\x12\x0e\n\x06\x63\x61_pem\x18\x05 \x01(\x0c\"0\n\x1dRotateAdminCertificateRequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\x0c\"B\n\x1eRotateAdminCertificateResponse\x12\x0e\n\x06\x63\x61_pem\x18\x01 \x01(\x0c\x12\x10\n\x08\x63\x65rt_pem\x18\x02 \x01(\x0c\x32\xf6\x01\n\x11\x41\x64minCertificates\x12[\n\x06Rotate\x12\'.shoal.v1.RotateAdminCertificateRequest\x1a(.shoal.v1.RotateAdminCertificateResponse\x12\x41\n\x08RotateCA\x12\x19.shoal.v1.RotateCARequest\x1a\x1a.shoal.v1.RotateCAResponse\x12\x41\n\x08\x43\x41Status\x12\x19.shoal.v1.CAStatusRequest\x1a\x1a.shoal.v1.CAStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'common.api.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROTATEADMINCERTIFICATEREQUEST']._serialized_start=34
-  _globals['_ROTATEADMINCERTIFICATEREQUEST']._serialized_end=82
-  _globals['_ROTATEADMINCERTIFICATERESPONSE']._serialized_start=84
-  _globals['_ROTATEADMINCERTIFICATERESPONSE']._serialized_end=150
-  _globals['_ADMINCERTIFICATES']._serialized_start=152
-  _globals['_ADMINCERTIFICATES']._serialized_end=264
+  _globals['_ROTATECAREQUEST']._serialized_start=34
+  _globals['_ROTATECAREQUEST']._serialized_end=97
+  _globals['_ROTATECARESPONSE']._serialized_start=99
+  _globals['_ROTATECARESPONSE']._serialized_end=151
+  _globals['_CASTATUSREQUEST']._serialized_start=153
+  _globals['_CASTATUSREQUEST']._serialized_end=170
+  _globals['_CASTATUSRESPONSE']._serialized_start=172
+  _globals['_CASTATUSRESPONSE']._serialized_end=271
+  _globals['_ROTATEADMINCERTIFICATEREQUEST']._serialized_start=273
+  _globals['_ROTATEADMINCERTIFICATEREQUEST']._serialized_end=321
+  _globals['_ROTATEADMINCERTIFICATERESPONSE']._serialized_start=323
+  _globals['_ROTATEADMINCERTIFICATERESPONSE']._serialized_end=389
+  _globals['_ADMINCERTIFICATES']._serialized_start=392
+  _globals['_ADMINCERTIFICATES']._serialized_end=638
 # @@protoc_insertion_point(module_scope)

@@ -4,8 +4,10 @@
 isort:skip_file
 Admin credentials: served on the manager's authenticated port, for admin certificates only."""
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -16,6 +18,101 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+@_typing.final
+class RotateCARequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CSR_PEM_FIELD_NUMBER: _builtins.int
+    CERT_EXPIRY_SECONDS_FIELD_NUMBER: _builtins.int
+    csr_pem: _builtins.bytes
+    cert_expiry_seconds: _builtins.int
+    """Lifetime of the node certificates the new CA issues, in seconds; 0: the manager's own."""
+    def __init__(
+        self,
+        *,
+        csr_pem: _builtins.bytes = ...,
+        cert_expiry_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cert_expiry_seconds", b"cert_expiry_seconds", "csr_pem", b"csr_pem"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RotateCARequest: _TypeAlias = RotateCARequest  # noqa: Y015
+
+@_typing.final
+class RotateCAResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CA_PEM_FIELD_NUMBER: _builtins.int
+    CERT_PEM_FIELD_NUMBER: _builtins.int
+    ca_pem: _builtins.bytes
+    cert_pem: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        ca_pem: _builtins.bytes = ...,
+        cert_pem: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_pem", b"ca_pem", "cert_pem", b"cert_pem"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RotateCAResponse: _TypeAlias = RotateCAResponse  # noqa: Y015
+
+@_typing.final
+class CAStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CAStatusRequest: _TypeAlias = CAStatusRequest  # noqa: Y015
+
+@_typing.final
+class CAStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROTATING_FIELD_NUMBER: _builtins.int
+    MOVED_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    PENDING_FIELD_NUMBER: _builtins.int
+    CA_PEM_FIELD_NUMBER: _builtins.int
+    rotating: _builtins.bool
+    moved: _builtins.int
+    total: _builtins.int
+    ca_pem: _builtins.bytes
+    """The roots trusted now."""
+    @_builtins.property
+    def pending(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Hostnames of the live nodes not yet on the new CA."""
+
+    def __init__(
+        self,
+        *,
+        rotating: _builtins.bool = ...,
+        moved: _builtins.int = ...,
+        total: _builtins.int = ...,
+        pending: _abc.Iterable[_builtins.str] | None = ...,
+        ca_pem: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_pem", b"ca_pem", "moved", b"moved", "pending", b"pending", "rotating", b"rotating", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CAStatusResponse: _TypeAlias = CAStatusResponse  # noqa: Y015
 
 @_typing.final
 class RotateAdminCertificateRequest(_message.Message):

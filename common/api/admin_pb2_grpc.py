@@ -40,6 +40,16 @@ class AdminCertificatesStub:
                 request_serializer=shoal_dot_v1_dot_admin__pb2.RotateAdminCertificateRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_admin__pb2.RotateAdminCertificateResponse.FromString,
                 _registered_method=True)
+        self.RotateCA = channel.unary_unary(
+                '/shoal.v1.AdminCertificates/RotateCA',
+                request_serializer=shoal_dot_v1_dot_admin__pb2.RotateCARequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_admin__pb2.RotateCAResponse.FromString,
+                _registered_method=True)
+        self.CAStatus = channel.unary_unary(
+                '/shoal.v1.AdminCertificates/CAStatus',
+                request_serializer=shoal_dot_v1_dot_admin__pb2.CAStatusRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_admin__pb2.CAStatusResponse.FromString,
+                _registered_method=True)
 
 
 class AdminCertificatesServicer:
@@ -53,6 +63,21 @@ class AdminCertificatesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RotateCA(self, request, context):
+        """`shoal ca --rotate`: a new root CA, cross-signed by the old one; nodes move onto it.
+        The answer carries a new admin certificate of the new CA for the caller's key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CAStatus(self, request, context):
+        """How far the rotation in progress is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminCertificatesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +85,16 @@ def add_AdminCertificatesServicer_to_server(servicer, server):
                     servicer.Rotate,
                     request_deserializer=shoal_dot_v1_dot_admin__pb2.RotateAdminCertificateRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_admin__pb2.RotateAdminCertificateResponse.SerializeToString,
+            ),
+            'RotateCA': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateCA,
+                    request_deserializer=shoal_dot_v1_dot_admin__pb2.RotateCARequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_admin__pb2.RotateCAResponse.SerializeToString,
+            ),
+            'CAStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.CAStatus,
+                    request_deserializer=shoal_dot_v1_dot_admin__pb2.CAStatusRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_admin__pb2.CAStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -89,6 +124,60 @@ class AdminCertificates:
             '/shoal.v1.AdminCertificates/Rotate',
             shoal_dot_v1_dot_admin__pb2.RotateAdminCertificateRequest.SerializeToString,
             shoal_dot_v1_dot_admin__pb2.RotateAdminCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateCA(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.AdminCertificates/RotateCA',
+            shoal_dot_v1_dot_admin__pb2.RotateCARequest.SerializeToString,
+            shoal_dot_v1_dot_admin__pb2.RotateCAResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CAStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.AdminCertificates/CAStatus',
+            shoal_dot_v1_dot_admin__pb2.CAStatusRequest.SerializeToString,
+            shoal_dot_v1_dot_admin__pb2.CAStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

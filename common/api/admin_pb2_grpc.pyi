@@ -36,6 +36,12 @@ class AdminCertificatesStub:
     """A new admin certificate for the caller's key (a CSR; the key never leaves the client).
     From then on, admin certificates issued before it are refused.
     """
+    RotateCA: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RotateCARequest, _admin_pb2.RotateCAResponse]
+    """`shoal ca --rotate`: a new root CA, cross-signed by the old one; nodes move onto it.
+    The answer carries a new admin certificate of the new CA for the caller's key.
+    """
+    CAStatus: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CAStatusRequest, _admin_pb2.CAStatusResponse]
+    """How far the rotation in progress is."""
 
 @_typing.type_check_only
 class AdminCertificatesAsyncStub(AdminCertificatesStub):
@@ -44,6 +50,12 @@ class AdminCertificatesAsyncStub(AdminCertificatesStub):
     """A new admin certificate for the caller's key (a CSR; the key never leaves the client).
     From then on, admin certificates issued before it are refused.
     """
+    RotateCA: _aio.UnaryUnaryMultiCallable[_admin_pb2.RotateCARequest, _admin_pb2.RotateCAResponse]  # type: ignore[assignment]
+    """`shoal ca --rotate`: a new root CA, cross-signed by the old one; nodes move onto it.
+    The answer carries a new admin certificate of the new CA for the caller's key.
+    """
+    CAStatus: _aio.UnaryUnaryMultiCallable[_admin_pb2.CAStatusRequest, _admin_pb2.CAStatusResponse]  # type: ignore[assignment]
+    """How far the rotation in progress is."""
 
 class AdminCertificatesServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -55,5 +67,23 @@ class AdminCertificatesServicer(metaclass=_abc_1.ABCMeta):
         """A new admin certificate for the caller's key (a CSR; the key never leaves the client).
         From then on, admin certificates issued before it are refused.
         """
+
+    @_abc_1.abstractmethod
+    def RotateCA(
+        self,
+        request: _admin_pb2.RotateCARequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.RotateCAResponse, _abc.Awaitable[_admin_pb2.RotateCAResponse]]:
+        """`shoal ca --rotate`: a new root CA, cross-signed by the old one; nodes move onto it.
+        The answer carries a new admin certificate of the new CA for the caller's key.
+        """
+
+    @_abc_1.abstractmethod
+    def CAStatus(
+        self,
+        request: _admin_pb2.CAStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.CAStatusResponse, _abc.Awaitable[_admin_pb2.CAStatusResponse]]:
+        """How far the rotation in progress is."""
 
 def add_AdminCertificatesServicer_to_server(servicer: AdminCertificatesServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -929,9 +929,30 @@ class ListNodesResponse(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class TlsStatusEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NODES_FIELD_NUMBER: _builtins.int
     SELF_NODE_ID_FIELD_NUMBER: _builtins.int
     MANAGER_STATUS_FIELD_NUMBER: _builtins.int
+    TLS_STATUS_FIELD_NUMBER: _builtins.int
     self_node_id: _builtins.str
     """The node the answering manager runs on, marked with * by `node ls`."""
     @_builtins.property
@@ -940,16 +961,24 @@ class ListNodesResponse(_message.Message):
     def manager_status(self) -> _containers.MessageMap[_builtins.str, _types_pb2.ManagerStatus]:
         """The manager status of each manager node, by node ID (`node ls`'s MANAGER STATUS)."""
 
+    @_builtins.property
+    def tls_status(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Whether each node's certificate is of the root that signs now (`node ls`'s TLS STATUS):
+        Ready, NeedsRotation (a CA rotation in progress), NeedsRejoin (of a root rotated out while
+        the node was away), Unknown (no session yet).
+        """
+
     def __init__(
         self,
         *,
         nodes: _abc.Iterable[_types_pb2.Node] | None = ...,
         self_node_id: _builtins.str = ...,
         manager_status: _abc.Mapping[_builtins.str, _types_pb2.ManagerStatus] | None = ...,
+        tls_status: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["manager_status", b"manager_status", "nodes", b"nodes", "self_node_id", b"self_node_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["manager_status", b"manager_status", "nodes", b"nodes", "self_node_id", b"self_node_id", "tls_status", b"tls_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -982,6 +1011,9 @@ class NodeResponse(_message.Message):
 
     NODE_FIELD_NUMBER: _builtins.int
     MANAGER_STATUS_FIELD_NUMBER: _builtins.int
+    TLS_STATUS_FIELD_NUMBER: _builtins.int
+    tls_status: _builtins.str
+    """As ListNodesResponse's tls_status."""
     @_builtins.property
     def node(self) -> _types_pb2.Node: ...
     @_builtins.property
@@ -993,10 +1025,11 @@ class NodeResponse(_message.Message):
         *,
         node: _types_pb2.Node | None = ...,
         manager_status: _types_pb2.ManagerStatus | None = ...,
+        tls_status: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["manager_status", b"manager_status", "node", b"node"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["manager_status", b"manager_status", "node", b"node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["manager_status", b"manager_status", "node", b"node", "tls_status", b"tls_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

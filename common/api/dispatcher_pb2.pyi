@@ -75,15 +75,22 @@ class RenewResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CERT_PEM_FIELD_NUMBER: _builtins.int
+    CA_PEM_FIELD_NUMBER: _builtins.int
     cert_pem: _builtins.bytes
+    """The certificate, followed by the cross-signed root that chains it to the old one during a
+    CA rotation.
+    """
+    ca_pem: _builtins.bytes
+    """The roots the node trusts from now on."""
     def __init__(
         self,
         *,
         cert_pem: _builtins.bytes = ...,
+        ca_pem: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cert_pem", b"cert_pem"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_pem", b"ca_pem", "cert_pem", b"cert_pem"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -209,15 +216,30 @@ class Settings(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     HEARTBEAT_PERIOD_MS_FIELD_NUMBER: _builtins.int
+    CA_PEM_FIELD_NUMBER: _builtins.int
+    CA_ROTATING_FIELD_NUMBER: _builtins.int
+    RENEW_WITHIN_MS_FIELD_NUMBER: _builtins.int
     heartbeat_period_ms: _builtins.int
+    ca_pem: _builtins.bytes
+    """The roots the cluster trusts now; a node whose certificate is of none of them but the old
+    one renews soon (a CA rotation is in progress).
+    """
+    ca_rotating: _builtins.bool
+    renew_within_ms: _builtins.int
+    """During a rotation: renew within this many milliseconds, at a random point (the jitter
+    spreads a large cluster's renewals).
+    """
     def __init__(
         self,
         *,
         heartbeat_period_ms: _builtins.int = ...,
+        ca_pem: _builtins.bytes = ...,
+        ca_rotating: _builtins.bool = ...,
+        renew_within_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_period_ms", b"heartbeat_period_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_pem", b"ca_pem", "ca_rotating", b"ca_rotating", "heartbeat_period_ms", b"heartbeat_period_ms", "renew_within_ms", b"renew_within_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from common.api import types_pb2 as shoal_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13shoal/v1/join.proto\x12\x08shoal.v1\x1a\x14shoal/v1/types.proto\"\x0e\n\x0cGetCARequest\".\n\rGetCAResponse\x12\x0e\n\x06\x63\x61_pem\x18\x01 \x01(\x0c\x12\r\n\x05nonce\x18\x02 \x01(\x0c\"\x80\x01\n\x0bJoinRequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\x0c\x12\r\n\x05nonce\x18\x02 \x01(\x0c\x12\r\n\x05proof\x18\x03 \x01(\x0c\x12.\n\x0b\x64\x65scription\x18\x04 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12\x12\n\nas_manager\x18\x05 \x01(\x08\"E\n\x0cJoinResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x12\n\ncluster_id\x18\x02 \x01(\t\x12\x10\n\x08\x63\x65rt_pem\x18\x03 \x01(\x0c\x32w\n\x04Join\x12\x38\n\x05GetCA\x12\x16.shoal.v1.GetCARequest\x1a\x17.shoal.v1.GetCAResponse\x12\x35\n\x04Join\x12\x15.shoal.v1.JoinRequest\x1a\x16.shoal.v1.JoinResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13shoal/v1/join.proto\x12\x08shoal.v1\x1a\x14shoal/v1/types.proto\">\n\x0cGetCARequest\x12\x14\n\x0ctoken_digest\x18\x01 \x01(\t\x12\x18\n\x10node_root_digest\x18\x02 \x01(\t\".\n\rGetCAResponse\x12\x0e\n\x06\x63\x61_pem\x18\x01 \x01(\x0c\x12\r\n\x05nonce\x18\x02 \x01(\x0c\"\x80\x01\n\x0bJoinRequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\x0c\x12\r\n\x05nonce\x18\x02 \x01(\x0c\x12\r\n\x05proof\x18\x03 \x01(\x0c\x12.\n\x0b\x64\x65scription\x18\x04 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12\x12\n\nas_manager\x18\x05 \x01(\x08\"E\n\x0cJoinResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x12\n\ncluster_id\x18\x02 \x01(\t\x12\x10\n\x08\x63\x65rt_pem\x18\x03 \x01(\x0c\x32w\n\x04Join\x12\x38\n\x05GetCA\x12\x16.shoal.v1.GetCARequest\x1a\x17.shoal.v1.GetCAResponse\x12\x35\n\x04Join\x12\x15.shoal.v1.JoinRequest\x1a\x16.shoal.v1.JoinResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,13 +34,13 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'common.api.join_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETCAREQUEST']._serialized_start=55
-  _globals['_GETCAREQUEST']._serialized_end=69
-  _globals['_GETCARESPONSE']._serialized_start=71
-  _globals['_GETCARESPONSE']._serialized_end=117
-  _globals['_JOINREQUEST']._serialized_start=120
-  _globals['_JOINREQUEST']._serialized_end=248
-  _globals['_JOINRESPONSE']._serialized_start=250
-  _globals['_JOINRESPONSE']._serialized_end=319
-  _globals['_JOIN']._serialized_start=321
-  _globals['_JOIN']._serialized_end=440
+  _globals['_GETCAREQUEST']._serialized_end=117
+  _globals['_GETCARESPONSE']._serialized_start=119
+  _globals['_GETCARESPONSE']._serialized_end=165
+  _globals['_JOINREQUEST']._serialized_start=168
+  _globals['_JOINREQUEST']._serialized_end=296
+  _globals['_JOINRESPONSE']._serialized_start=298
+  _globals['_JOINRESPONSE']._serialized_end=367
+  _globals['_JOIN']._serialized_start=369
+  _globals['_JOIN']._serialized_end=488
 # @@protoc_insertion_point(module_scope)

@@ -22,12 +22,25 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class GetCARequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    TOKEN_DIGEST_FIELD_NUMBER: _builtins.int
+    NODE_ROOT_DIGEST_FIELD_NUMBER: _builtins.int
+    token_digest: _builtins.str
+    """The join token's digest: one of a CA rotated out (or being rotated out) is refused with
+    FAILED_PRECONDITION saying so.
+    """
+    node_root_digest: _builtins.str
+    """A node that cannot reach its manager: the digest of the root its certificate is of. One
+    rotated out (a rotation that ended while the node was away) is refused the same way.
+    """
     def __init__(
         self,
+        *,
+        token_digest: _builtins.str = ...,
+        node_root_digest: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["node_root_digest", b"node_root_digest", "token_digest", b"token_digest"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

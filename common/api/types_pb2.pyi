@@ -431,12 +431,15 @@ class Node(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     ADDR_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    CERT_ROOT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     role: Global___NodeRole.ValueType
     availability: Global___NodeAvailability.ValueType
     state: Global___NodeState.ValueType
     message: _builtins.str
     addr: _builtins.str
+    cert_root: _builtins.str
+    """Digest of the root CA that issued the certificate the node presented at its last session."""
     @_builtins.property
     def meta(self) -> Global___Meta: ...
     @_builtins.property
@@ -455,10 +458,11 @@ class Node(_message.Message):
         description: Global___NodeDescription | None = ...,
         addr: _builtins.str = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        cert_root: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["addr", b"addr", "availability", b"availability", "description", b"description", "id", b"id", "labels", b"labels", "message", b"message", "meta", b"meta", "role", b"role", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addr", b"addr", "availability", b"availability", "cert_root", b"cert_root", "description", b"description", "id", b"id", "labels", b"labels", "message", b"message", "meta", b"meta", "role", b"role", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1289,6 +1293,12 @@ class Cluster(_message.Message):
     WORKER_SECRET_FIELD_NUMBER: _builtins.int
     MANAGER_SECRET_FIELD_NUMBER: _builtins.int
     ADMIN_GENERATION_FIELD_NUMBER: _builtins.int
+    CA_CERT_PEM_FIELD_NUMBER: _builtins.int
+    CA_KEY_SEALED_FIELD_NUMBER: _builtins.int
+    ROTATION_FIELD_NUMBER: _builtins.int
+    RETIRED_DIGESTS_FIELD_NUMBER: _builtins.int
+    CA_GENERATION_FIELD_NUMBER: _builtins.int
+    NODE_CERT_EXPIRY_SECONDS_FIELD_NUMBER: _builtins.int
     SEALED_UNLOCK_KEY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     digest: _builtins.str
@@ -1296,10 +1306,30 @@ class Cluster(_message.Message):
     manager_secret: _builtins.str
     admin_generation: _builtins.int
     """Admin certificates of an older generation are refused (`shoal admin-cert --rotate`)."""
+    ca_cert_pem: _builtins.bytes
+    """The root CA nodes are moved onto (`shoal ca --rotate`); empty: the one in the managers'
+    state dirs from before any rotation.
+    """
+    ca_key_sealed: _builtins.bytes
+    """Its key, sealed with the cluster data key."""
+    ca_generation: _builtins.int
+    """Rotations begun so far: names each new root."""
+    node_cert_expiry_seconds: _builtins.int
+    """Lifetime of node certificates set by `shoal ca --rotate --cert-expiry`, in seconds; 0: each
+    manager's --cert-expiry.
+    """
     sealed_unlock_key: _builtins.bytes
     """Autolock's key encryption key, sealed under the cluster data key; empty: autolock off."""
     @_builtins.property
     def meta(self) -> Global___Meta: ...
+    @_builtins.property
+    def rotation(self) -> Global___RootRotation:
+        """Set while a rotation is in progress."""
+
+    @_builtins.property
+    def retired_digests(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Digests of the roots rotated out: tokens and nodes naming them are told to join again."""
+
     def __init__(
         self,
         *,
@@ -1309,15 +1339,54 @@ class Cluster(_message.Message):
         worker_secret: _builtins.str = ...,
         manager_secret: _builtins.str = ...,
         admin_generation: _builtins.int = ...,
+        ca_cert_pem: _builtins.bytes = ...,
+        ca_key_sealed: _builtins.bytes = ...,
+        rotation: Global___RootRotation | None = ...,
+        retired_digests: _abc.Iterable[_builtins.str] | None = ...,
+        ca_generation: _builtins.int = ...,
+        node_cert_expiry_seconds: _builtins.int = ...,
         sealed_unlock_key: _builtins.bytes = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "rotation", b"rotation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin_generation", b"admin_generation", "digest", b"digest", "id", b"id", "manager_secret", b"manager_secret", "meta", b"meta", "sealed_unlock_key", b"sealed_unlock_key", "worker_secret", b"worker_secret"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin_generation", b"admin_generation", "ca_cert_pem", b"ca_cert_pem", "ca_generation", b"ca_generation", "ca_key_sealed", b"ca_key_sealed", "digest", b"digest", "id", b"id", "manager_secret", b"manager_secret", "meta", b"meta", "node_cert_expiry_seconds", b"node_cert_expiry_seconds", "retired_digests", b"retired_digests", "rotation", b"rotation", "sealed_unlock_key", b"sealed_unlock_key", "worker_secret", b"worker_secret"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Cluster: _TypeAlias = Cluster  # noqa: Y015
+
+@_typing.final
+class RootRotation(_message.Message):
+    """A root CA rotation in progress: the new root, its key sealed with the data key, and the new
+    root cross-signed by the old one, which chains new certificates to the old root.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CA_CERT_PEM_FIELD_NUMBER: _builtins.int
+    CA_KEY_SEALED_FIELD_NUMBER: _builtins.int
+    CROSS_SIGNED_PEM_FIELD_NUMBER: _builtins.int
+    OLD_CERT_PEM_FIELD_NUMBER: _builtins.int
+    ca_cert_pem: _builtins.bytes
+    ca_key_sealed: _builtins.bytes
+    cross_signed_pem: _builtins.bytes
+    old_cert_pem: _builtins.bytes
+    """The old root, trusted until every live node holds a certificate of the new one."""
+    def __init__(
+        self,
+        *,
+        ca_cert_pem: _builtins.bytes = ...,
+        ca_key_sealed: _builtins.bytes = ...,
+        cross_signed_pem: _builtins.bytes = ...,
+        old_cert_pem: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_cert_pem", b"ca_cert_pem", "ca_key_sealed", b"ca_key_sealed", "cross_signed_pem", b"cross_signed_pem", "old_cert_pem", b"old_cert_pem"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RootRotation: _TypeAlias = RootRotation  # noqa: Y015
 
 @_typing.final
 class Network(_message.Message):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from common import model as m
 from common.api import dispatcher_pb2 as dpb
 from common.api import types_pb2 as pb
@@ -47,6 +49,7 @@ def node_to_pb(n: m.Node) -> pb.Node:
         description=description_to_pb(n.description),
         addr=n.addr,
         labels=n.labels,
+        cert_root=n.cert_root,
     )
 
 
@@ -61,6 +64,7 @@ def node_from_pb(msg: pb.Node) -> m.Node:
         description=description_from_pb(msg.description),
         addr=msg.addr,
         labels=dict(msg.labels),
+        cert_root=msg.cert_root,
     )
 
 
@@ -73,6 +77,23 @@ def cluster_to_pb(c: m.Cluster) -> pb.Cluster:
         manager_secret=c.manager_secret,
         admin_generation=c.admin_generation,
         sealed_unlock_key=c.sealed_unlock_key,
+        ca_cert_pem=c.ca_cert_pem,
+        ca_key_sealed=c.ca_key_sealed,
+        rotation=None if c.rotation is None else _rotation_to_pb(c.rotation),
+        retired_digests=c.retired_digests,
+        ca_generation=c.ca_generation,
+        node_cert_expiry_seconds=0
+        if c.node_cert_expiry is None
+        else int(c.node_cert_expiry.total_seconds()),
+    )
+
+
+def _rotation_to_pb(r: m.RootRotation) -> pb.RootRotation:
+    return pb.RootRotation(
+        ca_cert_pem=r.ca_cert_pem,
+        ca_key_sealed=r.ca_key_sealed,
+        cross_signed_pem=r.cross_signed_pem,
+        old_cert_pem=r.old_cert_pem,
     )
 
 
@@ -85,6 +106,21 @@ def cluster_from_pb(msg: pb.Cluster) -> m.Cluster:
         manager_secret=msg.manager_secret,
         admin_generation=msg.admin_generation,
         sealed_unlock_key=msg.sealed_unlock_key,
+        ca_cert_pem=msg.ca_cert_pem,
+        ca_key_sealed=msg.ca_key_sealed,
+        rotation=m.RootRotation(
+            ca_cert_pem=msg.rotation.ca_cert_pem,
+            ca_key_sealed=msg.rotation.ca_key_sealed,
+            cross_signed_pem=msg.rotation.cross_signed_pem,
+            old_cert_pem=msg.rotation.old_cert_pem,
+        )
+        if msg.HasField("rotation")
+        else None,
+        retired_digests=tuple(msg.retired_digests),
+        ca_generation=msg.ca_generation,
+        node_cert_expiry=timedelta(seconds=msg.node_cert_expiry_seconds)
+        if msg.node_cert_expiry_seconds
+        else None,
     )
 
 

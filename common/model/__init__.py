@@ -4,7 +4,7 @@ imports them."""
 
 from __future__ import annotations
 
-from common.model.cluster import Cluster, Network
+from common.model.cluster import Cluster, Network, RootRotation
 from common.model.containers import (
     DEFAULT_STOP_GRACE,
     HEALTH_NONE,
@@ -85,6 +85,7 @@ __all__ = [
     "Resources",
     "RestartCondition",
     "RestartPolicy",
+    "RootRotation",
     "SealedObject",
     "SealedVersion",
     "Secret",

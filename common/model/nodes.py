@@ -59,6 +59,9 @@ class Node:
     description: NodeDescription = NodeDescription()
     addr: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    # Digest of the root CA that issued the certificate the node presented at its last session:
+    # how a CA rotation knows who has moved (common/ca_status.py names the states).
+    cert_root: str = ""
 
 
 class Reachability(enum.IntEnum):

@@ -11,7 +11,8 @@ from common.api import control_pb2 as pb
 from common.errors import Conflict, FailedPrecondition, NotFound, StaleVersion
 from common.grpc_errors import unary_errors
 from common.limits import check_labels
-from common.model import Availability, Node, NodeRole, NodeState
+from common.model import Availability, Cluster, Node, NodeRole, NodeState
+from manager import ca_rotation
 from manager.control.base import ControlBase
 from manager.control.resolve import resolve_node
 from manager.store import Delete, Op, Put, ReadView
@@ -21,7 +22,9 @@ class NodeCalls(ControlBase):
     @unary_errors
     async def ListNodes(self, request: pb.ListNodesRequest, context: Any) -> pb.ListNodesResponse:
         nodes = sorted(self._store.objects(Node), key=lambda n: (n.description.hostname, n.id))
+        cluster = self._store.objects(Cluster)[0]
         return pb.ListNodesResponse(
+            tls_status={n.id: ca_rotation.tls_status(n, cluster) for n in nodes},
             nodes=[convert.node_to_pb(n) for n in nodes],
             self_node_id=self._self_node_id,
             manager_status={
@@ -36,11 +39,14 @@ class NodeCalls(ControlBase):
         return self._node_response(resolve_node(self._store, request.ref))
 
     def _node_response(self, node: Node) -> pb.NodeResponse:
+        tls = ca_rotation.tls_status(node, self._store.objects(Cluster)[0])
         if node.role is not NodeRole.MANAGER:
-            return pb.NodeResponse(node=convert.node_to_pb(node))
+            return pb.NodeResponse(node=convert.node_to_pb(node), tls_status=tls)
         status = self._managers.status(node.id, node.addr)
         return pb.NodeResponse(
-            node=convert.node_to_pb(node), manager_status=convert.manager_status_to_pb(status)
+            node=convert.node_to_pb(node),
+            manager_status=convert.manager_status_to_pb(status),
+            tls_status=tls,
         )
 
     @unary_errors

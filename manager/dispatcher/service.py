@@ -33,7 +33,6 @@ from common.netview import NetworkView
 from common.tls import peer_subject
 from manager import registry_auth
 from manager.auth import Authenticator
-from manager.ca import ClusterCA
 from manager.data_key import DataKey
 from manager.dispatcher import chunks, session_messages
 from manager.dispatcher.assignment_events import assigned, assignment_changed, promoted
@@ -51,7 +50,8 @@ from manager.leadership import ManagerSet
 from manager.logbroker import LogBroker
 from manager.metrics import ManagerMetrics
 from manager.networks.views import NetworkViews
-from manager.store import Action, Delete, Op, Put, ReadView, StateStore
+from manager.store import Action, Delete, Event, Op, Put, ReadView, StateStore
+from manager.trust import ClusterTrust
 
 log = structlog.get_logger("dispatcher")
 
@@ -63,7 +63,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self,
         store: StateStore,
         heartbeat_period: float,
-        ca: ClusterCA,
+        trust: ClusterTrust,
         cluster_id: str,
         cert_lifetime: timedelta,
         ingress: MeshFeed | None = None,
@@ -84,7 +84,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._local = local
         self._metrics = metrics or ManagerMetrics()
         self._metrics.sessions.set_function(lambda: len(self._outboxes))
-        self._ca = ca
+        self._trust = trust
         self._cluster_id = cluster_id
         self._cert_lifetime = cert_lifetime
         self._auth = Authenticator(store, cluster_id)
@@ -168,9 +168,19 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         node = self._auth.node(context)
         public_key = pki.public_key_of_csr(request.csr_pem)
         role = pki.ROLE_MANAGER if node.role == NodeRole.MANAGER else pki.ROLE_WORKER
-        cert = self._ca.issue(public_key, node.id, role, self._cluster_id, self._cert_lifetime)
+        trust = self._trust
+        cert_pem = trust.issue(public_key, node.id, role, self._cert_lifetime)
+        roots_pem, digest = trust.roots_pem, trust.cluster.digest
+        # The node holds a certificate of the root that signs now: what a CA rotation waits for.
+        await self._store.transact(
+            lambda view: (
+                [Put(replace(n, cert_root=digest))]
+                if (n := view.get(Node, node.id)) is not None and n.cert_root != digest
+                else []
+            )
+        )
         log.info("certificate renewed", node_id=node.id)
-        return pb.RenewResponse(cert_pem=pki.cert_pem(cert))
+        return pb.RenewResponse(cert_pem=cert_pem, ca_pem=roots_pem)
 
     @unary_errors
     async def Leave(self, request: pb.LeaveRequest, context: Any) -> pb.LeaveResponse:
@@ -245,7 +255,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         full = [t for t in self._store.tasks_on_node(node_id) if assigned(t)]
         self._liveness.connected(node_id)
         try:
-            await self._open(node_id, first.hello, peer_host(context.peer()))
+            await self._open(
+                node_id, first.hello, peer_host(context.peer()), self._peer_root(context)
+            )
         except ShoalError as exc:
             if self._outboxes.get(node_id) is outbox:
                 del self._outboxes[node_id]
@@ -264,9 +276,11 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         mesh: asyncio.Task[dict[str, IngressPort | None]] | None = None
         network: asyncio.Task[NetworkView] | None = None
         managers: asyncio.Task[int] | None = None
+        trust: asyncio.Task[None] | None = None
         try:
             period_ms = round(period * 1000)
-            yield pb.ManagerMessage(settings=pb.Settings(heartbeat_period_ms=period_ms))
+            trust = asyncio.create_task(self._trust.wait_changed())
+            yield self._settings(period_ms)
             for chunk in chunks.assignments(
                 full, full=True, files=self._files.for_task, auth_of=self._registry_auth
             ):
@@ -283,12 +297,16 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             managers = asyncio.create_task(self._managers.changed(told))
             while True:
                 await asyncio.wait(
-                    [reader, take, ask, mesh, network, managers],
+                    [reader, take, ask, mesh, network, managers, trust],
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 if reader.done():
                     down = reader.result()
                     break
+                if trust.done():
+                    # A CA rotation began or ended: the node hears the roots now.
+                    trust = asyncio.create_task(self._trust.wait_changed())
+                    yield self._settings(period_ms)
                 if ask.done():
                     yield convert.log_request_to_pb(ask.result())
                     ask = asyncio.create_task(requests.get())
@@ -329,7 +347,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     yield pb.ManagerMessage(assignments=chunk)
         finally:
             reader.cancel()
-            for pending in (take, ask, mesh, network, managers):
+            for pending in (take, ask, mesh, network, managers, trust):
                 if pending is not None:
                     pending.cancel()
             self.logs.detach(node_id, requests)
@@ -347,7 +365,24 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     await self._liveness.set_state(node_id, state, why)
                     bound.info("session closed", state=state.name)
 
-    async def _open(self, node_id: str, hello: pb.Hello, addr: str) -> None:
+    def _settings(self, period_ms: int) -> pb.ManagerMessage:
+        trust = self._trust
+        within = trust.renew_within(len(self._outboxes)) if trust.rotating else None
+        return pb.ManagerMessage(
+            settings=pb.Settings(
+                heartbeat_period_ms=period_ms,
+                ca_pem=trust.roots_pem,
+                ca_rotating=trust.rotating,
+                renew_within_ms=0 if within is None else round(within.total_seconds() * 1000),
+            )
+        )
+
+    def _peer_root(self, context: Any) -> str:
+        """The digest of the root whose certificate the node presents on this session."""
+        pems = context.auth_context().get("x509_pem_cert")
+        return self._trust.root_digest_of(pki.load_cert(pems[0])) if pems else ""
+
+    async def _open(self, node_id: str, hello: pb.Hello, addr: str, cert_root: str) -> None:
         data_addr = data_address(self._local, node_id, hello.description.data_addr, addr)
         description = check_description(convert.description_from_pb(hello.description), data_addr)
         check_agent(description)
@@ -359,7 +394,12 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 raise NodeRemoved(f"node {node_id} was removed from the cluster")
             check_hostname_free(view, node_id, description.hostname, self._hostnames)
             ready = replace(
-                node, state=NodeState.READY, message="", description=description, addr=addr
+                node,
+                state=NodeState.READY,
+                message="",
+                description=description,
+                addr=addr,
+                cert_root=cert_root or node.cert_root,
             )
             return [] if ready == node else [Put(ready)]
 

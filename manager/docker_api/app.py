@@ -49,6 +49,11 @@ class AdminOnly:
                 if not der:
                     raise Unauthenticated("a client certificate of this cluster is required")
                 cert = x509.load_der_x509_certificate(der)
+                if not self._backend.trust.root_digest_of(cert):
+                    raise Unauthenticated(
+                        "the client certificate is of a CA this cluster no longer trusts"
+                        " (`shoal ca --rotate`): use the newest admin bundle"
+                    )
                 self._backend.auth.admin_subject(pki.subject_of(cert))
             except ShoalError as exc:
                 await docker_error(status_for(exc), message_for(exc))(scope, receive, send)

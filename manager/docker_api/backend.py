@@ -25,6 +25,7 @@ from manager.leadership import ManagerSet
 from manager.leadership.forward import FORWARDED, LeaderForwarding
 from manager.store import ReadView
 from manager.system import ManagerFacts
+from manager.trust import ClusterTrust
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -50,6 +51,9 @@ class Backend:
     auth: Authenticator
     # Who leads, for `docker info`'s managers.
     managers: ManagerSet
+    # The roots trusted now: an SSL context only adds roots, so a root rotated out
+    # (`shoal ca --rotate`) is refused here, at each request.
+    trust: ClusterTrust
     # With several managers: what sends a follower's writes to the leader.
     forwarding: LeaderForwarding | None = None
     # This manager's node's engine asking registries for image digests; None: no engine.

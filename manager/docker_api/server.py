@@ -99,8 +99,11 @@ class DockerApiServer:
         return port
 
     def reload_certificate(self) -> None:
-        """Take up the renewed serving pair: new connections present it."""
+        """Take up the renewed serving pair (new connections present it) and the roots of a CA
+        rotation. An SSL context only adds roots: a root rotated out is refused by the app
+        instead (manager/docker_api/app.py)."""
         _load_pair(self._context, self._tls_dir)
+        self._context.load_verify_locations(cadata=Bundle.load(self._tls_dir).ca_pem.decode())
 
     async def serve(self) -> None:
         try:

@@ -49,6 +49,7 @@ FORWARDED = frozenset(
         "Control/UpdateDataLabels",
         "Control/ServiceLogs",
         "AdminCertificates/Rotate",
+        "AdminCertificates/RotateCA",
     )
 )
 # Set on a forwarded call: a manager that gets one and does not lead refuses it rather than

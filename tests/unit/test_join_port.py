@@ -75,7 +75,7 @@ class Port:
 async def port(tmp_path: Path) -> AsyncIterator[Port]:
     store = await SqliteStore.open(tmp_path / "state.db")
     boot = await bootstrap(store, tmp_path, "127.0.0.1:7462", "mgr", None, timedelta(days=90))
-    service = JoinService(store, boot.ca, timedelta(days=90))
+    service = JoinService(store, boot.trust, timedelta(days=90))
     try:
         yield Port(service, boot.cluster)
     finally:

@@ -18,15 +18,16 @@ from tests.unit.cli.seeded import MANAGER_NODE, MONITOR_ON_WORKER, WORKER_NODE
 class TestNodeLs:
     def test_table(self, shoal: Shoal) -> None:
         """Full node IDs, ` *` on the node the manager runs on, states and availability
-        capitalised, `Leader` for the manager; sorted by hostname."""
+        capitalised, `Leader` for the manager, the manager's TLS STATUS; sorted by hostname."""
         result = shoal("node", "ls")
         assert result.code == 0
         assert result.lines == [
             "ID                            HOSTNAME    STATUS   AVAILABILITY   MANAGER STATUS   "
-            "ENGINE VERSION   SHOAL VERSION",
-            f"{MANAGER_NODE} *   manager-1   Ready    Active         Leader           28.0.0"
-            "           0.2.0",
-            f"{WORKER_NODE}     worker-1    Down     Drain                           27.3.1",
+            "TLS STATUS    ENGINE VERSION   SHOAL VERSION",
+            f"{MANAGER_NODE} *   manager-1   Ready    Active         Leader           Ready"
+            "         28.0.0           0.2.0",
+            f"{WORKER_NODE}     worker-1    Down     Drain                           NeedsRejoin"
+            "   27.3.1",
         ]
 
     def test_quiet(self, shoal: Shoal) -> None:
@@ -44,6 +45,7 @@ class TestNodeLs:
             "Status": "Ready",
             "Availability": "Active",
             "ManagerStatus": "Leader",
+            "TLSStatus": "Ready",
             "EngineVersion": "28.0.0",
             "ShoalVersion": "0.2.0",
         }
@@ -264,6 +266,7 @@ class TestNodeInspect:
             "Resources": {"NanoCPUs": 4_000_000_000, "MemoryBytes": 8_271_880_192},
             "Engine": {"EngineVersion": "28.0.0"},
             "Shoal": {"Version": "0.2.0", "Protocol": 2},
+            "TLSInfo": {"TrustRootDigest": "", "Status": "Ready"},
         }
         assert manager["Status"] == {"State": "ready", "Message": "", "Addr": "10.0.0.1"}
         assert manager["ManagerStatus"] == {
@@ -276,6 +279,7 @@ class TestNodeInspect:
         assert (worker["Spec"]["Role"], worker["Spec"]["Availability"]) == ("worker", "drain")
         assert worker["Spec"]["Labels"] == {}
         assert worker["Status"] == {"State": "down", "Message": "heartbeat failure", "Addr": ""}
+        assert worker["Description"]["TLSInfo"]["Status"] == "NeedsRejoin"
 
     def test_self_is_the_node_of_the_manager_answering(self, shoal: Shoal) -> None:
         """`self` names the node the answering manager runs on."""
@@ -310,6 +314,7 @@ class TestNodeInspect:
             pretty_field(" Memory:", "7.704GiB"),
             pretty_field("Engine Version:", "28.0.0"),
             pretty_field("Shoal Version:", "0.2.0"),
+            pretty_field("TLS Status:", "Ready"),
         ]
         assert result.lines[0] == f"ID:                     {MANAGER_NODE}"
 
@@ -334,6 +339,7 @@ class TestNodeInspect:
             " Memory:",
             pretty_field("Engine Version:", "27.3.1"),
             "Shoal Version:",
+            pretty_field("TLS Status:", "NeedsRejoin"),
         ]
 
     @pytest.mark.parametrize("pretty", [(), ("--pretty",)])
