@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from common import key_files, pki, tokens
+from common import pki, tokens
 from common.errors import InvalidArgument
 from common.model import now
 from common.tls import Bundle

@@ -50,7 +50,7 @@ from manager.leadership import ManagerSet
 from manager.logbroker import LogBroker
 from manager.metrics import ManagerMetrics
 from manager.networks.views import NetworkViews
-from manager.store import Action, Delete, Event, Op, Put, ReadView, StateStore
+from manager.store import Action, Delete, Op, Put, ReadView, StateStore
 from manager.trust import ClusterTrust
 
 log = structlog.get_logger("dispatcher")

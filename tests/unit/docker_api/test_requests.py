@@ -43,6 +43,20 @@ async def create(api: httpx.AsyncClient, spec: dict[str, Any]) -> str:
     return service_id
 
 
+async def allocated(api: httpx.AsyncClient, service_id: str) -> dict[str, Any]:
+    """The service once the allocator has given it its published port: that write bumps its
+    version too, so a read before it races the update that sends the version back (as in
+    Swarm, where a client reads the version right before updating)."""
+    found: dict[str, Any] = {}
+
+    async def ports() -> bool:
+        found.update((await api.get(f"{V}/services/{service_id}")).json())
+        return bool(found["Endpoint"]["Ports"])
+
+    await eventually(ports, "the service's published port allocated")
+    return found
+
+
 async def stored_services(h: Harness) -> dict[str, int]:
     """Name -> version of each service, as the gRPC Control API reports them."""
     answer = await h.control.ListServices(pb.ListServicesRequest())
@@ -127,6 +141,7 @@ class TestServices:
     ) -> None:
         """What `docker service update` does: read, change, send back with Version.Index."""
         service_id = await create(api, web_spec())
+        await allocated(api, service_id)
         read = (await api.get(f"{V}/services/web")).json()
         assert read["ID"] == service_id
         assert read["Spec"]["Mode"] == {"Replicated": {"Replicas": 2}}
@@ -145,7 +160,7 @@ class TestServices:
         self, api: httpx.AsyncClient, dharness: Harness
     ) -> None:
         service_id = await create(api, web_spec())
-        read = (await api.get(f"{V}/services/{service_id}")).json()
+        read = await allocated(api, service_id)
         version = read["Version"]["Index"]
         spec = read["Spec"]
         spec["Labels"] = {"team": "b"}
