@@ -20,6 +20,7 @@ import structlog
 
 from common import message_limits
 from common.errors import ShoalError
+from common.no_leader import REFUSAL
 from common.tls import CURRENT, Bundle
 from manager.leadership.keys import Leader
 from manager.leadership.managers import ManagerSet
@@ -152,10 +153,7 @@ class LeaderForwarding(grpc.aio.ServerInterceptor):
         forwarded here already (the sender took this manager for the leader: it no longer is)."""
         leader = self._managers.leader()
         if _forwarded(context) or leader is None:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                "no manager leads the cluster at the moment (an election is under way): try again",
-            )
+            await context.abort(grpc.StatusCode.UNAVAILABLE, REFUSAL)
         assert leader is not None
         return leader
 
