@@ -1289,12 +1289,20 @@ class Cluster(_message.Message):
     WORKER_SECRET_FIELD_NUMBER: _builtins.int
     MANAGER_SECRET_FIELD_NUMBER: _builtins.int
     ADMIN_GENERATION_FIELD_NUMBER: _builtins.int
+    SEALED_WORKER_SECRET_FIELD_NUMBER: _builtins.int
+    SEALED_MANAGER_SECRET_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     digest: _builtins.str
     worker_secret: _builtins.str
+    """The join tokens' secrets in the clear, as a state from before they were sealed holds
+    them: a manager's start seals them and empties these.
+    """
     manager_secret: _builtins.str
     admin_generation: _builtins.int
     """Admin certificates of an older generation are refused (`shoal admin-cert --rotate`)."""
+    sealed_worker_secret: _builtins.bytes
+    """The join tokens' secrets, sealed with the cluster data key."""
+    sealed_manager_secret: _builtins.bytes
     @_builtins.property
     def meta(self) -> Global___Meta: ...
     def __init__(
@@ -1306,10 +1314,12 @@ class Cluster(_message.Message):
         worker_secret: _builtins.str = ...,
         manager_secret: _builtins.str = ...,
         admin_generation: _builtins.int = ...,
+        sealed_worker_secret: _builtins.bytes = ...,
+        sealed_manager_secret: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin_generation", b"admin_generation", "digest", b"digest", "id", b"id", "manager_secret", b"manager_secret", "meta", b"meta", "worker_secret", b"worker_secret"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin_generation", b"admin_generation", "digest", b"digest", "id", b"id", "manager_secret", b"manager_secret", "meta", b"meta", "sealed_manager_secret", b"sealed_manager_secret", "sealed_worker_secret", b"sealed_worker_secret", "worker_secret", b"worker_secret"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -69,9 +69,11 @@ def cluster_to_pb(c: m.Cluster) -> pb.Cluster:
         id=c.id,
         meta=meta_to_pb(c.meta),
         digest=c.digest,
-        worker_secret=c.worker_secret,
-        manager_secret=c.manager_secret,
+        worker_secret=c.clear_worker_secret,
+        manager_secret=c.clear_manager_secret,
         admin_generation=c.admin_generation,
+        sealed_worker_secret=c.sealed_worker_secret,
+        sealed_manager_secret=c.sealed_manager_secret,
     )
 
 
@@ -80,9 +82,11 @@ def cluster_from_pb(msg: pb.Cluster) -> m.Cluster:
         id=msg.id,
         meta=meta_from_pb(msg.meta),
         digest=msg.digest,
-        worker_secret=msg.worker_secret,
-        manager_secret=msg.manager_secret,
+        sealed_worker_secret=msg.sealed_worker_secret,
+        sealed_manager_secret=msg.sealed_manager_secret,
         admin_generation=msg.admin_generation,
+        clear_worker_secret=msg.worker_secret,
+        clear_manager_secret=msg.manager_secret,
     )
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from common import convert, tokens
 from common.api import control_pb2 as pb
 from common.grpc_errors import unary_errors
 from common.model import Cluster, NodeRole
+from manager import join_secrets
 from manager.control.base import ControlBase, log
 from manager.store import Op, Put, ReadView
 
@@ -26,14 +26,11 @@ class ClusterCalls(ControlBase):
             if not request.rotate:
                 return []
             secret = tokens.new_secret()
-            if role == NodeRole.MANAGER:
-                return [Put(replace(cluster, manager_secret=secret))]
-            return [Put(replace(cluster, worker_secret=secret))]
+            return [Put(join_secrets.with_secret(self._data_key, cluster, role, secret))]
 
         await self._store.transact(plan)
         if request.rotate:
             log.info("join token rotated", role=role.name.lower())
         cluster = self._store.objects(Cluster)[0]
-        secret = cluster.manager_secret if role == NodeRole.MANAGER else cluster.worker_secret
-        token = tokens.JoinToken(digest=cluster.digest, secret=secret)
+        token = join_secrets.token(self._data_key, cluster, role)
         return pb.GetJoinTokenResponse(token=str(token), manager_addr=self._manager_addr)
