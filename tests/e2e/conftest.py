@@ -12,6 +12,7 @@ import pytest
 
 from tests.lab import Lab
 from tests.lab_host import BRIDGE, run
+from tests.managers_lab import SHAPE, Managers, lab_of_managers, managers_up
 
 T = TypeVar("T")
 
@@ -66,3 +67,10 @@ def _workers(lab: Lab) -> Lab:
 def lab(lab_slot: LabSlot) -> Lab:
     """h1 a manager on SQLite, h2-h3 agents."""
     return lab_slot.take("workers", lambda root: Lab(root, size=3), _workers)
+
+
+@pytest.fixture(scope="module")
+def managers(lab_slot: LabSlot) -> Managers:
+    """Three managers on etcd and two agents (tests/managers_lab.py), shared by the modules
+    that use them."""
+    return lab_slot.take(SHAPE, lab_of_managers, managers_up)
