@@ -113,20 +113,20 @@ class Soak:
     def write(self) -> None:
         name = f"soak-{len(self.services) + 1}"
         if len(self.services) < SERVICES and (not self.services or self.rng.random() < 0.3):
-            self._try(name, 2, "service", "create", "-d", "--name", name, "--replicas", "2",
+            self.send(name, 2, "service", "create", "-d", "--name", name, "--replicas", "2",
                       "--update-order", "start-first", "--update-parallelism", str(OVERLAP),
                       "--constraint", "node.role==worker", IMAGE, *SLEEPER)  # fmt: skip
             return
         name = self.rng.choice(sorted(self.services))
         if self.rng.random() < 0.7:
             count = self.rng.randint(1, 5)
-            self._try(name, count, "service", "scale", "-d", f"{name}={count}")
+            self.send(name, count, "service", "scale", "-d", f"{name}={count}")
         else:
             value = self.rng.randint(0, 10**6)
             desired = self.services[name].desired
-            self._try(name, desired, "service", "update", "-d", "--env-add", f"SOAK={value}", name)
+            self.send(name, desired, "service", "update", "-d", "--env-add", f"SOAK={value}", name)
 
-    def _try(self, name: str, count: int, *args: str) -> None:
+    def send(self, name: str, count: int, *args: str) -> None:
         with self.lock:
             service = self.services.setdefault(name, Service(count, set(), count))
             service.possible.add(count)
