@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 3
 
 .PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal bench-mesh
-.PHONY: bench-overlay bench-dns bench-store bench-failover bench-scale demo demo-stop
+.PHONY: bench-overlay bench-dns bench-store bench-failover bench-scale soak demo demo-stop
 
 venv: $(STAMP)
 
@@ -87,6 +87,12 @@ bench-overlay: venv
 bench-failover: venv
 	scripts/deps.sh docker.io busybox-static iptables iproute2 etcd-server etcd-client
 	flock /tmp/shoal-lab.lock $(PY) -m bench.failover $(BENCH_ARGS)
+
+# In the multi-host lab (root): a chaos soak of three managers on etcd, 10 minutes (bench/soak.py);
+# BENCH_ARGS="--duration 60 --seed N" for a minute, or to replay a run by its seed.
+soak: venv
+	scripts/deps.sh docker.io busybox-static iptables iproute2 etcd-server etcd-client
+	flock /tmp/shoal-lab.lock $(PY) -m bench.soak $(BENCH_ARGS)
 
 bench-dns: venv
 	$(PY) -m bench.dns_flood $(BENCH_ARGS)

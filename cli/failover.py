@@ -1,6 +1,7 @@
 """Several managers behind one client: `--host A,B,C` (or SHOAL_HOST), tried in turn.
 
 A manager that cannot be reached is passed over for the next within the call's one deadline.
+One that answers that no manager leads is asked again, or the next one is, for a few seconds.
 A call that may have reached a manager is not sent again elsewhere unless it only reads: a write
 that timed out or lost its connection might have been done, and doing it twice is worse than
 saying so. So with several managers a channel is first checked to be connected: a manager whose
@@ -25,12 +26,17 @@ from common.api.control_pb2_grpc import ControlStub
 from common.api.system_pb2_grpc import SystemStub
 from common.errors import InvalidArgument, ShoalError, Unavailable
 from common.grpc_errors import from_rpc_error
+from common.no_leader import NO_LEADER, says_no_leader
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
 
 # How long one manager may take to connect before the next is tried.
 CONNECT_WAIT = 3.0
+# While the managers answer that none leads: how long a call keeps asking (a lease of 2 s runs
+# out, and an election follows), and the pause between rounds.
+NO_LEADER_WAIT = 6.0
+NO_LEADER_PAUSE = 0.5
 
 
 def parse_hosts(text: str) -> list[str]:
@@ -127,29 +133,46 @@ class Managers:
         read: bool,
     ) -> Response:
         """One unary call within the deadline, moving on to the next manager while one is
-        unavailable, as the module says."""
-        ends = time.monotonic() + self.deadline
+        unavailable, as the module says. A manager that answers that no manager leads did
+        nothing with the call: it goes to the next, and after a round of such answers, again
+        after a pause, for as long as an election takes."""
+        started = time.monotonic()
+        ends = started + self.deadline
+        leaderless_until = min(ends, started + NO_LEADER_WAIT)
         several = len(self.endpoints) > 1
         last: ShoalError | None = None
-        for index in self._order():
-            remaining = ends - time.monotonic()
-            if remaining <= 0:
+        while True:
+            leaderless = False
+            for index in self._order():
+                remaining = ends - time.monotonic()
+                if remaining <= 0:
+                    break
+                channel, stubs = self._open(index)
+                if several and not _connects(channel, min(CONNECT_WAIT, remaining)):
+                    continue
+                try:
+                    answer = pick(stubs)(request, timeout=max(0.0, ends - time.monotonic()))
+                except grpc.RpcError as exc:
+                    error = from_rpc_error(exc)
+                    if not isinstance(error, Unavailable):
+                        raise error from exc
+                    if says_no_leader(str(error)):
+                        leaderless = True
+                        last = Unavailable(
+                            f"{NO_LEADER}: an election is under way, or the managers cannot"
+                            " reach their store (etcd); try again in a few seconds"
+                        )
+                        continue
+                    # The transport's own details ("failed to connect to all addresses ...")
+                    # say little to a user; what they need is which address and bundle were
+                    # tried.
+                    last = self.endpoints[index].unavailable(str(error))
+                    if not several or not read:
+                        raise last from exc
+                    continue
+                self._current = index
+                return answer
+            if not leaderless or time.monotonic() + NO_LEADER_PAUSE >= leaderless_until:
                 break
-            channel, stubs = self._open(index)
-            if several and not _connects(channel, min(CONNECT_WAIT, remaining)):
-                continue
-            try:
-                answer = pick(stubs)(request, timeout=max(0.0, ends - time.monotonic()))
-            except grpc.RpcError as exc:
-                error = from_rpc_error(exc)
-                if not isinstance(error, Unavailable):
-                    raise error from exc
-                # The transport's own details ("failed to connect to all addresses ...") say
-                # little to a user; what they need is which address and bundle were tried.
-                last = self.endpoints[index].unavailable(str(error))
-                if not several or not read:
-                    raise last from exc
-                continue
-            self._current = index
-            return answer
+            time.sleep(NO_LEADER_PAUSE)
         raise last or self._none_answered()

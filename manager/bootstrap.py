@@ -7,10 +7,11 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
-from common import identity, pki, tokens
+from common import identity, pki
 from common.ids import new_id
 from common.model import Availability, Cluster, Node, NodeDescription, NodeRole, NodeState
 from common.tls import Bundle
+from manager import join_secrets
 from manager.ca import ADMIN_LIFETIME, ClusterCA, bundle_needs_renewal
 from manager.data_key import DataKey
 from manager.store import Op, Put, ReadView, StateStore
@@ -56,18 +57,14 @@ async def bootstrap(
     ca = ClusterCA.load_or_create(state_dir / CA_DIR, cluster_id)
     data_key = DataKey.load_or_create(state_dir)
     if created:
-        cluster = Cluster(
-            id=cluster_id,
-            digest=ca.digest,
-            worker_secret=tokens.new_secret(),
-            manager_secret=tokens.new_secret(),
-        )
+        cluster = join_secrets.new_cluster(data_key, cluster_id, ca.digest)
     elif clusters[0].ca_cert_pem:
         # The root is in the store since a rotation, and the digest is that of its newest.
-        cluster = clusters[0]
+        cluster = join_secrets.sealed(data_key, clusters[0])
     else:
-        # A state dir from before the cluster had a CA names itself by a random digest.
-        cluster = replace(clusters[0], digest=ca.digest)
+        # A state dir from before the cluster had a CA names itself by a random digest, and
+        # one from before the tokens' secrets were sealed holds them in the clear.
+        cluster = join_secrets.sealed(data_key, replace(clusters[0], digest=ca.digest))
     existing = identity.load(state_dir / NODE_DIR)
     node_id = existing.node_id if existing and not created else new_id()
 

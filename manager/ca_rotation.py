@@ -15,7 +15,8 @@ from datetime import timedelta
 
 from common import pki, tokens
 from common.errors import FailedPrecondition
-from common.model import Cluster, Node, NodeState, RootRotation
+from common.model import Cluster, Node, NodeRole, NodeState, RootRotation
+from manager import join_secrets
 from manager.ca import ClusterCA
 from manager.data_key import DataKey
 
@@ -56,7 +57,7 @@ def begin(
         cross_signed_pem=pki.cert_pem(current.cross_sign(new.cert)),
         old_cert_pem=current.pem,
     )
-    return replace(
+    rotating = replace(
         cluster,
         # Recorded in the store at the first rotation: from then on the store is where every
         # manager (a follower, one joining later) finds the root.
@@ -65,10 +66,12 @@ def begin(
         rotation=rotation,
         ca_generation=generation,
         digest=new.digest,
-        worker_secret=tokens.new_secret(),
-        manager_secret=tokens.new_secret(),
         node_cert_expiry=cert_expiry or cluster.node_cert_expiry,
     )
+    # New tokens: their digest names the new root, and their secrets are new too.
+    for role in NodeRole:
+        rotating = join_secrets.with_secret(data_key, rotating, role, tokens.new_secret())
+    return rotating
 
 
 @dataclass(frozen=True)

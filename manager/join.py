@@ -5,6 +5,11 @@ caller has proved it holds a token: a rate limit per peer address, a stateless n
 proof (an HMAC) checked before the certificate request is parsed. Parsing and signing run on a
 small executor of their own, off the event loop that reads the nodes' heartbeats, and gRPC
 refuses calls beyond a global cap on those in progress.
+
+Among several managers a node may join through any of them: a follower passes both calls on to
+the leader's join port (the leader's nonces are its own, and only the leader writes the node),
+after applying its own per-peer limit. The leader then sees the follower as the peer; the node's
+address is corrected when its session opens.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import structlog
+from google.protobuf.message import Message
 
 from common import convert, pki
 from common.api import join_pb2 as pb
@@ -26,12 +32,18 @@ from common.errors import (
     PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
+    Unavailable,
 )
-from common.grpc_errors import unary_errors
+from common.grpc_errors import from_rpc_error, unary_errors
 from common.ids import new_id
 from common.model import Cluster, Node, NodeRole, NodeState
 from common.netaddr import peer_host
-from manager import ca_rotation
+from common.no_leader import REFUSAL
+from common.ports import join_addr
+from manager import ca_rotation, join_secrets
+from manager.data_key import DataKey
+from manager.leadership.forward import FORWARDED_METADATA
+from manager.leadership.managers import ManagerSet
 from manager.nonces import Nonces
 from manager.rate_limit import PeerRateLimit
 from manager.store import Put, StateStore
@@ -48,6 +60,9 @@ MAX_CONCURRENT = 64
 # A request is a CSR and a node description, a few KiB: nothing bigger is read.
 MAX_MESSAGE = 64 * 1024
 SIGNERS = 2
+# A join passed on to the leader: as long as the joining node waits for an answer.
+FORWARD_DEADLINE = 10.0
+M = TypeVar("M", bound=Message)
 
 
 class JoinService(join_pb2_grpc.JoinServicer):
@@ -55,11 +70,16 @@ class JoinService(join_pb2_grpc.JoinServicer):
         self,
         store: StateStore,
         trust: ClusterTrust,
+        data_key: DataKey,
         cert_lifetime: timedelta,
         store_url: str | None = None,
+        managers: ManagerSet | None = None,
     ) -> None:
-        """store_url: the etcd store's, which lets managers join; None (SQLite) refuses them."""
+        """store_url: the etcd store's, which lets managers join; None (SQLite) refuses them.
+        managers: who leads, among several managers; None when this one is alone."""
         self._store = store
+        self._data_key = data_key
+        self._managers = managers
         self._store_url = store_url
         self._trust = trust
         self._lifetime = cert_lifetime
@@ -79,9 +99,23 @@ class JoinService(join_pb2_grpc.JoinServicer):
         if not limit.allow(peer_host(context.peer())):
             raise ResourceExhausted("too many join calls from this address: retry in a moment")
 
+    def _leader_join_addr(self, context: Any) -> str | None:
+        """The leader's join port when this manager does not lead; None when it does."""
+        if self._managers is None or self._managers.leads():
+            return None
+        leader = self._managers.leader()
+        forwarded = any(k == FORWARDED_METADATA for k, _ in context.invocation_metadata() or ())
+        # A forwarded call to a manager that no longer leads is refused, not passed on again.
+        if leader is None or forwarded:
+            raise Unavailable(REFUSAL)
+        return join_addr(leader.addr)
+
     @unary_errors
     async def GetCA(self, request: pb.GetCARequest, context: Any) -> pb.GetCAResponse:
         self._limit(self._get_ca_limit, context)
+        leader = self._leader_join_addr(context)
+        if leader is not None:
+            return await _forward(leader, "GetCA", request, pb.GetCAResponse)
         cluster = self._cluster()
         if (
             request.token_digest and ca_rotation.token_refused(cluster, request.token_digest)
@@ -94,6 +128,9 @@ class JoinService(join_pb2_grpc.JoinServicer):
     @unary_errors
     async def Join(self, request: pb.JoinRequest, context: Any) -> pb.JoinResponse:
         self._limit(self._join_limit, context)
+        leader = self._leader_join_addr(context)
+        if leader is not None:
+            return await _forward(leader, "Join", request, pb.JoinResponse)
         self._nonces.check(request.nonce)
         cluster = self._cluster()
         role = self._role(cluster, request)
@@ -118,7 +155,9 @@ class JoinService(join_pb2_grpc.JoinServicer):
     def _role(self, cluster: Cluster, request: pb.JoinRequest) -> str:
         """The role the proof's token admits, if it is the one asked for."""
         proof, csr, nonce = request.proof, request.csr_pem, request.nonce
-        if pki.proof_matches(proof, cluster.manager_secret, csr, nonce):
+        manager_secret = join_secrets.secret(self._data_key, cluster, NodeRole.MANAGER)
+        worker_secret = join_secrets.secret(self._data_key, cluster, NodeRole.WORKER)
+        if pki.proof_matches(proof, manager_secret, csr, nonce):
             if not request.as_manager:
                 raise PermissionDenied(
                     "this is the manager join token: add a manager with `manager join TOKEN"
@@ -130,7 +169,7 @@ class JoinService(join_pb2_grpc.JoinServicer):
                     " first (restart the manager with --store etcd://HOST:2379), then add managers"
                 )
             return pki.ROLE_MANAGER
-        if pki.proof_matches(proof, cluster.worker_secret, csr, nonce):
+        if pki.proof_matches(proof, worker_secret, csr, nonce):
             if request.as_manager:
                 raise PermissionDenied(
                     "this is the worker join token: `manager join` needs the manager token"
@@ -143,6 +182,23 @@ class JoinService(join_pb2_grpc.JoinServicer):
         """On the signer threads: the CSR is parsed only once the caller proved its token."""
         public_key = pki.public_key_of_csr(csr_pem)
         return self._trust.issue(public_key, node_id, role, self._lifetime)
+
+
+async def _forward(addr: str, method: str, request: Message, answer: type[M]) -> M:
+    """One call to the leader's join port, its refusal raised as this manager's own."""
+    async with grpc.aio.insecure_channel(addr) as channel:
+        call: Any = channel.unary_unary(
+            f"/shoal.v1.Join/{method}",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=answer.FromString,
+        )
+        try:
+            reply: M = await call(
+                request, metadata=((FORWARDED_METADATA, "1"),), timeout=FORWARD_DEADLINE
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply
 
 
 def join_server(service: JoinService) -> grpc.aio.Server:

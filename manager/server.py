@@ -8,6 +8,7 @@ import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import grpc
 import structlog
 from prometheus_client import CollectorRegistry
 
-from common import key_files, message_limits, tokens
+from common import key_files, message_limits
 from common.api import (
     admin_pb2_grpc,
     control_pb2_grpc,
@@ -26,10 +27,11 @@ from common.api import (
 from common.errors import Unavailable
 from common.key_files import unlock_message
 from common.metrics_server import MetricsAddr, MetricsServer
-from common.model import Availability, Cluster
+from common.model import Availability, Cluster, NodeRole
 from common.netaddr import default_address, join_host_port, split_host_port
 from common.ports import DEFAULT_PORT, reserved_ports
 from common.tls import Bundle
+from manager import join_secrets
 from manager.admin_certs import AdminCertificates
 from manager.allocator.stage import Allocator
 from manager.auth import Authenticator
@@ -38,6 +40,7 @@ from manager.bootstrap import NODE_DIR, bootstrap, refresh_admin_bundle
 from manager.cluster_gauges import ClusterGauges
 from manager.control import AdminOnly, Control
 from manager.control_metrics import ControlMetrics
+from manager.data_key import DataKey
 from manager.dispatcher import Dispatcher
 from manager.dispatcher.data_address import LocalNode
 from manager.dispatcher.mesh_feed import MeshFeed
@@ -189,7 +192,15 @@ async def serve(
     listen_host, port = split_host_port(config.listen, DEFAULT_PORT)
     advertise_host, _ = split_host_port(config.advertise, port)
     hostname = config.hostname or socket.gethostname()
-    opened = await open_store(config.store_url, config.state_dir / STATE_FILE, config.etcd_tls)
+    # Loaded (made on a first start) before the store opens: a state moving into etcd has its
+    # join tokens' secrets sealed on the way.
+    data_key = DataKey.load_or_create(config.state_dir)
+    opened = await open_store(
+        config.store_url,
+        config.state_dir / STATE_FILE,
+        config.etcd_tls,
+        partial(join_secrets.sealed_object, data_key),
+    )
     store = opened.store
     metrics = ManagerMetrics()
     store.on_commit = metrics.committed
@@ -318,7 +329,9 @@ async def serve(
             ),
             server,
         )
-        join_service = JoinService(store, trust, config.cert_lifetime, config.store_url)
+        join_service = JoinService(
+            store, trust, boot.data_key, config.cert_lifetime, config.store_url, managers
+        )
         joins = join_server(join_service)
         _bind(joins, join_host_port(host, bound + 1), None)
         if config.metrics_addr is not None:
@@ -327,7 +340,7 @@ async def serve(
         await joins.start()
         try:
             advertise_addr = join_host_port(advertise_host, bound)
-            _announce(boot.created, boot.node_id, boot.cluster, advertise_addr)
+            _announce(boot.created, boot.node_id, boot.cluster, boot.data_key, advertise_addr)
             if unlock_key is not None:
                 print(unlock_message(unlock_key.unlock_key) + "\n", flush=True)
             log.info(
@@ -424,7 +437,9 @@ def _elect(
     ]
 
 
-def _announce(created: bool, node_id: str, cluster: Cluster, advertise: str) -> None:
+def _announce(
+    created: bool, node_id: str, cluster: Cluster, data_key: DataKey, advertise: str
+) -> None:
     """Like `docker swarm init`; the join command only at creation, since a daemon's stdout
     usually ends up in a journal, and tokens stay out of logs."""
     if not created:
@@ -434,7 +449,7 @@ def _announce(created: bool, node_id: str, cluster: Cluster, advertise: str) -> 
             flush=True,
         )
         return
-    token = tokens.JoinToken(digest=cluster.digest, secret=cluster.worker_secret)
+    token = join_secrets.token(data_key, cluster, NodeRole.WORKER)
     print(
         f"Cluster initialized: current node ({node_id}) is now a manager.\n\n"
         "To add a worker to this cluster, run the following command:\n\n"

@@ -13,23 +13,38 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from tests.etcd_member import MAX_REQUEST_BYTES, MAX_TXN_OPS
 from tests.lab import Lab
-from tests.lab_host import Host
 from tests.waiting import wait_for
 
 CLIENT_PORT = 2379
 PEER_PORT = 2380
 
 
+class EtcdHost(Protocol):
+    """Where a member runs: a lab host, or an address of the machine's own loopback."""
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def addr(self) -> str: ...
+
+    def inside(self, *argv: str) -> list[str]: ...
+
+
 @dataclass
 class Member:
-    host: Host
+    host: EtcdHost
     root: Path
     process: subprocess.Popen[bytes] | None = None
 
@@ -47,7 +62,7 @@ class Member:
 
 
 class LabEtcd:
-    def __init__(self, hosts: list[Host], root: Path) -> None:
+    def __init__(self, hosts: Sequence[EtcdHost], root: Path) -> None:
         self.root = root
         self.members = [Member(h, root / f"etcd-{h.name}") for h in hosts]
 
@@ -132,7 +147,7 @@ class LabEtcd:
 
 
 @contextmanager
-def lab_etcd(hosts: list[Host], root: Path) -> Iterator[LabEtcd]:
+def lab_etcd(hosts: Sequence[EtcdHost], root: Path) -> Iterator[LabEtcd]:
     """A 3-member cluster on hosts until the block ends, however it ends."""
     cluster = LabEtcd(hosts, root)
     try:

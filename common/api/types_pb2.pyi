@@ -1300,9 +1300,14 @@ class Cluster(_message.Message):
     CA_GENERATION_FIELD_NUMBER: _builtins.int
     NODE_CERT_EXPIRY_SECONDS_FIELD_NUMBER: _builtins.int
     SEALED_UNLOCK_KEY_FIELD_NUMBER: _builtins.int
+    SEALED_WORKER_SECRET_FIELD_NUMBER: _builtins.int
+    SEALED_MANAGER_SECRET_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     digest: _builtins.str
     worker_secret: _builtins.str
+    """The join tokens' secrets in the clear, as a state from before they were sealed holds
+    them: a manager's start seals them and empties these.
+    """
     manager_secret: _builtins.str
     admin_generation: _builtins.int
     """Admin certificates of an older generation are refused (`shoal admin-cert --rotate`)."""
@@ -1320,6 +1325,9 @@ class Cluster(_message.Message):
     """
     sealed_unlock_key: _builtins.bytes
     """Autolock's key encryption key, sealed under the cluster data key; empty: autolock off."""
+    sealed_worker_secret: _builtins.bytes
+    """The join tokens' secrets, sealed with the cluster data key."""
+    sealed_manager_secret: _builtins.bytes
     @_builtins.property
     def meta(self) -> Global___Meta: ...
     @_builtins.property
@@ -1346,10 +1354,12 @@ class Cluster(_message.Message):
         ca_generation: _builtins.int = ...,
         node_cert_expiry_seconds: _builtins.int = ...,
         sealed_unlock_key: _builtins.bytes = ...,
+        sealed_worker_secret: _builtins.bytes = ...,
+        sealed_manager_secret: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "rotation", b"rotation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin_generation", b"admin_generation", "ca_cert_pem", b"ca_cert_pem", "ca_generation", b"ca_generation", "ca_key_sealed", b"ca_key_sealed", "digest", b"digest", "id", b"id", "manager_secret", b"manager_secret", "meta", b"meta", "node_cert_expiry_seconds", b"node_cert_expiry_seconds", "retired_digests", b"retired_digests", "rotation", b"rotation", "sealed_unlock_key", b"sealed_unlock_key", "worker_secret", b"worker_secret"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin_generation", b"admin_generation", "ca_cert_pem", b"ca_cert_pem", "ca_generation", b"ca_generation", "ca_key_sealed", b"ca_key_sealed", "digest", b"digest", "id", b"id", "manager_secret", b"manager_secret", "meta", b"meta", "node_cert_expiry_seconds", b"node_cert_expiry_seconds", "retired_digests", b"retired_digests", "rotation", b"rotation", "sealed_manager_secret", b"sealed_manager_secret", "sealed_unlock_key", b"sealed_unlock_key", "sealed_worker_secret", b"sealed_worker_secret", "worker_secret", b"worker_secret"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -12,11 +12,16 @@ from common.model.meta import Meta
 class Cluster:
     id: str
     digest: str
-    worker_secret: str
-    manager_secret: str
+    # The join tokens' secrets, sealed with the cluster data key (manager/join_secrets.py).
+    sealed_worker_secret: bytes = b""
+    sealed_manager_secret: bytes = b""
     meta: Meta = Meta()
     # Admin certificates carry the generation they were issued in; older ones are refused.
     admin_generation: int = 0
+    # A state written before the secrets were sealed holds them here, in the clear: a manager's
+    # start seals them and empties these.
+    clear_worker_secret: str = ""
+    clear_manager_secret: str = ""
     # The root CA since the last rotation and its key sealed with the data key; empty before any
     # rotation (the root is then the one in the managers' state dirs).
     ca_cert_pem: bytes = b""

@@ -12,7 +12,7 @@ from common.errors import FailedPrecondition
 from common.grpc_errors import unary_errors
 from common.key_files import Kek
 from common.model import Cluster, NodeRole
-from manager import autolock
+from manager import autolock, join_secrets
 from manager.control.base import ControlBase, log
 from manager.store import Op, Put, ReadView
 
@@ -29,16 +29,13 @@ class ClusterCalls(ControlBase):
             if not request.rotate:
                 return []
             secret = tokens.new_secret()
-            if role == NodeRole.MANAGER:
-                return [Put(replace(cluster, manager_secret=secret))]
-            return [Put(replace(cluster, worker_secret=secret))]
+            return [Put(join_secrets.with_secret(self._data_key, cluster, role, secret))]
 
         await self._store.transact(plan)
         if request.rotate:
             log.info("join token rotated", role=role.name.lower())
         cluster = self._store.objects(Cluster)[0]
-        secret = cluster.manager_secret if role == NodeRole.MANAGER else cluster.worker_secret
-        token = tokens.JoinToken(digest=cluster.digest, secret=secret)
+        token = join_secrets.token(self._data_key, cluster, role)
         return pb.GetJoinTokenResponse(token=str(token), manager_addr=self._manager_addr)
 
     @unary_errors

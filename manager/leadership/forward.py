@@ -21,6 +21,7 @@ import structlog
 from common import message_limits
 from common.errors import ShoalError, Unavailable
 from common.grpc_errors import code_for, from_rpc_error
+from common.no_leader import REFUSAL
 from common.tls import CURRENT, Bundle
 from manager.leadership.keys import Leader
 from manager.leadership.managers import ManagerSet
@@ -57,7 +58,6 @@ FORWARDED = frozenset(
 FORWARDED_METADATA = "shoal-forwarded"
 # On the leader's answer to a forwarded write: the store revision that holds it.
 REVISION_METADATA = "shoal-revision"
-NO_LEADER = "no manager leads the cluster at the moment (an election is under way): try again"
 # A forwarded unary call's deadline when its client gave none.
 DEFAULT_DEADLINE = 30.0
 
@@ -141,12 +141,12 @@ class LeaderForwarding(grpc.aio.ServerInterceptor):
         """A call forwarded here already is refused: the sender took this manager for the
         leader, and it no longer is."""
         if _forwarded(context):
-            await context.abort(grpc.StatusCode.UNAVAILABLE, NO_LEADER)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, REFUSAL)
 
     def _leader(self) -> Leader:
         leader = self._managers.leader()
         if leader is None:
-            raise Unavailable(NO_LEADER)
+            raise Unavailable(REFUSAL)
         return leader
 
     async def unary_to_leader(self, method: str, raw: bytes, deadline: float | None) -> bytes:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.model import StoredObject
 from manager.store.etcd import EtcdStore, parse_url, uses_tls
 from manager.store.etcd_client import EtcdClient
 from manager.store.etcd_import import check_no_move_pending, move_into_etcd, refuse_moved
@@ -21,12 +23,17 @@ class Opened:
     location: str
 
 
-async def open_store(url: str | None, sqlite_file: Path, tls: EtcdTls | None = None) -> Opened:
+async def open_store(
+    url: str | None,
+    sqlite_file: Path,
+    tls: EtcdTls | None = None,
+    prepare: Callable[[StoredObject], StoredObject] | None = None,
+) -> Opened:
     """The store url names (etcd://HOST:PORT[,HOST:PORT...][/PREFIX]), or sqlite_file's.
 
     TLS to etcd with tls (the --etcd-* files), or with gRPC's own roots for etcds:// alone.
     With url, a cluster still in sqlite_file is moved into etcd first (manager/store/
-    etcd_import.py).
+    etcd_import.py), each object made what prepare returns for it.
     """
     if url is None:
         refuse_moved(sqlite_file)
@@ -37,7 +44,7 @@ async def open_store(url: str | None, sqlite_file: Path, tls: EtcdTls | None = N
     client = EtcdClient(endpoints, tls=tls)
     try:
         if await asyncio.to_thread(sqlite_file.exists):
-            await move_into_etcd(sqlite_file, client, prefix)
+            await move_into_etcd(sqlite_file, client, prefix, prepare)
         else:
             await check_no_move_pending(client, prefix)
     finally:

@@ -180,9 +180,9 @@ class EtcdStore:
                 # is told with the events staged here, not ones rebuilt from etcd's.
                 self._idle.clear()
                 try:
-                    answer = await self.client.txn(*self._txn(events))
-                    if answer.succeeded:
-                        revision = answer.header.revision
+                    answer = await self.client.txn(*self._txn(events), resend=True)
+                    revision = self._applied(answer, events)
+                    if revision:
                         self._pending[revision] = [replace(e, revision=revision) for e in events]
                         break
                 finally:
@@ -223,7 +223,7 @@ class EtcdStore:
             else:
                 put = rpc_pb2.PutRequest(key=key, value=encode(obj))
                 success.append(rpc_pb2.RequestOp(request_put=put))
-        stamp = rpc_pb2.PutRequest(key=self._marker_key, value=events[0].time.isoformat().encode())
+        stamp = rpc_pb2.PutRequest(key=self._marker_key, value=_stamp(events))
         success.append(rpc_pb2.RequestOp(request_put=stamp))
         # Read back on failure: the newest commit under the prefix, and the fence.
         failure = [rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=self._marker_key))]
@@ -239,6 +239,17 @@ class EtcdStore:
                 rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=self.fence.key))
             )
         return compare, success, failure
+
+    def _applied(self, answer: rpc_pb2.TxnResponse, events: list[Event]) -> int:
+        """The revision that holds this commit, or 0 if etcd refused it. A Txn sent again (its
+        first copy timed out, and was applied after all) fails its compares against its own
+        writes: the marker, stamped with this commit's moment, tells it was this one."""
+        if answer.succeeded:
+            return answer.header.revision
+        marker = answer.responses[0].response_range.kvs
+        if marker and marker[0].value == _stamp(events):
+            return marker[0].mod_revision
+        return 0
 
     @staticmethod
     def _fence_holds(fence: Fence, answer: rpc_pb2.TxnResponse) -> bool:
@@ -381,6 +392,11 @@ class EtcdStore:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._follower
             await self.client.close()
+
+
+def _stamp(events: list[Event]) -> bytes:
+    """The marker's value for a commit: the moment it was staged, to the microsecond."""
+    return events[0].time.isoformat().encode()
 
 
 def replace_revision(kv: kv_pb2.KeyValue, revision: int) -> kv_pb2.KeyValue:

@@ -7,6 +7,7 @@ moves the client on to the next one, so the call after it tries another member.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -20,6 +21,12 @@ from manager.store.etcd_tls import EtcdTls
 # One call's deadline: etcd answers in milliseconds when it has a quorum, and a manager must
 # learn soon that it has none.
 CALL_TIMEOUT = 5.0
+# One attempt's share of it, for the calls that may be sent again (reads, and writes a compare
+# makes safe to repeat). A member whose etcd leader just died takes a write in and forwards it to
+# the dead leader, where it is lost: the member never answers, and only the deadline ends the
+# call. So an attempt gives up soon and the call goes to another member, which by then knows
+# the new leader (etcd elects one within about a second).
+ATTEMPT_TIMEOUT = 1.5
 # Keys per Range call while loading a prefix: keeps each answer well under gRPC's 4 MiB.
 PAGE = 500
 # A watch catching up sends up to 1,000 revisions in one message, each as large as a commit
@@ -27,6 +34,8 @@ PAGE = 500
 # gRPC's words for a call that found no connection to its endpoint, and so was never sent.
 NOT_SENT = "failed to connect to all addresses"
 R = TypeVar("R")
+# The failures after which a call that may be sent again goes to the next member.
+_RESENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
 
 
@@ -98,23 +107,39 @@ class EtcdClient:
             self._current = (self._current + 1) % len(self._channels)
         return error
 
-    async def _unary(self, call: Callable[[aio.Channel], Awaitable[R]]) -> R:
+    async def _unary(
+        self, call: Callable[[aio.Channel, float], Awaitable[R]], resend: bool = False
+    ) -> R:
         """call on the current endpoint, and on the next ones while it could not even connect:
         a call that never left is safe to send elsewhere, so a dead member costs nothing while
-        another answers. Any other failure may have been applied, and is the caller's to judge."""
+        another answers. Any other failure may have been applied, and is the caller's to judge,
+        unless resend says the call may be sent again whatever became of it: then each attempt
+        has ATTEMPT_TIMEOUT, and a call that timed out or lost its member goes to the next, for
+        as long as the call's deadline lasts."""
+        ends = time.monotonic() + self._timeout
         tries = len(self._channels)
+        # Members in a row that could not be reached: once all of them, none will be.
+        unreached = 0
         while True:
+            remaining = ends - time.monotonic()
+            deadline = min(remaining, ATTEMPT_TIMEOUT) if resend else remaining
             try:
-                return await call(self._channel())
+                return await call(self._channel(), max(deadline, 0.0))
             except aio.AioRpcError as exc:
                 tries -= 1
                 error = self.failed(exc)
-                if not tries or NOT_SENT not in (exc.details() or ""):
+                unsent = NOT_SENT in (exc.details() or "")
+                unreached = unreached + 1 if unsent else 0
+                if unreached == len(self._channels):
+                    raise error from None
+                again = resend and exc.code() in _RESENT and ends - time.monotonic() > 0.05
+                if not again and (not tries or not unsent):
                     raise error from None
 
     async def _range(self, request: rpc_pb2.RangeRequest) -> rpc_pb2.RangeResponse:
         return await self._unary(
-            lambda channel: rpc_pb2_grpc.KVStub(channel).Range(request, timeout=self._timeout)
+            lambda channel, timeout: rpc_pb2_grpc.KVStub(channel).Range(request, timeout=timeout),
+            resend=True,
         )
 
     async def range_prefix(
@@ -138,10 +163,14 @@ class EtcdClient:
         compare: Sequence[rpc_pb2.Compare],
         success: Sequence[rpc_pb2.RequestOp],
         failure: Sequence[rpc_pb2.RequestOp] = (),
+        resend: bool = False,
     ) -> rpc_pb2.TxnResponse:
+        """resend: the caller's compares make a second copy fail if the first was applied, and
+        it tells that failure from another's write (EtcdStore's commits)."""
         request = rpc_pb2.TxnRequest(compare=compare, success=success, failure=failure)
         return await self._unary(
-            lambda channel: rpc_pb2_grpc.KVStub(channel).Txn(request, timeout=self._timeout)
+            lambda channel, timeout: rpc_pb2_grpc.KVStub(channel).Txn(request, timeout=timeout),
+            resend=resend,
         )
 
     async def watch(
@@ -169,8 +198,8 @@ class EtcdClient:
         """A new lease of ttl seconds; its ID."""
         request = rpc_pb2.LeaseGrantRequest(TTL=ttl)
         answer = await self._unary(
-            lambda channel: rpc_pb2_grpc.LeaseStub(channel).LeaseGrant(
-                request, timeout=self._timeout
+            lambda channel, timeout: rpc_pb2_grpc.LeaseStub(channel).LeaseGrant(
+                request, timeout=timeout
             )
         )
         return answer.ID
@@ -191,8 +220,8 @@ class EtcdClient:
     async def lease_revoke(self, lease: int) -> None:
         request = rpc_pb2.LeaseRevokeRequest(ID=lease)
         await self._unary(
-            lambda channel: rpc_pb2_grpc.LeaseStub(channel).LeaseRevoke(
-                request, timeout=self._timeout
+            lambda channel, timeout: rpc_pb2_grpc.LeaseStub(channel).LeaseRevoke(
+                request, timeout=timeout
             )
         )
 

@@ -22,7 +22,7 @@ without --store refuses to take for a cluster of its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -192,12 +192,23 @@ async def check_no_move_pending(client: EtcdClient, prefix: str) -> None:
         )
 
 
-async def move_into_etcd(sqlite_file: Path, client: EtcdClient, prefix: str) -> int:
+async def move_into_etcd(
+    sqlite_file: Path,
+    client: EtcdClient,
+    prefix: str,
+    prepare: Callable[[StoredObject], StoredObject] | None = None,
+) -> int:
     """Move the cluster in sqlite_file into etcd under prefix, then rename the file; how many
-    objects were moved (0 when the cluster was there already)."""
+    objects were moved (0 when the cluster was there already). prepare, when given, makes each
+    object what etcd receives: what an older state kept in the clear is sealed before it is
+    written, so not even etcd's history holds it."""
     source = await SqliteStore.open(sqlite_file)
     try:
-        objects = [obj for kind in CODECS for obj in source.objects(kind)]
+        objects = [
+            obj if prepare is None else prepare(obj)
+            for kind in CODECS
+            for obj in source.objects(kind)
+        ]
     finally:
         await source.close()
     clusters = [o for o in objects if isinstance(o, Cluster)]

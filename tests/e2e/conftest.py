@@ -12,6 +12,7 @@ import pytest
 
 from tests.lab import Lab
 from tests.lab_host import BRIDGE, run
+from tests.managers_lab import SHAPE, Managers, lab_of_managers, managers_up
 
 T = TypeVar("T")
 
@@ -46,6 +47,12 @@ class LabSlot:
             lab.down()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules on the managers' lab run after the others, one after the other, so that the
+    lab of each shape comes up once in a run (the slot holds one lab)."""
+    items.sort(key=lambda item: "managers" in getattr(item, "fixturenames", ()))
+
+
 @pytest.fixture(scope="session")
 def lab_slot() -> Iterator[LabSlot]:
     if run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
@@ -66,3 +73,10 @@ def _workers(lab: Lab) -> Lab:
 def lab(lab_slot: LabSlot) -> Lab:
     """h1 a manager on SQLite, h2-h3 agents."""
     return lab_slot.take("workers", lambda root: Lab(root, size=3), _workers)
+
+
+@pytest.fixture(scope="module")
+def managers(lab_slot: LabSlot) -> Managers:
+    """Three managers on etcd and two agents (tests/managers_lab.py), shared by the modules
+    that use them."""
+    return lab_slot.take(SHAPE, lab_of_managers, managers_up)

@@ -14,19 +14,10 @@ import pytest
 from common import pki
 from common.tls import Bundle
 from manager.ca import ClusterCA
-from tests.e2e.conftest import LabSlot
-from tests.e2e.test_managers_failover import CONVERGED, HEARTBEAT, Managers, _up
-from tests.lab import Lab
+from tests.managers_lab import CONVERGED, Managers
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.etcd
-
-
-@pytest.fixture(scope="module")
-def managers(lab_slot: LabSlot) -> Managers:
-    return lab_slot.take(
-        "3 managers on etcd", lambda root: Lab(root, size=5, heartbeat=HEARTBEAT), _up
-    )
 
 
 def _foreign_bundle(directory: Path, cluster_id: str, roots: bytes) -> Path:

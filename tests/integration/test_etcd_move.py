@@ -33,7 +33,7 @@ def another_sqlite_cluster(state_dir: Path) -> None:
         store = await SqliteStore.open(state_dir / "state.db")
         try:
             cluster = ClusterObject(
-                id="theirs", digest="0" * 64, worker_secret="w", manager_secret="m"
+                id="theirs", digest="0" * 64, clear_worker_secret="w", clear_manager_secret="m"
             )
             await store.commit([Put(cluster)])
         finally:

@@ -78,6 +78,9 @@ def manager_argv(command: str, state_dir: Path, port: int, *before: str) -> list
         "it-manager-2",
         "--heartbeat-period",
         str(HEARTBEAT),
+        # Not the default 2376: other managers on this host's loopback may hold it.
+        "--docker-api-addr",
+        f"127.0.0.1:{free_port()}",
     ]
 
 
@@ -126,6 +129,45 @@ def test_a_joined_manager_serves_and_its_node_is_ready(cluster: Cluster, joined:
     assert hostnames == {"it-manager", "it-manager-2"}
     inspected = json.loads(cluster.ok("node", "inspect", "it-manager-2").out)
     assert inspected[0]["Spec"]["Role"] == "manager"
+
+
+def test_a_node_joins_through_the_manager_that_does_not_lead(
+    cluster: Cluster, joined: Joined
+) -> None:
+    """`agent join` given a follower's address: the follower passes the join on to the
+    leader, and the node joins and turns Ready."""
+
+    def follower() -> str | None:
+        statuses = {n["Hostname"]: n["ManagerStatus"] for n in joined.nodes()}
+        if sorted(statuses.values()) != ["Leader", "Reachable"]:
+            return None
+        return cluster.addr if statuses["it-manager"] == "Reachable" else f"127.0.0.1:{joined.port}"
+
+    addr = wait_for(follower, "a leader and a reachable follower", timeout=DEADLINE)
+    token = cluster.ok("join-token", "worker", "-q").out.strip()
+    agent = Daemon(
+        "agent-via-follower",
+        [
+            str(BIN / "agent"), "join", token, addr,
+            "--state-dir", str(cluster.root / "agent-via-follower"),
+            "--hostname", "it-via-follower",
+        ],
+        cluster.root / "agent-via-follower.log",
+    )  # fmt: skip
+    agent.start(cluster.env)
+    try:
+        wait_for(
+            lambda: (
+                {n["Hostname"]: n["Status"] for n in cluster.nodes()}.get("it-via-follower")
+                == "Ready"
+            ),
+            "the node joined through the follower to be Ready",
+            timeout=DEADLINE,
+        )
+    finally:
+        # The tests below count the managers' two nodes.
+        agent.kill()
+        cluster.ok("node", "rm", "--force", "it-via-follower")
 
 
 def test_the_join_hands_over_the_shared_keys_into_the_state_dir(

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from common import cert_file, pki, tokens
+from common import cert_file, pki
 from common.errors import FailedPrecondition
-from common.model import Cluster, Node, NodeDescription, NodeState
-from manager import ca_rotation
+from common.model import Cluster, Node, NodeDescription, NodeRole, NodeState
+from manager import ca_rotation, join_secrets
 from manager.ca import ClusterCA
 from manager.data_key import DataKey
 
@@ -79,10 +79,8 @@ class TestCrossSigning:
         assert pki.issuing_root(cert, [old.cert]) is None
 
 
-def _cluster(ca: ClusterCA) -> Cluster:
-    return Cluster(
-        id="c1", digest=ca.digest, worker_secret=tokens.new_secret(), manager_secret="m" * 25
-    )
+def _cluster(ca: ClusterCA, key: DataKey) -> Cluster:
+    return join_secrets.new_cluster(key, "c1", ca.digest)
 
 
 def _node(name: str, state: NodeState, root: str) -> Node:
@@ -92,14 +90,18 @@ def _node(name: str, state: NodeState, root: str) -> Node:
 class TestRotationSteps:
     def test_begin_names_the_new_root_in_the_tokens_and_seals_its_key(self) -> None:
         old, key = ClusterCA.create("c1"), DataKey.generate()
-        cluster = _cluster(old)
+        cluster = _cluster(old, key)
         rotating = ca_rotation.begin(cluster, old, key, timedelta(hours=1))
         assert rotating.rotation is not None
         new = ca_rotation.open_key(
             rotating.rotation.ca_cert_pem, rotating.rotation.ca_key_sealed, key
         )
         assert rotating.digest == new.digest != old.digest
-        assert rotating.worker_secret != cluster.worker_secret
+        for role in NodeRole:
+            secret = join_secrets.secret(key, rotating, role)
+            assert secret != join_secrets.secret(key, cluster, role)
+            assert secret.encode() not in rotating.sealed_worker_secret
+            assert secret.encode() not in rotating.sealed_manager_secret
         assert new.key_pem not in rotating.rotation.ca_key_sealed
         assert rotating.node_cert_expiry == timedelta(hours=1)
         assert ca_rotation.token_refused(rotating, old.digest)
@@ -107,13 +109,13 @@ class TestRotationSteps:
 
     def test_a_second_rotation_is_refused_while_one_is_in_progress(self) -> None:
         old, key = ClusterCA.create("c1"), DataKey.generate()
-        rotating = ca_rotation.begin(_cluster(old), old, key, None)
+        rotating = ca_rotation.begin(_cluster(old, key), old, key, None)
         with pytest.raises(FailedPrecondition, match="already in progress"):
             ca_rotation.begin(rotating, old, key, None)
 
     def test_progress_counts_live_nodes_and_the_end_retires_the_old_root(self) -> None:
         old, key = ClusterCA.create("c1"), DataKey.generate()
-        rotating = ca_rotation.begin(_cluster(old), old, key, None)
+        rotating = ca_rotation.begin(_cluster(old, key), old, key, None)
         new_digest = rotating.digest
         nodes = [
             _node("a", NodeState.READY, new_digest),

@@ -196,7 +196,12 @@ class TestCluster:
     def test_round_trip(self) -> None:
         """A cluster's ID, digest, secrets and meta survive the round trip."""
         cluster = Cluster(
-            id="c1", digest="d" * 50, worker_secret="w" * 25, manager_secret="m" * 25, meta=META
+            id="c1",
+            digest="d" * 50,
+            sealed_worker_secret=b"w" * 25,
+            sealed_manager_secret=b"m" * 25,
+            meta=META,
+            clear_worker_secret="x" * 25,
         )
         back = convert.cluster_from_pb(pb.Cluster.FromString(wire(convert.cluster_to_pb(cluster))))
         assert back == cluster

@@ -279,10 +279,10 @@ class TestTaskEvents:
 
 
 def test_cluster_writes_are_no_event() -> None:
-    cluster = Cluster(id="c", digest="d", worker_secret="w", manager_secret="m")
+    cluster = Cluster(id="c", digest="d", clear_worker_secret="w", clear_manager_secret="m")
     for action, old, new in [
         (Action.CREATE, None, cluster),
-        (Action.UPDATE, cluster, written(cluster, worker_secret="w2")),
+        (Action.UPDATE, cluster, written(cluster, clear_worker_secret="w2")),
         (Action.DELETE, cluster, None),
     ]:
         assert changes(action, old, new, hostname) == []

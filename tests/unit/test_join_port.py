@@ -17,8 +17,9 @@ from common import pki, tokens
 from common.api import control_pb2, join_pb2, join_pb2_grpc, types_pb2
 from common.errors import Unauthenticated
 from common.join_client import join
-from common.model import Cluster, NodeDescription
+from common.model import Cluster, NodeDescription, NodeRole
 from common.ports import join_addr
+from manager import join_secrets
 from manager import main as manager_main
 from manager.bootstrap import bootstrap
 from manager.ca import ClusterCA
@@ -53,6 +54,7 @@ class Context:
 class Port:
     service: JoinService
     cluster: Cluster
+    worker_secret: str
 
     async def get_ca(self, address: str = "192.0.2.10") -> bytes:
         answer = await self.service.GetCA(join_pb2.GetCARequest(), Context(address))
@@ -75,9 +77,10 @@ class Port:
 async def port(tmp_path: Path) -> AsyncIterator[Port]:
     store = await SqliteStore.open(tmp_path / "state.db")
     boot = await bootstrap(store, tmp_path, "127.0.0.1:7462", "mgr", None, timedelta(days=90))
-    service = JoinService(store, boot.trust, timedelta(days=90))
+    service = JoinService(store, boot.trust, boot.data_key, timedelta(days=90))
+    secret = join_secrets.secret(boot.data_key, boot.cluster, NodeRole.WORKER)
     try:
-        yield Port(service, boot.cluster)
+        yield Port(service, boot.cluster, secret)
     finally:
         service.close()
         await store.close()
@@ -171,7 +174,7 @@ class TestJoinService:
         nonce = await port.get_ca()
         for i in range(10_001):
             await port.get_ca(f"2001:db8::{i:x}")
-        answer = await port.join(port.request(nonce, port.cluster.worker_secret))
+        answer = await port.join(port.request(nonce, port.worker_secret))
         assert answer.node_id
 
     async def test_getca_is_limited_per_address(self, port: Port) -> None:
@@ -195,13 +198,13 @@ class TestJoinService:
         assert refused.value.code == grpc.StatusCode.UNAUTHENTICATED
         assert refused.value.details == "invalid join token"
         with pytest.raises(Aborted) as malformed:
-            await port.join(port.request(nonce, port.cluster.worker_secret, garbage))
+            await port.join(port.request(nonce, port.worker_secret, garbage))
         assert malformed.value.code == grpc.StatusCode.INVALID_ARGUMENT
 
     async def test_a_forged_nonce_is_refused(self, port: Port) -> None:
         """A nonce the manager never issued: refused before anything else is looked at."""
         with pytest.raises(Aborted) as refused:
-            await port.join(port.request(b"\0" * 40, port.cluster.worker_secret))
+            await port.join(port.request(b"\0" * 40, port.worker_secret))
         assert refused.value.code == grpc.StatusCode.UNAUTHENTICATED
 
 

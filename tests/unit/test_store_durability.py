@@ -41,7 +41,9 @@ class TestDurability:
             fresh_node("n1"),
             fresh_service("s1"),
             fresh_task("t1", 1, "n1"),
-            Cluster(id="c", digest="d" * 50, worker_secret="w" * 25, manager_secret="m" * 25),
+            Cluster(
+                id="c", digest="d" * 50, clear_worker_secret="w" * 25, clear_manager_secret="m" * 25
+            ),
         )
         svc = store.get(Service, "s1")
         assert svc is not None

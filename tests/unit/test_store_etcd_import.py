@@ -23,7 +23,9 @@ pytestmark = pytest.mark.etcd
 
 
 def a_cluster(cluster_id: str) -> Cluster:
-    return Cluster(id=cluster_id, digest="d" * 64, worker_secret="w", manager_secret="m")
+    return Cluster(
+        id=cluster_id, digest="d" * 64, clear_worker_secret="w", clear_manager_secret="m"
+    )
 
 
 async def sqlite_cluster(path: Path, cluster_id: str, tasks: int = 3) -> list[StoredObject]:

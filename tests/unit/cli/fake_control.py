@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import grpc
 
-from common import convert, pki, tls
+from common import convert, no_leader, pki, tls
 from common import model as m
 from common.api import control_pb2 as api
 from common.api import control_pb2_grpc, logs_pb2, types_pb2
@@ -54,6 +54,8 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
         self.slow = False
         # Answer every call UNAVAILABLE once it arrived, as a manager that cannot serve it.
         self.unavailable = False
+        # Refuse this many next calls as a follower does while no manager leads.
+        self.leaderless = 0
         self.release = threading.Event()
         self.event_requests: list[api.EventsRequest] = []
         # What Events streams: these events, then the end given (a status and its details; OK
@@ -364,6 +366,9 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
         self.calls.append(method)
         if self.unavailable:
             context.abort(grpc.StatusCode.UNAVAILABLE, "no leader to forward the call to")
+        if self.leaderless:
+            self.leaderless -= 1
+            context.abort(grpc.StatusCode.UNAVAILABLE, no_leader.REFUSAL)
 
     def _stored_spec(self, spec: types_pb2.ServiceSpec) -> m.ServiceSpec:
         """spec as the manager stores it: its networks by ID (names it does not know as given)."""

@@ -101,3 +101,48 @@ class TestSeveralManagers:
         result = Shoal(capsys, f"{control.address},,", certificates.admin)("service", "ls")
         assert one_error_line(result).startswith("Error: invalid --host")
         assert control.calls == []
+
+
+class TestNoLeader:
+    """A manager that answers that no manager leads did nothing with the call."""
+
+    def test_said_in_one_line_after_a_brief_wait(
+        self, control: FakeControl, certificates: Certificates, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        control.leaderless = 1_000
+        started = time.monotonic()
+        result = Shoal(capsys, control.address, certificates.admin)("service", "ls")
+        waited = time.monotonic() - started
+        assert one_error_line(result) == (
+            "Error: no manager leads the cluster right now: an election is under way, or the"
+            " managers cannot reach their store (etcd); try again in a few seconds"
+        )
+        assert result.code != 0
+        # It asked again while an election could end, and gave up soon after.
+        assert control.calls.count("ListServices") > 2
+        assert 4 < waited < 9
+
+    def test_a_write_goes_to_the_next_manager(
+        self,
+        control: FakeControl,
+        certificates: Certificates,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Unlike a manager that failed the call, a leaderless one surely did not do it."""
+        follower = FakeControl()
+        seed(follower)
+        follower.leaderless = 1_000
+        with serving(follower, certificates.server):
+            shoal = Shoal(capsys, f"{follower.address},{control.address}", certificates.admin)
+            removed = shoal("service", "rm", "web")
+        assert removed.code == 0, removed.err
+        assert "RemoveService" in follower.calls
+        assert control.calls.count("RemoveService") == 1
+
+    def test_a_write_succeeds_once_a_leader_is_elected(
+        self, control: FakeControl, certificates: Certificates, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        control.leaderless = 2
+        removed = Shoal(capsys, control.address, certificates.admin)("service", "rm", "web")
+        assert removed.code == 0, removed.err
+        assert control.calls.count("RemoveService") == 3
