@@ -9,18 +9,25 @@ import pytest
 from tests.etcd_certs import EtcdCerts, make_certs
 from tests.etcd_member import etcd_member
 
-LAB_GROUP = "lab"
+# pytest-xdist groups (`make test` runs `--dist loadgroup`): tests of one group run on one
+# worker, one after the other.
+GROUPS = {
+    # The machine holds one multi-host lab, which the e2e modules share (tests/e2e/conftest.py).
+    "/tests/e2e/": "lab",
+    # Clusters on the one test engine: two at once would both create engine networks of the
+    # default address pool, and the engine refuses overlapping subnets (in real use each node
+    # has an engine of its own).
+    "/tests/integration/": "engine",
+}
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
-    """`make test` spreads the tests over pytest-xdist workers (`--dist loadgroup`). The machine
-    holds one multi-host lab, which every e2e module shares (tests/e2e/conftest.py), so they all
-    go to one worker; every other module goes whole to one worker, so that a module's cluster
-    (a module-scoped fixture) is brought up once, not once per worker that ran a test of it.
-    Marked as each test is collected: xdist reads the marks into the test ids when collection
-    ends."""
+    """Each test marked with its group as it is collected (xdist reads the marks into the test
+    ids when collection ends); a unit test module is a group of its own, so that a
+    module-scoped fixture is made once, not once per worker that ran a test of it."""
     path = item.path.as_posix()
-    item.add_marker(pytest.mark.xdist_group(LAB_GROUP if "/tests/e2e/" in path else path))
+    group = next((name for part, name in GROUPS.items() if part in path), path)
+    item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
