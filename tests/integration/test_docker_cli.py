@@ -12,12 +12,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.integration.cluster import DEADLINE, Cluster, Result, free_port
+from tests.docker_cli import CLIENTS, DockerCli, of_cluster, tag_of
+from tests.integration.cluster import DEADLINE, Cluster, free_port
 from tests.waiting import wait_for
 
 IMAGE = "local/busybox:latest"
-# The docker clients this machine has: the image's newer one, and Debian's docker.io.
-CLIENTS = [p for p in (Path("/usr/local/bin/docker"), Path("/usr/bin/docker")) if p.is_file()]
 STACK_FILE = """\
 version: "3.8"
 services:
@@ -54,43 +53,10 @@ CONFIG_TEXT = "listen 8080\n"
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
 
 
-def tag_of(cli: Path) -> str:
-    """A short name per client, so each one's objects are its own on the shared cluster."""
-    return "new" if "local" in cli.parts else "deb"
-
-
-class DockerCli:
-    def __init__(self, cli: Path, cluster: Cluster) -> None:
-        self.cli = cli
-        self.cluster = cluster
-        self.env = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(cluster.root),
-            "DOCKER_HOST": f"tcp://127.0.0.1:{cluster.docker_api_port}",
-            "DOCKER_TLS_VERIFY": "1",
-            "DOCKER_CERT_PATH": str(cluster.root / "manager" / "admin"),
-            "DOCKER_CONFIG": str(cluster.root / f"docker-config-{tag_of(cli)}"),
-        }
-
-    def run(self, *args: str, timeout: float = 120) -> Result:
-        done = subprocess.run(
-            [str(self.cli), *args], capture_output=True, text=True, env=self.env, timeout=timeout
-        )
-        return Result(done.returncode, done.stdout, done.stderr)
-
-    def ok(self, *args: str, timeout: float = 120) -> str:
-        result = self.run(*args, timeout=timeout)
-        assert result.code == 0, f"docker {' '.join(args)}: {result.err}"
-        return result.out
-
-    def lines(self, *args: str) -> list[str]:
-        return self.ok(*args).splitlines()
-
-
 @pytest.fixture(params=CLIENTS, ids=tag_of)
 def cli(request: pytest.FixtureRequest, cluster: Cluster) -> DockerCli:
     path: Path = request.param
-    return DockerCli(path, cluster)
+    return of_cluster(path, cluster)
 
 
 @pytest.fixture

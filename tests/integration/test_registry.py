@@ -19,8 +19,8 @@ from typing import Any
 import docker
 import pytest
 
+from tests.docker_cli import CLIENTS, of_cluster, tag_of
 from tests.integration.cluster import BIN, DEADLINE, Cluster, free_port
-from tests.integration.test_docker_cli import CLIENTS, DockerCli, tag_of
 from tests.registry import Registry, build, push
 from tests.waiting import SLEEPER, wait_for
 
@@ -216,7 +216,7 @@ def test_the_docker_cli_pins_the_digest_and_hands_on_the_credentials(
     name = f"dpriv-{tag_of(client)}"
     image_id, digest = images.publish(engine, name, "2")
     tag = images.ref(f"{name}:v1")
-    cli = DockerCli(client, cluster)
+    cli = of_cluster(client, cluster)
     cli.env["DOCKER_CONFIG"] = str(images.registry.docker_config(cluster.root / f"cfg-{name}"))
     try:
         cli.ok("service", "create", "--detach", "--with-registry-auth", "--name", name,
