@@ -16,6 +16,7 @@ from common.errors import (
     PermissionDenied,
     ResourceExhausted,
     ShoalError,
+    StaleVersion,
     Unauthenticated,
     Unavailable,
 )
@@ -33,6 +34,11 @@ _TO_CODE: dict[type[ShoalError], grpc.StatusCode] = {
 _FROM_CODE: dict[grpc.StatusCode, type[ShoalError]] = {v: k for k, v in _TO_CODE.items()}
 _FROM_CODE[grpc.StatusCode.ALREADY_EXISTS] = Conflict
 _FROM_CODE[grpc.StatusCode.DEADLINE_EXCEEDED] = Unavailable
+# Trailing metadata naming an error that shares its status code with others, so that a client
+# (or a follower relaying the leader's answer) raises the same class: docker's clients are told
+# "update out of sequence" for a StaleVersion, not for any conflict.
+KIND_METADATA = "shoal-error-kind"
+_KINDS: dict[str, type[ShoalError]] = {"stale-version": StaleVersion}
 
 
 def code_for(error: ShoalError) -> grpc.StatusCode:
@@ -42,11 +48,22 @@ def code_for(error: ShoalError) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
+def trailing_kind(error: ShoalError) -> tuple[tuple[str, str], ...]:
+    """The trailing metadata to abort a call for error with (see KIND_METADATA)."""
+    for name, cls in _KINDS.items():
+        if isinstance(error, cls):
+            return ((KIND_METADATA, name),)
+    return ()
+
+
 def from_rpc_error(error: grpc.RpcError) -> ShoalError:
     """Turn a failed call into the ShoalError the server raised (or the transport's failure)."""
     code: grpc.StatusCode = error.code()
     details: str | None = error.details()
-    return _FROM_CODE.get(code, ShoalError)(details or code.name.lower())
+    # A call's error has trailing metadata; a bare RpcError (a test's, say) has none.
+    trailing = getattr(error, "trailing_metadata", lambda: ())() or ()
+    kinds = [_KINDS[v] for k, v in trailing if k == KIND_METADATA and v in _KINDS]
+    return (kinds[0] if kinds else _FROM_CODE.get(code, ShoalError))(details or code.name.lower())
 
 
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
@@ -60,7 +77,7 @@ def unary_errors(handler: H) -> H:
         try:
             return await handler(self, request, context)
         except ShoalError as exc:
-            await context.abort(code_for(exc), str(exc))
+            await context.abort(code_for(exc), str(exc), trailing_kind(exc))
 
     return cast(H, wrapper)
 
@@ -80,6 +97,6 @@ def stream_errors(handler: S) -> S:
             async for item in handler(self, request, context):
                 yield item
         except ShoalError as exc:
-            await context.abort(code_for(exc), str(exc))
+            await context.abort(code_for(exc), str(exc), trailing_kind(exc))
 
     return cast(S, wrapper)

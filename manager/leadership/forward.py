@@ -20,7 +20,7 @@ import structlog
 
 from common import message_limits
 from common.errors import ShoalError, Unavailable
-from common.grpc_errors import code_for, from_rpc_error
+from common.grpc_errors import code_for, from_rpc_error, trailing_kind
 from common.no_leader import REFUSAL
 from common.tls import CURRENT, Bundle
 from manager.leadership.keys import Leader
@@ -114,7 +114,7 @@ class LeaderForwarding(grpc.aio.ServerInterceptor):
             try:
                 return await self.unary_to_leader(method, raw, context.time_remaining())
             except ShoalError as exc:
-                await context.abort(code_for(exc), str(exc))
+                await context.abort(code_for(exc), str(exc), trailing_kind(exc))
 
         return call
 
@@ -133,7 +133,7 @@ class LeaderForwarding(grpc.aio.ServerInterceptor):
                 async for item in self.stream_to_leader(method, raw, context.time_remaining()):
                     yield item
             except ShoalError as exc:
-                await context.abort(code_for(exc), str(exc))
+                await context.abort(code_for(exc), str(exc), trailing_kind(exc))
 
         return call
 

@@ -276,6 +276,13 @@ def test_a_follower_s_docker_api_sends_writes_and_logs_to_the_leader(
             f"/services/fwd-web/update?version={got['Version']['Index']}", json=changed
         )
         assert updated.status_code == 200, updated.text
+        # The version read before that update is stale now: the leader's refusal comes back
+        # through the follower in docker's words, which scripts look for.
+        stale = api.post(
+            f"/services/fwd-web/update?version={got['Version']['Index']}", json=changed
+        )
+        assert stale.status_code == 409
+        assert stale.json()["message"].startswith("update out of sequence")
         (on_leader,) = json.loads(managers.ok(leader, "service", "inspect", "fwd-web").out)
         assert on_leader["Spec"]["Labels"] == {"via": "follower"}
         assert api.get("/services/fwd-web").json()["Spec"]["Labels"] == {"via": "follower"}
