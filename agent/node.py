@@ -1,6 +1,6 @@
 """This host's node as its agent runs it (NodeAgent): the session with the manager (connect,
-hello, heartbeats and status up, assignments down), the worker, the engine's events, certificate
-renewal, and the mesh and networks it is handed.
+hello, heartbeats and status up, assignments down), the worker, the engine's events, its
+certificate (agent/renewal.py), and the mesh and networks it is handed.
 
 The session is retried forever with backoff; the containers keep running while the manager is
 away, and reports made meanwhile are sent once a session is back.
@@ -9,7 +9,6 @@ away, and reports made meanwhile are sent once a session is back.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,32 +18,29 @@ import structlog
 
 from agent import session_messages
 from agent.logs import LogStreams
-from agent.manager_channel import CHANNEL_OPTIONS, FATAL, log_publisher
+from agent.manager_channel import FATAL, log_publisher
 from agent.managers import Managers
 from agent.mesh.sync import MeshSync
 from agent.metrics import AgentMetrics
 from agent.netfilter_guard import NetfilterGuard, Part
 from agent.overlay.node_networks import NodeNetworks
+from agent.renewal import Renewal
 from agent.runtime.base import ContainerRuntime
 from agent.runtime.instrumented import InstrumentedRuntime
 from agent.task_files import TaskFiles, files_dir
 from agent.teardown import HostCleanup, Teardown
 from agent.worker import Worker
-from common import cert_file, convert
+from common import convert
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.backoff import Backoff
-from common.errors import FailedPrecondition, NodePromoted, NodeRemoved, ShoalError
+from common.errors import NodePromoted, NodeRemoved, ShoalError
 from common.grpc_errors import from_rpc_error
-from common.model import FileData, NodeDescription, RegistryAuth, Resources, Task, TaskStatus, now
-from common.ports import join_addr
+from common.model import FileData, NodeDescription, RegistryAuth, Resources, Task, TaskStatus
 from common.tls import Bundle
 from common.version import PROTOCOL, VERSION
 
 log = structlog.get_logger("agent")
-
-# Seconds between asking the join port whether this node's root CA was rotated out.
-ROOT_CHECK_INTERVAL = 5.0
 
 
 class NodeAgent:
@@ -72,8 +68,6 @@ class NodeAgent:
         runtime = InstrumentedRuntime(runtime, self.metrics)
         self.node_id = node_id
         self.managers = Managers(state_dir, manager)
-        self._bundle = bundle
-        self._state_dir = state_dir
         self._runtime = runtime
         self._hostname = hostname
         self._period = 1.0
@@ -92,11 +86,6 @@ class NodeAgent:
         if networks is not None:
             networks.observe(self.metrics)
         self._sessions = 0
-        # Set to renew before the certificate's schedule: a CA rotation is in progress.
-        self._renew_by: float | None = None
-        self._renew_soon = asyncio.Event()
-        # When the join port was last asked whether this node's root was rotated out.
-        self._root_checked = 0.0
         self.worker = Worker(
             node_id,
             runtime,
@@ -107,6 +96,7 @@ class NodeAgent:
         )
         self.connected = asyncio.Event()
         self._log = log.bind(node_id=node_id)
+        self._renewal = Renewal(bundle, state_dir, self.managers, self._log)
         self._teardown = Teardown(node_id, runtime, state_dir, ingress, host_networking, files)
         # The host's netfilter is this agent's to keep when it runs the mesh.
         self.guard = (
@@ -128,7 +118,7 @@ class NodeAgent:
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._follow_engine())
-                group.create_task(self._keep_certificate_fresh())
+                group.create_task(self._renewal.keep_fresh())
                 if self.ingress is not None:
                     group.create_task(self.ingress.run())
                 if self._networks is not None:
@@ -166,115 +156,6 @@ class NodeAgent:
     def manager(self) -> str:
         """The manager the session goes to (or is with)."""
         return self.managers.target
-
-    def _channel(self) -> grpc.aio.Channel:
-        return grpc.aio.secure_channel(
-            self.manager, self._bundle.channel_credentials(), options=CHANNEL_OPTIONS
-        )
-
-    async def _keep_certificate_fresh(self) -> None:
-        """Renew at a random point between 50 and 80 % of the certificate's life.
-
-        A renewal changes
-        nothing that runs: the session in progress keeps its connection, and the next one
-        presents the new certificate.
-        """
-        backoff = Backoff(1.0, 30.0)
-        while True:
-            due = cert_file.renewal_due(self._bundle.cert_pem)
-            wait = max(0.0, (due - now()).total_seconds())
-            if self._renew_by is not None:
-                wait = min(wait, max(0.0, self._renew_by - time.monotonic()))
-            self._renew_soon.clear()
-            try:
-                async with asyncio.timeout(wait):
-                    await self._renew_soon.wait()
-                continue
-            except TimeoutError:
-                pass
-            while True:
-                try:
-                    await self._renew()
-                    backoff.reset()
-                    break
-                except grpc.aio.AioRpcError as exc:
-                    if exc.code() in FATAL:
-                        raise from_rpc_error(exc) from None
-                    self._log.warning("certificate renewal failed", error=exc.details())
-                except ShoalError as exc:
-                    self._log.warning("certificate renewal failed", error=str(exc))
-                await asyncio.sleep(backoff.next_delay())
-
-    async def _renew(self) -> None:
-        # Imported here: the cryptography package is the largest part of an idle agent.
-        from common import pki
-
-        key = pki.new_key()
-        request = dpb.RenewRequest(csr_pem=pki.new_csr(key))
-        async with self._channel() as channel:
-            answer = await dispatcher_pb2_grpc.DispatcherStub(channel).Renew(request, timeout=10)
-        cert = pki.load_cert(answer.cert_pem)
-        # The roots come over this mutual-TLS session with the manager of this node's cluster:
-        # during a CA rotation the new one, which signed the certificate, and the old one.
-        ca_pem = answer.ca_pem or self._bundle.ca_pem
-        root = pki.issuing_root(cert, pki.load_certs(ca_pem))
-        if root is None or not pki.matches_key(cert, key):
-            raise ShoalError("the manager renewed with a certificate that does not verify")
-        bundle = Bundle(ca_pem=ca_pem, cert_pem=answer.cert_pem, key_pem=pki.key_pem(key))
-        bundle.save(self._state_dir)
-        self._bundle = bundle
-        self._renew_by = None
-        self._log.info("certificate renewed", expires=cert.not_valid_after_utc.isoformat())
-
-    def _trust_told(self, settings: dpb.Settings) -> None:
-        """The cluster's roots as the manager says them: during a rotation, a node whose
-        certificate is not of the new root (the first) renews within the jitter given; after
-        it, the old root is dropped from what the node trusts."""
-        if not settings.ca_pem or (
-            settings.ca_pem == self._bundle.ca_pem and not (settings.ca_rotating)
-        ):
-            return
-        from common import pki
-
-        roots = pki.load_certs(settings.ca_pem)
-        cert = pki.load_cert(self._bundle.cert_pem)
-        if settings.ca_rotating:
-            if not pki.issued_by(cert, roots[0]) and self._renew_by is None:
-                delay = random.uniform(0, settings.renew_within_ms / 1000)
-                self._renew_by = time.monotonic() + delay
-                self._log.info("CA rotation in progress: renewing", within_s=round(delay, 1))
-                self._renew_soon.set()
-            return
-        if pki.issuing_root(cert, roots) is not None:
-            bundle = Bundle(settings.ca_pem, self._bundle.cert_pem, self._bundle.key_pem)
-            bundle.save(self._state_dir)
-            self._bundle = bundle
-            self._log.info("cluster CA rotation complete: trusting the new root only")
-
-    async def _check_root(self) -> None:
-        """Unable to reach the manager: ask its join port whether this node's root was
-        rotated out while it was away (no retry helps then: it must join again)."""
-        if time.monotonic() - self._root_checked < ROOT_CHECK_INTERVAL:
-            return
-        self._root_checked = time.monotonic()
-        from common import pki, tokens
-        from common.api import join_pb2, join_pb2_grpc
-
-        root = pki.issuing_root(
-            pki.load_cert(self._bundle.cert_pem), pki.load_certs(self._bundle.ca_pem)
-        )
-        if root is None:
-            return
-        request = join_pb2.GetCARequest(node_root_digest=tokens.digest_of(pki.der(root)))
-        try:
-            async with grpc.aio.insecure_channel(join_addr(self.manager)) as channel:
-                await join_pb2_grpc.JoinStub(channel).GetCA(request, timeout=5)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
-                raise FailedPrecondition(
-                    "the cluster CA was rotated while this node was away: join it again with"
-                    " `agent join` and a new token (`shoal join-token worker`)"
-                ) from None
 
     async def _load_engine(self) -> None:
         backoff = Backoff(0.1, 2.0)
@@ -366,14 +247,14 @@ class NodeAgent:
                     code=exc.code().name,
                     details=exc.details(),
                 )
-                await self._check_root()
+                await self._renewal.check_root()
             self.connected.clear()
             await asyncio.sleep(min(backoff.next_delay(), self.managers.longest_wait))
 
     async def _session(self, backoff: Backoff) -> None:
         description = await self._describe()
         async with (
-            self._channel() as channel,
+            self._renewal.channel() as channel,
             LogStreams(self._runtime, log_publisher(channel)) as logs,
         ):
             stub = dispatcher_pb2_grpc.DispatcherStub(channel)
@@ -385,7 +266,7 @@ class NodeAgent:
             async for msg in call:
                 kind = msg.WhichOneof("kind")
                 if kind == "settings":
-                    self._trust_told(msg.settings)
+                    self._renewal.told(msg.settings)
                     self._period = max(0.05, msg.settings.heartbeat_period_ms / 1000)
                     backoff.reset()
                     # A beat now: the wait under way may be one of the old period, longer than

@@ -13,7 +13,8 @@ import sys
 import time
 from datetime import timedelta
 
-from cli.client import CAProgress, Client
+from cli.answers import CAProgress
+from cli.client import Client
 from common import durations, pki
 from common.errors import ShoalError, Unauthenticated
 from common.tls import Bundle

@@ -4,13 +4,22 @@ on failure. The one module of the client where protobuf messages appear."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
 import grpc
 
+from cli.answers import (
+    CAProgress,
+    ClusterEvent,
+    JoinDetails,
+    NodeDetails,
+    NodeListing,
+    PlannedTask,
+    ServiceSummary,
+    TaskListing,
+)
 from cli.failover import Managers, Stubs
 from common import convert, event_filters
 from common.api import admin_pb2 as adm
@@ -25,14 +34,12 @@ from common.info import ClusterInfo
 from common.logs import LogOptions, ServiceLogs
 from common.model import (
     DataInfo,
-    ManagerStatus,
     Network,
     Node,
     NodeRole,
     RegistryAuth,
     Service,
     ServiceSpec,
-    Task,
 )
 from common.version import Build
 
@@ -41,67 +48,6 @@ DEADLINE = 10.0
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
-
-
-@dataclass(frozen=True)
-class ServiceSummary:
-    service: Service
-    running: int
-    desired: int
-    # A job's completions reached and to reach.
-    completed: int = 0
-    total: int = 0
-
-
-@dataclass(frozen=True)
-class PlannedTask:
-    """Where a task of a planned service would run (node), or why it could not (reason)."""
-
-    slot: int
-    node: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class TaskListing:
-    tasks: list[Task]
-    nodes: dict[str, Node]
-
-
-@dataclass(frozen=True)
-class NodeListing:
-    nodes: list[Node]
-    self_id: str
-    # Each manager node's status, by node ID.
-    managers: dict[str, ManagerStatus]
-    # Whether each node's certificate is of the root that signs now, by node ID.
-    tls: dict[str, str]
-
-
-@dataclass(frozen=True)
-class NodeDetails:
-    node: Node
-    manager: ManagerStatus | None
-    # Whether its certificate is of the root that signs now (`node ls`'s TLS STATUS).
-    tls_status: str
-
-
-@dataclass(frozen=True, repr=False)
-class JoinDetails:
-    token: str
-    manager_addr: str
-
-    def __repr__(self) -> str:
-        return f"JoinDetails(<redacted>, manager_addr={self.manager_addr!r})"
-
-
-@dataclass(frozen=True)
-class ClusterEvent:
-    type: str
-    action: str
-    id: str
-    attributes: tuple[tuple[str, str], ...]
-    time_unix_nano: int
 
 
 class Client:
@@ -410,17 +356,6 @@ class Client:
         if isinstance(error, Unavailable):
             return self._managers.endpoint.unavailable(str(error))
         return error
-
-
-@dataclass(frozen=True)
-class CAProgress:
-    """How far a CA rotation is: live nodes on the new root, of all live nodes."""
-
-    rotating: bool
-    moved: int
-    total: int
-    pending: tuple[str, ...]
-    ca_pem: bytes
 
 
 def _kind(config: bool) -> api.DataKind.ValueType:

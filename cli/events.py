@@ -14,7 +14,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from cli.client import Client, ClusterEvent
+from cli.answers import ClusterEvent
+from cli.client import Client
 from common import durations, event_filters
 from common.errors import InvalidArgument, Unavailable
 from common.model import EPOCH, now

@@ -7,7 +7,8 @@ import functools
 from dataclasses import replace
 
 from cli import batch, cas, humanize, labels, node_role, output, table, tasks
-from cli.client import Client, NodeDetails, NodeListing
+from cli.answers import NodeDetails, NodeListing
+from cli.client import Client
 from common.errors import NotFound
 from common.model import Availability, ManagerStatus, Node, Reachability, now
 

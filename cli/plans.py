@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cli.client import PlannedTask
+from cli.answers import PlannedTask
 from common.model import ServiceSpec
 
 PLAN_INCOMPLETE = 2

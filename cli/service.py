@@ -25,7 +25,8 @@ from cli import (
     update_flags,
 )
 from cli import logs as service_logs
-from cli.client import Client, ServiceSummary
+from cli.answers import ServiceSummary
+from cli.client import Client
 from common.errors import InvalidArgument
 from common.ids import ALPHABET
 from common.model import (

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from cli import humanize, output, publish_flags, registry
-from cli.client import TaskListing
+from cli.answers import TaskListing
 from common.model import Task, TaskState
 
 # How an agent words a pull under way: `pulling image (45%)`.

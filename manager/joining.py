@@ -30,7 +30,7 @@ from manager.bootstrap import CA_DIR, NODE_DIR
 from manager.ca import ClusterCA
 from manager.data_key import DataKey
 from manager.store import saved_url
-from manager.store.etcd import parse_url
+from manager.store.etcd_url import parse_url
 
 CALL_DEADLINE = 10.0
 

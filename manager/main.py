@@ -26,8 +26,8 @@ from manager.leadership import DEFAULT_LEASE
 from manager.local_node import serve_with_node
 from manager.server import ManagerConfig
 from manager.store import etcd_tls, saved_url
-from manager.store.etcd import parse_url
 from manager.store.etcd_tls import EtcdTls
+from manager.store.etcd_url import parse_url
 
 DEFAULT_STATE_DIR = "/var/lib/shoal/manager"
 # etcd's shortest lease with its default election settings.

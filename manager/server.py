@@ -24,10 +24,9 @@ from common.api import (
     membership_pb2_grpc,
     system_pb2_grpc,
 )
-from common.errors import Unavailable
 from common.key_files import unlock_message
 from common.metrics_server import MetricsAddr, MetricsServer
-from common.model import Availability, Cluster, NodeRole
+from common.model import Availability
 from common.netaddr import default_address, join_host_port, split_host_port
 from common.ports import DEFAULT_PORT, reserved_ports
 from common.tls import Bundle
@@ -48,7 +47,7 @@ from manager.docker_api import DEFAULT_PORT as DOCKER_API_PORT
 from manager.docker_api import Backend, DockerApiServer
 from manager.docker_api.distribution import Distribution
 from manager.join import JoinService, join_server
-from manager.leadership import DEFAULT_LEASE, Election, Keys, ManagerSet, follow_leases
+from manager.leadership import DEFAULT_LEASE, ManagerSet
 from manager.leadership.forward import LeaderForwarding
 from manager.locked import wait_for_unlock
 from manager.membership import Membership
@@ -58,6 +57,7 @@ from manager.orchestrator.updater import Updater
 from manager.placement import PlacementLoop
 from manager.rotation_end import end_rotations
 from manager.sealed_reaper import VersionReaper
+from manager.serve_helpers import announce, bind, elect, local_target, server_names
 from manager.serving import ServingCertificate
 from manager.store import EtcdStore
 from manager.store.choice import open_store
@@ -111,15 +111,6 @@ def data_address(advertise: str) -> str:
     return default_address() if host in ("", "0.0.0.0", "::") else host
 
 
-def _local_target(listen_host: str, port: int) -> str:
-    """Where this process's own worker dials: the listen address, or loopback for a wildcard."""
-    if listen_host in ("", "0.0.0.0"):
-        return join_host_port("127.0.0.1", port)
-    if listen_host == "::":
-        return join_host_port("::1", port)
-    return join_host_port(listen_host, port)
-
-
 @dataclass(frozen=True)
 class NodeSeat:
     """What the manager hands the runner of its own node: who it is, where it reaches the
@@ -145,26 +136,6 @@ class Started:
     node_id: str
     # Where the Docker API listens (its bound port), when it does.
     docker_api_port: int | None = None
-
-
-def _bind(server: grpc.aio.Server, addr: str, credentials: grpc.ServerCredentials | None) -> int:
-    try:
-        if credentials is None:
-            return server.add_insecure_port(addr)
-        return server.add_secure_port(addr, credentials)
-    except RuntimeError:
-        # gRPC's own text only says to raise its verbosity; the usual cause is plain.
-        raise Unavailable(
-            f"cannot listen on {addr}: the address is in use or not on this host"
-            " (--log-level debug shows gRPC's detail)"
-        ) from None
-
-
-def _server_names(advertise_host: str, listen_host: str, hostname: str) -> list[str]:
-    names = [advertise_host, hostname, "localhost", "127.0.0.1", "::1"]
-    if listen_host not in ("", "0.0.0.0", "::"):
-        names.append(listen_host)
-    return list(dict.fromkeys(names))
 
 
 async def serve(
@@ -228,7 +199,7 @@ async def serve(
             config.state_dir / TLS_DIR,
             boot.node_id,
             boot.cluster.id,
-            _server_names(advertise_host, listen_host, hostname),
+            server_names(advertise_host, listen_host, hostname),
             config.cert_lifetime,
         )
         # The dispatcher's address, once the port is bound (it may have been asked as 0).
@@ -248,7 +219,7 @@ async def serve(
             interceptors.append(forwarding)
         server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
         host = listen_host or "0.0.0.0"
-        bound = _bind(server, join_host_port(host, port), serving.credentials())
+        bound = bind(server, join_host_port(host, port), serving.credentials())
         managers.self_addr = join_host_port(advertise_host, bound)
         dispatcher = Dispatcher(
             store,
@@ -333,14 +304,14 @@ async def serve(
             store, trust, boot.data_key, config.cert_lifetime, config.store_url, managers
         )
         joins = join_server(join_service)
-        _bind(joins, join_host_port(host, bound + 1), None)
+        bind(joins, join_host_port(host, bound + 1), None)
         if config.metrics_addr is not None:
             exporter = MetricsServer.start(config.metrics_addr, metrics.registry)
         await server.start()
         await joins.start()
         try:
             advertise_addr = join_host_port(advertise_host, bound)
-            _announce(boot.created, boot.node_id, boot.cluster, boot.data_key, advertise_addr)
+            announce(boot.created, boot.node_id, boot.cluster, boot.data_key, advertise_addr)
             if unlock_key is not None:
                 print(unlock_message(unlock_key.unlock_key) + "\n", flush=True)
             log.info(
@@ -348,7 +319,7 @@ async def serve(
             )
             seat = NodeSeat(
                 boot.node_id,
-                _local_target(listen_host, bound),
+                local_target(listen_host, bound),
                 hostname,
                 boot.node_bundle,
                 config.state_dir / NODE_DIR,
@@ -376,7 +347,7 @@ async def serve(
                     group.create_task(run_node(seat)),
                 ]
                 if isinstance(store, EtcdStore):
-                    loops += _elect(store, managers, config.leader_lease, lead, dispatcher, group)
+                    loops += elect(store, managers, config.leader_lease, lead, dispatcher, group)
                 else:
                     loops.append(group.create_task(lead()))
                 docker_task = None
@@ -412,47 +383,3 @@ async def serve(
             exporter.close()
         with contextlib.suppress(Exception):
             await store.close()
-
-
-def _elect(
-    store: EtcdStore,
-    managers: ManagerSet,
-    lease: int,
-    lead: Callable[[], Coroutine[Any, Any, None]],
-    dispatcher: Dispatcher,
-    group: asyncio.TaskGroup,
-) -> list[asyncio.Task[None]]:
-    """Among managers sharing the etcd prefix: follow the leases, campaign, lead when elected."""
-    keys = Keys(store.prefix)
-
-    async def term() -> None:
-        try:
-            await lead()
-        finally:
-            dispatcher.step_down()
-
-    return [
-        group.create_task(follow_leases(store.client, keys, managers)),
-        group.create_task(Election(store, keys, managers, lease, term).run()),
-    ]
-
-
-def _announce(
-    created: bool, node_id: str, cluster: Cluster, data_key: DataKey, advertise: str
-) -> None:
-    """Like `docker swarm init`; the join command only at creation, since a daemon's stdout
-    usually ends up in a journal, and tokens stay out of logs."""
-    if not created:
-        print(
-            f"Cluster resumed: current node ({node_id}) is a manager.\n"
-            "To add a worker, run `shoal join-token worker` for the join command.",
-            flush=True,
-        )
-        return
-    token = join_secrets.token(data_key, cluster, NodeRole.WORKER)
-    print(
-        f"Cluster initialized: current node ({node_id}) is now a manager.\n\n"
-        "To add a worker to this cluster, run the following command:\n\n"
-        f"    agent join {token} {advertise}\n",
-        flush=True,
-    )

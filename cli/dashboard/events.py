@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from cli.client import ClusterEvent
+from cli.answers import ClusterEvent
 from common.errors import ShoalError
 
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from html import escape
 from urllib.parse import quote
 
 from cli import service_pretty, tasks
-from cli.client import NodeListing, ServiceSummary, TaskListing
+from cli.answers import NodeListing, ServiceSummary, TaskListing
 from common.model import Network, Node, Service, ServiceMode, TaskState, UpdateState
 
 STYLE = """

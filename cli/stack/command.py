@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from cli import output, service_update, table, tasks
-from cli.client import Client, ServiceSummary, TaskListing
+from cli.answers import ServiceSummary, TaskListing
+from cli.client import Client
 from cli.service import LS_HEADER as SERVICES_HEADER
 from cli.service import ls_record
 from cli.stack import convert, deploy, loader, plan, removal

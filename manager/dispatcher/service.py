@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -34,7 +33,7 @@ from common.tls import peer_subject
 from manager import registry_auth
 from manager.auth import Authenticator
 from manager.data_key import DataKey
-from manager.dispatcher import chunks, session_messages
+from manager.dispatcher import chunks, session_messages, session_reader
 from manager.dispatcher.assignment_events import assigned, assignment_changed, promoted
 from manager.dispatcher.data_address import LocalNode, data_address
 from manager.dispatcher.files import FileSource
@@ -256,7 +255,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._liveness.connected(node_id)
         try:
             await self._open(
-                node_id, first.hello, peer_host(context.peer()), self._peer_root(context)
+                node_id,
+                first.hello,
+                peer_host(context.peer()),
+                session_messages.peer_root(self._trust, context),
             )
         except ShoalError as exc:
             if self._outboxes.get(node_id) is outbox:
@@ -269,7 +271,11 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             await context.abort(code_for(exc), str(exc))
             return
         bound.info("session opened", tasks=len(full))
-        reader = asyncio.create_task(self._read(node_id, messages, period))
+        reader = asyncio.create_task(
+            session_reader.read(
+                node_id, messages, period, self._metrics, self._liveness, self._status
+            )
+        )
         down = False
         take: asyncio.Task[dict[str, Task | None]] | None = None
         ask: asyncio.Task[LogRequest] | None = None
@@ -280,7 +286,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         try:
             period_ms = round(period * 1000)
             trust = asyncio.create_task(self._trust.wait_changed())
-            yield self._settings(period_ms)
+            yield session_messages.settings(self._trust, period_ms, len(self._outboxes))
             for chunk in chunks.assignments(
                 full, full=True, files=self._files.for_task, auth_of=self._registry_auth
             ):
@@ -306,7 +312,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 if trust.done():
                     # A CA rotation began or ended: the node hears the roots now.
                     trust = asyncio.create_task(self._trust.wait_changed())
-                    yield self._settings(period_ms)
+                    yield session_messages.settings(self._trust, period_ms, len(self._outboxes))
                 if ask.done():
                     yield convert.log_request_to_pb(ask.result())
                     ask = asyncio.create_task(requests.get())
@@ -365,23 +371,6 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     await self._liveness.set_state(node_id, state, why)
                     bound.info("session closed", state=state.name)
 
-    def _settings(self, period_ms: int) -> pb.ManagerMessage:
-        trust = self._trust
-        within = trust.renew_within(len(self._outboxes)) if trust.rotating else None
-        return pb.ManagerMessage(
-            settings=pb.Settings(
-                heartbeat_period_ms=period_ms,
-                ca_pem=trust.roots_pem,
-                ca_rotating=trust.rotating,
-                renew_within_ms=0 if within is None else round(within.total_seconds() * 1000),
-            )
-        )
-
-    def _peer_root(self, context: Any) -> str:
-        """The digest of the root whose certificate the node presents on this session."""
-        pems = context.auth_context().get("x509_pem_cert")
-        return self._trust.root_digest_of(pki.load_cert(pems[0])) if pems else ""
-
     async def _open(self, node_id: str, hello: pb.Hello, addr: str, cert_root: str) -> None:
         data_addr = data_address(self._local, node_id, hello.description.data_addr, addr)
         description = check_description(convert.description_from_pb(hello.description), data_addr)
@@ -404,34 +393,3 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             return [] if ready == node else [Put(ready)]
 
         await self._store.transact(plan)
-
-    async def _read(
-        self, node_id: str, messages: AsyncIterator[pb.AgentMessage], period: float
-    ) -> bool:
-        """Take the agent's messages; True when it fell silent (heartbeat failure)."""
-        timeout = MISSED_BEATS * period
-        engine_error = ""
-        last = time.monotonic()
-        while True:
-            try:
-                # Not wait_for: on 3.11 it can swallow the cancel that stops this loop.
-                async with asyncio.timeout(timeout):
-                    msg = await anext(messages)
-            except TimeoutError:
-                return True
-            except StopAsyncIteration:
-                return False
-            except Exception:
-                # The stream ended under us (reset, or aborted by this side): not a silence.
-                return False
-            last = self._metrics.agent_message(msg.WhichOneof("kind"), last, period)
-            if msg.WhichOneof("kind") == "heartbeat" and msg.heartbeat.engine_error != engine_error:
-                engine_error = msg.heartbeat.engine_error
-                if engine_error:
-                    await self._liveness.set_state(
-                        node_id, NodeState.DOWN, f"docker engine not answering: {engine_error}"
-                    )
-                else:
-                    await self._liveness.set_state(node_id, NodeState.READY, "")
-            if msg.WhichOneof("kind") == "status":
-                self._status.submit(node_id, session_messages.statuses(node_id, msg.status))

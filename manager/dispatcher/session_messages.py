@@ -4,13 +4,15 @@ goes down and comes up a node's session."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import structlog
 
-from common import convert
+from common import convert, pki
 from common.api import dispatcher_pb2 as pb
 from common.mesh_view import IngressPort
 from common.model import TaskStatus
+from manager.trust import ClusterTrust
 
 log = structlog.get_logger("dispatcher")
 
@@ -48,3 +50,22 @@ def ingress_changes(changes: Mapping[str, IngressPort | None]) -> pb.IngressView
         ports=[convert.ingress_port_to_pb(p) for p in changes.values() if p is not None],
         removed=[key for key, p in changes.items() if p is None],
     )
+
+
+def settings(trust: ClusterTrust, period_ms: int, sessions: int) -> pb.ManagerMessage:
+    """The session's settings; sessions: how many nodes hold one, which spreads renewals out."""
+    within = trust.renew_within(sessions) if trust.rotating else None
+    return pb.ManagerMessage(
+        settings=pb.Settings(
+            heartbeat_period_ms=period_ms,
+            ca_pem=trust.roots_pem,
+            ca_rotating=trust.rotating,
+            renew_within_ms=0 if within is None else round(within.total_seconds() * 1000),
+        )
+    )
+
+
+def peer_root(trust: ClusterTrust, context: Any) -> str:
+    """The digest of the root whose certificate the node presents on this session."""
+    pems = context.auth_context().get("x509_pem_cert")
+    return trust.root_digest_of(pki.load_cert(pems[0])) if pems else ""

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.model import StoredObject
-from manager.store.etcd import EtcdStore, parse_url, uses_tls
+from manager.store.etcd import EtcdStore
 from manager.store.etcd_client import EtcdClient
 from manager.store.etcd_import import check_no_move_pending, move_into_etcd, refuse_moved
 from manager.store.etcd_tls import EtcdTls
+from manager.store.etcd_url import parse_url, uses_tls
 from manager.store.sqlite import SqliteStore
 
 

@@ -39,13 +39,13 @@ from manager.store.base import Action, Event, Op, ReadView, T, Watch
 from manager.store.codec import KIND_TYPES, decode, encode, kind_name
 from manager.store.etcd_client import EtcdClient
 from manager.store.etcd_tls import EtcdTls
+from manager.store.etcd_url import DEFAULT_PREFIX
 from manager.store.view import EventLog, MemoryState, stage
 
 log = structlog.get_logger("store")
 
 # How many past events a watch can resume from.
 HISTORY = 10_000
-DEFAULT_PREFIX = "/shoal"
 # How long a commit etcd accepted may take to come back through the watch.
 CATCH_UP = 5.0
 # Plans tried against others' writes before a commit gives up: each refusal means another
@@ -64,27 +64,6 @@ class Fence:
 
     key: bytes
     create_revision: int
-
-
-def parse_url(url: str) -> tuple[list[str], str]:
-    """`etcd://HOST:PORT[,HOST:PORT...][/PREFIX]` (`etcds://` for TLS): the endpoints and the
-    key prefix."""
-    scheme, sep, rest = url.partition("://")
-    if scheme not in ("etcd", "etcds") or not sep:
-        raise ValueError(f"{url!r} is not etcd://HOST:PORT[,HOST:PORT...] (or etcds://)")
-    hosts, slash, path = rest.partition("/")
-    endpoints = [h.strip() for h in hosts.split(",")]
-    for endpoint in endpoints:
-        host, colon, port = endpoint.rpartition(":")
-        if not host or not colon or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"{endpoint!r} in {url!r} is not HOST:PORT")
-    prefix = "/" + path.strip("/") if slash and path.strip("/") else DEFAULT_PREFIX
-    return endpoints, prefix
-
-
-def uses_tls(url: str) -> bool:
-    """Whether url's scheme is etcds://: TLS even without --etcd-cacert (the system's roots)."""
-    return url.startswith("etcds://")
 
 
 def objects_key(prefix: str) -> bytes:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from common.errors import InvalidArgument
 from common.private_file import write_private
-from manager.store.etcd import parse_url
+from manager.store.etcd_url import parse_url
 
 FILE = "store-url"
 

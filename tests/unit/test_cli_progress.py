@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from cli import progress
-from cli.client import TaskListing
+from cli.answers import TaskListing
 from common.model import (
     ContainerSpec,
     RestartCondition,

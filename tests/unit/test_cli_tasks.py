@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from cli import tasks
-from cli.client import TaskListing
+from cli.answers import TaskListing
 from common.model import (
     ContainerSpec,
     Meta,

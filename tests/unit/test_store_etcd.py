@@ -21,8 +21,9 @@ from common.errors import Unavailable
 from common.model import Meta, Node
 from manager.main import build_parser
 from manager.store import Action, EtcdStore, Op, Put, ReadView
-from manager.store.etcd import Fence, parse_url
+from manager.store.etcd import Fence
 from manager.store.etcd_client import EtcdClient
+from manager.store.etcd_url import parse_url
 from tests.etcd_member import etcd_member
 from tests.integration.cluster import free_port
 from tests.unit.builders import node

@@ -4,9 +4,8 @@ seeded with."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import TypeVar
 
 import grpc
 
@@ -16,10 +15,9 @@ from common.api import control_pb2 as api
 from common.api import control_pb2_grpc, logs_pb2, types_pb2
 from common.ids import new_id
 from common.key_files import Kek
+from tests.unit.cli.fake_refs import resolved
 from tests.unit.fake_files import FakeFiles
 from tests.unit.fake_networks import FakeNetworks
-
-Named = TypeVar("Named", m.Service, m.Node)
 
 
 class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
@@ -377,40 +375,12 @@ class FakeControl(FakeNetworks, FakeFiles, control_pb2_grpc.ControlServicer):
         return replace(found, networks=tuple(ids.get(ref, ref) for ref in found.networks))
 
     def _resolve(self, ref: str, context: grpc.ServicerContext) -> m.Service:
-        return _resolved(
+        return resolved(
             "service", ref, list(self.services.values()), lambda s: s.spec.name, False, context
         )
 
     def _resolve_node(self, ref: str, context: grpc.ServicerContext) -> m.Node:
-        return _resolved("node", ref, self.nodes, lambda n: n.description.hostname, True, context)
+        return resolved("node", ref, self.nodes, lambda n: n.description.hostname, True, context)
 
     def _store_node(self, node: m.Node) -> None:
         self.nodes = [node if n.id == node.id else n for n in self.nodes]
-
-
-def _resolved(
-    what: str,
-    ref: str,
-    objects: Sequence[Named],
-    name_of: Callable[[Named], str],
-    unique_name: bool,
-    context: grpc.ServicerContext,
-) -> Named:
-    """As the manager resolves: full ID, then name (hostnames may repeat, so unique_name makes
-    two of one name ambiguous; service names are unique), then an unambiguous ID prefix."""
-    if not ref:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"no {what} given")
-    for candidate in objects:
-        if candidate.id == ref:
-            return candidate
-    named = [o for o in objects if name_of(o) == ref]
-    if named and not unique_name:
-        return named[0]
-    found = named or [o for o in objects if o.id.startswith(ref)]
-    if not found:
-        context.abort(grpc.StatusCode.NOT_FOUND, f"no such {what}: {ref}")
-    if len(found) > 1:
-        context.abort(
-            grpc.StatusCode.INVALID_ARGUMENT, f"{what} {ref} is ambiguous ({len(found)} matches)"
-        )
-    return found[0]
