@@ -6,8 +6,8 @@ STAMP := $(VENV)/.installed
 # The protoc plugins from mypy-protobuf live in the venv's bin.
 GEN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) scripts/gen_proto.py
 PYTEST_ARGS ?=
-# pytest-xdist workers for `make test`: the lab's e2e tests on one, the integration tests on
-# another, the unit test modules spread over all of them (tests/conftest.py groups them).
+# pytest-xdist workers for `make test`: the lab's e2e tests on one, the modules spread over the
+# others (tests/conftest.py groups them).
 TEST_WORKERS ?= 3
 
 .PHONY: venv proto proto-check lint typecheck check test bench bench-scheduler bench-heal bench-mesh

@@ -10,23 +10,38 @@ from tests.etcd_certs import EtcdCerts, make_certs
 from tests.etcd_member import etcd_member
 
 # pytest-xdist groups (`make test` runs `--dist loadgroup`): tests of one group run on one
-# worker, one after the other.
-GROUPS = {
-    # The machine holds one multi-host lab, which the e2e modules share (tests/e2e/conftest.py).
-    "/tests/e2e/": "lab",
-    # Clusters on the one test engine: two at once would both create engine networks of the
-    # default address pool, and the engine refuses overlapping subnets (in real use each node
-    # has an engine of its own).
-    "/tests/integration/": "engine",
-}
+# worker, one after the other; every other module is a group of its own.
+LAB_GROUP = "lab"
+NETWORKS_GROUP = "engine-networks"
+# Integration modules whose clusters make engine networks: two such clusters at once on the one
+# test engine would both take the default address pool's first subnet, and the engine refuses
+# overlapping subnets (in real use each node has an engine of its own).
+NETWORK_MODULES = frozenset(
+    {
+        "test_dashboard.py",
+        "test_docker_cli.py",
+        "test_engine_networks.py",
+        "test_etcd_move.py",
+        "test_join_flood.py",
+        "test_shared_engine.py",
+        "test_stack_voting_app.py",
+        "test_stacks.py",
+    }
+)
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Each test marked with its group as it is collected (xdist reads the marks into the test
-    ids when collection ends); a unit test module is a group of its own, so that a
-    module-scoped fixture is made once, not once per worker that ran a test of it."""
+    ids when collection ends). The machine holds one multi-host lab, which the e2e modules
+    share (tests/e2e/conftest.py); a module of its own is one group so that its module-scoped
+    cluster is made once, not once per worker that ran a test of it."""
     path = item.path.as_posix()
-    group = next((name for part, name in GROUPS.items() if part in path), path)
+    if "/tests/e2e/" in path:
+        group = LAB_GROUP
+    elif "/tests/integration/" in path and item.path.name in NETWORK_MODULES:
+        group = NETWORKS_GROUP
+    else:
+        group = path
     item.add_marker(pytest.mark.xdist_group(group))
 
 

@@ -30,11 +30,24 @@ def _foreign_bundle(directory: Path, cluster_id: str, roots: bytes) -> Path:
     return directory
 
 
+# The lab is shared with the other modules on it: a name of its own, removed at the end.
+SERVICE = "rotation-steady"
+
+
 def test_five_nodes_move_onto_a_new_ca_with_their_containers(managers: Managers) -> None:
+    try:
+        _rotate_five_nodes(managers)
+    finally:
+        managers.shoal("service", "rm", SERVICE)
+        managers.acknowledged.pop(SERVICE, None)
+        wait_for(lambda: not any(managers.containers(SERVICE).values()), "its containers gone")
+
+
+def _rotate_five_nodes(managers: Managers) -> None:
     lab = managers.lab
     wait_for(managers.settled, "3 managers and 2 agents, all Ready", CONVERGED)
-    managers.create("steady", 5)
-    before = wait_for(lambda: managers.converged("steady", 5), "5 steady replicas", CONVERGED)
+    managers.create(SERVICE, 5)
+    before = wait_for(lambda: managers.converged(SERVICE, 5), "5 replicas", CONVERGED)
     assert {n["TLSStatus"] for n in managers.nodes().values()} == {"Ready"}
     admin = lab.manager.state_dir / "admin"
     old_admin = lab.root / "old-admin"
@@ -52,7 +65,7 @@ def test_five_nodes_move_onto_a_new_ca_with_their_containers(managers: Managers)
         # Each node's own certificate is of the new root; the agents' and the managers' nodes.
         node_dir = host.state_dir / "node" if host in lab.managers else host.state_dir
         assert pki.issued_by(pki.load_cert(Bundle.load(node_dir).cert_pem), new_root), host.name
-    assert managers.containers("steady") == before
+    assert managers.containers(SERVICE) == before
 
     cluster_id = Bundle.load(admin).subject.cluster_id
     foreign = _foreign_bundle(lab.root / "foreign-admin", cluster_id, rotated.stdout.encode())

@@ -15,6 +15,7 @@ from typing import Any
 
 import docker
 
+from agent.overlay.engine import CLUSTER_LABEL
 from agent.task_files import TaskFiles, files_dir
 from common.mesh_flag import ENV as MESH_ENV
 from tests.waiting import wait_for
@@ -226,3 +227,12 @@ class Cluster:
         # The tmpfs an agent mounted for its tasks' secrets: `agent leave` would remove it.
         for node_id in ours:
             TaskFiles(files_dir(node_id)).clear()
+        # The engine networks its agents made (an agent removes only its own cluster's): left,
+        # they would hold their subnets against the next cluster's networks on this engine.
+        clusters = {
+            json.loads(path.read_text())["cluster_id"] for path in self.root.rglob("identity.json")
+        }
+        for cluster_id in clusters:
+            for net in self.engine.networks(filters={"label": f"{CLUSTER_LABEL}={cluster_id}"}):
+                with contextlib.suppress(docker.errors.NotFound):
+                    self.engine.remove_network(net["Id"])
