@@ -114,7 +114,8 @@ def test_rotation_reaches_every_manager_through_the_store(
         ),
         "the follower's serving certificate of the new root",
     )
-    assert _ls(c, follower).returncode == 0
+    # Its server takes the new certificate up a moment after it is on disk.
+    wait_for(lambda: _ls(c, follower).returncode == 0 or None, "the follower serving on it")
     assert _ls(c, c.addr).returncode == 0
     # The store holds the keys sealed only.
     dump = subprocess.run(

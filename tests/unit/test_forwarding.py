@@ -38,7 +38,9 @@ class Context:
     def time_remaining(self) -> float:
         return 10.0
 
-    async def abort(self, code: grpc.StatusCode, details: str) -> None:
+    async def abort(
+        self, code: grpc.StatusCode, details: str, trailing_metadata: object = ()
+    ) -> None:
         self.aborted = (code, details)
         raise Aborted(details)
 

@@ -46,7 +46,9 @@ class Context:
     def peer(self) -> str:
         return f"ipv4:{self.address}:40000"
 
-    async def abort(self, code: grpc.StatusCode, details: str) -> None:
+    async def abort(
+        self, code: grpc.StatusCode, details: str, trailing_metadata: object = ()
+    ) -> None:
         raise Aborted(code, details)
 
 
