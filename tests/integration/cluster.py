@@ -89,6 +89,7 @@ class Cluster:
     # The manager's Docker API port; 0: a free one. Explicit, so that managers of test runs side
     # by side never meet on docker's default port.
     docker_api_port: int = 0
+    heartbeat: float = HEARTBEAT
     manager: Daemon = field(init=False)
     agents: list[Daemon] = field(default_factory=list)
 
@@ -109,7 +110,7 @@ class Cluster:
                 "--hostname",
                 "it-manager",
                 "--heartbeat-period",
-                str(HEARTBEAT),
+                str(self.heartbeat),
                 "--docker-api-addr",
                 f"127.0.0.1:{self.docker_api_port}",
                 *self.manager_args,
@@ -194,21 +195,28 @@ class Cluster:
         return self.ok("service", "ps", service, "--no-trunc", "--format", "json").json_lines()
 
     def containers(self, service: str, *, running: bool = True) -> list[dict[str, Any]]:
+        """The service's containers on this cluster's nodes: other modules' clusters on the same
+        engine may name a service alike."""
+        ours = self._identities()
         found: list[dict[str, Any]] = self.engine.containers(
             all=not running, filters={"label": f"shoal.service.name={service}"}
         )
-        return found
+        return [c for c in found if c["Labels"].get("shoal.node.id") in ours]
 
     def running(self, service: str, count: int) -> list[dict[str, Any]] | None:
         found = self.containers(service)
         return found if len(found) == count else None
 
+    def _identities(self) -> set[str]:
+        """The nodes whose identities are kept under this cluster's directory."""
+        return {
+            json.loads(path.read_text())["node_id"] for path in self.root.rglob("identity.json")
+        }
+
     def node_ids(self) -> set[str]:
         """This cluster's nodes, from the manager while it answers and from the identities its
         nodes keep on disk: the engine may be shared with other clusters (other test runs)."""
-        found = {
-            json.loads(path.read_text())["node_id"] for path in self.root.rglob("identity.json")
-        }
+        found = self._identities()
         listed = self.answers("node", "ls", "-q")
         if listed is not None and listed.code == 0:
             found |= set(listed.out.split())

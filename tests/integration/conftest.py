@@ -8,7 +8,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.integration.cluster import Cluster, free_port
+from tests.integration.cluster import HEARTBEAT, Cluster, free_port
 from tests.waiting import wait_for
 
 
@@ -25,11 +25,17 @@ def engine() -> Iterator[docker.APIClient]:
 
 
 @pytest.fixture(scope="module")
+def heartbeat() -> float:
+    """The cluster's heartbeat period; a module overrides it to give restarts more time."""
+    return HEARTBEAT
+
+
+@pytest.fixture(scope="module")
 def cluster(
-    engine: docker.APIClient, tmp_path_factory: pytest.TempPathFactory
+    engine: docker.APIClient, tmp_path_factory: pytest.TempPathFactory, heartbeat: float
 ) -> Iterator[Cluster]:
     root: Path = tmp_path_factory.mktemp("cluster")
-    c = Cluster(root=root, port=free_port(), engine=engine)
+    c = Cluster(root=root, port=free_port(), engine=engine, heartbeat=heartbeat)
     try:
         c.start_manager()
         c.add_agent(1)
