@@ -194,14 +194,20 @@ class Lab:
     def start_manager(self, host: Host | None = None) -> None:
         """`manager serve` on host, by default h1 (with manager_args); a manager that joined
         resumes from its state dir."""
-        host = host or self.manager
-        argv = self._manager_argv(host, "serve")
-        if host is self.manager:
-            argv += self.manager_args
-        self._spawn(host, argv)
-        if host not in self.managers:
-            self.managers.append(host)
-        self._wait_answers(host)
+        self.start_managers([host or self.manager])
+
+    def start_managers(self, hosts: list[Host]) -> None:
+        """`manager serve` on every one of hosts at once, as an operator restarting them all
+        would, then waits for each to answer."""
+        for host in hosts:
+            argv = self._manager_argv(host, "serve")
+            if host is self.manager:
+                argv += self.manager_args
+            self._spawn(host, argv)
+            if host not in self.managers:
+                self.managers.append(host)
+        for host in hosts:
+            self._wait_answers(host)
 
     def join_manager(self, host: Host) -> None:
         """`manager join` on host, with the manager token, through h1."""

@@ -125,8 +125,7 @@ def test_one_etcd_member_killed_then_every_manager_restarted(managers: Managers)
     running = {name: managers.containers(name) for name in managers.acknowledged}
     for host in lab.managers:
         lab.kill_daemon(host)
-    for host in lab.managers:
-        lab.start_manager(host)
+    lab.start_managers(list(lab.managers))
     wait_for(managers.settled, "the managers back, one leading", 120)
     assert sorted((s["ID"], s["Name"], s["Replicas"]) for s in managers.services()) == services
     assert {name: managers.containers(name) for name in managers.acknowledged} == running

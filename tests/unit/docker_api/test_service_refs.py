@@ -13,7 +13,7 @@ import pytest
 
 from common.model import RegistryAuth
 from tests.unit.docker_api.test_files import b64
-from tests.unit.docker_api.test_requests import V, create, stored_services, web_spec
+from tests.unit.docker_api.test_requests import V, allocated, create, stored_services, web_spec
 from tests.unit.harness import Harness, running
 from tests.waiting import eventually
 
@@ -59,7 +59,7 @@ async def test_secrets_and_configs_go_both_ways_and_survive_a_docker_style_updat
 ) -> None:
     secret_id, config_id = await make_files(api)
     service_id = await create(api, web_spec("web", **FILES))
-    got = (await api.get(f"{V}/services/{service_id}")).json()
+    got = await allocated(api, service_id)
     container = got["Spec"]["TaskTemplate"]["ContainerSpec"]
     assert container["Secrets"] == [
         {
