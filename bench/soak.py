@@ -39,6 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import docker
+
 from tests.lab_host import Host, run
 from tests.managers_lab import IMAGE, Managers, lab_of_managers, managers_up
 from tests.waiting import SLEEPER
@@ -212,7 +214,13 @@ class Soak:
             return None
         host, container = self.rng.choice(running)
         with host.engine() as api:
-            api.kill(container)
+            try:
+                api.kill(container)
+            except docker.errors.APIError as exc:
+                # Removed or stopped since the listing (its task replaced, the service scaled
+                # down): no fault was made, and another kind is drawn.
+                print(f"  (container {container[:12]} gone before its kill: {exc.explanation})")
+                return None
         return Fault("kill-container", None, time.monotonic(), lambda: None)
 
     def restore_due(self, everything: bool = False) -> None:
