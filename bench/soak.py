@@ -109,6 +109,8 @@ class Soak:
         self.stop = threading.Event()
         # When the last fault ended.
         self.restored = time.monotonic()
+        # Writes begun so far: a look that began before one may not lower a ceiling it raised.
+        self.begun = 0
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -134,7 +136,10 @@ class Soak:
             service.possible.add(count)
             service.ceiling = max(service.ceiling, count)
             service.sending.append(count)
+            self.begun += 1
         done = self.managers.shoal(*args)
+        outcome = "acknowledged" if done.returncode == 0 else "failed"
+        print(f"    {time.strftime('%H:%M:%S')} {args[1]} {name} ({count}): {outcome}", flush=True)
         with self.lock:
             service.sending.remove(count)
             if done.returncode == 0:
@@ -234,6 +239,8 @@ class Soak:
 
     def check(self) -> bool:
         """One look at the engines; whether everything has converged."""
+        with self.lock:
+            began = self.begun
         listed = {s["Name"]: s["Replicas"] for s in self.managers.services()}
         converged = bool(listed) and self.managers.settled() and not self.active
         with self.lock:
@@ -244,9 +251,11 @@ class Soak:
             counted = sum(len(ids) for host, ids in found.items() if host not in unseen)
             everywhere = sum(len(ids) for ids in found.values())
             if counted > service.ceiling + OVERLAP:
+                hosts = ", ".join(f"{h} {len(ids)}" for h, ids in sorted(found.items()) if ids)
                 self.report.violations.append(
-                    f"{time.strftime('%H:%M:%S')} {name}: {counted} running, at most"
-                    f" {service.ceiling} + {OVERLAP} allowed"
+                    f"{time.strftime('%H:%M:%S')} {name}: {counted} running ({hosts}; unseen:"
+                    f" {sorted(unseen) or 'none'}), at most {service.ceiling} + {OVERLAP} allowed"
+                    f" (desired {sorted(service.possible)})"
                 )
             shown = listed.get(name, f"{0}/{0}")
             at = next(
@@ -256,7 +265,10 @@ class Soak:
                 converged = False
             else:
                 with self.lock:
-                    service.ceiling = max([at, *service.sending])
+                    # A write begun during this look (a scale up acknowledged meanwhile) is
+                    # not in the listing this look saw: only a later look may lower the ceiling.
+                    if self.begun == began:
+                        service.ceiling = max([at, *service.sending])
         if converged:
             with self.lock:
                 self.unseen.clear()
