@@ -111,6 +111,8 @@ class Soak:
         self.restored = time.monotonic()
         # Writes begun so far: a look that began before one may not lower a ceiling it raised.
         self.begun = 0
+        # Hosts made unseen so far: a look that began before one may not clear it.
+        self.hidden = 0
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -190,6 +192,7 @@ class Soak:
             host = self.rng.choice(agents)
             with self.lock:
                 self.unseen.add(host.name)
+                self.hidden += 1
             lab.kill_daemon(host)
             return Fault(kind, host, time.monotonic() + down, lambda: lab.start_agent(host))
         if kind == "kill-container":
@@ -203,6 +206,7 @@ class Soak:
             host = self.rng.choice(hosts)
             with self.lock:
                 self.unseen.add(host.name)
+                self.hidden += 1
             _netfilter(host, "-I")
             ends = time.monotonic() + self.rng.uniform(*CUT)
             return Fault(kind, host, ends, lambda: _netfilter(host, "-D"))
@@ -240,7 +244,7 @@ class Soak:
     def check(self) -> bool:
         """One look at the engines; whether everything has converged."""
         with self.lock:
-            began = self.begun
+            began, hidden = self.begun, self.hidden
         listed = {s["Name"]: s["Replicas"] for s in self.managers.services()}
         converged = bool(listed) and self.managers.settled() and not self.active
         with self.lock:
@@ -271,7 +275,9 @@ class Soak:
                         service.ceiling = max([at, *service.sending])
         if converged:
             with self.lock:
-                self.unseen.clear()
+                # A fault begun during this look (a link cut) keeps its host unseen.
+                if self.hidden == hidden and not self.active:
+                    self.unseen.clear()
         return converged
 
     def watch(self) -> None:
