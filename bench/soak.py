@@ -12,7 +12,9 @@ services created, scaled, and updated start-first (the update's overlap: one tas
 
 Invariants:
   - per service, never more containers running on the engines than its desired count plus the
-    update's overlap; while a service converges from one desired count to another, the larger.
+    update's overlap; while a service converges from one desired count to another, the larger,
+    and after a write that failed (it may still be done), the larger of the counts before and
+    after it.
     A host whose agent is dead or whose link is cut runs its containers on unseen (as in
     Docker Swarm, its tasks are placed elsewhere) until its agent is back: such a host is left
     out of the count from its fault until the cluster has converged after it;
@@ -55,6 +57,8 @@ GAP = (2.0, 6.0)
 DOWN = (1.0, 5.0)
 CUT = (5.0, 20.0)
 SERVICES = 4
+# Replicas a service is created with.
+CREATED = 2
 SAMPLE = 1.0
 KINDS = (
     "kill-leader",
@@ -117,11 +121,14 @@ class Soak:
     # -- writes -------------------------------------------------------------------------------
 
     def write(self) -> None:
-        name = f"soak-{len(self.services) + 1}"
+        # A create that failed may or may not have been done: it is sent again until it is
+        # known, so the soak's services do not stay missing for the rest of the run.
+        unsure = sorted(n for n, s in self.services.items() if 0 in s.possible)
+        if unsure:
+            self.create(unsure[0])
+            return
         if len(self.services) < SERVICES and (not self.services or self.rng.random() < 0.3):
-            self.send(name, 2, "service", "create", "-d", "--name", name, "--replicas", "2",
-                      "--update-order", "start-first", "--update-parallelism", str(OVERLAP),
-                      "--constraint", "node.role==worker", IMAGE, *SLEEPER)  # fmt: skip
+            self.create(f"soak-{len(self.services) + 1}")
             return
         name = self.rng.choice(sorted(self.services))
         if self.rng.random() < 0.7:
@@ -132,6 +139,11 @@ class Soak:
             desired = self.services[name].desired
             self.send(name, desired, "service", "update", "-d", "--env-add", f"SOAK={value}", name)
 
+    def create(self, name: str) -> None:
+        self.send(name, CREATED, "service", "create", "-d", "--name", name, "--replicas",
+                  str(CREATED), "--update-order", "start-first", "--update-parallelism",
+                  str(OVERLAP), "--constraint", "node.role==worker", IMAGE, *SLEEPER)  # fmt: skip
+
     def send(self, name: str, count: int, *args: str) -> None:
         with self.lock:
             service = self.services.setdefault(name, Service(count, set(), count))
@@ -140,15 +152,20 @@ class Soak:
             service.sending.append(count)
             self.begun += 1
         done = self.managers.shoal(*args)
-        outcome = "acknowledged" if done.returncode == 0 else "failed"
+        why = done.stderr.strip().splitlines()[-1:] or ["no message"]
+        outcome = "acknowledged" if done.returncode == 0 else f"failed: {why[0]}"
         print(f"    {time.strftime('%H:%M:%S')} {args[1]} {name} ({count}): {outcome}", flush=True)
         with self.lock:
             service.sending.remove(count)
             if done.returncode == 0:
                 self.report.acknowledged += 1
                 service.desired, service.possible = count, {count}
-            elif not service.possible - {count} and "already exists" not in done.stderr:
-                # A create that failed: the service may or may not be there; 0 says it is not.
+            elif args[1] == "create" and "already exists" in done.stderr:
+                # An earlier create went through, though its client was not told: only
+                # creates are sent while a service's existence is unsure.
+                service.desired, service.possible = CREATED, {CREATED}
+            elif args[1] == "create":
+                # The service may or may not be there; 0 says it is not.
                 service.possible.add(0)
 
     # -- faults -------------------------------------------------------------------------------
@@ -271,8 +288,10 @@ class Soak:
                 with self.lock:
                     # A write begun during this look (a scale up acknowledged meanwhile) is
                     # not in the listing this look saw: only a later look may lower the ceiling.
+                    # A write that failed may still be done later (its commit was under way):
+                    # every count still possible keeps its room.
                     if self.begun == began:
-                        service.ceiling = max([at, *service.sending])
+                        service.ceiling = max([*service.possible, *service.sending])
         if converged:
             with self.lock:
                 # A fault begun during this look (a link cut) keeps its host unseen.
