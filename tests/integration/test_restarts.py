@@ -14,8 +14,8 @@ from tests.waiting import SLEEPER, wait_for
 @pytest.fixture(scope="module")
 def heartbeat() -> float:
     """A node counts as down after three missed beats, and then its tasks move elsewhere: these
-    tests restart a process within that time, which a loaded machine can stretch to seconds."""
-    return 2.0
+    tests restart a process within that time, which a loaded machine stretched to 12 s."""
+    return 5.0
 
 
 @pytest.fixture(autouse=True)
@@ -36,10 +36,6 @@ def _create(cluster: Cluster, name: str, replicas: int) -> None:
     cluster.ok(*argv, "local/busybox:latest", *SLEEPER)
 
 
-def _status(cluster: Cluster, hostname: str) -> str:
-    return next(str(n["Status"]) for n in cluster.nodes() if n["Hostname"] == hostname)
-
-
 class TestRestarts:
     def test_restarted_agent_adopts_its_containers(self, cluster: Cluster) -> None:
         """A killed agent resumed by `agent run` adopts its containers: no duplicate, no restart."""
@@ -48,13 +44,15 @@ class TestRestarts:
             c["Id"] for c in wait_for(lambda: cluster.running("steady", 3), "3 running")
         )
         agent = cluster.agents[0]
+        node_id = next(n["ID"] for n in cluster.nodes() if n["Hostname"] == "it-agent-1")
         agent.kill(signal.SIGKILL)
-        wait_for(lambda: _status(cluster, "it-agent-1") != "Ready", "the manager to see it gone")
         resumed = Daemon(agent.name, [*agent.argv[:1], "run", *agent.argv[4:]], agent.log)
         resumed.start(cluster.env)
         cluster.agents[0] = resumed
         wait_for(lambda: cluster.all_ready(3), "all nodes ready again")
         assert sorted(c["Id"] for c in cluster.containers("steady", running=False)) == before
+        # The manager saw the session end: the node was away, not merely slow.
+        assert f'"node_id": "{node_id}", "state": "DISCONNECTED"' in cluster.manager.log_text()
 
     def test_name_given_at_join_survives_a_plain_agent_run(self, cluster: Cluster) -> None:
         """`agent run` without --hostname keeps the name given at join, so a service pinned by

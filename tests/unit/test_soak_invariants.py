@@ -55,7 +55,7 @@ def test_more_than_desired_plus_the_overlap_is_a_violation() -> None:
     soak.services["web"] = Service(2, {2}, 2)
     assert not soak.check()
     [violation] = soak.report.violations
-    assert f"web: 4 running, at most 2 + {OVERLAP} allowed" in violation
+    assert f"web: 4 running (h4 2, h5 2; unseen: none), at most 2 + {OVERLAP} allowed" in violation
 
 
 def test_the_overlap_is_allowed_and_a_converged_service_counts_as_such() -> None:
@@ -108,3 +108,16 @@ def test_a_failed_write_may_or_may_not_have_been_done() -> None:
     assert soak.check()
     assert soak.report.violations == []
     assert soak.report.acknowledged == 0
+
+
+def test_a_failed_scale_up_keeps_its_room_after_a_convergence_below_it() -> None:
+    """A write that failed may still be done after the service converged at the old count."""
+    lab = FakeLab({"web": {"h4": containers(1)}})
+    soak, managers = soak_of(lab, {"web": "1/1"})
+    soak.services["web"] = Service(1, {1}, 1)
+    managers.answers = [1]
+    soak.send("web", 5, "service", "scale", "web=5")
+    assert soak.check()
+    lab.engines["web"] = {"h4": containers(5)}
+    soak.check()
+    assert soak.report.violations == []
