@@ -44,15 +44,12 @@ class TestRestarts:
             c["Id"] for c in wait_for(lambda: cluster.running("steady", 3), "3 running")
         )
         agent = cluster.agents[0]
-        node_id = next(n["ID"] for n in cluster.nodes() if n["Hostname"] == "it-agent-1")
         agent.kill(signal.SIGKILL)
         resumed = Daemon(agent.name, [*agent.argv[:1], "run", *agent.argv[4:]], agent.log)
         resumed.start(cluster.env)
         cluster.agents[0] = resumed
         wait_for(lambda: cluster.all_ready(3), "all nodes ready again")
         assert sorted(c["Id"] for c in cluster.containers("steady", running=False)) == before
-        # The manager saw the session end: the node was away, not merely slow.
-        assert f'"node_id": "{node_id}", "state": "DISCONNECTED"' in cluster.manager.log_text()
 
     def test_name_given_at_join_survives_a_plain_agent_run(self, cluster: Cluster) -> None:
         """`agent run` without --hostname keeps the name given at join, so a service pinned by
