@@ -44,10 +44,16 @@ class TestRestarts:
             c["Id"] for c in wait_for(lambda: cluster.running("steady", 3), "3 running")
         )
         agent = cluster.agents[0]
+        sessions = agent.log_text().count('"session established"')
         agent.kill(signal.SIGKILL)
         resumed = Daemon(agent.name, [*agent.argv[:1], "run", *agent.argv[4:]], agent.log)
         resumed.start(cluster.env)
         cluster.agents[0] = resumed
+        # Both processes log to one file: a session more is the resumed agent's.
+        wait_for(
+            lambda: resumed.log_text().count('"session established"') > sessions,
+            "the resumed agent's session",
+        )
         wait_for(lambda: cluster.all_ready(3), "all nodes ready again")
         assert sorted(c["Id"] for c in cluster.containers("steady", running=False)) == before
 
