@@ -207,9 +207,7 @@ class Soak:
             return Fault(kind, host, time.monotonic() + 2 * down, lambda: etcd.start(member))
         if kind == "kill-agent" and agents:
             host = self.rng.choice(agents)
-            with self.lock:
-                self.unseen.add(host.name)
-                self.hidden += 1
+            self._hide(host)
             lab.kill_daemon(host)
             return Fault(kind, host, time.monotonic() + down, lambda: lab.start_agent(host))
         if kind == "kill-container":
@@ -221,13 +219,17 @@ class Soak:
             if not hosts:
                 return None
             host = self.rng.choice(hosts)
-            with self.lock:
-                self.unseen.add(host.name)
-                self.hidden += 1
+            self._hide(host)
             _netfilter(host, "-I")
             ends = time.monotonic() + self.rng.uniform(*CUT)
             return Fault(kind, host, ends, lambda: _netfilter(host, "-D"))
         return None
+
+    def _hide(self, host: Host) -> None:
+        """host's containers go uncounted until the cluster converges after its fault."""
+        with self.lock:
+            self.unseen.add(host.name)
+            self.hidden += 1
 
     def _kill_container(self) -> Fault | None:
         running = [
