@@ -55,6 +55,7 @@ class Harness:
     # Serve the Docker API too, on a free loopback port (docker_api_port once started).
     docker_api: bool = False
     docker_api_port: int = 0
+    heartbeat_period: float = PERIOD
 
     async def start(self) -> None:
         """Start the manager on self.port; on port 0 the system picks it, and the join port
@@ -77,7 +78,7 @@ class Harness:
             advertise="127.0.0.1",
             state_dir=self.state_dir,
             docker_host=None,
-            heartbeat_period=PERIOD,
+            heartbeat_period=self.heartbeat_period,
             hostname="mgr",
             availability=self.availability,
             cert_lifetime=self.cert_lifetime,
