@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import sys
 import tempfile
 import threading
@@ -381,12 +382,24 @@ def main() -> None:
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     lab = lab_of_managers(Path(tempfile.mkdtemp(prefix="shoal-soak-", dir="/tmp")))
+    report: Report | None = None
     try:
         report = soak(managers_up(lab), args.duration, seed)
     finally:
+        if report is None or report.violations:
+            keep_logs(lab.hosts, Path(f"/tmp/shoal-soak-logs-{seed}"))
         lab.down()
     show(report)
     sys.exit(1 if report.violations else 0)
+
+
+def keep_logs(hosts: list[Host], kept: Path) -> None:
+    """The daemons' logs of a failed run, kept past the lab's removal to find out why."""
+    for host in hosts:
+        if host.log.exists():
+            kept.mkdir(parents=True, exist_ok=True)
+            shutil.copy(host.log, kept / f"{host.name}.log")
+    print(f"the hosts' logs are kept in {kept}", flush=True)
 
 
 if __name__ == "__main__":
