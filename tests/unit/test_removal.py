@@ -24,6 +24,8 @@ GONE = (
     "this node was removed from the cluster; its containers, networks and rules are gone:"
     " join it again with a token"
 )
+# What gRPC's core says when it loses the status of a stream aborted under a pending read.
+CORE_ERROR = "Internal error from Core"
 
 
 class HostNetworks:
@@ -179,8 +181,15 @@ class TestNotRemoved:
         twin = Rogue(node_id, Bundle.load(state), harness.addr)
         await twin.open(description("a1"))
         try:
-            # The agent, cut off, reconnects and replaces the twin in turn.
-            assert await twin.wait_ended() == grpc.StatusCode.ABORTED
+            # The agent, cut off, reconnects and replaces the twin in turn. About once in a
+            # hundred runs gRPC's core ends a stream aborted while a read of it is pending with
+            # INTERNAL instead of the status sent (agents saw it in the soak too, and retry on
+            # either): the twin's session is over all the same.
+            ended = await twin.wait_ended()
+            assert (ended, twin.ended_details) == (
+                grpc.StatusCode.ABORTED,
+                "replaced by a newer session of the same node",
+            ) or (ended, twin.ended_details) == (grpc.StatusCode.INTERNAL, CORE_ERROR)
         finally:
             await twin.close()
         await wait_state(harness, "a1", NodeState.READY)
