@@ -111,9 +111,12 @@ class ManagerSet:
     ) -> None:
         """What etcd showed of the leadership key as of revision seen: whether it is held, by
         whom, since revision created."""
+        # A put and a delete of the key in one watch answer leave what it holds as it was, yet
+        # a leader created between them is deposed: so seeing further is a change too.
+        before = (self._named, self._held, self._created, self._seen)
         self._seen = max(self._seen, seen)
-        if (leader, held, created) != (self._named, self._held, self._created):
-            self._named, self._held, self._created = leader, held, created
+        self._named, self._held, self._created = leader, held, created
+        if (leader, held, created, self._seen) != before:
             self._bump()
 
     def set_present(self, present: Mapping[str, str]) -> None:

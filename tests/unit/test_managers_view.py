@@ -84,3 +84,18 @@ class TestManagerSet:
         version = managers.version
         managers.set_named(None, held=False)
         assert managers.version == version
+
+    async def test_a_key_put_and_deleted_in_one_answer_still_deposes_its_leader(self) -> None:
+        """etcd may bring the leader's own put and a delete of the key in one watch answer:
+        what the key holds looks unchanged, but a leader waiting to learn it was deposed wakes."""
+        managers = ManagerSet("n1", "10.0.0.5:7462")
+        managers.set_named(None, held=False, seen=10)
+        created = 11
+        managers.set_leading(True)
+        version = managers.version
+        changed = asyncio.create_task(managers.changed(version))
+        await asyncio.sleep(0)
+        assert not managers.deposed(created)
+        managers.set_named(None, held=False, seen=12)
+        assert await asyncio.wait_for(changed, 5) > version
+        assert managers.deposed(created)
