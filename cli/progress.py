@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -196,6 +197,32 @@ class Screen:
         self._out.flush()
 
 
+@dataclass
+class Verification:
+    """docker's check that a converged service stays so: its tasks must keep running for the
+    monitor period after they were first all seen running."""
+
+    # When every task was first seen running, while they have stayed so.
+    since: float | None = None
+
+    def step(
+        self, converged: bool, period: float, now: float, deadline: float
+    ) -> tuple[bool, list[str]]:
+        """Whether the service is verified as of now, and the line that says how it goes. The
+        deadline bounds the period: tasks running until it passed count as converged."""
+        if not converged:
+            failed = self.since is not None
+            self.since = None
+            return False, ["verify: Detected task failure"] if failed else []
+        self.since = now if self.since is None else self.since
+        left = min(period, deadline - self.since) - (now - self.since)
+        if left <= 0:
+            return True, []
+        return False, [
+            f"verify: Waiting {math.ceil(left)} seconds to verify that tasks are stable..."
+        ]
+
+
 def wait(
     client: Client,
     service_id: str,
@@ -209,12 +236,17 @@ def wait(
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Follow service_id until it converges (and its update, rollback or rebalance ended well),
-    its job fails, or timeout passes; Ctrl-C leaves the work to the manager."""
+    its job fails, or timeout passes; Ctrl-C leaves the work to the manager.
+
+    Converging, as docker does, is verified: every task must stay running for the service's
+    update monitor period (5 s by default), so tasks that exit at once are seen to end rather
+    than reported converged. A rolling update needs no such wait: it monitored each task."""
     out = out or sys.stdout
     err = err or sys.stderr
     screen = Screen(out)
     deadline = clock() + timeout.total_seconds()
     name = service_id
+    verification = Verification()
     try:
         while True:
             service = client.get_service(service_id)
@@ -232,8 +264,12 @@ def wait(
                 sleep(POLL_SECONDS)
                 continue
             progress = measure(service, listed)
+            stable, verify = progress.converged, list[str]()
+            if goal is Goal.CONVERGE:
+                period = service.spec.update.monitor.total_seconds()
+                stable, verify = verification.step(progress.converged, period, clock(), deadline)
             if not quiet:
-                screen.draw(progress.lines)
+                screen.draw(progress.lines + verify)
             status = service.update_status
             job_over = goal is Goal.CONVERGE or not status.state.active
             if job_over and status.state in _FAILED.get(goal, set()):
@@ -247,7 +283,7 @@ def wait(
                     " --mode replicated-job\n"
                 )
                 return TASKS_ENDED
-            if job_over and progress.converged:
+            if job_over and stable:
                 if not quiet:
                     if goal is Goal.REBALANCE:
                         out.write(f"{status.message}\n")

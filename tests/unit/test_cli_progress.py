@@ -252,6 +252,58 @@ class TestWait:
             " starts none again: for run-to-completion work use --mode replicated-job\n"
         )
 
+    def test_converging_is_verified_for_the_monitor_period(self) -> None:
+        """As docker does: running tasks are watched for the update monitor period (5 s by
+        default), counted down, before the service is said to have converged."""
+        svc = web(1)
+        client = Scripted([(svc, [running(1)])])
+        code, out, _ = wait(client, progress.Goal.CONVERGE)
+        assert code == progress.CONVERGED
+        assert "verify: Waiting 5 seconds to verify that tasks are stable..." in out
+        assert "verify: Waiting 1 seconds to verify that tasks are stable..." in out
+        assert client.reads * progress.POLL_SECONDS > 5
+        assert out.splitlines()[-1] == "verify: Service converged"
+
+    def test_tasks_that_run_then_exit_at_once_are_not_converged(self) -> None:
+        """Tasks that exit 0 under on-failure may be seen running for an instant: the
+        verification sees them end, and the wait ends with exit 3, not 0."""
+        svc = restarting(web(2), RestartCondition.ON_FAILURE)
+        client = Scripted([(svc, [running(1), running(2)]), (svc, [ended(1), ended(2)])])
+        code, out, err = wait(client, progress.Goal.CONVERGE)
+        assert code == progress.TASKS_ENDED
+        assert "verify: Service converged" not in out
+        assert err.startswith("Error: service web's tasks have all ended")
+
+    def test_a_task_failing_during_verification_starts_it_over(self) -> None:
+        svc = web(1)
+        failed = task("f", 1, node_id="n1", state=TaskState.FAILED, err="exit 1")
+        replacement = running(1)
+        states = [(svc, [running(1)])] * 8 + [(svc, [failed])] + [(svc, [failed, replacement])]
+        client = Scripted(states)
+        code, out, _ = wait(client, progress.Goal.CONVERGE)
+        assert code == progress.CONVERGED
+        assert "verify: Detected task failure" in out
+        # A full period again after the failure.
+        assert (client.reads - 9) * progress.POLL_SECONDS > 5
+
+    def test_a_monitor_period_of_0_converges_at_the_first_look(self) -> None:
+        svc = web(1)
+        svc = replace(
+            svc, spec=replace(svc.spec, update=replace(svc.spec.update, monitor=timedelta(0)))
+        )
+        client = Scripted([(svc, [running(1)])])
+        code, out, _ = wait(client, progress.Goal.CONVERGE)
+        assert code == progress.CONVERGED
+        assert client.reads == 1
+        assert "verify: Waiting" not in out
+
+    def test_the_timeout_bounds_the_verification(self) -> None:
+        """Tasks that stayed running until the timeout passed have converged (exit 0)."""
+        client = Scripted([(web(1), [task("p", 1)])] * 6 + [(web(1), [running(1)])])
+        code, _, err = wait(client, progress.Goal.CONVERGE, timeout=3)
+        assert code == progress.CONVERGED
+        assert err == ""
+
     def test_ctrl_c_leaves_the_work_to_the_manager(self) -> None:
         client = Scripted([(web(1), [task("p", 1)])], interrupt_at=2)
         code, _, err = wait(client, progress.Goal.CONVERGE)
