@@ -16,9 +16,12 @@ from common.errors import InvalidArgument
 
 
 def ts_to_pb(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
+    # By hand: Timestamp.FromDatetime is pure Python and was a tenth of the conversion work of
+    # a burst of tasks (each task write converts three or more timestamps).
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - m.EPOCH
+    return Timestamp(seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000)
 
 
 def ts_from_pb(ts: Timestamp) -> datetime:

@@ -286,3 +286,56 @@ class TestContainerSpec:
         """A health check that keeps the image's test (test empty) is not dropped."""
         inherit = ContainerSpec(image="i", healthcheck=HealthCheck())
         assert convert.container_from_pb(convert.container_to_pb(inherit)) == inherit
+
+
+class TestConversionShortcuts:
+    """The hot path's shortcuts give exactly what the plain conversions give."""
+
+    @pytest.mark.parametrize(
+        "moment",
+        [
+            CREATED,
+            datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC),
+            datetime(2001, 1, 1),  # naive: UTC, as protobuf takes it
+            datetime(2026, 1, 1, 5, tzinfo=timezone(timedelta(hours=5))),
+            EPOCH,
+        ],
+    )
+    def test_timestamps_are_protobufs_own(self, moment: datetime) -> None:
+        from google.protobuf.timestamp_pb2 import Timestamp
+
+        expected = Timestamp()
+        expected.FromDatetime(moment)
+        assert convert.ts_to_pb(moment) == expected
+
+    def test_tasks_sharing_a_spec_each_get_it_and_a_new_spec_is_seen(self) -> None:
+        shared = spec().container
+        first = Task(id="t1", service_id="s", service_name="s", slot=1, spec=shared)
+        second = Task(id="t2", service_id="s", service_name="s", slot=2, spec=shared)
+        one, two = convert.task_to_pb(first), convert.task_to_pb(second)
+        assert one.spec == two.spec == convert.container_to_pb(shared)
+        # Each task's message holds its own copy: changing one changes nothing else.
+        one.spec.image = "changed"
+        assert convert.task_to_pb(second).spec.image == "nginx:1.25"
+        updated = Task(
+            id="t1",
+            service_id="s",
+            service_name="s",
+            slot=1,
+            spec=ContainerSpec(image="nginx:1.27"),
+        )
+        assert convert.task_to_pb(updated).spec.image == "nginx:1.27"
+
+    def test_the_spec_cache_stays_bounded(self) -> None:
+        from common.convert import services
+
+        for i in range(services.SPEC_CACHE_SIZE + 10):
+            task = Task(
+                id=f"t{i}",
+                service_id="s",
+                service_name="s",
+                slot=1,
+                spec=ContainerSpec(image=f"i{i}"),
+            )
+            assert convert.task_to_pb(task).spec.image == f"i{i}"
+        assert len(services._spec_messages) <= services.SPEC_CACHE_SIZE
