@@ -20,6 +20,11 @@ from manager.store import Action, Event, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("placement")
 
+# Tasks never tried placed by one pass at most: a pass holds the event loop while it schedules
+# and the store while it writes, and a pass over a burst's 10,000 tasks made every Control call
+# wait behind it. The rest go in the passes that follow at once.
+PASS_LIMIT = 2000
+
 
 def _is_pending(task: Task) -> bool:
     return task.desired_state == TaskState.RUNNING and task.status.state == TaskState.PENDING
@@ -29,6 +34,8 @@ class PlacementLoop:
     def __init__(self, store: StateStore, metrics: ManagerMetrics | None = None) -> None:
         self._store = store
         self._metrics = metrics or ManagerMetrics()
+        # Whether the last pass left tasks it never tried for the next.
+        self._backlog = False
 
     async def run(self) -> None:
         watch = self._store.watch()
@@ -47,12 +54,13 @@ class PlacementLoop:
                     continue
                 events = await watch.next_batch()
                 _follow(pending, events)
-                due = _worth_a_pass(events)
+                due = self._backlog or _worth_a_pass(events)
         finally:
             watch.close()
 
     async def _place(self, task_ids: set[str]) -> None:
         def plan(view: ReadView) -> Sequence[Op]:
+            self._backlog = False
             tasks = [t for tid in sorted(task_ids) if (t := view.get(Task, tid)) and _is_pending(t)]
             if not tasks:
                 return []
@@ -60,6 +68,7 @@ class PlacementLoop:
             # Tasks of a service whose demand could not be read wait, the others are placed.
             tasks = [t for t in tasks if t.service_id not in unreadable]
             tasks.sort(key=lambda t: (t.meta.created_at, t.service_id, t.slot))
+            tasks = self._this_pass(tasks)
             decided = schedule(tasks, node_infos(view), demands)
             # A node's slice of each of its task's networks comes with the assignment.
             grant = slices.SliceGrant(view)
@@ -86,6 +95,14 @@ class PlacementLoop:
         observe_pass(self._metrics, stored)
         if stored:
             log.debug("placement pass", placed=placed, unplaced=len(stored) - placed)
+
+    def _this_pass(self, tasks: list[Task]) -> list[Task]:
+        """Every pending task, or only the oldest PASS_LIMIT of those never tried when there
+        are more: the ones that found no room (their reason said) are tried again with the
+        last of them, so they cannot hold up the rest pass after pass."""
+        untried = [t for t in tasks if not t.status.err]
+        self._backlog = len(untried) > PASS_LIMIT
+        return untried[:PASS_LIMIT] if self._backlog else tasks
 
 
 def observe_pass(metrics: ManagerMetrics, stored: list[StoredObject]) -> None:

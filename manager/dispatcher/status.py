@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import islice
 
 import structlog
 
@@ -15,6 +16,11 @@ from manager.loops import RETRY_DELAY, attempt
 from manager.store import Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("dispatcher.status")
+
+# Reports written by one round at most: a round holds the event loop while it checks them and
+# the store while it writes them, so a burst's round of tens of thousands made every Control
+# call wait seconds behind it. The rest go in the next round.
+ROUND_LIMIT = 2000
 
 
 class StatusIntake:
@@ -47,12 +53,21 @@ class StatusIntake:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            batch, self._pending = self._pending, {}
+            batch = self._next_round()
             if batch and not await attempt("status write", self._write(batch)):
                 # Kept for the next try, behind any report that came meanwhile.
                 self._pending = batch | self._pending
                 await asyncio.sleep(RETRY_DELAY)
                 self._wakeup.set()
+
+    def _next_round(self) -> dict[tuple[str, str], tuple[TaskStatus, datetime]]:
+        if len(self._pending) <= ROUND_LIMIT:
+            batch, self._pending = self._pending, {}
+            return batch
+        # The oldest reports first; the loop comes back at once for the rest.
+        keys = list(islice(self._pending, ROUND_LIMIT))
+        self._wakeup.set()
+        return {key: self._pending.pop(key) for key in keys}
 
     async def _write(self, batch: dict[tuple[str, str], tuple[TaskStatus, datetime]]) -> None:
         def plan(view: ReadView) -> Sequence[Op]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from common.model import Network, PortBinding, Task, TaskState, TaskStatus
-from manager.dispatcher.status import StatusIntake
+from manager.dispatcher.status import ROUND_LIMIT, StatusIntake
 from manager.store import Put, SqliteStore
 from tests.unit.builders import task
 from tests.waiting import eventually
@@ -85,3 +85,33 @@ async def test_fields_are_checked_and_the_time_is_the_managers(store: SqliteStor
     assert len(stored.status.err) == 1024
     assert stored.status.ports == (PortBinding(81, 30001, container_ip="172.17.0.2"),)
     assert stored.status.addresses == {"n1": "10.128.1.7"}
+
+
+async def test_a_burst_of_reports_is_written_in_bounded_rounds(store: SqliteStore) -> None:
+    """More reports than a round takes: every one is written, none in a commit above the limit
+    (a round of tens of thousands held Control calls for seconds)."""
+    count = ROUND_LIMIT + ROUND_LIMIT // 2
+    owned = [
+        task(f"t{i}", i, node_id="a", state=TaskState.STARTING, version=0) for i in range(count)
+    ]
+    await store.transact(lambda _: [Put(t) for t in owned])
+    sizes: list[int] = []
+    store.on_commit = lambda _seconds, objects: sizes.append(objects)
+    intake = StatusIntake(store)
+    intake.submit("a", [(t.id, TaskStatus(TaskState.RUNNING, container_id="c")) for t in owned])
+    runner = asyncio.create_task(intake.run())
+    try:
+        await eventually(
+            lambda: all(
+                (stored := store.get(Task, t.id)) is not None
+                and stored.status.state == TaskState.RUNNING
+                for t in owned
+            ),
+            "every report written",
+        )
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    assert sum(sizes) == count
+    assert max(sizes) == ROUND_LIMIT
