@@ -118,7 +118,9 @@ def build_app(client: Client) -> Starlette:
 
     async def cluster_events(_request: Request) -> Response:
         async def stream() -> AsyncIterator[dict[str, str]]:
-            async for kind, text in feed.subscribe():
+            # A page refreshes at "ready": what changed between its rendering and now is
+            # shown, and every later change comes as an event.
+            async for kind, text in feed.subscribe(("ready", "")):
                 yield {"event": kind, "data": text}
 
         return EventSourceResponse(stream())

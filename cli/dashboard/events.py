@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -63,10 +63,13 @@ class Broadcast(Generic[T]):
         for queue in self._queues:
             queue.put_nowait(item)
 
-    async def subscribe(self) -> AsyncIterator[T]:
+    async def subscribe(self, first: T) -> AsyncGenerator[T, None]:
+        """first: given to this subscriber alone once it is subscribed, so that it knows it
+        misses nothing published after it."""
         queue: asyncio.Queue[T] = asyncio.Queue()
         self._queues.add(queue)
         try:
+            yield first
             while True:
                 yield await queue.get()
         finally:

@@ -23,6 +23,8 @@ events.addEventListener("cluster", (message) => {
   while (feed.childElementCount > 200) feed.lastElementChild.remove();
   refresh();
 });
+// Subscribed: whatever changed since this page was rendered, and its events were missed.
+events.addEventListener("ready", refresh);
 events.addEventListener("lost", (message) => {
   const line = document.createElement("div");
   line.className = "error";
