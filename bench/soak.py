@@ -118,6 +118,8 @@ class Soak:
         self.begun = 0
         # Hosts made unseen so far: a look that began before one may not clear it.
         self.hidden = 0
+        # What the last look found not converged yet.
+        self.waiting_on: list[str] = []
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -262,11 +264,15 @@ class Soak:
     # -- invariants ---------------------------------------------------------------------------
 
     def check(self) -> bool:
-        """One look at the engines; whether everything has converged."""
+        """One look at the engines; whether everything has converged (self.waiting_on says
+        what had not)."""
         with self.lock:
             began, hidden = self.begun, self.hidden
         listed = {s["Name"]: s["Replicas"] for s in self.managers.services()}
-        converged = bool(listed) and self.managers.settled() and not self.active
+        waiting_on = self.managers.unsettled()
+        waiting_on += [f"{f.kind} on {f.host.name if f.host else '-'}" for f in self.active]
+        if not listed:
+            waiting_on.append("no service listed")
         with self.lock:
             services = dict(self.services)
             unseen = set(self.unseen)
@@ -286,7 +292,9 @@ class Soak:
                 (d for d in service.possible if shown == f"{d}/{d}" and everywhere == d), None
             )
             if at is None:
-                converged = False
+                waiting_on.append(
+                    f"{name} {shown}, {everywhere} running (desired {sorted(service.possible)})"
+                )
             else:
                 with self.lock:
                     # A write begun during this look (a scale up acknowledged meanwhile) is
@@ -295,6 +303,8 @@ class Soak:
                     # every count still possible keeps its room.
                     if self.begun == began:
                         service.ceiling = max([*service.possible, *service.sending])
+        self.waiting_on = waiting_on
+        converged = not waiting_on
         if converged:
             with self.lock:
                 # A fault begun during this look (a link cut) keeps its host unseen.
@@ -345,7 +355,12 @@ def soak(managers: Managers, duration: float, seed: int) -> Report:
         run_.stop.set()
         watcher.join()
     last = time.monotonic()
+    said: list[str] = []
+    # Each change of what is still converging, timed: a slow convergence says where it went.
     while time.monotonic() - last < FINAL_WAIT and not run_.check():
+        if run_.waiting_on != said:
+            said = run_.waiting_on
+            print(f"  +{time.monotonic() - last:4.1f} s waiting on: {'; '.join(said)}", flush=True)
         time.sleep(0.5)
     report = run_.report
     took = time.monotonic() - last

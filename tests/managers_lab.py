@@ -66,14 +66,25 @@ class Managers:
         return leader if leader is not old else None
 
     def settled(self) -> bool:
-        """One leader, the other managers Reachable, every node Ready."""
+        return not self.unsettled()
+
+    def unsettled(self) -> list[str]:
+        """What keeps the cluster from one leader, the other managers Reachable and every node
+        Ready: empty once it is so."""
         nodes = self.nodes()
+        if not nodes:
+            return ["no manager answers node ls"]
+        missing = sorted(h.name for h in self.lab.hosts if h.name not in nodes)
+        left = [f"node {name} not listed" for name in missing]
+        left += [
+            f"node {name} {n['Status']}"
+            for name, n in sorted(nodes.items())
+            if n["Status"] != "Ready"
+        ]
         statuses = sorted(n["ManagerStatus"] for n in nodes.values())
-        return (
-            len(nodes) == len(self.lab.hosts)
-            and all(n["Status"] == "Ready" for n in nodes.values())
-            and statuses == ["", "", "Leader", "Reachable", "Reachable"]
-        )
+        if statuses != ["", "", "Leader", "Reachable", "Reachable"]:
+            left.append(f"managers {'/'.join(s for s in statuses if s)}")
+        return left
 
     def create(self, name: str, replicas: int, *flags: str) -> None:
         """As a client would: again and again until a manager acknowledges it (a try refused

@@ -33,8 +33,8 @@ class FakeManagers:
     def services(self) -> list[dict[str, str]]:
         return [{"Name": n, "Replicas": r} for n, r in self.listed.items()]
 
-    def settled(self) -> bool:
-        return self.calm
+    def unsettled(self) -> list[str]:
+        return [] if self.calm else ["node h4 Down"]
 
     def shoal(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(args, self.answers.pop(0), "", "failed")
@@ -121,3 +121,18 @@ def test_a_failed_scale_up_keeps_its_room_after_a_convergence_below_it() -> None
     lab.engines["web"] = {"h4": containers(5)}
     soak.check()
     assert soak.report.violations == []
+
+
+def test_a_look_says_what_has_not_converged() -> None:
+    """What the final wait prints while it lasts: a slow convergence says where it went."""
+    lab = FakeLab({"web": {"h4": containers(1)}})
+    soak, managers = soak_of(lab, {"web": "1/2"})
+    managers.calm = False
+    soak.services["web"] = Service(2, {2}, 2)
+    assert not soak.check()
+    assert soak.waiting_on == ["node h4 Down", "web 1/2, 1 running (desired [2])"]
+    managers.calm = True
+    managers.listed["web"] = "2/2"
+    lab.engines["web"]["h4"] = containers(2)
+    assert soak.check()
+    assert soak.waiting_on == []
