@@ -131,6 +131,8 @@ class NodeAgent:
             first = failed.exceptions[0]
             assert isinstance(first, ShoalError)
             fatal = first
+        finally:
+            await self._renewal.close()
         if isinstance(fatal, NodeRemoved):
             raise await self._leave_host()
         if fatal is not None:
@@ -253,10 +255,8 @@ class NodeAgent:
 
     async def _session(self, backoff: Backoff) -> None:
         description = await self._describe()
-        async with (
-            self._renewal.channel() as channel,
-            LogStreams(self._runtime, log_publisher(channel)) as logs,
-        ):
+        channel = await self._renewal.session_channel()
+        async with LogStreams(self._runtime, log_publisher(channel)) as logs:
             stub = dispatcher_pb2_grpc.DispatcherStub(channel)
             call = stub.Session(self._outgoing(description))
             # The assignments received of a set still coming, and whether it is a full one.
@@ -293,6 +293,7 @@ class NodeAgent:
                         if self._sessions > 1:
                             self.metrics.reconnects.inc()
                         self._log.info("session established", tasks=len(tasks))
+                        self._renewal.reached()
                         self.connected.set()
                 elif kind == "ingress" and self.ingress is not None:
                     view = msg.ingress

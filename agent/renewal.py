@@ -24,8 +24,10 @@ from common.model import now
 from common.ports import join_addr
 from common.tls import Bundle
 
-# Seconds between asking the join port whether this node's root CA was rotated out.
-ROOT_CHECK_INTERVAL = 5.0
+# Seconds between asking the join port whether this node's root CA was rotated out, doubling
+# while the manager stays unreachable: thousands of nodes locked out by an overloaded manager
+# would otherwise ask it a thousand times a second.
+ROOT_CHECK_INTERVAL = (5.0, 60.0)
 
 
 class Renewal:
@@ -39,14 +41,43 @@ class Renewal:
         # Set to renew before the certificate's schedule: a CA rotation is in progress.
         self._renew_by: float | None = None
         self._renew_soon = asyncio.Event()
-        # When the join port was last asked whether this node's root was rotated out.
+        # When the join port was last asked whether this node's root was rotated out, and how
+        # long until it may be asked again.
         self._root_checked = 0.0
+        self._root_wait = ROOT_CHECK_INTERVAL[0]
+        # The sessions' channel, and the manager and certificate it was made for.
+        self._kept: tuple[tuple[str, Bundle], grpc.aio.Channel] | None = None
 
     def channel(self) -> grpc.aio.Channel:
         """A channel to the manager the session goes to, with this node's certificate."""
         return grpc.aio.secure_channel(
             self._managers.target, self.bundle.channel_credentials(), options=CHANNEL_OPTIONS
         )
+
+    async def session_channel(self) -> grpc.aio.Channel:
+        """The channel sessions go over: kept from one session to the next while the manager
+        and this node's certificate stay the same, so a session tried again costs a call, not
+        a new connection and TLS handshake on both sides (thousands of nodes retrying at once
+        after a manager restart)."""
+        made_for = (self._managers.target, self.bundle)
+        if self._kept is not None:
+            if self._kept[0] == made_for:
+                return self._kept[1]
+            await self.close()
+        channel = self.channel()
+        self._kept = (made_for, channel)
+        return channel
+
+    async def close(self) -> None:
+        if self._kept is not None:
+            channel, self._kept = self._kept[1], None
+            await channel.close()
+
+    def reached(self) -> None:
+        """A session was established: the manager is reachable again, and the join port is
+        asked at once when it is lost next."""
+        self._root_checked = 0.0
+        self._root_wait = ROOT_CHECK_INTERVAL[0]
 
     async def keep_fresh(self) -> None:
         """Renew at a random point between 50 and 80 % of the certificate's life.
@@ -130,8 +161,10 @@ class Renewal:
     async def check_root(self) -> None:
         """Unable to reach the manager: ask its join port whether this node's root was
         rotated out while it was away (no retry helps then: it must join again)."""
-        if time.monotonic() - self._root_checked < ROOT_CHECK_INTERVAL:
+        if time.monotonic() - self._root_checked < self._root_wait:
             return
+        if self._root_checked:
+            self._root_wait = min(self._root_wait * 2, ROOT_CHECK_INTERVAL[1])
         self._root_checked = time.monotonic()
         from common import pki, tokens
         from common.api import join_pb2, join_pb2_grpc
