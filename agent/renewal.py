@@ -55,14 +55,18 @@ class Renewal:
         )
 
     async def session_channel(self) -> grpc.aio.Channel:
-        """The channel sessions go over: kept from one session to the next while the manager
-        and this node's certificate stay the same, so a session tried again costs a call, not
-        a new connection and TLS handshake on both sides (thousands of nodes retrying at once
-        after a manager restart)."""
+        """The channel sessions go over: kept from one session to the next while it is
+        connected and the manager and this node's certificate stay the same, so a session
+        refused and tried again costs a call, not a new connection and TLS handshake on both
+        sides (thousands of nodes retrying at once after a manager restart). A channel that
+        lost its connection is replaced: it would answer with its last failure until its own
+        reconnect backoff ran out, seconds after the manager was back."""
         made_for = (self._managers.target, self.bundle)
         if self._kept is not None:
-            if self._kept[0] == made_for:
-                return self._kept[1]
+            kept_for, kept = self._kept
+            connected = kept.get_state() == grpc.ChannelConnectivity.READY
+            if kept_for == made_for and connected:
+                return kept
             await self.close()
         channel = self.channel()
         self._kept = (made_for, channel)

@@ -33,12 +33,22 @@ def _renewal(ca: ClusterCA, tmp_path: Path, *manager: str) -> tuple[Renewal, Man
     return Renewal(bundle, tmp_path, managers, structlog.get_logger()), managers
 
 
-async def test_sessions_share_a_channel_until_the_manager_or_certificate_changes(
-    ca: ClusterCA, tmp_path: Path
+async def test_sessions_share_a_connected_channel_until_the_manager_or_certificate_changes(
+    ca: ClusterCA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Which state the channels are in, as gRPC would say; nothing is sent to TEST-NET.
+    state = [grpc.ChannelConnectivity.READY]
     node, managers = _renewal(ca, tmp_path, "192.0.2.1:7462", "192.0.2.2:7462")
     first = await node.session_channel()
+    monkeypatch.setattr(type(first), "get_state", lambda _self, *_a: state[0])
     assert await node.session_channel() is first
+    # Its connection lost: a new channel connects at once, rather than after its backoff.
+    state[0] = grpc.ChannelConnectivity.TRANSIENT_FAILURE
+    reconnected = await node.session_channel()
+    assert reconnected is not first
+    state[0] = grpc.ChannelConnectivity.READY
+    assert await node.session_channel() is reconnected
+    first = reconnected
     # Renewed: the next session presents the new certificate, over a new channel.
     node.bundle = ca.issue_with_key("n1", pki.ROLE_WORKER, "c1", timedelta(days=1)).bundle(ca)
     renewed = await node.session_channel()
