@@ -47,10 +47,12 @@ typecheck: venv
 check: lint typecheck proto-check
 
 # The etcd store's tests start an etcd member of their own (and compact it with etcdctl); the
-# registry tests a docker-registry of their own.
+# registry tests a docker-registry of their own. The slowest tests are listed at the end: the
+# suite must stay under 20 minutes.
 test: venv
 	scripts/deps.sh etcd-server etcd-client docker-registry
-	scripts/with-engine.sh $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	scripts/with-engine.sh $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25 \
+	  $(PYTEST_ARGS)
 
 bench: venv
 	scripts/deps.sh etcd-server

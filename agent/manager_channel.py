@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from agent.logs import Publish
-from common import convert, message_limits
+from common import convert, keepalive, message_limits
 from common.api import dispatcher_pb2_grpc
 from common.logs import PublishedLogs
 
@@ -20,12 +20,8 @@ FATAL = {
     grpc.StatusCode.PERMISSION_DENIED,
     grpc.StatusCode.INVALID_ARGUMENT,
 }
-# Keepalive pings find a dead connection (a cut cable) that would otherwise look idle.
 CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 2000),
-    ("grpc.keepalive_timeout_ms", 2000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
+    *keepalive.OPTIONS,
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
     # Also the connect timeout (20 s by default): a connect begun while the link was down would

@@ -39,6 +39,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -268,8 +269,14 @@ class Soak:
         what had not)."""
         with self.lock:
             began, hidden = self.begun, self.hidden
-        listed = {s["Name"]: s["Replicas"] for s in self.managers.services()}
-        waiting_on = self.managers.unsettled()
+        # Asked at once: a look that takes long (CLIs starting under load) times a convergence
+        # late by as much.
+        with ThreadPoolExecutor(2) as pool:
+            listing = pool.submit(self.managers.services)
+            settling = pool.submit(self.managers.unsettled)
+            running = self.lab.running_services()
+            listed = {s["Name"]: s["Replicas"] for s in listing.result()}
+            waiting_on = settling.result()
         waiting_on += [f"{f.kind} on {f.host.name if f.host else '-'}" for f in self.active]
         if not listed:
             waiting_on.append("no service listed")
@@ -277,7 +284,7 @@ class Soak:
             services = dict(self.services)
             unseen = set(self.unseen)
         for name, service in services.items():
-            found = self.lab.running(name)
+            found = running.get(name, {})
             counted = sum(len(ids) for host, ids in found.items() if host not in unseen)
             everywhere = sum(len(ids) for ids in found.values())
             if counted > service.ceiling + OVERLAP:

@@ -4,13 +4,12 @@ A manager that cannot be reached is passed over for the next within the call's o
 One that answers that no manager leads is asked again, or the next one is, for a few seconds.
 A call that may have reached a manager is not sent again elsewhere unless it only reads: a write
 that timed out or lost its connection might have been done, and doing it twice is worse than
-saying so. So with several managers a channel is first checked to be connected: a manager whose
-connection fails was surely never sent the call, and a write moves on only then.
+saying so. So with several managers each is first asked its version: a manager that did not
+answer it was surely never sent the call, and a write moves on only then.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import TypeVar
 import grpc
 
 from cli.connection import Endpoint, open_channel
+from common.api import system_pb2 as spb
 from common.api.admin_pb2_grpc import AdminCertificatesStub
 from common.api.control_pb2_grpc import ControlStub
 from common.api.system_pb2_grpc import SystemStub
@@ -54,22 +54,16 @@ class Stubs:
     admin: AdminCertificatesStub
 
 
-def _connects(channel: grpc.Channel, wait: float) -> bool:
-    """Whether the channel reaches READY (TLS handshake done) before it fails or wait ends."""
-    settled = threading.Event()
-    state: list[grpc.ChannelConnectivity] = []
-
-    def seen(now: grpc.ChannelConnectivity) -> None:
-        state.append(now)
-        if now in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE):
-            settled.set()
-
-    channel.subscribe(seen, try_to_connect=True)
+def _connects(stubs: Stubs, wait: float) -> bool:
+    """Whether the manager answers a Version call within wait: its connection and TLS handshake
+    are done. A call, not a watch of the channel's connectivity: gRPC watches from a thread of
+    its own, which raises and prints a traceback when the command closes the channel under it.
+    Any answer but UNAVAILABLE or DEADLINE_EXCEEDED came from the manager."""
     try:
-        settled.wait(wait)
-    finally:
-        channel.unsubscribe(seen)
-    return bool(state) and state[-1] == grpc.ChannelConnectivity.READY
+        stubs.system.Version(spb.VersionRequest(), timeout=wait)
+    except grpc.RpcError as exc:
+        return exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    return True
 
 
 class Managers:
@@ -119,8 +113,8 @@ class Managers:
         if len(self.endpoints) == 1:
             return self._open(0)[1]
         for index in self._order():
-            channel, stubs = self._open(index)
-            if _connects(channel, CONNECT_WAIT):
+            stubs = self._open(index)[1]
+            if _connects(stubs, CONNECT_WAIT):
                 self._current = index
                 return stubs
         raise self._none_answered()
@@ -147,8 +141,8 @@ class Managers:
                 remaining = ends - time.monotonic()
                 if remaining <= 0:
                     break
-                channel, stubs = self._open(index)
-                if several and not _connects(channel, min(CONNECT_WAIT, remaining)):
+                stubs = self._open(index)[1]
+                if several and not _connects(stubs, min(CONNECT_WAIT, remaining)):
                     continue
                 try:
                     answer = pick(stubs)(request, timeout=max(0.0, ends - time.monotonic()))

@@ -15,12 +15,14 @@ import os
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import docker
 
+from agent.runtime.base import SERVICE_NAME_LABEL
 from common.mesh_flag import ENV as MESH_ENV
 from tests.lab_host import (
     BIN,
@@ -32,6 +34,7 @@ from tests.lab_host import (
     Host,
     has_image,
     nameservers,
+    no_traceback,
     pings,
     run,
 )
@@ -314,12 +317,14 @@ class Lab:
         self, *args: str, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         """env: variables to set besides the lab's."""
-        return subprocess.run(
-            [str(BIN / "shoal"), *args],
-            capture_output=True,
-            text=True,
-            env={**self.env, **(env or {})},
-            timeout=30,
+        return no_traceback(
+            subprocess.run(
+                [str(BIN / "shoal"), *args],
+                capture_output=True,
+                text=True,
+                env={**self.env, **(env or {})},
+                timeout=30,
+            )
         )
 
     def json_lines(self, *args: str) -> list[dict[str, Any]]:
@@ -339,16 +344,41 @@ class Lab:
 
     def running(self, service: str) -> dict[str, list[str]]:
         """host name -> IDs of the service's running containers there."""
-        found: dict[str, list[str]] = {}
-        for host in self.hosts:
-            if host.dockerd is None:
-                continue
+        return {
+            host: by_service.get(service, [])
+            for host, by_service in self._listed(f"{SERVICE_NAME_LABEL}={service}").items()
+        }
+
+    def running_services(self) -> dict[str, dict[str, list[str]]]:
+        """service name -> host name -> IDs of its running containers there, every service's
+        in one listing per host (a soak's look stays short under load)."""
+        found: dict[str, dict[str, list[str]]] = {}
+        for host, by_service in self._listed(SERVICE_NAME_LABEL).items():
+            for service, ids in by_service.items():
+                found.setdefault(service, {})[host] = ids
+        return found
+
+    def _listed(self, label: str) -> dict[str, dict[str, list[str]]]:
+        """host name -> service name -> IDs of running containers labelled label there, the
+        engines asked at once; a host whose engine does not answer is left out."""
+
+        def listing(host: Host) -> list[dict[str, Any]] | None:
             try:
                 with host.engine() as api:
-                    listed = api.containers(filters={"label": f"shoal.service.name={service}"})
+                    return list(api.containers(filters={"label": label}))
             except docker.errors.DockerException:
+                return None
+
+        hosts = [h for h in self.hosts if h.dockerd is not None]
+        with ThreadPoolExecutor(max(1, len(hosts))) as pool:
+            listings = list(pool.map(listing, hosts))
+        found: dict[str, dict[str, list[str]]] = {}
+        for host, listed in zip(hosts, listings, strict=True):
+            if listed is None:
                 continue
-            found[host.name] = [c["Id"] for c in listed]
+            by_service = found.setdefault(host.name, {})
+            for c in listed:
+                by_service.setdefault(c["Labels"][SERVICE_NAME_LABEL], []).append(c["Id"])
         return found
 
 

@@ -22,6 +22,14 @@ def run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, check=check, capture_output=True, text=True, timeout=60)
 
 
+def no_traceback(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    """A shoal command's outcome, refused if it printed a traceback: whatever happens to the
+    cluster meanwhile, a user is owed a clear line, never Python's internals."""
+    if "Traceback (most recent call last)" in done.stderr:
+        raise AssertionError(f"{' '.join(map(str, done.args))} printed a traceback:\n{done.stderr}")
+    return done
+
+
 def nameservers() -> list[str]:
     try:
         lines = Path("/etc/resolv.conf").read_text().splitlines()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.lab import Lab
 from tests.lab_etcd import LabEtcd, managers_on_etcd
-from tests.lab_host import BIN, PORT, Host
+from tests.lab_host import BIN, PORT, Host, no_traceback
 from tests.waiting import SLEEPER, wait_for
 
 # LabSlot's name for this shape.
@@ -40,12 +40,14 @@ class Managers:
         """Through every manager in turn (SHOAL_HOST lists them all), or through host's."""
         via = ["--host", f"{host.addr}:{PORT}"] if host is not None else []
         try:
-            return subprocess.run(
-                [str(BIN / "shoal"), *via, *args],
-                capture_output=True,
-                text=True,
-                env=self.lab.env,
-                timeout=60,
+            return no_traceback(
+                subprocess.run(
+                    [str(BIN / "shoal"), *via, *args],
+                    capture_output=True,
+                    text=True,
+                    env=self.lab.env,
+                    timeout=60,
+                )
             )
         except subprocess.TimeoutExpired as exc:
             return subprocess.CompletedProcess(exc.cmd, 124, "", "timed out")

@@ -11,6 +11,7 @@ same client, on the same follower) sees the write.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias
@@ -18,7 +19,7 @@ from typing import Any, Protocol, TypeAlias
 import grpc
 import structlog
 
-from common import message_limits
+from common import keepalive, message_limits
 from common.errors import ShoalError, Unavailable
 from common.grpc_errors import code_for, from_rpc_error, trailing_kind
 from common.no_leader import REFUSAL
@@ -60,6 +61,8 @@ FORWARDED_METADATA = "shoal-forwarded"
 REVISION_METADATA = "shoal-revision"
 # A forwarded unary call's deadline when its client gave none.
 DEFAULT_DEADLINE = 30.0
+# How long a call waits for the connection to the leader before it is refused.
+CONNECT_WAIT = 3.0
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
@@ -154,8 +157,9 @@ class LeaderForwarding(grpc.aio.ServerInterceptor):
         request bytes raw, once this manager's copy holds the write; the leader's refusal
         raised as the ShoalError it was. Also what the Docker API's writes on a follower use."""
         leader = self._leader()
+        channel = await self._connected(leader, deadline)
         try:
-            caller: Any = self._channel(leader.addr).unary_unary(method)
+            caller: Any = channel.unary_unary(method)
             outgoing = caller(
                 raw,
                 metadata=((FORWARDED_METADATA, "1"),),
@@ -173,8 +177,9 @@ class LeaderForwarding(grpc.aio.ServerInterceptor):
     ) -> AsyncIterator[bytes]:
         """The leader's messages for the streaming call method, as unary_to_leader."""
         leader = self._leader()
+        channel = await self._connected(leader, deadline)
         try:
-            caller: Any = self._channel(leader.addr).unary_stream(method)
+            caller: Any = channel.unary_stream(method)
             outgoing = caller(raw, metadata=((FORWARDED_METADATA, "1"),), timeout=deadline)
             async for item in outgoing:
                 yield bytes(item)
@@ -191,15 +196,46 @@ class LeaderForwarding(grpc.aio.ServerInterceptor):
             # The write is made: the answer says so, though a read here may not show it yet.
             log.warning("forwarded write not yet in this manager's copy", error=str(exc))
 
-    def _channel(self, addr: str) -> grpc.aio.Channel:
+    async def _connected(self, leader: Leader, deadline: float | None) -> grpc.aio.Channel:
+        """The channel to the leader, once connected. One that cannot connect (the leader died,
+        or is cut off) was surely not sent the call: the refusal says no manager leads, which
+        its client may send again, to whichever manager leads once the election is over."""
+        channel = await self._channel(leader.addr)
+        wait = CONNECT_WAIT if deadline is None else min(CONNECT_WAIT, deadline)
+        state = channel.get_state(try_to_connect=True)
+        try:
+            async with asyncio.timeout(wait):
+                while state is not grpc.ChannelConnectivity.READY:
+                    if state is grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+                        break
+                    await channel.wait_for_state_change(state)
+                    state = channel.get_state(try_to_connect=True)
+        except TimeoutError:
+            pass
+        if state is not grpc.ChannelConnectivity.READY:
+            log.info("the leader cannot be reached", leader=leader.node_id, addr=leader.addr)
+            raise Unavailable(REFUSAL)
+        return channel
+
+    async def _channel(self, addr: str) -> grpc.aio.Channel:
         version = str((self._node_dir / CURRENT).resolve())
         known = self._channels.get(addr)
-        if known is not None and known[0] == version:
-            return known[1]
         if known is not None:
-            self._retired.append(known[1])
+            if known[1].get_state() is grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+                # Lost its connection, so no call runs on it: replaced rather than left to its
+                # reconnect backoff (up to minutes), a leader back at the same address is
+                # reached at once.
+                await known[1].close()
+            elif known[0] == version:
+                return known[1]
+            else:
+                self._retired.append(known[1])
         credentials = Bundle.load(self._node_dir).channel_credentials()
-        channel = grpc.aio.secure_channel(addr, credentials, message_limits.OPTIONS)
+        # Keepalive: a leader cut off mid-call fails the call within seconds, not at its
+        # deadline, and the next call finds the channel failed and connects anew.
+        channel = grpc.aio.secure_channel(
+            addr, credentials, [*keepalive.OPTIONS, *message_limits.OPTIONS]
+        )
         self._channels[addr] = (version, channel)
         return channel
 

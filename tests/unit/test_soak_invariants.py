@@ -18,8 +18,8 @@ class FakeLab:
     engines: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     managers: list[object] = field(default_factory=list)
 
-    def running(self, service: str) -> dict[str, list[str]]:
-        return self.engines.get(service, {})
+    def running_services(self) -> dict[str, dict[str, list[str]]]:
+        return self.engines
 
 
 @dataclass
