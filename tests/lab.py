@@ -88,34 +88,31 @@ class Lab:
         # A root-namespace dockerd sets FORWARD to DROP; lab hosts must still reach each other.
         run("iptables", "-I", "FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT")
         for host in self.hosts:
-            run("ip", "netns", "add", host.netns)
-            run(
-                "ip",
-                "link",
-                "add",
-                host.veth,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                host.netns,
-            )
-            run("ip", "link", "set", host.veth, "master", BRIDGE, "up")
-            ns = ("ip", "-n", host.netns)
-            run(*ns, "addr", "add", f"{host.addr}/24", "dev", "eth0")
-            run(*ns, "link", "set", "eth0", "up")
-            run(*ns, "link", "set", "lo", "up")
-            run(*ns, "route", "add", "default", "via", GATEWAY)
-            # Lookups of the machine's resolver would hang 20 s from inside: fail them at once.
-            for server in nameservers():
-                run(*ns, "route", "add", "unreachable", server, check=False)
+            self.attach(host)
+
+    def attach(self, host: Host) -> None:
+        """host's network namespace, on the lab's bridge at host.addr (also a namespace with no
+        engine: a benchmark's load generator)."""
+        run("ip", "netns", "add", host.netns)
+        run("ip", "link", "add", host.veth, "type", "veth", "peer", "name", "eth0",
+            "netns", host.netns)  # fmt: skip
+        run("ip", "link", "set", host.veth, "master", BRIDGE, "up")
+        ns = ("ip", "-n", host.netns)
+        run(*ns, "addr", "add", f"{host.addr}/24", "dev", "eth0")
+        run(*ns, "link", "set", "eth0", "up")
+        run(*ns, "link", "set", "lo", "up")
+        run(*ns, "route", "add", "default", "via", GATEWAY)
+        # Lookups of the machine's resolver would hang 20 s from inside: fail them at once.
+        for server in nameservers():
+            run(*ns, "route", "add", "unreachable", server, check=False)
+
+    def detach(self, host: Host) -> None:
+        run("ip", "netns", "del", host.netns, check=False)
+        run("ip", "link", "del", host.veth, check=False)
 
     def _network_down(self) -> None:
         for host in self.hosts:
-            run("ip", "netns", "del", host.netns, check=False)
-            run("ip", "link", "del", host.veth, check=False)
+            self.detach(host)
         run("ip", "link", "del", BRIDGE, check=False)
         while (
             run(
