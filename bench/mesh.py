@@ -3,9 +3,9 @@ published ingress port versus straight to the replicas' own published ports, in 
 
 Three busybox httpd replicas, one per lab host, published with `-p 8080:80`. wrk (from Debian)
 loads from a namespace of its own on the lab's bridge (load_generator says why) with a bounded
-number of connections for a fixed time; httpd
-closes each connection, so every request is a new connection and goes through NAT anew. Both
-paths load the same three replicas with the same connections, one wrk per target at once:
+number of connections for a fixed time; httpd closes each connection, so every request is a new
+connection and goes through NAT anew. Both paths load the same three replicas with the same
+connections, one wrk per target at once:
   mesh    http://hI:8080/ for each host -> DNAT on hI to any of the 3 (two on other hosts)
   direct  http://hI:PORT/ for each host -> the port docker published for hI's own replica
 An earlier version loaded one replica directly against all three through the mesh: busybox

@@ -12,6 +12,7 @@ same client, on the same follower) sees the write.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias
@@ -202,16 +203,13 @@ class LeaderForwarding(grpc.aio.ServerInterceptor):
         its client may send again, to whichever manager leads once the election is over."""
         channel = await self._channel(leader.addr)
         wait = CONNECT_WAIT if deadline is None else min(CONNECT_WAIT, deadline)
+        settled = (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE)
         state = channel.get_state(try_to_connect=True)
-        try:
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):
-                while state is not grpc.ChannelConnectivity.READY:
-                    if state is grpc.ChannelConnectivity.TRANSIENT_FAILURE:
-                        break
+                while state not in settled:
                     await channel.wait_for_state_change(state)
                     state = channel.get_state(try_to_connect=True)
-        except TimeoutError:
-            pass
         if state is not grpc.ChannelConnectivity.READY:
             log.info("the leader cannot be reached", leader=leader.node_id, addr=leader.addr)
             raise Unavailable(REFUSAL)
