@@ -21,7 +21,7 @@ FATAL = {
     grpc.StatusCode.INVALID_ARGUMENT,
 }
 CHANNEL_OPTIONS = [
-    *keepalive.OPTIONS,
+    *keepalive.SESSION_OPTIONS,
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
     # Also the connect timeout (20 s by default): a connect begun while the link was down would

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.scale_cluster import Cluster, Process, cpu_share, create_request, stub
@@ -40,7 +40,6 @@ ANCHORS = (
     "Kubernetes SLOs: mutating API calls p99 <= 1 s; pod startup p99 <= 5 s",
 )
 SERVICES = 100
-IDLE_WINDOW = 10.0
 MiB = 1 << 20
 
 
@@ -116,9 +115,10 @@ async def wait_until(
             raise RuntimeError(
                 f"{what}: not within {deadline:.0f} s (nodes {dict(nodes)}, tasks {dict(tasks)})"
             )
-        dead = [p.name for p in procs if not p.alive()]
+        dead = [p for p in procs if not p.alive()]
         if dead:
-            raise RuntimeError(f"{what}: {', '.join(dead)} exited (see its log)")
+            words = "\n".join(f"{p.name} exited; its log ends:\n{p.last_words()}" for p in dead)
+            raise RuntimeError(f"{what}:\n{words}")
         await asyncio.sleep(0.25)
     return time.monotonic() - start
 
@@ -151,17 +151,27 @@ async def sample_control(
     return created
 
 
-async def measure(size: int, tasks: int, per_process: int, root: Path, store: str) -> Figures:
-    figures = Figures(nodes=size, tasks=tasks)
-    cluster = Cluster(root, store=store)
+@dataclass(frozen=True)
+class Run:
+    tasks: int
+    per_process: int
+    # Seconds over which the idle CPU is sampled.
+    idle_window: float
+    store: str
+
+
+async def measure(size: int, run: Run, root: Path) -> Figures:
+    figures = Figures(nodes=size, tasks=run.tasks)
+    cluster = Cluster(root, store=run.store)
     cluster.start_manager()
     try:
-        return await _phases(cluster, figures, per_process)
+        return await _phases(cluster, figures, run)
     finally:
         cluster.stop()
 
 
-async def _phases(cluster: Cluster, figures: Figures, per_process: int) -> Figures:
+async def _phases(cluster: Cluster, figures: Figures, run: Run) -> Figures:
+    per_process = run.per_process
     size, tasks = figures.nodes, figures.tasks
     token = cluster.token()
     figures.base_rss = cluster.manager.rss_bytes()
@@ -186,9 +196,9 @@ async def _phases(cluster: Cluster, figures: Figures, per_process: int) -> Figur
     print(f"  {size} nodes Ready in {figures.join_s:.1f} s", flush=True)
 
     await asyncio.sleep(5)  # sessions settle: the first full assignment sets, reconnects
-    figures.idle_cpu = await asyncio.to_thread(cpu_share, [cluster.manager], IDLE_WINDOW)
+    figures.idle_cpu = await asyncio.to_thread(cpu_share, [cluster.manager], run.idle_window)
     figures.idle_rss = cluster.manager.rss_bytes()
-    figures.hollow_cpu = await asyncio.to_thread(cpu_share, hollows, IDLE_WINDOW) / rest
+    figures.hollow_cpu = await asyncio.to_thread(cpu_share, hollows, run.idle_window) / rest
     figures.hollow_rss = sum(h.rss_bytes() for h in hollows)
     print(f"  idle manager {figures.idle_cpu * 100:.1f} % of a core", flush=True)
 
@@ -249,15 +259,14 @@ async def _phases(cluster: Cluster, figures: Figures, per_process: int) -> Figur
     return figures
 
 
-def report(all_figures: list[Figures], store: str, load: str) -> None:
-    print(f"\nShoal at scale (store: {store}; load average before: {load})")
-    for figures in all_figures:
-        print(f"\n{figures.nodes:,} nodes")
-        for name, value in figures.rows():
-            print(f"  {name:<34} {value}")
-    print("\nAnchors:")
-    for anchor in ANCHORS:
-        print(f"  {anchor}")
+def report(figures: Figures, store: str, load: str) -> None:
+    """One size's table, printed as soon as it is measured: a later size may not finish."""
+    print(
+        f"\nShoal at scale, {figures.nodes:,} nodes (store: {store}; load average before: {load})"
+    )
+    for name, value in figures.rows():
+        print(f"  {name:<34} {value}")
+    print(flush=True)
 
 
 def _stop(*_: object) -> None:
@@ -274,25 +283,29 @@ def main() -> None:
         "--per-process", type=int, default=1000, help="hollow nodes per hollow process"
     )
     parser.add_argument("--store", choices=("sqlite", "etcd"), default="sqlite")
+    parser.add_argument(
+        "--idle-window", type=float, default=10.0, help="seconds of idle CPU sampled"
+    )
     args = parser.parse_args()
     # A stopped benchmark still stops what it started (its processes are in sessions of their
     # own, out of reach of the signal).
     signal.signal(signal.SIGTERM, _stop)
-    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    results = []
+    print("Anchors:")
+    for anchor in ANCHORS:
+        print(f"  {anchor}")
     for size in args.sizes:
-        print(f"{size:,} nodes, {args.tasks:,} tasks ...", flush=True)
+        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        print(f"\n{size:,} nodes, {args.tasks:,} tasks ...", flush=True)
         with tempfile.TemporaryDirectory(prefix="shoal-scale-") as tmp:
             root = Path(tmp)
+            run = Run(args.tasks, args.per_process, args.idle_window, "")
             if args.store == "etcd":
                 with etcd_member() as endpoint:
-                    store = f"etcd://{endpoint}/shoal"
-                    results.append(
-                        asyncio.run(measure(size, args.tasks, args.per_process, root, store))
-                    )
+                    run = replace(run, store=f"etcd://{endpoint}/shoal")
+                    figures = asyncio.run(measure(size, run, root))
             else:
-                results.append(asyncio.run(measure(size, args.tasks, args.per_process, root, "")))
-    report(results, args.store, load)
+                figures = asyncio.run(measure(size, run, root))
+        report(figures, args.store, load)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,10 @@ class Process:
                 return int(line.split()[1]) * 1024
         return 0
 
+    def last_words(self, lines: int = 5) -> str:
+        """The end of its log: the benchmark's directory is gone once the run ends."""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.alive():
             assert self.popen is not None

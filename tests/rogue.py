@@ -69,6 +69,8 @@ class Rogue:
     files: list[FileData] = field(default_factory=list)
     # Seconds between heartbeats: well within any test manager's period.
     beat_every: float = 0.1
+    # The heartbeat period of each settings message received, in ms.
+    periods: list[int] = field(default_factory=list)
     _outgoing: asyncio.Queue[dpb.AgentMessage | None] = field(default_factory=asyncio.Queue)
     _channel: grpc.aio.Channel | None = None
     _reader: asyncio.Task[None] | None = None
@@ -102,6 +104,11 @@ class Rogue:
             await asyncio.sleep(self.beat_every)
             await self.send(dpb.AgentMessage(heartbeat=dpb.Heartbeat()))
             self.beats += 1
+
+    def fall_silent(self) -> None:
+        """No more heartbeats; the session stays open."""
+        if self._beats is not None:
+            self._beats.cancel()
 
     async def _requests(self) -> AsyncIterator[dpb.AgentMessage]:
         while (msg := await self._outgoing.get()) is not None:
@@ -146,6 +153,8 @@ class Rogue:
             self.network_view = convert.network_view_from_pb(msg.network_view)
         elif kind == "managers":
             self.managers = convert.manager_list_from_pb(msg.managers)
+        elif kind == "settings":
+            self.periods.append(msg.settings.heartbeat_period_ms)
 
     async def send(self, msg: dpb.AgentMessage) -> None:
         await self._outgoing.put(msg)

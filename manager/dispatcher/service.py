@@ -40,7 +40,8 @@ from manager.dispatcher.files import FileSource
 from manager.dispatcher.hostnames import HostnameIndex, check_hostname_free
 from manager.dispatcher.intake import check_description
 from manager.dispatcher.leader_only import manager_list, refuse
-from manager.dispatcher.liveness import MISSED_BEATS, Liveness
+from manager.dispatcher.liveness import MISSED_BEATS, Liveness, Period
+from manager.dispatcher.loop_lag import LoopLag
 from manager.dispatcher.mesh_feed import MeshFeed
 from manager.dispatcher.outbox import Outbox
 from manager.dispatcher.status import StatusIntake
@@ -88,6 +89,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._cert_lifetime = cert_lifetime
         self._auth = Authenticator(store, cluster_id)
         self._liveness = Liveness(store, heartbeat_period)
+        self._lag = LoopLag()
         self._status = StatusIntake(store)
         self._outboxes: dict[str, Outbox] = {}
         self._hostnames = HostnameIndex(store.objects(Node))
@@ -133,8 +135,11 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             watch.close()
 
     async def sweep_liveness(self) -> None:
-        """Mark down the nodes without a session: the leader's work, run while it leads."""
-        await self._liveness.run()
+        """Mark down the nodes without a session, and time this loop's lag, which sessions
+        do not count as their nodes' silence: the leader's work, run while it leads."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._lag.watch())
+            group.create_task(self._liveness.run())
 
     def step_down(self) -> None:
         """This manager stopped leading: end every session, so each agent finds the leader."""
@@ -211,10 +216,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             await refuse(self._managers, context)
             return
         messages = aiter(request_iterator)
-        period = self._liveness.session_period()
+        period = Period(self._liveness.session_period())
         first: pb.AgentMessage | None = None
         try:
-            first = await asyncio.wait_for(anext(messages), MISSED_BEATS * period)
+            first = await asyncio.wait_for(anext(messages), MISSED_BEATS * period.seconds)
         except TimeoutError:
             # A node or a manager too busy to pass the hello in time (thousands of nodes
             # reconnecting at once): the node tries again, as after any outage. Refusing it for
@@ -273,7 +278,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         bound.info("session opened", tasks=len(full))
         reader = asyncio.create_task(
             session_reader.read(
-                node_id, messages, period, self._metrics, self._liveness, self._status
+                node_id, messages, period, self._metrics, self._liveness, self._status, self._lag
             )
         )
         down = False
@@ -283,10 +288,11 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         network: asyncio.Task[NetworkView] | None = None
         managers: asyncio.Task[int] | None = None
         trust: asyncio.Task[None] | None = None
+        retold: asyncio.Task[float] | None = None
         try:
-            period_ms = round(period * 1000)
             trust = asyncio.create_task(self._trust.wait_changed())
-            yield session_messages.settings(self._trust, period_ms, len(self._outboxes))
+            retold = asyncio.create_task(self._liveness.period_change(period.seconds))
+            yield self._settings(period)
             for chunk in chunks.assignments(
                 full, full=True, files=self._files.for_task, auth_of=self._registry_auth
             ):
@@ -303,16 +309,21 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             managers = asyncio.create_task(self._managers.changed(told))
             while True:
                 await asyncio.wait(
-                    [reader, take, ask, mesh, network, managers, trust],
+                    [reader, take, ask, mesh, network, managers, trust, retold],
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 if reader.done():
                     down = reader.result()
                     break
-                if trust.done():
-                    # A CA rotation began or ended: the node hears the roots now.
-                    trust = asyncio.create_task(self._trust.wait_changed())
-                    yield session_messages.settings(self._trust, period_ms, len(self._outboxes))
+                if trust.done() or retold.done():
+                    # A CA rotation began or ended: the node hears the roots now. Or the
+                    # cluster grew or shrank: the node beats at its new period from now on.
+                    if trust.done():
+                        trust = asyncio.create_task(self._trust.wait_changed())
+                    if retold.done():
+                        period.seconds = retold.result()
+                        retold = asyncio.create_task(self._liveness.period_change(period.seconds))
+                    yield self._settings(period)
                 if ask.done():
                     yield convert.log_request_to_pb(ask.result())
                     ask = asyncio.create_task(requests.get())
@@ -353,7 +364,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     yield pb.ManagerMessage(assignments=chunk)
         finally:
             reader.cancel()
-            for pending in (take, ask, mesh, network, managers, trust):
+            for pending in (take, ask, mesh, network, managers, trust, retold):
                 if pending is not None:
                     pending.cancel()
             self.logs.detach(node_id, requests)
@@ -370,6 +381,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     )
                     await self._liveness.set_state(node_id, state, why)
                     bound.info("session closed", state=state.name)
+
+    def _settings(self, period: Period) -> pb.ManagerMessage:
+        period_ms = round(period.seconds * 1000)
+        return session_messages.settings(self._trust, period_ms, len(self._outboxes))
 
     async def _open(self, node_id: str, hello: pb.Hello, addr: str, cert_root: str) -> None:
         data_addr = data_address(self._local, node_id, hello.description.data_addr, addr)

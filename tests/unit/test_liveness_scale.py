@@ -16,6 +16,7 @@ from agent.manager_channel import FATAL
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.model import Node, NodeDescription, NodeState
+from manager.dispatcher import liveness as liveness_module
 from manager.dispatcher.hostnames import HostnameIndex
 from manager.dispatcher.liveness import (
     MISSED_BEATS,
@@ -24,8 +25,8 @@ from manager.dispatcher.liveness import (
     period_for,
 )
 from manager.store import Action, Event, Put, SqliteStore
-from tests.rogue import Rogue
-from tests.unit.harness import Harness
+from tests.rogue import Rogue, description
+from tests.unit.harness import PERIOD, Harness, wait_state
 from tests.waiting import eventually
 
 
@@ -104,3 +105,86 @@ async def test_a_hello_that_comes_late_is_retried_not_refused(harness: Harness) 
                 pass
         assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
         assert ended.value.code() not in FATAL
+
+
+async def test_a_session_is_told_the_longer_period_as_the_cluster_grows(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node whose session opened in a small cluster beats at the period of the cluster it is
+    in now, and the manager waits for its beats at that period: it is not found late."""
+    # Eight beats a second for the whole cluster: ten nodes make the period 1.25 s.
+    monkeypatch.setattr(liveness_module, "MAX_BEATS_PER_SECOND", 8)
+    first = await Rogue.joined(harness, "first")
+    await first.open(description("first"))
+    await eventually(lambda: bool(first.periods), "the first settings", 10)
+    told = first.periods[0]
+    others = [await Rogue.joined(harness, f"other-{i}") for i in range(8)]
+    grown = round(period_for(PERIOD, 10) * 1000)
+    assert grown > MISSED_BEATS * told
+    try:
+        await eventually(lambda: first.periods[-1] == grown, f"the period told as {grown} ms", 10)
+        # Beats further apart than the first period allowed, within the new one.
+        first.beat_every = (MISSED_BEATS * told + grown) / 2000
+        beats = first.beats
+        await eventually(lambda: first.beats >= beats + 3, "three slow beats", 10)
+        assert first.ended is None
+        await wait_state(harness, "first", NodeState.READY, within=1)
+    finally:
+        await first.close()
+        for other in others:
+            await other.close()
+
+
+async def test_a_stall_of_the_managers_own_loop_is_not_its_nodes_silence(harness: Harness) -> None:
+    """The manager's loop held up for longer than a node may stay silent (as when busy with a
+    burst of tasks): the beats that come once it is back keep the node Ready. A node that really
+    stops beating is still found down."""
+    steady = await Rogue.joined(harness, "steady")
+    quiet = await Rogue.joined(harness, "quiet")
+    for node in (steady, quiet):
+        await node.open(description("steady" if node is steady else "quiet"))
+    try:
+        await wait_state(harness, "steady", NodeState.READY)
+        await wait_state(harness, "quiet", NodeState.READY)
+        quiet.fall_silent()
+        # Blocks the whole loop: the manager's, and the nodes' beside it.
+        time.sleep(MISSED_BEATS * PERIOD + 1)  # noqa: ASYNC251 (the stall is the point)
+        beats = steady.beats
+        await eventually(lambda: steady.beats >= beats + 5, "steady beating again", 10)
+        await wait_state(harness, "quiet", NodeState.DOWN)
+        assert steady.ended is None
+        await wait_state(harness, "steady", NodeState.READY, within=1)
+    finally:
+        await steady.close()
+        await quiet.close()
+
+
+async def test_nodes_lost_together_are_marked_down_in_one_write(tmp_path: Path) -> None:
+    """A hundred sessions ending at once (1 % of 10,000 nodes) are one write, not a hundred
+    queued behind whatever else the store is writing."""
+    store = await SqliteStore.open(tmp_path / "state.db")
+    ids = [f"node-{i}" for i in range(100)]
+    await store.transact(
+        lambda view: [Put(Node(id=i, description=NodeDescription(hostname=i))) for i in ids]
+    )
+    liveness = Liveness(store, 0.2)
+    for node_id in ids:
+        liveness.connected(node_id)
+    sweeping = asyncio.create_task(liveness.run())
+    try:
+        # The sweep's term begins at its first step, forgetting sessions ended before it.
+        await asyncio.sleep(0)
+        before = store.revision
+        for node_id in ids:
+            liveness.disconnected(node_id, down=False)
+
+        def all_down() -> bool:
+            return all(n.state is NodeState.DOWN for n in store.objects(Node))
+
+        await eventually(all_down, "every node down", 10)
+        assert store.revision == before + 1
+        assert {n.message for n in store.objects(Node)} == {"no session for 3 heartbeat periods"}
+    finally:
+        sweeping.cancel()
+        await asyncio.gather(sweeping, return_exceptions=True)
+        await store.close()
