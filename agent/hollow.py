@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import socket
 from pathlib import Path
 
@@ -33,6 +34,14 @@ DEFAULT_STATE_DIR = "/var/lib/shoal/hollow"
 # Joins in flight at once: the join port takes 20 a second from one address after a burst of
 # 40, so more in flight would only be turned away and retried.
 JOINS_IN_FLIGHT = 8
+
+# Sessions a process opens at once. Every session begins with a TLS handshake the manager
+# makes in its turn: 10,000 nodes started in the same instant (10 processes) kept the manager's
+# handshakes waiting past the nodes' connect deadline, every node retried, and after minutes
+# 2,000 were Ready beside 10,000 abandoned sockets. Hosts do not boot in the same instant: the
+# next node starts once one of those opening is in, or has waited OPEN_WAIT seconds.
+OPENING = 10
+OPEN_WAIT = 30.0
 
 logger = structlog.get_logger("agent.hollow")
 
@@ -117,21 +126,38 @@ async def run_nodes(state_dir: Path, count: int, prefix: str) -> None:
             f"{len(absent)} of the {count} nodes in {state_dir} have no identity:"
             " run `agent hollow` with a join token and the manager's address first"
         )
+    gate = asyncio.Semaphore(OPENING)
     async with asyncio.TaskGroup() as group:
         for index in range(count):
-            group.create_task(_run_node(node_dir(state_dir, index), f"{prefix}{index}"))
+            await gate.acquire()
+            node = _node(node_dir(state_dir, index), f"{prefix}{index}")
+            group.create_task(_run(node))
+            group.create_task(_opened(node, gate))
 
 
-async def _run_node(directory: Path, hostname: str) -> None:
+def _node(directory: Path, hostname: str) -> NodeAgent:
     known = identity.load(directory)
     assert known is not None  # checked by run_nodes before any node starts
     bundle = Bundle.load(directory)
     runtime = FakeRuntime(pull_any=True)
-    node = hollow_node(known.node_id, known.manager, runtime, hostname, bundle, directory)
+    return hollow_node(known.node_id, known.manager, runtime, hostname, bundle, directory)
+
+
+async def _run(node: NodeAgent) -> None:
     try:
         await node.run()
     except ShoalError as exc:
-        logger.error("hollow node stopped", node_id=known.node_id, error=str(exc))
+        logger.error("hollow node stopped", node_id=node.node_id, error=str(exc))
+
+
+async def _opened(node: NodeAgent, gate: asyncio.Semaphore) -> None:
+    """Gives the node's place among those opening to the next once its session is in."""
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(OPEN_WAIT):
+                await node.connected.wait()
+    finally:
+        gate.release()
 
 
 def hollow_node(
