@@ -44,6 +44,7 @@ from manager.dispatcher.liveness import MISSED_BEATS, Liveness, Period
 from manager.dispatcher.loop_lag import LoopLag
 from manager.dispatcher.mesh_feed import MeshFeed
 from manager.dispatcher.outbox import Outbox
+from manager.dispatcher.silence import Silence
 from manager.dispatcher.status import StatusIntake
 from manager.dispatcher.versions import check_agent
 from manager.leadership import ManagerSet
@@ -90,6 +91,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._auth = Authenticator(store, cluster_id)
         self._liveness = Liveness(store, heartbeat_period)
         self._lag = LoopLag()
+        self._silence = Silence(self._lag)
         self._status = StatusIntake(store)
         self._outboxes: dict[str, Outbox] = {}
         self._hostnames = HostnameIndex(store.objects(Node))
@@ -139,6 +141,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         do not count as their nodes' silence: the leader's work, run while it leads."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self._lag.watch())
+            group.create_task(self._silence.watch(self._liveness.period / 2))
             group.create_task(self._liveness.run())
 
     def step_down(self) -> None:
@@ -278,7 +281,13 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         bound.info("session opened", tasks=len(full))
         reader = asyncio.create_task(
             session_reader.read(
-                node_id, messages, period, self._metrics, self._liveness, self._status, self._lag
+                node_id,
+                messages,
+                period,
+                self._metrics,
+                self._liveness,
+                self._status,
+                self._silence,
             )
         )
         down = False

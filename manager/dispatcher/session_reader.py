@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from common.api import dispatcher_pb2 as pb
 from common.model import NodeState
 from manager.dispatcher import session_messages
-from manager.dispatcher.liveness import MISSED_BEATS, Liveness, Period
-from manager.dispatcher.loop_lag import LoopLag
+from manager.dispatcher.liveness import Liveness, Period
+from manager.dispatcher.silence import Silence
 from manager.dispatcher.status import StatusIntake
 from manager.metrics import ManagerMetrics
 
@@ -23,49 +23,34 @@ async def read(
     metrics: ManagerMetrics,
     liveness: Liveness,
     status: StatusIntake,
-    lag: LoopLag,
+    silence: Silence,
 ) -> bool:
-    """Take the agent's messages; True when it fell silent (heartbeat failure) for
-    MISSED_BEATS of its period, as last told, not counting the time this manager's own loop
-    was held up (lag)."""
+    """Take the agent's messages; True when it fell silent (heartbeat failure), as the
+    silence watch found it: MISSED_BEATS of its period, as last told, without a message."""
+    heard = silence.listen(period)
     engine_error = ""
     last = time.monotonic()
-    while True:
-        # Not cancelled on a timeout, which would abandon gRPC's read under way: the wait is
-        # extended by the lag instead.
-        read = asyncio.ensure_future(anext(messages))
-        try:
-            if not await _arrives(read, MISSED_BEATS * period.seconds, lag):
-                return True
-            msg = read.result()
-        except StopAsyncIteration:
-            return False
-        except Exception:
-            # The stream ended under us (reset, or aborted by this side): not a silence.
-            return False
-        finally:
-            read.cancel()
-        last = metrics.agent_message(msg.WhichOneof("kind"), last, period.seconds)
-        if msg.WhichOneof("kind") == "heartbeat" and msg.heartbeat.engine_error != engine_error:
-            engine_error = msg.heartbeat.engine_error
-            if engine_error:
-                await liveness.set_state(
-                    node_id, NodeState.DOWN, f"docker engine not answering: {engine_error}"
-                )
-            else:
-                await liveness.set_state(node_id, NodeState.READY, "")
-        if msg.WhichOneof("kind") == "status":
-            status.submit(node_id, session_messages.statuses(node_id, msg.status))
-
-
-async def _arrives(read: asyncio.Future[pb.AgentMessage], within: float, lag: LoopLag) -> bool:
-    """Whether the read completes within so many seconds of this loop's working time."""
-    stalled = lag.stalled()
-    while True:
-        done, _ = await asyncio.wait([read], timeout=within)
-        if done:
+    try:
+        async for msg in messages:
+            silence.heard(heard)
+            last = metrics.agent_message(msg.WhichOneof("kind"), last, period.seconds)
+            if msg.WhichOneof("kind") == "heartbeat" and msg.heartbeat.engine_error != engine_error:
+                engine_error = msg.heartbeat.engine_error
+                if engine_error:
+                    await liveness.set_state(
+                        node_id, NodeState.DOWN, f"docker engine not answering: {engine_error}"
+                    )
+                else:
+                    await liveness.set_state(node_id, NodeState.READY, "")
+            if msg.WhichOneof("kind") == "status":
+                status.submit(node_id, session_messages.statuses(node_id, msg.status))
+    except asyncio.CancelledError:
+        if heard.silent:
             return True
-        now = lag.stalled()
-        within, stalled = now - stalled, now
-        if within <= 0:
-            return False
+        raise
+    except Exception:
+        # The stream ended under us (reset, or aborted by this side): not a silence.
+        return False
+    finally:
+        silence.forget(heard)
+    return False
