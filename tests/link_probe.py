@@ -21,7 +21,9 @@ METHOD = "/probe.Link/Stream"
 GIVE_UP = 60.0
 
 
-async def _drain(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> bytes:
+async def _drain(
+    requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]
+) -> bytes:
     async for _ in requests:
         pass
     return b""
@@ -29,7 +31,7 @@ async def _drain(requests: AsyncIterator[bytes], context: grpc.aio.ServicerConte
 
 async def main() -> None:
     server = grpc.aio.server()
-    handler = grpc.stream_unary_rpc_method_handler(_drain)
+    handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.stream_unary_rpc_method_handler(_drain)
     server.add_generic_rpc_handlers(
         [grpc.method_handlers_generic_handler("probe.Link", {"Stream": handler})]
     )
@@ -46,7 +48,8 @@ async def main() -> None:
             await asyncio.sleep(INTERVAL)
 
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS) as channel:
-        call = channel.stream_unary(METHOD)(messages())
+        stream: grpc.aio.StreamUnaryMultiCallable[bytes, bytes] = channel.stream_unary(METHOD)
+        call = stream(messages())
         try:
             await asyncio.wait_for(call, GIVE_UP)
             code = "OK"
