@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import structlog
 
-from common.model import Node, NodeState, StoredObject
+from common.model import Node, NodeState
 from manager.loops import attempt
 from manager.store import Op, Put, ReadView, StateStore
 
@@ -111,20 +111,28 @@ class Liveness:
         if not down:
             self._disconnected_at[node_id] = time.monotonic()
 
-    async def set_state(
-        self, node_id: str, state: NodeState, message: str, *, unless_connected: bool = False
-    ) -> None:
-        def plan(view: ReadView) -> Sequence[Op]:
-            node = view.get(Node, node_id)
-            if node is None or (node.state == state and node.message == message):
-                return []
-            # A sweep decided on a node without a session; one may have opened meanwhile.
-            if unless_connected and node_id in self._connected:
-                return []
-            return [Put(replace(node, state=state, message=message))]
+    async def set_state(self, node_id: str, state: NodeState, message: str) -> None:
+        await self._store_states([node_id], state, message, sweep=False)
 
-        if await self._store.transact(plan):
-            log.info("node state", node_id=node_id, state=state.name, reason=message)
+    async def _store_states(
+        self, node_ids: Collection[str], state: NodeState, message: str, *, sweep: bool
+    ) -> None:
+        """One write for every node given whose state or message changes."""
+
+        def plan(view: ReadView) -> Sequence[Op]:
+            ops: list[Op] = []
+            for node_id in node_ids:
+                node = view.get(Node, node_id)
+                if node is None or (node.state == state and node.message == message):
+                    continue
+                # A sweep decided on a node without a session; one may have opened meanwhile.
+                if sweep and node_id in self._connected:
+                    continue
+                ops.append(Put(replace(node, state=state, message=message)))
+            return ops
+
+        for node in await self._store.transact(plan):
+            log.info("node state", node_id=node.id, state=state.name, reason=message)
 
     async def run(self) -> None:
         """Mark DOWN the nodes that stayed disconnected, or never came back after a start.
@@ -171,26 +179,5 @@ class Liveness:
         """Mark down, in one write, the nodes still without a session; False when the write
         failed. A sweep finds hundreds at once when 1 % of 10,000 nodes are lost: one write
         each, queued behind a burst's writes, left them up for minutes."""
-
-        def plan(view: ReadView) -> Sequence[Op]:
-            ops: list[Op] = []
-            for node_id in node_ids:
-                node = view.get(Node, node_id)
-                # A session may have opened since the sweep decided.
-                if node is None or node_id in self._connected:
-                    continue
-                if node.state == NodeState.DOWN and node.message == message:
-                    continue
-                ops.append(Put(replace(node, state=NodeState.DOWN, message=message)))
-            return ops
-
-        marked: list[StoredObject] = []
-
-        async def write() -> None:
-            marked.extend(await self._store.transact(plan))
-
-        if not await attempt("nodes down", write(), nodes=len(node_ids)):
-            return False
-        for node in marked:
-            log.info("node state", node_id=node.id, state=NodeState.DOWN.name, reason=message)
-        return True
+        write = self._store_states(node_ids, NodeState.DOWN, message, sweep=True)
+        return await attempt("nodes down", write, nodes=len(node_ids))
