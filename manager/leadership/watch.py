@@ -55,6 +55,11 @@ async def _follow(
             async for answer in client.watch(prefix, revision + 1):
                 if answer.compact_revision:
                     break
+                if answer.created or answer.canceled:
+                    # Neither holds events; etcd heads them with its newest revision, which a
+                    # new watch has not yet brought the events up to (a leader that won since
+                    # the Range would read as deposed).
+                    continue
                 for event in answer.events:
                     if event.type == kv_pb2.Event.DELETE:
                         found.pop(event.kv.key, None)

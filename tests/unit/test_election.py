@@ -5,6 +5,7 @@ lease ends and another takes over; a deposed leader's write is refused by etcd i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,6 +17,7 @@ from common.api.etcd import rpc_pb2
 from common.errors import Unavailable
 from common.model import Node
 from manager.leadership import Election, Keys, Leader, ManagerSet, follow_leases
+from manager.leadership.keys import encode_leader
 from manager.store import EtcdStore, Put
 from manager.store.etcd_client import EtcdClient
 from tests.relay import Relay
@@ -175,3 +177,51 @@ async def test_a_leader_that_sees_its_key_taken_away_steps_down(
     # It stops its term, gives its lease up, and (alone) is elected again on a new one.
     await eventually(lambda: a.terms == 2 and a.managers.leads(), "a second term", within=10)
     await write(a, "n1")
+
+
+class ElectedBeforeTheWatch(EtcdClient):
+    """Elects manager x between follow_leases' Range and its watch of the leadership key, and
+    notes, after each answer of that watch the view took in, whether x reads as deposed."""
+
+    def __init__(self, endpoint: str, keys: Keys, managers: ManagerSet) -> None:
+        super().__init__([endpoint])
+        self._keys = keys
+        self._managers = managers
+        self.elected = 0
+        self.deposed: list[bool] = []
+
+    async def watch(
+        self, prefix: bytes, start_revision: int
+    ) -> AsyncIterator[rpc_pb2.WatchResponse]:
+        leader = prefix == self._keys.leader
+        if leader and not self.elected:
+            put = rpc_pb2.PutRequest(key=prefix, value=encode_leader(Leader("x", "x.test:7462")))
+            answer = await self.txn([], [rpc_pb2.RequestOp(request_put=put)])
+            self.elected = answer.header.revision
+        async for change in super().watch(prefix, start_revision):
+            yield change
+            if leader:
+                self.deposed.append(self._managers.deposed(self.elected))
+
+
+async def test_a_leader_elected_between_the_range_and_the_watch_is_not_read_as_deposed(
+    etcd_endpoint: str,
+) -> None:
+    """etcd acknowledges a new watch with its newest revision, ahead of the events it has still
+    to send: the view must not take that for having seen the key's put, or a manager that has
+    just won (at every manager's start) reads as deposed and steps down at once."""
+    keys = Keys(f"/test-{uuid.uuid4().hex[:12]}")
+    managers = ManagerSet("a", "a.test:7462")
+    client = ElectedBeforeTheWatch(etcd_endpoint, keys, managers)
+    follow = asyncio.create_task(follow_leases(client, keys, managers))
+    try:
+        await eventually(
+            lambda: managers.leader() == Leader("x", "x.test:7462"), "x seen leading", within=10
+        )
+        assert len(client.deposed) >= 2
+        assert not any(client.deposed)
+    finally:
+        follow.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follow
+        await client.close()
