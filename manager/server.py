@@ -76,6 +76,11 @@ SERVER_OPTIONS = [
     # Off: each heartbeat received made the server send a BDP ping to size a window that small
     # messages never fill; a quarter of an idle manager's CPU at 1,000 nodes (bench.scale).
     ("grpc.http2.bdp_probe", 0),
+    # gRPC holds a call that came while the event loop was too busy to take it, and cancels it
+    # after 30 s by default: at 10,000 nodes, the burst's CreateService calls and hundreds of
+    # agents' sessions ended CANCELLED that way (bench.scale). A call now waits for the loop
+    # until its own deadline, which every client call but an agent's session carries.
+    ("grpc.server_max_unrequested_time_in_server", 600),
     *message_limits.OPTIONS,
 ]
 
