@@ -5,16 +5,12 @@ per built-in chain that enters ours."""
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import signal
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from agent.mesh.rules import JUMPS, RETIRED_JUMPS, Jump, our_chains
 from common.errors import Unavailable
 
-# prctl(2)
-_PR_SET_PDEATHSIG = 1
 # Each call is a short local command; this bounds one the kernel or a lock holds up.
 TIMEOUT = 10.0
 
@@ -100,6 +96,13 @@ class Netfilter:
         # such monitor, and the guard's period alone serves them.
         try:
             proc = await asyncio.create_subprocess_exec(
+                # Killed with the agent, however the agent ends: an orphaned monitor would wait
+                # for events forever, in a namespace that may be gone. Set by setpriv rather
+                # than by Python code run between fork and exec, which holds up the forking
+                # process: in a manager with 1,000 sessions open, its event loop for a minute.
+                "setpriv",
+                "--pdeathsig",
+                "KILL",
                 *self._prefix,
                 # Line-buffered: into a pipe it would otherwise hold its events back for 4 KB.
                 "stdbuf",
@@ -110,10 +113,11 @@ class Netfilter:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
-            raise Unavailable(f"cannot run stdbuf xtables-monitor: {exc.strerror}") from None
+            raise Unavailable(
+                f"cannot run setpriv stdbuf xtables-monitor: {exc.strerror}"
+            ) from None
         assert proc.stdout is not None
         try:
             while await proc.stdout.readline():
@@ -158,12 +162,6 @@ class Netfilter:
         code, text = await self._run("iptables", "--wait", "-t", table, *args)
         if code != 0 and not tolerate:
             raise Unavailable(f"iptables -t {table} {' '.join(args)} failed: {_one_line(text)}")
-
-
-def _die_with_parent() -> None:
-    """In the monitor's child process: killed with the agent, however the agent ends. An
-    orphaned monitor would wait for events forever, in a namespace that may be gone."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _one_line(text: str) -> str:
