@@ -66,6 +66,11 @@ class Figures:
     moved_s: float = math.nan
     hollow_cpu: float = math.nan
     hollow_rss: int = 0
+    # The manager restarted: until every node that was Ready is again, how many nodes it
+    # marked down other than the lost ones, and how many tasks were started anew meanwhile.
+    restart_s: float = math.nan
+    restart_down: int = 0
+    restart_new_tasks: int = 0
 
     def rows(self) -> list[tuple[str, str]]:
         per_node = (self.idle_rss - self.base_rss) / self.nodes / 1024
@@ -89,6 +94,11 @@ class Figures:
         rows += [
             (f"lose {self.lost} nodes: down", f"{self.down_s:.1f} s"),
             ("  tasks running elsewhere", f"{self.moved_s:.1f} s"),
+            ("restart the manager: all back", f"{self.restart_s:.1f} s"),
+            (
+                "  healthy nodes marked down",
+                f"{self.restart_down} (tasks started anew: {self.restart_new_tasks})",
+            ),
             (
                 "a hollow node",
                 f"{self.hollow_cpu * 100:.3f} % of a core,"
@@ -107,13 +117,21 @@ def _percentiles(samples: list[float]) -> str:
     return f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms ({len(ordered)} calls)"
 
 
+def _holds(check: Callable[[], bool]) -> bool:
+    try:
+        return check()
+    except OSError:
+        return False
+
+
 async def wait_until(
     cluster: Cluster, what: str, check: Callable[[], bool], deadline: float, procs: list[Process]
 ) -> float:
     """Seconds until check holds, polling the manager's gauges; fails past the deadline or
-    when a process died."""
+    when a process died. A manager too busy to answer within the read's timeout has not got
+    there yet (a restarted one, with every node reconnecting)."""
     start = time.monotonic()
-    while not await asyncio.to_thread(check):
+    while not await asyncio.to_thread(_holds, check):
         if time.monotonic() - start > deadline:
             nodes, tasks = await asyncio.to_thread(cluster.counts)
             raise RuntimeError(
@@ -267,6 +285,22 @@ async def _phases(cluster: Cluster, figures: Figures, run: Run) -> Figures:
 
     await wait_until(cluster, "tasks moved", moved, 120, alive)
     figures.moved_s = time.monotonic() - start
+
+    # Every node reconnects at once to a restarted manager; none may be taken for lost.
+    _, tasks_before = await asyncio.to_thread(cluster.counts)
+    cluster.manager.stop()
+    start = time.monotonic()
+    await asyncio.to_thread(cluster.start_manager)
+
+    def back() -> bool:
+        nodes, _ = cluster.counts()
+        # The lost nodes are down again once the manager stopped waiting for them.
+        return nodes["ready"] >= size - figures.lost + 1 and nodes["down"] >= figures.lost
+
+    figures.restart_s = await wait_until(cluster, "nodes back", back, 120 + size / 20, alive)
+    _, tasks_after = await asyncio.to_thread(cluster.counts)
+    figures.restart_down = await asyncio.to_thread(cluster.marked_down) - figures.lost
+    figures.restart_new_tasks = sum(tasks_after.values()) - sum(tasks_before.values())
     return figures
 
 

@@ -11,11 +11,13 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from common import convert, message_limits
 from common.api import control_pb2 as api
@@ -170,18 +172,26 @@ class Cluster:
 
     def counts(self) -> tuple[Counter[str], Counter[str]]:
         """Nodes by state and tasks by state, as the manager's gauges have them."""
+        nodes: Counter[str] = Counter()
+        tasks: Counter[str] = Counter()
+        for sample in self._samples():
+            if sample.name == "shoal_nodes":
+                nodes[sample.labels["state"]] += int(sample.value)
+            elif sample.name == "shoal_tasks":
+                tasks[sample.labels["state"]] += int(sample.value)
+        return nodes, tasks
+
+    def marked_down(self) -> int:
+        """How many times this manager process marked a node down."""
+        found = (s.value for s in self._samples() if s.name == "shoal_nodes_marked_down_total")
+        return int(next(found, 0))
+
+    def _samples(self) -> Iterator[Sample]:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=10) as answer:
             text = answer.read().decode()
-        nodes: Counter[str] = Counter()
-        tasks: Counter[str] = Counter()
         for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == "shoal_nodes":
-                    nodes[sample.labels["state"]] += int(sample.value)
-                elif sample.name == "shoal_tasks":
-                    tasks[sample.labels["state"]] += int(sample.value)
-        return nodes, tasks
+            yield from family.samples
 
     def channel(self) -> grpc.aio.Channel:
         bundle = Bundle.load(self.root / "manager" / "admin")

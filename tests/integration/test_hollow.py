@@ -1,5 +1,6 @@
 """`agent hollow` at a small scale: 200 simulated nodes in one process join a real manager, run
-2,000 tasks, and come back as the same nodes when the process is started again without a token."""
+2,000 tasks, keep them through a restart of the manager, and come back as the same nodes when the
+process is started again without a token."""
 
 from __future__ import annotations
 
@@ -64,6 +65,15 @@ def test_hollow_nodes_join_run_tasks_and_resume(engine: docker.APIClient, tmp_pa
             CONVERGE,
             0.5,
         )
+
+        # The manager killed and started again: all 200 sessions come back at once, and no
+        # node is taken for lost meanwhile, so not one task is started again elsewhere.
+        before = {t["ID"]: t["Node"] for t in cluster.tasks("wide")}
+        cluster.manager.kill()
+        cluster.start_manager()
+        wait_for(lambda: cluster.all_ready(NODES + 1), "every node back", CONVERGE, 0.5)
+        assert _replicas(cluster, "wide") == f"{TASKS}/{TASKS}"
+        assert {t["ID"]: t["Node"] for t in cluster.tasks("wide")} == before
 
         hollow.kill()
         wait_for(
