@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import structlog
 
 from common.model import Node, NodeState
+from manager.dispatcher.loop_lag import LoopLag
 from manager.loops import attempt
 from manager.store import Op, Put, ReadView, StateStore
 
@@ -18,10 +19,13 @@ log = structlog.get_logger("dispatcher.liveness")
 MISSED_BEATS = 3
 # After a manager start or a takeover, nodes get this many periods to reconnect before they
 # count as down (their agents were with another process, which may have died a moment ago),
-# and longer while others are still reconnecting (10,000 nodes take a while to come back), but
-# never more than STARTUP_GRACE_LIMIT periods.
+# and longer while others are still reconnecting, but never more than STARTUP_GRACE_LIMIT
+# periods, or the time for every awaited node to come back at RECONNECTS_PER_SECOND: 10,000
+# nodes came in at 60-80 a second (bench.scale), and 60 s would have marked thousands down
+# that were on their way.
 STARTUP_GRACE_BEATS = 6
 STARTUP_GRACE_LIMIT = 60
+RECONNECTS_PER_SECOND = 20
 # Heartbeats a second the manager asks of the whole cluster at most: past that the period it
 # hands out grows with the number of nodes (as Nomad caps heartbeats), up to MAX_PERIOD, which
 # still finds a lost node within 10 s (3 missed beats).
@@ -54,15 +58,20 @@ class Period:
 
 
 class Liveness:
-    """Heartbeats themselves are watched by each session; this tracks the nodes without one."""
+    """Heartbeats themselves are watched by each session; this tracks the nodes without one.
 
-    def __init__(self, store: StateStore, period: float) -> None:
+    Its waits are counted on the loop's own clock, which stands still while the manager's loop
+    is held up: sessions that could not be read meanwhile are not nodes that stayed away."""
+
+    def __init__(self, store: StateStore, period: float, lag: LoopLag) -> None:
         self._store = store
         self.period = period
+        self._lag = lag
         self._connected: set[str] = set()
         self._disconnected_at: dict[str, float] = {}
-        self._started = time.monotonic()
+        self._started = self._clock()
         self._last_connect = self._started
+        self._grace_limit = STARTUP_GRACE_LIMIT * period
         self._nodes = 0
         self._counted = -_COUNT_AGE
         self._told = period
@@ -91,6 +100,9 @@ class Liveness:
             await self._retold.wait()
         return self._told
 
+    def _clock(self) -> float:
+        return time.monotonic() - self._lag.stalled()
+
     def _reconnecting(self, at: float) -> bool:
         """Whether nodes may still be coming back after this term began: within the grace, or
         while sessions keep opening (up to the limit)."""
@@ -98,10 +110,10 @@ class Liveness:
         if since_start <= STARTUP_GRACE_BEATS * self.session_period():
             return True
         quiet = at - self._last_connect > MISSED_BEATS * self.session_period()
-        return not quiet and since_start <= STARTUP_GRACE_LIMIT * self.period
+        return not quiet and since_start <= self._grace_limit
 
     def connected(self, node_id: str) -> None:
-        self._last_connect = time.monotonic()
+        self._last_connect = self._clock()
         self._connected.add(node_id)
         self._awaited.discard(node_id)
         self._disconnected_at.pop(node_id, None)
@@ -109,7 +121,7 @@ class Liveness:
     def disconnected(self, node_id: str, *, down: bool) -> None:
         self._connected.discard(node_id)
         if not down:
-            self._disconnected_at[node_id] = time.monotonic()
+            self._disconnected_at[node_id] = self._clock()
 
     async def set_state(self, node_id: str, state: NodeState, message: str) -> None:
         await self._store_states([node_id], state, message, sweep=False)
@@ -142,7 +154,7 @@ class Liveness:
         counts as down only once the grace period has passed without one here, so a failover
         never marks a healthy node down.
         """
-        self._started = time.monotonic()
+        self._started = self._clock()
         self._last_connect = self._started
         # Sessions that ended under a former term of this manager get the grace period too.
         self._disconnected_at = {}
@@ -151,9 +163,12 @@ class Liveness:
             for n in self._store.objects(Node)
             if n.state != NodeState.DOWN and n.id not in self._connected
         }
+        self._grace_limit = max(
+            STARTUP_GRACE_LIMIT * self.period, len(self._awaited) / RECONNECTS_PER_SECOND
+        )
         while True:
             await asyncio.sleep(self.period / 2)
-            now = time.monotonic()
+            now = self._clock()
             limit = now - MISSED_BEATS * self.session_period()
             due = {n: t for n, t in self._disconnected_at.items() if t < limit}
             for node_id in due:

@@ -89,8 +89,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._cluster_id = cluster_id
         self._cert_lifetime = cert_lifetime
         self._auth = Authenticator(store, cluster_id)
-        self._liveness = Liveness(store, heartbeat_period)
         self._lag = LoopLag()
+        self._liveness = Liveness(store, heartbeat_period, self._lag)
         self._silence = Silence(self._lag)
         self._status = StatusIntake(store)
         self._outboxes: dict[str, Outbox] = {}

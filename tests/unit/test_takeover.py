@@ -9,6 +9,7 @@ from pathlib import Path
 
 from common.model import ManagerList, Node, NodeState
 from manager.dispatcher.liveness import STARTUP_GRACE_BEATS, Liveness
+from manager.dispatcher.loop_lag import LoopLag
 from manager.store import Put, SqliteStore
 from tests.rogue import Rogue, description
 from tests.unit.builders import node
@@ -27,7 +28,7 @@ async def test_a_new_term_waits_out_a_grace_period_before_marking_a_node_down(
     try:
         down = node("was-down", state=NodeState.DOWN)
         await store.commit([Put(node("back")), Put(node("gone")), Put(down)])
-        liveness = Liveness(store, PERIOD)
+        liveness = Liveness(store, PERIOD, LoopLag())
         began = time.monotonic()
         term = asyncio.create_task(liveness.run())
         try:
@@ -59,7 +60,7 @@ async def test_a_session_that_ended_in_a_former_term_gets_the_grace_period_too(
     store = await SqliteStore.open(tmp_path / "state.db")
     try:
         await store.commit([Put(node("n1"))])
-        liveness = Liveness(store, PERIOD)
+        liveness = Liveness(store, PERIOD, LoopLag())
         liveness.connected("n1")
         liveness.disconnected("n1", down=False)
         began = time.monotonic()
