@@ -124,7 +124,8 @@ def container_from_pb(msg: pb.ContainerSpec) -> m.ContainerSpec:
         image=msg.image,
         args=tuple(msg.args),
         env=tuple(msg.env),
-        labels=dict(msg.labels),
+        # Most have none; a map field copied through the Mapping ABC costs even then.
+        labels=dict(msg.labels) if msg.labels else {},
         limits=resources_from_pb(msg.limits),
         hostname=msg.hostname,
         entrypoint=tuple(msg.entrypoint),
