@@ -187,17 +187,17 @@ class Run:
     store: str
 
 
-async def measure(size: int, run: Run, root: Path) -> Figures:
-    figures = Figures(nodes=size, tasks=run.tasks)
+async def measure(figures: Figures, run: Run, root: Path) -> None:
+    """Fills in figures phase by phase: what a failed phase leaves out stays nan."""
     cluster = Cluster(root, store=run.store)
     cluster.start_manager()
     try:
-        return await _phases(cluster, figures, run)
+        await _phases(cluster, figures, run)
     finally:
         cluster.stop()
 
 
-async def _phases(cluster: Cluster, figures: Figures, run: Run) -> Figures:
+async def _phases(cluster: Cluster, figures: Figures, run: Run) -> None:
     per_process = run.per_process
     size, tasks = figures.nodes, figures.tasks
     token = cluster.token()
@@ -290,7 +290,8 @@ async def _phases(cluster: Cluster, figures: Figures, run: Run) -> Figures:
     _, tasks_before = await asyncio.to_thread(cluster.counts)
     cluster.manager.stop()
     start = time.monotonic()
-    await asyncio.to_thread(cluster.start_manager)
+    # Loading 100,000 tasks with every node knocking takes a while at 10,000 nodes.
+    await asyncio.to_thread(cluster.start_manager, 60 + size / 50)
 
     def back() -> bool:
         nodes, _ = cluster.counts()
@@ -301,7 +302,6 @@ async def _phases(cluster: Cluster, figures: Figures, run: Run) -> Figures:
     _, tasks_after = await asyncio.to_thread(cluster.counts)
     figures.restart_down = await asyncio.to_thread(cluster.marked_down) - figures.lost
     figures.restart_new_tasks = sum(tasks_after.values()) - sum(tasks_before.values())
-    return figures
 
 
 def report(figures: Figures, store: str, load: str) -> None:
@@ -341,16 +341,20 @@ def main() -> None:
     for size in args.sizes:
         load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         print(f"\n{size:,} nodes, {args.tasks:,} tasks ...", flush=True)
-        with tempfile.TemporaryDirectory(prefix="shoal-scale-") as tmp:
-            root = Path(tmp)
-            run = Run(args.tasks, args.per_process, args.idle_window, "")
-            if args.store == "etcd":
-                with etcd_member() as endpoint:
-                    run = replace(run, store=f"etcd://{endpoint}/shoal")
-                    figures = asyncio.run(measure(size, run, root))
-            else:
-                figures = asyncio.run(measure(size, run, root))
-        report(figures, args.store, load)
+        figures = Figures(nodes=size, tasks=args.tasks)
+        # A phase that fails still leaves the figures measured before it printed.
+        try:
+            with tempfile.TemporaryDirectory(prefix="shoal-scale-") as tmp:
+                root = Path(tmp)
+                run = Run(args.tasks, args.per_process, args.idle_window, "")
+                if args.store == "etcd":
+                    with etcd_member() as endpoint:
+                        run = replace(run, store=f"etcd://{endpoint}/shoal")
+                        asyncio.run(measure(figures, run, root))
+                else:
+                    asyncio.run(measure(figures, run, root))
+        finally:
+            report(figures, args.store, load)
 
 
 if __name__ == "__main__":
