@@ -97,7 +97,9 @@ class Figures:
             ("restart the manager: all back", f"{self.restart_s:.1f} s"),
             (
                 "  healthy nodes marked down",
-                f"{self.restart_down} (tasks started anew: {self.restart_new_tasks})",
+                "not measured"
+                if math.isnan(self.restart_s)
+                else f"{self.restart_down} (tasks started anew: {self.restart_new_tasks})",
             ),
             (
                 "a hollow node",

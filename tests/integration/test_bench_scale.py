@@ -18,6 +18,8 @@ ROWS = (
     f"burst {TASKS} tasks",
     "lose 1 nodes: down",
     "tasks running elsewhere",
+    "restart the manager: all back",
+    "healthy nodes marked down",
     "a hollow node",
 )
 
