@@ -57,26 +57,40 @@ def test_hostname_index_follows_renames_and_removals() -> None:
     assert index.candidates("web-2") == set()
 
 
-async def test_no_node_down_while_others_still_reconnect(tmp_path: Path) -> None:
-    """Sessions opening one after another past the startup grace keep the nodes yet to come back
-    from being marked down; once they stop, a node that never came back is down."""
+async def stored_nodes(store: SqliteStore, count: int) -> list[str]:
+    ids = [f"node-{i}" for i in range(count)]
+    await store.transact(
+        lambda view: [Put(Node(id=i, description=NodeDescription(hostname=i))) for i in ids]
+    )
+    return ids
+
+
+@pytest.mark.parametrize(
+    ("period", "count", "per_second", "past"),
+    [
+        # Past the startup grace of 6 periods, two nodes a period.
+        (0.5, 24, 4.0, STARTUP_GRACE_BEATS * 0.5),
+        # Past STARTUP_GRACE_LIMIT periods (10,000 nodes take minutes), at the floor rate the
+        # grace allows for.
+        (0.05, 200, RECONNECTS_PER_SECOND * 1.5, 2 * STARTUP_GRACE_LIMIT * 0.05),
+    ],
+    ids=["past-the-grace", "past-its-limit-of-periods"],
+)
+async def test_no_node_down_while_others_still_reconnect(
+    tmp_path: Path, period: float, count: int, per_second: float, past: float
+) -> None:
+    """Sessions opening one after another for longer than the startup grace keep the nodes yet
+    to come back from being marked down; once they stop, a node that never came back is down."""
     store = await SqliteStore.open(tmp_path / "state.db")
-    period = 0.5
-    ids = [f"node-{i}" for i in range(24)]
-
-    def nodes() -> list[Put]:
-        return [Put(Node(id=i, description=NodeDescription(hostname=i))) for i in ids]
-
-    await store.transact(lambda view: nodes())
+    ids = await stored_nodes(store, count)
     liveness = Liveness(store, period, LoopLag())
     sweeping = asyncio.create_task(liveness.run())
     try:
-        # The first nodes come back two a period, for longer than the startup grace.
         start = time.monotonic()
         for node_id in ids[:-1]:
             liveness.connected(node_id)
-            await asyncio.sleep(period / 2)
-        assert time.monotonic() - start > STARTUP_GRACE_BEATS * period
+            await asyncio.sleep(1 / per_second)
+        assert time.monotonic() - start > past
         assert all(n.state is NodeState.UNKNOWN for n in store.objects(Node))
 
         def never_back_is_down() -> bool:
@@ -187,46 +201,6 @@ async def test_nodes_lost_together_are_marked_down_in_one_write(tmp_path: Path) 
         await eventually(all_down, "every node down", 10)
         assert store.revision == before + 1
         assert {n.message for n in store.objects(Node)} == {"no session for 3 heartbeat periods"}
-    finally:
-        sweeping.cancel()
-        await asyncio.gather(sweeping, return_exceptions=True)
-        await store.close()
-
-
-async def stored_nodes(store: SqliteStore, count: int) -> list[str]:
-    ids = [f"node-{i}" for i in range(count)]
-    await store.transact(
-        lambda view: [Put(Node(id=i, description=NodeDescription(hostname=i))) for i in ids]
-    )
-    return ids
-
-
-async def test_a_long_reconnect_storm_still_under_way_marks_no_node_down(tmp_path: Path) -> None:
-    """A restarted manager's nodes coming back steadily for longer than STARTUP_GRACE_LIMIT
-    periods (10,000 of them take minutes) are all waited for; one that never comes is down once
-    the others are in."""
-    store = await SqliteStore.open(tmp_path / "state.db")
-    period = 0.05
-    ids = await stored_nodes(store, 200)
-    liveness = Liveness(store, period, LoopLag())
-    sweeping = asyncio.create_task(liveness.run())
-    try:
-        # At the floor rate the grace allows for: past the periods' limit, within the storm's.
-        rate = RECONNECTS_PER_SECOND * 1.5
-        assert len(ids) / rate > 2 * STARTUP_GRACE_LIMIT * period
-        start = time.monotonic()
-        for node_id in ids[:-1]:
-            liveness.connected(node_id)
-            await asyncio.sleep(1 / rate)
-        assert time.monotonic() - start > 2 * STARTUP_GRACE_LIMIT * period
-        assert not [n.id for n in store.objects(Node) if n.state is NodeState.DOWN]
-
-        def never_back_is_down() -> bool:
-            node = store.get(Node, ids[-1])
-            return node is not None and node.state is NodeState.DOWN
-
-        await eventually(never_back_is_down, "the node that never came back marked down", 10)
-        assert {n.id for n in store.objects(Node) if n.state is NodeState.DOWN} == {ids[-1]}
     finally:
         sweeping.cancel()
         await asyncio.gather(sweeping, return_exceptions=True)
