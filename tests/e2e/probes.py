@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections import Counter
 
+from tests.container_exec import run_in
 from tests.lab import Lab
 from tests.lab_host import REPO, Host
 
@@ -51,10 +52,8 @@ def exec_in(host: Host, service: str, command: str) -> tuple[int, str]:
     """Run `sh -c command` in the service's (first) container on host: (exit code, output)."""
     with host.engine() as api:
         [container] = api.containers(filters={"label": f"shoal.service.name={service}"})[:1]
-        run = api.exec_create(container["Id"], ["sh", "-c", command])
-        out = api.exec_start(run["Id"])
-        code = api.exec_inspect(run["Id"])["ExitCode"]
-    return int(code), out.decode(errors="replace")
+        code, out = run_in(api, container["Id"], ["sh", "-c", command])
+    return code, out.decode(errors="replace")
 
 
 def lookup(host: Host, service: str, name: str) -> list[str] | None:

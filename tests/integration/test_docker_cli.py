@@ -12,6 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from tests.container_exec import run_in
 from tests.docker_cli import CLIENTS, DockerCli, of_cluster, tag_of
 from tests.integration.cluster import DEADLINE, Cluster, free_port
 from tests.waiting import wait_for
@@ -215,8 +216,7 @@ def test_drain_moves_tasks_off_a_node(cli: DockerCli, cluster: Cluster) -> None:
 
 
 def _read_in(engine: docker.APIClient, container: str, path: str) -> str:
-    run = engine.exec_create(container, ["cat", path])
-    output: bytes = engine.exec_start(run["Id"])
+    _, output = run_in(engine, container, ["cat", path])
     return output.decode()
 
 

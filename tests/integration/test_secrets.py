@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 from agent.task_files import files_dir
+from tests.container_exec import run_in
 from tests.integration.cluster import Cluster
 from tests.integration.test_updates import sampled
 from tests.waiting import SLEEPER, wait_for
@@ -20,9 +21,7 @@ IMAGE = "local/busybox:latest"
 
 
 def _exec(cluster: Cluster, container_id: str, *command: str) -> bytes:
-    run = cluster.engine.exec_create(container_id, list(command))
-    output = cluster.engine.exec_start(run["Id"])
-    assert isinstance(output, bytes)
+    _, output = run_in(cluster.engine, container_id, list(command))
     return output
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tests.container_exec import run_in
 from tests.integration.cluster import Cluster
 from tests.waiting import wait_for
 
@@ -77,9 +78,7 @@ configs:
 def _read(cluster: Cluster, service: str, path: str) -> bytes:
     """The bytes at path in the first running container of service."""
     container = cluster.containers(service)[0]
-    run = cluster.engine.exec_create(container["Id"], ["cat", path])
-    output = cluster.engine.exec_start(run["Id"])
-    assert isinstance(output, bytes)
+    _, output = run_in(cluster.engine, container["Id"], ["cat", path])
     return output
 
 
