@@ -9,6 +9,7 @@ away, and reports made meanwhile are sent once a session is back.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -42,6 +43,10 @@ from common.version import PROTOCOL, VERSION
 
 log = structlog.get_logger("agent")
 
+# The longest wait between two tries to open a session, unless the manager gives a longer
+# window to come back within (a large cluster).
+SESSION_RETRY_CAP = 2.0
+
 
 class NodeAgent:
     def __init__(
@@ -71,6 +76,8 @@ class NodeAgent:
         self._runtime = runtime
         self._hostname = hostname
         self._period = 1.0
+        # The window the manager gave for coming back after a lost session (its cluster's size).
+        self._reconnect_within = 0.0
         self._pending: dict[str, TaskStatus] = {}
         # Why the engine does not answer, while it does not: the node reports itself not ready.
         self._engine_error = ""
@@ -228,20 +235,24 @@ class NodeAgent:
     async def _hold_sessions(self) -> None:
         """Sessions until a fatal answer; agent/managers.py says which manager each goes to
         and when a failed one is followed by another at once rather than after a backoff."""
-        backoff = Backoff(0.1, 2.0)
+        backoff = Backoff(0.1, SESSION_RETRY_CAP)
         while True:
+            lost = False
             try:
                 await self._session(backoff)
+                lost = self.connected.is_set()
                 self._log.warning("session ended by the manager", manager=self.manager)
                 self.managers.restart()
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in FATAL:
                     raise from_rpc_error(exc) from None
                 failed = self.manager
-                was_up = self.connected.is_set()
+                lost = self.connected.is_set()
                 self.connected.clear()
-                if self.managers.failed(exc, was_up=was_up):
+                if self.managers.failed(exc, was_up=lost):
                     self._log.info("trying another manager", failed=failed, next=self.manager)
+                    if lost:
+                        await asyncio.sleep(self._spread())
                     continue
                 self._log.warning(
                     "manager unreachable",
@@ -251,7 +262,15 @@ class NodeAgent:
                 )
                 await self._renewal.check_root()
             self.connected.clear()
-            await asyncio.sleep(min(backoff.next_delay(), self.managers.longest_wait))
+            wait = min(
+                backoff.next_delay(), max(self.managers.longest_wait, self._reconnect_within)
+            )
+            await asyncio.sleep(max(wait, self._spread()) if lost else wait)
+
+    def _spread(self) -> float:
+        """When to open the next session after losing one: every node of the cluster lost it
+        in the same instant when the manager went, and they come back across the window."""
+        return random.uniform(0, self._reconnect_within)
 
     async def _session(self, backoff: Backoff) -> None:
         description = await self._describe()
@@ -268,6 +287,8 @@ class NodeAgent:
                 if kind == "settings":
                     self._renewal.told(msg.settings)
                     self._period = max(0.05, msg.settings.heartbeat_period_ms / 1000)
+                    self._reconnect_within = msg.settings.reconnect_within_ms / 1000
+                    backoff.cap = max(SESSION_RETRY_CAP, self._reconnect_within)
                     backoff.reset()
                     # A beat now: the wait under way may be one of the old period, longer than
                     # the manager allows when its period is shorter than the one assumed.

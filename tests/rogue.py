@@ -71,6 +71,8 @@ class Rogue:
     beat_every: float = 0.1
     # The heartbeat period of each settings message received, in ms.
     periods: list[int] = field(default_factory=list)
+    # The reconnect window of each settings message received, in ms.
+    windows: list[int] = field(default_factory=list)
     _outgoing: asyncio.Queue[dpb.AgentMessage | None] = field(default_factory=asyncio.Queue)
     _channel: grpc.aio.Channel | None = None
     _reader: asyncio.Task[None] | None = None
@@ -155,6 +157,7 @@ class Rogue:
             self.managers = convert.manager_list_from_pb(msg.managers)
         elif kind == "settings":
             self.periods.append(msg.settings.heartbeat_period_ms)
+            self.windows.append(msg.settings.reconnect_within_ms)
 
     async def send(self, msg: dpb.AgentMessage) -> None:
         await self._outgoing.put(msg)

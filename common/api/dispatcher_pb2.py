@@ -27,7 +27,7 @@ from common.api import logs_pb2 as shoal_dot_v1_dot_logs__pb2
 from common.api import types_pb2 as shoal_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shoal/v1/dispatcher.proto\x12\x08shoal.v1\x1a\x13shoal/v1/logs.proto\x1a\x14shoal/v1/types.proto\"\x0e\n\x0cLeaveRequest\"\x0f\n\rLeaveResponse\"\x1f\n\x0cRenewRequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\x0c\"1\n\rRenewResponse\x12\x10\n\x08\x63\x65rt_pem\x18\x01 \x01(\x0c\x12\x0e\n\x06\x63\x61_pem\x18\x02 \x01(\x0c\"=\n\x05Hello\x12.\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x19.shoal.v1.NodeDescriptionJ\x04\x08\x01\x10\x02\"!\n\tHeartbeat\x12\x14\n\x0c\x65ngine_error\x18\x01 \x01(\t\"I\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0b\x32\x14.shoal.v1.TaskStatus\":\n\x0bStatusBatch\x12+\n\x07updates\x18\x01 \x03(\x0b\x32\x1a.shoal.v1.TaskStatusUpdate\"\x8b\x01\n\x0c\x41gentMessage\x12 \n\x05hello\x18\x01 \x01(\x0b\x32\x0f.shoal.v1.HelloH\x00\x12(\n\theartbeat\x18\x02 \x01(\x0b\x32\x13.shoal.v1.HeartbeatH\x00\x12\'\n\x06status\x18\x03 \x01(\x0b\x32\x15.shoal.v1.StatusBatchH\x00\x42\x06\n\x04kind\"e\n\x08Settings\x12\x1b\n\x13heartbeat_period_ms\x18\x01 \x01(\r\x12\x0e\n\x06\x63\x61_pem\x18\x02 \x01(\x0c\x12\x13\n\x0b\x63\x61_rotating\x18\x03 \x01(\x08\x12\x17\n\x0frenew_within_ms\x18\x04 \x01(\r\"\xb3\x01\n\x0b\x41ssignments\x12\x0c\n\x04\x66ull\x18\x01 \x01(\x08\x12\x1d\n\x05tasks\x18\x02 \x03(\x0b\x32\x0e.shoal.v1.Task\x12\x0f\n\x07removed\x18\x03 \x03(\t\x12\x0c\n\x04more\x18\x04 \x01(\x08\x12!\n\x05\x66iles\x18\x05 \x03(\x0b\x32\x12.shoal.v1.FileData\x12\x35\n\x0eregistry_auths\x18\x06 \x03(\x0b\x32\x1d.shoal.v1.ServiceRegistryAuth\"E\n\x08\x46ileData\x12\x0e\n\x06\x63onfig\x18\x01 \x01(\x08\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"O\n\x13ServiceRegistryAuth\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12$\n\x04\x61uth\x18\x02 \x01(\x0b\x32\x16.shoal.v1.RegistryAuth\"y\n\x0eIngressBackend\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x03 \x01(\t\x12\x11\n\thost_port\x18\x04 \x01(\r\x12\x14\n\x0c\x63ontainer_ip\x18\x05 \x01(\t\x12\x0e\n\x06target\x18\x06 \x01(\r\"\x8a\x01\n\x0bIngressPort\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12\x11\n\tpublished\x18\x02 \x01(\r\x12(\n\x08protocol\x18\x03 \x01(\x0e\x32\x16.shoal.v1.PortProtocol\x12*\n\x08\x62\x61\x63kends\x18\x04 \x03(\x0b\x32\x18.shoal.v1.IngressBackend\"R\n\x0bIngressView\x12\x0c\n\x04\x66ull\x18\x01 \x01(\x08\x12$\n\x05ports\x18\x02 \x03(\x0b\x32\x15.shoal.v1.IngressPort\x12\x0f\n\x07removed\x18\x03 \x03(\t\"\xa0\x03\n\x0eManagerMessage\x12&\n\x08settings\x18\x01 \x01(\x0b\x32\x12.shoal.v1.SettingsH\x00\x12,\n\x0b\x61ssignments\x18\x02 \x01(\x0b\x32\x15.shoal.v1.AssignmentsH\x00\x12\x31\n\x0esubscribe_logs\x18\n \x01(\x0b\x32\x17.shoal.v1.SubscribeLogsH\x00\x12+\n\x0b\x63\x61ncel_logs\x18\x0b \x01(\x0b\x32\x14.shoal.v1.CancelLogsH\x00\x12(\n\x07ingress\x18\x14 \x01(\x0b\x32\x15.shoal.v1.IngressViewH\x00\x12-\n\x0cnetwork_view\x18\x1e \x01(\x0b\x32\x15.shoal.v1.NetworkViewH\x00\x12$\n\x07removed\x18( \x01(\x0b\x32\x11.shoal.v1.RemovedH\x00\x12)\n\x08managers\x18\x32 \x01(\x0b\x32\x15.shoal.v1.ManagerListH\x00\x12&\n\x08promoted\x18< \x01(\x0b\x32\x12.shoal.v1.PromotedH\x00\x42\x06\n\x04kind\"\t\n\x07Removed\"\x1c\n\x0bManagerList\x12\r\n\x05\x61\x64\x64rs\x18\x01 \x03(\t\"\n\n\x08Promoted\"_\n\x0fNetworkEndpoint\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x12\n\nvirtual_ip\x18\x02 \x01(\t\x12\x11\n\taddresses\x18\x03 \x03(\t\x12\x0f\n\x07\x61liases\x18\x04 \x03(\t\"\xa1\x01\n\x0bNodeNetwork\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06subnet\x18\x03 \x01(\t\x12\x0b\n\x03vni\x18\x04 \x01(\r\x12\r\n\x05slice\x18\x05 \x01(\t\x12\x0f\n\x07gateway\x18\x06 \x01(\t\x12\r\n\x05peers\x18\x07 \x03(\t\x12,\n\tendpoints\x18\x08 \x03(\x0b\x32\x19.shoal.v1.NetworkEndpoint\"O\n\x0bNetworkView\x12\'\n\x08networks\x18\x01 \x03(\x0b\x32\x15.shoal.v1.NodeNetwork\x12\x17\n\x0f\x66oreign_subnets\x18\x02 \x03(\t2\x8f\x02\n\nDispatcher\x12?\n\x07Session\x12\x16.shoal.v1.AgentMessage\x1a\x18.shoal.v1.ManagerMessage(\x01\x30\x01\x12\x38\n\x05Renew\x12\x16.shoal.v1.RenewRequest\x1a\x17.shoal.v1.RenewResponse\x12\x38\n\x05Leave\x12\x16.shoal.v1.LeaveRequest\x1a\x17.shoal.v1.LeaveResponse\x12L\n\x0bPublishLogs\x12\x1c.shoal.v1.PublishLogsMessage\x1a\x1d.shoal.v1.PublishLogsResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shoal/v1/dispatcher.proto\x12\x08shoal.v1\x1a\x13shoal/v1/logs.proto\x1a\x14shoal/v1/types.proto\"\x0e\n\x0cLeaveRequest\"\x0f\n\rLeaveResponse\"\x1f\n\x0cRenewRequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\x0c\"1\n\rRenewResponse\x12\x10\n\x08\x63\x65rt_pem\x18\x01 \x01(\x0c\x12\x0e\n\x06\x63\x61_pem\x18\x02 \x01(\x0c\"=\n\x05Hello\x12.\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x19.shoal.v1.NodeDescriptionJ\x04\x08\x01\x10\x02\"!\n\tHeartbeat\x12\x14\n\x0c\x65ngine_error\x18\x01 \x01(\t\"I\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0b\x32\x14.shoal.v1.TaskStatus\":\n\x0bStatusBatch\x12+\n\x07updates\x18\x01 \x03(\x0b\x32\x1a.shoal.v1.TaskStatusUpdate\"\x8b\x01\n\x0c\x41gentMessage\x12 \n\x05hello\x18\x01 \x01(\x0b\x32\x0f.shoal.v1.HelloH\x00\x12(\n\theartbeat\x18\x02 \x01(\x0b\x32\x13.shoal.v1.HeartbeatH\x00\x12\'\n\x06status\x18\x03 \x01(\x0b\x32\x15.shoal.v1.StatusBatchH\x00\x42\x06\n\x04kind\"\x82\x01\n\x08Settings\x12\x1b\n\x13heartbeat_period_ms\x18\x01 \x01(\r\x12\x0e\n\x06\x63\x61_pem\x18\x02 \x01(\x0c\x12\x13\n\x0b\x63\x61_rotating\x18\x03 \x01(\x08\x12\x17\n\x0frenew_within_ms\x18\x04 \x01(\r\x12\x1b\n\x13reconnect_within_ms\x18\x05 \x01(\r\"\xb3\x01\n\x0b\x41ssignments\x12\x0c\n\x04\x66ull\x18\x01 \x01(\x08\x12\x1d\n\x05tasks\x18\x02 \x03(\x0b\x32\x0e.shoal.v1.Task\x12\x0f\n\x07removed\x18\x03 \x03(\t\x12\x0c\n\x04more\x18\x04 \x01(\x08\x12!\n\x05\x66iles\x18\x05 \x03(\x0b\x32\x12.shoal.v1.FileData\x12\x35\n\x0eregistry_auths\x18\x06 \x03(\x0b\x32\x1d.shoal.v1.ServiceRegistryAuth\"E\n\x08\x46ileData\x12\x0e\n\x06\x63onfig\x18\x01 \x01(\x08\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"O\n\x13ServiceRegistryAuth\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12$\n\x04\x61uth\x18\x02 \x01(\x0b\x32\x16.shoal.v1.RegistryAuth\"y\n\x0eIngressBackend\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x03 \x01(\t\x12\x11\n\thost_port\x18\x04 \x01(\r\x12\x14\n\x0c\x63ontainer_ip\x18\x05 \x01(\t\x12\x0e\n\x06target\x18\x06 \x01(\r\"\x8a\x01\n\x0bIngressPort\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12\x11\n\tpublished\x18\x02 \x01(\r\x12(\n\x08protocol\x18\x03 \x01(\x0e\x32\x16.shoal.v1.PortProtocol\x12*\n\x08\x62\x61\x63kends\x18\x04 \x03(\x0b\x32\x18.shoal.v1.IngressBackend\"R\n\x0bIngressView\x12\x0c\n\x04\x66ull\x18\x01 \x01(\x08\x12$\n\x05ports\x18\x02 \x03(\x0b\x32\x15.shoal.v1.IngressPort\x12\x0f\n\x07removed\x18\x03 \x03(\t\"\xa0\x03\n\x0eManagerMessage\x12&\n\x08settings\x18\x01 \x01(\x0b\x32\x12.shoal.v1.SettingsH\x00\x12,\n\x0b\x61ssignments\x18\x02 \x01(\x0b\x32\x15.shoal.v1.AssignmentsH\x00\x12\x31\n\x0esubscribe_logs\x18\n \x01(\x0b\x32\x17.shoal.v1.SubscribeLogsH\x00\x12+\n\x0b\x63\x61ncel_logs\x18\x0b \x01(\x0b\x32\x14.shoal.v1.CancelLogsH\x00\x12(\n\x07ingress\x18\x14 \x01(\x0b\x32\x15.shoal.v1.IngressViewH\x00\x12-\n\x0cnetwork_view\x18\x1e \x01(\x0b\x32\x15.shoal.v1.NetworkViewH\x00\x12$\n\x07removed\x18( \x01(\x0b\x32\x11.shoal.v1.RemovedH\x00\x12)\n\x08managers\x18\x32 \x01(\x0b\x32\x15.shoal.v1.ManagerListH\x00\x12&\n\x08promoted\x18< \x01(\x0b\x32\x12.shoal.v1.PromotedH\x00\x42\x06\n\x04kind\"\t\n\x07Removed\"\x1c\n\x0bManagerList\x12\r\n\x05\x61\x64\x64rs\x18\x01 \x03(\t\"\n\n\x08Promoted\"_\n\x0fNetworkEndpoint\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x12\n\nvirtual_ip\x18\x02 \x01(\t\x12\x11\n\taddresses\x18\x03 \x03(\t\x12\x0f\n\x07\x61liases\x18\x04 \x03(\t\"\xa1\x01\n\x0bNodeNetwork\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06subnet\x18\x03 \x01(\t\x12\x0b\n\x03vni\x18\x04 \x01(\r\x12\r\n\x05slice\x18\x05 \x01(\t\x12\x0f\n\x07gateway\x18\x06 \x01(\t\x12\r\n\x05peers\x18\x07 \x03(\t\x12,\n\tendpoints\x18\x08 \x03(\x0b\x32\x19.shoal.v1.NetworkEndpoint\"O\n\x0bNetworkView\x12\'\n\x08networks\x18\x01 \x03(\x0b\x32\x15.shoal.v1.NodeNetwork\x12\x17\n\x0f\x66oreign_subnets\x18\x02 \x03(\t2\x8f\x02\n\nDispatcher\x12?\n\x07Session\x12\x16.shoal.v1.AgentMessage\x1a\x18.shoal.v1.ManagerMessage(\x01\x30\x01\x12\x38\n\x05Renew\x12\x16.shoal.v1.RenewRequest\x1a\x17.shoal.v1.RenewResponse\x12\x38\n\x05Leave\x12\x16.shoal.v1.LeaveRequest\x1a\x17.shoal.v1.LeaveResponse\x12L\n\x0bPublishLogs\x12\x1c.shoal.v1.PublishLogsMessage\x1a\x1d.shoal.v1.PublishLogsResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -52,34 +52,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STATUSBATCH']._serialized_end=430
   _globals['_AGENTMESSAGE']._serialized_start=433
   _globals['_AGENTMESSAGE']._serialized_end=572
-  _globals['_SETTINGS']._serialized_start=574
-  _globals['_SETTINGS']._serialized_end=675
-  _globals['_ASSIGNMENTS']._serialized_start=678
-  _globals['_ASSIGNMENTS']._serialized_end=857
-  _globals['_FILEDATA']._serialized_start=859
-  _globals['_FILEDATA']._serialized_end=928
-  _globals['_SERVICEREGISTRYAUTH']._serialized_start=930
-  _globals['_SERVICEREGISTRYAUTH']._serialized_end=1009
-  _globals['_INGRESSBACKEND']._serialized_start=1011
-  _globals['_INGRESSBACKEND']._serialized_end=1132
-  _globals['_INGRESSPORT']._serialized_start=1135
-  _globals['_INGRESSPORT']._serialized_end=1273
-  _globals['_INGRESSVIEW']._serialized_start=1275
-  _globals['_INGRESSVIEW']._serialized_end=1357
-  _globals['_MANAGERMESSAGE']._serialized_start=1360
-  _globals['_MANAGERMESSAGE']._serialized_end=1776
-  _globals['_REMOVED']._serialized_start=1778
-  _globals['_REMOVED']._serialized_end=1787
-  _globals['_MANAGERLIST']._serialized_start=1789
-  _globals['_MANAGERLIST']._serialized_end=1817
-  _globals['_PROMOTED']._serialized_start=1819
-  _globals['_PROMOTED']._serialized_end=1829
-  _globals['_NETWORKENDPOINT']._serialized_start=1831
-  _globals['_NETWORKENDPOINT']._serialized_end=1926
-  _globals['_NODENETWORK']._serialized_start=1929
-  _globals['_NODENETWORK']._serialized_end=2090
-  _globals['_NETWORKVIEW']._serialized_start=2092
-  _globals['_NETWORKVIEW']._serialized_end=2171
-  _globals['_DISPATCHER']._serialized_start=2174
-  _globals['_DISPATCHER']._serialized_end=2445
+  _globals['_SETTINGS']._serialized_start=575
+  _globals['_SETTINGS']._serialized_end=705
+  _globals['_ASSIGNMENTS']._serialized_start=708
+  _globals['_ASSIGNMENTS']._serialized_end=887
+  _globals['_FILEDATA']._serialized_start=889
+  _globals['_FILEDATA']._serialized_end=958
+  _globals['_SERVICEREGISTRYAUTH']._serialized_start=960
+  _globals['_SERVICEREGISTRYAUTH']._serialized_end=1039
+  _globals['_INGRESSBACKEND']._serialized_start=1041
+  _globals['_INGRESSBACKEND']._serialized_end=1162
+  _globals['_INGRESSPORT']._serialized_start=1165
+  _globals['_INGRESSPORT']._serialized_end=1303
+  _globals['_INGRESSVIEW']._serialized_start=1305
+  _globals['_INGRESSVIEW']._serialized_end=1387
+  _globals['_MANAGERMESSAGE']._serialized_start=1390
+  _globals['_MANAGERMESSAGE']._serialized_end=1806
+  _globals['_REMOVED']._serialized_start=1808
+  _globals['_REMOVED']._serialized_end=1817
+  _globals['_MANAGERLIST']._serialized_start=1819
+  _globals['_MANAGERLIST']._serialized_end=1847
+  _globals['_PROMOTED']._serialized_start=1849
+  _globals['_PROMOTED']._serialized_end=1859
+  _globals['_NETWORKENDPOINT']._serialized_start=1861
+  _globals['_NETWORKENDPOINT']._serialized_end=1956
+  _globals['_NODENETWORK']._serialized_start=1959
+  _globals['_NODENETWORK']._serialized_end=2120
+  _globals['_NETWORKVIEW']._serialized_start=2122
+  _globals['_NETWORKVIEW']._serialized_end=2201
+  _globals['_DISPATCHER']._serialized_start=2204
+  _globals['_DISPATCHER']._serialized_end=2475
 # @@protoc_insertion_point(module_scope)

@@ -219,6 +219,7 @@ class Settings(_message.Message):
     CA_PEM_FIELD_NUMBER: _builtins.int
     CA_ROTATING_FIELD_NUMBER: _builtins.int
     RENEW_WITHIN_MS_FIELD_NUMBER: _builtins.int
+    RECONNECT_WITHIN_MS_FIELD_NUMBER: _builtins.int
     heartbeat_period_ms: _builtins.int
     ca_pem: _builtins.bytes
     """The roots the cluster trusts now; a node whose certificate is of none of them but the old
@@ -229,6 +230,11 @@ class Settings(_message.Message):
     """During a rotation: renew within this many milliseconds, at a random point (the jitter
     spreads a large cluster's renewals).
     """
+    reconnect_within_ms: _builtins.int
+    """Once a session it held is lost, the node opens its next one at a random point within this
+    many milliseconds, and retries no faster: a large cluster's nodes come back to a restarted
+    manager (or a new leader) spread out, not all in the same instant.
+    """
     def __init__(
         self,
         *,
@@ -236,10 +242,11 @@ class Settings(_message.Message):
         ca_pem: _builtins.bytes = ...,
         ca_rotating: _builtins.bool = ...,
         renew_within_ms: _builtins.int = ...,
+        reconnect_within_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_pem", b"ca_pem", "ca_rotating", b"ca_rotating", "heartbeat_period_ms", b"heartbeat_period_ms", "renew_within_ms", b"renew_within_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_pem", b"ca_pem", "ca_rotating", b"ca_rotating", "heartbeat_period_ms", b"heartbeat_period_ms", "reconnect_within_ms", b"reconnect_within_ms", "renew_within_ms", b"renew_within_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
@@ -11,6 +12,7 @@ import structlog
 
 from common.model import Node, NodeState
 from manager.dispatcher.loop_lag import LoopLag
+from manager.dispatcher.pace import Pace, moved, pace_for
 from manager.loops import attempt
 from manager.store import Op, Put, ReadView, StateStore
 
@@ -26,28 +28,8 @@ MISSED_BEATS = 3
 STARTUP_GRACE_BEATS = 6
 STARTUP_GRACE_LIMIT = 60
 RECONNECTS_PER_SECOND = 20
-# Heartbeats a second the manager asks of the whole cluster at most: past that the period it
-# hands out grows with the number of nodes (as Nomad caps heartbeats), up to MAX_PERIOD, which
-# still finds a lost node within 10 s (3 missed beats).
-MAX_BEATS_PER_SECOND = 1000
-MAX_PERIOD = 3.0
 # How long a count of the nodes serves before it is taken again.
 _COUNT_AGE = 1.0
-
-
-def period_for(base: float, nodes: int) -> float:
-    """The heartbeat period for a cluster of so many nodes: base up to MAX_BEATS_PER_SECOND
-    beats a second, longer past that, never longer than MAX_PERIOD unless base is."""
-    return max(base, min(nodes / MAX_BEATS_PER_SECOND, MAX_PERIOD))
-
-
-def _moved(told: float, wanted: float, base: float) -> bool:
-    """Whether the period for the cluster moved far enough from the one sessions were told to
-    be told again: by a quarter, or onto its floor or ceiling. Every change is a message to
-    every node, so a growing cluster retells a few times, not at each join."""
-    if wanted == told:
-        return False
-    return abs(wanted - told) >= told / 4 or wanted in (base, MAX_PERIOD)
 
 
 @dataclass
@@ -74,28 +56,35 @@ class Liveness:
         self._grace_limit = STARTUP_GRACE_LIMIT * period
         self._nodes = 0
         self._counted = -_COUNT_AGE
-        self._told = period
+        self._told = pace_for(period, 0)
         self._retold = asyncio.Event()
         # The nodes that were up when this term began and have not had a session in it since.
         self._awaited: set[str] = set()
+        # The nodes whose session waits its turn to open (manager/dispatcher/admission.py):
+        # they are here, and not down however long the wait.
+        self._knocking: Counter[str] = Counter()
 
-    def session_period(self) -> float:
-        """The period sessions are told now: it grows with the cluster."""
+    def session_pace(self) -> Pace:
+        """The pace sessions are told now: it grows with the cluster."""
         at = time.monotonic()
         if at - self._counted >= _COUNT_AGE:
             self._nodes = len(self._store.objects(Node))
             self._counted = at
-            wanted = period_for(self.period, self._nodes)
-            if _moved(self._told, wanted, self.period):
+            wanted = pace_for(self.period, self._nodes)
+            if moved(self._told, wanted, self.period):
                 self._told = wanted
                 self._retold.set()
                 self._retold = asyncio.Event()
         return self._told
 
-    async def period_change(self, told: float) -> float:
-        """The period sessions are told, once it is no longer the one given. Sessions opened
-        while the cluster was small would otherwise beat at its period for good: at 5,000
-        nodes, beats a second enough to swamp the manager that then found them late."""
+    def session_period(self) -> float:
+        return self.session_pace().period
+
+    async def pace_change(self, told: Pace) -> Pace:
+        """The pace sessions are told, once it is no longer the one given. Sessions opened
+        while the cluster was small would otherwise beat at its period for good (at 5,000
+        nodes, beats a second enough to swamp the manager that then found them late), and
+        come back all at once after a restart."""
         while self._told == told:
             await self._retold.wait()
         return self._told
@@ -105,12 +94,24 @@ class Liveness:
 
     def _reconnecting(self, at: float) -> bool:
         """Whether nodes may still be coming back after this term began: within the grace, or
-        while sessions keep opening (up to the limit)."""
+        while sessions keep opening or wait their turn to (up to the limit)."""
         since_start = at - self._started
         if since_start <= STARTUP_GRACE_BEATS * self.session_period():
             return True
         quiet = at - self._last_connect > MISSED_BEATS * self.session_period()
-        return not quiet and since_start <= self._grace_limit
+        opening = not quiet or bool(self._knocking)
+        return opening and since_start <= self._grace_limit
+
+    def knocking(self, node_id: str) -> None:
+        """The node's session came, and waits its turn to open."""
+        self._last_connect = self._clock()
+        self._knocking[node_id] += 1
+
+    def knocked(self, node_id: str) -> None:
+        """The node's session has its turn (connected follows), or went away waiting."""
+        self._knocking[node_id] -= 1
+        if self._knocking[node_id] <= 0:
+            del self._knocking[node_id]
 
     def connected(self, node_id: str) -> None:
         self._last_connect = self._clock()
@@ -138,7 +139,7 @@ class Liveness:
                 if node is None or (node.state == state and node.message == message):
                     continue
                 # A sweep decided on a node without a session; one may have opened meanwhile.
-                if sweep and node_id in self._connected:
+                if sweep and (node_id in self._connected or node_id in self._knocking):
                     continue
                 ops.append(Put(replace(node, state=state, message=message)))
             return ops
@@ -170,7 +171,11 @@ class Liveness:
             await asyncio.sleep(self.period / 2)
             now = self._clock()
             limit = now - MISSED_BEATS * self.session_period()
-            due = {n: t for n, t in self._disconnected_at.items() if t < limit}
+            due = {
+                n: t
+                for n, t in self._disconnected_at.items()
+                if t < limit and n not in self._knocking
+            }
             for node_id in due:
                 del self._disconnected_at[node_id]
             if due and not await self._mark_down(due, "no session for 3 heartbeat periods"):
@@ -184,6 +189,7 @@ class Liveness:
                     node.id
                     for node in self._store.objects(Node)
                     if node.id not in self._connected
+                    and node.id not in self._knocking
                     and node.state != NodeState.DOWN
                     and (node.state == NodeState.UNKNOWN or node.id in awaited)
                 ]

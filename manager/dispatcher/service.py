@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from manager import registry_auth
 from manager.auth import Authenticator
 from manager.data_key import DataKey
 from manager.dispatcher import chunks, session_messages, session_reader
+from manager.dispatcher.admission import Admission, Turn
 from manager.dispatcher.assignment_events import assigned, assignment_changed, promoted
 from manager.dispatcher.data_address import LocalNode, data_address
 from manager.dispatcher.files import FileSource
@@ -44,6 +46,7 @@ from manager.dispatcher.liveness import MISSED_BEATS, Liveness, Period
 from manager.dispatcher.loop_lag import LoopLag
 from manager.dispatcher.mesh_feed import MeshFeed
 from manager.dispatcher.outbox import Outbox
+from manager.dispatcher.pace import Pace
 from manager.dispatcher.silence import Silence
 from manager.dispatcher.status import StatusIntake
 from manager.dispatcher.versions import check_agent
@@ -91,6 +94,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._auth = Authenticator(store, cluster_id)
         self._lag = LoopLag()
         self._liveness = Liveness(store, heartbeat_period, self._lag)
+        self._admission = Admission(self._liveness)
         self._silence = Silence(self._lag)
         self._status = StatusIntake(store)
         self._outboxes: dict[str, Outbox] = {}
@@ -219,7 +223,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             await refuse(self._managers, context)
             return
         messages = aiter(request_iterator)
-        period = Period(self._liveness.session_period())
+        pace = self._liveness.session_pace()
+        period = Period(pace.period)
         first: pb.AgentMessage | None = None
         try:
             first = await asyncio.wait_for(anext(messages), MISSED_BEATS * period.seconds)
@@ -248,6 +253,28 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 yield session_messages.PROMOTED
             await context.abort(code_for(exc), str(exc))
             return
+        turn = await self._admission.turn(node_id)
+        held = self._held(node_id, worker, first, messages, context, pace, period, turn)
+        try:
+            # Closed here, not when collected: its end writes the node's state.
+            async with contextlib.aclosing(held):
+                async for message in held:
+                    yield message
+        finally:
+            turn.end()
+
+    async def _held(
+        self,
+        node_id: str,
+        worker: bool,
+        first: pb.AgentMessage,
+        messages: AsyncIterator[pb.AgentMessage],
+        context: Context,
+        pace: Pace,
+        period: Period,
+        turn: Turn,
+    ) -> AsyncGenerator[pb.ManagerMessage, None]:
+        """The session, from its turn to open to its end."""
         bound = log.bind(node_id=node_id)
         previous = self._outboxes.get(node_id)
         if previous is not None:
@@ -297,11 +324,11 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         network: asyncio.Task[NetworkView] | None = None
         managers: asyncio.Task[int] | None = None
         trust: asyncio.Task[None] | None = None
-        retold: asyncio.Task[float] | None = None
+        retold: asyncio.Task[Pace] | None = None
         try:
             trust = asyncio.create_task(self._trust.wait_changed())
-            retold = asyncio.create_task(self._liveness.period_change(period.seconds))
-            yield self._settings(period)
+            retold = asyncio.create_task(self._liveness.pace_change(pace))
+            yield self._settings(pace)
             for chunk in chunks.assignments(
                 full, full=True, files=self._files.for_task, auth_of=self._registry_auth
             ):
@@ -310,6 +337,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             told = self._managers.version
             listed = manager_list(self._managers)
             yield listed
+            turn.end()
             take = asyncio.create_task(outbox.take())
             ask = asyncio.create_task(requests.get())
             mesh = asyncio.create_task(mesh_changes.take())
@@ -330,9 +358,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     if trust.done():
                         trust = asyncio.create_task(self._trust.wait_changed())
                     if retold.done():
-                        period.seconds = retold.result()
-                        retold = asyncio.create_task(self._liveness.period_change(period.seconds))
-                    yield self._settings(period)
+                        pace = retold.result()
+                        period.seconds = pace.period
+                        retold = asyncio.create_task(self._liveness.pace_change(pace))
+                    yield self._settings(pace)
                 if ask.done():
                     yield convert.log_request_to_pb(ask.result())
                     ask = asyncio.create_task(requests.get())
@@ -391,9 +420,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     await self._liveness.set_state(node_id, state, why)
                     bound.info("session closed", state=state.name)
 
-    def _settings(self, period: Period) -> pb.ManagerMessage:
-        period_ms = round(period.seconds * 1000)
-        return session_messages.settings(self._trust, period_ms, len(self._outboxes))
+    def _settings(self, pace: Pace) -> pb.ManagerMessage:
+        return session_messages.settings(self._trust, pace, len(self._outboxes))
 
     async def _open(self, node_id: str, hello: pb.Hello, addr: str, cert_root: str) -> None:
         data_addr = data_address(self._local, node_id, hello.description.data_addr, addr)

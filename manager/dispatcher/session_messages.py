@@ -12,6 +12,7 @@ from common import convert, pki
 from common.api import dispatcher_pb2 as pb
 from common.mesh_view import IngressPort
 from common.model import TaskStatus
+from manager.dispatcher.pace import Pace
 from manager.trust import ClusterTrust
 
 log = structlog.get_logger("dispatcher")
@@ -52,15 +53,16 @@ def ingress_changes(changes: Mapping[str, IngressPort | None]) -> pb.IngressView
     )
 
 
-def settings(trust: ClusterTrust, period_ms: int, sessions: int) -> pb.ManagerMessage:
+def settings(trust: ClusterTrust, pace: Pace, sessions: int) -> pb.ManagerMessage:
     """The session's settings; sessions: how many nodes hold one, which spreads renewals out."""
     within = trust.renew_within(sessions) if trust.rotating else None
     return pb.ManagerMessage(
         settings=pb.Settings(
-            heartbeat_period_ms=period_ms,
+            heartbeat_period_ms=round(pace.period * 1000),
             ca_pem=trust.roots_pem,
             ca_rotating=trust.rotating,
             renew_within_ms=0 if within is None else round(within.total_seconds() * 1000),
+            reconnect_within_ms=round(pace.reconnect_within * 1000),
         )
     )
 

@@ -77,10 +77,12 @@ def _delay(streak: int, policy: RestartPolicy) -> timedelta:
 
 
 class RestartSupervisor:
-    """The slots waiting out a backoff delay, in memory."""
+    """The slots waiting out a backoff delay, in memory, by service: every pass asks for each
+    service's slots, and a scan of every hold for each (100 services of 1,000 replicas all
+    replaced at once) was a third of a busy manager's time."""
 
     def __init__(self) -> None:
-        self._until: dict[tuple[str, SlotKey], datetime] = {}
+        self._until: dict[str, dict[SlotKey, datetime]] = {}
         self._seen: set[str] = set()
 
     def exited(self, task: Task, delay: timedelta, at: datetime) -> None:
@@ -88,19 +90,30 @@ class RestartSupervisor:
         if task.id in self._seen:
             return
         self._seen.add(task.id)
-        self._until[(task.service_id, slot_key(task))] = at + delay
+        holds = self._until.setdefault(task.service_id, {})
+        if delay > timedelta(0):
+            holds[slot_key(task)] = at + delay
+        else:
+            holds.pop(slot_key(task), None)
 
     def held_slots(self, service_id: str, at: datetime) -> set[SlotKey]:
-        return {
-            slot for (sid, slot), until in self._until.items() if sid == service_id and until > at
-        }
+        holds = self._until.get(service_id, {})
+        return {slot for slot, until in holds.items() if until > at}
 
     def next_release(self, at: datetime) -> datetime | None:
-        return min((u for u in self._until.values() if u > at), default=None)
+        """The first hold to end after `at`; the holds that ended by then are dropped (the
+        orchestrator asks at each pass, with the time it is)."""
+        ahead: list[datetime] = []
+        for service_id, holds in list(self._until.items()):
+            for slot in [slot for slot, until in holds.items() if until <= at]:
+                del holds[slot]
+            if not holds:
+                del self._until[service_id]
+            ahead.extend(holds.values())
+        return min(ahead, default=None)
 
     def forget_service(self, service_id: str) -> None:
-        for key in [k for k in self._until if k[0] == service_id]:
-            del self._until[key]
+        self._until.pop(service_id, None)
 
     def forget_tasks(self, task_ids: set[str]) -> None:
         self._seen -= task_ids

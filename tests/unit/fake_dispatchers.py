@@ -5,6 +5,7 @@ naming the leader in the trailing metadata), and either may be stopped to play a
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -31,6 +32,8 @@ class Behaviour:
     managers: list[str] = field(default_factory=list)
     # End the session saying the node was promoted, as a manager does once it is.
     promote: bool = False
+    # The window the settings give for coming back after a lost session.
+    reconnect_within_ms: int = 0
 
 
 class FakeDispatcher:
@@ -40,6 +43,8 @@ class FakeDispatcher:
         self.behaviour = behaviour
         self.attempts = 0
         self.sessions = 0
+        # When each session was opened (monotonic).
+        self.opened: list[float] = []
         self.live = asyncio.Event()
 
     async def Session(
@@ -56,7 +61,11 @@ class FakeDispatcher:
             return
         await request_iterator.__anext__()  # the hello
         self.sessions += 1
-        yield dpb.ManagerMessage(settings=dpb.Settings(heartbeat_period_ms=200))
+        self.opened.append(time.monotonic())
+        settings = dpb.Settings(
+            heartbeat_period_ms=200, reconnect_within_ms=self.behaviour.reconnect_within_ms
+        )
+        yield dpb.ManagerMessage(settings=settings)
         yield dpb.ManagerMessage(assignments=dpb.Assignments(full=True))
         yield dpb.ManagerMessage(managers=dpb.ManagerList(addrs=self.behaviour.managers))
         if self.behaviour.promote:
@@ -86,8 +95,8 @@ class Fleet:
     def agent_bundle(self, node_id: str) -> Bundle:
         return self.ca.issue_with_key(node_id, pki.ROLE_WORKER, CLUSTER, LIFETIME).bundle(self.ca)
 
-    async def start(self, behaviour: Behaviour) -> str:
-        """A dispatcher on a free loopback port; returns its HOST:PORT."""
+    async def start(self, behaviour: Behaviour, port: int = 0) -> str:
+        """A dispatcher on loopback (a free port unless given); returns its HOST:PORT."""
         issued = self.ca.issue_with_key("m", pki.ROLE_MANAGER, CLUSTER, LIFETIME, ["127.0.0.1"])
         bundle = issued.bundle(self.ca)
         credentials = grpc.ssl_server_credentials(
@@ -105,7 +114,7 @@ class Fleet:
         server.add_generic_rpc_handlers(
             [grpc.method_handlers_generic_handler("shoal.v1.Dispatcher", {"Session": session})]
         )
-        addr = f"127.0.0.1:{server.add_secure_port('127.0.0.1:0', credentials)}"
+        addr = f"127.0.0.1:{server.add_secure_port(f'127.0.0.1:{port}', credentials)}"
         await server.start()
         self.servers[addr] = server
         self.dispatchers[addr] = dispatcher

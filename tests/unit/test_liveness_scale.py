@@ -16,7 +16,7 @@ from agent.manager_channel import FATAL
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.model import Node, NodeDescription, NodeState
-from manager.dispatcher import liveness as liveness_module
+from manager.dispatcher import pace as pace_module
 from manager.dispatcher.hostnames import HostnameIndex
 from manager.dispatcher.liveness import (
     MISSED_BEATS,
@@ -24,9 +24,9 @@ from manager.dispatcher.liveness import (
     STARTUP_GRACE_BEATS,
     STARTUP_GRACE_LIMIT,
     Liveness,
-    period_for,
 )
 from manager.dispatcher.loop_lag import LoopLag
+from manager.dispatcher.pace import moved, pace_for, period_for
 from manager.store import Action, Event, Put, SqliteStore
 from tests.rogue import Rogue, description
 from tests.unit.harness import PERIOD, Harness, wait_state
@@ -42,6 +42,18 @@ def test_period_finds_a_lost_node_in_time_at_every_size() -> None:
     assert period_for(1.0, 2_000) <= at_10k
     # A period the operator chose longer is kept.
     assert period_for(5.0, 10) == 5.0
+
+
+def test_the_reconnect_window_grows_with_the_cluster_and_is_retold_at_doublings() -> None:
+    """10,000 nodes come back over 20 s; a small cluster at once. The window is told again once
+    it reaches a second, then each time it doubles, not at every join."""
+    assert pace_for(1.0, 3).reconnect_within < 0.01
+    assert pace_for(1.0, 10_000).reconnect_within == 20.0
+    assert not moved(pace_for(1.0, 100), pace_for(1.0, 400), 1.0)
+    assert moved(pace_for(1.0, 400), pace_for(1.0, 600), 1.0)
+    assert not moved(pace_for(1.0, 600), pace_for(1.0, 900), 1.0)
+    assert moved(pace_for(1.0, 600), pace_for(1.0, 1_100), 1.0)
+    assert moved(pace_for(1.0, 1_100), pace_for(1.0, 500), 1.0)
 
 
 def test_hostname_index_follows_renames_and_removals() -> None:
@@ -130,7 +142,7 @@ async def test_a_session_is_told_the_longer_period_as_the_cluster_grows(
     """A node whose session opened in a small cluster beats at the period of the cluster it is
     in now, and the manager waits for its beats at that period: it is not found late."""
     # Eight beats a second for the whole cluster: ten nodes make the period 1.25 s.
-    monkeypatch.setattr(liveness_module, "MAX_BEATS_PER_SECOND", 8)
+    monkeypatch.setattr(pace_module, "MAX_BEATS_PER_SECOND", 8)
     first = await Rogue.joined(harness, "first")
     await first.open(description("first"))
     await eventually(lambda: bool(first.periods), "the first settings", 10)
@@ -146,6 +158,27 @@ async def test_a_session_is_told_the_longer_period_as_the_cluster_grows(
         await eventually(lambda: first.beats >= beats + 3, "three slow beats", 10)
         assert first.ended is None
         await wait_state(harness, "first", NodeState.READY, within=1)
+    finally:
+        await first.close()
+        for other in others:
+            await other.close()
+
+
+async def test_a_session_is_told_the_wider_reconnect_window_as_the_cluster_grows(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node whose session opened in a small cluster comes back after a restart spread over
+    the window of the cluster it is in now."""
+    # Four sessions a second: ten nodes make the window 2.5 s, two of them half a second.
+    monkeypatch.setattr(pace_module, "SESSIONS_PER_SECOND", 4)
+    first = await Rogue.joined(harness, "first")
+    await first.open(description("first"))
+    await eventually(lambda: bool(first.windows), "the first settings", 10)
+    assert first.windows[0] < 1000
+    others = [await Rogue.joined(harness, f"other-{i}") for i in range(8)]
+    grown = round(pace_for(PERIOD, 10).reconnect_within * 1000)
+    try:
+        await eventually(lambda: first.windows[-1] == grown, f"the window told as {grown} ms", 10)
     finally:
         await first.close()
         for other in others:
