@@ -236,6 +236,9 @@ class NodeAgent:
         """Sessions until a fatal answer; agent/managers.py says which manager each goes to
         and when a failed one is followed by another at once rather than after a backoff."""
         backoff = Backoff(0.1, SESSION_RETRY_CAP)
+        # Failed tries since the last session: the first of an outage is a warning, the
+        # retries after it are not (thousands of nodes log each one while a manager restarts).
+        failures = 0
         while True:
             lost = False
             try:
@@ -254,18 +257,21 @@ class NodeAgent:
                     if lost:
                         await asyncio.sleep(self._spread())
                     continue
-                self._log.warning(
+                failures = 1 if lost else failures + 1
+                (self._log.warning if failures == 1 else self._log.info)(
                     "manager unreachable",
                     manager=failed,
                     code=exc.code().name,
                     details=exc.details(),
+                    tries=failures,
                 )
                 await self._renewal.check_root()
             self.connected.clear()
-            wait = min(
-                backoff.next_delay(), max(self.managers.longest_wait, self._reconnect_within)
-            )
-            await asyncio.sleep(max(wait, self._spread()) if lost else wait)
+            if lost:
+                await asyncio.sleep(self._spread())
+                continue
+            cap = max(self.managers.longest_wait, self._reconnect_within)
+            await asyncio.sleep(min(backoff.next_delay(), cap))
 
     def _spread(self) -> float:
         """When to open the next session after losing one: every node of the cluster lost it
@@ -288,7 +294,7 @@ class NodeAgent:
                     self._renewal.told(msg.settings)
                     self._period = max(0.05, msg.settings.heartbeat_period_ms / 1000)
                     self._reconnect_within = msg.settings.reconnect_within_ms / 1000
-                    backoff.cap = max(SESSION_RETRY_CAP, self._reconnect_within)
+                    backoff.widen(self._reconnect_within)
                     backoff.reset()
                     # A beat now: the wait under way may be one of the old period, longer than
                     # the manager allows when its period is shorter than the one assumed.
