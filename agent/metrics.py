@@ -48,6 +48,11 @@ class AgentMetrics:
             "Sessions with the manager opened again after one was lost.",
             registry=r,
         )
+        self.session_failures = Counter(
+            "shoal_agent_session_failures",
+            "Tries to hold a session with the manager that failed (unreachable, refused).",
+            registry=r,
+        )
         self.sync_latency = Histogram(
             "shoal_agent_rules_sync_duration_seconds",
             "Time to bring the host's rules in line with the manager's view.",

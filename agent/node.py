@@ -9,7 +9,6 @@ away, and reports made meanwhile are sent once a session is back.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -249,13 +248,12 @@ class NodeAgent:
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in FATAL:
                     raise from_rpc_error(exc) from None
+                self.metrics.session_failures.inc()
                 failed = self.manager
                 lost = self.connected.is_set()
                 self.connected.clear()
                 if self.managers.failed(exc, was_up=lost):
                     self._log.info("trying another manager", failed=failed, next=self.manager)
-                    if lost:
-                        await asyncio.sleep(self._spread())
                     continue
                 failures = 1 if lost else failures + 1
                 (self._log.warning if failures == 1 else self._log.info)(
@@ -268,15 +266,12 @@ class NodeAgent:
                 await self._renewal.check_root()
             self.connected.clear()
             if lost:
-                await asyncio.sleep(self._spread())
+                # At once: a session lost alone (the manager still there) is back before the
+                # manager takes the node for down. If the manager is gone, this try fails and
+                # the retries spread over the window it gave (Backoff.widen).
                 continue
             cap = max(self.managers.longest_wait, self._reconnect_within)
             await asyncio.sleep(min(backoff.next_delay(), cap))
-
-    def _spread(self) -> float:
-        """When to open the next session after losing one: every node of the cluster lost it
-        in the same instant when the manager went, and they come back across the window."""
-        return random.uniform(0, self._reconnect_within)
 
     async def _session(self, backoff: Backoff) -> None:
         description = await self._describe()

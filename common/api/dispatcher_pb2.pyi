@@ -231,9 +231,9 @@ class Settings(_message.Message):
     spreads a large cluster's renewals).
     """
     reconnect_within_ms: _builtins.int
-    """Once a session it held is lost, the node opens its next one at a random point within this
-    many milliseconds, and retries no faster: a large cluster's nodes come back to a restarted
-    manager (or a new leader) spread out, not all in the same instant.
+    """A node that cannot reach its manager retries at random points within this many
+    milliseconds, no sooner than half of it: a large cluster's nodes come back to a restarted
+    manager spread out, not all in the same instant.
     """
     def __init__(
         self,

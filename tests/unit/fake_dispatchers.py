@@ -46,6 +46,8 @@ class FakeDispatcher:
         # When each session was opened (monotonic).
         self.opened: list[float] = []
         self.live = asyncio.Event()
+        # Set by end_sessions: the sessions held now end, as when the manager closes them.
+        self._end = asyncio.Event()
 
     async def Session(
         self, request_iterator: AsyncIterator[dpb.AgentMessage], context: Any
@@ -73,11 +75,24 @@ class FakeDispatcher:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "promoted")
             return
         self.live.set()
+        reading = asyncio.create_task(_drain(request_iterator))
+        ending = asyncio.create_task(self._end.wait())
         try:
-            async for _ in request_iterator:
-                pass
+            await asyncio.wait([reading, ending], return_when=asyncio.FIRST_COMPLETED)
         finally:
+            reading.cancel()
+            ending.cancel()
             self.live.clear()
+
+    def end_sessions(self) -> None:
+        """End the sessions held now; later ones are held as before."""
+        self._end.set()
+        self._end = asyncio.Event()
+
+
+async def _drain(messages: AsyncIterator[dpb.AgentMessage]) -> None:
+    async for _ in messages:
+        pass
 
 
 @dataclass

@@ -1,10 +1,11 @@
 """Nodes that lose their manager together come back spread over the window it gave them (its
 cluster's size), not all in the same instant: a restarted manager of 10,000 nodes could read
-none of them while they all knocked at once."""
+none of them while they all knocked at once. A session lost alone is tried again at once."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from agent.node import NodeAgent
@@ -14,14 +15,19 @@ from tests.unit.fake_dispatchers import Behaviour, Fleet
 from tests.waiting import eventually
 
 NODES = 12
-WINDOW = 3.0
+WINDOW = 6.0
+
+
+def failures(agent: NodeAgent) -> float:
+    found = agent.metrics.registry.get_sample_value("shoal_agent_session_failures_total")
+    return found or 0.0
 
 
 async def test_nodes_that_lost_their_manager_together_come_back_across_the_window(
     tmp_path: Path,
 ) -> None:
-    """The manager restarts at once on its port: the nodes come back within the window (and
-    a backoff step), but not all in the same half second."""
+    """The manager goes, and is back once every node has found it gone: the nodes come back
+    from half the window on, within the whole of it, and not all in the same half second."""
     fleet = Fleet(tmp_path)
     behaviour = Behaviour(leader=True, reconnect_within_ms=round(WINDOW * 1000))
     manager = await fleet.start(behaviour)
@@ -40,7 +46,14 @@ async def test_nodes_that_lost_their_manager_together_come_back_across_the_windo
     try:
         before = fleet.dispatchers[manager]
         await eventually(lambda: before.sessions == NODES, "every node's session", 20)
+        failed = [failures(a) for a in agents]
         await fleet.kill(manager)
+        gone = time.monotonic()
+        await eventually(
+            lambda: all(failures(a) > f for a, f in zip(agents, failed, strict=True)),
+            "every node finding the manager gone",
+            10,
+        )
         await fleet.start(behaviour, port=split_host_port(manager, 0)[1])
         restarted = fleet.dispatchers[manager]
         await eventually(
@@ -48,11 +61,33 @@ async def test_nodes_that_lost_their_manager_together_come_back_across_the_windo
             "every node back",
             WINDOW + 10,
         )
-        back = sorted(restarted.opened)
-        # Twelve draws within 3 s land within half a second of each other once in millions.
+        back = sorted(at - gone for at in restarted.opened)
+        assert back[0] >= WINDOW / 4
+        # Twelve draws over at least 1.5 s land within half a second once in ten thousand.
         assert back[-1] - back[0] > 0.5
     finally:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+        await fleet.close()
+
+
+async def test_a_session_lost_alone_is_tried_again_at_once(tmp_path: Path) -> None:
+    """The manager is still there (it ended this one session): the node is back well within
+    the window, before a manager would take it for down."""
+    fleet = Fleet(tmp_path)
+    behaviour = Behaviour(leader=True, reconnect_within_ms=round(WINDOW * 1000))
+    manager = await fleet.start(behaviour)
+    dispatcher = fleet.dispatchers[manager]
+    agent = NodeAgent("n1", manager, FakeRuntime(), "h1", fleet.agent_bundle("n1"), tmp_path)
+    running = asyncio.create_task(agent.run())
+    try:
+        await eventually(lambda: dispatcher.sessions == 1, "the session", 20)
+        dispatcher.end_sessions()
+        ended = time.monotonic()
+        await eventually(lambda: dispatcher.sessions == 2, "the session again", WINDOW)
+        assert dispatcher.opened[-1] - ended < WINDOW / 4
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
         await fleet.close()
