@@ -243,6 +243,8 @@ class NodeAgent:
             try:
                 await self._session(backoff)
                 lost = self.connected.is_set()
+                if lost:
+                    failures = 0
                 self._log.warning("session ended by the manager", manager=self.manager)
                 self.managers.restart()
             except grpc.aio.AioRpcError as exc:
