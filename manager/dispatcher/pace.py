@@ -24,7 +24,7 @@ SHORTEST_RETOLD_WINDOW = 1.0
 @dataclass(frozen=True)
 class Pace:
     period: float
-    # Seconds within which a node that lost its session opens the next one.
+    # Seconds a node that cannot reach its manager spreads its retries over (from half of it).
     reconnect_within: float
 
 

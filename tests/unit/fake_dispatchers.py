@@ -42,12 +42,15 @@ class FakeDispatcher:
     def __init__(self, behaviour: Behaviour) -> None:
         self.behaviour = behaviour
         self.attempts = 0
-        self.sessions = 0
         # When each session was opened (monotonic).
         self.opened: list[float] = []
         self.live = asyncio.Event()
         # Set by end_sessions: the sessions held now end, as when the manager closes them.
         self._end = asyncio.Event()
+
+    @property
+    def sessions(self) -> int:
+        return len(self.opened)
 
     async def Session(
         self, request_iterator: AsyncIterator[dpb.AgentMessage], context: Any
@@ -62,7 +65,6 @@ class FakeDispatcher:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "not the leader", metadata)
             return
         await request_iterator.__anext__()  # the hello
-        self.sessions += 1
         self.opened.append(time.monotonic())
         settings = dpb.Settings(
             heartbeat_period_ms=200, reconnect_within_ms=self.behaviour.reconnect_within_ms
