@@ -5,13 +5,18 @@ Kubernetes updates a mounted secret: each version goes into a directory of its o
 (`..bundle-XXXX`), the symlink `..bundle` is renamed over to point at it, and the three names
 are symlinks through it. A crash at any point leaves the old pair or the new one, never one of
 each. Plain files (a bundle copied elsewhere, or written before this layout) load as well.
+Writers take the directory's lock, readers share it: the manager refreshes its admin bundle
+while `shoal ca --rotate` saves the same one, and each save removes every version but its own.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,18 +52,24 @@ class Bundle:
     @classmethod
     def load(cls, directory: Path) -> Bundle:
         """The bundle in directory; InvalidArgument (one line) if incomplete or mismatched."""
-        # Through the link once, so the three files come from one version.
-        source = directory / CURRENT if (directory / CURRENT).is_dir() else directory
         try:
-            bundle = cls(
-                ca_pem=(source / CA_FILE).read_bytes(),
-                cert_pem=(source / CERT_FILE).read_bytes(),
-                key_pem=key_files.read_key(source / KEY_FILE),
-            )
+            with _locked(directory, fcntl.LOCK_SH):
+                return cls._read(directory)
         except OSError as exc:
             raise InvalidArgument(
                 f"incomplete certificate bundle in {directory}: {exc.strerror}"
             ) from None
+
+    @classmethod
+    def _read(cls, directory: Path) -> Bundle:
+        # Through the link once, so the three files come from one version.
+        link = directory / CURRENT
+        source = Path(os.path.realpath(link)) if link.is_dir() else directory
+        bundle = cls(
+            ca_pem=(source / CA_FILE).read_bytes(),
+            cert_pem=(source / CERT_FILE).read_bytes(),
+            key_pem=key_files.read_key(source / KEY_FILE),
+        )
         with key_files.readable_path(source / KEY_FILE) as key_path:
             problem = cert_file.pair_problem(source / CERT_FILE, key_path)
         if problem is not None:
@@ -75,26 +86,31 @@ class Bundle:
         """Replace the bundle in directory (0700, files 0600) in one rename."""
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o700)
-        version = Path(tempfile.mkdtemp(prefix=_VERSION_PREFIX, dir=directory))
-        for name, data in zip(_FILES, (self.ca_pem, self.cert_pem, self.key_pem), strict=True):
-            write_private(version / name, data)
-        _fsync_dir(version)
-        _point(directory / CURRENT, version.name)
-        for name in _FILES:
-            if not (directory / name).is_symlink():
-                _point(directory / name, f"{CURRENT}/{name}")
-        _fsync_dir(directory)
-        for old in directory.glob(f"{_VERSION_PREFIX}*"):
-            if old != version:
-                shutil.rmtree(old, ignore_errors=True)
+        with _locked(directory, fcntl.LOCK_EX):
+            version = Path(tempfile.mkdtemp(prefix=_VERSION_PREFIX, dir=directory))
+            pems = (self.ca_pem, self.cert_pem, self.key_pem)
+            for name, data in zip(_FILES, pems, strict=True):
+                write_private(version / name, data)
+            _fsync_dir(version)
+            _point(directory / CURRENT, version.name)
+            for name in _FILES:
+                if not (directory / name).is_symlink():
+                    _point(directory / name, f"{CURRENT}/{name}")
+            _fsync_dir(directory)
+            for old in directory.glob(f"{_VERSION_PREFIX}*"):
+                if old != version:
+                    shutil.rmtree(old, ignore_errors=True)
 
     @staticmethod
     def remove(directory: Path) -> None:
         """Delete the bundle in directory, whichever layout it has; other files stay."""
-        for name in (*_FILES, CURRENT):
-            (directory / name).unlink(missing_ok=True)
-        for version in directory.glob(f"{_VERSION_PREFIX}*"):
-            shutil.rmtree(version, ignore_errors=True)
+        if not directory.is_dir():
+            return
+        with _locked(directory, fcntl.LOCK_EX):
+            for name in (*_FILES, CURRENT):
+                (directory / name).unlink(missing_ok=True)
+            for version in directory.glob(f"{_VERSION_PREFIX}*"):
+                shutil.rmtree(version, ignore_errors=True)
 
     def channel_credentials(self) -> grpc.ChannelCredentials:
         return grpc.ssl_channel_credentials(
@@ -108,6 +124,18 @@ class Bundle:
         from common import pki  # the cryptography package only where a subject is read
 
         return pki.subject_of(pki.load_cert(self.cert_pem))
+
+
+@contextmanager
+def _locked(directory: Path, how: int) -> Iterator[None]:
+    """One writer at a time, and no reader while one writes, across processes: an flock on
+    the directory itself, so no lock file is left beside the bundle."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, how)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _point(link: Path, target: str) -> None:

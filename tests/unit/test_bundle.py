@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -77,6 +78,26 @@ def test_saving_again_keeps_one_version(ca: ClusterCA, tmp_path: Path) -> None:
     for name in ("a", "b", "c"):
         _bundle(ca, name).save(tmp_path / "b")
     assert len([p for p in (tmp_path / "b").iterdir() if p.name.startswith("..bundle-")]) == 1
+
+
+def test_writers_of_one_directory_at_once_each_finish_and_leave_a_whole_bundle(
+    ca: ClusterCA, tmp_path: Path
+) -> None:
+    """The manager refreshing its admin bundle while `shoal ca --rotate` saves the same one:
+    no save loses its version to the other's clean-up, and what loads is one of theirs."""
+    directory = tmp_path / "admin"
+    bundles = [_bundle(ca, f"w{i}") for i in range(4)]
+
+    def writer(bundle: Bundle) -> None:
+        for _ in range(15):
+            bundle.save(directory)
+            assert Bundle.load(directory) in bundles
+
+    with ThreadPoolExecutor(len(bundles)) as pool:
+        for done in [pool.submit(writer, b) for b in bundles]:
+            done.result()
+    assert Bundle.load(directory) in bundles
+    assert len([p for p in directory.iterdir() if p.name.startswith("..bundle-")]) == 1
 
 
 def test_a_mismatched_pair_is_refused_in_one_line(ca: ClusterCA, tmp_path: Path) -> None:
