@@ -44,6 +44,9 @@ SERVICES = 100
 # deadline would end the run. The burst's 100 creates wait their turn behind one another.
 CALL_DEADLINE = 120
 BURST_DEADLINE = 600
+# Past a restart's grace: a silence watch's tick at the longest period handed out (3 s at
+# 10,000 nodes) and the write that marks a node down.
+SETTLE = 10.0
 MiB = 1 << 20
 
 
@@ -301,6 +304,10 @@ async def _phases(cluster: Cluster, figures: Figures, run: Run) -> None:
         return nodes["ready"] >= size - figures.lost + 1 and nodes["down"] >= figures.lost
 
     figures.restart_s = await wait_until(cluster, "nodes back", back, 120 + size / 20, alive)
+    # A node that came back and then fell silent is marked down only once the manager awaits
+    # none: then at its silence watch's next tick (half a period), and one write after it.
+    await wait_until(cluster, "none awaited", lambda: cluster.returning() == 0, 600, alive)
+    await asyncio.sleep(SETTLE)
     _, tasks_after = await asyncio.to_thread(cluster.counts)
     figures.restart_down = await asyncio.to_thread(cluster.marked_down) - figures.lost
     figures.restart_new_tasks = sum(tasks_after.values()) - sum(tasks_before.values())

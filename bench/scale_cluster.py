@@ -201,6 +201,11 @@ class Cluster:
         found = (s.value for s in self._samples() if s.name == "shoal_nodes_marked_down_total")
         return int(next(found, 0))
 
+    def returning(self) -> int:
+        """How many nodes this manager still awaits back since it started."""
+        found = (s.value for s in self._samples() if s.name == "shoal_dispatcher_nodes_returning")
+        return int(next(found, 0))
+
     def _samples(self) -> Iterator[Sample]:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=10) as answer:

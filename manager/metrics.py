@@ -59,6 +59,12 @@ class ManagerMetrics:
             registry=r,
         )
         self.sessions = Gauge("shoal_dispatcher_sessions", "Agent sessions open.", registry=r)
+        self.returning = Gauge(
+            "shoal_dispatcher_nodes_returning",
+            "Nodes awaited back since this manager began leading, while any still are; a"
+            " silence of theirs counts only once this is 0.",
+            registry=r,
+        )
         self.heartbeat_lateness = Histogram(
             "shoal_dispatcher_heartbeat_lateness_seconds",
             "How long past the heartbeat period an agent's next message came.",

@@ -60,6 +60,8 @@ class Liveness:
         self._retold = asyncio.Event()
         # The nodes that were up when this term began and have not had a session in it since.
         self._awaited: set[str] = set()
+        # Those nodes, with a session since or not, while the term is still reconnecting.
+        self._returning: set[str] = set()
         # The nodes whose session waits its turn to open (manager/dispatcher/admission.py):
         # they are here, and not down however long the wait.
         self._knocking: Counter[str] = Counter()
@@ -101,6 +103,11 @@ class Liveness:
         quiet = at - self._last_connect > MISSED_BEATS * self.session_period()
         opening = not quiet or bool(self._knocking)
         return opening and since_start <= self._grace_limit
+
+    def returning(self) -> Collection[str]:
+        """The nodes this term began awaiting, while it still awaits some of them: a silence
+        of theirs is not taken for a loss until then (manager/dispatcher/silence.py)."""
+        return self._returning
 
     def knocking(self, node_id: str) -> None:
         """The node's session came, and waits its turn to open."""
@@ -164,6 +171,7 @@ class Liveness:
             for n in self._store.objects(Node)
             if n.state != NodeState.DOWN and n.id not in self._connected
         }
+        self._returning = set(self._awaited)
         self._grace_limit = max(
             STARTUP_GRACE_LIMIT * self.period, len(self._awaited) / RECONNECTS_PER_SECOND
         )
@@ -184,6 +192,7 @@ class Liveness:
                     if node_id not in self._connected:
                         self._disconnected_at.setdefault(node_id, since)
             if not self._reconnecting(now):
+                self._returning.clear()
                 awaited, self._awaited = self._awaited, set()
                 missing = [
                     node.id

@@ -95,7 +95,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._lag = LoopLag()
         self._liveness = Liveness(store, heartbeat_period, self._lag)
         self._admission = Admission(self._liveness)
-        self._silence = Silence(self._lag)
+        self._metrics.returning.set_function(lambda: len(self._liveness.returning()))
+        self._silence = Silence(self._lag, self._liveness.returning)
         self._status = StatusIntake(store)
         self._outboxes: dict[str, Outbox] = {}
         self._hostnames = HostnameIndex(store.objects(Node))

@@ -27,7 +27,7 @@ async def read(
 ) -> bool:
     """Take the agent's messages; True when it fell silent (heartbeat failure), as the
     silence watch found it: MISSED_BEATS of its period, as last told, without a message."""
-    heard = silence.listen(period)
+    heard = silence.listen(node_id, period)
     engine_error = ""
     last = time.monotonic()
     try:

@@ -13,6 +13,7 @@ import grpc
 import pytest
 
 from agent.manager_channel import FATAL
+from common.api import control_pb2 as cpb
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.model import Node, NodeDescription, NodeState
@@ -207,6 +208,43 @@ async def test_a_stall_of_the_managers_own_loop_is_not_its_nodes_silence(harness
     finally:
         await steady.close()
         await quiet.close()
+
+
+async def test_a_returning_nodes_silence_counts_once_the_others_are_back(harness: Harness) -> None:
+    """After a restart, a node whose session opened and then fell silent while others were
+    still coming back is not marked down meanwhile (at 10,000 nodes its beats can be held up
+    anywhere between it and a manager opening thousands of sessions); once they are all back
+    it is, as a heartbeat failure, and they are Ready."""
+    silent = await Rogue.joined(harness, "silent")
+    late = [(await Rogue.joined(harness, f"late-{i}"), f"late-{i}") for i in range(10)]
+    everyone = [(silent, "silent"), *late]
+    for rogue, name in everyone:
+        await rogue.open(description(name))
+        await wait_state(harness, name, NodeState.READY)
+    for rogue, _ in everyone:
+        await rogue.close()
+    await harness.restart()
+    await silent.open(description("silent"))
+    silent.fall_silent()
+    await wait_state(harness, "silent", NodeState.READY)
+    opened = time.monotonic()
+    try:
+        # The others come back one every two periods: well past the startup grace and three
+        # periods of the first one's silence.
+        for rogue, name in late:
+            await asyncio.sleep(2 * PERIOD)
+            await rogue.open(description(name))
+            assert (await harness.node_states())["silent"] is not NodeState.DOWN
+        assert time.monotonic() - opened > (STARTUP_GRACE_BEATS + MISSED_BEATS) * PERIOD
+        await wait_state(harness, "silent", NodeState.DOWN)
+        nodes = (await harness.control.ListNodes(cpb.ListNodesRequest())).nodes
+        silent_node = next(n for n in nodes if n.description.hostname == "silent")
+        assert silent_node.message == "heartbeat failure"
+        states = await harness.node_states()
+        assert all(states[name] is NodeState.READY for _, name in late)
+    finally:
+        for rogue, _ in everyone:
+            await rogue.close()
 
 
 async def test_nodes_lost_together_are_marked_down_in_one_write(tmp_path: Path) -> None:
