@@ -81,12 +81,15 @@ class Worker:
         """files: the secret and config data the tasks reference; auths: service ID -> registry
         credentials, for the services of tasks that pull."""
         self._files.hold(files)
+        tasks = list(tasks)
         changed: set[str] = set()
         if full:
-            # A new session: the manager's view may have missed reports, so they are made again.
+            # A new session: the manager's view may have missed reports. What it holds is in
+            # the tasks, so a report is made again where the view differs, and only there: a
+            # restarted manager of 10,000 nodes got every task's status again, unchanged.
             changed |= set(self._assigned) | set(self._containers)
             self._assigned = {}
-            self._reported.clear()
+            self._reported = {t.id: t.status for t in tasks}
             self._auths.clear()
             self._have_assignments = True
         self._auths.update(auths or {})
@@ -100,7 +103,21 @@ class Worker:
         if full:
             self._files.keep_dirs(set(self._assigned))
         for task_id in changed:
-            self.kick(task_id)
+            if not (full and self._settled(task_id)):
+                self.kick(task_id)
+
+    def _settled(self, task_id: str) -> bool:
+        """Nothing to do or say: the task's container runs as the manager last heard. Its
+        reconcile would change nothing, and skipping it keeps a session's start from queueing
+        a coroutine for every task (one process of 1,000 hollow nodes queued 100,000)."""
+        task = self._assigned.get(task_id)
+        container = self._containers.get(task_id)
+        if task is None or container is None or task_id in self._busy:
+            return False
+        step = lifecycle.next_step(task, self._reached(task), container, self._had_one(task))
+        return step is Step.FOLLOW and _same(
+            self._reported.get(task_id), lifecycle.observed(container)
+        )
 
     async def stop(self) -> None:
         """Drive no task any more, and end the drives under way: the node is leaving."""
@@ -158,13 +175,7 @@ class Worker:
             self._busy.discard(task_id)
 
     def _report(self, task: Task, status: TaskStatus) -> None:
-        last = self._reported.get(task.id)
-        if last is not None and (last.state, last.container_id, last.err, last.message) == (
-            status.state,
-            status.container_id,
-            status.err,
-            status.message,
-        ):
+        if _same(self._reported.get(task.id), status):
             return
         self._reported[task.id] = status
         if status.state.terminal:
@@ -278,3 +289,8 @@ class Worker:
             self._report(
                 task, TaskStatus(TaskState.SHUTDOWN, now(), "shutdown", container_id=container_id)
             )
+
+
+def _same(said: TaskStatus | None, status: TaskStatus) -> bool:
+    """Whether status says nothing that said did not: only its time differs."""
+    return said is not None and replace(said, timestamp=status.timestamp) == status

@@ -8,9 +8,10 @@ period, not counting the time the loop was held up since its last message: beats
 but could not be read yet are not the node's silence.
 
 Nor, while a restarted manager's nodes are still coming back, is the silence of one of those
-nodes (Liveness.returning): 10,000 sessions opening at once held beats up where no lag is
-measured (in the hollow processes sharing the machine, in gRPC's own threads), and 3-5 % of the
-nodes were marked down while healthy. Such a silence counts once the others are back.
+nodes (Liveness.returning): with 10,000 sessions opening at once, beats were held up outside
+the loop LoopLag times (where exactly was not found: the hollow processes sharing the machine,
+or gRPC's own threads), and 3-5 % of the nodes were marked down while healthy. Such a silence
+counts once the others are back.
 """
 
 from __future__ import annotations

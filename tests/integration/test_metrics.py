@@ -78,6 +78,12 @@ class TestMetrics:
         assert total(samples, "shoal_services", mode="replicated") == 1
         assert total(samples, "shoal_tasks") == len(cluster.tasks("counted"))
         assert total(samples, "shoal_dispatcher_sessions") == 3
+        # Awaited as the manager started (its own node), until the start's grace ends.
+        assert ("shoal_dispatcher_nodes_returning", frozenset()) in samples
+        wait_for(
+            lambda: total(scrape(ports[0]), "shoal_dispatcher_nodes_returning") == 0 or None,
+            "no node awaited any more",
+        )
         assert total(samples, "shoal_manager_leader") == 1
         created = total(samples, "shoal_control_requests_total", method="CreateService", code="OK")
         assert created == 1

@@ -196,6 +196,35 @@ class TestAdoption:
         assert h.last("t1").container_id == c.id
         assert len(h.engine_calls("run")) == 1
 
+    async def test_a_full_assignment_as_the_manager_last_heard_is_left_alone(self) -> None:
+        """A new session's tasks whose statuses are what the worker would report: no report,
+        and no reconcile at all (a restarted manager of 10,000 nodes got every status again);
+        a task the manager holds differently is reported, as one whose container is gone."""
+        h = Harness()
+        t1, t2 = assigned("t1", slot=1), assigned("t2", slot=2)
+        h.worker.assign([t1, t2], [], full=True)
+        await h.reported("t1", TaskState.RUNNING)
+        await h.reported("t2", TaskState.RUNNING)
+        c2 = h.container_of("t2")
+        assert c2 is not None
+        heard = {tid: h.last(tid) for tid in ("t1", "t2")}
+        h.runtime.calls.clear()
+        reports = len(h.reports)
+        h.worker.assign([replace(t, status=heard[t.id]) for t in (t1, t2)], [], full=True)
+        await settle()
+        assert len(h.reports) == reports
+        assert h.runtime.calls == []
+        # The manager's view of t2 is older than its container (a report it missed).
+        h.worker.assign(
+            [replace(t1, status=heard["t1"]), replace(t2, status=TaskStatus(TaskState.STARTING))],
+            [],
+            full=True,
+        )
+        await eventually(lambda: len(h.reports) > reports, "t2 reported again")
+        assert [tid for tid, _ in h.reports[reports:]] == ["t2"]
+        assert h.last("t2").state == TaskState.RUNNING
+        assert h.last("t2").container_id == c2.id
+
 
 class TestShutdownAndRemoval:
     async def test_desired_shutdown_stops_and_reports(self) -> None:
