@@ -44,9 +44,9 @@ SERVICES = 100
 # deadline would end the run. The burst's 100 creates wait their turn behind one another.
 CALL_DEADLINE = 120
 BURST_DEADLINE = 600
-# Past a restart's grace: a silence watch's tick at the longest period handed out (3 s at
-# 10,000 nodes) and the write that marks a node down.
-SETTLE = 10.0
+# Past a restart's grace: a node that fell silent just before it ended is found after 3
+# heartbeat periods (3 s each at 10,000 nodes), at a silence watch's tick, in one write.
+SETTLE = 15.0
 MiB = 1 << 20
 
 

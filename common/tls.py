@@ -11,12 +11,12 @@ while `shoal ca --rotate` saves the same one, and each save removes every versio
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,7 +64,9 @@ class Bundle:
     def _read(cls, directory: Path) -> Bundle:
         # Through the link once, so the three files come from one version.
         link = directory / CURRENT
-        source = Path(os.path.realpath(link)) if link.is_dir() else directory
+        # The link's own target only: the directory's path stays as given (autolock finds a
+        # key's KEK by it, and a state dir may be reached through a symlink).
+        source = directory / os.readlink(link) if link.is_symlink() else directory
         bundle = cls(
             ca_pem=(source / CA_FILE).read_bytes(),
             cert_pem=(source / CERT_FILE).read_bytes(),
@@ -126,16 +128,24 @@ class Bundle:
         return pki.subject_of(pki.load_cert(self.cert_pem))
 
 
-@contextmanager
+@contextlib.contextmanager
 def _locked(directory: Path, how: int) -> Iterator[None]:
     """One writer at a time, and no reader while one writes, across processes: an flock on
-    the directory itself, so no lock file is left beside the bundle."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    the directory itself, so no lock file is left beside the bundle. Where a directory cannot
+    be locked (missing, not readable, or on NFS, which locks only files open for writing) the
+    bundle is used unlocked, as it was before locks."""
     try:
-        fcntl.flock(fd, how)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        fd = -1
+    try:
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, how)
         yield
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
 
 
 def _point(link: Path, target: str) -> None:

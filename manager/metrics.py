@@ -61,8 +61,8 @@ class ManagerMetrics:
         self.sessions = Gauge("shoal_dispatcher_sessions", "Agent sessions open.", registry=r)
         self.returning = Gauge(
             "shoal_dispatcher_nodes_returning",
-            "Nodes awaited back since this manager began leading, while any still are; a"
-            " silence of theirs counts only once this is 0.",
+            "Nodes that were up when this manager began leading, until its wait for them to"
+            " reconnect ends; a silence of theirs counts only once this is 0.",
             registry=r,
         )
         self.heartbeat_lateness = Histogram(

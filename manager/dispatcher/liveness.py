@@ -105,8 +105,9 @@ class Liveness:
         return opening and since_start <= self._grace_limit
 
     def returning(self) -> Collection[str]:
-        """The nodes this term began awaiting, while it still awaits some of them: a silence
-        of theirs is not taken for a loss until then (manager/dispatcher/silence.py)."""
+        """The nodes this term began awaiting, back or not, until its wait for them ends (the
+        grace of _reconnecting): a silence of theirs is not taken for a loss until then
+        (manager/dispatcher/silence.py)."""
         return self._returning
 
     def knocking(self, node_id: str) -> None:

@@ -9,9 +9,9 @@ but could not be read yet are not the node's silence.
 
 Nor, while a restarted manager's nodes are still coming back, is the silence of one of those
 nodes (Liveness.returning): with 10,000 sessions opening at once, beats were held up outside
-the loop LoopLag times (where exactly was not found: the hollow processes sharing the machine,
-or gRPC's own threads), and 3-5 % of the nodes were marked down while healthy. Such a silence
-counts once the others are back.
+the loop LoopLag times (in the hollow processes sharing the machine, at least: one queued a
+coroutine for each of its 100,000 tasks as its nodes' sessions opened), and 3-5 % of the nodes
+were marked down while healthy. Such a silence counts once that wait for them ends.
 """
 
 from __future__ import annotations

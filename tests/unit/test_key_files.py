@@ -85,6 +85,20 @@ class TestSealing:
         assert DataKey.load_or_create(state).material == data_key.material
         assert Bundle.load(state / "node").key_pem == node.key_pem
 
+    def test_a_state_dir_reached_through_a_symlink_loads_sealed(self, tmp_path: Path) -> None:
+        """The KEK is found by the state dir's path as given, so a bundle's key is read by
+        that path too, not by where a symlink leads."""
+        real = tmp_path / "disk" / "manager"
+        real.parent.mkdir()
+        ca = ClusterCA.load_or_create(real / "ca", "cluster1")
+        issued = ca.issue_with_key("node1", pki.ROLE_MANAGER, "cluster1", timedelta(days=1))
+        (tmp_path / "manager").symlink_to(real)
+        state = tmp_path / "manager"
+        issued.bundle(ca).save(state / "node")
+        key_files.reseal(state, None, Kek.generate())
+        assert key_files.is_sealed((real / "node" / "key.pem").read_bytes())
+        assert Bundle.load(state / "node").key_pem == issued.bundle(ca).key_pem
+
     def test_without_the_kek_nothing_loads(self, tmp_path: Path) -> None:
         state, _, _, _ = _state_dir(tmp_path)
         key_files.reseal(state, None, Kek.generate())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from agent.runtime.base import (
@@ -210,7 +211,10 @@ class TestAdoption:
         heard = {tid: h.last(tid) for tid in ("t1", "t2")}
         h.runtime.calls.clear()
         reports = len(h.reports)
+        await settle()
+        coroutines = len(asyncio.all_tasks())
         h.worker.assign([replace(t, status=heard[t.id]) for t in (t1, t2)], [], full=True)
+        assert len(asyncio.all_tasks()) == coroutines
         await settle()
         assert len(h.reports) == reports
         assert h.runtime.calls == []
