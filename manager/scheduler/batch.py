@@ -13,6 +13,7 @@ from manager.scheduler.filters import (
     Filter,
     filters_for,
     first_failing,
+    node_only_key,
     unplaceable_reason,
 )
 from manager.scheduler.nodes import NodeInfo
@@ -55,6 +56,8 @@ class Batch:
         self._filters: dict[str, tuple[Filter, ...]] = {}
         # Per service that spreads: per key, its tasks on each label value (no label: "").
         self._spread: dict[str, list[Counter[str]]] = {}
+        # The nodes that node-only filters pass, by the filters' keys.
+        self._passing: dict[tuple[object, ...], list[int]] = {}
 
     def demand(self, service_id: str) -> Demand:
         return self._demands.get(service_id, Demand())
@@ -64,6 +67,25 @@ class Batch:
         if found is None:
             found = self._filters[service_id] = filters_for(self.demand(service_id))
         return found
+
+    def eligible(self, task: Task, static: Sequence[Filter]) -> list[int]:
+        """The indices of the nodes every static filter passes for task. What filters of the
+        node alone say is worked out once per batch: 100 services on 10,000 nodes had each
+        node judged ready, available and in zone 100 times over, a second a schedule call."""
+        demand = self.demand(task.service_id)
+        node_only = [(f, k) for f in static if (k := node_only_key(f)) is not None]
+        keys = tuple(k for _, k in node_only)
+        passing = self._passing.get(keys)
+        if passing is None:
+            passing = list(range(len(self.nodes)))
+            # One filter at a time over the nodes still in: cheaper than the chain per node.
+            for f, _ in node_only:
+                passing = [i for i in passing if f.check(task, self.nodes[i], demand)]
+            self._passing[keys] = passing
+        for f in static:
+            if node_only_key(f) is None:
+                passing = [i for i in passing if f.check(task, self.nodes[i], demand)]
+        return passing
 
     def spread_counts(self, service_id: str) -> list[Counter[str]]:
         """Counted over every node, as they stand when first asked, then kept current by place."""

@@ -235,6 +235,16 @@ def filters_for(demand: Demand) -> tuple[Filter, ...]:
     )
 
 
+def node_only_key(f: Filter) -> object | None:
+    """What a filter that judges the node alone (not the task, nor the batch's placements) is
+    known by, so its verdicts serve every service of a batch; None for the others."""
+    if isinstance(f, ConstraintFilter):
+        return f.constraint
+    if isinstance(f, ReadyFilter | AvailabilityFilter):
+        return type(f)
+    return None
+
+
 def unplaceable_reason(counts: Counter[int], filters: Sequence[Filter], nodes: int) -> str:
     if nodes == 0:
         return "no suitable node (no nodes in the cluster)"

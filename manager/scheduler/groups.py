@@ -5,7 +5,6 @@ over every node."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from heapq import heapify, heappop, heapreplace
 
 from common.model import Task
@@ -87,12 +86,8 @@ class Group:
         self.demand = batch.demand(task.service_id)
         self.dynamic = tuple(f for f in batch.filters(task.service_id) if f.dynamic)
         static = tuple(f for f in batch.filters(task.service_id) if not f.dynamic)
-        nodes, demand = batch.nodes, self.demand
-        # One filter at a time over the nodes still in: cheaper than the whole chain per node.
-        eligible: Sequence[int] = range(len(nodes))
-        for f in static:
-            eligible = [i for i in eligible if f.check(task, nodes[i], demand)]
-        self._root = self._tree(list(eligible), 0, True) if eligible else None
+        eligible = batch.eligible(task, static)
+        self._root = self._tree(eligible, 0, True) if eligible else None
         self._failed: list[int | None] | None = None
         self._excluded: Counter[int] = Counter()
         self._seen = 0
@@ -104,7 +99,11 @@ class Group:
         keys = self.demand.spread
         if depth == len(keys):
             own = self.service_id
-            return _Leaf([(nodes[i].tasks_by_service[own], totals[i], rank[i], i) for i in members])
+            # get, not [ ]: a Counter's missing key is a Python call, at every node without one.
+            heap: list[_Key] = [
+                (nodes[i].tasks_by_service.get(own, 0), totals[i], rank[i], i) for i in members
+            ]
+            return _Leaf(heap)
         by_value: dict[str, list[int]] = {}
         for i in members:
             by_value.setdefault(nodes[i].node.labels.get(keys[depth], ""), []).append(i)

@@ -231,6 +231,43 @@ class TestConstraints:
             " insufficient memory on 2 nodes)"
         )
 
+    def test_services_of_one_batch_each_keep_to_their_own_constraints(self) -> None:
+        """What readiness and constraints say of a node is worked out once per batch and
+        shared: services with the same constraint, another one, or none each get the nodes
+        theirs allow, and a node that is down gets none of them."""
+        nodes = infos(
+            sized("a1", zone="a", disk="ssd"),
+            sized("a2", zone="a"),
+            sized("b1", zone="b", disk="ssd"),
+            replace(sized("a3", zone="a", disk="ssd"), state=NodeState.DOWN),
+        )
+        zone_a = (parse("node.labels.zone==a"),)
+        demands = {
+            "first-a": Demand(zone_a),
+            "ssd": Demand((parse("node.labels.disk==ssd"),)),
+            "second-a": Demand(zone_a),
+            "a-ssd": Demand((*zone_a, parse("node.labels.disk==ssd"))),
+        }
+        batch = [
+            *pending(4, "first-a", "fa"),
+            *pending(4, "ssd", "s"),
+            *pending(4, "any", "n"),
+            *pending(4, "second-a", "sa"),
+            *pending(2, "a-ssd", "as"),
+        ]
+        decision = schedule(batch, nodes, demands)
+        assert decision.reasons == {}
+        by_service: dict[str, set[str]] = {}
+        for t in batch:
+            by_service.setdefault(t.service_id, set()).add(decision.placements[t.id])
+        assert by_service == {
+            "first-a": {"a1", "a2"},
+            "ssd": {"a1", "b1"},
+            "any": {"a1", "a2", "b1"},
+            "second-a": {"a1", "a2"},
+            "a-ssd": {"a1"},
+        }
+
 
 class TestResources:
     def test_reservations_fill_a_node(self) -> None:
