@@ -122,6 +122,24 @@ async def test_no_node_down_while_others_still_reconnect(
         await store.close()
 
 
+async def test_a_manager_that_stops_leading_awaits_no_node(tmp_path: Path) -> None:
+    """The nodes a term awaits back are its own: once it ends (this manager a follower now,
+    with no sessions to spare), none is counted as returning, and its gauge reads 0."""
+    store = await SqliteStore.open(tmp_path / "state.db")
+    ids = await stored_nodes(store, 3)
+    liveness = Liveness(store, 0.05, LoopLag())
+    leading = asyncio.create_task(liveness.run())
+    try:
+        await asyncio.sleep(0)  # the term begins: every node is awaited
+        assert set(liveness.returning()) == set(ids)
+        leading.cancel()
+        await asyncio.gather(leading, return_exceptions=True)
+        assert not liveness.returning()
+    finally:
+        leading.cancel()
+        await store.close()
+
+
 async def test_a_hello_that_comes_late_is_retried_not_refused(harness: Harness) -> None:
     """A session whose hello does not come within the wait (a manager or node swamped by
     thousands of reconnects) ends UNAVAILABLE, which the agent retries; INVALID_ARGUMENT stops
