@@ -198,13 +198,14 @@ class Cluster:
 
     def marked_down(self) -> int:
         """How many times this manager process marked a node down."""
-        found = (s.value for s in self._samples() if s.name == "shoal_nodes_marked_down_total")
-        return int(next(found, 0))
+        return self._sample("shoal_nodes_marked_down_total")
 
     def returning(self) -> int:
-        """How many nodes this manager still awaits back since it started."""
-        found = (s.value for s in self._samples() if s.name == "shoal_dispatcher_nodes_returning")
-        return int(next(found, 0))
+        """How many nodes this manager awaits back since it started, until it stops waiting."""
+        return self._sample("shoal_dispatcher_nodes_returning")
+
+    def _sample(self, name: str) -> int:
+        return int(next((s.value for s in self._samples() if s.name == name), 0))
 
     def _samples(self) -> Iterator[Sample]:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"

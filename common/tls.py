@@ -106,8 +106,6 @@ class Bundle:
     @staticmethod
     def remove(directory: Path) -> None:
         """Delete the bundle in directory, whichever layout it has; other files stay."""
-        if not directory.is_dir():
-            return
         with _locked(directory, fcntl.LOCK_EX):
             for name in (*_FILES, CURRENT):
                 (directory / name).unlink(missing_ok=True)

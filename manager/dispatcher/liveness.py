@@ -179,36 +179,39 @@ class Liveness:
         try:
             while True:
                 await asyncio.sleep(self.period / 2)
-                now = self._clock()
-                limit = now - MISSED_BEATS * self.session_period()
-                due = {
-                    n: t
-                    for n, t in self._disconnected_at.items()
-                    if t < limit and n not in self._knocking
-                }
-                for node_id in due:
-                    del self._disconnected_at[node_id]
-                if due and not await self._mark_down(due, "no session for 3 heartbeat periods"):
-                    # The next sweep tries again, unless a session opened meanwhile.
-                    for node_id, since in due.items():
-                        if node_id not in self._connected:
-                            self._disconnected_at.setdefault(node_id, since)
-                if not self._reconnecting(now):
-                    self._returning.clear()
-                    awaited, self._awaited = self._awaited, set()
-                    missing = [
-                        node.id
-                        for node in self._store.objects(Node)
-                        if node.id not in self._connected
-                        and node.id not in self._knocking
-                        and node.state != NodeState.DOWN
-                        and (node.state == NodeState.UNKNOWN or node.id in awaited)
-                    ]
-                    if missing and not await self._mark_down(missing, "did not reconnect"):
-                        self._awaited |= awaited.intersection(missing)
+                await self._sweep()
         finally:
             # A follower awaits none: its gauge says so.
             self._returning.clear()
+
+    async def _sweep(self) -> None:
+        """Mark down the nodes without a session for 3 periods, and once the term stops
+        waiting for its nodes, those that never came back."""
+        now = self._clock()
+        limit = now - MISSED_BEATS * self.session_period()
+        due = {
+            n: t for n, t in self._disconnected_at.items() if t < limit and n not in self._knocking
+        }
+        for node_id in due:
+            del self._disconnected_at[node_id]
+        if due and not await self._mark_down(due, "no session for 3 heartbeat periods"):
+            # The next sweep tries again, unless a session opened meanwhile.
+            for node_id, since in due.items():
+                if node_id not in self._connected:
+                    self._disconnected_at.setdefault(node_id, since)
+        if not self._reconnecting(now):
+            self._returning.clear()
+            awaited, self._awaited = self._awaited, set()
+            missing = [
+                node.id
+                for node in self._store.objects(Node)
+                if node.id not in self._connected
+                and node.id not in self._knocking
+                and node.state != NodeState.DOWN
+                and (node.state == NodeState.UNKNOWN or node.id in awaited)
+            ]
+            if missing and not await self._mark_down(missing, "did not reconnect"):
+                self._awaited |= awaited.intersection(missing)
 
     async def _mark_down(self, node_ids: Collection[str], message: str) -> bool:
         """Mark down, in one write, the nodes still without a session; False when the write

@@ -72,19 +72,21 @@ class Batch:
         """The indices of the nodes every static filter passes for task. What filters of the
         node alone say is worked out once per batch: 100 services on 10,000 nodes had each
         node judged ready, available and in zone 100 times over, a second a schedule call."""
-        demand = self.demand(task.service_id)
-        node_only = [(f, k) for f in static if (k := node_only_key(f)) is not None]
-        keys = tuple(k for _, k in node_only)
+        keyed = [(f, node_only_key(f)) for f in static]
+        node_only = [f for f, k in keyed if k is not None]
+        keys = tuple(k for _, k in keyed if k is not None)
         passing = self._passing.get(keys)
         if passing is None:
-            passing = list(range(len(self.nodes)))
-            # One filter at a time over the nodes still in: cheaper than the chain per node.
-            for f, _ in node_only:
-                passing = [i for i in passing if f.check(task, self.nodes[i], demand)]
-            self._passing[keys] = passing
-        for f in static:
-            if node_only_key(f) is None:
-                passing = [i for i in passing if f.check(task, self.nodes[i], demand)]
+            passing = self._passing[keys] = self._judge(task, node_only, range(len(self.nodes)))
+        return self._judge(task, [f for f, k in keyed if k is None], passing)
+
+    def _judge(self, task: Task, filters: Sequence[Filter], nodes: Sequence[int]) -> list[int]:
+        """The nodes of nodes that pass filters: one filter at a time over the nodes still in,
+        cheaper than the chain per node."""
+        demand = self.demand(task.service_id)
+        passing = list(nodes)
+        for f in filters:
+            passing = [i for i in passing if f.check(task, self.nodes[i], demand)]
         return passing
 
     def spread_counts(self, service_id: str) -> list[Counter[str]]:
