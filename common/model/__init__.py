@@ -17,7 +17,7 @@ from common.model.containers import (
     RegistryAuth,
 )
 from common.model.data import Config, DataInfo, FileData, SealedObject, SealedVersion, Secret
-from common.model.meta import EPOCH, Meta, now
+from common.model.meta import EPOCH, Meta, now, stamped
 from common.model.nodes import (
     Availability,
     ManagerList,
@@ -101,4 +101,5 @@ __all__ = [
     "UpdateState",
     "UpdateStatus",
     "now",
+    "stamped",
 ]

@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -162,7 +162,7 @@ class EtcdStore:
                     answer = await self.client.txn(*self._txn(events), resend=True)
                     revision = self._applied(answer, events)
                     if revision:
-                        self._pending[revision] = [replace(e, revision=revision) for e in events]
+                        self._pending[revision] = [e.committed(revision) for e in events]
                         break
                 finally:
                     self._idle.set()

@@ -12,7 +12,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -118,7 +117,7 @@ class SqliteStore:
             for event in events:
                 self._state.apply(event.action, event.obj)
                 stored.append(event.obj)
-                self._events.publish(replace(event, revision=revision))
+                self._events.publish(event.committed(revision))
             return stored
 
     # -- watches ------------------------------------------------------------------------------

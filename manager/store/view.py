@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import cast
 
 from common.errors import Conflict, NotFound
-from common.model import Meta, StoredObject, Task, now
+from common.model import Meta, StoredObject, Task, now, stamped
 from manager.store.base import Action, Delete, Event, Op, T, Watch
 from manager.store.codec import CODECS
 
@@ -81,7 +80,7 @@ def stage(state: MemoryState, ops: Sequence[Op]) -> list[Event]:
             raise Conflict(f"{name} {obj.id} changed since it was read; try again")
         created = old.meta.created_at if old is not None else stamp
         meta = Meta(version=stored_version + 1, created_at=created, updated_at=stamp)
-        new = replace(obj, meta=meta)
+        new = stamped(obj, meta)
         staged[key] = new
         events.append(Event(0, Action.UPDATE if old else Action.CREATE, new, old, stamp))
     return events
