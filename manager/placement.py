@@ -15,7 +15,8 @@ from common.taskstate import is_live
 from manager.allocator import slices
 from manager.loops import RETRY_DELAY, attempt, skipping
 from manager.metrics import ManagerMetrics
-from manager.scheduler import Demand, NodeInfo, demand_of, schedule
+from manager.node_loads import NodeLoads
+from manager.scheduler import Demand, demand_of, schedule
 from manager.store import Action, Event, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("placement")
@@ -30,6 +31,25 @@ def _is_pending(task: Task) -> bool:
     return task.desired_state == TaskState.RUNNING and task.status.state == TaskState.PENDING
 
 
+class _Tracked:
+    """What the loop keeps from the store's events rather than scanning the store at each pass:
+    a burst of 100,000 tasks would otherwise cost a scan per batch of events."""
+
+    def __init__(self, store: StateStore) -> None:
+        # Opened before the reads below, with no await between: no event is missed or doubled.
+        self.watch = store.watch()
+        self.pending = {t.id for t in store.objects(Task) if _is_pending(t)}
+        self.loads = NodeLoads(store)
+
+    def take(self, events: list[Event]) -> None:
+        _follow(self.pending, events)
+        self.loads.follow(events)
+
+    def catch_up(self) -> None:
+        """Take the events not yet read: inside a plan, the node loads then match its view."""
+        self.take(self.watch.queued())
+
+
 class PlacementLoop:
     def __init__(self, store: StateStore, metrics: ManagerMetrics | None = None) -> None:
         self._store = store
@@ -38,30 +58,37 @@ class PlacementLoop:
         self._backlog = False
 
     async def run(self) -> None:
-        watch = self._store.watch()
+        tracked = _Tracked(self._store)
+        watch = tracked.watch
         try:
-            # Kept from the events, not by scanning every task at each change: a burst of
-            # 100,000 tasks would otherwise cost a scan per batch of events.
-            pending = {t.id for t in self._store.objects(Task) if _is_pending(t)}
-            due = bool(pending)
+            due = bool(tracked.pending)
             while True:
-                if due and pending and not await attempt("placement pass", self._place(pending)):
+                if (
+                    due
+                    and tracked.pending
+                    and not await attempt("placement pass", self._place(tracked))
+                ):
                     # Retried after a while, or at the next change, whichever comes first.
                     with contextlib.suppress(TimeoutError):
                         # Not wait_for: on 3.11 it can swallow the cancel that stops this loop.
                         async with asyncio.timeout(RETRY_DELAY):
-                            _follow(pending, await watch.next_batch())
+                            tracked.take(await watch.next_batch())
                     continue
                 events = await watch.next_batch()
-                _follow(pending, events)
+                tracked.take(events)
                 due = self._backlog or _worth_a_pass(events)
         finally:
             watch.close()
 
-    async def _place(self, task_ids: set[str]) -> None:
+    async def _place(self, tracked: _Tracked) -> None:
         def plan(view: ReadView) -> Sequence[Op]:
             self._backlog = False
-            tasks = [t for tid in sorted(task_ids) if (t := view.get(Task, tid)) and _is_pending(t)]
+            # What a pass reads here went by while it waited for the store: take it, or the
+            # nodes' loads would lag the view. Events read here are not looked at for whether
+            # they call for a pass: this one sees them.
+            tracked.catch_up()
+            pending = sorted(tracked.pending)
+            tasks = [t for tid in pending if (t := view.get(Task, tid)) and _is_pending(t)]
             if not tasks:
                 return []
             demands, unreadable = _demands(view, tasks)
@@ -69,7 +96,7 @@ class PlacementLoop:
             tasks = [t for t in tasks if t.service_id not in unreadable]
             tasks.sort(key=lambda t: (t.meta.created_at, t.service_id, t.slot))
             tasks = self._this_pass(tasks)
-            decided = schedule(tasks, node_infos(view), demands)
+            decided = schedule(tasks, tracked.loads.infos(), demands)
             # A node's slice of each of its task's networks comes with the assignment.
             grant = slices.SliceGrant(view)
             at = now()
@@ -128,18 +155,6 @@ def _demands(view: ReadView, tasks: list[Task]) -> tuple[dict[str, Demand], set[
             demands[service_id] = demand_of(spec.placement, spec.ports, networks)
             unreadable.discard(service_id)
     return demands, unreadable
-
-
-def node_infos(view: ReadView, without_service: str = "") -> list[NodeInfo]:
-    """Every node with the live tasks it carries, as the scheduler wants them; without_service
-    leaves one service's tasks out, as if they were gone (to plan their replacement)."""
-
-    def holds(task: Task) -> bool:
-        # A global service's pending task names its node before it holds anything there.
-        placed = task.status.state >= TaskState.ASSIGNED
-        return is_live(task) and placed and task.service_id != without_service
-
-    return [NodeInfo.build(n, filter(holds, view.tasks_on_node(n.id))) for n in view.objects(Node)]
 
 
 def _follow(pending: set[str], events: list[Event]) -> None:

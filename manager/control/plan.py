@@ -7,9 +7,9 @@ from common.api import control_pb2 as pb
 from common.ids import new_id
 from common.model import Node, Service, ServiceSpec, now
 from manager.allocator import slices
+from manager.node_loads import node_infos
 from manager.orchestrator.global_service import reconcile_global
 from manager.orchestrator.slots import new_task
-from manager.placement import node_infos
 from manager.scheduler import demand_of, schedule
 from manager.store import ReadView
 

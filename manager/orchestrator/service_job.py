@@ -33,11 +33,11 @@ from common.model import (
     now,
 )
 from common.taskstate import ENDED_BY_ITSELF, is_dirty, is_live
+from manager.node_loads import node_infos
 from manager.orchestrator.rebalance import best_move
 from manager.orchestrator.restart import SlotKey
 from manager.orchestrator.rollback import rolled_back
 from manager.orchestrator.slots import live_by_slot, new_task, stop
-from manager.placement import node_infos
 from manager.scheduler import demand_of
 from manager.store import Op, Put, ReadView, StateStore, Watch
 

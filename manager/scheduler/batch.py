@@ -37,10 +37,13 @@ Verdict = Placed | Unplaceable
 
 
 class Batch:
-    """The nodes as one schedule call changes them: every placement counts for the next."""
+    """The nodes as one schedule call changes them: every placement counts for the next, on a
+    copy of its node made at the first placement there, so the NodeInfos given stay as they
+    were (the placement loop keeps them across passes, in step with the store)."""
 
     def __init__(self, nodes: Sequence[NodeInfo], demands: Mapping[str, Demand]) -> None:
-        self.nodes = nodes
+        self.nodes = list(nodes)
+        self._copied: set[int] = set()
         # NodeInfo.total sums a Counter; placements keep this copy current instead.
         self.totals = [info.total for info in nodes]
         self.index: dict[str, int] = {}
@@ -107,6 +110,9 @@ class Batch:
         return sum(room.taken for room in self.demand(service_id).networks)
 
     def place(self, task: Task, i: int) -> None:
+        if i not in self._copied:
+            self._copied.add(i)
+            self.nodes[i] = self.nodes[i].copy()
         info = self.nodes[i]
         demand = self.demand(task.service_id)
         info.take(task, demand.host_ports)

@@ -51,12 +51,33 @@ class NodeInfo:
         bound = Counter(port for t in tasks for port in host_ports(t.ports))
         return cls(node, Counter(t.service_id for t in tasks), reserved, bound)
 
+    def copy(self) -> NodeInfo:
+        """A copy whose counts change apart from this one's."""
+        return NodeInfo(
+            self.node, Counter(self.tasks_by_service), self.reserved, Counter(self.host_ports)
+        )
+
     def take(self, task: Task, ports: Iterable[HostPort] = ()) -> None:
         """Count task, binding ports, as placed here, for the placements after it in the same
         batch."""
         self.tasks_by_service[task.service_id] += 1
         self.host_ports.update(ports)
+        self._reserve(task, 1)
+
+    def count(self, task: Task, sign: int) -> None:
+        """Count task as held here (sign 1) or no longer held (-1), with the ports it was made
+        with and what it reserves."""
+        self.tasks_by_service[task.service_id] += sign
+        if not self.tasks_by_service[task.service_id]:
+            del self.tasks_by_service[task.service_id]
+        for port in host_ports(task.ports):
+            self.host_ports[port] += sign
+            if not self.host_ports[port]:
+                del self.host_ports[port]
+        self._reserve(task, sign)
+
+    def _reserve(self, task: Task, sign: int) -> None:
         self.reserved = Resources(
-            nano_cpus=self.reserved.nano_cpus + task.reservations.nano_cpus,
-            memory_bytes=self.reserved.memory_bytes + task.reservations.memory_bytes,
+            nano_cpus=self.reserved.nano_cpus + sign * task.reservations.nano_cpus,
+            memory_bytes=self.reserved.memory_bytes + sign * task.reservations.memory_bytes,
         )

@@ -32,7 +32,7 @@ def schedule(
     demands gives, per service ID, its constraints, per-node limit and spread. Tasks are placed
     in order and each placement counts for the next, so a batch spreads evenly. Ties go to the
     node ID, which keeps the result deterministic. A task that already names its node (a global
-    service's) can only go there. The NodeInfos are updated with what is placed on them.
+    service's) can only go there. The NodeInfos given are left as they were.
     """
     batch = Batch(nodes, demands or {})
     groups: dict[tuple[str, Resources], Group] = {}
