@@ -112,6 +112,10 @@ class Rogue:
         if self._beats is not None:
             self._beats.cancel()
 
+    def beat_again(self) -> None:
+        """Heartbeats again, after fall_silent."""
+        self._beats = asyncio.create_task(self._beat())
+
     async def _requests(self) -> AsyncIterator[dpb.AgentMessage]:
         while (msg := await self._outgoing.get()) is not None:
             yield msg

@@ -96,7 +96,8 @@ class Liveness:
 
     def _reconnecting(self, at: float) -> bool:
         """Whether nodes may still be coming back after this term began: within the grace, or
-        while sessions keep opening or wait their turn to (up to the limit)."""
+        while sessions keep opening, wait their turn to or bring a returning node's first
+        message (up to the limit)."""
         since_start = at - self._started
         if since_start <= STARTUP_GRACE_BEATS * self.session_period():
             return True
@@ -126,6 +127,14 @@ class Liveness:
         self._connected.add(node_id)
         self._awaited.discard(node_id)
         self._disconnected_at.pop(node_id, None)
+
+    def answered(self, node_id: str) -> None:
+        """The node's new session brought its first message. A returning node is back only
+        then: sessions open faster than their nodes can take in their task sets and beat (after
+        a restart, 1,000 hollow nodes answered up to 10 s after their sessions opened, and were
+        taken for silent once the wait ended), so the wait lasts while first answers still come."""
+        if node_id in self._returning:
+            self._last_connect = self._clock()
 
     def disconnected(self, node_id: str, *, down: bool) -> None:
         self._connected.discard(node_id)

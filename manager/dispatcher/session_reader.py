@@ -30,9 +30,13 @@ async def read(
     heard = silence.listen(node_id, period)
     engine_error = ""
     last = time.monotonic()
+    answered = False
     try:
         async for msg in messages:
             silence.heard(heard)
+            if not answered:
+                answered = True
+                liveness.answered(node_id)
             last = metrics.agent_message(msg.WhichOneof("kind"), last, period.seconds)
             if msg.WhichOneof("kind") == "heartbeat" and msg.heartbeat.engine_error != engine_error:
                 engine_error = msg.heartbeat.engine_error

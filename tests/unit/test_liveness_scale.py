@@ -269,6 +269,46 @@ async def test_a_returning_nodes_silence_counts_once_the_others_are_back(harness
             await rogue.close()
 
 
+async def test_returning_nodes_are_awaited_while_their_first_answers_still_come(
+    harness: Harness,
+) -> None:
+    """After a restart, every session opens at once but the nodes answer only one every two
+    periods (at 1,000 nodes a node took up to 10 s to take in its task set and beat): none is
+    marked down meanwhile, as the wait for them lasts while answers still come. A node that
+    never answers is marked down once the wait ends, as a heartbeat failure."""
+    mute = await Rogue.joined(harness, "mute")
+    late = [(await Rogue.joined(harness, f"slow-{i}"), f"slow-{i}") for i in range(10)]
+    everyone = [(mute, "mute"), *late]
+    for rogue, name in everyone:
+        await rogue.open(description(name))
+        await wait_state(harness, name, NodeState.READY)
+    for rogue, _ in everyone:
+        await rogue.close()
+    await harness.restart()
+    try:
+        for rogue, name in everyone:
+            await rogue.open(description(name))
+            rogue.fall_silent()
+        opened = time.monotonic()
+        for rogue, _ in late:
+            await asyncio.sleep(2 * PERIOD)
+            rogue.beat_again()
+            states = await harness.node_states()
+            assert not [n for n, s in states.items() if s is NodeState.DOWN], states
+        answered = time.monotonic()
+        assert answered - opened > (STARTUP_GRACE_BEATS + MISSED_BEATS) * PERIOD
+        await wait_state(harness, "mute", NodeState.DOWN)
+        assert time.monotonic() - answered > MISSED_BEATS * PERIOD
+        nodes = (await harness.control.ListNodes(cpb.ListNodesRequest())).nodes
+        mute_node = next(n for n in nodes if n.description.hostname == "mute")
+        assert mute_node.message == "heartbeat failure"
+        states = await harness.node_states()
+        assert all(states[name] is NodeState.READY for _, name in late), states
+    finally:
+        for rogue, _ in everyone:
+            await rogue.close()
+
+
 async def test_nodes_lost_together_are_marked_down_in_one_write(tmp_path: Path) -> None:
     """A hundred sessions ending at once (1 % of 10,000 nodes) are one write, not a hundred
     queued behind whatever else the store is writing."""
