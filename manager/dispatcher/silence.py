@@ -11,7 +11,7 @@ Nor, while a restarted manager's nodes are still coming back, is the silence of 
 nodes (Liveness.returning): with 10,000 sessions opening at once, beats were held up outside
 the loop LoopLag times (in the hollow processes sharing the machine, at least: one queued a
 coroutine for each of its 100,000 tasks as its nodes' sessions opened), and 3-5 % of the nodes
-were marked down while healthy. Such a silence counts once that wait for them ends.
+were marked down while healthy. Such a silence counts from the moment that wait for them ends.
 """
 
 from __future__ import annotations
@@ -61,9 +61,19 @@ class Silence:
         self._heard.discard(heard)
 
     async def watch(self, tick: float) -> None:
+        spared_before: frozenset[str] = frozenset()
         while True:
             await asyncio.sleep(tick)
-            now, stalled, spared = time.monotonic(), self._lag.stalled(), self._spared()
+            now, stalled = time.monotonic(), self._lag.stalled()
+            spared = frozenset(self._spared())
+            if released := spared_before - spared:
+                # Their silence counts from here, not from their last message: the 990 nodes
+                # of one hollow process, too busy taking in their task sets to beat, were all
+                # taken for lost at the first tick after the wait ended.
+                for heard in self._heard:
+                    if heard.node_id in released:
+                        heard.last, heard.stalled = now, stalled
+            spared_before = spared
             quiet = [h for h in self._heard if h.node_id not in spared and _quiet(h, now, stalled)]
             for heard in quiet:
                 heard.silent = True

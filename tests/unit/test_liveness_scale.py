@@ -236,7 +236,7 @@ async def test_a_returning_nodes_silence_counts_once_the_others_are_back(harness
     """After a restart, a node whose session opened and then fell silent while others were
     still coming back is not marked down meanwhile (at 10,000 nodes its beats can be held up
     anywhere between it and a manager opening thousands of sessions); once they are all back
-    it is, as a heartbeat failure, and they are Ready."""
+    and it stays silent 3 periods more, it is, as a heartbeat failure, and they are Ready."""
     silent = await Rogue.joined(harness, "silent")
     late = [(await Rogue.joined(harness, f"late-{i}"), f"late-{i}") for i in range(10)]
     everyone = [(silent, "silent"), *late]
@@ -274,38 +274,46 @@ async def test_returning_nodes_are_awaited_while_their_first_answers_still_come(
 ) -> None:
     """After a restart, every session opens at once but the nodes answer only one every two
     periods (at 1,000 nodes a node took up to 10 s to take in its task set and beat): none is
-    marked down meanwhile, as the wait for them lasts while answers still come. A node that
-    never answers is marked down once the wait ends, as a heartbeat failure."""
-    mute = await Rogue.joined(harness, "mute")
-    late = [(await Rogue.joined(harness, f"slow-{i}"), f"slow-{i}") for i in range(10)]
-    everyone = [(mute, "mute"), *late]
-    for rogue, name in everyone:
+    marked down meanwhile, as the wait for them lasts while answers still come. Once the wait
+    ends (a node that never came back is marked down), the silence of those still quiet counts
+    from then: one that beats again within 3 periods stays Ready, one that never answers is
+    down as a heartbeat failure."""
+    rogues = {
+        name: await Rogue.joined(harness, name)
+        for name in ["gone", "mute", "pause", *(f"slow-{i}" for i in range(10))]
+    }
+    for name, rogue in rogues.items():
         await rogue.open(description(name))
         await wait_state(harness, name, NodeState.READY)
-    for rogue, _ in everyone:
+    for rogue in rogues.values():
         await rogue.close()
     await harness.restart()
     try:
-        for rogue, name in everyone:
-            await rogue.open(description(name))
-            rogue.fall_silent()
+        for name, rogue in rogues.items():
+            if name != "gone":
+                await rogue.open(description(name))
+                rogue.fall_silent()
         opened = time.monotonic()
-        for rogue, _ in late:
-            await asyncio.sleep(2 * PERIOD)
-            rogue.beat_again()
-            states = await harness.node_states()
-            assert not [n for n, s in states.items() if s is NodeState.DOWN], states
-        answered = time.monotonic()
-        assert answered - opened > (STARTUP_GRACE_BEATS + MISSED_BEATS) * PERIOD
+        for name, rogue in rogues.items():
+            if name.startswith("slow-"):
+                await asyncio.sleep(2 * PERIOD)
+                rogue.beat_again()
+                states = await harness.node_states()
+                assert not [n for n, s in states.items() if s is NodeState.DOWN], states
+        assert time.monotonic() - opened > (STARTUP_GRACE_BEATS + MISSED_BEATS) * PERIOD
+        await wait_state(harness, "gone", NodeState.DOWN)
+        # Past the silence watch's next tick (half a period), well within 3 periods.
+        await asyncio.sleep(PERIOD)
+        rogues["pause"].beat_again()
         await wait_state(harness, "mute", NodeState.DOWN)
-        assert time.monotonic() - answered > MISSED_BEATS * PERIOD
         nodes = (await harness.control.ListNodes(cpb.ListNodesRequest())).nodes
-        mute_node = next(n for n in nodes if n.description.hostname == "mute")
-        assert mute_node.message == "heartbeat failure"
+        messages = {n.description.hostname: n.message for n in nodes}
+        assert messages["mute"] == "heartbeat failure"
+        assert messages["gone"] == "did not reconnect"
         states = await harness.node_states()
-        assert all(states[name] is NodeState.READY for _, name in late), states
+        assert {n for n, s in states.items() if s is NodeState.DOWN} == {"gone", "mute"}, states
     finally:
-        for rogue, _ in everyone:
+        for rogue in rogues.values():
             await rogue.close()
 
 
