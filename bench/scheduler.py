@@ -51,7 +51,7 @@ class Run:
 
 
 def nodes(count: int) -> list[NodeInfo]:
-    """Fresh each run: the scheduler adds what it places to the NodeInfos."""
+    """Fresh each run, as the placement loop's are to each pass."""
     return [
         NodeInfo(
             Node(

@@ -36,10 +36,11 @@ class _Tracked:
     a burst of 100,000 tasks would otherwise cost a scan per batch of events."""
 
     def __init__(self, store: StateStore) -> None:
-        # Opened before the reads below, with no await between: no event is missed or doubled.
-        self.watch = store.watch()
         self.pending = {t.id for t in store.objects(Task) if _is_pending(t)}
         self.loads = NodeLoads(store)
+        # Opened right after the reads, with no await between: no event is missed or doubled.
+        self.watch = store.watch()
+        self.closed = False
 
     def take(self, events: list[Event]) -> None:
         _follow(self.pending, events)
@@ -48,6 +49,10 @@ class _Tracked:
     def catch_up(self) -> None:
         """Take the events not yet read: inside a plan, the node loads then match its view."""
         self.take(self.watch.queued())
+
+    def close(self) -> None:
+        self.closed = True
+        self.watch.close()
 
 
 class PlacementLoop:
@@ -78,11 +83,15 @@ class PlacementLoop:
                 tracked.take(events)
                 due = self._backlog or _worth_a_pass(events)
         finally:
-            watch.close()
+            tracked.close()
 
     async def _place(self, tracked: _Tracked) -> None:
         def plan(view: ReadView) -> Sequence[Op]:
             self._backlog = False
+            if tracked.closed:
+                # The loop stopped while this pass waited for the store (the write is shielded):
+                # its watch no longer hears what changed, so it places nothing.
+                return []
             # What a pass reads here went by while it waited for the store: take it, or the
             # nodes' loads would lag the view. Events read here are not looked at for whether
             # they call for a pass: this one sees them.

@@ -107,7 +107,7 @@ class Liveness:
 
     def returning(self) -> Collection[str]:
         """The nodes this term began awaiting, back or not, until its wait for them ends (the
-        grace of _reconnecting): a silence of theirs is not taken for a loss until then
+        grace of _reconnecting): a silence of theirs counts only from then
         (manager/dispatcher/silence.py)."""
         return self._returning
 
@@ -129,10 +129,10 @@ class Liveness:
         self._disconnected_at.pop(node_id, None)
 
     def answered(self, node_id: str) -> None:
-        """The node's new session brought its first message. A returning node is back only
-        then: sessions open faster than their nodes can take in their task sets and beat (after
-        a restart, 1,000 hollow nodes answered up to 10 s after their sessions opened, and were
-        taken for silent once the wait ended), so the wait lasts while first answers still come."""
+        """The node's new session brought its first message. Sessions open faster than their
+        nodes can take in their task sets and beat (after a restart, 1,000 hollow nodes answered
+        up to 10 s after their sessions opened, and were taken for silent once the wait ended),
+        so the wait for the returning nodes lasts while their first answers still come."""
         if node_id in self._returning:
             self._last_connect = self._clock()
 

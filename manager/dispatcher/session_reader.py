@@ -26,7 +26,8 @@ async def read(
     silence: Silence,
 ) -> bool:
     """Take the agent's messages; True when it fell silent (heartbeat failure), as the
-    silence watch found it: MISSED_BEATS of its period, as last told, without a message."""
+    silence watch found it: MISSED_BEATS of its period, as last told, without a message (counted
+    from the end of the wait for returning nodes, for one of those)."""
     heard = silence.listen(node_id, period)
     engine_error = ""
     last = time.monotonic()

@@ -32,7 +32,8 @@ class Heard:
     node_id: str
     period: Period
     reader: asyncio.Task[bool] | None
-    # When the last message came (monotonic), and LoopLag.stalled() then.
+    # When the last message came (monotonic), or when the node stopped being spared if that
+    # came later, and LoopLag.stalled() then.
     last: float
     stalled: float
     silent: bool = field(default=False)

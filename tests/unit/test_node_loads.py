@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.model import (
+    Availability,
     Meta,
     Node,
     PortConfig,
@@ -23,6 +24,7 @@ from common.model import (
     TaskStatus,
 )
 from manager.node_loads import NodeLoads, node_infos
+from manager.placement import PlacementLoop, _Tracked
 from manager.scheduler import NodeInfo, schedule
 from manager.store import Delete, Op, Put, SqliteStore, StateStore
 from tests.unit.builders import node, task
@@ -123,5 +125,28 @@ async def test_loads_start_from_what_the_store_holds(tmp_path: Path) -> None:
         loads.follow(watch.queued())
         assert _by_node(loads.infos())["n2"].tasks_by_service == {"svc1": 1}
         watch.close()
+    finally:
+        await store.close()
+
+
+async def test_a_pass_plans_with_the_writes_its_loop_has_not_read(tmp_path: Path) -> None:
+    """A pass that waited for the store plans with what was written meanwhile, though its loop
+    has not read those events yet: a task made since is placed, and not on a node drained
+    since (which its ID would have chosen)."""
+    store = await SqliteStore.open(tmp_path / "state.db")
+    try:
+        await store.commit([Put(replace(node(n), meta=Meta())) for n in ("a", "b")])
+        tracked = _Tracked(store)
+        try:
+            drained = store.get(Node, "a")
+            assert drained is not None
+            await store.commit([Put(replace(drained, availability=Availability.DRAIN))])
+            await store.commit([Put(replace(task("t1"), meta=Meta()))])
+            await PlacementLoop(store)._place(tracked)
+            placed = store.get(Task, "t1")
+            assert placed is not None
+            assert (placed.node_id, placed.status.state) == ("b", TaskState.ASSIGNED)
+        finally:
+            tracked.close()
     finally:
         await store.close()

@@ -85,7 +85,7 @@ class Cluster:
     tasks: list[Task]
 
     def infos(self) -> list[NodeInfo]:
-        """Fresh on each call: the scheduler adds what it places to the NodeInfos it is given."""
+        """Fresh on each call: the reference adds what it places to the NodeInfos it is given."""
         return [_info(n) for n in self.nodes]
 
     def demands(self) -> dict[str, Demand]:

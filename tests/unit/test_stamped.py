@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from common.model import Meta, Node, Service, Task, TaskState, TaskStatus, stamped
+from manager.store import Event
 from manager.store.codec import CODECS
 from tests.unit.builders import at, node, service, task
 
@@ -44,3 +45,14 @@ def test_every_stored_kind_keeps_its_fields_where_stamped_copies_them(kind: type
     assert "__slots__" not in kind.__dict__
     assert not hasattr(kind, "__post_init__")
     assert kind.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+def test_a_committed_event_keeps_every_field_but_its_revision() -> None:
+    # Each field holds a value of its own: a field added to Event and left out of committed
+    # would come back as its default, and fail here.
+    given = {f.name: object() for f in dataclasses.fields(Event)}
+    done = Event(**given).committed(7)  # type: ignore[arg-type]
+    assert done.revision == 7
+    for f in dataclasses.fields(Event):
+        if f.name != "revision":
+            assert getattr(done, f.name) is given[f.name], f.name
