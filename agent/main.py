@@ -24,7 +24,7 @@ from agent.node import NodeAgent
 from agent.overlay.node_networks import node_networks
 from agent.runtime.docker import DockerRuntime
 from agent.teardown import Teardown, remove_host_networking
-from common import identity, log, mesh_flag, metrics_server, open_files, tokens
+from common import collector, identity, log, mesh_flag, metrics_server, open_files, tokens
 from common.api import dispatcher_pb2 as dpb
 from common.api import dispatcher_pb2_grpc
 from common.cli_args import Parser, fail
@@ -281,6 +281,7 @@ def _hollow(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    collector.pace_for_daemons()
     args = build_parser().parse_args(argv)
     log.setup(args.log_level)
     open_files.raise_to_hard_limit()

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import NoReturn
 
-from common import durations, identity, log, mesh_flag, metrics_server, open_files
+from common import collector, durations, identity, log, mesh_flag, metrics_server, open_files
 from common.cli_args import Parser, fail
 from common.errors import ShoalError
 from common.model import Availability
@@ -252,6 +252,7 @@ def docker_api_addr_of(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    collector.pace_for_daemons()
     parser = build_parser()
     args = parser.parse_args(argv)
     open_files.raise_to_hard_limit()
