@@ -35,6 +35,13 @@ class Unplaceable:
 
 Verdict = Placed | Unplaceable
 
+# A node's load as one int, its tasks overall above its rank (ties go by node ID): a heap of ints
+# is built and ordered several times faster than one of tuples, and a group adds the node's tasks
+# of its service above both (OWN_SHIFT). 32 bits each hold more nodes and tasks than a cluster has.
+TOTAL_SHIFT = 32
+OWN_SHIFT = 64
+RANK_MASK = (1 << TOTAL_SHIFT) - 1
+
 
 class Batch:
     """The nodes as one schedule call changes them: every placement counts for the next, on a
@@ -44,15 +51,14 @@ class Batch:
     def __init__(self, nodes: Sequence[NodeInfo], demands: Mapping[str, Demand]) -> None:
         self.nodes = list(nodes)
         self._copied: set[int] = set()
-        # NodeInfo.total sums a Counter; placements keep this copy current instead.
-        self.totals = [info.total for info in nodes]
         self.index: dict[str, int] = {}
         for i, info in enumerate(nodes):
             self.index.setdefault(info.node.id, i)
-        # Ties go by ID, then position: as one int, so keys are all ints and cheap to compare.
-        self.rank = [0] * len(nodes)
-        for r, i in enumerate(sorted(range(len(nodes)), key=lambda i: (nodes[i].node.id, i))):
-            self.rank[i] = r
+        # Ties go by ID, then position: the node at each rank, and each node's load key.
+        self.by_rank = sorted(range(len(nodes)), key=lambda i: (nodes[i].node.id, i))
+        self.loads = [0] * len(nodes)
+        for r, i in enumerate(self.by_rank):
+            self.loads[i] = (nodes[i].total << TOTAL_SHIFT) | r
         # The node of each placement, in order, so a group's reason can catch up on what changed.
         self.placed: list[int] = []
         self._demands = demands
@@ -118,7 +124,7 @@ class Batch:
         info.take(task, demand.host_ports)
         for room in demand.networks:
             room.take(info.node.id, info.address, info.node.description.engine_id)
-        self.totals[i] += 1
+        self.loads[i] += 1 << TOTAL_SHIFT
         self.placed.append(i)
         counts = self._spread.get(task.service_id)
         if counts:

@@ -8,18 +8,19 @@ from collections import Counter
 from heapq import heapify, heappop, heapreplace
 
 from common.model import Task
-from manager.scheduler.batch import Batch, Placed, Unplaceable, Verdict
+from manager.scheduler.batch import OWN_SHIFT, RANK_MASK, Batch, Placed, Unplaceable, Verdict
 from manager.scheduler.filters import first_failing, unplaceable_reason
 
-# node's tasks of the service, its tasks overall, its rank, and last its index in the nodes.
-_Key = tuple[int, ...]
+# A leaf's key is an int (the node's tasks of the service, then its load: see batch.py); a
+# branch's, the service's tasks on the subtree's label value, then the subtree's key.
+_Key = int | tuple[int, "_Key"]
 
 
 class _Leaf:
     """Eligible nodes with the same value for every spread key: only their own load tells them
     apart, so a plain heap of their keys orders them."""
 
-    def __init__(self, keys: list[_Key]) -> None:
+    def __init__(self, keys: list[int]) -> None:
         heapify(keys)
         self.heap = keys
 
@@ -28,15 +29,17 @@ class _Leaf:
 
     def best(self, group: Group, task: Task) -> _Key | None:
         """The smallest key once it is current and its node passes the dynamic filters."""
-        heap, nodes, totals = self.heap, group.batch.nodes, group.batch.totals
+        heap, batch, service_id = self.heap, group.batch, group.service_id
+        nodes, loads, by_rank = batch.nodes, batch.loads, batch.by_rank
         while heap:
-            own, total, rank, i = heap[0]
+            key = heap[0]
+            i = by_rank[key & RANK_MASK]
             info = nodes[i]
-            own_now, total_now = info.tasks_by_service[group.service_id], totals[i]
-            if own_now != own or total_now != total:
-                heapreplace(heap, (own_now, total_now, rank, i))
+            now = (info.tasks_by_service.get(service_id, 0) << OWN_SHIFT) | loads[i]
+            if now != key:
+                heapreplace(heap, now)
             elif all(f.check(task, info, group.demand) for f in group.dynamic):
-                return heap[0]
+                return key
             else:
                 heappop(heap)
         return None
@@ -50,7 +53,7 @@ class _Branch:
         self.counts = counts
         self.values = list(subtrees)
         self.subtrees = list(subtrees.values())
-        self.heap = [((counts[v], *t.floor()), p) for p, (v, t) in enumerate(subtrees.items())]
+        self.heap = [((counts[v], t.floor()), p) for p, (v, t) in enumerate(subtrees.items())]
         heapify(self.heap)
 
     def floor(self) -> _Key:
@@ -64,7 +67,7 @@ class _Branch:
             if below is None:
                 heappop(heap)
                 continue
-            key = (self.counts[self.values[p]], *below)
+            key = (self.counts[self.values[p]], below)
             if key == stored:
                 return key
             heapreplace(heap, (key, p))
@@ -95,15 +98,13 @@ class Group:
         self._rooms_taken = 0
 
     def _tree(self, members: list[int], depth: int, top: bool) -> _Leaf | _Branch:
-        nodes, totals, rank = self.batch.nodes, self.batch.totals, self.batch.rank
+        nodes, loads = self.batch.nodes, self.batch.loads
         keys = self.demand.spread
         if depth == len(keys):
-            own = self.service_id
-            # get, not [ ]: a Counter's missing key is a Python call, at every node without one.
-            heap: list[_Key] = [
-                (nodes[i].tasks_by_service.get(own, 0), totals[i], rank[i], i) for i in members
-            ]
-            return _Leaf(heap)
+            # The load alone, as if the node held none of the service's tasks: a key below the
+            # node's true one, which the heap brings up to date when it comes to the top. Only
+            # the nodes placed on are looked at, not every eligible one at every group.
+            return _Leaf([loads[i] for i in members])
         by_value: dict[str, list[int]] = {}
         for i in members:
             by_value.setdefault(nodes[i].node.labels.get(keys[depth], ""), []).append(i)
@@ -117,7 +118,11 @@ class Group:
     def place(self, task: Task) -> Verdict:
         """The index of the node for task, or why there is none."""
         key = self._root.best(self, task) if self._root is not None else None
-        return Unplaceable(self._why(task)) if key is None else Placed(key[-1])
+        if key is None:
+            return Unplaceable(self._why(task))
+        while isinstance(key, tuple):
+            key = key[1]
+        return Placed(self.batch.by_rank[key & RANK_MASK])
 
     def _why(self, task: Task) -> str:
         """The counted reason over every node as they stand now. Once worked out, only the nodes
