@@ -53,7 +53,108 @@ class MemoryState:
             table[obj.id] = obj
 
 
-def stage(state: MemoryState, ops: Sequence[Op]) -> list[Event]:
+class Staged:
+    """Writes staged and not yet on disk, over the state: what the next write's plan reads, so
+    it is planned and staged while the writes before it are saved. The store's own reads (every
+    other reader) go to the state alone, which holds only what is on disk.
+
+    Each object staged is held with the number of the write that staged it last; once that
+    write is in the state, the object is dropped, unless a later write staged it again.
+    """
+
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+        # The revision the staged writes lead to.
+        self.revision = 0
+        self._objects: dict[type, dict[str, tuple[StoredObject | None, int]]] = {}
+        # The tasks staged (not deleted), by service and by node.
+        self._by_service: dict[str, set[str]] = {}
+        self._by_node: dict[str, set[str]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._objects)
+
+    def get(self, kind: type[T], obj_id: str) -> T | None:
+        held = self._objects.get(kind)
+        entry = held.get(obj_id) if held else None
+        return self._state.get(kind, obj_id) if entry is None else cast(T | None, entry[0])
+
+    def current(self, kind: type, obj_id: str) -> StoredObject | None:
+        return self.get(kind, obj_id)
+
+    def objects(self, kind: type[T]) -> list[T]:
+        held = self._objects.get(kind)
+        if not held:
+            return self._state.objects(kind)
+        merged: dict[str, StoredObject] = {o.id: o for o in self._state.objects(kind)}
+        for obj_id, (obj, _) in held.items():
+            if obj is None:
+                merged.pop(obj_id, None)
+            else:
+                merged[obj_id] = obj
+        return cast(list[T], list(merged.values()))
+
+    def tasks_of_service(self, service_id: str) -> list[Task]:
+        return self._tasks(self._state.tasks_of_service(service_id), self._by_service, service_id)
+
+    def tasks_on_node(self, node_id: str) -> list[Task]:
+        return self._tasks(self._state.tasks_on_node(node_id), self._by_node, node_id)
+
+    def _tasks(self, stored: list[Task], index: dict[str, set[str]], key: str) -> list[Task]:
+        held = self._objects.get(Task)
+        if not held:
+            return stored
+        tasks = [t for t in stored if t.id not in held]
+        tasks += [cast(Task, held[task_id][0]) for task_id in index.get(key, ())]
+        return tasks
+
+    def add(self, events: Sequence[Event], write: int) -> None:
+        """Hold what write's events leave, over what earlier writes staged."""
+        for event in events:
+            obj = event.obj
+            held = self._objects.setdefault(type(obj), {})
+            if isinstance(obj, Task):
+                self._unindex(held.get(obj.id))
+                if event.action is not Action.DELETE:
+                    self._by_service.setdefault(obj.service_id, set()).add(obj.id)
+                    self._by_node.setdefault(obj.node_id, set()).add(obj.id)
+            held[obj.id] = (None if event.action is Action.DELETE else obj, write)
+
+    def drop(self, events: Sequence[Event], write: int) -> None:
+        """write is in the state now: what it staged is read from there, unless a later write
+        staged it again."""
+        for event in events:
+            kind = type(event.obj)
+            held = self._objects.get(kind)
+            entry = held.get(event.obj.id) if held else None
+            if held is None or entry is None or entry[1] != write:
+                continue
+            del held[event.obj.id]
+            if not held:
+                del self._objects[kind]
+            self._unindex(entry)
+
+    def clear(self) -> None:
+        self._objects.clear()
+        self._by_service.clear()
+        self._by_node.clear()
+
+    def _unindex(self, entry: tuple[StoredObject | None, int] | None) -> None:
+        task = entry[0] if entry else None
+        if isinstance(task, Task):
+            _discard(self._by_service, task.service_id, task.id)
+            _discard(self._by_node, task.node_id, task.id)
+
+
+def _discard(index: dict[str, set[str]], key: str, task_id: str) -> None:
+    ids = index.get(key)
+    if ids is not None:
+        ids.discard(task_id)
+        if not ids:
+            del index[key]
+
+
+def stage(state: MemoryState | Staged, ops: Sequence[Op]) -> list[Event]:
     """The events ops make against state (revision 0 until committed); Conflict or NotFound
     for an op whose version is not the stored one. Later ops see the earlier ones."""
     staged: dict[tuple[type, str], StoredObject | None] = {}
