@@ -23,10 +23,12 @@ class MemoryState:
         self._by_node: dict[str, dict[str, Task]] = {}
 
     def get(self, kind: type[T], obj_id: str) -> T | None:
-        return cast(T | None, self._objects[kind].get(obj_id))
+        # The casts' types are strings: `T | None` is built anew at each call otherwise, and the
+        # store's reads are called a million times in a burst.
+        return cast("T | None", self._objects[kind].get(obj_id))
 
     def objects(self, kind: type[T]) -> list[T]:
-        return cast(list[T], list(self._objects[kind].values()))
+        return cast("list[T]", list(self._objects[kind].values()))
 
     def tasks_of_service(self, service_id: str) -> list[Task]:
         return list(self._by_service.get(service_id, {}).values())
@@ -77,7 +79,7 @@ class Staged:
     def get(self, kind: type[T], obj_id: str) -> T | None:
         held = self._objects.get(kind)
         entry = held.get(obj_id) if held else None
-        return self._state.get(kind, obj_id) if entry is None else cast(T | None, entry[0])
+        return self._state.get(kind, obj_id) if entry is None else cast("T | None", entry[0])
 
     def current(self, kind: type, obj_id: str) -> StoredObject | None:
         return self.get(kind, obj_id)
@@ -92,7 +94,7 @@ class Staged:
                 merged.pop(obj_id, None)
             else:
                 merged[obj_id] = obj
-        return cast(list[T], list(merged.values()))
+        return cast("list[T]", list(merged.values()))
 
     def tasks_of_service(self, service_id: str) -> list[Task]:
         return self._tasks(self._state.tasks_of_service(service_id), self._by_service, service_id)
