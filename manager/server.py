@@ -58,6 +58,7 @@ from manager.placement import PlacementLoop
 from manager.rotation_end import end_rotations
 from manager.sealed_reaper import VersionReaper
 from manager.serve_helpers import announce, bind, elect, local_target, server_names
+from manager.service_counts import ServiceCounts
 from manager.serving import ServingCertificate
 from manager.store import EtcdStore
 from manager.store.choice import open_store
@@ -252,6 +253,7 @@ async def serve(
             if config.docker_api_addr
             else None,
         )
+        counts = ServiceCounts(store)
         control = Control(
             store,
             advertise_addr,
@@ -260,6 +262,7 @@ async def serve(
             reserved,
             boot.data_key,
             managers,
+            counts,
             shared_store=isinstance(store, EtcdStore),
         )
         control_pb2_grpc.add_ControlServicer_to_server(control, server)
@@ -349,6 +352,7 @@ async def serve(
                 loops = [
                     group.create_task(dispatcher.run()),
                     group.create_task(ClusterGauges(store, metrics).run()),
+                    group.create_task(counts.run()),
                     group.create_task(serving.run()),
                     group.create_task(autolock.run()),
                     group.create_task(trust.follow(store)),

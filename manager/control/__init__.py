@@ -16,6 +16,7 @@ from manager.control.streams import StreamCalls
 from manager.data_key import DataKey
 from manager.leadership import ManagerSet
 from manager.logbroker import LogBroker
+from manager.service_counts import ServiceCounts
 from manager.store import StateStore
 
 __all__ = ["AdminOnly", "Control"]
@@ -41,16 +42,18 @@ class Control(
         reserved: frozenset[tuple[int, PortProtocol]],
         data_key: DataKey,
         managers: ManagerSet,
+        counts: ServiceCounts,
         shared_store: bool = False,
     ) -> None:
         """reserved: the cluster's own ports (common.ports.reserved_ports); data_key: what
         secrets and configs are sealed with; managers: who leads and who is reachable, for the
-        nodes' manager status; shared_store: the state is in etcd, where managers can be added
-        (SQLite keeps one)."""
+        nodes' manager status; counts: each service's tasks, for `service ls`; shared_store:
+        the state is in etcd, where managers can be added (SQLite keeps one)."""
         self._data_key = data_key
         self._shared_store = shared_store
         self._store = store
         self._managers = managers
+        self._counts = counts
         self._manager_addr = manager_addr
         self._reserved = reserved
         self._self_node_id = self_node_id

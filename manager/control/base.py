@@ -12,6 +12,7 @@ from common.model import PortProtocol, StoredObject
 from manager.data_key import DataKey
 from manager.leadership import ManagerSet
 from manager.logbroker import LogBroker
+from manager.service_counts import ServiceCounts
 from manager.store import Op, ReadView, StateStore
 
 log = structlog.get_logger("control")
@@ -30,6 +31,7 @@ class ControlBase:
     # The node's own ports (common.ports.reserved_ports): no service may publish them.
     _reserved: frozenset[tuple[int, PortProtocol]]
     _shared_store: bool
+    _counts: ServiceCounts
 
     async def _write_one(
         self, plan: Callable[[ReadView], Sequence[Op]], what: str, **context: Any

@@ -17,7 +17,6 @@ from common.model import (
     Service,
     ServiceMode,
     Task,
-    TaskState,
     UpdateState,
     UpdateStatus,
     now,
@@ -171,9 +170,8 @@ class ServiceCalls(ControlBase):
     ) -> pb.ListServicesResponse:
         views = []
         for service in sorted(self._store.objects(Service), key=lambda s: s.spec.name):
-            tasks = self._store.tasks_of_service(service.id)
             if service.spec.mode.is_job:
-                counts = job_counts(service, tasks)
+                counts = job_counts(service, self._store.tasks_of_service(service.id))
                 views.append(
                     pb.ServiceView(
                         service=convert.service_to_pb(service),
@@ -184,21 +182,16 @@ class ServiceCalls(ControlBase):
                     )
                 )
                 continue
-            running = sum(
-                1
-                for t in tasks
-                if t.desired_state == TaskState.RUNNING and t.status.state == TaskState.RUNNING
-            )
             # A global service wants what it has: a task on every node that can take one.
             desired = (
-                sum(1 for t in tasks if is_live(t))
+                self._counts.live(service.id)
                 if service.spec.mode.is_global
                 else service.spec.replicas
             )
             views.append(
                 pb.ServiceView(
                     service=convert.service_to_pb(service),
-                    running_tasks=running,
+                    running_tasks=self._counts.running(service.id),
                     desired_tasks=desired,
                 )
             )

@@ -16,72 +16,22 @@ from common.model import (
     Availability,
     Meta,
     Node,
-    PortConfig,
-    PublishMode,
-    Resources,
     Task,
     TaskState,
-    TaskStatus,
 )
 from manager.node_loads import NodeLoads, node_infos
 from manager.placement import PlacementLoop, _Tracked
 from manager.scheduler import NodeInfo, schedule
-from manager.store import Delete, Op, Put, SqliteStore, StateStore
+from manager.store import Put, SqliteStore
 from tests.unit.builders import node, task
 from tests.unit.held_disk import HeldDisk
+from tests.unit.random_writes import random_task, random_write
 
 PROPERTIES = settings(max_examples=60, deadline=None, derandomize=True, database=None)
-NODE_IDS = ("n1", "n2", "n3", "n4")
-STATES = (
-    TaskState.NEW,
-    TaskState.PENDING,
-    TaskState.ASSIGNED,
-    TaskState.RUNNING,
-    TaskState.FAILED,
-    TaskState.SHUTDOWN,
-)
 
 
 def _by_node(infos: list[NodeInfo]) -> dict[str, NodeInfo]:
     return {info.node.id: info for info in infos}
-
-
-def _fresh_task(rng: Random, number: int) -> Task:
-    made = task(
-        f"t{number}",
-        number,
-        service_id=rng.choice(("s1", "s2")),
-        node_id=rng.choice(NODE_IDS),
-        state=rng.choice(STATES),
-    )
-    ports = (PortConfig(target=80, published=rng.choice((0, 8080)), mode=PublishMode.HOST),)
-    cpus = rng.choice((0, 10**9))
-    return replace(made, meta=Meta(), ports=ports, reservations=Resources(nano_cpus=cpus))
-
-
-def _write(rng: Random, store: StateStore, number: int) -> list[Op]:
-    """One random write: nodes come and go and change, tasks are made, move through their
-    states and between nodes, are wanted stopped and are deleted."""
-    tasks = store.objects(Task)
-    nodes = store.objects(Node)
-    roll = rng.random()
-    if roll < 0.15:
-        new = node(rng.choice(NODE_IDS))
-        stored = store.get(Node, new.id)
-        if stored is not None and rng.random() < 0.4:
-            return [Delete(stored)]
-        labelled = replace(new, labels={"zone": rng.choice("ab")})
-        return [Put(replace(labelled, meta=stored.meta if stored else Meta()))]
-    if roll < 0.5 or not tasks:
-        return [Put(_fresh_task(rng, number + i)) for i in range(rng.randint(1, 3))]
-    picked = rng.choice(tasks)
-    if roll < 0.6:
-        return [Delete(picked)]
-    if roll < 0.7 and nodes:
-        return [Put(replace(picked, node_id=rng.choice(nodes).id))]
-    if roll < 0.8:
-        return [Put(replace(picked, desired_state=TaskState.SHUTDOWN))]
-    return [Put(replace(picked, status=TaskStatus(state=rng.choice(STATES))))]
 
 
 async def _writes(rng: Random, steps: int, path: Path) -> None:
@@ -90,11 +40,11 @@ async def _writes(rng: Random, steps: int, path: Path) -> None:
         watch = store.watch()
         loads = NodeLoads(store)
         for number in range(steps):
-            await store.commit(_write(rng, store, number * 10))
+            await store.commit(random_write(rng, store, number * 10))
             if rng.random() < 0.3:
                 # A pass planned now: it counts on copies, and what it is given stays as it was.
                 infos = loads.infos()
-                pending = [replace(_fresh_task(rng, 9000 + number), node_id="")]
+                pending = [replace(random_task(rng, 9000 + number), node_id="")]
                 schedule(pending, infos)
             loads.follow(watch.queued())
             assert _by_node(loads.infos()) == _by_node(node_infos(store))
