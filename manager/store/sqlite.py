@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -217,14 +218,18 @@ class SqliteStore:
         assert db is not None
         db.execute("BEGIN IMMEDIATE")
         try:
-            for action, obj in rows:
-                name = kind_name(obj)
-                if action is Action.DELETE:
-                    db.execute("DELETE FROM objects WHERE kind=? AND id=?", (name, obj.id))
+            # In order, each run of deletes or of puts in one call: a row per call was a tenth
+            # of the disk thread's time, in Python.
+            for deleting, run in itertools.groupby(rows, key=lambda row: row[0] is Action.DELETE):
+                if deleting:
+                    db.executemany(
+                        "DELETE FROM objects WHERE kind=? AND id=?",
+                        ((kind_name(obj), obj.id) for _, obj in run),
+                    )
                 else:
-                    db.execute(
+                    db.executemany(
                         "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)",
-                        (name, obj.id, obj.meta.version, encode(obj)),
+                        ((kind_name(obj), obj.id, obj.meta.version, encode(obj)) for _, obj in run),
                     )
             db.execute("UPDATE meta SET value=? WHERE key='revision'", (str(revision),))
             db.execute("COMMIT")
