@@ -16,7 +16,7 @@ from manager.allocator import slices
 from manager.loops import RETRY_DELAY, attempt, skipping
 from manager.metrics import ManagerMetrics
 from manager.node_loads import NodeLoads
-from manager.scheduler import Demand, NodeInfo, demand_of, schedule
+from manager.scheduler import Demand, demand_of, schedule
 from manager.store import Action, Event, Op, Put, ReadView, StateStore
 
 log = structlog.get_logger("placement")
@@ -47,8 +47,7 @@ class _Tracked:
         self.loads.follow(events)
 
     def catch_up(self) -> None:
-        """Take the events not yet read: inside a plan, the node loads then match what is
-        saved."""
+        """Take the events not yet read: inside a plan, the node loads then match its view."""
         self.take(self.watch.queued())
 
     def close(self) -> None:
@@ -106,7 +105,7 @@ class PlacementLoop:
             tasks = [t for t in tasks if t.service_id not in unreadable]
             tasks.sort(key=lambda t: (t.meta.created_at, t.service_id, t.slot))
             tasks = self._this_pass(tasks)
-            decided = schedule(tasks, _saved_as_viewed(view, tracked.loads), demands)
+            decided = schedule(tasks, tracked.loads.infos(), demands)
             # A node's slice of each of its task's networks comes with the assignment.
             grant = slices.SliceGrant(view)
             at = now()
@@ -140,20 +139,6 @@ class PlacementLoop:
         untried = [t for t in tasks if not t.status.err]
         self._backlog = len(untried) > PASS_LIMIT
         return untried[:PASS_LIMIT] if self._backlog else tasks
-
-
-def _saved_as_viewed(view: ReadView, loads: NodeLoads) -> list[NodeInfo]:
-    """The nodes to place on: the loads follow what is saved, and a plan's view also holds the
-    writes staged before it and not yet saved (the SQLite store plans a write while the ones
-    before it are on disk). A node one of those changes (drained, relabelled, removed) sits the
-    pass out; the pass after the write is saved sees it. Tasks those writes move are counted
-    where they were saved until then."""
-    infos = []
-    for info in loads.infos():
-        node = view.get(Node, info.node.id)
-        if node is not None and node.meta.version == info.node.meta.version:
-            infos.append(info)
-    return infos
 
 
 def observe_pass(metrics: ManagerMetrics, stored: list[StoredObject]) -> None:

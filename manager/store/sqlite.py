@@ -1,10 +1,7 @@
 """The embedded store: every object in memory for reads, SQLite on disk for durability.
 
-A write is planned and staged at once, against the state and the writes staged before it and not
-yet on disk (view.Staged), and queued; one writer saves the queue in order on a thread of its own,
-so the fsync never blocks the event loop, every write queued meanwhile in one SQLite transaction.
-Memory and the watchers take a write only once it is on disk, and its caller returns then. A
-disk write that fails fails every write queued with or after it (each was planned on top of it).
+Writes are serialized by one asyncio lock; the SQLite transaction runs on a dedicated thread so
+the fsync never blocks the event loop, and memory changes only after the disk commit succeeded.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -24,9 +20,9 @@ import structlog
 
 from common.errors import Conflict, Unavailable
 from common.model import StoredObject, Task
-from manager.store.base import Action, Event, Op, ReadView, T, Watch
+from manager.store.base import Action, Op, ReadView, T, Watch
 from manager.store.codec import decode, encode, kind_name
-from manager.store.view import EventLog, MemoryState, Staged, stage
+from manager.store.view import EventLog, MemoryState, stage
 
 log = structlog.get_logger("store")
 
@@ -54,14 +50,7 @@ class SqliteStore:
         self._db: sqlite3.Connection | None = None
         self._state = MemoryState()
         self._revision = 0
-        self._staged = Staged(self._state)
-        # Writes staged and not yet handed to the disk, in order, and the writer saving them.
-        self._queue: list[_Queued] = []
-        self._writer: asyncio.Task[None] | None = None
-        # Writes staged so far, and of those the ones saved or failed.
-        self._written = 0
-        self._settled = 0
-        self._closed = False
+        self._lock = asyncio.Lock()
         self._events = EventLog(HISTORY, 0)
         # Told (seconds on disk, objects written) after each commit: the manager's metrics.
         self.on_commit: Callable[[float, int], None] | None = None
@@ -106,66 +95,31 @@ class SqliteStore:
         return await asyncio.shield(asyncio.ensure_future(self._transact(plan)))
 
     async def _transact(self, plan: Callable[[ReadView], Sequence[Op]]) -> list[StoredObject]:
-        if self._closed:
-            raise Unavailable("the store is closed")
-        # Each write unsaved will move the revision by one.
-        self._staged.revision = self._revision + self._written - self._settled
-        view = self._staged if self._staged else self
-        ops = plan(view)
-        if not ops:
-            return []
-        events = stage(self._staged, ops)
-        self._written += 1
-        queued = _Queued(self._written, events, asyncio.get_running_loop().create_future())
-        self._staged.add(events, queued.number)
-        self._queue.append(queued)
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._save())
-        return await queued.done
-
-    async def _save(self) -> None:
-        """Hand the queue to the disk until it is empty, every write queued meanwhile at once."""
-        batch: list[_Queued] = []
-        try:
-            while self._queue:
-                batch, self._queue = self._queue, []
-                await self._save_batch(batch)
-                batch = []
-        finally:
-            # Only when the writer is cancelled, with the loop, is anything left here.
-            self._writer = None
-            left, self._queue = [*batch, *self._queue], []
-            self._settled += len(left)
-            for queued in left:
-                queued.fail(Unavailable("the manager stopped before the change was saved"))
-
-    async def _save_batch(self, batch: list[_Queued]) -> None:
-        rows = [(e.action, e.obj) for queued in batch for e in queued.events]
-        revision = self._revision + len(batch)
-        started = time.monotonic()
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._io, self._write, rows, revision)
-        except (sqlite3.Error, OSError) as exc:
-            # Memory is left as it was, so the next write can succeed once there is room; the
-            # writes queued behind were planned on top of these and go with them.
-            log.error("store write failed", error=str(exc), revision=revision)
-            failed, self._queue = [*batch, *self._queue], []
-            self._staged.clear()
-            self._settled += len(failed)
-            for queued in failed:
-                queued.fail(Unavailable(f"the manager could not save the change: {exc}"))
-            return
-        if self.on_commit is not None:
-            self.on_commit(time.monotonic() - started, len(rows))
-        for queued in batch:
-            self._revision += 1
-            self._settled += 1
-            for event in queued.events:
+        async with self._lock:
+            ops = plan(self)
+            if not ops:
+                return []
+            events = stage(self._state, ops)
+            rows = [(e.action, e.obj) for e in events]
+            revision = self._revision + 1
+            started = time.monotonic()
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    self._io, self._write, rows, revision
+                )
+            except (sqlite3.Error, OSError) as exc:
+                # Memory is left as it was, so the next write can succeed once there is room.
+                log.error("store write failed", error=str(exc), revision=revision)
+                raise Unavailable(f"the manager could not save the change: {exc}") from None
+            if self.on_commit is not None:
+                self.on_commit(time.monotonic() - started, len(rows))
+            self._revision = revision
+            stored: list[StoredObject] = []
+            for event in events:
                 self._state.apply(event.action, event.obj)
-                self._events.publish(event.committed(self._revision))
-            self._staged.drop(queued.events, queued.number)
-            if not queued.done.done():
-                queued.done.set_result([e.obj for e in queued.events])
+                stored.append(event.obj)
+                self._events.publish(event.committed(revision))
+            return stored
 
     # -- watches ------------------------------------------------------------------------------
 
@@ -179,11 +133,8 @@ class SqliteStore:
         return self._events.kept_from
 
     async def close(self) -> None:
-        self._closed = True
-        if self._writer is not None:
-            # What is queued is saved first.
-            await asyncio.wait([self._writer])
-        await asyncio.get_running_loop().run_in_executor(self._io, self._close_db)
+        async with self._lock:
+            await asyncio.get_running_loop().run_in_executor(self._io, self._close_db)
         self._io.shutdown(wait=True)
 
     # -- disk (runs on the store's own thread) ------------------------------------------------
@@ -245,17 +196,3 @@ class SqliteStore:
         if self._db is not None:
             self._db.close()
             self._db = None
-
-
-@dataclass
-class _Queued:
-    """A write staged, waiting for the disk: its number in order, its events, and its caller's
-    future (the objects as stored)."""
-
-    number: int
-    events: list[Event]
-    done: asyncio.Future[list[StoredObject]]
-
-    def fail(self, error: Exception) -> None:
-        if not self.done.done():
-            self.done.set_exception(error)
