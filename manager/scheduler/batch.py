@@ -144,6 +144,3 @@ class Batch:
         if failed is None:
             return Placed(i)
         return Unplaceable(unplaceable_reason(Counter({failed: 1}), filters, 1))
-
-
-# A placement key, smallest first: the spread counts from the level it is read at down, then the

@@ -79,8 +79,9 @@ class Group:
 
     The eligible nodes form a tree, one level per spread key, then leaves of nodes alike in every
     spread label. Each level keeps a heap whose entries may lag behind: every count in a key only
-    grows during a batch, so an entry is never above its true key. The top entry is brought up to
-    date and pushed back until the top is current, and then it is the minimum.
+    grows during a batch, and a leaf starts each node as if it held none of the service's tasks,
+    so an entry is never above its true key. The top entry is brought up to date and pushed back
+    until the top is current, and then it is the minimum.
     """
 
     def __init__(self, batch: Batch, task: Task) -> None:

@@ -14,6 +14,7 @@ from common.errors import Conflict
 from common.model import Cluster, Node, Service, Task
 from manager.store import (
     Delete,
+    Put,
     SqliteStore,
 )
 from manager.store import sqlite as sqlite_store
@@ -65,6 +66,35 @@ class TestDurability:
             again = await put_one(reopened, replace(svc2, spec=replace(svc2.spec, replicas=9)))
             assert again.meta.version == 3
             assert reopened.revision > revision
+        finally:
+            await reopened.close()
+
+    async def test_deletes_and_puts_of_one_commit_land_in_their_order(
+        self, backend: Backend
+    ) -> None:
+        """One commit deletes an object and makes it anew, and makes another and deletes it:
+        after a reopen the first is there as made anew and the second is not (written out of
+        order, the first would be gone and the second there)."""
+        store = await backend.open()
+        try:
+            old = await put_one(store, fresh_node("n1"))
+            await store.commit(
+                [
+                    Delete(old),
+                    Put(replace(fresh_node("n1"), message="anew")),
+                    Put(fresh_node("n2")),
+                    Delete(fresh_node("n2")),
+                ]
+            )
+        finally:
+            await store.close()
+        reopened = await backend.open()
+        try:
+            again = reopened.get(Node, "n1")
+            assert again is not None
+            assert (again.message, again.meta.version) == ("anew", 1)
+            assert reopened.get(Node, "n2") is None
+            assert await backend.persisted() == {("node", "n1"): 1}
         finally:
             await reopened.close()
 
