@@ -40,6 +40,11 @@ def ended_for_good(state: TaskState, condition: RestartCondition) -> bool:
     return condition == RestartCondition.ON_FAILURE and state == TaskState.COMPLETE
 
 
+def is_running(task: Task) -> bool:
+    """Wanted running and running (healthy, for a task with a health check)."""
+    return task.desired_state == TaskState.RUNNING and task.status.state == TaskState.RUNNING
+
+
 def is_live(task: Task) -> bool:
     """Wanted running and not yet finished: it occupies its slot."""
     return task.desired_state == TaskState.RUNNING and not task.status.state.terminal

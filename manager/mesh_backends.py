@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from common.mesh_view import IngressBackend, IngressPort
-from common.model import Node, NodeState, PublishMode, Service, Task, TaskState
+from common.model import Node, NodeState, PublishMode, Service, Task
 from common.netaddr import split_host_port
+from common.taskstate import is_running
 
 
 def node_address(node: Node, overrides: Mapping[str, str]) -> str:
@@ -23,7 +24,7 @@ def node_address(node: Node, overrides: Mapping[str, str]) -> str:
 def is_backend(task: Task) -> bool:
     """Running, and wanted running: a task on its way out leaves the rotation at once. A task
     with a health check runs only once healthy, so RUNNING already means healthy."""
-    return task.desired_state == TaskState.RUNNING and task.status.state == TaskState.RUNNING
+    return is_running(task)
 
 
 def service_ports(

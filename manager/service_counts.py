@@ -6,13 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from common.model import Task, TaskState
-from common.taskstate import is_live
+from common.model import Task
+from common.taskstate import is_live, is_running
 from manager.store import Action, Event, StateStore
-
-
-def _running(task: Task) -> bool:
-    return task.desired_state == TaskState.RUNNING and task.status.state == TaskState.RUNNING
 
 
 class ServiceCounts:
@@ -50,7 +46,7 @@ class ServiceCounts:
                 self._count(event.obj, 1)
 
     def _count(self, task: Task, step: int) -> None:
-        for counts, counted in ((self._running, _running), (self._live, is_live)):
+        for counts, counted in ((self._running, is_running), (self._live, is_live)):
             if counted(task):
                 counts[task.service_id] += step
                 if not counts[task.service_id]:

@@ -14,6 +14,7 @@ from ipaddress import IPv4Network
 from common.addrcheck import unicast_ipv4
 from common.model import EndpointMode, Network, Node, Service, Task, TaskState
 from common.netview import Endpoint, NetworkView, NodeNetwork
+from common.taskstate import is_running
 from manager.networks import ipam
 from manager.store import Event, ReadView, StateStore
 
@@ -51,7 +52,7 @@ def compute(view: ReadView) -> dict[str, NetworkView]:
         if takes_part(task):
             for network_id in task.networks:
                 members[network_id].add(task.node_id)
-        if task.desired_state == TaskState.RUNNING and task.status.state == TaskState.RUNNING:
+        if is_running(task):
             for network_id, address in task.status.addresses.items():
                 network = by_id.get(network_id)
                 if network is not None and in_slice(address, network, task.node_id):
