@@ -38,6 +38,6 @@ class ControlBase:
     ) -> StoredObject:
         """Commit plan, which writes one object, log what with its ID (service_id, node_id,
         network_id: by its kind) and context, and return it as stored."""
-        (stored,) = await self._store.transact(plan)
+        (stored,) = await self._store.transact(plan, urgent=True)
         log.info(what, **{f"{type(stored).__name__.lower()}_id": stored.id}, **context)
         return stored

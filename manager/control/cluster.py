@@ -31,7 +31,7 @@ class ClusterCalls(ControlBase):
             secret = tokens.new_secret()
             return [Put(join_secrets.with_secret(self._data_key, cluster, role, secret))]
 
-        await self._store.transact(plan)
+        await self._store.transact(plan, urgent=True)
         if request.rotate:
             log.info("join token rotated", role=role.name.lower())
         cluster = self._store.objects(Cluster)[0]
@@ -57,7 +57,7 @@ class ClusterCalls(ControlBase):
                 return []
             return [Put(replace(cluster, sealed_unlock_key=b""))]
 
-        if await self._store.transact(plan):
+        if await self._store.transact(plan, urgent=True):
             log.info("autolock turned off")
         return pb.UnlockKeyResponse()
 
@@ -78,7 +78,7 @@ class ClusterCalls(ControlBase):
             sealed = autolock.seal(self._data_key, cluster.id, kek)
             return [Put(replace(cluster, sealed_unlock_key=sealed))]
 
-        await self._store.transact(plan)
+        await self._store.transact(plan, urgent=True)
         if request.rotate:
             log.info("unlock key rotated")
             return pb.UnlockKeyResponse(unlock_key=kek.unlock_key)

@@ -210,7 +210,7 @@ class FileCalls(ControlBase):
                     rolled.append(service.spec.name)
             return ops
 
-        written = await self._store.transact(plan)
+        written = await self._store.transact(plan, urgent=True)
         stored = kept[0] if kept else written[0]
         assert isinstance(stored, Secret | Config)
         return pb.RotateDataResponse(

@@ -105,11 +105,14 @@ class Watch:
 
 
 class StateStore(ReadView, Protocol):
-    async def transact(self, plan: Callable[[ReadView], Sequence[Op]]) -> list[StoredObject]:
+    async def transact(
+        self, plan: Callable[[ReadView], Sequence[Op]], urgent: bool = False
+    ) -> list[StoredObject]:
         """Run plan against the current state and commit what it returns, atomically.
 
         plan runs with every other writer excluded, so reads it makes cannot go stale before the
-        commit. The commit is on disk when this returns. Returns the objects as stored.
+        commit. The commit is on disk when this returns. Returns the objects as stored. An urgent
+        write (a client waits on it) goes ahead of the queued writes that are not.
         """
         ...
 

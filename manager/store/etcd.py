@@ -41,6 +41,7 @@ from manager.store.etcd_client import EtcdClient
 from manager.store.etcd_tls import EtcdTls
 from manager.store.etcd_url import DEFAULT_PREFIX
 from manager.store.view import EventLog, MemoryState, stage
+from manager.store.write_lock import WriteLock
 
 log = structlog.get_logger("store")
 
@@ -87,7 +88,7 @@ class EtcdStore:
         self._mods: dict[bytes, int] = {}
         self._revision = 0
         self._events = EventLog(HISTORY, 0)
-        self._lock = asyncio.Lock()
+        self._lock = WriteLock()
         self._moved = asyncio.Condition()
         # Events of this store's commits, by revision, until the watch brings that revision.
         self._pending: dict[int, list[Event]] = {}
@@ -141,12 +142,16 @@ class EtcdStore:
     async def commit(self, ops: Sequence[Op]) -> list[StoredObject]:
         return await self.transact(lambda _view: ops)
 
-    async def transact(self, plan: Callable[[ReadView], Sequence[Op]]) -> list[StoredObject]:
+    async def transact(
+        self, plan: Callable[[ReadView], Sequence[Op]], urgent: bool = False
+    ) -> list[StoredObject]:
         # Shielded, as with SQLite: a commit sent to etcd is seen through to memory.
-        return await asyncio.shield(asyncio.ensure_future(self._transact(plan)))
+        return await asyncio.shield(asyncio.ensure_future(self._transact(plan, urgent)))
 
-    async def _transact(self, plan: Callable[[ReadView], Sequence[Op]]) -> list[StoredObject]:
-        async with self._lock:
+    async def _transact(
+        self, plan: Callable[[ReadView], Sequence[Op]], urgent: bool
+    ) -> list[StoredObject]:
+        async with self._lock.hold(urgent):
             for _ in range(REPLANS):
                 ops = plan(self)
                 if not ops:
@@ -365,7 +370,7 @@ class EtcdStore:
         return self._events.kept_from
 
     async def close(self) -> None:
-        async with self._lock:
+        async with self._lock.hold():
             if self._follower is not None:
                 self._follower.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -23,6 +23,7 @@ from common.model import StoredObject, Task
 from manager.store.base import Action, Op, ReadView, T, Watch
 from manager.store.codec import decode, encode, kind_name
 from manager.store.view import EventLog, MemoryState, stage
+from manager.store.write_lock import WriteLock
 
 log = structlog.get_logger("store")
 
@@ -50,7 +51,7 @@ class SqliteStore:
         self._db: sqlite3.Connection | None = None
         self._state = MemoryState()
         self._revision = 0
-        self._lock = asyncio.Lock()
+        self._lock = WriteLock()
         self._events = EventLog(HISTORY, 0)
         # Told (seconds on disk, objects written) after each commit: the manager's metrics.
         self.on_commit: Callable[[float, int], None] | None = None
@@ -89,13 +90,17 @@ class SqliteStore:
     async def commit(self, ops: Sequence[Op]) -> list[StoredObject]:
         return await self.transact(lambda _view: ops)
 
-    async def transact(self, plan: Callable[[ReadView], Sequence[Op]]) -> list[StoredObject]:
+    async def transact(
+        self, plan: Callable[[ReadView], Sequence[Op]], urgent: bool = False
+    ) -> list[StoredObject]:
         # Shielded: a caller cancelled mid-commit (a client's deadline) must not leave the disk
         # ahead of memory and the watchers; the commit runs to its end either way.
-        return await asyncio.shield(asyncio.ensure_future(self._transact(plan)))
+        return await asyncio.shield(asyncio.ensure_future(self._transact(plan, urgent)))
 
-    async def _transact(self, plan: Callable[[ReadView], Sequence[Op]]) -> list[StoredObject]:
-        async with self._lock:
+    async def _transact(
+        self, plan: Callable[[ReadView], Sequence[Op]], urgent: bool
+    ) -> list[StoredObject]:
+        async with self._lock.hold(urgent):
             ops = plan(self)
             if not ops:
                 return []
@@ -133,7 +138,7 @@ class SqliteStore:
         return self._events.kept_from
 
     async def close(self) -> None:
-        async with self._lock:
+        async with self._lock.hold():
             await asyncio.get_running_loop().run_in_executor(self._io, self._close_db)
         self._io.shutdown(wait=True)
 

@@ -5,7 +5,7 @@ The store's contract: every test taking `store` or `backend` runs on SQLite and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import pytest
@@ -157,6 +157,28 @@ class TestTransact:
         assert got is not None
         assert got.message == "20"
         assert got.meta.version == 21
+
+    async def test_an_urgent_write_goes_ahead_of_the_queued_ones(self, store: StateStore) -> None:
+        """Writes queued behind one under way: an urgent one (a client waits on it) is planned
+        and committed next, then the others in the order they came."""
+        planned: list[str] = []
+        watch = store.watch()
+
+        def write(node_id: str) -> Callable[[ReadView], Sequence[Op]]:
+            def plan(view: ReadView) -> Sequence[Op]:
+                planned.append(node_id)
+                return [Put(fresh_node(node_id))]
+
+            return plan
+
+        await asyncio.gather(
+            store.transact(write("first")),
+            store.transact(write("second")),
+            store.transact(write("third")),
+            store.transact(write("urgent"), urgent=True),
+        )
+        assert planned == ["first", "urgent", "second", "third"]
+        assert [e.obj.id for e in await next_events(watch, 4)] == planned
 
 
 class TestCancelledCaller:
