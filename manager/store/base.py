@@ -77,27 +77,32 @@ class ReadView(Protocol):
 
 
 class Watch:
-    """A subscriber's queue of events, in revision order."""
+    """A subscriber's queue of events, in revision order.
+
+    A list and a flag, not an asyncio.Queue: every commit's events go to each of some fifteen
+    watches, and a Queue's put and get cost 1.8 us an event against 0.1 here, seconds of the
+    manager's CPU over a burst of 100,000 tasks."""
 
     def __init__(self, on_close: Callable[[Watch], None]) -> None:
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._events: list[Event] = []
+        self._pushed = asyncio.Event()
         self._on_close = on_close
 
     def push(self, event: Event) -> None:
-        self._queue.put_nowait(event)
+        self._events.append(event)
+        self._pushed.set()
 
     async def next_batch(self) -> list[Event]:
         """Wait for one event, then take every event already queued behind it."""
-        batch = [await self._queue.get()]
-        batch += self.queued()
-        return batch
+        while not self._events:
+            self._pushed.clear()
+            await self._pushed.wait()
+        return self.queued()
 
     def queued(self) -> list[Event]:
         """Every event already queued, without waiting: inside a transaction's plan, the events
         of every write the view shows."""
-        batch = []
-        while not self._queue.empty():
-            batch.append(self._queue.get_nowait())
+        batch, self._events = self._events, []
         return batch
 
     def close(self) -> None:
