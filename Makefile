@@ -77,9 +77,10 @@ bench-heal: venv
 	$(PY) -m bench.self_healing $(BENCH_ARGS)
 
 # In the multi-host lab (root): requests/s and p99 through the routing mesh vs straight to a replica.
+# gcc and libc6-dev (a static libc) build the replicas' server, bench/replica_server.c.
 bench-mesh: venv
-	scripts/deps.sh wrk
-	$(PY) -m bench.mesh $(BENCH_ARGS)
+	scripts/deps.sh wrk gcc libc6-dev
+	flock /tmp/shoal-lab.lock $(PY) -m bench.mesh $(BENCH_ARGS)
 # In the multi-host lab (root): container to container through a cluster network vs host to host.
 bench-overlay: venv
 	$(PY) -m bench.overlay $(BENCH_ARGS)

@@ -1,18 +1,34 @@
 """The routing mesh's cost, measured in the lab: requests a second and p99 latency through the
 published ingress port versus straight to the replicas' own published ports, in one run.
 
-Three busybox httpd replicas, one per lab host, published with `-p 8080:80`. wrk (from Debian)
-loads from a namespace of its own on the lab's bridge (load_generator says why) with a bounded
-number of connections for a fixed time; httpd closes each connection, so every request is a new
-connection and goes through NAT anew. Both paths load the same three replicas with the same
-connections, one wrk per target at once:
+Three replicas, one per lab host, published with `-p 8080:80`, each running
+bench/replica_server.c: a small HTTP server in C, built here (`gcc -O2 -static`) into an image
+FROM scratch, whose few workers are forked once at start and each loop accept, read the request,
+write a fixed response with `Connection: close`, close. No fork per connection, so the path, not
+the server, is measured. wrk (from Debian) loads from a namespace of its own on the lab's bridge
+(load_generator says why) with a bounded number of connections for a fixed time; the server
+closes each connection, so every request is a new connection and goes through NAT anew. Both
+paths load the same three replicas with the same connections, one wrk per target at once:
   mesh    http://hI:8080/ for each host -> DNAT on hI to any of the 3 (two on other hosts)
   direct  http://hI:PORT/ for each host -> the port docker published for hI's own replica
-An earlier version loaded one replica directly against all three through the mesh: busybox
-httpd forks per connection, so the direct figure was one replica's fork rate and the ratio said
-more about the replica count than the path (0.98, 1.36, 5.77 in three runs). Then, to see the
-cost of the path alone, the service is scaled to one replica and the mesh is asked on a host
-without it (every connection takes the hop to the other host), beside that replica's own port.
+Then, to see the cost of the path alone, the service is scaled to one replica and the mesh is
+asked on a host without it (every connection takes the hop to the other host), beside that
+replica's own port.
+
+Earlier versions used busybox httpd, which forks a process per connection. One loaded one
+replica directly against all three through the mesh, so the direct figure was one replica's fork
+rate and the ratio said more about the replica count than the path (0.98, 1.36, 5.77 in three
+runs). With the same three httpd replicas on both paths, the direct path's p99 was 390-770 ms
+against the mesh's 21-41 ms (70-481 ms against 14-21 ms when measured again beside this server);
+httpd listens with a backlog of 9, and its replicas' namespaces counted listen-queue overflows
+(4 to 219 each in one run), each one a request that waits for a TCP retransmission. With this
+server (a backlog of 4096, no overflow counted), on an otherwise idle machine, the direct path's
+p99 was 5-9 ms against the mesh's 4-15 ms, two to four times as many requests/s went through
+either path, and mesh / direct fell from about 0.9 to 0.74-0.89 per pair: with the server out of
+the way, the mesh's extra hop shows.
+
+The lab's bridge traffic is kept out of the machine's own connection tracking meanwhile
+(untracked_bridge says why).
 
 Each pair runs `--repeat` times (direct, then mesh), and a pair's ratio is mesh / direct. The
 machine's load moves these figures, so a ratio is reported only when the runs agree: the spread
@@ -20,12 +36,14 @@ of the pairs' ratios (max - min, over the smallest) within 10 %; otherwise the r
 and no ratio is claimed.
 
 Run as root: .venv/bin/python -m bench.mesh [--repeat N] [--seconds S] [--connections C]
-(make bench-mesh). Traffic stays on the lab's addresses.
+(make bench-mesh; needs wrk and gcc with a static libc, libc6-dev). Traffic stays on the lab's
+addresses.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import statistics
@@ -39,16 +57,14 @@ from pathlib import Path
 
 from tests.http_probe import hits
 from tests.lab import Lab
-from tests.lab_host import Host, run
+from tests.lab_host import BRIDGE, SUBNET, Host, run
 from tests.waiting import wait_for
 
-IMAGE = "local/busybox:latest"
-HTTPD = (
-    "sh",
-    "-c",
-    "trap 'exit 0' TERM; mkdir -p /www && hostname > /www/index.html"
-    " && httpd -f -p 80 -h /www & wait",
-)
+# The replicas' server and image: no fork per connection (busybox httpd forks one), so that the
+# path, not the server, is what is measured. It answers with its container's host name, which is
+# how `balanced` tells the replicas apart.
+SERVER = Path(__file__).resolve().parent / "replica_server.c"
+IMAGE = "local/bench-replica:latest"
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 # The lab host index of wrk's namespace (load_generator): past any lab's hosts.
 CLIENT = 90
@@ -73,6 +89,48 @@ def parse_wrk(output: str) -> Figures:
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors += int(non_2xx.group(1)) if non_2xx else 0
     return Figures(float(rps.group(1)), float(p99.group(1)) * _UNITS[p99.group(2)], errors)
+
+
+def build_image(lab: Lab) -> None:
+    """SERVER compiled statically into an image FROM scratch, built on each lab host's engine as
+    the lab builds its busybox image there (no registry to pull from)."""
+    with tempfile.TemporaryDirectory(prefix="shoal-bench-replica-") as tmp:
+        context = Path(tmp)
+        run("gcc", "-O2", "-static", "-Wall", "-o", str(context / "replica-server"), str(SERVER))
+        (context / "Dockerfile").write_text(
+            'FROM scratch\nCOPY replica-server /replica-server\nCMD ["/replica-server"]\n'
+        )
+        for host in lab.hosts:
+            done = subprocess.run(
+                ["docker", "build", "-q", "-t", IMAGE, str(context)],
+                env={**os.environ, "DOCKER_HOST": host.docker_host, "DOCKER_BUILDKIT": "0"},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"docker build on {host.name} failed: {done.stderr.strip()}")
+
+
+@contextmanager
+def untracked_bridge() -> Iterator[None]:
+    """Lab traffic bridged between lab hosts left out of the machine's own connection tracking
+    for the run. A dockerd in the root namespace loads br_netfilter, so every packet crossing the
+    lab's bridge also goes through the root namespace's iptables and conntrack, a hop real hosts
+    on a wire do not have. Each connection left an entry there for 2 minutes (TIME_WAIT): at
+    10,000 requests/s the table (262,144 entries here) filled within a minute, the kernel logged
+    "nf_conntrack: table full, dropping packet", runs fell to a few hundred requests/s, and the
+    machine's other connections share that table. Only packets on the lab's bridge to a lab
+    address other than the machine's own are left untracked; the hosts' own NAT is untouched."""
+    rule = (
+        "PREROUTING", "-i", BRIDGE, "-d", f"{SUBNET}.0/24", "-m", "addrtype", "!", "--dst-type",
+        "LOCAL", "-j", "CT", "--notrack",
+    )  # fmt: skip
+    run("iptables", "-t", "raw", "-I", *rule)
+    try:
+        yield
+    finally:
+        run("iptables", "-t", "raw", "-D", *rule, check=False)
 
 
 @contextmanager
@@ -109,11 +167,17 @@ def load(client: Host, urls: list[str], seconds: int, connections: int) -> Figur
         for url in urls
     ]
     figures = []
-    for wrk in runs:
-        out, err = wrk.communicate(timeout=seconds + 60)
-        if wrk.returncode != 0:
-            raise RuntimeError(f"wrk failed: {err.strip()}")
-        figures.append(parse_wrk(out))
+    try:
+        for wrk in runs:
+            out, err = wrk.communicate(timeout=seconds + 60)
+            if wrk.returncode != 0:
+                raise RuntimeError(f"wrk failed: {err.strip()}")
+            figures.append(parse_wrk(out))
+    finally:
+        for wrk in runs:
+            if wrk.poll() is None:
+                wrk.kill()
+                wrk.wait()
     return Figures(
         sum(f.rps for f in figures), max(f.p99_ms for f in figures), sum(f.errors for f in figures)
     )
@@ -157,8 +221,7 @@ def measure(
     lab: Lab, client: Host, repeat: int, seconds: int, connections: int
 ) -> dict[str, list[Figures]]:
     create = lab.shoal(
-        "service", "create", "-d", "--name", "bench", "--replicas", "3", "-p", "8080:80",
-        IMAGE, *HTTPD,
+        "service", "create", "-d", "--name", "bench", "--replicas", "3", "-p", "8080:80", IMAGE
     )  # fmt: skip
     assert create.returncode == 0, create.stderr
     wait_for(lambda: all(len(ids) == 1 for ids in lab.running("bench").values()), "3 replicas")
@@ -191,17 +254,24 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench.mesh needs wrk: apt-get install wrk (or scripts/deps.sh wrk)")
+    if shutil.which("gcc") is None or not Path("/usr/include/stdio.h").exists():
+        raise SystemExit(
+            "bench.mesh builds its replica server with gcc: apt-get install gcc libc6-dev"
+            " (or scripts/deps.sh gcc libc6-dev)"
+        )
     lab = Lab(Path(tempfile.mkdtemp(prefix="shoal-bench-lab-", dir="/tmp")), size=3, heartbeat="1s")
     try:
         lab.up()
-        with load_generator(lab) as client:
+        build_image(lab)
+        with untracked_bridge(), load_generator(lab) as client:
             results = measure(lab, client, args.repeat, args.seconds, args.connections)
     finally:
         lab.down()
     print(
         f"median of {args.repeat} run(s) of {args.seconds} s; wrk, {args.connections} connections,"
-        " a new connection per request, from a namespace of its own; 3 httpd replicas on 3 lab"
-        " hosts, the same for both paths"
+        " a new connection per request, from a namespace of its own; 3 replicas"
+        " (bench/replica_server.c, pre-forked, no fork per connection) on 3 lab hosts, the same"
+        " for both paths"
     )
     print(f"{'':34} {'requests/s':>11} {'p99':>9} {'errors':>7}  each run (requests/s)")
     for name, runs in results.items():
