@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import signal
 import sys
@@ -44,6 +45,8 @@ SERVICES = 100
 # deadline would end the run. The burst's 100 creates wait their turn behind one another.
 CALL_DEADLINE = 120
 BURST_DEADLINE = 600
+# Seconds between the starts of two rounds of sampled Control calls (sample_control).
+SAMPLE_EVERY = 1.0
 # Past a restart's grace: a node that fell silent just before it ended is found after 3
 # heartbeat periods (3 s each at 10,000 nodes), at a silence watch's tick, in one write.
 SETTLE = 15.0
@@ -156,7 +159,11 @@ async def sample_control(
     stop: asyncio.Event,
     latency: dict[str, list[float]],
 ) -> int:
-    """Control calls one after another until stop; returns how many services it created."""
+    """Rounds of Control calls until stop, one round begun a second at most; returns how many
+    services it created. Paced as a user's tools would call, so the burst bears the same API
+    load however fast the calls are answered: back to back, calls answered in a fifth of the
+    time came five times as often, and took 14 % of the manager's busy time in a 1,000-node
+    burst."""
     created = 0
     calls: list[tuple[str, Callable[[], Awaitable[object]]]] = [
         (
@@ -172,6 +179,7 @@ async def sample_control(
         ),
     ]
     while not stop.is_set():
+        round_began = time.monotonic()
         for name, call in calls:
             start = time.monotonic()
             await call()
@@ -180,6 +188,8 @@ async def sample_control(
         await control.CreateService(create_request(f"probe-{created}", 1), timeout=CALL_DEADLINE)
         latency.setdefault("service create (1 task)", []).append(time.monotonic() - start)
         created += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), SAMPLE_EVERY - (time.monotonic() - round_began))
     return created
 
 
