@@ -101,6 +101,8 @@ class NodeAgent:
             files=files,
         )
         self.connected = asyncio.Event()
+        # Whether the manager took the current session: its settings came.
+        self._accepted = False
         self._log = log.bind(node_id=node_id)
         self._renewal = Renewal(bundle, state_dir, self.managers, self._log)
         self._teardown = Teardown(node_id, runtime, state_dir, ingress, host_networking, files)
@@ -240,6 +242,7 @@ class NodeAgent:
         failures = 0
         while True:
             lost = False
+            self._accepted = False
             try:
                 await self._session(backoff)
                 lost = self.connected.is_set()
@@ -267,10 +270,13 @@ class NodeAgent:
                 )
                 await self._renewal.check_root()
             self.connected.clear()
-            if lost:
-                # At once: a session lost alone (the manager still there) is back before the
-                # manager takes the node for down. If the manager is gone, this try fails and
-                # the retries spread over the window it gave (Backoff.widen).
+            if lost or self._accepted:
+                # At once, once the manager took the session (its settings came, even if the
+                # full assignment set did not): a session lost alone (the manager still there)
+                # is back before the manager takes the node for down, 3 of its base heartbeat
+                # period after the node answered (manager/dispatcher/liveness.py). If the
+                # manager is gone, this try fails and the retries spread over the window it
+                # gave (Backoff.widen).
                 continue
             cap = max(self.managers.longest_wait, self._reconnect_within)
             await asyncio.sleep(min(backoff.next_delay(), cap))
@@ -288,6 +294,7 @@ class NodeAgent:
             async for msg in call:
                 kind = msg.WhichOneof("kind")
                 if kind == "settings":
+                    self._accepted = True
                     self._renewal.told(msg.settings)
                     self._period = max(0.05, msg.settings.heartbeat_period_ms / 1000)
                     self._reconnect_within = msg.settings.reconnect_within_ms / 1000

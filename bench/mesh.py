@@ -124,8 +124,11 @@ def untracked_bridge() -> Iterator[None]:
     address other than the machine's own are left untracked; the hosts' own NAT is untouched."""
     rule = (
         "PREROUTING", "-i", BRIDGE, "-d", f"{SUBNET}.0/24", "-m", "addrtype", "!", "--dst-type",
-        "LOCAL", "-j", "CT", "--notrack",
+        "LOCAL", "-m", "comment", "--comment", "shoal-bench-mesh", "-j", "CT", "--notrack",
     )  # fmt: skip
+    # A run killed before its cleanup left its rule: one copy at most.
+    while run("iptables", "-t", "raw", "-D", *rule, check=False).returncode == 0:
+        pass
     run("iptables", "-t", "raw", "-I", *rule)
     try:
         yield

@@ -74,9 +74,12 @@ static void serve(int listener) {
     for (;;) {
         int fd = accept(listener, NULL, NULL);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE ||
-                errno == ENOBUFS || errno == ENOMEM)
+            if (errno == EINTR || errno == ECONNABORTED)
                 continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                usleep(10000); /* out of a resource: wait for some to be freed, do not spin */
+                continue;
+            }
             die("accept");
         }
         /* A client that never sends its request must not hold this worker for long. */
@@ -103,7 +106,7 @@ static pid_t start_worker(int listener) {
 int main(int argc, char **argv) {
     int port = argc > 1 ? atoi(argv[1]) : 80;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    nworkers = argc > 2 ? atoi(argv[2]) : (int)(cpus > 2 ? cpus : 2);
+    nworkers = argc > 2 ? atoi(argv[2]) : (int)(cpus < 2 ? 2 : cpus > MAX_WORKERS ? MAX_WORKERS : cpus);
     if (port <= 0 || port > 65535 || nworkers <= 0 || nworkers > MAX_WORKERS) {
         fprintf(stderr, "usage: %s [PORT [WORKERS (1-%d)]]\n", argv[0], MAX_WORKERS);
         return 2;
@@ -161,8 +164,10 @@ int main(int argc, char **argv) {
         pid_t gone;
         while ((gone = waitpid(-1, NULL, WNOHANG)) > 0)
             for (int i = 0; i < nworkers; i++)
-                if (workers[i] == gone)
-                    workers[i] = start_worker(listener); /* a worker never should exit */
+                if (workers[i] == gone) {
+                    sleep(1); /* a worker never should exit: if they keep dying, no fork storm */
+                    workers[i] = start_worker(listener);
+                }
     }
     for (int i = 0; i < nworkers; i++)
         kill(workers[i], SIGTERM);

@@ -51,7 +51,7 @@ class AdminCertificates(admin_pb2_grpc.AdminCertificatesServicer):
             cluster = view.objects(Cluster)[0]
             return [Put(replace(cluster, admin_generation=cluster.admin_generation + 1))]
 
-        (stored,) = await self._store.transact(plan)
+        (stored,) = await self._store.transact(plan, urgent=True)
         assert isinstance(stored, Cluster)
         cert = self._trust.signer.issue(
             public_key,
@@ -79,7 +79,7 @@ class AdminCertificates(admin_pb2_grpc.AdminCertificatesServicer):
             cluster = view.objects(Cluster)[0]
             return [Put(ca_rotation.begin(cluster, root, self._data_key, expiry))]
 
-        (stored,) = await self._store.transact(plan)
+        (stored,) = await self._store.transact(plan, urgent=True)
         assert isinstance(stored, Cluster)
         assert stored.rotation is not None
         rotation = stored.rotation

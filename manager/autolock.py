@@ -56,7 +56,7 @@ async def turn_on(store: StateStore, data_key: DataKey) -> Kek | None:
             return []
         return [Put(replace(cluster, sealed_unlock_key=seal(data_key, cluster.id, kek)))]
 
-    return kek if await store.transact(plan) else None
+    return kek if await store.transact(plan, urgent=True) else None
 
 
 async def at_creation(

@@ -1,5 +1,6 @@
-"""Ask a URL some number of times, each a new connection, and count the answers (busybox httpd
-serving its container's hostname). Run as a module inside a lab host's network namespace:
+"""Ask a URL some number of times, each a new connection, and count the answers (a server
+answering with its container's hostname: busybox httpd in the tests, bench/replica_server.c in
+bench.mesh). Run as a module inside a lab host's network namespace:
 `nsenter --net=/run/netns/NS python -m tests.http_probe URL COUNT` prints the counts as JSON."""
 
 from __future__ import annotations

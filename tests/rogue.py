@@ -89,16 +89,26 @@ class Rogue:
         joined, bundle = await join(token, join_addr(manager), NodeDescription(hostname=hostname))
         return cls(joined.node_id, bundle, manager)
 
-    async def open(self, description: tpb.NodeDescription) -> None:
-        """Start a session with this hello; messages then arrive in the background."""
+    async def open(self, description: tpb.NodeDescription, hello_after: float = 0.0) -> None:
+        """Start a session with this hello, sent hello_after seconds into it; messages then
+        arrive in the background."""
         self._outgoing = asyncio.Queue()
         self.ended = None
         self._channel = grpc.aio.secure_channel(self.manager, self.bundle.channel_credentials())
         stub = dispatcher_pb2_grpc.DispatcherStub(self._channel)
-        await self._outgoing.put(dpb.AgentMessage(hello=dpb.Hello(description=description)))
+        hello = dpb.AgentMessage(hello=dpb.Hello(description=description))
+        if not hello_after:
+            # Queued now: a test may silence the node at once, and it has still said hello.
+            await self.send(hello)
         call = stub.Session(self._requests())
         self._reader = asyncio.create_task(self._read(call))
-        self._beats = asyncio.create_task(self._beat())
+        self._beats = asyncio.create_task(self._hello_then_beat(hello, hello_after))
+
+    async def _hello_then_beat(self, hello: dpb.AgentMessage, after: float) -> None:
+        if after:
+            await asyncio.sleep(after)
+            await self.send(hello)
+        await self._beat()
 
     async def _beat(self) -> None:
         """Heartbeats, so the session outlives the test's crafted messages."""

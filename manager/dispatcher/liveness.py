@@ -50,7 +50,10 @@ class Liveness:
         self.period = period
         self._lag = lag
         self._connected: set[str] = set()
-        self._disconnected_at: dict[str, float] = {}
+        # When each node's session ended, and whether the node had answered in it.
+        self._disconnected_at: dict[str, tuple[float, bool]] = {}
+        # The nodes whose current session brought a message.
+        self._answered: set[str] = set()
         self._started = self._clock()
         self._last_connect = self._started
         self._grace_limit = STARTUP_GRACE_LIMIT * period
@@ -127,19 +130,23 @@ class Liveness:
         self._connected.add(node_id)
         self._awaited.discard(node_id)
         self._disconnected_at.pop(node_id, None)
+        self._answered.discard(node_id)
 
     def answered(self, node_id: str) -> None:
         """The node's new session brought its first message. Sessions open faster than their
         nodes can take in their task sets and beat (after a restart, 1,000 hollow nodes answered
         up to 10 s after their sessions opened, and were taken for silent once the wait ended),
         so the wait for the returning nodes lasts while their first answers still come."""
+        self._answered.add(node_id)
         if node_id in self._returning:
             self._last_connect = self._clock()
 
     def disconnected(self, node_id: str, *, down: bool) -> None:
         self._connected.discard(node_id)
+        answered = node_id in self._answered
+        self._answered.discard(node_id)
         if not down:
-            self._disconnected_at[node_id] = self._clock()
+            self._disconnected_at[node_id] = (self._clock(), answered)
 
     async def set_state(self, node_id: str, state: NodeState, message: str) -> None:
         await self._store_states([node_id], state, message, sweep=False)
@@ -194,28 +201,38 @@ class Liveness:
             self._returning.clear()
 
     async def _sweep(self) -> None:
-        """Mark down the nodes without a session for 3 periods, and once the term stops
-        waiting for its nodes, those that never came back."""
+        """Mark down the nodes without a session for 3 periods (of the base period, or of the
+        session's for a node that never answered), and once the term stops waiting for its
+        nodes, those that never came back."""
         now = self._clock()
-        # Three of the base period, not of the longer one a large cluster beats at: that one
-        # bounds the beats' cost, and a node without a session beats not at all. Its agent, if
-        # alive, retries at once (agent/node.py), and a session waiting its turn spares it.
-        # Three of the session period (3 s from 3,000 nodes) found 1 % of the nodes lost in
-        # 9.5-11.8 s at 5,000-10,000 nodes, and had their tasks elsewhere in 12.6-16.1 s.
-        limit = now - MISSED_BEATS * self.period
+        # A node that had answered in its session is down after 3 of the base period, not of
+        # the longer one a large cluster beats at: that one bounds the beats' cost, and a node
+        # without a session beats not at all. Its agent, if alive, retries at once once the
+        # manager took its session (agent/node.py), and a session waiting for its hello or its
+        # turn spares it. Three of the session period (3 s from 3,000 nodes) found 1 % of the
+        # nodes lost in 9.5-11.8 s at 5,000-10,000 nodes, and their tasks elsewhere in
+        # 12.6-16.1 s. A node that never answered keeps the session period: its agent may be
+        # backing off over the reconnect window. A returning node's absence counts only from
+        # the end of the wait for them, as its silence does (silence.py).
+        answered_limit = now - MISSED_BEATS * self.period
+        limit = now - MISSED_BEATS * self.session_period()
         due = {
-            n: t for n, t in self._disconnected_at.items() if t < limit and n not in self._knocking
+            node_id: gone
+            for node_id, gone in self._disconnected_at.items()
+            if gone[0] < (answered_limit if gone[1] else limit)
+            and node_id not in self._knocking
+            and node_id not in self._returning
         }
         for node_id in due:
             del self._disconnected_at[node_id]
-        if due and not await self._mark_down(
-            due, f"no session for {MISSED_BEATS * self.period:g} s"
-        ):
+        if due and not await self._mark_down(due, "no session for 3 heartbeat periods"):
             # The next sweep tries again, unless a session opened meanwhile.
-            for node_id, since in due.items():
+            for node_id, gone in due.items():
                 if node_id not in self._connected:
-                    self._disconnected_at.setdefault(node_id, since)
+                    self._disconnected_at.setdefault(node_id, gone)
         if not self._reconnecting(now):
+            for node_id in self._returning.intersection(self._disconnected_at):
+                self._disconnected_at[node_id] = (now, self._disconnected_at[node_id][1])
             self._returning.clear()
             awaited, self._awaited = self._awaited, set()
             missing = [

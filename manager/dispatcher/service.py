@@ -228,6 +228,14 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         period = Period(pace.period)
         first: pb.AgentMessage | None = None
         try:
+            subject: pki.Subject | None = peer_subject(context)
+        except ShoalError:
+            subject = None  # refused below, once its first message is read
+        # Present while its hello is on the way, as while it waits its turn: a node whose
+        # session just ended counts as down soon after (Liveness._sweep).
+        if subject is not None:
+            self._liveness.knocking(subject.node_id)
+        try:
             first = await asyncio.wait_for(anext(messages), MISSED_BEATS * period.seconds)
         except TimeoutError:
             # A node or a manager too busy to pass the hello in time (thousands of nodes
@@ -237,12 +245,15 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             return
         except StopAsyncIteration:
             pass
+        finally:
+            if subject is not None:
+                self._liveness.knocked(subject.node_id)
         if first is None or first.WhichOneof("kind") != "hello":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a session starts with hello")
             return
         try:
             node = self._auth.node(context)
-            worker = peer_subject(context).role == pki.ROLE_WORKER
+            worker = (subject or peer_subject(context)).role == pki.ROLE_WORKER
             if node.role == NodeRole.MANAGER and worker:
                 # Promoted while its agent was away.
                 raise NodePromoted(f"node {node.id} was promoted to a manager")

@@ -34,6 +34,9 @@ class Behaviour:
     promote: bool = False
     # The window the settings give for coming back after a lost session.
     reconnect_within_ms: int = 0
+    # How many sessions end right after their settings, before any assignment set, as when a
+    # connection breaks while the manager opens the session.
+    cut_after_settings: int = 0
 
 
 class FakeDispatcher:
@@ -70,6 +73,10 @@ class FakeDispatcher:
             heartbeat_period_ms=200, reconnect_within_ms=self.behaviour.reconnect_within_ms
         )
         yield dpb.ManagerMessage(settings=settings)
+        if self.behaviour.cut_after_settings > 0:
+            self.behaviour.cut_after_settings -= 1
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "connection lost")
+            return
         yield dpb.ManagerMessage(assignments=dpb.Assignments(full=True))
         yield dpb.ManagerMessage(managers=dpb.ManagerList(addrs=self.behaviour.managers))
         if self.behaviour.promote:

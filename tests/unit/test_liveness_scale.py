@@ -187,6 +187,32 @@ async def test_a_session_is_told_the_longer_period_as_the_cluster_grows(
             await other.close()
 
 
+async def test_a_node_whose_new_session_waits_for_its_hello_is_not_down(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node that answered in its session counts as gone 3 base periods after the session
+    ends; back at once, with a hello slow to reach a busy manager, it counts as present from its
+    new stream on, not taken for down while its hello is on the way."""
+    # One beat a second for the whole cluster: two nodes make the period 2 s, so the manager
+    # waits 6 s for a hello, and an answered node is gone after 0.9 s without a session.
+    monkeypatch.setattr(pace_module, "MAX_BEATS_PER_SECOND", 1)
+    node = await Rogue.joined(harness, "slow-hello")
+    await node.open(description("slow-hello"))
+    try:
+        await wait_state(harness, "slow-hello", NodeState.READY)
+        await eventually(lambda: node.beats >= 2, "its beats", 10)
+        await node.close()
+        await node.open(description("slow-hello"), hello_after=2 * MISSED_BEATS * PERIOD)
+        hello = time.monotonic() + 2 * MISSED_BEATS * PERIOD
+        while time.monotonic() < hello:
+            assert (await harness.node_states())["slow-hello"] is not NodeState.DOWN
+            await asyncio.sleep(PERIOD / 4)
+        await wait_state(harness, "slow-hello", NodeState.READY)
+        assert node.ended is None
+    finally:
+        await node.close()
+
+
 async def test_a_session_is_told_the_wider_reconnect_window_as_the_cluster_grows(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -321,9 +347,10 @@ async def test_returning_nodes_are_awaited_while_their_first_answers_still_come(
 async def test_nodes_lost_together_are_down_after_3_base_periods_in_one_write(
     tmp_path: Path,
 ) -> None:
-    """A hundred sessions of a 1,000-node cluster ending at once are one write, not a hundred
-    queued behind whatever else the store is writing, and are down after 3 of the period the
-    manager was given, not of the longer one the large cluster beats at."""
+    """A hundred sessions of a 1,000-node cluster ending at once, their nodes having answered in
+    them, are one write, not a hundred queued behind whatever else the store is writing, and are
+    down after 3 of the period the manager was given, not of the longer one the cluster beats
+    at."""
     store = await SqliteStore.open(tmp_path / "state.db")
     ids = [f"node-{i}" for i in range(1_000)]
     await store.transact(
@@ -334,6 +361,7 @@ async def test_nodes_lost_together_are_down_after_3_base_periods_in_one_write(
     assert liveness.session_period() == 1.0
     for node_id in ids:
         liveness.connected(node_id)
+        liveness.answered(node_id)
     sweeping = asyncio.create_task(liveness.run())
     lost = ids[:100]
     try:
@@ -352,7 +380,9 @@ async def test_nodes_lost_together_are_down_after_3_base_periods_in_one_write(
         found = time.monotonic() - closed
         assert MISSED_BEATS * base <= found < MISSED_BEATS * liveness.session_period()
         assert store.revision == before + 1
-        assert {n.message for n in store.objects(Node) if n.id in lost} == {"no session for 0.6 s"}
+        assert {n.message for n in store.objects(Node) if n.id in lost} == {
+            "no session for 3 heartbeat periods"
+        }
         assert not [
             n for n in store.objects(Node) if n.id not in lost and n.state is NodeState.DOWN
         ]
@@ -390,4 +420,67 @@ async def test_a_manager_held_up_as_it_starts_does_not_count_that_against_its_no
         for task in (sweeping, watching):
             task.cancel()
         await asyncio.gather(sweeping, watching, return_exceptions=True)
+        await store.close()
+
+
+async def liveness_over(tmp_path: Path, nodes: int, base: float) -> tuple[SqliteStore, Liveness]:
+    store = await SqliteStore.open(tmp_path / "state.db")
+    ids = [f"node-{i}" for i in range(nodes)]
+    await store.transact(
+        lambda view: [
+            Put(Node(id=i, description=NodeDescription(hostname=i), state=NodeState.READY))
+            for i in ids
+        ]
+    )
+    return store, Liveness(store, base, LoopLag())
+
+
+def state_of(store: SqliteStore, node_id: str) -> NodeState:
+    node = store.get(Node, node_id)
+    assert node is not None
+    return node.state
+
+
+async def test_a_node_that_never_answered_keeps_3_session_periods(tmp_path: Path) -> None:
+    """A session that ended before its node said anything: the agent may be backing off over
+    the reconnect window, so the node keeps 3 of the period the cluster beats at."""
+    store, liveness = await liveness_over(tmp_path, 1_000, 0.2)
+    for node in store.objects(Node):
+        liveness.connected(node.id)
+    sweeping = asyncio.create_task(liveness.run())
+    try:
+        await asyncio.sleep(0)
+        closed = time.monotonic()
+        liveness.disconnected("node-0", down=False)
+        await eventually(lambda: state_of(store, "node-0") is NodeState.DOWN, "node-0 down", 10)
+        assert time.monotonic() - closed >= MISSED_BEATS * liveness.session_period()
+    finally:
+        sweeping.cancel()
+        await asyncio.gather(sweeping, return_exceptions=True)
+        await store.close()
+
+
+async def test_a_returning_node_that_drops_counts_from_the_end_of_the_wait(
+    tmp_path: Path,
+) -> None:
+    """After a start, a node back and gone again before the wait for the returning nodes ends
+    is not down meanwhile: its absence counts from the end of the wait, as a silence does."""
+    base = 0.2
+    store, liveness = await liveness_over(tmp_path, 2, base)
+    sweeping = asyncio.create_task(liveness.run())
+    try:
+        await asyncio.sleep(0)
+        liveness.connected("node-0")
+        liveness.answered("node-0")
+        liveness.disconnected("node-0", down=False)
+        await eventually(lambda: not liveness.returning(), "the wait ended", 30)
+        ended = time.monotonic()
+        assert state_of(store, "node-0") is not NodeState.DOWN
+        await eventually(lambda: state_of(store, "node-0") is NodeState.DOWN, "node-0 down", 10)
+        # Less a sweep's half period: the wait ended at a sweep before it was seen to.
+        assert time.monotonic() - ended >= MISSED_BEATS * base - base / 2
+        assert state_of(store, "node-1") is NodeState.DOWN
+    finally:
+        sweeping.cancel()
+        await asyncio.gather(sweeping, return_exceptions=True)
         await store.close()

@@ -1,6 +1,7 @@
 """Nodes that lose their manager together come back spread over the window it gave them (its
 cluster's size), not all in the same instant: a restarted manager of 10,000 nodes could read
-none of them while they all knocked at once. A session lost alone is tried again at once."""
+none of them while they all knocked at once. A session lost alone is tried again at once, also
+one lost before its node had its assignments."""
 
 from __future__ import annotations
 
@@ -89,6 +90,30 @@ async def test_a_session_lost_alone_is_tried_again_at_once(tmp_path: Path) -> No
         ended = time.monotonic()
         await eventually(lambda: dispatcher.sessions == 2, "the session again", WINDOW)
         assert dispatcher.opened[-1] - ended < WINDOW / 4
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await fleet.close()
+
+
+async def test_a_session_lost_before_its_assignments_is_tried_again_at_once(
+    tmp_path: Path,
+) -> None:
+    """The manager took the session (its settings came) and the connection broke before the
+    assignment set: the manager counts the node down 3 base periods after it answered, so the
+    node is back at once, not after half the window."""
+    fleet = Fleet(tmp_path)
+    behaviour = Behaviour(
+        leader=True, reconnect_within_ms=round(WINDOW * 1000), cut_after_settings=1
+    )
+    manager = await fleet.start(behaviour)
+    dispatcher = fleet.dispatchers[manager]
+    agent = NodeAgent("n1", manager, FakeRuntime(), "h1", fleet.agent_bundle("n1"), tmp_path)
+    running = asyncio.create_task(agent.run())
+    try:
+        await eventually(lambda: agent.connected.is_set(), "the node connected", 20)
+        assert dispatcher.sessions == 2
+        assert dispatcher.opened[1] - dispatcher.opened[0] < WINDOW / 4
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)

@@ -1,5 +1,5 @@
 """manager.store.write_lock: waiters cancelled in the queue, or just as the lock reached them,
-leave it to the next one, and an urgent waiter goes ahead of routine ones."""
+leave it to the next one, and an urgent waiter goes ahead of routine ones, a few in a row."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from manager.store.write_lock import WriteLock
+from manager.store.write_lock import URGENT_RUN, WriteLock
 
 
 async def taken(lock: WriteLock, order: list[str], name: str, urgent: bool = False) -> None:
@@ -40,6 +40,23 @@ async def test_waiters_take_turns_urgent_first() -> None:
         order.append("holder")
     await asyncio.gather(*waiters)
     assert order == ["holder", "urgent-1", "urgent-2", "routine-1", "routine-2"]
+    assert await free(lock)
+
+
+async def test_clients_writing_back_to_back_do_not_starve_the_loops() -> None:
+    """Urgent writers always waiting: after URGENT_RUN of them in a row, a routine one goes."""
+    lock = WriteLock()
+    order: list[str] = []
+    async with lock.hold():
+        waiters = [asyncio.create_task(taken(lock, order, "routine"))]
+        waiters += [
+            asyncio.create_task(taken(lock, order, f"urgent-{i}", urgent=True))
+            for i in range(URGENT_RUN + 2)
+        ]
+        await asyncio.sleep(0)
+    await asyncio.gather(*waiters)
+    urgent = [f"urgent-{i}" for i in range(URGENT_RUN + 2)]
+    assert order == [*urgent[:URGENT_RUN], "routine", *urgent[URGENT_RUN:]]
     assert await free(lock)
 
 
