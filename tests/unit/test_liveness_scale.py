@@ -5,6 +5,7 @@ back."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -351,22 +352,15 @@ async def test_nodes_lost_together_are_down_after_3_base_periods_in_one_write(
     them, are one write, not a hundred queued behind whatever else the store is writing, and are
     down after 3 of the period the manager was given, not of the longer one the cluster beats
     at."""
-    store = await SqliteStore.open(tmp_path / "state.db")
-    ids = [f"node-{i}" for i in range(1_000)]
-    await store.transact(
-        lambda view: [Put(Node(id=i, description=NodeDescription(hostname=i))) for i in ids]
-    )
     base = 0.2
-    liveness = Liveness(store, base, LoopLag())
+    store, liveness = await liveness_over(tmp_path, 1_000, base)
     assert liveness.session_period() == 1.0
+    ids = [node.id for node in store.objects(Node)]
     for node_id in ids:
         liveness.connected(node_id)
         liveness.answered(node_id)
-    sweeping = asyncio.create_task(liveness.run())
     lost = ids[:100]
-    try:
-        # The sweep's term begins at its first step, forgetting sessions ended before it.
-        await asyncio.sleep(0)
+    async with sweeping(store, liveness):
         before = store.revision
         closed = time.monotonic()
         for node_id in lost:
@@ -386,10 +380,6 @@ async def test_nodes_lost_together_are_down_after_3_base_periods_in_one_write(
         assert not [
             n for n in store.objects(Node) if n.id not in lost and n.state is NodeState.DOWN
         ]
-    finally:
-        sweeping.cancel()
-        await asyncio.gather(sweeping, return_exceptions=True)
-        await store.close()
 
 
 async def test_a_manager_held_up_as_it_starts_does_not_count_that_against_its_nodes(
@@ -435,6 +425,20 @@ async def liveness_over(tmp_path: Path, nodes: int, base: float) -> tuple[Sqlite
     return store, Liveness(store, base, LoopLag())
 
 
+@contextlib.asynccontextmanager
+async def sweeping(store: SqliteStore, liveness: Liveness) -> AsyncIterator[None]:
+    """The liveness sweeps running, their term begun (at their first step, forgetting sessions
+    ended before it); the store is closed after."""
+    sweeps = asyncio.create_task(liveness.run())
+    try:
+        await asyncio.sleep(0)
+        yield
+    finally:
+        sweeps.cancel()
+        await asyncio.gather(sweeps, return_exceptions=True)
+        await store.close()
+
+
 def state_of(store: SqliteStore, node_id: str) -> NodeState:
     node = store.get(Node, node_id)
     assert node is not None
@@ -447,17 +451,11 @@ async def test_a_node_that_never_answered_keeps_3_session_periods(tmp_path: Path
     store, liveness = await liveness_over(tmp_path, 1_000, 0.2)
     for node in store.objects(Node):
         liveness.connected(node.id)
-    sweeping = asyncio.create_task(liveness.run())
-    try:
-        await asyncio.sleep(0)
+    async with sweeping(store, liveness):
         closed = time.monotonic()
         liveness.disconnected("node-0", down=False)
         await eventually(lambda: state_of(store, "node-0") is NodeState.DOWN, "node-0 down", 10)
         assert time.monotonic() - closed >= MISSED_BEATS * liveness.session_period()
-    finally:
-        sweeping.cancel()
-        await asyncio.gather(sweeping, return_exceptions=True)
-        await store.close()
 
 
 async def test_a_returning_node_that_drops_counts_from_the_end_of_the_wait(
@@ -467,9 +465,7 @@ async def test_a_returning_node_that_drops_counts_from_the_end_of_the_wait(
     is not down meanwhile: its absence counts from the end of the wait, as a silence does."""
     base = 0.2
     store, liveness = await liveness_over(tmp_path, 2, base)
-    sweeping = asyncio.create_task(liveness.run())
-    try:
-        await asyncio.sleep(0)
+    async with sweeping(store, liveness):
         liveness.connected("node-0")
         liveness.answered("node-0")
         liveness.disconnected("node-0", down=False)
@@ -480,7 +476,3 @@ async def test_a_returning_node_that_drops_counts_from_the_end_of_the_wait(
         # Less a sweep's half period: the wait ended at a sweep before it was seen to.
         assert time.monotonic() - ended >= MISSED_BEATS * base - base / 2
         assert state_of(store, "node-1") is NodeState.DOWN
-    finally:
-        sweeping.cancel()
-        await asyncio.gather(sweeping, return_exceptions=True)
-        await store.close()
