@@ -80,8 +80,8 @@ class Watch:
     """A subscriber's queue of events, in revision order.
 
     A list and a flag, not an asyncio.Queue: every commit's events go to each of some fifteen
-    watches, and a Queue's put and get cost 1.8 us an event against 0.1 here, seconds of the
-    manager's CPU over a burst of 100,000 tasks."""
+    watches, and a Queue's put and get cost 1.8 us an event against 0.1 here (timeit), for the
+    several events each of a burst's 100,000 tasks makes."""
 
     def __init__(self, on_close: Callable[[Watch], None]) -> None:
         self._events: list[Event] = []
