@@ -52,17 +52,17 @@ class WriteLock:
 
     def _release(self) -> None:
         # The lock passes straight to the next waiter, so nobody arriving meanwhile can take it.
-        while self._urgent and self._run < URGENT_RUN:
-            turn = self._urgent.popleft()
-            if not turn.done():
-                self._run = self._run + 1 if self._routine else 0
-                turn.set_result(None)
-                return
-        self._run = 0
-        for queue in (self._routine, self._urgent):
+        if self._run < URGENT_RUN:
+            order = (self._urgent, self._routine)
+        else:
+            order = (self._routine, self._urgent)
+        for queue in order:
             while queue:
                 turn = queue.popleft()
                 if not turn.done():
+                    jumped = queue is self._urgent and bool(self._routine)
+                    self._run = self._run + 1 if jumped else 0
                     turn.set_result(None)
                     return
+        self._run = 0
         self._held = False
